@@ -1,0 +1,13 @@
+"""mifd: functional differentiation in RNNs by mutual-information minimization.
+
+A reproduction library for Tomoda, Tsuda & Yamaguti (2025). Entry points:
+:func:`mifd.run` (train or load an experiment by name and profile), :mod:`mifd.mine`
+(MI estimators), :mod:`mifd.config` (profiles and validated configs).
+"""
+
+__version__ = "0.1.0"
+
+from .config import ConfigError  # noqa: E402
+from .runner import EXPERIMENTS, get_experiment, run  # noqa: E402
+
+__all__ = ["ConfigError", "EXPERIMENTS", "get_experiment", "run", "__version__"]

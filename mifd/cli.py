@@ -1,0 +1,91 @@
+"""The ``mifd`` command line: ``mifd run``, ``mifd book``.
+
+Bad parameters (unknown experiment or profile, unknown or ill-typed ``--set`` key, out-of-range
+value) print one line ``mifd: error: parameter '…': got …; allowed: …`` and exit with code 2
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import DEVICES, PROFILES, ConfigError, check_profile, parse_set
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"mifd: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="mifd", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train an experiment (or load it from the results store)")
+    r.add_argument("experiment")
+    r.add_argument("--profile", default="book", help="|".join(PROFILES))
+    r.add_argument("--device", default="auto", help="|".join(DEVICES))
+    r.add_argument("--out", default=None, help="directory for summary.json (default: .)")
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config field (repeatable)")
+    r.add_argument("--force", action="store_true", help="retrain even if stored")
+    r.add_argument("--no-progress", action="store_true")
+    b = sub.add_parser("book", help="execute every chapter with a profile and build the HTML")
+    b.add_argument("--profile", default="book", help="|".join(PROFILES))
+    b.add_argument("--root", default=None, help="book root (default: the checkout)")
+    sub.add_parser("list", help="list the experiments and their profiles")
+    return p
+
+
+def build_book(profile: str, root: Path) -> int:
+    """Execute the chapters at ``profile`` (through myst-nb, with its cache) and build HTML.
+
+    The default ``book`` profile writes ``_build/html``; another profile builds in
+    ``_build/<profile>/`` with its own execution cache, so results never mix.
+    """
+    env = dict(os.environ, MIFD_PROFILE=profile, MIFD_PROGRESS="0")
+    jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
+    cmd = [jb, "build", str(root), "-W", "-n", "--keep-going"]
+    if profile != "book":
+        cmd += ["--path-output", str(root / "_build" / profile)]
+    print("+", " ".join(cmd), f"(MIFD_PROFILE={profile})", flush=True)
+    return subprocess.call(cmd, env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            from .runner import EXPERIMENTS, get_experiment
+            get_experiment("mine-gaussian")
+            for name, exp in sorted(EXPERIMENTS.items()):
+                print(f"{name}: profiles {', '.join(PROFILES)}")
+            return 0
+        if args.command == "book":
+            check_profile(args.profile)
+            from .store import project_root
+            root = Path(args.root) if args.root else project_root()
+            if root is None:
+                raise ConfigError("parameter '--root': got None; allowed: a checkout with _toc.yml")
+            return build_book(args.profile, root)
+        from .runner import get_experiment, resolve_device, run
+        exp = get_experiment(args.experiment)
+        overrides = parse_set(args.sets)
+        exp.config(args.profile, overrides)  # validate everything before any work
+        resolve_device(args.device)
+        rr = run(args.experiment, args.profile, args.device, overrides,
+                 out=args.out or ".", force=args.force,
+                 progress=False if args.no_progress else None)
+        print(f"wrote {Path(args.out or '.') / 'summary.json'}")
+        return 0 if rr else 1
+    except ConfigError as e:
+        print(f"mifd: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Built-in experiments; importing this package registers them with :mod:`mifd.runner`."""
+
+from . import mine_gaussian  # noqa: F401

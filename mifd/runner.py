@@ -1,0 +1,243 @@
+"""Run an experiment by name and profile: load it from the results store or train it, resumably.
+
+An experiment module registers an :class:`Experiment`: a config dataclass, the overrides that
+make each profile, and a ``train(cfg, device, ckpt, progress)`` function that returns a result
+dict containing ``"trials"``: ``{condition: {metric: [one value per trial]}}`` (the basis of
+``summary.json``) plus whatever arrays its chapter plots.
+
+``train`` calls ``ckpt.resume()`` once to get its saved state (or ``None``) and
+``ckpt.save(state)`` at the end of each unit of work; the checkpointer writes at most every
+``MIFD_CHECKPOINT_SECONDS`` (default 30) seconds, and always on ``force=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import (ConfigError, apply_overrides, check_device, check_profile, config_hash,
+                     to_dict)
+from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
+
+EXPERIMENTS: dict[str, "Experiment"] = {}
+
+
+@dataclass
+class Experiment:
+    name: str
+    config_cls: type
+    profiles: dict[str, dict[str, Any]]
+    train: Callable[..., dict]
+    doc: str = ""
+
+    def config(self, profile: str = "book", overrides: Mapping[str, Any] | None = None) -> Any:
+        """The full, validated config of ``profile`` with ``overrides`` applied."""
+        check_profile(profile)
+        cfg = apply_overrides(self.config_cls(), self.profiles.get(profile, {}))
+        return apply_overrides(cfg, overrides or {})
+
+
+def register(exp: Experiment) -> Experiment:
+    EXPERIMENTS[exp.name] = exp
+    return exp
+
+
+def get_experiment(name: str) -> Experiment:
+    from . import experiments  # noqa: F401  (registers the built-in experiments)
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"parameter 'experiment': got {name!r}; allowed: one of "
+                          + ", ".join(repr(n) for n in sorted(EXPERIMENTS)))
+    return EXPERIMENTS[name]
+
+
+def resolve_device(device: str = "auto") -> str:
+    check_device(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("parameter 'device': got 'cuda'; allowed: 'auto' or 'cpu' "
+                          "(no CUDA device is available here)")
+    return device
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return os.environ.get("MIFD_PROGRESS", "1") not in ("0", "false", "no")
+
+
+class Checkpointer:
+    """Throttled, atomic checkpoints of a run's state in its store entry."""
+
+    def __init__(self, entry: Entry, every_seconds: float | None = None):
+        self.entry = entry
+        if every_seconds is None:
+            every_seconds = float(os.environ.get("MIFD_CHECKPOINT_SECONDS", "30"))
+        self.every = every_seconds
+        self._last = time.monotonic()
+        self.resumed_from: Any = None
+
+    def resume(self) -> Any | None:
+        state = self.entry.load_checkpoint()
+        self.resumed_from = None if state is None else state.get("step", True)
+        return state
+
+    def save(self, state: dict, force: bool = False) -> bool:
+        if force or time.monotonic() - self._last >= self.every:
+            self.entry.save_checkpoint(state)
+            self._last = time.monotonic()
+            return True
+        return False
+
+
+def summarize(trials: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per condition and metric: mean, sd (ddof = 1) and n over trials (non-finite dropped;
+    ``None`` where undefined, so the JSON stays valid)."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for cond, metrics in trials.items():
+        out[cond] = {}
+        for m, vals in metrics.items():
+            v = np.asarray(vals, dtype=float).ravel()
+            v = v[np.isfinite(v)]
+            out[cond][m] = {"mean": float(v.mean()) if v.size else None,
+                            "sd": float(v.std(ddof=1)) if v.size > 1 else None,
+                            "n": int(v.size)}
+    return out
+
+
+@dataclass
+class RunResult:
+    experiment: str
+    profile: str
+    config: Any
+    key: str
+    result: dict
+    meta: dict
+    summary: dict
+    loaded: bool
+    path: Path = field(default_factory=Path)
+
+    def describe(self) -> str:
+        """One line for the rendered page: what ran, where and when, or where it was loaded from."""
+        m = self.meta
+        how = "loaded from the results store" if self.loaded else "trained now"
+        dev = m.get("machine", {}).get("gpu") or m.get("machine", {}).get("device", "?")
+        commit = m.get("code", {}).get("git_commit", "")[:10] or "no git"
+        return (f"{self.experiment} [profile {self.profile}] {how}: key {self.key}, "
+                f"mifd {m.get('code', {}).get('mifd', '?')} ({commit}), device {dev}, "
+                f"finished {m.get('finished', '?')}, {m.get('wall_seconds', float('nan')):.0f} s")
+
+
+def run(experiment: str, profile: str = "book", device: str = "auto",
+        overrides: Mapping[str, Any] | None = None, *, out: str | Path | None = None,
+        store: Store | None = None, progress: bool | None = None, force: bool = False,
+        verbose: bool = True) -> RunResult:
+    """Train ``experiment`` under ``profile`` (or load it from the store) and summarize it.
+
+    Parameters are validated first; a bad one raises :class:`ConfigError` before anything is
+    written. ``force=True`` retrains even if a finished result is stored.
+    """
+    exp = get_experiment(experiment)
+    cfg = exp.config(profile, overrides)
+    dev = resolve_device(device)
+    store = store or Store()
+    key = config_hash(exp.name, cfg, __version__)
+    entry = store.entry(exp.name, key)
+    result = None if force else entry.load_result()
+    loaded = result is not None
+    if result is None:
+        if entry.readonly:
+            entry = Entry(store.root / exp.name / key)
+        store.init_entry(entry, {"experiment": exp.name, "profile": profile, "key": key,
+                                 "config": to_dict(cfg), "mifd": __version__})
+        ckpt = Checkpointer(entry)
+        t0 = time.time()
+        started = now()
+        result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
+        meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
+                "code": code_version(), "machine": machine_info(dev), "started": started,
+                "finished": now(), "wall_seconds": time.time() - t0,
+                "resumed_from": ckpt.resumed_from}
+        entry.save_result(result, meta)
+    meta = entry.meta()
+    summary = summarize(result["trials"])
+    rr = RunResult(exp.name, profile, cfg, key, result, meta, summary, loaded, entry.path)
+    if out is not None:
+        out = Path(out)
+        atomic_write_json(out / "summary.json", {"experiment": exp.name, "profile": profile,
+                                                 "key": key, "conditions": summary,
+                                                 "provenance": meta})
+    if verbose:
+        print(rr.describe())
+    return rr
+
+
+def dumps_summary(summary: Mapping) -> str:
+    return json.dumps(summary, indent=2, sort_keys=True)
+
+
+class Unit:
+    """A resumable piece of work of ``n_steps`` steps (subclass and fill in)."""
+
+    name: str = "unit"
+    n_steps: int = 0
+
+    def step(self, i: int) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def result(self) -> dict:
+        raise NotImplementedError
+
+
+def run_units(factories: list[tuple[str, int, Callable[[], Unit]]], ckpt: Checkpointer,
+              progress: bool, desc: str = "") -> dict[str, dict]:
+    """Run units in order, checkpointing after every step (throttled) and every finished unit.
+
+    ``factories`` lists ``(name, n_steps, make_unit)``. Finished units are kept in the
+    checkpoint, and the unit in progress resumes at its saved step with its saved state.
+    """
+    from tqdm.auto import tqdm
+
+    state = ckpt.resume() or {"done": {}, "current": None, "step": 0}
+    done: dict[str, dict] = state["done"]
+    total = sum(n for _, n, _ in factories)
+    finished = sum(n for name, n, _ in factories if name in done)
+    cur = state.get("current")
+    bar = tqdm(total=total, initial=finished + (cur["step"] if cur else 0), desc=desc,
+               disable=not progress, mininterval=1.0)
+    for name, n, make in factories:
+        if name in done:
+            continue
+        unit = make()
+        start = 0
+        if cur is not None and cur["unit"] == name:
+            unit.load_state_dict(cur["state"])
+            start = cur["step"]
+        for i in range(start, n):
+            unit.step(i)
+            bar.update(1)
+            if ckpt.every <= 0 or time.monotonic() - ckpt._last >= ckpt.every:
+                ckpt.save({"done": done, "step": finished + i + 1,
+                           "current": {"unit": name, "step": i + 1, "state": unit.state_dict()}},
+                          force=True)
+        done[name] = unit.result()
+        finished += n
+        cur = None
+        ckpt.save({"done": done, "current": None, "step": finished}, force=True)
+    bar.close()
+    return done

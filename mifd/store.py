@@ -1,0 +1,213 @@
+"""The results store: one directory per run, keyed by a hash of its config and the package version.
+
+Layout: ``ROOT/<experiment>/<key>/`` holding
+
+* ``config.json`` – the full config, the experiment, the profile it came from;
+* ``checkpoint.bin`` – the latest resumable state (while running);
+* ``result.bin`` – the finished result (arrays, per-trial metrics, histories);
+* ``meta.json`` – provenance: code version, git commit, machine, device, dates, wall time.
+
+Binary files start with the SHA-256 of their payload, so a truncated or corrupt file is detected
+(and recomputed, never silently used). Every file is written to a temporary name in the same
+directory, flushed to disk and renamed over the target (atomic on POSIX). A run is *complete*
+when ``result.bin`` verifies.
+
+Read-only layers (``committed`` roots: compact results of long GPU runs kept in the repository)
+are searched after the writable root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+
+
+class CorruptFileError(IOError):
+    """A store file failed its checksum or could not be decoded."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
+                              + "\n").encode())
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def dump_blob(path: Path, obj: Any) -> None:
+    """Serialize ``obj`` with a checksum header and write it atomically."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    payload = buf.getvalue()
+    atomic_write_bytes(path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+
+
+def load_blob(path: Path) -> Any:
+    """Read a file written by :func:`dump_blob`; raise :class:`CorruptFileError` if it fails."""
+    raw = Path(path).read_bytes()
+    head, sep, payload = raw.partition(b"\n")
+    if not sep or len(head) != 64 or hashlib.sha256(payload).hexdigest().encode() != head:
+        raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupt)")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    except Exception as e:  # pragma: no cover - checksum passed but decode failed
+        raise CorruptFileError(f"{path}: cannot decode ({e})") from e
+
+
+def code_version() -> dict[str, Any]:
+    """Package version and, when run from a git checkout, the commit (and whether it is dirty)."""
+    info: dict[str, Any] = {"mifd": __version__}
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode == 0:
+            info["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--", str(here)], cwd=here,
+                                   capture_output=True, text=True, timeout=5)
+            info["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def machine_info(device: str) -> dict[str, Any]:
+    info = {"host_cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "device": device}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The checkout this is run from: the nearest parent with ``_toc.yml`` and ``mifd/``."""
+    for p in [Path(start or Path.cwd()).resolve(), *Path(start or Path.cwd()).resolve().parents]:
+        if (p / "_toc.yml").exists() and (p / "mifd").is_dir():
+            return p
+    pkg_parent = Path(__file__).resolve().parent.parent
+    if (pkg_parent / "_toc.yml").exists():
+        return pkg_parent
+    return None
+
+
+def default_roots() -> tuple[Path, list[Path]]:
+    """Writable store root and read-only committed roots.
+
+    ``MIFD_STORE`` overrides the writable root; otherwise ``results/store`` of the checkout, or
+    ``~/.cache/mifd/store`` outside one. Committed results live in ``results/committed``.
+    """
+    root = project_root()
+    env = os.environ.get("MIFD_STORE")
+    if env:
+        writable = Path(env)
+    elif root is not None:
+        writable = root / "results" / "store"
+    else:
+        writable = Path.home() / ".cache" / "mifd" / "store"
+    committed = [root / "results" / "committed"] if root is not None else []
+    return writable, committed
+
+
+class Entry:
+    """One run's directory."""
+
+    def __init__(self, path: Path, readonly: bool = False):
+        self.path = Path(path)
+        self.readonly = readonly
+
+    @property
+    def result_path(self) -> Path:
+        return self.path / "result.bin"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.bin"
+
+    def load_result(self) -> Any | None:
+        """The finished result, or ``None`` if absent or corrupt (corruption is warned about)."""
+        if not self.result_path.exists():
+            return None
+        try:
+            return load_blob(self.result_path)
+        except CorruptFileError as e:
+            warnings.warn(f"{e}; recomputing", stacklevel=2)
+            return None
+
+    def load_checkpoint(self) -> Any | None:
+        if not self.checkpoint_path.exists():
+            return None
+        try:
+            return load_blob(self.checkpoint_path)
+        except CorruptFileError as e:
+            warnings.warn(f"{e}; starting from scratch", stacklevel=2)
+            return None
+
+    def save_checkpoint(self, state: Any) -> None:
+        dump_blob(self.checkpoint_path, state)
+
+    def save_result(self, result: Any, meta: dict) -> None:
+        dump_blob(self.result_path, result)
+        atomic_write_json(self.path / "meta.json", meta)
+        if self.checkpoint_path.exists():
+            self.checkpoint_path.unlink()
+
+    def meta(self) -> dict:
+        p = self.path / "meta.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+
+class Store:
+    """Find or create the entry of a run; committed (read-only) layers are searched second."""
+
+    def __init__(self, root: Path | str | None = None, committed: list[Path] | None = None):
+        d_root, d_committed = default_roots()
+        self.root = Path(root) if root is not None else d_root
+        self.committed = list(committed) if committed is not None else d_committed
+
+    def entry(self, experiment: str, key: str) -> Entry:
+        """The writable entry, unless only a committed layer holds a finished result."""
+        own = Entry(self.root / experiment / key)
+        if own.result_path.exists():
+            return own
+        for c in self.committed:
+            e = Entry(c / experiment / key, readonly=True)
+            if e.result_path.exists():
+                return e
+        return own
+
+    def init_entry(self, entry: Entry, config: dict) -> None:
+        if not (entry.path / "config.json").exists():
+            atomic_write_json(entry.path / "config.json", config)
