@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, param
-from ..mine import (BOUNDS, NEGATIVES, MovingAverage, bound, copula_mi_estimate, dv,
-                    gaussian_mi, gaussian_mi_estimate, joint_and_marginal_scores, make_critic,
-                    rho_for_mi)
+from ..mine import (BOUNDS, NEGATIVES, MovingAverage, bound, copula_mi_estimate, derangement,
+                    dv, gaussian_mi_estimate, joint_and_marginal_scores, make_critic,
+                    mine_surrogate, optimal_gaussian_critic, rho_for_mi, tuba)
+from ..mine import sample_correlated_gaussian as mine_sample
 from ..nn import clip_grad_norm_per_trial, generator_states, rmsprop_keras, set_generator_states
 from ..runner import Checkpointer, Experiment, Unit, register, run_units
 
@@ -76,6 +77,10 @@ class MineGaussianConfig:
     game_samples: int = param(40000, doc="samples per critic or sampler step", low=2)
     game_width: int = param(512, doc="statistics-network width", low=1)
     game_seeds: int = param(3, doc="independent repetitions", low=1, high=1000)
+    # 0. theory demonstrations (no training)
+    th_batches: tuple[int, ...] = param((16, 64, 256, 1024, 4096), doc="batch sizes for the "
+                                        "minibatch-DV bias demonstration", low=2)
+    th_reps: int = param(2000, doc="minibatches per batch size", low=2)
 
     def check(self) -> None:
         if "infonce" in self.bounds and self.negatives != "all_pairs":
@@ -95,7 +100,8 @@ PROFILES = {
     "smoke": {"steps_per_stage": 20, "tail": 10, "hidden": 16, "batch": 16, "stages": (2.0, 6.0),
               "critics": ("separable/gaussian", "joint/cubic"), "ps_mi": (1.0,), "ps_samples": 512, "ps_width": 16,
               "ps_steps": 10, "ps_seeds": 1, "game_k": (10,), "game_pre": 5, "game_steps": 5,
-              "game_samples": 256, "game_width": 16, "game_seeds": 1},
+              "game_samples": 256, "game_width": 16, "game_seeds": 1,
+              "th_batches": (16, 256), "th_reps": 50},
 }
 
 
@@ -303,6 +309,59 @@ class GameUnit(Unit):
                 "rho": torch.tanh(self.theta.detach()).cpu().numpy()}
 
 
+class TheoryUnit(Unit):
+    """No training: the minibatch bias of DV with the optimal critic, and the gradient identity
+    between MINE's surrogate and TUBA, evaluated numerically."""
+
+    n_steps = 1
+
+    def __init__(self, cfg: MineGaussianConfig):
+        self.cfg = cfg
+        self.out: dict = {}
+
+    def step(self, i: int) -> None:
+        cfg = self.cfg
+        g = torch.Generator().manual_seed(cfg.seed * 7 + 3)
+        mis = (1.0, 4.0, 8.0)
+        dv_mean = np.zeros((len(mis), len(cfg.th_batches)))
+        dv_sd = np.zeros_like(dv_mean)
+        for a, mi in enumerate(mis):
+            rho = rho_for_mi(mi, cfg.dim)
+            for b, n in enumerate(cfg.th_batches):
+                reps = max(2, min(cfg.th_reps, (cfg.th_reps * 64) // n))
+                x, y = mine_sample(reps * n, cfg.dim, rho, g)
+                x, y = x.view(reps, n, -1).double(), y.view(reps, n, -1).double()
+                tj = optimal_gaussian_critic(x, y, rho)
+                perm = derangement(n, g)
+                tm = optimal_gaussian_critic(x, y[:, perm], rho)
+                v = dv(tj, tm).numpy()
+                dv_mean[a, b], dv_sd[a, b] = v.mean(), v.std(ddof=1)
+        # gradient identity on a small random critic
+        torch.manual_seed(cfg.seed)
+        w = torch.randn(cfg.dim, requires_grad=True)
+        x, y = mine_sample(512, cfg.dim, 0.5, g)
+        perm = derangement(512, g)
+        log_m = torch.tensor([0.7])
+        grads = {}
+        for name, fn in {"surrogate": lambda tj, tm: mine_surrogate(tj, tm, log_m),
+                         "tuba": lambda tj, tm: -tuba(tj, tm, log_m),
+                         "minibatch_dv": lambda tj, tm: -dv(tj, tm)}.items():
+            w.grad = None
+            fn(((x * y) @ w)[None], ((x * y[perm]) @ w)[None]).sum().backward()
+            grads[name] = w.grad.clone().numpy()
+        self.out = {"mis": np.array(mis), "batches": np.array(cfg.th_batches),
+                    "dv_mean": dv_mean, "dv_sd": dv_sd, "grads": grads}
+
+    def state_dict(self) -> dict:
+        return {"out": self.out}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.out = s["out"]
+
+    def result(self) -> dict:
+        return self.out
+
+
 def stage_stats(values: np.ndarray, truth: float, tail: int) -> dict[str, np.ndarray]:
     """Bias, variance and MSE over the last ``tail`` steps of a stage, per trial.
 
@@ -316,7 +375,7 @@ def stage_stats(values: np.ndarray, truth: float, tail: int) -> dict[str, np.nda
 
 
 def train(cfg: MineGaussianConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
-    units: list = []
+    units: list = [("theory", 1, lambda: TheoryUnit(cfg))]
     for cv in cfg.critics:
         c, v = cv.split("/")
         units.append((f"staircase/{cv}", len(cfg.stages) * cfg.steps_per_stage,
@@ -345,7 +404,7 @@ def train(cfg: MineGaussianConfig, device: str, ckpt: Checkpointer, progress: bo
             trials[name] = {"truth": [res["truth"]] * len(final), "mine_final": final.tolist(),
                             "mine_held_out": res["held_out_dv"].tolist(),
                             "gaussian": res["gaussian"].tolist(), "copula": res["copula"].tolist()}
-        else:
+        elif name.startswith("game/"):
             trials[name] = {"true_mi_start": res["true_mi"][0].tolist(),
                             "true_mi_end": res["true_mi"][-1].tolist(),
                             "estimate_end": res["estimate"][-1].tolist()}
@@ -353,3 +412,25 @@ def train(cfg: MineGaussianConfig, device: str, ckpt: Checkpointer, progress: bo
 
 
 register(Experiment("mine-gaussian", MineGaussianConfig, PROFILES, train, __doc__ or ""))
+
+
+def checks(trials: dict, cfg: MineGaussianConfig) -> list[dict]:
+    """Published properties of the benchmark, each checked on this run with a stated rule."""
+    rows = []
+    top = max(cfg.stages)
+    for cond, m in trials.items():
+        if not cond.startswith("staircase/"):
+            continue
+        run = cond.removeprefix("staircase/").rsplit("/", 1)[0]
+        if cond.endswith("/infonce"):
+            worst = max(float(np.max(m[f"mean@{s:g}"])) for s in cfg.stages)
+            rows.append({"run": run, "property": f"InfoNCE never exceeds log n = {math.log(cfg.batch):.2f}",
+                         "rule": "max over stages of the tail mean ≤ log n",
+                         "measured": round(worst, 3), "holds": worst <= math.log(cfg.batch) + 1e-6})
+        if cond.endswith("/smile") and f"{cond[:-6]}/nwj" in trials:
+            a = float(np.mean(m[f"mse@{top:g}"]))
+            b = float(np.mean(trials[f"{cond[:-6]}/nwj"][f"mse@{top:g}"]))
+            rows.append({"run": run, "property": f"SMILE has lower MSE than NWJ at {top:g} nats",
+                         "rule": "tail MSE(SMILE) < tail MSE(NWJ)",
+                         "measured": f"{a:.2f} vs {b:.2f}", "holds": a < b})
+    return rows
