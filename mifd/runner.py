@@ -91,8 +91,11 @@ class Checkpointer:
         self.resumed_from = None if state is None else state.get("step", True)
         return state
 
+    def due(self) -> bool:
+        return self.every <= 0 or time.monotonic() - self._last >= self.every
+
     def save(self, state: dict, force: bool = False) -> bool:
-        if force or time.monotonic() - self._last >= self.every:
+        if force or self.due():
             self.entry.save_checkpoint(state)
             self._last = time.monotonic()
             return True
@@ -231,7 +234,7 @@ def run_units(factories: list[tuple[str, int, Callable[[], Unit]]], ckpt: Checkp
         for i in range(start, n):
             unit.step(i)
             bar.update(1)
-            if ckpt.every <= 0 or time.monotonic() - ckpt._last >= ckpt.every:
+            if ckpt.due():
                 ckpt.save({"done": done, "step": finished + i + 1,
                            "current": {"unit": name, "step": i + 1, "state": unit.state_dict()}},
                           force=True)

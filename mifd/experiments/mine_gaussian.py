@@ -338,7 +338,7 @@ class TheoryUnit(Unit):
                 dv_mean[a, b], dv_sd[a, b] = v.mean(), v.std(ddof=1)
         # gradient identity on a small random critic
         torch.manual_seed(cfg.seed)
-        w = torch.randn(cfg.dim, requires_grad=True)
+        w = (0.1 * torch.randn(cfg.dim)).requires_grad_(True)
         x, y = mine_sample(512, cfg.dim, 0.5, g)
         perm = derangement(512, g)
         log_m = torch.tensor([0.7])

@@ -1,0 +1,57 @@
+"""The command line: bad parameters are rejected in one line with exit code 2, nothing written."""
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import ROOT, mifd_cmd
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "nope"], "parameter 'experiment': got 'nope'; allowed: one of 'mine-gaussian'"),
+    (["run", "mine-gaussian", "--profile", "fast"], "parameter 'profile': got 'fast'; allowed: one of 'smoke', 'book', 'paper'"),
+    (["run", "mine-gaussian", "--set", "nonsense=1"], "parameter 'nonsense': unknown"),
+    (["run", "mine-gaussian", "--set", "batch=abc"], "parameter 'batch': got 'abc'; allowed: an integer in [2, 4096]"),
+    (["run", "mine-gaussian", "--set", "batch=1"], "parameter 'batch': got 1; allowed: an integer in [2, 4096]"),
+    (["run", "mine-gaussian", "--set", "lr=-1"], "parameter 'lr': got -1.0; allowed: a number in"),
+    (["run", "mine-gaussian", "--set", "bounds=mine,foo"], "parameter 'bounds': got ('mine', 'foo'); allowed: one of"),
+    (["run", "mine-gaussian", "--set", "negatives=permutation"], "parameter 'negatives': got 'permutation'; allowed: 'all_pairs' when 'infonce'"),
+    (["run", "mine-gaussian", "--set", "batch"], "parameter '--set': got 'batch'; allowed: key=value"),
+    (["run", "mine-gaussian", "--device", "tpu"], "parameter 'device': got 'tpu'"),
+    (["book", "--profile", "huge"], "parameter 'profile': got 'huge'"),
+])
+def test_bad_parameters_exit_2_with_one_line_and_write_nothing(tmp_path, store_env, args, needle):
+    out = tmp_path / "out"
+    p = subprocess.run(mifd_cmd(*args, *(["--out", str(out)] if args[0] == "run" else [])),
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mifd: error: "), p.stderr
+    assert needle in lines[0]
+    assert p.stdout == ""
+    assert not out.exists() and not store_env.exists()
+
+
+def test_run_writes_summary_and_repeat_loads(tmp_path, store_env):
+    args = mifd_cmd("run", "mine-gaussian", "--profile", "smoke", "--out", str(tmp_path),
+                    "--set", "critics=separable/gaussian", "--set", "game_steps=2")
+    p1 = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert p1.returncode == 0, p1.stderr
+    assert "trained now" in p1.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    cond = summary["conditions"]["staircase/separable/gaussian/smile"]
+    assert set(cond["bias@2"]) == {"mean", "sd", "n"} and cond["bias@2"]["n"] == 1
+    assert summary["provenance"]["config"]["game_steps"] == 2
+    p2 = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert p2.returncode == 0 and "loaded from the results store" in p2.stdout
+    assert json.loads((tmp_path / "summary.json").read_text())["conditions"] == summary["conditions"]
+
+
+def test_readme_commands_are_the_makefile_targets():
+    readme = (ROOT / "README.md").read_text()
+    make = (ROOT / "Makefile").read_text()
+    assert "make book" in readme and "make test" in readme
+    assert "\nbook:" in make and "\ntest:" in make
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci

@@ -1,0 +1,66 @@
+"""Every chapter executes under papermill with profile=smoke; the book builds with warnings as errors."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import ROOT, env_with, mifd_cmd
+
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def _toc_files():
+    text = (ROOT / "_toc.yml").read_text()
+    return re.findall(r"(?:root|file):\s*(\S+)", text)
+
+
+def test_every_notebook_is_in_the_toc():
+    toc = set(_toc_files())
+    for nb in NOTEBOOKS:
+        assert str(nb.relative_to(ROOT).with_suffix("")) in toc
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_one_parameters_cell_with_profile_and_device(nb):
+    cells = nbformat.read(nb, as_version=4).cells
+    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    src = tagged[0].source
+    assert re.search(r"^profile\s*=", src, re.M) and re.search(r"^device\s*=\s*\"auto\"", src, re.M)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes_with_smoke_profile(nb, tmp_path, store_env):
+    import papermill as pm
+    out = tmp_path / nb.name
+    pm.execute_notebook(str(nb), str(out), parameters={"profile": "smoke", "device": "auto"},
+                        cwd=str(nb.parent), progress_bar=False, kernel_name="python3")
+    executed = nbformat.read(out, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    text = json.dumps([c.get("outputs", []) for c in executed.cells if c.cell_type == "code"])
+    assert "profile smoke" in text or "profile: smoke" in text
+    assert "image/png" in text
+
+
+@pytest.mark.slow
+def test_book_builds_with_warnings_as_errors(tmp_path):
+    p = subprocess.run(mifd_cmd("book", "--profile", "smoke"), cwd=ROOT, capture_output=True,
+                       text=True, timeout=1800,
+                       env=env_with(MIFD_STORE=tmp_path / "store"))
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    html = ROOT / "_build" / "smoke" / "_build" / "html"
+    for f in _toc_files():
+        page = (html / f).with_suffix(".html")
+        assert page.exists(), page
+    mine = (html / "book" / "mine.html").read_text()
+    assert mine.count("<img") >= 5
+    assert "Traceback" not in mine and 'class="output traceback' not in mine
+    assert "profile: smoke" in mine

@@ -1,0 +1,112 @@
+"""Results store: atomic, checksummed files; repeat loads; corruption recomputed; kill-and-resume."""
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import mifd
+from mifd.store import CorruptFileError, Store, atomic_write_bytes, dump_blob, load_blob
+
+from conftest import mifd_cmd, env_with
+
+SMALL = {"critics": ("separable/gaussian",), "ps_steps": 3, "game_steps": 2}
+
+
+def test_blob_roundtrip_and_corruption_detected(tmp_path):
+    p = tmp_path / "x.bin"
+    dump_blob(p, {"a": np.arange(5), "b": torch.ones(3)})
+    assert load_blob(p)["a"].tolist() == [0, 1, 2, 3, 4]
+    raw = p.read_bytes()
+    p.write_bytes(raw[:-3])  # truncated
+    with pytest.raises(CorruptFileError):
+        load_blob(p)
+    p.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))  # one flipped bit
+    with pytest.raises(CorruptFileError):
+        load_blob(p)
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    p = tmp_path / "d" / "f.json"
+    atomic_write_bytes(p, b"1")
+    atomic_write_bytes(p, b"2")
+    assert p.read_bytes() == b"2"
+    assert [q.name for q in p.parent.iterdir()] == ["f.json"]
+
+
+def test_repeat_loads_and_corrupt_result_is_recomputed(store_env):
+    r1 = mifd.run("mine-gaussian", "smoke", "cpu", SMALL, verbose=False)
+    assert not r1.loaded
+    r2 = mifd.run("mine-gaussian", "smoke", "cpu", SMALL, verbose=False)
+    assert r2.loaded and r2.key == r1.key and r2.summary == r1.summary
+    # a different config is a different key
+    r3 = mifd.run("mine-gaussian", "smoke", "cpu", {**SMALL, "seed": 1}, verbose=False)
+    assert r3.key != r1.key and not r3.loaded
+    # corrupt the stored result: detected (warning), recomputed, never used
+    path = r1.path / "result.bin"
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        r4 = mifd.run("mine-gaussian", "smoke", "cpu", SMALL, verbose=False)
+    assert not r4.loaded and r4.summary == r1.summary
+    assert load_blob(path)  # rewritten intact
+
+
+def test_committed_layer_is_read_only_fallback(tmp_path, store_env):
+    committed = tmp_path / "committed"
+    r1 = mifd.run("mine-gaussian", "smoke", "cpu", SMALL, verbose=False,
+                  store=Store(tmp_path / "elsewhere", []))
+    (committed / "mine-gaussian").mkdir(parents=True)
+    os.rename(r1.path, committed / "mine-gaussian" / r1.key)
+    r2 = mifd.run("mine-gaussian", "smoke", "cpu", SMALL, verbose=False,
+                  store=Store(store_env, [committed]))
+    assert r2.loaded and r2.path == committed / "mine-gaussian" / r1.key
+
+
+def _result_arrays(rr):
+    u = rr.result["units"]
+    return {k: v["values"] for k, v in u.items() if isinstance(v, dict) and "values" in v}
+
+
+def test_kill_and_resume_loses_nothing(tmp_path, store_env):
+    sets = ["critics=separable/gaussian", "steps_per_stage=400", "tail=50", "ps_steps=3",
+            "game_steps=2"]
+    overrides = dict(s.split("=") for s in sets)
+    args = mifd_cmd("run", "mine-gaussian", "--profile", "smoke", "--device", "cpu",
+                    "--out", str(tmp_path), *sum((["--set", s] for s in sets), []))
+    env = env_with(MIFD_CHECKPOINT_SECONDS=0.05)
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    exp = mifd.get_experiment("mine-gaussian")
+    key = mifd.config.config_hash("mine-gaussian", exp.config("smoke", overrides), mifd.__version__)
+    ckpt = store_env / "mine-gaussian" / key / "checkpoint.bin"
+    deadline = time.time() + 120
+    step = 0
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists():
+            try:
+                step = load_blob(ckpt)["step"]
+            except (CorruptFileError, OSError, EOFError):
+                step = 0
+            if step >= 150:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "run finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert step >= 150
+    saved = load_blob(ckpt)  # the checkpoint survived the kill intact
+    done_units = set(saved["done"])
+    resumed = mifd.run("mine-gaussian", "smoke", "cpu", overrides, verbose=False)
+    assert not resumed.loaded and resumed.meta["resumed_from"] >= step
+    assert done_units <= set(resumed.result["units"])
+    fresh = mifd.run("mine-gaussian", "smoke", "cpu", overrides, verbose=False, force=True,
+                     store=Store(tmp_path / "fresh", []))
+    a, b = _result_arrays(resumed), _result_arrays(fresh)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert resumed.summary == fresh.summary
