@@ -1,0 +1,1 @@
+"""Recurrent models with a leading trial dimension."""

@@ -1,0 +1,1 @@
+"""Task generators (one task, one file)."""

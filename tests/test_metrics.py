@@ -1,0 +1,82 @@
+"""Metrics against networkx and hand-built matrices with known answers."""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from mifd import metrics
+
+
+def test_modularity_equals_networkx_on_random_weighted_graphs():
+    rng = np.random.default_rng(0)
+    for n in (6, 11, 40):
+        for _ in range(5):
+            W = rng.random((n, n)) * (rng.random((n, n)) < 0.6)
+            A = W + W.T
+            np.fill_diagonal(A, 0)
+            groups = rng.integers(0, 2, n)
+            G = nx.from_numpy_array(A)
+            comms = [set(np.flatnonzero(groups == c)) for c in (0, 1)]
+            comms = [c for c in comms if c]
+            ref = nx.community.modularity(G, comms, weight="weight")
+            assert metrics.modularity(A, groups) == pytest.approx(ref, abs=1e-12)
+
+
+def test_modularity_is_vectorized_over_leading_dims():
+    rng = np.random.default_rng(1)
+    A = rng.random((3, 4, 10, 10))
+    A = A + np.swapaxes(A, -1, -2)
+    g = metrics.halves(10)
+    q = metrics.modularity(A, g)
+    assert q.shape == (3, 4)
+    assert q[2, 1] == pytest.approx(metrics.modularity(A[2, 1], g))
+
+
+def test_block_diagonal_weights_have_q_one_half():
+    W = np.kron(np.eye(2), np.ones((5, 5)))
+    assert metrics.q_str(W) == pytest.approx(0.5, abs=1e-12)
+    # perfectly bipartite between the groups: negative
+    assert metrics.q_str(1 - W) < 0
+
+
+def test_d_measures_are_one_and_zero_where_they_must_be():
+    g = metrics.halves(4)
+    W_out = np.array([[1.0, 0], [2.0, 0], [0, 3.0], [0, 1.0]])  # group 1 → out 1, group 2 → out 2
+    assert metrics.d_out(W_out) == pytest.approx(1.0)
+    assert metrics.d_out(W_out[:, ::-1]) == pytest.approx(1.0)  # the reverse assignment
+    assert metrics.d_out(np.ones((4, 2))) == pytest.approx(0.0)
+    W_in = np.array([[1.0, 1, 0, 0], [2.0, 1, 0, 0], [0, 0, 1.0, 3], [0, 0, 1.0, 1]])
+    assert metrics.d_in(W_in) == pytest.approx(1.0)
+    assert metrics.d_in(np.ones((4, 4))) == pytest.approx(0.0)
+    rng = np.random.default_rng(2)
+    s = rng.standard_normal((1000, 2))
+    X = np.concatenate([s[:, :1] * [1, 2], s[:, 1:] * [3, -1]], axis=1)  # units 0,1 ∝ s1; 2,3 ∝ s2
+    assert metrics.d_cor(X, s) == pytest.approx(1.0, abs=5e-3)  # s1, s2 sample-correlated slightly
+    assert metrics.d_cor(np.repeat(s[:, :1], 4, axis=1), s) == pytest.approx(0.0, abs=0.05)
+    assert metrics.separability([1, 1, 0, 0], [0, 0, 1, 1], g) == pytest.approx(1.0)
+
+
+def test_q_cor_of_independent_blocks_and_silenced_units():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2000, 1)), rng.standard_normal((2000, 1))
+    X = np.concatenate([a + 0.1 * rng.standard_normal((2000, 3)),
+                        b + 0.1 * rng.standard_normal((2000, 3))], axis=1)
+    assert metrics.q_cor(X) > 0.45
+    X[:, 3:] = 0.0  # silenced group: correlations undefined → 0, no NaN
+    assert np.isfinite(metrics.q_cor(X))
+
+
+def test_accuracy_counts_zero_targets_as_negative():
+    t = np.array([1.0, -1.0, 0.0, 0.0]).reshape(1, 1, 4, 1)
+    y = np.array([0.5, -0.2, -0.1, 0.3]).reshape(1, 1, 4, 1)
+    assert metrics.accuracy(y, t) == pytest.approx(0.75)
+
+
+def test_two_communities_and_nmi():
+    A = np.kron(np.eye(2), np.ones((5, 5))) + 0.01
+    np.fill_diagonal(A, 0)
+    labels = metrics.two_communities(A)
+    assert len(set(labels)) == 2
+    assert metrics.nmi(labels, metrics.halves(10)) == pytest.approx(1.0)
+    assert metrics.nmi([0, 0, 1, 1], [1, 1, 0, 0]) == pytest.approx(1.0)
+    assert metrics.nmi([0, 1, 0, 1], [0, 0, 1, 1]) == pytest.approx(0.0, abs=1e-12)
