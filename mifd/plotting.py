@@ -145,3 +145,103 @@ def game(units: Mapping[str, Any]) -> plt.Figure:
     axes[0][0].set_ylabel("nats")
     axes[0][0].legend()
     return fig
+
+
+# --------------------------------------------------------------------------- working memory
+
+COND_COLORS = {"mi": "C0", "no_mi": "C1", "mi_l2": "C0", "mi_no_l2": "C2"}
+
+
+def wm_task_example(final: Mapping[str, Any], trial: int, title: str = "") -> plt.Figure:
+    """Inputs, targets and outputs of one evaluation sequence (paper Fig. 4)."""
+    ex = final["example"]
+    fig, axes = plt.subplots(3, 1, figsize=(7, 4.6), sharex=True)
+    t = np.arange(ex["x"].shape[1])
+    names = ("ON1", "OFF1", "ON2", "OFF2")
+    for c in range(4):
+        axes[0].plot(t, ex["x"][trial, :, c] + 1.2 * (3 - c), label=names[c])
+    axes[0].set_yticks([1.2 * (3 - c) + 0.5 for c in range(4)], names)
+    axes[0].set_title(title or "inputs")
+    for j, ax in enumerate(axes[1:]):
+        ax.plot(t, ex["target"][trial, :, j], color="k", lw=1, label="target")
+        ax.plot(t, ex["y"][trial, :, j], color=f"C{j}", label="output")
+        ax.set_ylabel(f"bit {j + 1}")
+        ax.set_ylim(-1.5, 1.5)
+        ax.legend(loc="upper right", ncols=2)
+    axes[-1].set_xlabel("time step (after the 1000-step transient)")
+    return fig
+
+
+def _by_cond(values: np.ndarray, conditions: list[str]) -> dict[str, np.ndarray]:
+    """Split the trailing trial axis (conditions are consecutive blocks of equal size)."""
+    n = values.shape[-1] // len(conditions)
+    return {c: values[..., i * n:(i + 1) * n] for i, c in enumerate(conditions)}
+
+
+def wm_training_curves(res: Mapping[str, Any], smooth: float = 0.1) -> plt.Figure:
+    """Task loss, MI estimate (MM step) and accuracy per epoch; thin lines = trials."""
+    hist, conds = res["hist"], res["conditions"]
+    keys = (("task", "task loss (MSE)"), ("mi", "MI estimate (nats)"), ("accuracy", "accuracy"))
+    fig, axes = plt.subplots(1, 3, figsize=(9.5, 2.8))
+    for ax, (k, label) in zip(axes, keys):
+        for c, v in _by_cond(hist[k], conds).items():
+            sm = ema(v, smooth)
+            ax.plot(sm, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)
+            ax.plot(np.nanmean(sm, 1), color=COND_COLORS.get(c), label=c)
+        ax.set_xlabel("epoch (MM step)")
+        ax.set_ylabel(label)
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    return fig
+
+
+def wm_unit_output_scatter(res: Mapping[str, Any], picks: Mapping[str, int]) -> plt.Figure:
+    """|corr(unit, target 1)| vs |corr(unit, target 2)| per unit; group 1 circles, group 2
+    triangles (paper Fig. 5). ``picks`` maps a condition to a trial index."""
+    C = res["final"]["unit_target_corr"]
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.3 * len(picks), 3.1), squeeze=False)
+    for ax, (cond, t) in zip(axes[0], picks.items()):
+        n = C.shape[1]
+        for g, (sl, mk) in enumerate(zip((slice(0, n // 2), slice(n // 2, n)), GROUP_MARKERS)):
+            ax.scatter(C[t, sl, 0], C[t, sl, 1], marker=mk, s=22, label=f"group {g + 1}",
+                       color=f"C{g}", alpha=0.8)
+        ax.plot([0, 1], [0, 1], color="k", lw=0.6, ls=":")
+        ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_title(f"{cond}, trial {t}")
+        ax.set_xlabel("|corr(unit, target bit 1)|")
+    axes[0][0].set_ylabel("|corr(unit, target bit 2)|")
+    axes[0][0].legend()
+    return fig
+
+
+def matrices(mats: Mapping[str, np.ndarray], cmap: str = "Greys", vmax: float | None = None,
+             size: float = 2.8) -> plt.Figure:
+    """Absolute-value heat maps side by side, group boundary marked."""
+    fig, axes = plt.subplots(1, len(mats), figsize=(size * len(mats), size), squeeze=False)
+    for ax, (title, M) in zip(axes[0], mats.items()):
+        M = np.abs(M)
+        im = ax.imshow(M, cmap=cmap, vmin=0, vmax=vmax if vmax is not None else M.max(),
+                       aspect="auto", interpolation="nearest")
+        for dim, line in ((0, ax.axhline), (1, ax.axvline)):
+            if M.shape[dim] >= 8:
+                line(M.shape[dim] / 2 - 0.5, color="C1", lw=0.8)
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+def wm_timecourses(res: Mapping[str, Any],
+                   keys: tuple[str, ...] = ("Q_cor", "Q_str", "D_cor", "D_in", "D_out")
+                   ) -> plt.Figure:
+    """Modularity and separability over training (paper Fig. 9): mean and every trial."""
+    snaps, ep, conds = res["snaps"], res["snap_epochs"], res["conditions"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.5 * len(keys), 2.6), sharex=True)
+    for ax, k in zip(axes, keys):
+        for c, v in _by_cond(snaps[k], conds).items():
+            ax.plot(ep, v, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)
+            ax.plot(ep, np.nanmean(v, 1), color=COND_COLORS.get(c), label=c, lw=1.8)
+        ax.set_title(k)
+        ax.set_xlabel("epoch")
+    axes[0].legend()
+    return fig

@@ -207,12 +207,14 @@ class Unit:
         raise NotImplementedError
 
 
-def run_units(factories: list[tuple[str, int, Callable[[], Unit]]], ckpt: Checkpointer,
+def run_units(factories: list[tuple[str, int, Callable[[dict], Unit]]], ckpt: Checkpointer,
               progress: bool, desc: str = "") -> dict[str, dict]:
     """Run units in order, checkpointing after every step (throttled) and every finished unit.
 
-    ``factories`` lists ``(name, n_steps, make_unit)``. Finished units are kept in the
-    checkpoint, and the unit in progress resumes at its saved step with its saved state.
+    ``factories`` lists ``(name, n_steps, make_unit)``; ``make_unit(done)`` receives the results
+    of the units finished so far (a later unit may analyse an earlier one's result). Finished
+    units are kept in the checkpoint, and the unit in progress resumes at its saved step with
+    its saved state.
     """
     from tqdm.auto import tqdm
 
@@ -226,7 +228,7 @@ def run_units(factories: list[tuple[str, int, Callable[[], Unit]]], ckpt: Checkp
     for name, n, make in factories:
         if name in done:
             continue
-        unit = make()
+        unit = make(done)
         start = 0
         if cur is not None and cur["unit"] == name:
             unit.load_state_dict(cur["state"])

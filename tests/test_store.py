@@ -67,22 +67,34 @@ def test_committed_layer_is_read_only_fallback(tmp_path, store_env):
     assert r2.loaded and r2.path == committed / "mine-gaussian" / r1.key
 
 
-def _result_arrays(rr):
-    u = rr.result["units"]
-    return {k: v["values"] for k, v in u.items() if isinstance(v, dict) and "values" in v}
+def _arrays(obj, prefix=""):
+    """Every numpy array inside a nested result, by path."""
+    out = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_arrays(v, f"{prefix}/{k}"))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out.update(_arrays(v, f"{prefix}/{i}"))
+    elif isinstance(obj, np.ndarray):
+        out[prefix] = obj
+    return out
 
 
-def test_kill_and_resume_loses_nothing(tmp_path, store_env):
-    sets = ["critics=separable/gaussian", "steps_per_stage=400", "tail=50", "ps_steps=3",
-            "game_steps=2"]
+@pytest.mark.parametrize("experiment,sets,kill_at", [
+    ("mine-gaussian", ["critics=separable/gaussian", "steps_per_stage=400", "tail=50",
+                       "ps_steps=3", "game_steps=2"], 150),
+    ("wm", ["epochs=80"], 30),
+])
+def test_kill_and_resume_loses_nothing(tmp_path, store_env, experiment, sets, kill_at):
     overrides = dict(s.split("=") for s in sets)
-    args = mifd_cmd("run", "mine-gaussian", "--profile", "smoke", "--device", "cpu",
+    args = mifd_cmd("run", experiment, "--profile", "smoke", "--device", "cpu",
                     "--out", str(tmp_path), *sum((["--set", s] for s in sets), []))
     env = env_with(MIFD_CHECKPOINT_SECONDS=0.05)
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    exp = mifd.get_experiment("mine-gaussian")
-    key = mifd.config.config_hash("mine-gaussian", exp.config("smoke", overrides), mifd.__version__)
-    ckpt = store_env / "mine-gaussian" / key / "checkpoint.bin"
+    exp = mifd.get_experiment(experiment)
+    key = mifd.config.config_hash(experiment, exp.config("smoke", overrides), mifd.__version__)
+    ckpt = store_env / experiment / key / "checkpoint.bin"
     deadline = time.time() + 120
     step = 0
     while time.time() < deadline and proc.poll() is None:
@@ -91,22 +103,22 @@ def test_kill_and_resume_loses_nothing(tmp_path, store_env):
                 step = load_blob(ckpt)["step"]
             except (CorruptFileError, OSError, EOFError):
                 step = 0
-            if step >= 150:
+            if step >= kill_at:
                 break
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert proc.poll() is None, "run finished before it could be interrupted"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert step >= 150
+    assert step >= kill_at
     saved = load_blob(ckpt)  # the checkpoint survived the kill intact
-    done_units = set(saved["done"])
-    resumed = mifd.run("mine-gaussian", "smoke", "cpu", overrides, verbose=False)
+    resumed = mifd.run(experiment, "smoke", "cpu", overrides, verbose=False)
     assert not resumed.loaded and resumed.meta["resumed_from"] >= step
-    assert done_units <= set(resumed.result["units"])
-    fresh = mifd.run("mine-gaussian", "smoke", "cpu", overrides, verbose=False, force=True,
+    assert set(saved["done"]) <= set(resumed.result["units"] if "units" in resumed.result
+                                      else ["train"])
+    fresh = mifd.run(experiment, "smoke", "cpu", overrides, verbose=False, force=True,
                      store=Store(tmp_path / "fresh", []))
-    a, b = _result_arrays(resumed), _result_arrays(fresh)
-    assert a.keys() == b.keys()
+    a, b = _arrays(resumed.result), _arrays(fresh.result)
+    assert a.keys() == b.keys() and len(a) > 3
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert resumed.summary == fresh.summary

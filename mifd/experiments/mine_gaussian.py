@@ -375,17 +375,17 @@ def stage_stats(values: np.ndarray, truth: float, tail: int) -> dict[str, np.nda
 
 
 def train(cfg: MineGaussianConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
-    units: list = [("theory", 1, lambda: TheoryUnit(cfg))]
+    units: list = [("theory", 1, lambda _: TheoryUnit(cfg))]
     for cv in cfg.critics:
         c, v = cv.split("/")
         units.append((f"staircase/{cv}", len(cfg.stages) * cfg.steps_per_stage,
-                      lambda c=c, v=v: StaircaseUnit(cfg, c, v, device)))
+                      lambda _, c=c, v=v: StaircaseUnit(cfg, c, v, device)))
     for mi in cfg.ps_mi:
         for tr in cfg.ps_transforms:
             units.append((f"paper_setting/{mi:g}/{tr}", cfg.ps_steps,
-                          lambda mi=mi, tr=tr: PaperSettingUnit(cfg, mi, tr, device)))
+                          lambda _, mi=mi, tr=tr: PaperSettingUnit(cfg, mi, tr, device)))
     for k in cfg.game_k:
-        units.append((f"game/{k}", cfg.game_steps, lambda k=k: GameUnit(cfg, k, device)))
+        units.append((f"game/{k}", cfg.game_steps, lambda _, k=k: GameUnit(cfg, k, device)))
     done = run_units(units, ckpt, progress, desc="mine-gaussian")
 
     trials: dict[str, dict[str, list]] = {}

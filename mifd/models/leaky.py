@@ -82,7 +82,8 @@ class LeakyRNN(nn.Module):
         h = h0
         hs = []
         for t in range(L):
-            h = (1 - a) * h + a * (torch.bmm(torch.tanh(h), self.W_rec) + steps[t])
+            # (1 − α) h + α (r W_rec + u_t), as one lerp
+            h = torch.lerp(h, torch.baddbmm(steps[t], torch.tanh(h), self.W_rec), a)
             hs.append(h)
         H = torch.stack(hs, dim=2)
         y = torch.baddbmm(self.b_out, torch.tanh(H).reshape(T, B * L, -1), self.W_out)

@@ -35,8 +35,9 @@ class FlipFlopSpec:
 
 
 def onsets(gens: Sequence[torch.Generator], batch: int, length: int, p: float) -> torch.Tensor:
-    """Pulse onsets ``(T, B, L, 4)`` (bool), one generator per trial."""
-    return torch.stack([torch.rand(batch, length, 4, generator=g) < p for g in gens])
+    """Pulse onsets ``(T, B, L, 4)`` (bool), one generator per trial (on the generators' device)."""
+    return torch.stack([torch.rand(batch, length, 4, generator=g, device=g.device) < p
+                        for g in gens])
 
 
 def pulses(onset: torch.Tensor, width: int, amp: float) -> torch.Tensor:

@@ -1,0 +1,137 @@
+"""The adversarial MI-minimization loop, task-agnostic (paper Fig. 3; reference-facts §1–§3).
+
+A *problem* (the RNN and its task) exposes:
+
+* ``model`` — an ``nn.Module`` whose parameters all have the trial as leading dimension;
+* ``sample(kind, n_batches)`` → a data object for ``n_batches`` fresh minibatches (``kind`` is
+  ``"sm_pre"``, ``"sm"`` or ``"mm"``: the authors start these from different initial states);
+* ``run(data, grad)`` → ``(x, y, out)``: the two groups' activities ``(T, n_batches·B·L, d)``
+  on which the statistics network works, and whatever ``task_loss`` needs;
+* ``task_loss(out, data)`` → ``(T,)``; ``reg_loss()`` → ``(T,)``.
+
+The trainer alternates, as the authors' code does: ``pre_steps`` statistics-network (SM) steps,
+then per epoch ``k`` SM steps on fresh batches followed by one main-model (MM) step minimizing
+``task + reg + λ_I · DV``. λ_I is a per-trial vector, so trials with and without MI minimization
+train side by side. Because the RNN's weights are fixed during the k SM steps, their k forward
+passes are run as one batched pass (``batch_sm_passes``, exact).
+
+SM inputs follow the authors' ``MINE.call``: the shuffled copy of y is taken *before* Gaussian
+noise of s.d. ``sm_noise`` is added to x and y (``noise_on_shuffled=False``); y rows are permuted
+over all samples. The same noisy DV is used in the MM step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from .mine import dv
+from .nn import clip_grad_norm_per_trial
+
+
+@dataclass(frozen=True)
+class AdversarialSettings:
+    pre_steps: int = 100
+    sm_per_mm: int = 10
+    sm_noise: float = 0.1
+    noise_on_shuffled: bool = False
+    sm_samples: int = 0            # 0: all batch × time samples; else a random subset per step
+    sm_clip: float = 4.0           # clip-norm (Keras per variable); 0: off
+    sm_clip_value: float = 0.0     # clip-value (separation); 0: off
+    mm_clip: float = 4.0
+    mm_noise: bool = True          # SM noise also in the MM step's DV (authors' code)
+    batch_sm_passes: bool = True
+
+
+class AdversarialTrainer:
+    """Owns the critic, both optimizers and the per-trial random streams of the SM."""
+
+    def __init__(self, problem: Any, critic: torch.nn.Module, mm_opt: torch.optim.Optimizer,
+                 sm_opt: torch.optim.Optimizer, lambda_i: torch.Tensor,
+                 gens: Sequence[torch.Generator], settings: AdversarialSettings):
+        self.problem, self.critic = problem, critic
+        self.mm_opt, self.sm_opt = mm_opt, sm_opt
+        self.lambda_i = lambda_i
+        self.gens = gens
+        self.s = settings
+        self.mm_params = [p for p in problem.model.parameters() if p.requires_grad]
+
+    # ------------------------------------------------------------------ SM
+    def _noise_like(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.randn(x.shape[1:], generator=g, device=x.device,
+                                        dtype=x.dtype) for g in self.gens])
+
+    def _perm(self, n: int, device: torch.device) -> torch.Tensor:
+        return torch.stack([torch.randperm(n, generator=g, device=device) for g in self.gens])
+
+    def estimate(self, x: torch.Tensor, y: torch.Tensor, noise: bool = True) -> torch.Tensor:
+        """The authors' noisy DV estimate per trial (differentiable in x, y and the critic)."""
+        n = x.shape[1]
+        if self.s.sm_samples and self.s.sm_samples < n:
+            idx = torch.stack([torch.randperm(n, generator=g, device=x.device)[: self.s.sm_samples]
+                               for g in self.gens])
+            x = torch.take_along_dim(x, idx[:, :, None], dim=1)
+            y = torch.take_along_dim(y, idx[:, :, None], dim=1)
+            n = self.s.sm_samples
+        perm = self._perm(n, x.device)
+        sigma = self.s.sm_noise if noise else 0.0
+        xn = x + sigma * self._noise_like(x) if sigma else x
+        yn = y + sigma * self._noise_like(y) if sigma else y
+        y_sh = torch.take_along_dim(yn if self.s.noise_on_shuffled else y, perm[:, :, None], dim=1)
+        a = self.critic.fx(xn)
+        b = self.critic.fy(yn)
+        b_sh = self.critic.fy(y_sh)
+        return dv(self.critic.from_projections(a, b), self.critic.from_projections(a, b_sh))
+
+    def sm_update(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One statistics-network step on detached activities; returns the DV per trial."""
+        v = self.estimate(x.detach(), y.detach())
+        self.sm_opt.zero_grad(set_to_none=True)
+        (-v).sum().backward()
+        params = list(self.critic.parameters())
+        if self.s.sm_clip:
+            clip_grad_norm_per_trial(params, self.s.sm_clip)
+        if self.s.sm_clip_value:
+            for p in params:
+                p.grad.clamp_(-self.s.sm_clip_value, self.s.sm_clip_value)
+        self.sm_opt.step()
+        return v.detach()
+
+    def sm_steps(self, k: int, kind: str) -> torch.Tensor:
+        """k SM steps on fresh batches; returns the mean DV per trial."""
+        vals = []
+        if self.s.batch_sm_passes:
+            data = self.problem.sample(kind, k)
+            with torch.no_grad():
+                x, y, _ = self.problem.run(data, grad=False)
+            for xs, ys in zip(x.chunk(k, dim=1), y.chunk(k, dim=1)):
+                vals.append(self.sm_update(xs, ys))
+        else:
+            for _ in range(k):
+                data = self.problem.sample(kind, 1)
+                with torch.no_grad():
+                    x, y, _ = self.problem.run(data, grad=False)
+                vals.append(self.sm_update(x, y))
+        return torch.stack(vals).mean(0)
+
+    # ------------------------------------------------------------------ MM
+    def mm_step(self) -> dict[str, torch.Tensor]:
+        """One main-model step; returns per-trial task loss, reg loss, DV and the outputs."""
+        data = self.problem.sample("mm", 1)
+        x, y, out = self.problem.run(data, grad=True)
+        task = self.problem.task_loss(out, data)
+        reg = self.problem.reg_loss()
+        mi = self.estimate(x, y, noise=self.s.mm_noise)
+        total = task + reg + self.lambda_i * mi
+        grads = torch.autograd.grad(total.sum(), self.mm_params)
+        for p, g in zip(self.mm_params, grads):
+            p.grad = g
+        if self.s.mm_clip:
+            clip_grad_norm_per_trial(self.mm_params, self.s.mm_clip)
+        self.mm_opt.step()
+        self.mm_opt.zero_grad(set_to_none=True)
+        return {"task": task.detach(), "reg": reg.detach(), "mi": mi.detach(), "out": out,
+                "data": data}
+

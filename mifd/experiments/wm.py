@@ -1,0 +1,363 @@
+"""``wm``: the 2-bit working-memory experiment (paper Figs. 4–9; reference-facts §1, §3, §4).
+
+Leaky-integrator RNNs (N = 40, two groups of 20) learn the flip-flop task while a statistics
+network estimates the MI between the groups' rates; in the ``mi`` condition the RNN minimizes
+``task + L2 + λ_I·MI``, in ``no_mi`` λ_I = 0 (the statistics network still trains, without
+effect). Both conditions and all trials train in one batched program; trial t of every
+condition uses seed ``seed + t`` (paired design: same initial weights and data stream).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..adversarial import AdversarialSettings, AdversarialTrainer
+from ..config import ConfigError, param
+from ..mine import (copula_mi_estimate, dv, gaussian_mi_estimate, joint_and_marginal_scores,
+                    make_critic)
+from ..models.leaky import LeakyRNN, LeakySpec
+from ..nn import clip_grad_norm_per_trial, generator_states, rmsprop_keras, set_generator_states
+from ..runner import Checkpointer, Experiment, Unit, register, run_units
+from ..tasks.flipflop import FlipFlopSpec, generate
+
+CONDITIONS = {"mi": True, "no_mi": False}
+
+
+@dataclass(frozen=True)
+class WMConfig:
+    conditions: tuple[str, ...] = param(("mi", "no_mi"), doc="conditions (λ_I > 0 / λ_I = 0)",
+                                        choices=tuple(CONDITIONS))
+    trials: int = param(20, doc="trials per condition", low=1, high=1000)
+    seed: int = param(1001, doc="seed of trial 0 (the authors used 1001..1020)", low=0)
+    n: int = param(40, doc="RNN units (two equal groups)", low=2, high=4096)
+    batch: int = param(20, doc="sequences per minibatch", low=1, high=4096)
+    transient: int = param(1000, doc="steps run without gradient before each segment", low=0)
+    steps: int = param(2000, doc="segment length (full BPTT)", low=1)
+    epochs: int = param(1000, doc="MM steps (each after sm_per_mm SM steps)", low=1)
+    lambda_mi: float = param(0.1, doc="λ_I in the mi condition", low=0.0)
+    l2: float = param(0.01, doc="L2 weight, Keras convention c·Σw² (paper's λ_reg = 2c)", low=0.0)
+    mm_lr: float = param(2e-3, doc="RNN RMSprop learning rate", low=1e-7, high=1.0)
+    mm_clip: float = param(4.0, doc="RNN clip-norm (per variable)", low=0.0)
+    sm_lr: float = param(3e-3, doc="statistics-network RMSprop learning rate", low=1e-7, high=1.0)
+    sm_clip: float = param(4.0, doc="statistics-network clip-norm (per variable)", low=0.0)
+    sm_width: int = param(512, doc="statistics-network width", low=1)
+    sm_batch: int = param(0, doc="sequences per SM step (0: same as batch)", low=0)
+    sm_samples: int = param(0, doc="samples per SM estimate (0: all batch × steps)", low=0)
+    sm_noise: float = param(0.1, doc="noise s.d. on the statistics network's inputs", low=0.0)
+    sm_per_mm: int = param(10, doc="SM steps per MM step (authors' code 10, paper text 20)", low=1)
+    pre_steps: int = param(100, doc="SM steps before the first MM step", low=0)
+    alpha: float = param(0.1, doc="leak rate α", low=1e-6, high=1.0)
+    sigma: float = param(0.1, doc="recurrent noise s.d.", low=0.0)
+    noise: str = param("outside", doc="noise outside α (code) or inside (paper Eq. 1)",
+                       choices=("outside", "inside"))
+    target: str = param("ramp", doc="target ramped at 0.1/step (code) or a step (paper)",
+                        choices=("ramp", "step"))
+    snapshot_every: int = param(25, doc="epochs between snapshots", low=1)
+    eval_batch: int = param(20, doc="sequences per snapshot evaluation", low=1)
+    audit_steps: int = param(2000, doc="post-hoc audit: fresh-critic training steps", low=0)
+    audit_batch: int = param(20, doc="post-hoc audit: sequences in each of the train and "
+                                     "held-out pools", low=1)
+    audit_width: int = param(512, doc="post-hoc audit: fresh critic's width", low=1)
+
+    def check(self) -> None:
+        if self.n % 2:
+            raise ConfigError(f"parameter 'n': got {self.n}; allowed: an even integer")
+        if len(set(self.conditions)) != len(self.conditions):
+            raise ConfigError(f"parameter 'conditions': got {self.conditions!r}; allowed: distinct")
+
+
+PROFILES = {
+    "paper": {},
+    "book": {"trials": 4, "epochs": 100, "sm_width": 128, "sm_batch": 4, "sm_samples": 8000,
+             "snapshot_every": 10, "audit_steps": 300, "audit_batch": 4, "audit_width": 128},
+    "smoke": {"trials": 2, "epochs": 4, "batch": 4, "transient": 50, "steps": 100,
+              "sm_width": 16, "sm_samples": 256, "pre_steps": 2, "sm_per_mm": 2,
+              "snapshot_every": 2, "eval_batch": 4, "n": 8, "audit_steps": 3, "audit_batch": 2,
+              "audit_width": 16},
+}
+
+
+class WMProblem:
+    """The flip-flop task for a batch of leaky RNNs (the adversarial trainer's *problem*)."""
+
+    def __init__(self, cfg: WMConfig, seeds: list[int], device: str):
+        self.cfg, self.device = cfg, torch.device(device)
+        self.spec = LeakySpec(n=cfg.n, alpha=cfg.alpha, sigma=cfg.sigma, noise=cfg.noise)
+        self.task = FlipFlopSpec(target=cfg.target)
+        init = [torch.Generator().manual_seed(s) for s in seeds]
+        self.model = LeakyRNN(init, self.spec).to(self.device)
+        self.gens = [torch.Generator(device=self.device).manual_seed(s + 7_000_003)
+                     for s in seeds]
+        self.lambda_l2 = cfg.l2
+
+    @property
+    def T(self) -> int:
+        return len(self.gens)
+
+    def _randn(self, *shape: int, gens=None) -> torch.Tensor:
+        return torch.stack([torch.randn(*shape, generator=g, device=self.device)
+                            for g in (gens or self.gens)])
+
+    def sample(self, kind: str, n_batches: int = 1, gens=None, batch: int | None = None) -> dict:
+        """Fresh sequences (inputs, targets, noise, initial states) for every trial.
+
+        Initial states as the authors': N(0, 1) for MM steps and SM pre-training, 0 for the SM
+        steps of the main loop."""
+        cfg, gens = self.cfg, gens or self.gens
+        if batch is None:
+            batch = cfg.sm_batch if (kind != "mm" and cfg.sm_batch) else cfg.batch
+        B = batch * n_batches
+        L = cfg.transient + cfg.steps
+        x, target = generate(gens, B, L, self.task, self.device)
+        noise = self._randn(B, L, cfg.n, gens=gens) if cfg.sigma > 0 else None
+        h0 = (torch.zeros(self.T, B, cfg.n, device=self.device) if kind == "sm"
+              else self._randn(B, cfg.n, gens=gens))
+        return {"x": x, "target": target, "noise": noise, "h0": h0}
+
+    def run(self, data: dict, grad: bool) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        cfg = self.cfg
+        tr = cfg.transient
+        x, noise, h = data["x"], data["noise"], data["h0"]
+        if tr > 0:
+            with torch.no_grad():
+                H_tr, _ = self.model(x[:, :, :tr], h, None if noise is None else noise[:, :, :tr])
+            h = H_tr[:, :, -1]
+        with torch.set_grad_enabled(grad):
+            H, Y = self.model(x[:, :, tr:], h, None if noise is None else noise[:, :, tr:])
+            r = torch.tanh(H)
+            half = cfg.n // 2
+            T = r.shape[0]
+            g1 = r[..., :half].reshape(T, -1, half)
+            g2 = r[..., half:].reshape(T, -1, cfg.n - half)
+        return g1, g2, {"H": H, "Y": Y}
+
+    def task_loss(self, out: dict, data: dict) -> torch.Tensor:
+        tgt = data["target"][:, :, self.cfg.transient:]
+        return ((out["Y"] - tgt) ** 2).mean(dim=(1, 2, 3))
+
+    def reg_loss(self) -> torch.Tensor:
+        return self.lambda_l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in self.model.weights())
+
+
+def evaluate(problem: WMProblem, gens, full: bool = False) -> dict[str, np.ndarray]:
+    """Snapshot metrics on a fresh batch with transient (as the authors do), per trial."""
+    cfg = problem.cfg
+    data = problem.sample("mm", 1, gens=gens, batch=cfg.eval_batch)
+    with torch.no_grad():
+        _, _, out = problem.run(data, grad=False)
+    T = problem.T
+    H = out["H"].reshape(T, -1, cfg.n).cpu()
+    tgt_seq = data["target"][:, :, cfg.transient:]
+    tgt = tgt_seq.reshape(T, -1, 2).cpu()
+    m = problem.model
+    res = {"Q_cor": metrics.q_cor(H), "D_cor": metrics.d_cor(H, tgt),
+           "Q_str": metrics.q_str(m.W_rec.detach()), "D_in": metrics.d_in(m.W_in.detach()),
+           "D_out": metrics.d_out(m.W_out.detach()),
+           "accuracy": metrics.accuracy(out["Y"], tgt_seq), "mse": metrics.mse(out["Y"], tgt_seq)}
+    if full:
+        res["abs_corr"] = metrics.abs_corr(H).astype(np.float32)
+        res["unit_target_corr"] = metrics.unit_signal_corr(H, tgt).astype(np.float32)
+        win = slice(0, min(cfg.steps, 2000))
+        res["example"] = {"x": data["x"][:, 0, cfg.transient:][:, win].cpu().numpy(),
+                          "target": tgt_seq[:, 0, win].cpu().numpy(),
+                          "y": out["Y"][:, 0, win].cpu().numpy(),
+                          "rate": torch.tanh(out["H"][:, 0, win]).cpu().numpy()}
+        res["group_rate_sd"] = torch.tanh(out["H"]).reshape(T, -1, cfg.n).std(1).cpu().numpy()
+    return res
+
+
+class WMTrainUnit(Unit):
+    """All conditions × trials in one batched program; step 0 = SM pre-training."""
+
+    name = "train"
+
+    def __init__(self, cfg: WMConfig, device: str):
+        self.cfg = cfg
+        self.n_steps = 1 + cfg.epochs
+        conds = list(cfg.conditions)
+        seeds = [cfg.seed + t for _ in conds for t in range(cfg.trials)]
+        self.problem = WMProblem(cfg, seeds, device)
+        T = len(seeds)
+        half = cfg.n // 2
+        self.critic = make_critic("joint", [s + 31_337 for s in seeds], half, cfg.n - half,
+                                  (cfg.sm_width, cfg.sm_width)).to(device)
+        lam = torch.tensor([cfg.lambda_mi if CONDITIONS[c] else 0.0
+                            for c in conds for _ in range(cfg.trials)], device=device)
+        settings = AdversarialSettings(pre_steps=cfg.pre_steps, sm_per_mm=cfg.sm_per_mm,
+                                       sm_noise=cfg.sm_noise, sm_samples=cfg.sm_samples,
+                                       sm_clip=cfg.sm_clip, mm_clip=cfg.mm_clip)
+        sm_gens = [torch.Generator(device=device).manual_seed(s + 9_100_003) for s in seeds]
+        self.trainer = AdversarialTrainer(
+            self.problem, self.critic, rmsprop_keras(self.problem.model.parameters(), cfg.mm_lr),
+            rmsprop_keras(self.critic.parameters(), cfg.sm_lr), lam, sm_gens, settings)
+        self.eval_gens = [torch.Generator(device=device).manual_seed(s + 5_550_001)
+                          for s in seeds]
+        E = cfg.epochs
+        self.hist = {k: np.full((E, T), np.nan, dtype=np.float32)
+                     for k in ("task", "reg", "mi", "sm_mi", "accuracy")}
+        self.pre_mi = np.full(T, np.nan, dtype=np.float32)
+        self.snap_epochs: list[int] = []
+        self.snaps: list[dict] = []
+        self.weights: list[dict] = []
+
+    def _snapshot(self, epoch: int) -> None:
+        self.snap_epochs.append(epoch)
+        self.snaps.append(evaluate(self.problem, self.eval_gens))
+        m = self.problem.model
+        self.weights.append({k: getattr(m, k).detach().cpu().numpy().astype(np.float32)
+                             for k in ("W_rec", "W_in", "W_out", "b", "b_out")})
+
+    def step(self, i: int) -> None:
+        tr = self.trainer
+        if i == 0:
+            if self.cfg.pre_steps:
+                self.pre_mi = tr.sm_steps(self.cfg.pre_steps, "sm_pre").cpu().numpy()
+            self._snapshot(0)
+            return
+        e = i - 1
+        sm = tr.sm_steps(self.cfg.sm_per_mm, "sm")
+        out = tr.mm_step()
+        tgt = out["data"]["target"][:, :, self.cfg.transient:]
+        self.hist["task"][e] = out["task"].cpu().numpy()
+        self.hist["reg"][e] = out["reg"].cpu().numpy()
+        self.hist["mi"][e] = out["mi"].cpu().numpy()
+        self.hist["sm_mi"][e] = sm.cpu().numpy()
+        self.hist["accuracy"][e] = metrics.accuracy(out["out"]["Y"], tgt)
+        if i % self.cfg.snapshot_every == 0 or i == self.cfg.epochs:
+            self._snapshot(i)
+
+    def state_dict(self) -> dict:
+        t = self.trainer
+        return {"model": self.problem.model.state_dict(), "critic": self.critic.state_dict(),
+                "mm_opt": t.mm_opt.state_dict(), "sm_opt": t.sm_opt.state_dict(),
+                "gens": generator_states(self.problem.gens), "sm_gens": generator_states(t.gens),
+                "eval_gens": generator_states(self.eval_gens), "hist": self.hist,
+                "pre_mi": self.pre_mi, "snap_epochs": self.snap_epochs, "snaps": self.snaps,
+                "weights": self.weights}
+
+    def load_state_dict(self, s: dict) -> None:
+        t = self.trainer
+        self.problem.model.load_state_dict(s["model"])
+        self.critic.load_state_dict(s["critic"])
+        t.mm_opt.load_state_dict(s["mm_opt"])
+        t.sm_opt.load_state_dict(s["sm_opt"])
+        set_generator_states(self.problem.gens, s["gens"])
+        set_generator_states(t.gens, s["sm_gens"])
+        set_generator_states(self.eval_gens, s["eval_gens"])
+        self.hist, self.pre_mi = s["hist"], s["pre_mi"]
+        self.snap_epochs, self.snaps, self.weights = s["snap_epochs"], s["snaps"], s["weights"]
+
+    def result(self) -> dict:
+        final = evaluate(self.problem, self.eval_gens, full=True)
+        snaps = {k: np.stack([s[k] for s in self.snaps]) for k in self.snaps[0]}
+        weights = {k: np.stack([w[k] for w in self.weights]) for k in self.weights[0]}
+        return {"hist": self.hist, "pre_mi": self.pre_mi, "snap_epochs": np.array(self.snap_epochs),
+                "snaps": snaps, "weights": weights, "final": final,
+                "conditions": list(self.cfg.conditions)}
+
+
+class AuditUnit(Unit):
+    """Post-hoc audit of the trained networks: a *fresh* critic (the paper's architecture, no
+    input noise) is trained full-batch on the rates of ``audit_batch`` new sequences and
+    evaluated on another ``audit_batch`` held-out ones; the Gaussian and copula references are
+    computed on the held-out rates. Does minimization remove dependence, or fool one critic?"""
+
+    name = "audit"
+
+    def __init__(self, cfg: WMConfig, trained: dict, device: str):
+        self.cfg, self.device = cfg, device
+        self.n_steps = cfg.audit_steps
+        conds = list(cfg.conditions)
+        seeds = [cfg.seed + t for _ in conds for t in range(cfg.trials)]
+        self.problem = WMProblem(cfg, seeds, device)
+        w = trained["weights"]
+        with torch.no_grad():
+            for k in ("W_rec", "W_in", "W_out", "b", "b_out"):
+                getattr(self.problem.model, k).copy_(torch.as_tensor(w[k][-1]))
+        gens = [torch.Generator(device=device).manual_seed(s + 4_242_001) for s in seeds]
+        half = cfg.n // 2
+        self.pools = []
+        for _ in range(2):  # train pool, held-out pool
+            data = self.problem.sample("mm", 1, gens=gens, batch=cfg.audit_batch)
+            with torch.no_grad():
+                x, y, _ = self.problem.run(data, grad=False)
+            self.pools.append((x, y))
+        self.critic = make_critic("joint", [s + 77_001 for s in seeds], half, cfg.n - half,
+                          (cfg.audit_width, cfg.audit_width)).to(device)
+        self.opt = rmsprop_keras(self.critic.parameters(), cfg.sm_lr)
+        self.gens = gens
+        self.train_dv = np.full((self.n_steps, len(seeds)), np.nan, dtype=np.float32)
+
+    def _dv(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        tj, tm, _ = joint_and_marginal_scores(self.critic, x, y, "permutation", self.gens)
+        return dv(tj, tm)
+
+    def step(self, i: int) -> None:
+        v = self._dv(*self.pools[0])
+        self.opt.zero_grad(set_to_none=True)
+        (-v).sum().backward()
+        clip_grad_norm_per_trial(list(self.critic.parameters()), self.cfg.sm_clip)
+        self.opt.step()
+        self.train_dv[i] = v.detach().cpu().numpy()
+
+    def state_dict(self) -> dict:
+        return {"critic": self.critic.state_dict(), "opt": self.opt.state_dict(),
+                "gens": generator_states(self.gens), "train_dv": self.train_dv}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.critic.load_state_dict(s["critic"])
+        self.opt.load_state_dict(s["opt"])
+        set_generator_states(self.gens, s["gens"])
+        self.train_dv = s["train_dv"]
+
+    def result(self) -> dict:
+        x, y = self.pools[1]
+        with torch.no_grad():
+            held = self._dv(x, y).cpu().numpy()
+        xs, ys = x.cpu(), y.cpu()
+        T = xs.shape[0]
+        return {"held_out_dv": held, "train_dv": self.train_dv,
+                "gaussian": np.array([gaussian_mi_estimate(xs[t], ys[t]) for t in range(T)]),
+                "copula": np.array([copula_mi_estimate(xs[t], ys[t]) for t in range(T)])}
+
+
+def by_condition(values: np.ndarray, cfg: WMConfig) -> dict[str, np.ndarray]:
+    """Split a trailing trial axis ``(..., C·n)`` into ``{condition: (..., n)}``."""
+    n = cfg.trials
+    return {c: values[..., i * n:(i + 1) * n] for i, c in enumerate(cfg.conditions)}
+
+
+def train(cfg: WMConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
+    units = [("train", 1 + cfg.epochs, lambda done: WMTrainUnit(cfg, device))]
+    if cfg.audit_steps:
+        units.append(("audit", cfg.audit_steps,
+                      lambda done: AuditUnit(cfg, done["train"], device)))
+    done = run_units(units, ckpt, progress, desc="wm")
+    res = dict(done["train"])
+    if "audit" in done:
+        res["audit"] = done["audit"]
+    final, hist = res["final"], res["hist"]
+    tail = max(1, min(10, cfg.epochs))
+    per_trial = {
+        "accuracy": hist["accuracy"][-1], "mse": hist["task"][-1],
+        "mi_final": hist["mi"][-tail:].mean(0),
+        "eval_accuracy": final["accuracy"], "eval_mse": final["mse"],
+        **{k: final[k] for k in ("D_cor", "Q_cor", "Q_str", "D_in", "D_out")}}
+    per_trial["success_rate"] = (per_trial["accuracy"] > 0.9).astype(float)
+    if "audit" in res:
+        a = res["audit"]
+        per_trial.update({"audit_dv": a["held_out_dv"], "audit_gaussian": a["gaussian"],
+                          "audit_copula": a["copula"]})
+    trials: dict[str, dict[str, Any]] = {}
+    for k, v in per_trial.items():
+        for c, vals in by_condition(np.asarray(v, dtype=float), cfg).items():
+            trials.setdefault(c, {})[k] = vals.tolist()
+    return {**res, "trials": trials}
+
+
+register(Experiment("wm", WMConfig, PROFILES, train, __doc__ or ""))
