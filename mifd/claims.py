@@ -95,3 +95,43 @@ def fmt(m: float, s: float, n: int, digits: int = 3) -> str:
     if not np.isfinite(s):
         return f"{m:.{digits}f} (n={n})"
     return f"{m:.{digits}f} ± {s:.{digits}f} (n={n})"
+
+
+def level_rows(trials: dict, reported: dict, metrics: Sequence[str]) -> list[dict]:
+    """Rows 'ours vs the paper's level' for every condition and metric present in ``trials``."""
+    rows = []
+    for cond, per_metric in trials.items():
+        for m in metrics:
+            ours = per_metric.get(m)
+            if ours is None:
+                continue
+            mean, sd, lo, hi, n = mean_ci(ours)
+            rep = reported.get(cond, {}).get(m)
+            row = {"condition": cond, "quantity": m, "ours": fmt(mean, sd, n),
+                   "ours 95% CI": f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "—",
+                   "paper": "—" if rep is None else
+                   (f"{rep.mean:g} ± {rep.sd:g}" if rep.sd is not None else f"{rep.mean:g}"),
+                   "verdict": "no paper value"}
+            if rep is not None:
+                if m == "success_rate":  # the paper: every trial succeeded
+                    row["verdict"] = ("consistent" if mean == 1.0 else "differs") \
+                        if n else "not testable"
+                else:
+                    row["verdict"] = level_verdict(ours, rep.mean, rep.sd, rep.n)
+            rows.append(row)
+    return rows
+
+
+def comparison_rows(trials: dict, comparisons: Sequence[tuple[str, str, str, str]]) -> list[dict]:
+    """Rows for ``(a, b, metric, direction)`` comparisons the paper reports (a vs b)."""
+    rows = []
+    for a, b, m, direction in comparisons:
+        if a not in trials or b not in trials:
+            continue
+        c = comparison(trials[a][m], trials[b][m], direction)
+        rows.append({"condition": f"{a} vs {b}", "quantity": m,
+                     "ours": f"Δ = {c['diff']:+.3f}; Welch p = {c['welch_p']:.2g}, "
+                             f"Mann–Whitney p = {c['mw_p']:.2g}, d = {c['d']:.2f}",
+                     "ours 95% CI": "—", "paper": f"{a} {'>' if direction == 'greater' else '<'} {b}",
+                     "verdict": comparison_verdict(trials[a][m], trials[b][m], direction)})
+    return rows

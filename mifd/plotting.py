@@ -8,6 +8,8 @@ from typing import Any, Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .analysis import split_conditions
+
 STYLE = Path(__file__).with_name("mifd.mplstyle")
 BOUND_LABELS = {"mine": "MINE (EMA)", "dv": "DV", "nwj": "NWJ", "infonce": "InfoNCE",
                 "smile": "SMILE (τ=5)"}
@@ -172,33 +174,38 @@ def wm_task_example(final: Mapping[str, Any], trial: int, title: str = "") -> pl
     return fig
 
 
-def _by_cond(values: np.ndarray, conditions: list[str]) -> dict[str, np.ndarray]:
-    """Split the trailing trial axis (conditions are consecutive blocks of equal size)."""
-    n = values.shape[-1] // len(conditions)
-    return {c: values[..., i * n:(i + 1) * n] for i, c in enumerate(conditions)}
+CURVE_LABELS = {"task": "task loss (MSE)", "mi": "MI estimate (nats)", "accuracy": "accuracy",
+                "sm_mi": "SM estimate (nats)", "reg": "L2 term"}
 
 
-def wm_training_curves(res: Mapping[str, Any], smooth: float = 0.1) -> plt.Figure:
-    """Task loss, MI estimate (MM step) and accuracy per epoch; thin lines = trials."""
+def training_curves(res: Mapping[str, Any], keys: tuple[str, ...] = ("task", "mi", "accuracy"),
+                    smooth: float = 0.1, xlabel: str = "epoch (MM step)") -> plt.Figure:
+    """Per-step training histories (task loss, MI estimate of the MM step, …); thin lines are
+    trials, thick lines condition means."""
     hist, conds = res["hist"], res["conditions"]
-    keys = (("task", "task loss (MSE)"), ("mi", "MI estimate (nats)"), ("accuracy", "accuracy"))
-    fig, axes = plt.subplots(1, 3, figsize=(9.5, 2.8))
+    keys = tuple((k, CURVE_LABELS.get(k, k)) for k in keys)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
+    axes = axes[0]
     for ax, (k, label) in zip(axes, keys):
-        for c, v in _by_cond(hist[k], conds).items():
+        for c, v in split_conditions(hist[k], conds).items():
             sm = ema(v, smooth)
             ax.plot(sm, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)
             ax.plot(np.nanmean(sm, 1), color=COND_COLORS.get(c), label=c)
-        ax.set_xlabel("epoch (MM step)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
     axes[0].set_yscale("log")
     axes[0].legend()
     return fig
 
 
-def wm_unit_output_scatter(res: Mapping[str, Any], picks: Mapping[str, int]) -> plt.Figure:
-    """|corr(unit, target 1)| vs |corr(unit, target 2)| per unit; group 1 circles, group 2
-    triangles (paper Fig. 5). ``picks`` maps a condition to a trial index."""
-    C = res["final"]["unit_target_corr"]
+def unit_side_scatter(C: np.ndarray, picks: Mapping[str, int],
+                      xlabel: str = "|corr(unit, target bit 1)|",
+                      ylabel: str = "|corr(unit, target bit 2)|") -> plt.Figure:
+    """Each unit's association with side 1 against side 2 (``C`` ``(T, N, 2k)``: the first k
+    columns are averaged for side 1, the rest for side 2); group 1 circles, group 2 triangles
+    (paper Figs. 5 and 12). ``picks`` maps a label to a trial index."""
+    k = C.shape[-1] // 2
+    C = np.stack([C[..., :k].mean(-1), C[..., k:].mean(-1)], axis=-1)
     fig, axes = plt.subplots(1, len(picks), figsize=(3.3 * len(picks), 3.1), squeeze=False)
     for ax, (cond, t) in zip(axes[0], picks.items()):
         n = C.shape[1]
@@ -209,8 +216,8 @@ def wm_unit_output_scatter(res: Mapping[str, Any], picks: Mapping[str, int]) -> 
         ax.set_xlim(0, 1), ax.set_ylim(0, 1)
         ax.set_aspect("equal")
         ax.set_title(f"{cond}, trial {t}")
-        ax.set_xlabel("|corr(unit, target bit 1)|")
-    axes[0][0].set_ylabel("|corr(unit, target bit 2)|")
+        ax.set_xlabel(xlabel)
+    axes[0][0].set_ylabel(ylabel)
     axes[0][0].legend()
     return fig
 
@@ -231,17 +238,42 @@ def matrices(mats: Mapping[str, np.ndarray], cmap: str = "Greys", vmax: float | 
     return fig
 
 
-def wm_timecourses(res: Mapping[str, Any],
-                   keys: tuple[str, ...] = ("Q_cor", "Q_str", "D_cor", "D_in", "D_out")
-                   ) -> plt.Figure:
-    """Modularity and separability over training (paper Fig. 9): mean and every trial."""
+def timecourses(res: Mapping[str, Any],
+                keys: tuple[str, ...] = ("Q_cor", "Q_str", "D_cor", "D_in", "D_out"),
+                xlabel: str = "epoch") -> plt.Figure:
+    """Modularity and separability over training (paper Figs. 9 and 16): mean and every trial."""
     snaps, ep, conds = res["snaps"], res["snap_epochs"], res["conditions"]
     fig, axes = plt.subplots(1, len(keys), figsize=(2.5 * len(keys), 2.6), sharex=True)
     for ax, k in zip(axes, keys):
-        for c, v in _by_cond(snaps[k], conds).items():
+        for c, v in split_conditions(snaps[k], conds).items():
             ax.plot(ep, v, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)
             ax.plot(ep, np.nanmean(v, 1), color=COND_COLORS.get(c), label=c, lw=1.8)
         ax.set_title(k)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)
     axes[0].legend()
+    return fig
+
+
+# --------------------------------------------------------------------------- separation
+
+SEP_NAMES = ("Lorenz x", "Lorenz y", "Lorenz z", "Rössler x", "Rössler y", "Rössler z")
+
+
+def separation_example(final: Mapping[str, Any], trial: int, steps: int = 2000) -> plt.Figure:
+    """The mixed input and, for each of the six components, target and output (paper Fig. 11)."""
+    ex = final["example"]
+    L = min(steps, ex["x"].shape[0])
+    t = np.arange(L)
+    fig, axes = plt.subplots(7, 1, figsize=(7, 8), sharex=True)
+    for c in range(3):
+        axes[0].plot(t, ex["x"][:L, c], lw=0.8, label="xyz"[c])
+    axes[0].set_ylabel("input\n(sum)")
+    axes[0].legend(ncols=3, loc="upper right")
+    for k in range(6):
+        ax = axes[k + 1]
+        ax.plot(t, ex["target"][:L, k], color="k", lw=0.9, label="target")
+        ax.plot(t, ex["y"][trial, :L, k], color=f"C{0 if k < 3 else 1}", lw=0.9, label="output")
+        ax.set_ylabel(SEP_NAMES[k].replace(" ", "\n"))
+    axes[1].legend(ncols=2, loc="upper right")
+    axes[-1].set_xlabel("time step")
     return fig

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import claims, paper
-from .experiments.wm import by_condition
+from . import analysis, claims, paper
 
 METRICS = ("success_rate", "accuracy", "mse", "D_cor", "Q_cor", "Q_str", "D_in", "D_out")
 # comparisons the paper reports between the conditions (direction of mi vs no_mi)
@@ -20,35 +19,9 @@ COMPARISONS = {"D_cor": "greater", "Q_cor": "greater"}
 def paper_table(rr: Any) -> pd.DataFrame:
     """Every number of the paper's working-memory section beside ours, with verdicts."""
     trials = rr.result["trials"]
-    rows = []
-    for cond in rr.config.conditions:
-        for m in METRICS:
-            ours = trials.get(cond, {}).get(m)
-            if ours is None:
-                continue
-            mean, sd, lo, hi, n = claims.mean_ci(ours)
-            rep = paper.WM.get(cond, {}).get(m)
-            row = {"condition": cond, "quantity": m, "ours": claims.fmt(mean, sd, n),
-                   "ours 95% CI": f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "—",
-                   "paper": "—" if rep is None else
-                   (f"{rep.mean:g} ± {rep.sd:g}" if rep.sd is not None else f"{rep.mean:g}"),
-                   "verdict": "no paper value"}
-            if rep is not None:
-                if m == "success_rate":
-                    row["verdict"] = ("consistent" if mean >= 0.9 else "differs") \
-                        if n else "not testable"
-                else:
-                    row["verdict"] = claims.level_verdict(ours, rep.mean, rep.sd, rep.n)
-            rows.append(row)
+    rows = claims.level_rows(trials, paper.WM, METRICS)
     if {"mi", "no_mi"} <= set(rr.config.conditions):
-        for m, direction in COMPARISONS.items():
-            c = claims.comparison(trials["mi"][m], trials["no_mi"][m], direction)
-            rows.append({"condition": "mi vs no_mi", "quantity": m,
-                         "ours": f"Δ = {c['diff']:+.3f}; Welch p = {c['welch_p']:.2g}, "
-                                 f"Mann–Whitney p = {c['mw_p']:.2g}, d = {c['d']:.2f}",
-                         "ours 95% CI": "—", "paper": "mi > no_mi",
-                         "verdict": claims.comparison_verdict(trials["mi"][m],
-                                                              trials["no_mi"][m], direction)})
+        rows += claims.comparison_rows(trials, [("mi", "no_mi", m, d) for m, d in COMPARISONS.items()])
         c = claims.comparison(trials["mi"]["mse"], trials["no_mi"]["mse"], "less")
         rows.append({"condition": "mi vs no_mi", "quantity": "mse (two-sided t-test)",
                      "ours": f"Δ = {c['diff']:+.3f}; t-test p = {c['t_p']:.2g}",
@@ -127,41 +100,9 @@ def classify(rr: Any) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("trial")
 
 
-def onset(series: np.ndarray, epochs: np.ndarray, fraction: float = 0.5) -> np.ndarray:
-    """First epoch at which each trial's metric covers ``fraction`` of its rise from the first
-    snapshot to the last; NaN where it does not rise (final ≤ initial)."""
-    s = np.asarray(series, dtype=float)  # (snapshots, trials)
-    start, end = s[0], s[-1]
-    level = start + fraction * (end - start)
-    out = np.full(s.shape[1], np.nan)
-    for t in range(s.shape[1]):
-        if not end[t] > start[t]:
-            continue
-        hit = np.flatnonzero(s[:, t] >= level[t])
-        if hit.size:
-            out[t] = epochs[hit[0]]
-    return out
-
-
 TIMING_PAIRS = (("Q_cor", "Q_str"), ("D_cor", "D_in"), ("D_cor", "D_out"))
 
 
 def timing(rr: Any, condition: str = "mi", fraction: float = 0.5) -> pd.DataFrame:
-    """Per pair (functional, structural): onsets per trial and a paired test that the
-    functional onset comes first (Wilcoxon signed-rank, one-sided)."""
-    res, cfg = rr.result, rr.config
-    epochs = res["snap_epochs"]
-    rows = []
-    for f, s in TIMING_PAIRS:
-        of = by_condition(onset(res["snaps"][f], epochs, fraction), cfg)[condition]
-        os_ = by_condition(onset(res["snaps"][s], epochs, fraction), cfg)[condition]
-        ok = np.isfinite(of) & np.isfinite(os_)
-        lag = os_[ok] - of[ok]
-        p = math.nan
-        if ok.sum() >= 2 and np.any(lag != 0):
-            p = float(stats.wilcoxon(lag, alternative="greater").pvalue)
-        rows.append({"functional": f, "structural": s, "trials with both onsets": int(ok.sum()),
-                     "functional first": int((lag > 0).sum()), "same snapshot": int((lag == 0).sum()),
-                     "median lag (epochs)": float(np.median(lag)) if lag.size else math.nan,
-                     "Wilcoxon p (functional first)": p})
-    return pd.DataFrame(rows)
+    """Functional-before-structural test for the working-memory pairs (see :func:`mifd.analysis.timing`)."""
+    return analysis.timing(rr.result, condition, TIMING_PAIRS, fraction)

@@ -85,6 +85,7 @@ def _arrays(obj, prefix=""):
     ("mine-gaussian", ["critics=separable/gaussian", "steps_per_stage=400", "tail=50",
                        "ps_steps=3", "game_steps=2"], 150),
     ("wm", ["epochs=80"], 30),
+    ("separation", ["mm_steps=200"], 60),
 ])
 def test_kill_and_resume_loses_nothing(tmp_path, store_env, experiment, sets, kill_at):
     overrides = dict(s.split("=") for s in sets)

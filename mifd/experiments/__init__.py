@@ -2,3 +2,4 @@
 
 from . import mine_gaussian  # noqa: F401
 from . import wm  # noqa: F401
+from . import separation  # noqa: F401

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import metrics
+from ..analysis import split_conditions
 from ..adversarial import AdversarialSettings, AdversarialTrainer
 from ..config import ConfigError, param
 from ..mine import (copula_mi_estimate, dv, gaussian_mi_estimate, joint_and_marginal_scores,
@@ -326,12 +327,6 @@ class AuditUnit(Unit):
                 "copula": np.array([copula_mi_estimate(xs[t], ys[t]) for t in range(T)])}
 
 
-def by_condition(values: np.ndarray, cfg: WMConfig) -> dict[str, np.ndarray]:
-    """Split a trailing trial axis ``(..., C·n)`` into ``{condition: (..., n)}``."""
-    n = cfg.trials
-    return {c: values[..., i * n:(i + 1) * n] for i, c in enumerate(cfg.conditions)}
-
-
 def train(cfg: WMConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
     units = [("train", 1 + cfg.epochs, lambda done: WMTrainUnit(cfg, device))]
     if cfg.audit_steps:
@@ -355,7 +350,7 @@ def train(cfg: WMConfig, device: str, ckpt: Checkpointer, progress: bool) -> dic
                           "audit_copula": a["copula"]})
     trials: dict[str, dict[str, Any]] = {}
     for k, v in per_trial.items():
-        for c, vals in by_condition(np.asarray(v, dtype=float), cfg).items():
+        for c, vals in split_conditions(np.asarray(v, dtype=float), cfg.conditions).items():
             trials.setdefault(c, {})[k] = vals.tolist()
     return {**res, "trials": trials}
 

@@ -1,0 +1,53 @@
+"""Analyses shared by the experiments: splitting trials by condition, onset times, timing tests."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def split_conditions(values: np.ndarray, conditions: Sequence[str]) -> dict[str, np.ndarray]:
+    """Split a trailing trial axis into ``{condition: (..., n)}`` (consecutive equal blocks)."""
+    n = values.shape[-1] // len(conditions)
+    return {c: values[..., i * n:(i + 1) * n] for i, c in enumerate(conditions)}
+
+
+def onset(series: np.ndarray, epochs: np.ndarray, fraction: float = 0.5) -> np.ndarray:
+    """First epoch at which each trial's metric covers ``fraction`` of its rise from the first
+    snapshot to the last; NaN where it does not rise (final ≤ initial)."""
+    s = np.asarray(series, dtype=float)  # (snapshots, trials)
+    start, end = s[0], s[-1]
+    level = start + fraction * (end - start)
+    out = np.full(s.shape[1], np.nan)
+    for t in range(s.shape[1]):
+        if not end[t] > start[t]:
+            continue
+        hit = np.flatnonzero(s[:, t] >= level[t])
+        if hit.size:
+            out[t] = epochs[hit[0]]
+    return out
+
+
+def timing(res: Mapping[str, Any], condition: str, pairs: Sequence[tuple[str, str]],
+           fraction: float = 0.5) -> pd.DataFrame:
+    """Per (functional, structural) pair: onsets per trial of ``condition`` and a paired test
+    that the functional onset comes first (Wilcoxon signed-rank on the lag, one-sided)."""
+    epochs, conds = res["snap_epochs"], res["conditions"]
+    rows = []
+    for f, s in pairs:
+        of = split_conditions(onset(res["snaps"][f], epochs, fraction), conds)[condition]
+        os_ = split_conditions(onset(res["snaps"][s], epochs, fraction), conds)[condition]
+        ok = np.isfinite(of) & np.isfinite(os_)
+        lag = os_[ok] - of[ok]
+        p = math.nan
+        if ok.sum() >= 2 and np.any(lag != 0):
+            p = float(stats.wilcoxon(lag, alternative="greater").pvalue)
+        rows.append({"functional": f, "structural": s, "trials with both onsets": int(ok.sum()),
+                     "functional first": int((lag > 0).sum()), "same snapshot": int((lag == 0).sum()),
+                     "median lag": float(np.median(lag)) if lag.size else math.nan,
+                     "Wilcoxon p (functional first)": p})
+    return pd.DataFrame(rows)

@@ -1,0 +1,267 @@
+"""``separation``: separating a Lorenz + Rössler mixture with a GRU (paper Figs. 10–16;
+reference-facts §2–§4).
+
+A GRU of N = 100 units (groups 0..49 and 50..99) receives the 3-D sum of a scaled Lorenz and a
+scaled Rössler trajectory and must output both (6-D). Conditions: ``mi_l2`` (λ_I = 0.005 with
+L2), ``no_mi`` (λ_I = 0 with L2), ``mi_no_l2`` (λ_I = 0.005, no L2), plus ``sweep_l2`` values
+that add MI conditions ``mi_l2=<value>`` — the authors' code does not settle which L2 weight
+gave the paper's rows. All conditions and trials train in one batched program.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..adversarial import AdversarialSettings, AdversarialTrainer
+from ..config import ConfigError, param
+from ..mine import make_critic
+from ..models.gru import GRUSpec, TrialGRU
+from ..nn import generator_states, set_generator_states
+from ..runner import Checkpointer, Experiment, Unit, register, run_units
+from ..tasks.chaos import ChaosDataset, ChaosSpec, mix
+
+BASE_CONDITIONS = ("mi_l2", "no_mi", "mi_no_l2")
+
+
+@dataclass(frozen=True)
+class SeparationConfig:
+    conditions: tuple[str, ...] = param(BASE_CONDITIONS, doc="conditions", choices=BASE_CONDITIONS)
+    sweep_l2: tuple[float, ...] = param((), doc="extra MI conditions with these L2 weights",
+                                        low=0.0)
+    trials: int = param(20, doc="trials per condition", low=1, high=1000)
+    seed: int = param(625, doc="seed of trial 0 (the authors used 625..644)", low=0)
+    n: int = param(100, doc="GRU units (two equal groups)", low=2, high=4096)
+    cell: str = param("keras", doc="GRU form: Keras reset-after with biases (code) or Eq. 3",
+                      choices=("keras", "paper"))
+    batch: int = param(50, doc="sequences per minibatch", low=1)
+    length: int = param(10000, doc="steps per sequence (after dropping 4000)", low=2, high=10000)
+    loss_from: int = param(200, doc="first step of the task loss", low=0)
+    mm_steps: int = param(4000, doc="GRU (MM) steps", low=1)
+    lambda_mi: float = param(0.005, doc="λ_I in the MI conditions", low=0.0)
+    l2: float = param(1e-5, doc="L2 weight (Keras c·Σw²) of the L2 conditions", low=0.0)
+    mm_lr: float = param(1e-3, doc="GRU Adam learning rate", low=1e-7, high=1.0)
+    sm_lr: float = param(1e-2, doc="statistics-network Adam learning rate", low=1e-7, high=1.0)
+    sm_clip_value: float = param(1.0, doc="statistics-network gradient clip-value", low=0.0)
+    sm_width: int = param(100, doc="statistics-network width", low=1)
+    sm_batch: int = param(0, doc="sequences per SM step (0: same as batch)", low=0)
+    sm_samples: int = param(0, doc="samples per SM estimate (0: all batch × steps)", low=0)
+    sm_noise: float = param(0.05, doc="noise s.d. on the statistics network's inputs", low=0.0)
+    sm_per_mm: int = param(20, doc="SM steps per MM step", low=1)
+    pre_steps: int = param(100, doc="SM steps before the first MM step", low=0)
+    eval_every: int = param(20, doc="MM steps between evaluations (one 'epoch')", low=1)
+    n_train: int = param(10000, doc="training pool (pairs, drawn with replacement)", low=1)
+    n_test: int = param(50, doc="held-out test pairs", low=2)
+    data_seed: int = param(0, doc="dataset seed", low=0)
+    eval_chunk: int = param(10, doc="test sequences evaluated at once (memory)", low=1)
+
+    def check(self) -> None:
+        if self.n % 2:
+            raise ConfigError(f"parameter 'n': got {self.n}; allowed: an even integer")
+        if self.loss_from >= self.length:
+            raise ConfigError(f"parameter 'loss_from': got {self.loss_from}; allowed: an integer"
+                              f" < length ({self.length})")
+
+    def all_conditions(self) -> list[tuple[str, float, float]]:
+        """(name, λ_I, L2 weight) of every condition, in trial-block order."""
+        out = []
+        for c in self.conditions:
+            out.append((c, 0.0 if c == "no_mi" else self.lambda_mi,
+                        0.0 if c == "mi_no_l2" else self.l2))
+        for v in self.sweep_l2:
+            out.append((f"mi_l2={v:g}", self.lambda_mi, float(v)))
+        return out
+
+
+PROFILES = {
+    "paper": {},
+    "book": {"trials": 3, "length": 400, "loss_from": 50, "batch": 16, "mm_steps": 300,
+             "sm_per_mm": 5, "sm_batch": 8, "sm_samples": 2048, "eval_every": 20,
+             "n_train": 200, "n_test": 10, "pre_steps": 50},
+    "smoke": {"trials": 1, "n": 8, "length": 60, "loss_from": 10, "batch": 3, "mm_steps": 4,
+              "sm_per_mm": 2, "pre_steps": 2, "eval_every": 2, "n_train": 4, "n_test": 2,
+              "sm_width": 8, "sm_samples": 64},
+}
+
+
+def dataset(cfg: SeparationConfig) -> ChaosDataset:
+    return ChaosDataset(cfg.n_train, cfg.n_test, cfg.data_seed, ChaosSpec(length=cfg.length))
+
+
+class SeparationProblem:
+    def __init__(self, cfg: SeparationConfig, seeds: list[int], l2: torch.Tensor,
+                 data: dict[str, np.ndarray], device: str):
+        self.cfg, self.device = cfg, torch.device(device)
+        self.model = TrialGRU([torch.Generator().manual_seed(s) for s in seeds],
+                              GRUSpec(n=cfg.n, cell=cfg.cell)).to(self.device)
+        self.pool = torch.as_tensor(data["train"], device=self.device)
+        self.test = torch.as_tensor(data["test"], device=self.device)
+        self.gens = [torch.Generator(device=self.device).manual_seed(s + 3_000_017) for s in seeds]
+        self.l2 = l2
+
+    @property
+    def T(self) -> int:
+        return len(self.gens)
+
+    def sample(self, kind: str, n_batches: int = 1) -> dict:
+        cfg = self.cfg
+        b = cfg.sm_batch if (kind != "mm" and cfg.sm_batch) else cfg.batch
+        idx = torch.stack([torch.randint(self.pool.shape[0], (b * n_batches,), generator=g,
+                                         device=self.device) for g in self.gens])
+        x, target = mix(self.pool[idx])
+        return {"x": x, "target": target}
+
+    def run(self, data: dict, grad: bool) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        with torch.set_grad_enabled(grad):
+            H, Y = self.model(data["x"])
+            half = self.cfg.n // 2
+            T = H.shape[0]
+            return (H[..., :half].reshape(T, -1, half), H[..., half:].reshape(T, -1, self.cfg.n - half),
+                    {"H": H, "Y": Y})
+
+    def task_loss(self, out: dict, data: dict) -> torch.Tensor:
+        s = self.cfg.loss_from
+        return ((out["Y"][:, :, s:] - data["target"][:, :, s:]) ** 2).mean(dim=(1, 2, 3))
+
+    def reg_loss(self) -> torch.Tensor:
+        return self.l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in self.model.weights())
+
+
+def evaluate(problem: SeparationProblem, full: bool = False) -> dict[str, np.ndarray]:
+    """Metrics on the held-out test sequences, per trial (reference-facts §4)."""
+    cfg, m = problem.cfg, problem.model
+    T, n = problem.T, cfg.n
+    sse = np.zeros((T, 6))
+    targets, corr, uo = [], [], []
+    ex = None
+    with torch.no_grad():
+        for chunk in problem.test.split(cfg.eval_chunk):
+            x, tgt = mix(chunk.expand(T, *chunk.shape))
+            H, Y = m(x)
+            sse += ((Y - tgt) ** 2).sum(dim=(1, 2)).cpu().double().numpy()
+            targets.append(tgt[0].cpu().double().numpy())
+            Hn = H.cpu().numpy()
+            corr.append(metrics.abs_corr(Hn))           # (T, b, N, N)
+            uo.append(metrics.unit_signal_corr(Hn, Y.cpu().numpy()))  # (T, b, N, 6)
+            if ex is None and full:
+                ex = {"x": x[0, 0].cpu().numpy(), "target": tgt[0, 0].cpu().numpy(),
+                      "y": Y[:, 0].cpu().numpy(), "h": H[:, 0, :, :].cpu().numpy()[:, :, :]}
+    tg = np.concatenate(targets).reshape(-1, 6)
+    sst = ((tg - tg.mean(0)) ** 2).sum(0)
+    r2 = 1 - sse / sst
+    C = np.concatenate(corr, axis=1).mean(1)             # |corr| averaged over sequences
+    UO = np.concatenate(uo, axis=1).mean(1)              # (T, N, 6)
+    g = metrics.halves(n)
+    k = UO.shape[-1] // 2
+    U = m.U_h.detach().cpu().numpy()
+    res = {"R2": r2.mean(1), "R2_each": r2, "Q_cor": metrics.modularity(C, g),
+           "D_cor": metrics.separability(UO[..., :k].mean(-1), UO[..., k:].mean(-1), g),
+           "Q_str": metrics.q_str(U), "D_out": metrics.d_out(m.W_out.detach()),
+           "NMI": np.array([metrics.nmi(metrics.two_communities(C[t]), g) for t in range(T)]),
+           "NMI_str": np.array([metrics.nmi(metrics.two_communities(metrics.structural_matrix(U[t])), g)
+                                for t in range(T)])}
+    if full:
+        res.update({"abs_corr": C.astype(np.float32), "unit_output_corr": UO.astype(np.float32),
+                    "example": ex})
+    return res
+
+
+class SeparationTrainUnit(Unit):
+    name = "train"
+
+    def __init__(self, cfg: SeparationConfig, device: str):
+        self.cfg = cfg
+        conds = cfg.all_conditions()
+        seeds = [cfg.seed + t for _ in conds for t in range(cfg.trials)]
+        lam = torch.tensor([li for _, li, _ in conds for _ in range(cfg.trials)], device=device)
+        l2 = torch.tensor([lr for _, _, lr in conds for _ in range(cfg.trials)], device=device)
+        data = dataset(cfg).load()
+        self.problem = SeparationProblem(cfg, seeds, l2, data, device)
+        half = cfg.n // 2
+        self.critic = make_critic("joint", [s + 41_113 for s in seeds], half, cfg.n - half,
+                                  (cfg.sm_width, cfg.sm_width), act="leaky_relu_0.25",
+                                  out_bias=False).to(device)
+        settings = AdversarialSettings(pre_steps=cfg.pre_steps, sm_per_mm=cfg.sm_per_mm,
+                                       sm_noise=cfg.sm_noise, sm_samples=cfg.sm_samples,
+                                       sm_clip=0.0, sm_clip_value=cfg.sm_clip_value, mm_clip=0.0)
+        sm_gens = [torch.Generator(device=device).manual_seed(s + 8_200_009) for s in seeds]
+        self.trainer = AdversarialTrainer(
+            self.problem, self.critic, torch.optim.Adam(self.problem.model.parameters(), lr=cfg.mm_lr),
+            torch.optim.Adam(self.critic.parameters(), lr=cfg.sm_lr), lam, sm_gens, settings)
+        E = cfg.mm_steps
+        T = len(seeds)
+        self.n_steps = 1 + E
+        self.hist = {k: np.full((E, T), np.nan, dtype=np.float32) for k in ("task", "reg", "mi", "sm_mi")}
+        self.eval_steps: list[int] = []
+        self.evals: list[dict] = []
+        self.pre_mi = np.full(T, np.nan, dtype=np.float32)
+
+    def _eval(self, step: int) -> None:
+        self.eval_steps.append(step)
+        self.evals.append(evaluate(self.problem))
+
+    def step(self, i: int) -> None:
+        tr = self.trainer
+        if i == 0:
+            if self.cfg.pre_steps:
+                self.pre_mi = tr.sm_steps(self.cfg.pre_steps, "sm").cpu().numpy()
+            self._eval(0)
+            return
+        e = i - 1
+        sm = tr.sm_steps(self.cfg.sm_per_mm, "sm")
+        out = tr.mm_step()
+        for k in ("task", "reg", "mi"):
+            self.hist[k][e] = out[k].cpu().numpy()
+        self.hist["sm_mi"][e] = sm.cpu().numpy()
+        if i % self.cfg.eval_every == 0 or i == self.cfg.mm_steps:
+            self._eval(i)
+
+    def state_dict(self) -> dict:
+        t = self.trainer
+        return {"model": self.problem.model.state_dict(), "critic": self.critic.state_dict(),
+                "mm_opt": t.mm_opt.state_dict(), "sm_opt": t.sm_opt.state_dict(),
+                "gens": generator_states(self.problem.gens), "sm_gens": generator_states(t.gens),
+                "hist": self.hist, "eval_steps": self.eval_steps, "evals": self.evals,
+                "pre_mi": self.pre_mi}
+
+    def load_state_dict(self, s: dict) -> None:
+        t = self.trainer
+        self.problem.model.load_state_dict(s["model"])
+        self.critic.load_state_dict(s["critic"])
+        t.mm_opt.load_state_dict(s["mm_opt"])
+        t.sm_opt.load_state_dict(s["sm_opt"])
+        set_generator_states(self.problem.gens, s["gens"])
+        set_generator_states(t.gens, s["sm_gens"])
+        self.hist, self.eval_steps, self.evals = s["hist"], s["eval_steps"], s["evals"]
+        self.pre_mi = s["pre_mi"]
+
+    def result(self) -> dict:
+        final = evaluate(self.problem, full=True)
+        snaps = {k: np.stack([e[k] for e in self.evals]) for k in self.evals[0]}
+        m = self.problem.model
+        weights = {k: getattr(m, k).detach().cpu().numpy() for k in ("W", "U", "W_out")}
+        return {"hist": self.hist, "pre_mi": self.pre_mi, "snap_epochs": np.array(self.eval_steps),
+                "snaps": snaps, "final": final, "weights": weights,
+                "conditions": [c for c, _, _ in self.cfg.all_conditions()]}
+
+
+def train(cfg: SeparationConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
+    done = run_units([("train", 1 + cfg.mm_steps, lambda done: SeparationTrainUnit(cfg, device))],
+                     ckpt, progress, desc="separation")
+    res = dict(done["train"])
+    final = res["final"]
+    n = cfg.trials
+    trials: dict[str, dict[str, Any]] = {}
+    for i, c in enumerate(res["conditions"]):
+        sl = slice(i * n, (i + 1) * n)
+        trials[c] = {k: np.asarray(final[k])[sl].tolist()
+                     for k in ("R2", "D_cor", "Q_cor", "D_out", "Q_str", "NMI", "NMI_str")}
+        trials[c]["mse"] = res["hist"]["task"][-1, sl].tolist()
+    return {**res, "trials": trials}
+
+
+register(Experiment("separation", SeparationConfig, PROFILES, train, __doc__ or ""))

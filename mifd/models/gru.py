@@ -1,0 +1,102 @@
+"""GRU networks for the chaotic-separation experiment, T trials at once.
+
+``cell="keras"`` (the authors' code, Keras defaults): biases, and the reset gate applied *after*
+the recurrent product (``reset_after=True``, as cuDNN and ``torch.nn.GRU``)::
+
+    z = σ(x W_z + b_z + h U_z + c_z)          r = σ(x W_r + b_r + h U_r + c_r)
+    h̃ = tanh(x W_h + b_h + r ⊙ (h U_h + c_h))   h' = z ⊙ h + (1 − z) ⊙ h̃
+
+``cell="paper"`` (the paper's Eq. 3): no biases and the reset gate before U:
+``h̃ = tanh(x W_h + (r ⊙ h) U_h)``.
+
+Kernels are stored Keras-style with the gates concatenated in the order (z, r, h):
+``W`` ``(T, in, 3N)``, ``U`` ``(T, N, 3N)``. Init as Keras: W Glorot-uniform, U orthogonal,
+biases zero, zero initial state. Readout ``y = h W_out + b_out`` (Dense(6), Glorot-uniform).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..nn import _init_weight
+
+
+@dataclass(frozen=True)
+class GRUSpec:
+    n: int = 100
+    n_in: int = 3
+    n_out: int = 6
+    cell: str = "keras"  # "keras" (authors' code) | "paper" (Eq. 3)
+
+
+def orthogonal(g: torch.Generator, rows: int, cols: int) -> torch.Tensor:
+    """Keras' Orthogonal initializer: QR of a normal matrix, sign-corrected."""
+    flat = torch.randn(max(rows, cols), min(rows, cols), generator=g, dtype=torch.float64)
+    q, r = torch.linalg.qr(flat)
+    q = q * torch.sign(torch.diagonal(r))
+    if rows < cols:
+        q = q.T
+    return q[:rows, :cols].float()
+
+
+class TrialGRU(nn.Module):
+    def __init__(self, gens: Sequence[torch.Generator], spec: GRUSpec = GRUSpec()):
+        super().__init__()
+        if spec.cell not in ("keras", "paper"):
+            raise ValueError(f"parameter 'cell': got {spec.cell!r}; allowed: 'keras', 'paper'")
+        self.spec = spec
+        n, T = spec.n, len(gens)
+        self.W = nn.Parameter(torch.stack([_init_weight(g, spec.n_in, 3 * n, "glorot") for g in gens]))
+        self.U = nn.Parameter(torch.stack([orthogonal(g, n, 3 * n) for g in gens]))
+        self.W_out = nn.Parameter(torch.stack([_init_weight(g, n, spec.n_out, "glorot") for g in gens]))
+        self.b_out = nn.Parameter(torch.zeros(T, 1, spec.n_out))
+        if spec.cell == "keras":
+            self.b = nn.Parameter(torch.zeros(T, 1, 3 * n))
+            self.c = nn.Parameter(torch.zeros(T, 1, 3 * n))
+        else:
+            self.register_parameter("b", None)
+            self.register_parameter("c", None)
+
+    def weights(self) -> list[torch.Tensor]:
+        """The L2-penalized kernels (input, recurrent, output)."""
+        return [self.W, self.U, self.W_out]
+
+    @property
+    def U_h(self) -> torch.Tensor:
+        """The candidate-state recurrent block ``(T, N, N)`` (input of Q_str)."""
+        return self.U[..., 2 * self.spec.n:]
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` ``(T, B, L, in)`` → states ``(T, B, L, N)`` and outputs ``(T, B, L, out)``."""
+        T, B, L, _ = x.shape
+        n = self.spec.n
+        gx = torch.bmm(x.reshape(T, B * L, -1), self.W).view(T, B, L, 3 * n)
+        if self.b is not None:
+            gx = gx + self.b[:, None]
+        steps = gx.unbind(2)
+        h = torch.zeros(T, B, n, device=x.device, dtype=x.dtype) if h0 is None else h0
+        hs = []
+        keras = self.spec.cell == "keras"
+        for t in range(L):
+            xz, xr, xh = steps[t].split(n, dim=-1)
+            if keras:
+                gh = torch.baddbmm(self.c, h, self.U)
+                hz, hr, hh = gh.split(n, dim=-1)
+                z = torch.sigmoid(xz + hz)
+                r = torch.sigmoid(xr + hr)
+                cand = torch.tanh(xh + r * hh)
+            else:
+                gzr = torch.bmm(h, self.U[..., : 2 * n])
+                z = torch.sigmoid(xz + gzr[..., :n])
+                r = torch.sigmoid(xr + gzr[..., n:])
+                cand = torch.tanh(xh + torch.bmm(r * h, self.U_h))
+            h = torch.lerp(cand, h, z)  # z ⊙ h + (1 − z) ⊙ h̃
+            hs.append(h)
+        H = torch.stack(hs, dim=2)
+        y = torch.baddbmm(self.b_out, H.reshape(T, B * L, n), self.W_out).view(T, B, L, -1)
+        return H, y

@@ -1,0 +1,86 @@
+"""Chaotic-separation building blocks: integration accuracy, dataset cache, GRU = torch.nn.GRU."""
+
+import numpy as np
+import pytest
+import torch
+
+from mifd.models.gru import GRUSpec, TrialGRU, orthogonal
+from mifd.tasks import chaos
+
+
+def test_integration_with_the_default_tolerances_is_accurate_where_it_can_be():
+    # solve_ivp's defaults (rtol 1e-3, the authors' choice) against a tight reference: chaos
+    # amplifies any difference, so compare (1) the early horizon pointwise, relative to the
+    # attractor's range, and (2) the long-run distribution of every scaled variable.
+    spec = chaos.ChaosSpec()
+    init = np.array([0.3, 0.6, 0.2])
+    for system, early in (("lorenz", 1000), ("rossler", 1000)):
+        a = chaos.integrate(system, init, spec)
+        b = chaos.integrate(system, init, spec, rtol=1e-10, atol=1e-12)
+        span = b.max(0) - b.min(0)
+        assert np.max(np.abs(a[:early] - b[:early]) / span) < 0.03, system
+        qa = np.quantile(chaos.minmax_then_drop(a, spec), [0.1, 0.5, 0.9], axis=0)
+        qb = np.quantile(chaos.minmax_then_drop(b, spec), [0.1, 0.5, 0.9], axis=0)
+        assert np.max(np.abs(qa - qb)) < 0.06, system
+    s = chaos.make_pair(7, chaos.ChaosSpec(length=1000))
+    assert s.shape == (1000, 6) and s.min() >= 0 and s.max() <= 1
+
+
+def test_dataset_is_deterministic_cached_and_rebuilt_when_corrupt(tmp_path):
+    ds = chaos.ChaosDataset(n_train=3, n_test=2, seed=1, spec=chaos.ChaosSpec(length=200))
+    a = ds.load(tmp_path, workers=1)
+    assert a["train"].shape == (3, 200, 6) and a["test"].shape == (2, 200, 6)
+    path = next(tmp_path.glob("chaos-*.bin"))
+    b = ds.load(tmp_path)
+    np.testing.assert_array_equal(a["train"], b["train"])
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="rebuilding"):
+        c = ds.load(tmp_path, workers=1)
+    np.testing.assert_array_equal(a["test"], c["test"])
+    x, y = chaos.mix(a["train"])
+    np.testing.assert_allclose(x, a["train"][..., :3] + a["train"][..., 3:])
+
+
+def test_keras_gru_equals_torch_gru():
+    n, B, L = 7, 3, 25
+    gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    m = TrialGRU(gens, GRUSpec(n=n, n_in=3, n_out=2))
+    with torch.no_grad():
+        m.b.normal_()
+        m.c.normal_()
+    x = torch.randn(2, B, L, 3)
+    H, _ = m(x)
+    for t in range(2):
+        ref = torch.nn.GRU(3, n, batch_first=True)
+
+        def reorder(M):  # Keras (z, r, h) columns → torch (r, z, n) rows
+            z, r, h = M.split(n, dim=-1)
+            return torch.cat([r, z, h], dim=-1).T
+
+        with torch.no_grad():
+            ref.weight_ih_l0.copy_(reorder(m.W[t]))
+            ref.weight_hh_l0.copy_(reorder(m.U[t]))
+            ref.bias_ih_l0.copy_(reorder(m.b[t]).squeeze(-1))
+            ref.bias_hh_l0.copy_(reorder(m.c[t]).squeeze(-1))
+        out, _ = ref(x[t])
+        torch.testing.assert_close(H[t], out, rtol=1e-5, atol=1e-5)
+
+
+def test_orthogonal_init_and_paper_cell_runs():
+    q = orthogonal(torch.Generator().manual_seed(0), 5, 15)
+    torch.testing.assert_close(q @ q.T, torch.eye(5), rtol=0, atol=1e-5)
+    m = TrialGRU([torch.Generator().manual_seed(0)], GRUSpec(n=6, cell="paper"))
+    assert m.b is None
+    H, y = m(torch.randn(1, 2, 10, 3))
+    assert H.shape == (1, 2, 10, 6) and y.shape == (1, 2, 10, 6)
+
+
+def test_separation_smoke_summary_and_conditions(store_env):
+    import mifd
+    rr = mifd.run("separation", "smoke", "cpu", {"sweep_l2": (0.0, 1e-3)}, verbose=False)
+    assert set(rr.summary) == {"mi_l2", "no_mi", "mi_no_l2", "mi_l2=0", "mi_l2=0.001"}
+    for m in ("R2", "D_cor", "Q_cor", "D_out", "Q_str", "NMI"):
+        assert rr.summary["mi_l2"][m]["n"] == 1
+    # λ and L2 per condition
+    conds = dict((c, (lam, l2)) for c, lam, l2 in rr.config.all_conditions())
+    assert conds["no_mi"][0] == 0 and conds["mi_no_l2"][1] == 0 and conds["mi_l2=0.001"][1] == 1e-3
