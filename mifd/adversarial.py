@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import torch
 
 from .mine import dv
-from .nn import clip_grad_norm_per_trial
+from .nn import clip_grad_norm_per_trial, generator_states, set_generator_states
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,20 @@ class AdversarialTrainer:
         self.gens = gens
         self.s = settings
         self.mm_params = [p for p in problem.model.parameters() if p.requires_grad]
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: both networks, both optimizers, every random stream."""
+        return {"model": self.problem.model.state_dict(), "critic": self.critic.state_dict(),
+                "mm_opt": self.mm_opt.state_dict(), "sm_opt": self.sm_opt.state_dict(),
+                "gens": generator_states(self.problem.gens), "sm_gens": generator_states(self.gens)}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.problem.model.load_state_dict(s["model"])
+        self.critic.load_state_dict(s["critic"])
+        self.mm_opt.load_state_dict(s["mm_opt"])
+        self.sm_opt.load_state_dict(s["sm_opt"])
+        set_generator_states(self.problem.gens, s["gens"])
+        set_generator_states(self.gens, s["sm_gens"])
 
     # ------------------------------------------------------------------ SM
     def _noise_like(self, x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,6 @@ from ..adversarial import AdversarialSettings, AdversarialTrainer
 from ..config import ConfigError, param
 from ..mine import make_critic
 from ..models.gru import GRUSpec, TrialGRU
-from ..nn import generator_states, set_generator_states
 from ..runner import Checkpointer, Experiment, Unit, register, run_units
 from ..tasks.chaos import ChaosDataset, ChaosSpec, mix
 
@@ -221,21 +220,11 @@ class SeparationTrainUnit(Unit):
             self._eval(i)
 
     def state_dict(self) -> dict:
-        t = self.trainer
-        return {"model": self.problem.model.state_dict(), "critic": self.critic.state_dict(),
-                "mm_opt": t.mm_opt.state_dict(), "sm_opt": t.sm_opt.state_dict(),
-                "gens": generator_states(self.problem.gens), "sm_gens": generator_states(t.gens),
-                "hist": self.hist, "eval_steps": self.eval_steps, "evals": self.evals,
-                "pre_mi": self.pre_mi}
+        return {"trainer": self.trainer.state_dict(), "hist": self.hist,
+                "eval_steps": self.eval_steps, "evals": self.evals, "pre_mi": self.pre_mi}
 
     def load_state_dict(self, s: dict) -> None:
-        t = self.trainer
-        self.problem.model.load_state_dict(s["model"])
-        self.critic.load_state_dict(s["critic"])
-        t.mm_opt.load_state_dict(s["mm_opt"])
-        t.sm_opt.load_state_dict(s["sm_opt"])
-        set_generator_states(self.problem.gens, s["gens"])
-        set_generator_states(t.gens, s["sm_gens"])
+        self.trainer.load_state_dict(s["trainer"])
         self.hist, self.eval_steps, self.evals = s["hist"], s["eval_steps"], s["evals"]
         self.pre_mi = s["pre_mi"]
 

@@ -233,22 +233,12 @@ class WMTrainUnit(Unit):
             self._snapshot(i)
 
     def state_dict(self) -> dict:
-        t = self.trainer
-        return {"model": self.problem.model.state_dict(), "critic": self.critic.state_dict(),
-                "mm_opt": t.mm_opt.state_dict(), "sm_opt": t.sm_opt.state_dict(),
-                "gens": generator_states(self.problem.gens), "sm_gens": generator_states(t.gens),
-                "eval_gens": generator_states(self.eval_gens), "hist": self.hist,
-                "pre_mi": self.pre_mi, "snap_epochs": self.snap_epochs, "snaps": self.snaps,
-                "weights": self.weights}
+        return {"trainer": self.trainer.state_dict(), "eval_gens": generator_states(self.eval_gens),
+                "hist": self.hist, "pre_mi": self.pre_mi, "snap_epochs": self.snap_epochs,
+                "snaps": self.snaps, "weights": self.weights}
 
     def load_state_dict(self, s: dict) -> None:
-        t = self.trainer
-        self.problem.model.load_state_dict(s["model"])
-        self.critic.load_state_dict(s["critic"])
-        t.mm_opt.load_state_dict(s["mm_opt"])
-        t.sm_opt.load_state_dict(s["sm_opt"])
-        set_generator_states(self.problem.gens, s["gens"])
-        set_generator_states(t.gens, s["sm_gens"])
+        self.trainer.load_state_dict(s["trainer"])
         set_generator_states(self.eval_gens, s["eval_gens"])
         self.hist, self.pre_mi = s["hist"], s["pre_mi"]
         self.snap_epochs, self.snaps, self.weights = s["snap_epochs"], s["snaps"], s["weights"]
