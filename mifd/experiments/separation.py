@@ -184,8 +184,11 @@ class SeparationTrainUnit(Unit):
         self.critic = make_critic("joint", [s + 41_113 for s in seeds], half, cfg.n - half,
                                   (cfg.sm_width, cfg.sm_width), act="leaky_relu_0.25",
                                   out_bias=False).to(device)
+        # the authors' separation code adds the noise to both groups before the statistics
+        # network shuffles y (unlike their working-memory MINE, which shuffles the clean y)
         settings = AdversarialSettings(pre_steps=cfg.pre_steps, sm_per_mm=cfg.sm_per_mm,
-                                       sm_noise=cfg.sm_noise, sm_samples=cfg.sm_samples,
+                                       sm_noise=cfg.sm_noise, noise_on_shuffled=True,
+                                       sm_samples=cfg.sm_samples,
                                        sm_clip=0.0, sm_clip_value=cfg.sm_clip_value, mm_clip=0.0)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 8_200_009) for s in seeds]
         self.trainer = AdversarialTrainer(
