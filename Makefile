@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean
+.PHONY: book test venv clean results
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ book: $(STAMP)
 ## Run the whole test suite (unit tests, notebooks under papermill, the book build).
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## Recompute the committed results of the `book` profile and copy them to results/committed.
+results: $(STAMP)
+	for e in mine-gaussian wm separation; do \
+	  $(VENV)/bin/mifd run $$e --profile book --force --no-progress --out _build/summaries/$$e && \
+	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
 
 clean:
 	rm -rf _build

@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--profile", default="book", help="|".join(PROFILES))
     b.add_argument("--root", default=None, help="book root (default: the checkout)")
     sub.add_parser("list", help="list the experiments and their profiles")
+    c = sub.add_parser("commit-results", help="copy a finished run from the store to "
+                                              "results/committed (to be committed with git)")
+    c.add_argument("experiment")
+    c.add_argument("--profile", default="book", help="|".join(PROFILES))
+    c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     return p
 
 
@@ -64,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             get_experiment("mine-gaussian")
             for name, exp in sorted(EXPERIMENTS.items()):
                 print(f"{name}: profiles {', '.join(PROFILES)}")
+            return 0
+        if args.command == "commit-results":
+            from .runner import commit_results
+            path = commit_results(args.experiment, args.profile, parse_set(args.sets))
+            print(f"copied to {path}")
             return 0
         if args.command == "book":
             check_profile(args.profile)

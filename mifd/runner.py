@@ -184,6 +184,28 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     return rr
 
 
+def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None,
+                   store: Store | None = None) -> Path:
+    """Copy the finished run of ``experiment``/``profile`` into the first committed layer
+    (``results/committed``), with its config and provenance, so a clone loads it."""
+    import shutil
+    exp = get_experiment(experiment)
+    cfg = exp.config(profile, overrides)
+    store = store or Store()
+    key = config_hash(exp.name, cfg, __version__)
+    src = Entry(store.root / exp.name / key)
+    if src.load_result() is None:
+        raise ConfigError(f"parameter 'experiment': got {experiment!r} (profile {profile!r}); "
+                          f"allowed: a run finished in the store (run `mifd run` first)")
+    if not store.committed:
+        raise ConfigError("parameter 'store': no committed layer (not inside a checkout)")
+    dst = store.committed[0] / exp.name / key
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("result.bin", "meta.json", "config.json"):
+        shutil.copyfile(src.path / name, dst / name)
+    return dst
+
+
 def dumps_summary(summary: Mapping) -> str:
     return json.dumps(summary, indent=2, sort_keys=True)
 

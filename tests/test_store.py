@@ -123,3 +123,16 @@ def test_kill_and_resume_loses_nothing(tmp_path, store_env, experiment, sets, ki
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert resumed.summary == fresh.summary
+
+
+def test_commit_results_copies_a_finished_run_into_the_committed_layer(tmp_path, store_env):
+    from mifd.runner import commit_results
+    store = Store(tmp_path / "own", [tmp_path / "committed"])
+    with pytest.raises(mifd.ConfigError, match="a run finished in the store"):
+        commit_results("mine-gaussian", "smoke", SMALL, store=store)
+    r1 = mifd.run("mine-gaussian", "smoke", "cpu", SMALL, verbose=False, store=store)
+    dst = commit_results("mine-gaussian", "smoke", SMALL, store=store)
+    assert {p.name for p in dst.iterdir()} == {"result.bin", "meta.json", "config.json"}
+    fresh = mifd.run("mine-gaussian", "smoke", "cpu", SMALL, verbose=False,
+                     store=Store(tmp_path / "empty", [tmp_path / "committed"]))
+    assert fresh.loaded and fresh.summary == r1.summary and fresh.meta["key"] == r1.key
