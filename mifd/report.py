@@ -1,0 +1,101 @@
+"""The landing page's claims table: every claim of the paper, ours beside it, with a verdict.
+
+Built only from stored runs (``mifd.run`` results) and the paper's reported values
+(:mod:`mifd.paper`); verdicts follow the rules of :mod:`mifd.claims`, plus, for the qualitative
+claims, the rules written in each row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import claims, separation_analysis, wm_analysis
+
+
+def _where(rr: Any) -> str:
+    m = rr.meta.get("machine", {})
+    return f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}"
+
+
+def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tuple[str, str]:
+    row = table[(table["functional"] == functional) & (table["structural"] == structural)]
+    if row.empty:
+        return "—", "not testable"
+    r = row.iloc[0]
+    n, first, p = int(r["trials with both onsets"]), int(r["functional first"]), \
+        r["Wilcoxon p (functional first)"]
+    ours = f"{first}/{n} trials functional first; Wilcoxon p = {p:.2g}" if n else "no onsets"
+    if n < 2:
+        return ours, "not testable"
+    if first > n / 2 and np.isfinite(p) and p < claims.ALPHA:
+        return ours, "reproduced"
+    return ours, "same direction, n.s." if first > n / 2 else "not reproduced"
+
+
+def claims_table(wm: Any | None, sep: Any | None) -> pd.DataFrame:
+    """One row per claim: section, claim, paper, ours, where (profile, device), verdict."""
+    rows: list[dict] = []
+
+    def add(section: str, rr: Any, frame: pd.DataFrame) -> None:
+        for (cond, qty), r in frame.iterrows():
+            if r["verdict"] == "no paper value":
+                continue
+            rows.append({"section": section, "claim": f"{qty} ({cond})", "paper": r["paper"],
+                         "ours": r["ours"], "where": _where(rr), "verdict": r["verdict"]})
+
+    if wm is not None:
+        add("working memory", wm, wm_analysis.paper_table(wm))
+        if "mi" in wm.config.conditions:
+            t = wm_analysis.timing(wm, "mi")
+            for f, s in (("Q_cor", "Q_str"), ("D_cor", "D_in"), ("D_cor", "D_out")):
+                ours, v = _timing_verdict(t, f, s)
+                rows.append({"section": "working memory", "claim": f"{f} rises before {s}",
+                             "paper": "functional first (Fig. 9)", "ours": ours,
+                             "where": _where(wm), "verdict": v})
+            cls = wm_analysis.classify(wm)
+            mi = cls[cls["condition"] == "mi"]
+            failed = mi[mi["Q_str"] <= wm_analysis.STRUCTURAL_Q]
+            ok = mi[mi["Q_str"] > wm_analysis.STRUCTURAL_Q]
+            silenced = int((failed["class"] == "silenced group").sum())
+            if len(failed) and len(ok):
+                v = "reproduced" if silenced > len(failed) / 2 else "not reproduced"
+            else:
+                v = "not testable"
+            rows.append({"section": "working memory",
+                         "claim": "structurally failed trials silence a group",
+                         "paper": "one group silenced (Fig. 8)",
+                         "ours": f"{silenced}/{len(failed)} failed MI trials silenced; "
+                                 f"{len(ok)} with Q_str > {wm_analysis.STRUCTURAL_Q}",
+                         "where": _where(wm), "verdict": v})
+    if sep is not None:
+        frame = separation_analysis.paper_table(sep)
+        add("chaotic separation", sep, frame)
+        t = separation_analysis.timing(sep, "mi_l2" if "mi_l2" in sep.config.conditions
+                                       else sep.result["conditions"][0])
+        for f, s in (("Q_cor", "Q_str"), ("D_cor", "D_out")):
+            ours, v = _timing_verdict(t, f, s)
+            rows.append({"section": "chaotic separation", "claim": f"{f} rises before {s}",
+                         "paper": "functional first (Fig. 16)", "ours": ours,
+                         "where": _where(sep), "verdict": v})
+        l2 = [frame.loc[("mi_l2 vs mi_no_l2", m), "verdict"] for m in ("Q_str", "D_out")
+              if ("mi_l2 vs mi_no_l2", m) in frame.index]
+        if l2:
+            v = ("reproduced" if all(x == "reproduced" for x in l2) else
+                 "partly" if any(x == "reproduced" for x in l2) else "not reproduced")
+            rows.append({"section": "chaotic separation", "claim": "L2 is needed for structure",
+                         "paper": "Q_str, D_out: MI+L2 > MI without L2",
+                         "ours": "; ".join(f"{m}: {x}" for m, x in zip(("Q_str", "D_out"), l2)),
+                         "where": _where(sep), "verdict": v})
+    return pd.DataFrame(rows)
+
+
+VERDICT_ORDER = ("reproduced", "consistent", "partly", "same direction, n.s.", "differs",
+                 "not reproduced", "not testable")
+
+
+def verdict_counts(table: pd.DataFrame) -> pd.Series:
+    counts = table["verdict"].value_counts()
+    return counts.reindex([v for v in VERDICT_ORDER if v in counts.index])
