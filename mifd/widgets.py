@@ -73,3 +73,60 @@ def estimator_explorer():
     box = w.VBox([w.HBox([rho, dim]), w.HBox([batch, button]), out])
     box.update = update  # for tests and for the first draw
     return box
+
+
+def snapshot_figure(res: dict, trial: int, snap: int) -> plt.Figure:
+    """|W_rec| (or |U_h|) of ``trial`` at snapshot index ``snap`` beside its Q/D curves, with the
+    snapshot marked: the default state of :func:`run_explorer`."""
+    w = res["weights"]
+    key = "W_rec" if "W_rec" in w else None
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.0))
+    if key is not None:
+        M = np.abs(w[key][snap, trial]).T
+        title = f"|W_rec|, snapshot {int(res['snap_epochs'][snap])}"
+    else:
+        n = w["U"].shape[-2]
+        M = np.abs(w["U"][trial][:, 2 * n:])
+        title = "|U_h| (final)"
+    axes[0].imshow(M, cmap="Greys", interpolation="nearest")
+    axes[0].axhline(M.shape[0] / 2 - 0.5, color="C1", lw=0.8)
+    axes[0].axvline(M.shape[1] / 2 - 0.5, color="C1", lw=0.8)
+    axes[0].set_title(title)
+    ep = res["snap_epochs"]
+    for k in ("Q_cor", "Q_str", "D_cor", "D_out"):
+        if k in res["snaps"]:
+            axes[1].plot(ep, res["snaps"][k][:, trial], label=k)
+    axes[1].axvline(ep[snap], color="k", lw=0.8, ls=":")
+    axes[1].set_xlabel("epoch")
+    axes[1].legend()
+    axes[1].set_title(f"trial {trial}")
+    return fig
+
+
+def run_explorer(res: dict):
+    """Pick a trial and a training snapshot of a stored run; the figure follows (instant: it
+    reads the stored snapshots, nothing is retrained)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    T = res["snaps"]["Q_cor"].shape[1]
+    trial = w.IntSlider(value=0, min=0, max=T - 1, description="trial")
+    snap = w.IntSlider(value=len(res["snap_epochs"]) - 1, min=0, max=len(res["snap_epochs"]) - 1,
+                       description="snapshot")
+    out = w.Output()
+    box = w.VBox([w.HBox([trial, snap]), out])
+    box.figures = []
+
+    def update(_=None):
+        with out:
+            out.clear_output(wait=True)
+            fig = snapshot_figure(res, trial.value, snap.value)
+            box.figures.append(fig)
+            display(fig)
+            plt.close(fig)
+
+    trial.observe(update, names="value")
+    snap.observe(update, names="value")
+    box.trial, box.snap, box.update = trial, snap, update
+    update()
+    return box
