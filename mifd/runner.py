@@ -132,7 +132,9 @@ class RunResult:
     def describe(self) -> str:
         """One line for the rendered page: what ran, where and when, or where it was loaded from."""
         m = self.meta
-        how = "loaded from the results store" if self.loaded else "trained now"
+        committed = "committed" in self.path.parts
+        how = ("loaded from the committed results" if self.loaded and committed else
+               "loaded from the results store" if self.loaded else "trained now")
         dev = m.get("machine", {}).get("gpu") or m.get("machine", {}).get("device", "?")
         commit = m.get("code", {}).get("git_commit", "")[:10] or "no git"
         return (f"{self.experiment} [profile {self.profile}] {how}: key {self.key}, "
