@@ -47,7 +47,8 @@ def test_notebook_executes_with_smoke_profile(nb, tmp_path, store_env):
     assert not errors
     text = json.dumps([c.get("outputs", []) for c in executed.cells if c.cell_type == "code"])
     assert "profile smoke" in text or "profile: smoke" in text
-    assert "image/png" in text
+    if nb.name != "intro.ipynb":  # the landing page is a table
+        assert "image/png" in text
 
 
 @pytest.mark.slow
