@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .nn import TrialLinear, TrialMLP, activation
+from .nn import TrialLinear, TrialMLP, activation, clip_grad_norm_per_trial
 
 BOUNDS = ("dv", "mine", "nwj", "infonce", "smile")
 NEGATIVES = ("permutation", "derangement", "all_pairs")
@@ -289,6 +289,28 @@ def bound(name: str, t_joint: torch.Tensor, t_marg: torch.Tensor,
         v = smile(t_joint, t_marg, tau)
         return Estimate(v.detach(), -js_objective(t_joint, t_marg))
     raise ValueError(f"parameter 'bound': got {name!r}; allowed: one of {BOUNDS}")
+
+
+def dv_estimate(critic: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                gens: Sequence[torch.Generator] | None = None,
+                negatives: str = "permutation") -> torch.Tensor:
+    """The DV bound of ``critic`` on ``(x, y)`` per trial (the paper's estimator, Eq. 14)."""
+    tj, tm, _ = joint_and_marginal_scores(critic, x, y, negatives, gens)
+    return dv(tj, tm)
+
+
+def dv_step(critic: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+            gens: Sequence[torch.Generator] | None = None, clip: float = 0.0,
+            negatives: str = "permutation") -> torch.Tensor:
+    """One ascent step of the DV bound (per-trial, per-variable clip-norm ``clip`` if > 0);
+    returns the DV per trial before the step."""
+    v = dv_estimate(critic, x, y, gens, negatives)
+    opt.zero_grad(set_to_none=True)
+    (-v).sum().backward()
+    if clip > 0:
+        clip_grad_norm_per_trial(list(critic.parameters()), clip)
+    opt.step()
+    return v.detach()
 
 
 # --------------------------------------------------------------------------- references

@@ -13,7 +13,6 @@ dict containing ``"trials"``: ``{condition: {metric: [one value per trial]}}`` (
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field

@@ -2,7 +2,6 @@
 
 import io
 
-import numpy as np
 
 import mifd
 from mifd import widgets

@@ -26,7 +26,7 @@ import torch
 
 from ..config import ConfigError, param
 from ..mine import (BOUNDS, NEGATIVES, MovingAverage, bound, copula_mi_estimate, derangement,
-                    dv, gaussian_mi_estimate, joint_and_marginal_scores, make_critic,
+                    dv, dv_estimate, dv_step, gaussian_mi_estimate, joint_and_marginal_scores, make_critic,
                     mine_surrogate, optimal_gaussian_critic, rho_for_mi, tuba)
 from ..mine import sample_correlated_gaussian as mine_sample
 from ..nn import clip_grad_norm_per_trial, generator_states, rmsprop_keras, set_generator_states
@@ -205,14 +205,8 @@ class PaperSettingUnit(Unit):
 
     def step(self, i: int) -> None:
         x, y = self._data()
-        tj, tm, _ = joint_and_marginal_scores(self.critic, x, y, "permutation", self.gens)
-        v = dv(tj, tm)
-        self.opt.zero_grad(set_to_none=True)
-        (-v).sum().backward()
-        if self.cfg.ps_clipnorm > 0:
-            clip_grad_norm_per_trial(list(self.critic.parameters()), self.cfg.ps_clipnorm)
-        self.opt.step()
-        self.values[i] = v.detach().cpu().numpy()
+        self.values[i] = dv_step(self.critic, self.opt, x, y, self.gens,
+                                 self.cfg.ps_clipnorm).cpu().numpy()
 
     def state_dict(self) -> dict:
         return {"critic": self.critic.state_dict(), "opt": self.opt.state_dict(),
@@ -227,8 +221,7 @@ class PaperSettingUnit(Unit):
     def result(self) -> dict:
         with torch.no_grad():
             x, y = self._data()
-            tj, tm, _ = joint_and_marginal_scores(self.critic, x, y, "permutation", self.gens)
-            held_out = dv(tj, tm).cpu().numpy()
+            held_out = dv_estimate(self.critic, x, y, self.gens).cpu().numpy()
         xs, ys = x.cpu(), y.cpu()
         return {"values": self.values, "truth": self.mi, "transform": self.transform,
                 "held_out_dv": held_out,
@@ -259,11 +252,7 @@ class GameUnit(Unit):
         with torch.no_grad():
             rho = torch.tanh(self.theta)
         x, y = _sample(self.gens, self.cfg.game_samples, self.cfg.dim, rho, self.device)
-        tj, tm, _ = joint_and_marginal_scores(self.critic, x, y, "permutation", self.gens)
-        self.opt_c.zero_grad(set_to_none=True)
-        (-dv(tj, tm)).sum().backward()
-        clip_grad_norm_per_trial(list(self.critic.parameters()), self.cfg.ps_clipnorm)
-        self.opt_c.step()
+        dv_step(self.critic, self.opt_c, x, y, self.gens, self.cfg.ps_clipnorm)
 
     def _true(self) -> np.ndarray:
         r = torch.tanh(self.theta.detach()).cpu().double().numpy()

@@ -19,10 +19,9 @@ from .. import metrics
 from ..analysis import split_conditions
 from ..adversarial import AdversarialSettings, AdversarialTrainer
 from ..config import ConfigError, param
-from ..mine import (copula_mi_estimate, dv, gaussian_mi_estimate, joint_and_marginal_scores,
-                    make_critic)
+from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
 from ..models.leaky import LeakyRNN, LeakySpec
-from ..nn import clip_grad_norm_per_trial, generator_states, rmsprop_keras, set_generator_states
+from ..nn import generator_states, rmsprop_keras, set_generator_states
 from ..runner import Checkpointer, Experiment, Unit, register, run_units
 from ..tasks.flipflop import FlipFlopSpec, generate
 
@@ -284,17 +283,10 @@ class AuditUnit(Unit):
         self.gens = gens
         self.train_dv = np.full((self.n_steps, len(seeds)), np.nan, dtype=np.float32)
 
-    def _dv(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        tj, tm, _ = joint_and_marginal_scores(self.critic, x, y, "permutation", self.gens)
-        return dv(tj, tm)
-
     def step(self, i: int) -> None:
-        v = self._dv(*self.pools[0])
-        self.opt.zero_grad(set_to_none=True)
-        (-v).sum().backward()
-        clip_grad_norm_per_trial(list(self.critic.parameters()), self.cfg.sm_clip)
-        self.opt.step()
-        self.train_dv[i] = v.detach().cpu().numpy()
+        x, y = self.pools[0]
+        self.train_dv[i] = dv_step(self.critic, self.opt, x, y, self.gens,
+                                   self.cfg.sm_clip).cpu().numpy()
 
     def state_dict(self) -> dict:
         return {"critic": self.critic.state_dict(), "opt": self.opt.state_dict(),
@@ -309,7 +301,7 @@ class AuditUnit(Unit):
     def result(self) -> dict:
         x, y = self.pools[1]
         with torch.no_grad():
-            held = self._dv(x, y).cpu().numpy()
+            held = dv_estimate(self.critic, x, y, self.gens).cpu().numpy()
         xs, ys = x.cpu(), y.cpu()
         T = xs.shape[0]
         return {"held_out_dv": held, "train_dv": self.train_dv,
