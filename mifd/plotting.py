@@ -230,6 +230,7 @@ def matrices(mats: Mapping[str, np.ndarray], cmap: str = "Greys", vmax: float | 
         M = np.abs(M)
         im = ax.imshow(M, cmap=cmap, vmin=0, vmax=vmax if vmax is not None else M.max(),
                        aspect="auto", interpolation="nearest")
+        ax.grid(False)
         for dim, line in ((0, ax.axhline), (1, ax.axvline)):
             if M.shape[dim] >= 8:
                 line(M.shape[dim] / 2 - 0.5, color="C1", lw=0.8)

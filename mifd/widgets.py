@@ -89,6 +89,7 @@ def snapshot_figure(res: dict, trial: int, snap: int) -> plt.Figure:
         M = np.abs(w["U"][trial][:, 2 * n:])
         title = "|U_h| (final)"
     axes[0].imshow(M, cmap="Greys", interpolation="nearest")
+    axes[0].grid(False)
     axes[0].axhline(M.shape[0] / 2 - 0.5, color="C1", lw=0.8)
     axes[0].axvline(M.shape[1] / 2 - 0.5, color="C1", lw=0.8)
     axes[0].set_title(title)
