@@ -32,11 +32,6 @@ def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     return ACTIVATIONS[name]
 
 
-def trial_generators(seeds: Sequence[int], device: torch.device | str = "cpu") -> list[torch.Generator]:
-    """One independent random stream per trial (CPU generators: identical on every device)."""
-    return [torch.Generator().manual_seed(int(s)) for s in seeds]
-
-
 def _init_weight(g: torch.Generator, n_in: int, n_out: int, init: str) -> torch.Tensor:
     if init == "glorot":  # Keras glorot_uniform
         lim = math.sqrt(6.0 / (n_in + n_out))

@@ -12,7 +12,6 @@ dict containing ``"trials"``: ``{condition: {metric: [one value per trial]}}`` (
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -205,10 +204,6 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
     for name in ("result.bin", "meta.json", "config.json"):
         shutil.copyfile(src.path / name, dst / name)
     return dst
-
-
-def dumps_summary(summary: Mapping) -> str:
-    return json.dumps(summary, indent=2, sort_keys=True)
 
 
 class Unit:
