@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--profile", default="book", help="|".join(PROFILES))
     b.add_argument("--root", default=None, help="book root (default: the checkout)")
     sub.add_parser("list", help="list the experiments and their profiles")
+    bn = sub.add_parser("bench", help="time the working-memory loop at the published sizes")
+    bn.add_argument("--device", default="auto", help="|".join(DEVICES))
+    bn.add_argument("--trials", default="1,8", help="batched trial counts, e.g. 1,8")
+    bn.add_argument("--epochs", default="2", help="timed epochs after one warm-up epoch")
+    bn.add_argument("--out", default="bench.json", help="JSON file to write")
+    bn.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a wm config field (e.g. sm_width=64)")
     c = sub.add_parser("commit-results", help="copy a finished run from the store to "
                                               "results/committed (to be committed with git)")
     c.add_argument("experiment")
@@ -69,6 +76,25 @@ def main(argv: list[str] | None = None) -> int:
             get_experiment("mine-gaussian")
             for name, exp in sorted(EXPERIMENTS.items()):
                 print(f"{name}: profiles {', '.join(PROFILES)}")
+            return 0
+        if args.command == "bench":
+            from .bench import format_table, run_bench
+            from .runner import get_experiment, resolve_device
+            try:
+                trials = tuple(int(t) for t in args.trials.split(","))
+                assert trials and min(trials) >= 1
+            except (ValueError, AssertionError):
+                raise ConfigError(f"parameter '--trials': got {args.trials!r}; allowed: a "
+                                  "comma-separated list of integers >= 1") from None
+            if not args.epochs.isdigit() or int(args.epochs) < 1:
+                raise ConfigError(f"parameter '--epochs': got {args.epochs!r}; allowed: an "
+                                  "integer >= 1")
+            overrides = parse_set(args.sets)
+            get_experiment("wm").config("paper", overrides)
+            resolve_device(args.device)
+            res = run_bench(args.device, trials, int(args.epochs), args.out, overrides)
+            print(format_table(res))
+            print(f"wrote {args.out}")
             return 0
         if args.command == "commit-results":
             from .runner import commit_results
