@@ -59,9 +59,18 @@ def build_book(profile: str, root: Path) -> int:
     The default ``book`` profile writes ``_build/html``; another profile builds in
     ``_build/<profile>/`` with its own execution cache, so results never mix.
     """
+    from .assets import AssetError, ensure_assets
+    vendor = root / "book" / "_static" / "vendor"
+    try:
+        fetched = ensure_assets(vendor)
+    except AssetError as e:
+        raise ConfigError(f"parameter 'assets': got {e}; allowed: the pinned front-end files in "
+                          f"{vendor} (downloaded once from the npm registry)") from None
+    if fetched:
+        print(f"fetched {', '.join(fetched)} into {vendor}", flush=True)
     env = dict(os.environ, MIFD_PROFILE=profile, MIFD_PROGRESS="0")
     jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
-    cmd = [jb, "build", str(root), "-W", "-n", "--keep-going"]
+    cmd = [jb, "build", str(root), "--all", "-W", "-n", "--keep-going"]
     if profile != "book":
         cmd += ["--path-output", str(root / "_build" / profile)]
     print("+", " ".join(cmd), f"(MIFD_PROFILE={profile})", flush=True)
