@@ -25,3 +25,20 @@ def env_with(**kw):
     e = dict(os.environ)
     e.update({k: str(v) for k, v in kw.items()})
     return e
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """The book built once per test session with ``mifd book --profile smoke`` (warnings are
+    errors); returns the HTML folder. An empty store, so every chapter computes its results."""
+    import subprocess
+    store = tmp_path_factory.mktemp("book-store")
+    p = subprocess.run(mifd_cmd("book", "--profile", "smoke"), cwd=ROOT, capture_output=True,
+                       text=True, timeout=1800, env=env_with(MIFD_STORE=store))
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    return ROOT / "_build" / "smoke" / "_build" / "html"
+
+
+def toc_files():
+    import re
+    return re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text())

@@ -1,0 +1,103 @@
+"""Open every page of the built book in headless Chromium (Debian's package, driven by
+Playwright): no console errors, every image loads, the widgets render in their static state,
+and the launch buttons carry the repository URL. Saves a screenshot of the landing page."""
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from conftest import ROOT, toc_files
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = ("chromium", "chromium-browser")
+
+
+def chromium_path() -> str:
+    """Debian's Chromium; installed with apt-get when missing and allowed (root)."""
+    for name in CHROMIUM:
+        if (p := shutil.which(name)):
+            return p
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+                       check=True, env=env)
+        if (p := shutil.which("chromium")):
+            return p
+    pytest.fail("headless Chromium not found: install Debian's package `chromium` "
+                "(apt-get install chromium) or run .ci/run, which installs it")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(smoke_book):
+    handler = functools.partial(_Quiet, directory=str(smoke_book))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _visit(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 else None)
+    page.goto(url, wait_until="networkidle")
+    page.wait_for_timeout(300)
+    return page, problems
+
+
+def _repo_url() -> str:
+    return re.search(r"^\s*url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_page_in_a_real_browser(browser, served, name):
+    page, problems = _visit(browser, served + name + ".html")
+    try:
+        assert not problems, "\n".join(problems)
+        sizes = page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.naturalWidth])")
+        assert all(w > 0 for _, w in sizes), [s for s, w in sizes if w == 0]
+        views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+        if views:  # each saved widget view is rendered by the bundled widget manager
+            assert page.locator(".jupyter-widgets.widget-slider, .widget-slider").count() >= 1
+            assert page.locator(".jupyter-widgets").count() >= views
+        if (ROOT / name).with_suffix(".ipynb").exists():
+            hrefs = page.eval_on_selector_all("a", "els => els.map(e => e.href)")
+            repo = _repo_url().removeprefix("https://github.com/")
+            binder = [h for h in hrefs if "mybinder.org/v2/gh/" + repo in h]
+            assert binder and all(name + ".ipynb" in h for h in binder), binder
+            assert any(h.startswith(_repo_url()) for h in hrefs)
+        if page.locator(".math").count():  # MathJax (served locally) typeset the equations
+            page.wait_for_selector("mjx-container", timeout=10_000)
+        if name == toc_files()[0]:
+            out = ROOT / "_build" / "smoke" / "screenshots"
+            out.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out / "landing.png"), full_page=True)
+    finally:
+        page.close()

@@ -1,0 +1,36 @@
+"""The built HTML (smoke profile): every chapter has figures, no cell shows an error, every page
+states its profile, numbered figures and the bibliography render."""
+
+import re
+
+import pytest
+
+from conftest import ROOT, toc_files
+
+pytestmark = pytest.mark.slow
+
+
+def _pages(html):
+    return {f: ((html / f).with_suffix(".html")).read_text() for f in toc_files()}
+
+
+def test_every_page_states_its_profile_and_shows_no_error(smoke_book):
+    for name, text in _pages(smoke_book).items():
+        assert "Built with the <b>smoke</b> profile" in text, name
+        assert "output traceback" not in text and "Traceback (most recent" not in text, name
+        assert 'class="output stderr"' not in text or "Error" not in text, name
+
+
+def test_every_chapter_has_figures(smoke_book):
+    for name, text in _pages(smoke_book).items():
+        if (ROOT / name).with_suffix(".ipynb").exists():
+            n = len(re.findall(r'<img [^>]*src="[^"]*\.png"', text))
+            assert n >= 1, f"{name}: no figure"
+
+
+def test_bibliography_and_cross_references_render(smoke_book):
+    bib = (smoke_book / "book" / "bibliography.html").read_text()
+    for key in ("Tomoda", "Belghazi", "Newman", "Lorenz"):
+        assert key in bib, key
+    for name, text in _pages(smoke_book).items():
+        assert "??" not in re.sub(r"<[^>]+>", "", text).replace("???", ""), name
