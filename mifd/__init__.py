@@ -8,6 +8,6 @@ A reproduction library for Tomoda, Tsuda & Yamaguti (2025). Entry points:
 __version__ = "0.1.0"
 
 from .config import ConfigError  # noqa: E402
-from .runner import EXPERIMENTS, get_experiment, run  # noqa: E402
+from .runner import EXPERIMENTS, check_parameters, get_experiment, run  # noqa: E402
 
-__all__ = ["ConfigError", "EXPERIMENTS", "get_experiment", "run", "__version__"]
+__all__ = ["ConfigError", "EXPERIMENTS", "check_parameters", "get_experiment", "run", "__version__"]

@@ -22,7 +22,14 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 class ConfigError(ValueError):
-    """A parameter was unknown, ill-typed or out of range (one-line message)."""
+    """A parameter was unknown, ill-typed or out of range (one-line message).
+
+    In a notebook (IPython, papermill) it is shown as that one line, not as a traceback through
+    the library.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"ConfigError: {self}"]
 
 
 def param(default: Any, *, doc: str = "", choices: tuple | None = None,

@@ -67,6 +67,15 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def check_parameters(profile: str, device: str = "auto", note: str = "") -> str:
+    """Validate a notebook's injected ``profile`` and ``device`` (one-line :class:`ConfigError`
+    otherwise), print them, and return the device that will be used."""
+    check_profile(profile)
+    dev = resolve_device(device)
+    print(f"profile: {profile} · device: {dev}" + (f" ({note})" if note else ""))
+    return dev
+
+
 def progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return progress

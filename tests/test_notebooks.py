@@ -51,3 +51,19 @@ def test_book_builds_with_warnings_as_errors(smoke_book):
         assert page.exists(), page
     mine = (html / "book" / "mine.html").read_text()
     assert mine.count("<img") >= 5
+
+
+@pytest.mark.slow
+def test_a_wrong_injected_parameter_gives_the_one_line_error(tmp_path, store_env):
+    import papermill as pm
+    out = tmp_path / "wm.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(ROOT / "book" / "wm.ipynb"), str(out),
+                            parameters={"profile": "fast"}, cwd=str(ROOT / "book"),
+                            progress_bar=False, kernel_name="python3")
+    assert e.value.ename == "ConfigError"
+    errors = [o for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert len(errors) == 1
+    assert errors[0]["traceback"] == [
+        "ConfigError: parameter 'profile': got 'fast'; allowed: one of 'smoke', 'book', 'paper'"]
