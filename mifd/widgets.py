@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import mine
+from . import mine, plotting
 
 
 def quick_estimate(rho: float = 0.5, dim: int = 5, batch: int = 128, steps: int = 150,
@@ -75,59 +75,135 @@ def estimator_explorer():
     return box
 
 
-def snapshot_figure(res: dict, trial: int, snap: int) -> plt.Figure:
-    """|W_rec| (or |U_h|) of ``trial`` at snapshot index ``snap`` beside its Q/D curves, with the
-    snapshot marked: the default state of :func:`run_explorer`."""
-    w = res["weights"]
-    key = "W_rec" if "W_rec" in w else None
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.0))
-    if key is not None:
-        M = np.abs(w[key][snap, trial]).T
-        title = f"|W_rec|, snapshot {int(res['snap_epochs'][snap])}"
-    else:
-        n = w["U"].shape[-2]
-        M = np.abs(w["U"][trial][:, 2 * n:])
-        title = "|U_h| (final)"
-    axes[0].imshow(M, cmap="Greys", interpolation="nearest")
-    axes[0].grid(False)
-    axes[0].axhline(M.shape[0] / 2 - 0.5, color="C1", lw=0.8)
-    axes[0].axvline(M.shape[1] / 2 - 0.5, color="C1", lw=0.8)
-    axes[0].set_title(title)
+def _condition_trials(res: dict, condition: str) -> np.ndarray:
+    conds = list(res["conditions"])
+    if condition not in conds:
+        raise ValueError(f"parameter 'condition': got {condition!r}; allowed: one of {conds}")
+    T = res["snaps"]["Q_cor"].shape[1] // len(conds)
+    i = conds.index(condition)
+    return np.arange(i * T, (i + 1) * T)
+
+
+def explorer_figure(res: dict, condition: str, trial: int, snap: int) -> plt.Figure:
+    """One trial of a stored run (working memory or separation): its units' correlation with
+    the two outputs' sides (circles group 1, triangles group 2), its |corr| matrix, its weight
+    matrix and its modularity curves with the chosen snapshot marked. The default state of
+    :func:`run_explorer`. Correlations are those of the end of training (the store keeps them
+    once); the working-memory weights follow the snapshot."""
+    idx = _condition_trials(res, condition)
+    if not 0 <= trial < len(idx):
+        raise ValueError(f"parameter 'trial': got {trial!r}; allowed: 0..{len(idx) - 1}")
+    t = int(idx[trial])
     ep = res["snap_epochs"]
-    for k in ("Q_cor", "Q_str", "D_cor", "D_out"):
-        if k in res["snaps"]:
-            axes[1].plot(ep, res["snaps"][k][:, trial], label=k)
-    axes[1].axvline(ep[snap], color="k", lw=0.8, ls=":")
-    axes[1].set_xlabel("epoch")
-    axes[1].legend()
-    axes[1].set_title(f"trial {trial}")
+    snap = int(np.clip(snap, 0, len(ep) - 1))
+    final, w = res["final"], res["weights"]
+    wm = "W_rec" in w
+    fig, axes = plt.subplots(1, 4, figsize=(13.0, 3.1))
+    C = final["unit_target_corr" if wm else "unit_output_corr"][t]
+    k = C.shape[-1] // 2
+    side = np.stack([C[:, :k].mean(-1), C[:, k:].mean(-1)], -1)
+    n = side.shape[0]
+    for g, (sl, mk) in enumerate(zip((slice(0, n // 2), slice(n // 2, n)), plotting.GROUP_MARKERS)):
+        axes[0].scatter(side[sl, 0], side[sl, 1], marker=mk, s=18, color=f"C{g}", alpha=0.8,
+                        label=f"group {g + 1}")
+    axes[0].plot([0, 1], [0, 1], color="k", lw=0.6, ls=":")
+    axes[0].set(xlim=(0, 1), ylim=(0, 1), aspect="equal",
+                xlabel="|corr| with " + ("bit 1" if wm else "Lorenz"),
+                ylabel="|corr| with " + ("bit 2" if wm else "Rössler"), title="units (final)")
+    axes[0].legend(loc="upper right", fontsize="small")
+    if wm:
+        M, wt = np.abs(w["W_rec"][snap, t]).T, f"|W_rec| at epoch {int(ep[snap])}"
+    else:
+        M, wt = np.abs(w["U"][t][:, 2 * n:]), "|U_h| (final)"
+    for ax, A, title in ((axes[1], final["abs_corr"][t], "|corr| (final)"), (axes[2], M, wt)):
+        ax.imshow(A, cmap="Greys", interpolation="nearest", vmin=0)
+        ax.grid(False)
+        ax.axhline(A.shape[0] / 2 - 0.5, color="C1", lw=0.8)
+        ax.axvline(A.shape[1] / 2 - 0.5, color="C1", lw=0.8)
+        ax.set_title(title)
+        ax.set_xlabel("unit")
+    for key in ("Q_cor", "Q_str", "D_cor", "D_out"):
+        if key in res["snaps"]:
+            axes[3].plot(ep, res["snaps"][key][:, t], label=key)
+    axes[3].axvline(ep[snap], color="k", lw=0.8, ls=":")
+    axes[3].set_xlabel("epoch" if wm else "MM step")
+    axes[3].legend(fontsize="small")
+    axes[3].set_title(f"{condition}, trial {trial}")
+    fig.tight_layout()
     return fig
 
 
 def run_explorer(res: dict):
-    """Pick a trial and a training snapshot of a stored run; the figure follows (instant: it
-    reads the stored snapshots, nothing is retrained)."""
+    """Pick a condition, a trial and a training snapshot of a stored run; the figure follows
+    (instant: it reads the store, nothing is retrained)."""
     import ipywidgets as w
     from IPython.display import display
 
-    T = res["snaps"]["Q_cor"].shape[1]
+    conds = list(res["conditions"])
+    T = len(_condition_trials(res, conds[0]))
+    last = len(res["snap_epochs"]) - 1
+    condition = w.Dropdown(options=conds, value=conds[0], description="condition")
     trial = w.IntSlider(value=0, min=0, max=T - 1, description="trial")
-    snap = w.IntSlider(value=len(res["snap_epochs"]) - 1, min=0, max=len(res["snap_epochs"]) - 1,
-                       description="snapshot")
+    snap = w.IntSlider(value=last, min=0, max=last, description="snapshot")
     out = w.Output()
-    box = w.VBox([w.HBox([trial, snap]), out])
+    box = w.VBox([w.HBox([condition, trial, snap]), out])
     box.figures = []
 
     def update(_=None):
         with out:
             out.clear_output(wait=True)
-            fig = snapshot_figure(res, trial.value, snap.value)
+            fig = explorer_figure(res, condition.value, trial.value, snap.value)
             box.figures.append(fig)
             display(fig)
             plt.close(fig)
 
-    trial.observe(update, names="value")
-    snap.observe(update, names="value")
-    box.trial, box.snap, box.update = trial, snap, update
+    for c in (condition, trial, snap):
+        c.observe(update, names="value")
+    box.condition, box.trial, box.snap, box.update = condition, trial, snap, update
     update()
+    return box
+
+
+SMALL_WM = {"n": 20, "batch": 8, "transient": 100, "steps": 300, "sm_width": 32,
+            "sm_samples": 1024, "sm_per_mm": 5, "pre_steps": 20, "eval_batch": 8,
+            "audit_steps": 0, "trials": 1, "conditions": ("mi",)}
+
+
+def train_small(lambda_mi: float = 0.3, l2: float = 0.01, epochs: int = 300, seed: int = 1001,
+                progress: bool | None = None):
+    """Train one small working-memory network on the CPU (20 units, 300-step segments, a
+    32-wide statistics network; ``smoke`` profile plus :data:`SMALL_WM`) with the given λ_I,
+    L2 weight, number of MM steps and seed. Stored like every run: a repeat loads."""
+    import mifd
+    over = dict(SMALL_WM, lambda_mi=float(lambda_mi), l2=float(l2), epochs=int(epochs),
+                seed=int(seed), snapshot_every=max(1, int(epochs) // 10))
+    return mifd.run("wm", "smoke", "cpu", over, progress=progress, verbose=False)
+
+
+def trainer_panel():
+    """λ_I, λ_reg (L2), MM steps and seed → :func:`train_small` with a progress bar, then the
+    explorer's figure of the trained network."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    lam = w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.01, description="λ_I")
+    l2 = w.FloatLogSlider(value=0.01, base=10, min=-5, max=-1, description="L2 weight")
+    epochs = w.IntSlider(value=300, min=10, max=1000, step=10, description="MM steps")
+    seed = w.IntText(value=1001, description="seed")
+    button = w.Button(description="train")
+    out = w.Output()
+    box = w.VBox([w.HBox([lam, l2]), w.HBox([epochs, seed, button]), out])
+    box.figures = []
+
+    def train(_=None):
+        with out:
+            out.clear_output(wait=True)
+            rr = train_small(lam.value, l2.value, epochs.value, seed.value, progress=True)
+            fig = explorer_figure(rr.result, "mi", 0, len(rr.result["snap_epochs"]) - 1)
+            box.figures.append(fig)
+            display(fig)
+            plt.close(fig)
+
+    button.on_click(train)
+    box.lam, box.l2, box.epochs, box.seed, box.train = lam, l2, epochs, seed, train
     return box

@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 
 import mifd
 from mifd import widgets
@@ -13,22 +14,41 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def test_run_explorer_follows_its_sliders(store_env):
-    rr = mifd.run("wm", "smoke", "cpu", verbose=False)
+@pytest.mark.parametrize("experiment", ["wm", "separation"])
+def test_run_explorer_follows_its_controls(store_env, experiment):
+    rr = mifd.run(experiment, "smoke", "cpu", {"trials": 2}, verbose=False)
     box = widgets.run_explorer(rr.result)
     first = _png(box.figures[-1])
     box.snap.value = 0
     assert len(box.figures) == 2 and _png(box.figures[-1]) != first
     box.trial.value = 1
     assert len(box.figures) == 3 and _png(box.figures[-1]) != _png(box.figures[-2])
+    box.condition.value = box.condition.options[1]
+    assert len(box.figures) == 4 and _png(box.figures[-1]) != _png(box.figures[-2])
+
+
+def test_explorer_rejects_a_bad_condition_or_trial(store_env):
+    rr = mifd.run("wm", "smoke", "cpu", verbose=False)
+    with pytest.raises(ValueError, match="parameter 'condition': got 'x'"):
+        widgets.explorer_figure(rr.result, "x", 0, 0)
+    with pytest.raises(ValueError, match="parameter 'trial': got 9"):
+        widgets.explorer_figure(rr.result, "mi", 9, 0)
+
+
+def test_trainer_panel_trains_what_its_controls_say(store_env):
+    box = widgets.trainer_panel()
+    box.lam.value, box.epochs.value, box.seed.value = 0.2, 10, 7
+    box.train()
+    assert len(box.figures) == 1
+    rr = widgets.train_small(0.2, box.l2.value, 10, 7, progress=False)
+    assert rr.loaded and rr.config.lambda_mi == 0.2 and rr.config.epochs == 10
+    box.seed.value = 8
+    box.train()
+    assert len(box.figures) == 2 and _png(box.figures[-1]) != _png(box.figures[-2])
 
 
 def test_quick_estimate_is_close_for_a_gaussian_and_rejects_bad_values():
     r = widgets.quick_estimate(rho=0.6, dim=2, batch=256, steps=10, seed=1)
     assert abs(r["Gaussian"] - r["true"]) < 0.15
-    try:
+    with pytest.raises(ValueError, match="parameter 'rho': got 1.5"):
         widgets.quick_estimate(rho=1.5)
-    except ValueError as e:
-        assert "parameter 'rho': got 1.5" in str(e)
-    else:
-        raise AssertionError("rho=1.5 accepted")
