@@ -44,7 +44,9 @@ def claims_table(wm: Any | None, sep: Any | None) -> pd.DataFrame:
             if r["verdict"] == "no paper value":
                 continue
             rows.append({"section": section, "claim": f"{qty} ({cond})", "paper": r["paper"],
-                         "ours": r["ours"], "where": _where(rr), "verdict": r["verdict"]})
+                         "ours": r["ours"], "ours 95% CI (t)": r["ours 95% CI"],
+                         "bootstrap 95% CI": r["bootstrap 95% CI"], "where": _where(rr),
+                         "verdict": r["verdict"]})
 
     if wm is not None:
         add("working memory", wm, wm_analysis.paper_table(wm))
@@ -89,7 +91,9 @@ def claims_table(wm: Any | None, sep: Any | None) -> pd.DataFrame:
                          "paper": "Q_str, D_out: MI+L2 > MI without L2",
                          "ours": "; ".join(f"{m}: {x}" for m, x in zip(("Q_str", "D_out"), l2)),
                          "where": _where(sep), "verdict": v})
-    return pd.DataFrame(rows)
+    cols = ["section", "claim", "paper", "ours", "ours 95% CI (t)", "bootstrap 95% CI", "where",
+            "verdict"]
+    return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 
 
 VERDICT_ORDER = ("reproduced", "consistent", "partly", "same direction, n.s.", "differs",

@@ -20,7 +20,7 @@ def paper_table(rr: Any) -> pd.DataFrame:
     trials = rr.result["trials"]
     rows = claims.level_rows(trials, paper.SEPARATION, METRICS)
     rows += claims.comparison_rows(trials, COMPARISONS)
-    return pd.DataFrame(rows).set_index(["condition", "quantity"])
+    return pd.DataFrame(rows).fillna("—").set_index(["condition", "quantity"])
 
 
 def l2_sweep(rr: Any) -> pd.DataFrame:

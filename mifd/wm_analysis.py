@@ -42,7 +42,7 @@ def paper_table(rr: Any) -> pd.DataFrame:
                      "paper": f"r = {paper.WM_MI_LOSS_PEARSON[0]}, p = {paper.WM_MI_LOSS_PEARSON[1]}",
                      "verdict": ("consistent" if p >= 0.05 else "differs") if np.isfinite(p)
                      else "not testable"})
-    return pd.DataFrame(rows).set_index(["condition", "quantity"])
+    return pd.DataFrame(rows).fillna("—").set_index(["condition", "quantity"])
 
 
 def _binomial_verdict(k: int, n: int, p0: float) -> str:
