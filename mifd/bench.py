@@ -59,48 +59,124 @@ def wm_flops(cfg: Any) -> dict[str, float]:
     return {"sm": float(sm + mm_critic), "rnn": float(rnn_sm + rnn_mm)}
 
 
-def bench_wm(device: str, trials: Sequence[int] = (1, 8), epochs: int = 2,
-             overrides: Mapping[str, Any] | None = None, profile: str = "paper") -> dict:
-    from .experiments.wm import WMTrainUnit
-    exp = get_experiment("wm")
+def separation_flops(cfg: Any) -> dict[str, float]:
+    """FLOPs per trial and MM step (k SM steps + one MM step), backward counted as 2× forward."""
+    half = cfg.n // 2
+    n = cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length
+    w = cfg.sm_width
+    fwd = 2 * n * half * w + 2 * (2 * n) * half * w + 2 * (2 * n) * w * w + 2 * (2 * n) * w
+    gru = 2 * 3 * (3 * cfg.n + cfg.n * cfg.n) + 2 * cfg.n * 6  # gates (input + recurrent), readout
+    rnn_sm = cfg.sm_per_mm * (cfg.sm_batch or cfg.batch) * cfg.length * gru
+    rnn_mm = 3 * cfg.batch * cfg.length * gru
+    return {"sm": float(cfg.sm_per_mm * 3 * fwd + 3 * fwd), "rnn": float(rnn_sm + rnn_mm)}
+
+
+BENCH_OVERRIDES = {
+    # no pre-training, snapshots or audit inside the timed epochs; the data pool and the test set
+    # are shrunk (their size does not change the cost of a training step)
+    "wm": {"pre_steps": 0, "audit_steps": 0, "snapshot_every": 10 ** 6, "conditions": ("mi",)},
+    "separation": {"pre_steps": 0, "eval_every": 10 ** 6, "n_train": 64, "n_test": 2,
+                   "eval_chunk": 2, "conditions": ("mi_l2",)},
+}
+
+
+def _unit(experiment: str, cfg: Any, device: str):
+    if experiment == "wm":
+        from .experiments.wm import WMTrainUnit
+        return WMTrainUnit(cfg, device)
+    from .experiments.separation import SeparationTrainUnit
+    return SeparationTrainUnit(cfg, device)
+
+
+def _memory(device: str) -> int:
+    return int(torch.cuda.max_memory_allocated() if device.startswith("cuda")
+               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl: dict,
+         peak: float, paper_units: float, warmup: int) -> dict:
+    med = statistics.median(times)
+    return {"experiment": experiment, "impl": impl, "device": device, "trials": T,
+            "warmup_epochs": warmup, "timed_epochs": len(times),
+            "s_per_trial_epoch": {"median": med, "min": min(times), "max": max(times)},
+            "flops_per_trial_epoch": fl,
+            "floor_s_per_trial_epoch": (fl["sm"] + fl["rnn"]) / peak,
+            "achieved_flops": (fl["sm"] + fl["rnn"]) / med,
+            "fraction_of_matmul_peak": (fl["sm"] + fl["rnn"]) / med / peak,
+            "peak_memory_bytes": _memory(device),
+            "projected_paper_hours": med * paper_units / 3600}
+
+
+def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8),
+                     epochs: int = 2, overrides: Mapping[str, Any] | None = None,
+                     profile: str = "paper", warmup: int = 1, port: bool = True,
+                     peak: float | None = None) -> dict:
+    """Time ``epochs`` training epochs (MM steps with their SM steps) of ``experiment`` for each
+    batched trial count, after ``warmup`` epochs; for ``wm`` also the straightforward port."""
+    exp = get_experiment(experiment)
+    peak = peak or matmul_peak(device)
+    full = exp.config("paper")
+    n_cond = len(full.all_conditions()) if hasattr(full, "all_conditions") else len(full.conditions)
+    units = full.trials * n_cond * (full.epochs if experiment == "wm" else full.mm_steps)
+    count = wm_flops if experiment == "wm" else separation_flops
     rows = []
-    peak = matmul_peak(device)
     for T in trials:
-        cfg = exp.config(profile, {"conditions": ("mi",), "trials": T, "pre_steps": 0,
-                                   "epochs": epochs + 1, "audit_steps": 0,
-                                   "snapshot_every": 10 ** 6, **(overrides or {})})
+        steps = {"epochs": epochs + warmup + 1} if experiment == "wm" else \
+            {"mm_steps": epochs + warmup + 1}
+        cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": T, **steps,
+                                   **(overrides or {})})
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        unit = WMTrainUnit(cfg, device)
-        unit.step(0)
-        unit.step(1)  # warm-up epoch
+        unit = _unit(experiment, cfg, device)
+        for i in range(warmup + 1):
+            unit.step(i)
         _sync(device)
         times = []
-        for i in range(2, epochs + 2):
+        for i in range(warmup + 1, warmup + 1 + epochs):
             t = time.perf_counter()
             unit.step(i)
             _sync(device)
             times.append((time.perf_counter() - t) / T)
-        fl = wm_flops(cfg)
-        med = statistics.median(times)
-        full = exp.config("paper")
-        total_trials = full.trials * len(full.conditions)
-        mem = (torch.cuda.max_memory_allocated() if device.startswith("cuda")
-               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-        rows.append({"experiment": "wm", "device": device, "trials": T,
-                     "s_per_trial_epoch": {"median": med, "min": min(times), "max": max(times)},
-                     "flops_per_trial_epoch": fl,
-                     "achieved_flops": (fl["sm"] + fl["rnn"]) / med,
-                     "fraction_of_matmul_peak": (fl["sm"] + fl["rnn"]) / med / peak,
-                     "peak_memory_bytes": int(mem),
-                     "projected_paper_hours": med * total_trials * full.epochs / 3600})
+        rows.append(_row(experiment, "mifd", device, T, times, count(cfg), peak, units, warmup))
+        del unit
+    if port and experiment == "wm":
+        from .bench_port import PortWM
+        cfg = exp.config(profile, {**BENCH_OVERRIDES["wm"], "trials": 1, **(overrides or {})})
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        p = PortWM(cfg, device=device)
+        for _ in range(warmup):
+            p.epoch()
+        _sync(device)
+        times = []
+        for _ in range(epochs):
+            t = time.perf_counter()
+            p.epoch()
+            _sync(device)
+            times.append(time.perf_counter() - t)
+        rows.append(_row("wm", "port", device, 1, times, count(cfg), peak, units, warmup))
+        best = min(r["s_per_trial_epoch"]["median"] for r in rows if r["impl"] == "mifd")
+        rows[-1]["speedup_of_mifd"] = rows[-1]["s_per_trial_epoch"]["median"] / best
     return {"matmul_peak_flops": peak, "rows": rows}
 
 
+def bench_wm(device: str, trials: Sequence[int] = (1, 8), epochs: int = 2,
+             overrides: Mapping[str, Any] | None = None, profile: str = "paper") -> dict:
+    return bench_experiment("wm", device, trials, epochs, overrides, profile, port=False)
+
+
 def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int = 2,
-              out: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
+              out: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+              experiments: Sequence[str] = ("wm",), port: bool = True, warmup: int = 1) -> dict:
     dev = resolve_device(device)
-    res = bench_wm(dev, trials, epochs, overrides)
+    peak = matmul_peak(dev)
+    rows = []
+    for e in experiments:
+        over = {k: v for k, v in (overrides or {}).items()
+                if k in get_experiment(e).config_cls.__dataclass_fields__}
+        rows += bench_experiment(e, dev, trials, epochs, over, warmup=warmup, port=port,
+                                 peak=peak)["rows"]
+    res = {"matmul_peak_flops": peak, "rows": rows}
     res.update({"date": now(), "code": code_version(), "host": platform.node(),
                 "torch": torch.__version__, "threads": torch.get_num_threads(),
                 "gpu": torch.cuda.get_device_name(0) if dev.startswith("cuda") else None,
@@ -112,14 +188,19 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
 
 def format_table(res: dict) -> str:
     lines = [f"matmul peak: {res['matmul_peak_flops'] / 1e9:.1f} GFLOP/s",
-             f"{'exp':5} {'dev':5} {'T':>3} {'s/trial-epoch (med, min, max)':>32} "
-             f"{'GFLOP/s':>8} {'peak%':>6} {'mem MB':>8} {'paper h':>8}"]
+             f"{'exp':10} {'impl':5} {'dev':5} {'T':>3} {'s/trial-epoch (med, min, max)':>32} "
+             f"{'floor s':>8} {'GFLOP/s':>8} {'peak%':>6} {'mem MB':>8} {'paper h':>8}"]
     for r in res["rows"]:
         s = r["s_per_trial_epoch"]
-        lines.append(f"{r['experiment']:5} {r['device']:5} {r['trials']:>3} "
+        lines.append(f"{r['experiment']:10} {r['impl']:5} {r['device']:5} {r['trials']:>3} "
                      f"{s['median']:>10.3f} {s['min']:>10.3f} {s['max']:>10.3f} "
+                     f"{r['floor_s_per_trial_epoch']:>8.3f} "
                      f"{r['achieved_flops'] / 1e9:>8.1f} {100 * r['fraction_of_matmul_peak']:>6.1f} "
                      f"{r['peak_memory_bytes'] / 2 ** 20:>8.0f} {r['projected_paper_hours']:>8.1f}")
+    for r in res["rows"]:
+        if "speedup_of_mifd" in r:
+            lines.append(f"{r['experiment']}: mifd is {r['speedup_of_mifd']:.2f}x faster per "
+                         "trial-epoch than the straightforward port (same run)")
     return "\n".join(lines)
 
 

@@ -38,13 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--profile", default="book", help="|".join(PROFILES))
     b.add_argument("--root", default=None, help="book root (default: the checkout)")
     sub.add_parser("list", help="list the experiments and their profiles")
-    bn = sub.add_parser("bench", help="time the working-memory loop at the published sizes")
+    bn = sub.add_parser("bench", help="time the training loops at the published sizes")
+    bn.add_argument("--experiments", default="wm", help="comma-separated: wm,separation")
+    bn.add_argument("--warmup", default="1", help="untimed epochs before the timed ones")
+    bn.add_argument("--no-port", action="store_true",
+                    help="skip the straightforward-port baseline (wm)")
     bn.add_argument("--device", default="auto", help="|".join(DEVICES))
     bn.add_argument("--trials", default="1,8", help="batched trial counts, e.g. 1,8")
     bn.add_argument("--epochs", default="2", help="timed epochs after one warm-up epoch")
     bn.add_argument("--out", default="bench.json", help="JSON file to write")
     bn.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a wm config field (e.g. sm_width=64)")
+                    help="override a config field of the benched experiments (e.g. sm_width=64)")
     c = sub.add_parser("commit-results", help="copy a finished run from the store to "
                                               "results/committed (to be committed with git)")
     c.add_argument("experiment")
@@ -98,10 +102,26 @@ def main(argv: list[str] | None = None) -> int:
             if not args.epochs.isdigit() or int(args.epochs) < 1:
                 raise ConfigError(f"parameter '--epochs': got {args.epochs!r}; allowed: an "
                                   "integer >= 1")
+            if not args.warmup.isdigit():
+                raise ConfigError(f"parameter '--warmup': got {args.warmup!r}; allowed: an "
+                                  "integer >= 0")
+            exps = tuple(e.strip() for e in args.experiments.split(",") if e.strip())
+            for e in exps:
+                if e not in ("wm", "separation"):
+                    raise ConfigError(f"parameter '--experiments': got {e!r}; allowed: "
+                                      "'wm', 'separation'")
             overrides = parse_set(args.sets)
-            get_experiment("wm").config("paper", overrides)
+            fields = {e: get_experiment(e).config_cls.__dataclass_fields__ for e in exps}
+            for k in overrides:
+                if not any(k in f for f in fields.values()):
+                    raise ConfigError(f"parameter '--set {k}': got {overrides[k]!r}; allowed: a "
+                                      f"config field of {', '.join(exps)}")
+            for e in exps:
+                get_experiment(e).config("paper", {k: v for k, v in overrides.items()
+                                                   if k in fields[e]})
             resolve_device(args.device)
-            res = run_bench(args.device, trials, int(args.epochs), args.out, overrides)
+            res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
+                            experiments=exps, port=not args.no_port, warmup=int(args.warmup))
             print(format_table(res))
             print(f"wrote {args.out}")
             return 0
