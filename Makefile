@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean results
+.PHONY: book test venv clean results bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,18 @@ results: $(STAMP)
 	for e in mine-gaussian wm separation; do \
 	  $(VENV)/bin/mifd run $$e --profile book --force --no-progress --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
+	for v in noise=inside target=step sm_per_mm=20; do \
+	  $(VENV)/bin/mifd run wm --profile book --set conditions=mi --set $$v --force --no-progress \
+	    --out _build/summaries/wm-$$v && \
+	  $(VENV)/bin/mifd commit-results wm --profile book --set conditions=mi --set $$v || exit 1; done
+
+## Time the training loops at the published sizes on this machine; the JSON goes to results/committed/bench.
+bench: $(STAMP)
+	mkdir -p results/committed/bench
+	$(VENV)/bin/mifd bench --device auto --experiments wm --trials 1,2 --epochs 1 \
+	  --out results/committed/bench/wm-$$(hostname)-$$(date +%Y%m%d).json
+	$(VENV)/bin/mifd bench --device auto --experiments separation --trials 1 --epochs 1 --warmup 0 \
+	  --out results/committed/bench/separation-$$(hostname)-$$(date +%Y%m%d).json
 
 clean:
 	rm -rf _build

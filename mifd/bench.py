@@ -206,3 +206,65 @@ def format_table(res: dict) -> str:
 
 def dumps(res: dict) -> str:
     return json.dumps(res, indent=2)
+
+
+COMMITTED = Path(__file__).resolve().parent.parent / "results" / "committed" / "bench"
+
+#: the performance goals (issue "Performance"), checked against a benchmark's rows
+GOALS = (
+    ("wm paper profile on one GPU ≤ 10 min", "wm", "cuda", lambda r: r["projected_paper_hours"] * 60 <= 10),
+    ("separation paper profile on one GPU ≤ 60 min", "separation", "cuda",
+     lambda r: r["projected_paper_hours"] * 60 <= 60),
+    ("wm on CPU within 1.5× of the FLOP floor", "wm", "cpu",
+     lambda r: r["s_per_trial_epoch"]["median"] <= 1.5 * r["floor_s_per_trial_epoch"]),
+)
+
+
+def load_committed(folder: Path | None = None) -> list[tuple[str, dict]]:
+    """Every committed benchmark JSON, ``(file name, result)``, newest first."""
+    folder = Path(folder or COMMITTED)
+    out = [(p.name, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+    return sorted(out, key=lambda t: t[1].get("date", ""), reverse=True)
+
+
+def rows_frame(res: dict):
+    import pandas as pd
+    recs = []
+    for r in res["rows"]:
+        s = r["s_per_trial_epoch"]
+        recs.append({"experiment": r["experiment"], "implementation": r.get("impl", "mifd"),
+                     "device": r["device"], "batched trials": r["trials"],
+                     "s / trial-epoch (median)": round(s["median"], 3),
+                     "min": round(s["min"], 3), "max": round(s["max"], 3),
+                     "FLOP floor (s)": round(r.get("floor_s_per_trial_epoch", float("nan")), 3),
+                     "× floor": round(s["median"] / r["floor_s_per_trial_epoch"], 2)
+                     if "floor_s_per_trial_epoch" in r else None,
+                     "% of matmul peak": round(100 * r["fraction_of_matmul_peak"], 1),
+                     "peak memory (MB)": round(r["peak_memory_bytes"] / 2 ** 20),
+                     "projected paper profile (h)": round(r["projected_paper_hours"], 1)})
+    return pd.DataFrame(recs)
+
+
+def goal_verdicts(results: list[dict]):
+    """Each goal: met / not met on the best matching row of any benchmark, or not measured."""
+    import pandas as pd
+    out = []
+    for name, exp, dev, ok in GOALS:
+        rows = [r for res in results for r in res["rows"]
+                if r["experiment"] == exp and r["device"].startswith(dev) and r.get("impl", "mifd") == "mifd"]
+        if not rows:
+            out.append({"goal": name, "best measured": "—", "verdict": "not measured (no such device)"})
+            continue
+        best = min(rows, key=lambda r: r["s_per_trial_epoch"]["median"])
+        out.append({"goal": name,
+                    "best measured": f"{best['s_per_trial_epoch']['median']:.2f} s/trial-epoch, "
+                                     f"{best['trials']} batched trials → paper profile "
+                                     f"{best['projected_paper_hours']:.1f} h",
+                    "verdict": "met" if ok(best) else "not met"})
+    port = [(r, res) for res in results for r in res["rows"] if r.get("impl") == "port"]
+    if port:
+        r = port[0][0]
+        out.append({"goal": "wm ≥ 5× faster than the straightforward port (same run)",
+                    "best measured": f"{r['speedup_of_mifd']:.2f}×",
+                    "verdict": "met" if r["speedup_of_mifd"] >= 5 else "not met"})
+    return pd.DataFrame(out).set_index("goal")
