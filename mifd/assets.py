@@ -60,7 +60,7 @@ STAMP = "assets.json"
 
 
 class AssetError(RuntimeError):
-    pass
+    """A pinned asset could not be downloaded, or its checksum did not match."""
 
 
 def _check_integrity(data: bytes, asset: NpmAsset) -> None:

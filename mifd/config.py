@@ -5,7 +5,7 @@ Every experiment declares one frozen dataclass whose fields carry their allowed 
 ``positive``. A *profile* (``smoke`` | ``book`` | ``paper``) is a named set of overrides of the
 dataclass defaults; ``--set key=value`` pairs are applied on top and validated the same way.
 
-Errors are :class:`ConfigError` with a one-line message naming the parameter, the value given
+Errors are :class:`~mifd.ConfigError` with a one-line message naming the parameter, the value given
 and what is allowed; the command line turns them into exit code 2.
 """
 
@@ -34,7 +34,7 @@ class ConfigError(ValueError):
 
 def param(default: Any, *, doc: str = "", choices: tuple | None = None,
           low: float | None = None, high: float | None = None) -> Any:
-    """A config field with its allowed values (used by :func:`validate`)."""
+    """A config field with its allowed values (used by ``validate``)."""
     meta = {"doc": doc, "choices": choices, "low": low, "high": high}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults so configs stay hashable")

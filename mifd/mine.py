@@ -4,7 +4,7 @@ and non-neural references.
 Notation: a critic (statistics network) ``T_θ(x, y)`` scores pairs. Aligned pairs ``(x_i, y_i)``
 are samples of the joint P; pairs whose ``y`` was drawn from another sample are samples of the
 product of marginals Q. All critics here carry a leading *trial* dimension ``T`` (independent
-critics trained in one program; see :mod:`mifd.nn`): inputs are ``(T, n, d)``, scores ``(T, n)``
+critics trained in one program; see ``mifd.nn``): inputs are ``(T, n, d)``, scores ``(T, n)``
 or ``(T, n, n)``, and every bound returns one value per trial.
 
 Bounds (paper Eqs. 11–14 for DV; Poole et al. 2019 and Song & Ermon 2020 for the rest):
@@ -266,7 +266,7 @@ class Estimate:
 def bound(name: str, t_joint: torch.Tensor, t_marg: torch.Tensor,
           scores: torch.Tensor | None = None, *, ema: MovingAverage | None = None,
           tau: float = 5.0) -> Estimate:
-    """Evaluate bound ``name`` (one of :data:`BOUNDS`) and the critic's training loss."""
+    """Evaluate bound ``name`` (one of ``BOUNDS``) and the critic's training loss."""
     if name == "dv":
         v = dv(t_joint, t_marg)
         return Estimate(v, -v)

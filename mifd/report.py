@@ -1,7 +1,7 @@
 """The landing page's claims table: every claim of the paper, ours beside it, with a verdict.
 
 Built only from stored runs (``mifd.run`` results) and the paper's reported values
-(:mod:`mifd.paper`); verdicts follow the rules of :mod:`mifd.claims`, plus, for the qualitative
+(``mifd.paper``); verdicts follow the rules of :mod:`mifd.claims`, plus, for the qualitative
 claims, the rules written in each row.
 """
 

@@ -68,7 +68,7 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def check_parameters(profile: str, device: str = "auto", note: str = "") -> str:
-    """Validate a notebook's injected ``profile`` and ``device`` (one-line :class:`ConfigError`
+    """Validate a notebook's injected ``profile`` and ``device`` (one-line :class:`~mifd.ConfigError`
     otherwise), print them, and return the device that will be used."""
     check_profile(profile)
     dev = resolve_device(device)
@@ -155,7 +155,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         verbose: bool = True) -> RunResult:
     """Train ``experiment`` under ``profile`` (or load it from the store) and summarize it.
 
-    Parameters are validated first; a bad one raises :class:`ConfigError` before anything is
+    Parameters are validated first; a bad one raises :class:`~mifd.ConfigError` before anything is
     written. ``force=True`` retrains even if a finished result is stored.
     """
     exp = get_experiment(experiment)

@@ -86,7 +86,7 @@ def _condition_trials(res: dict, condition: str) -> np.ndarray:
 
 def explorer_figure(res: dict, condition: str, trial: int, snap: int) -> plt.Figure:
     """One trial of a stored run (working memory or separation): its units' correlation with
-    the two outputs' sides (circles group 1, triangles group 2), its |corr| matrix, its weight
+    the two outputs' sides (circles group 1, triangles group 2), its ``|corr|`` matrix, its weight
     matrix and its modularity curves with the chosen snapshot marked. The default state of
     :func:`run_explorer`. Correlations are those of the end of training (the store keeps them
     once); the working-memory weights follow the snapshot."""
@@ -129,7 +129,6 @@ def explorer_figure(res: dict, condition: str, trial: int, snap: int) -> plt.Fig
     axes[3].set_xlabel("epoch" if wm else "MM step")
     axes[3].legend(fontsize="small")
     axes[3].set_title(f"{condition}, trial {trial}")
-    fig.tight_layout()
     return fig
 
 
@@ -172,7 +171,7 @@ SMALL_WM = {"n": 20, "batch": 8, "transient": 100, "steps": 300, "sm_width": 32,
 def train_small(lambda_mi: float = 0.3, l2: float = 0.01, epochs: int = 300, seed: int = 1001,
                 progress: bool | None = None):
     """Train one small working-memory network on the CPU (20 units, 300-step segments, a
-    32-wide statistics network; ``smoke`` profile plus :data:`SMALL_WM`) with the given λ_I,
+    32-wide statistics network; ``smoke`` profile plus ``SMALL_WM``) with the given λ_I,
     L2 weight, number of MM steps and seed. Stored like every run: a repeat loads."""
     import mifd
     over = dict(SMALL_WM, lambda_mi=float(lambda_mi), l2=float(l2), epochs=int(epochs),
