@@ -51,10 +51,24 @@ def plot_quick(res: dict[str, float], ax: plt.Axes | None = None) -> plt.Figure:
     return fig
 
 
+def _show(out, fig: plt.Figure) -> None:
+    """Replace what the Output widget ``out`` shows by ``fig`` (as PNG), without capturing the
+    kernel's output stream: setting the widget's outputs directly also works while a notebook
+    is executed by nbclient/papermill, where ``with out:`` capture at construction time can
+    stall the client."""
+    import io
+
+    from IPython.display import Image
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    out.outputs = ()
+    out.append_display_data(Image(data=buf.getvalue(), format="png"))
+
+
 def estimator_explorer():
     """Sliders for correlation, dimension and batch size; re-runs :func:`quick_estimate`."""
     import ipywidgets as w
-    from IPython.display import display
 
     rho = w.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="correlation ρ")
     dim = w.IntSlider(value=5, min=1, max=20, description="dimension d")
@@ -63,11 +77,7 @@ def estimator_explorer():
     out = w.Output()
 
     def update(_=None):
-        with out:
-            out.clear_output(wait=True)
-            fig = plot_quick(quick_estimate(rho.value, dim.value, batch.value))
-            display(fig)
-            plt.close(fig)
+        _show(out, plot_quick(quick_estimate(rho.value, dim.value, batch.value)))
 
     button.on_click(update)
     box = w.VBox([w.HBox([rho, dim]), w.HBox([batch, button]), out])
@@ -136,7 +146,6 @@ def run_explorer(res: dict):
     """Pick a condition, a trial and a training snapshot of a stored run; the figure follows
     (instant: it reads the store, nothing is retrained)."""
     import ipywidgets as w
-    from IPython.display import display
 
     conds = list(res["conditions"])
     T = len(_condition_trials(res, conds[0]))
@@ -149,12 +158,9 @@ def run_explorer(res: dict):
     box.figures = []
 
     def update(_=None):
-        with out:
-            out.clear_output(wait=True)
-            fig = explorer_figure(res, condition.value, trial.value, snap.value)
-            box.figures.append(fig)
-            display(fig)
-            plt.close(fig)
+        fig = explorer_figure(res, condition.value, trial.value, snap.value)
+        box.figures.append(fig)
+        _show(out, fig)
 
     for c in (condition, trial, snap):
         c.observe(update, names="value")
@@ -183,7 +189,6 @@ def trainer_panel():
     """λ_I, λ_reg (L2), MM steps and seed → :func:`train_small` with a progress bar, then the
     explorer's figure of the trained network."""
     import ipywidgets as w
-    from IPython.display import display
 
     lam = w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.01, description="λ_I")
     l2 = w.FloatLogSlider(value=0.01, base=10, min=-5, max=-1, description="L2 weight")
@@ -195,13 +200,12 @@ def trainer_panel():
     box.figures = []
 
     def train(_=None):
-        with out:
-            out.clear_output(wait=True)
+        with out:  # the progress bar, while it trains
+            out.clear_output()
             rr = train_small(lam.value, l2.value, epochs.value, seed.value, progress=True)
-            fig = explorer_figure(rr.result, "mi", 0, len(rr.result["snap_epochs"]) - 1)
-            box.figures.append(fig)
-            display(fig)
-            plt.close(fig)
+        fig = explorer_figure(rr.result, "mi", 0, len(rr.result["snap_epochs"]) - 1)
+        box.figures.append(fig)
+        _show(out, fig)
 
     button.on_click(train)
     box.lam, box.l2, box.epochs, box.seed, box.train = lam, l2, epochs, seed, train

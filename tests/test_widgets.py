@@ -21,6 +21,7 @@ def test_run_explorer_follows_its_controls(store_env, experiment):
     first = _png(box.figures[-1])
     box.snap.value = 0
     assert len(box.figures) == 2 and _png(box.figures[-1]) != first
+    assert box.children[-1].outputs[0]["data"]["image/png"]  # the widget shows it
     box.trial.value = 1
     assert len(box.figures) == 3 and _png(box.figures[-1]) != _png(box.figures[-2])
     box.condition.value = box.condition.options[1]
