@@ -1,0 +1,68 @@
+"""The speed levers are exact: each optimized form equals the straightforward one within float
+tolerance (performance issue: "every optimization is either exact ... or an explicit option")."""
+
+import math
+
+import torch
+
+from mifd import mine
+from mifd.bench_port import PortCritic, PortRNN
+from mifd.models.leaky import LeakyRNN, LeakySpec
+
+
+def _leaky(T=2, n=12):
+    return LeakyRNN([torch.Generator().manual_seed(s) for s in range(T)], LeakySpec(n=n))
+
+
+def test_k_sm_passes_as_one_batched_pass_equal_k_separate_passes():
+    net = _leaky()
+    k, b, L = 3, 4, 50
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, k * b, L, 4, generator=g)
+    noise = torch.randn(2, k * b, L, 12, generator=g)
+    h0 = torch.zeros(2, k * b, 12)
+    with torch.no_grad():
+        H, Y = net(x, h0, noise)
+        parts = [net(x[:, i * b:(i + 1) * b], h0[:, :b], noise[:, i * b:(i + 1) * b]) for i in range(k)]
+    torch.testing.assert_close(H, torch.cat([p[0] for p in parts], 1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(Y, torch.cat([p[1] for p in parts], 1), rtol=1e-5, atol=1e-6)
+
+
+def test_library_rnn_equals_the_straightforward_port_with_the_same_weights():
+    net = _leaky(T=1)
+    port = PortRNN(12, 0.1, 0.0)
+    with torch.no_grad():
+        port.rec.weight.copy_(net.W_rec[0].T)
+        port.inp.weight.copy_(net.W_in[0].T)
+        port.inp.bias.copy_(net.b[0, 0])
+        port.out.weight.copy_(net.W_out[0].T)
+        port.out.bias.copy_(net.b_out[0, 0])
+        x = torch.randn(1, 3, 80, 4, generator=torch.Generator().manual_seed(1))
+        H, Y = net(x, torch.zeros(1, 3, 12), None)
+        Hp, Yp = port(x[0], torch.zeros(3, 12))
+    torch.testing.assert_close(H[0], Hp, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(Y[0], Yp, rtol=1e-5, atol=1e-6)
+
+
+def test_projected_critic_equals_the_concatenated_critic_and_its_dv():
+    d, w, n = 5, 16, 64
+    crit = mine.make_critic("joint", [3], d, d, (w, w))
+    port = PortCritic(2 * d, w)
+    with torch.no_grad():
+        port.net[0].weight.copy_(torch.cat([crit.fx.weight[0], crit.fy.weight[0]], 0).T)
+        port.net[0].bias.copy_(crit.fx.bias[0, 0])
+        lin = [m for m in crit.head.modules() if hasattr(m, "weight") and m is not crit.head]
+        port.net[2].weight.copy_(lin[0].weight[0].T)
+        port.net[2].bias.copy_(lin[0].bias[0, 0])
+        port.net[4].weight.copy_(lin[1].weight[0].T)
+        port.net[4].bias.copy_(lin[1].bias[0, 0])
+        g = torch.Generator().manual_seed(2)
+        x, y = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
+        ours = crit(x[None], y[None])[0]
+        theirs = port.net(torch.cat([x, y], 1))[:, 0]
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+        perm = torch.randperm(n, generator=g)
+        sh = crit(x[None], y[perm][None])[0]
+        dv = mine.dv(ours[None], sh[None])[0]
+        ref = theirs.mean() - (torch.logsumexp(port.net(torch.cat([x, y[perm]], 1))[:, 0], 0) - math.log(n))
+        torch.testing.assert_close(dv, ref, rtol=1e-5, atol=1e-5)
