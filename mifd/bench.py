@@ -9,6 +9,7 @@ only meaningful between rows of one run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import resource
@@ -110,7 +111,7 @@ def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl
 def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8),
                      epochs: int = 2, overrides: Mapping[str, Any] | None = None,
                      profile: str = "paper", warmup: int = 1, port: bool = True,
-                     peak: float | None = None) -> dict:
+                     peak: float | None = None, one_pass: bool = False) -> dict:
     """Time ``epochs`` training epochs (MM steps with their SM steps) of ``experiment`` for each
     batched trial count, after ``warmup`` epochs; for ``wm`` also the straightforward port."""
     exp = get_experiment(experiment)
@@ -120,7 +121,8 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
     units = full.trials * n_cond * (full.epochs if experiment == "wm" else full.mm_steps)
     count = wm_flops if experiment == "wm" else separation_flops
     rows = []
-    for T in trials:
+    impls = ("mifd", "mifd+1pass") if one_pass else ("mifd",)
+    for T, impl in [(T, i) for T in trials for i in impls]:
         steps = {"epochs": epochs + warmup + 1} if experiment == "wm" else \
             {"mm_steps": epochs + warmup + 1}
         cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": T, **steps,
@@ -128,6 +130,8 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         unit = _unit(experiment, cfg, device)
+        if impl == "mifd+1pass":  # the critic's one-pass option (exact up to rounding)
+            unit.trainer.s = dataclasses.replace(unit.trainer.s, one_pass_critic=True)
         for i in range(warmup + 1):
             unit.step(i)
         _sync(device)
@@ -137,7 +141,7 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
             unit.step(i)
             _sync(device)
             times.append((time.perf_counter() - t) / T)
-        rows.append(_row(experiment, "mifd", device, T, times, count(cfg), peak, units, warmup))
+        rows.append(_row(experiment, impl, device, T, times, count(cfg), peak, units, warmup))
         del unit
     if port and experiment == "wm":
         from .bench_port import PortWM
@@ -155,7 +159,7 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
             _sync(device)
             times.append(time.perf_counter() - t)
         rows.append(_row("wm", "port", device, 1, times, count(cfg), peak, units, warmup))
-        best = min(r["s_per_trial_epoch"]["median"] for r in rows if r["impl"] == "mifd")
+        best = min(r["s_per_trial_epoch"]["median"] for r in rows if r["impl"].startswith("mifd"))
         rows[-1]["speedup_of_mifd"] = rows[-1]["s_per_trial_epoch"]["median"] / best
     return {"matmul_peak_flops": peak, "rows": rows}
 
@@ -167,7 +171,8 @@ def bench_wm(device: str, trials: Sequence[int] = (1, 8), epochs: int = 2,
 
 def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int = 2,
               out: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
-              experiments: Sequence[str] = ("wm",), port: bool = True, warmup: int = 1) -> dict:
+              experiments: Sequence[str] = ("wm",), port: bool = True, warmup: int = 1,
+              one_pass: bool = False) -> dict:
     dev = resolve_device(device)
     peak = matmul_peak(dev)
     rows = []
@@ -175,7 +180,7 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
         over = {k: v for k, v in (overrides or {}).items()
                 if k in get_experiment(e).config_cls.__dataclass_fields__}
         rows += bench_experiment(e, dev, trials, epochs, over, warmup=warmup, port=port,
-                                 peak=peak)["rows"]
+                                 peak=peak, one_pass=one_pass)["rows"]
     res = {"matmul_peak_flops": peak, "rows": rows}
     res.update({"date": now(), "code": code_version(), "host": platform.node(),
                 "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -188,11 +193,11 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
 
 def format_table(res: dict) -> str:
     lines = [f"matmul peak: {res['matmul_peak_flops'] / 1e9:.1f} GFLOP/s",
-             f"{'exp':10} {'impl':5} {'dev':5} {'T':>3} {'s/trial-epoch (med, min, max)':>32} "
+             f"{'exp':10} {'impl':10} {'dev':5} {'T':>3} {'s/trial-epoch (med, min, max)':>32} "
              f"{'floor s':>8} {'GFLOP/s':>8} {'peak%':>6} {'mem MB':>8} {'paper h':>8}"]
     for r in res["rows"]:
         s = r["s_per_trial_epoch"]
-        lines.append(f"{r['experiment']:10} {r['impl']:5} {r['device']:5} {r['trials']:>3} "
+        lines.append(f"{r['experiment']:10} {r['impl']:10} {r['device']:5} {r['trials']:>3} "
                      f"{s['median']:>10.3f} {s['min']:>10.3f} {s['max']:>10.3f} "
                      f"{r['floor_s_per_trial_epoch']:>8.3f} "
                      f"{r['achieved_flops'] / 1e9:>8.1f} {100 * r['fraction_of_matmul_peak']:>6.1f} "
@@ -251,7 +256,8 @@ def goal_verdicts(results: list[dict]):
     out = []
     for name, exp, dev, ok in GOALS:
         rows = [r for res in results for r in res["rows"]
-                if r["experiment"] == exp and r["device"].startswith(dev) and r.get("impl", "mifd") == "mifd"]
+                if r["experiment"] == exp and r["device"].startswith(dev)
+                and r.get("impl", "mifd").startswith("mifd")]
         if not rows:
             out.append({"goal": name, "best measured": "—", "verdict": "not measured (no such device)"})
             continue

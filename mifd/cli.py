@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--warmup", default="1", help="untimed epochs before the timed ones")
     bn.add_argument("--no-port", action="store_true",
                     help="skip the straightforward-port baseline (wm)")
+    bn.add_argument("--one-pass", action="store_true",
+                    help="also time the critic's one-pass option (rows 'mifd+1pass')")
     bn.add_argument("--device", default="auto", help="|".join(DEVICES))
     bn.add_argument("--trials", default="1,8", help="batched trial counts, e.g. 1,8")
     bn.add_argument("--epochs", default="2", help="timed epochs after one warm-up epoch")
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                                    if k in fields[e]})
             resolve_device(args.device)
             res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
-                            experiments=exps, port=not args.no_port, warmup=int(args.warmup))
+                            experiments=exps, port=not args.no_port, warmup=int(args.warmup),
+                            one_pass=args.one_pass)
             print(format_table(res))
             print(f"wrote {args.out}")
             return 0

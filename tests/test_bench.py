@@ -38,3 +38,14 @@ def test_bench_rejects_bad_arguments(tmp_path):
     p = subprocess.run(mifd_cmd("bench", "--set", "colour=3"), capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 2 and "parameter '--set colour'" in p.stderr
+
+
+def test_bench_times_the_one_pass_option_beside_the_default(tmp_path):
+    out = tmp_path / "b.json"
+    p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1", "--epochs", "1",
+                                "--experiments", "wm", "--no-port", "--one-pass",
+                                "--out", str(out), *TINY[:-4]), capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["impl"] for r in rows] == ["mifd", "mifd+1pass"]

@@ -66,3 +66,13 @@ def test_projected_critic_equals_the_concatenated_critic_and_its_dv():
         dv = mine.dv(ours[None], sh[None])[0]
         ref = theirs.mean() - (torch.logsumexp(port.net(torch.cat([x, y[perm]], 1))[:, 0], 0) - math.log(n))
         torch.testing.assert_close(dv, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_one_pass_critic_equals_the_projected_form():
+    crit = mine.make_critic("joint", [3, 4], 6, 6, (32, 32))
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(2, 100, 6, generator=g), torch.randn(2, 100, 6, generator=g)
+    ys = y[:, torch.randperm(100, generator=g)]
+    tj, tm = crit.joint_and_shuffled(x, y, ys)
+    torch.testing.assert_close(tj, crit(x, y), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tm, crit(x, ys), rtol=1e-5, atol=1e-5)
