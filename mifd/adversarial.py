@@ -44,6 +44,7 @@ class AdversarialSettings:
     mm_noise: bool = True          # SM noise also in the MM step's DV (authors' code)
     batch_sm_passes: bool = True
     one_pass_critic: bool = False  # joint and shuffled pairs through the critic in one pass
+    compile_critic: bool = False   # torch.compile the one-pass critic (implies one_pass_critic)
 
 
 class AdversarialTrainer:
@@ -95,8 +96,14 @@ class AdversarialTrainer:
         xn = x + sigma * self._noise_like(x) if sigma else x
         yn = y + sigma * self._noise_like(y) if sigma else y
         y_sh = torch.take_along_dim(yn if self.s.noise_on_shuffled else y, perm[:, :, None], dim=1)
-        if self.s.one_pass_critic and hasattr(self.critic, "joint_and_shuffled"):
-            return dv(*self.critic.joint_and_shuffled(xn, yn, y_sh))
+        if (self.s.one_pass_critic or self.s.compile_critic) and \
+                hasattr(self.critic, "joint_and_shuffled"):
+            scores = self.critic.joint_and_shuffled
+            if self.s.compile_critic:
+                if getattr(self, "_compiled", None) is None:
+                    self._compiled = torch.compile(scores)
+                scores = self._compiled
+            return dv(*scores(xn, yn, y_sh))
         a = self.critic.fx(xn)
         b = self.critic.fy(yn)
         b_sh = self.critic.fy(y_sh)

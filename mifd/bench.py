@@ -111,7 +111,8 @@ def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl
 def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8),
                      epochs: int = 2, overrides: Mapping[str, Any] | None = None,
                      profile: str = "paper", warmup: int = 1, port: bool = True,
-                     peak: float | None = None, one_pass: bool = False) -> dict:
+                     peak: float | None = None, one_pass: bool = False,
+                     compile_critic: bool = False) -> dict:
     """Time ``epochs`` training epochs (MM steps with their SM steps) of ``experiment`` for each
     batched trial count, after ``warmup`` epochs; for ``wm`` also the straightforward port."""
     exp = get_experiment(experiment)
@@ -121,7 +122,8 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
     units = full.trials * n_cond * (full.epochs if experiment == "wm" else full.mm_steps)
     count = wm_flops if experiment == "wm" else separation_flops
     rows = []
-    impls = ("mifd", "mifd+1pass") if one_pass else ("mifd",)
+    impls = ("mifd",) + (("mifd+1pass",) if one_pass else ()) + \
+        (("mifd+compile",) if compile_critic else ())
     for T, impl in [(T, i) for T in trials for i in impls]:
         steps = {"epochs": epochs + warmup + 1} if experiment == "wm" else \
             {"mm_steps": epochs + warmup + 1}
@@ -132,6 +134,8 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
         unit = _unit(experiment, cfg, device)
         if impl == "mifd+1pass":  # the critic's one-pass option (exact up to rounding)
             unit.trainer.s = dataclasses.replace(unit.trainer.s, one_pass_critic=True)
+        if impl == "mifd+compile":  # one pass, compiled (compiles in the warm-up epoch)
+            unit.trainer.s = dataclasses.replace(unit.trainer.s, compile_critic=True)
         for i in range(warmup + 1):
             unit.step(i)
         _sync(device)
@@ -172,7 +176,7 @@ def bench_wm(device: str, trials: Sequence[int] = (1, 8), epochs: int = 2,
 def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int = 2,
               out: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
               experiments: Sequence[str] = ("wm",), port: bool = True, warmup: int = 1,
-              one_pass: bool = False) -> dict:
+              one_pass: bool = False, compile_critic: bool = False) -> dict:
     dev = resolve_device(device)
     peak = matmul_peak(dev)
     rows = []
@@ -180,7 +184,8 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
         over = {k: v for k, v in (overrides or {}).items()
                 if k in get_experiment(e).config_cls.__dataclass_fields__}
         rows += bench_experiment(e, dev, trials, epochs, over, warmup=warmup, port=port,
-                                 peak=peak, one_pass=one_pass)["rows"]
+                                 peak=peak, one_pass=one_pass,
+                                 compile_critic=compile_critic)["rows"]
     res = {"matmul_peak_flops": peak, "rows": rows}
     res.update({"date": now(), "code": code_version(), "host": platform.node(),
                 "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -193,11 +198,11 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
 
 def format_table(res: dict) -> str:
     lines = [f"matmul peak: {res['matmul_peak_flops'] / 1e9:.1f} GFLOP/s",
-             f"{'exp':10} {'impl':10} {'dev':5} {'T':>3} {'s/trial-epoch (med, min, max)':>32} "
+             f"{'exp':10} {'impl':12} {'dev':5} {'T':>3} {'s/trial-epoch (med, min, max)':>32} "
              f"{'floor s':>8} {'GFLOP/s':>8} {'peak%':>6} {'mem MB':>8} {'paper h':>8}"]
     for r in res["rows"]:
         s = r["s_per_trial_epoch"]
-        lines.append(f"{r['experiment']:10} {r['impl']:10} {r['device']:5} {r['trials']:>3} "
+        lines.append(f"{r['experiment']:10} {r['impl']:12} {r['device']:5} {r['trials']:>3} "
                      f"{s['median']:>10.3f} {s['min']:>10.3f} {s['max']:>10.3f} "
                      f"{r['floor_s_per_trial_epoch']:>8.3f} "
                      f"{r['achieved_flops'] / 1e9:>8.1f} {100 * r['fraction_of_matmul_peak']:>6.1f} "

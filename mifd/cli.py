@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="skip the straightforward-port baseline (wm)")
     bn.add_argument("--one-pass", action="store_true",
                     help="also time the critic's one-pass option (rows 'mifd+1pass')")
+    bn.add_argument("--compile", action="store_true",
+                    help="also time the one-pass critic under torch.compile (rows 'mifd+compile')")
     bn.add_argument("--device", default="auto", help="|".join(DEVICES))
     bn.add_argument("--trials", default="1,8", help="batched trial counts, e.g. 1,8")
     bn.add_argument("--epochs", default="2", help="timed epochs after one warm-up epoch")
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             resolve_device(args.device)
             res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
                             experiments=exps, port=not args.no_port, warmup=int(args.warmup),
-                            one_pass=args.one_pass)
+                            one_pass=args.one_pass, compile_critic=args.compile)
             print(format_table(res))
             print(f"wrote {args.out}")
             return 0
