@@ -59,6 +59,7 @@ class AdversarialTrainer:
         self.gens = gens
         self.s = settings
         self.mm_params = [p for p in problem.model.parameters() if p.requires_grad]
+        self._compiled = None  # the compiled one-pass critic, built on first use
 
     def state_dict(self) -> dict:
         """Everything needed to resume: both networks, both optimizers, every random stream."""
@@ -100,7 +101,7 @@ class AdversarialTrainer:
                 hasattr(self.critic, "joint_and_shuffled"):
             scores = self.critic.joint_and_shuffled
             if self.s.compile_critic:
-                if getattr(self, "_compiled", None) is None:
+                if self._compiled is None:
                     self._compiled = torch.compile(scores)
                 scores = self._compiled
             return dv(*scores(xn, yn, y_sh))

@@ -1,4 +1,4 @@
-"""``mifd bench``: time the working-memory training loop at the published sizes.
+"""``mifd bench``: time the training loops (working memory, separation) at the published sizes.
 
 For 1 and for many batched trials, on the chosen device: seconds per trial-epoch (median, min,
 max over the timed epochs, after one warm-up epoch), FLOPs per trial-epoch counted for the
@@ -42,14 +42,15 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def critic_forward_flops(n: int, half: int, w: int) -> float:
+    """One critic forward on n joint and n shuffled pairs: x and y projections (y twice),
+    hidden layer and output on both sets of pairs."""
+    return 2 * n * half * w + 2 * (2 * n) * half * w + 2 * (2 * n) * w * w + 2 * (2 * n) * w
+
+
 def wm_flops(cfg: Any) -> dict[str, float]:
     """FLOPs per trial and epoch (k SM steps + one MM step); backward counted as 2× forward."""
-    half = cfg.n // 2
-    n = cfg.sm_samples or cfg.batch * cfg.steps
-    w = cfg.sm_width
-    # critic forward: x and y projections (y twice: aligned and shuffled), hidden layer and
-    # output on the joint and the marginal pairs
-    fwd = 2 * n * half * w + 2 * (2 * n) * half * w + 2 * (2 * n) * w * w + 2 * (2 * n) * w
+    fwd = critic_forward_flops(cfg.sm_samples or cfg.batch * cfg.steps, cfg.n // 2, cfg.sm_width)
     sm = cfg.sm_per_mm * 3 * fwd
     sm_batch = cfg.sm_batch or cfg.batch
     L = cfg.transient + cfg.steps
@@ -62,10 +63,8 @@ def wm_flops(cfg: Any) -> dict[str, float]:
 
 def separation_flops(cfg: Any) -> dict[str, float]:
     """FLOPs per trial and MM step (k SM steps + one MM step), backward counted as 2× forward."""
-    half = cfg.n // 2
-    n = cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length
-    w = cfg.sm_width
-    fwd = 2 * n * half * w + 2 * (2 * n) * half * w + 2 * (2 * n) * w * w + 2 * (2 * n) * w
+    fwd = critic_forward_flops(cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length,
+                               cfg.n // 2, cfg.sm_width)
     gru = 2 * 3 * (3 * cfg.n + cfg.n * cfg.n) + 2 * cfg.n * 6  # gates (input + recurrent), readout
     rnn_sm = cfg.sm_per_mm * (cfg.sm_batch or cfg.batch) * cfg.length * gru
     rnn_mm = 3 * cfg.batch * cfg.length * gru
@@ -92,6 +91,22 @@ def _unit(experiment: str, cfg: Any, device: str):
 def _memory(device: str) -> int:
     return int(torch.cuda.max_memory_allocated() if device.startswith("cuda")
                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def _time_epochs(step, first: int, warmup: int, epochs: int, device: str,
+                 per: int = 1) -> list[float]:
+    """Run ``step(i)`` for ``warmup`` untimed then ``epochs`` timed epochs from index ``first``;
+    seconds per epoch divided by ``per`` (the batched trials)."""
+    for i in range(first, first + warmup):
+        step(i)
+    _sync(device)
+    times = []
+    for i in range(first + warmup, first + warmup + epochs):
+        t = time.perf_counter()
+        step(i)
+        _sync(device)
+        times.append((time.perf_counter() - t) / per)
+    return times
 
 
 def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl: dict,
@@ -136,15 +151,8 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
             unit.trainer.s = dataclasses.replace(unit.trainer.s, one_pass_critic=True)
         if impl == "mifd+compile":  # one pass, compiled (compiles in the warm-up epoch)
             unit.trainer.s = dataclasses.replace(unit.trainer.s, compile_critic=True)
-        for i in range(warmup + 1):
-            unit.step(i)
-        _sync(device)
-        times = []
-        for i in range(warmup + 1, warmup + 1 + epochs):
-            t = time.perf_counter()
-            unit.step(i)
-            _sync(device)
-            times.append((time.perf_counter() - t) / T)
+        unit.step(0)  # pre-training (none here) and the first evaluation
+        times = _time_epochs(unit.step, 1, warmup, epochs, device, T)
         rows.append(_row(experiment, impl, device, T, times, count(cfg), peak, units, warmup))
         del unit
     if port and experiment == "wm":
@@ -153,24 +161,11 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         p = PortWM(cfg, device=device)
-        for _ in range(warmup):
-            p.epoch()
-        _sync(device)
-        times = []
-        for _ in range(epochs):
-            t = time.perf_counter()
-            p.epoch()
-            _sync(device)
-            times.append(time.perf_counter() - t)
+        times = _time_epochs(lambda _: p.epoch(), 0, warmup, epochs, device)
         rows.append(_row("wm", "port", device, 1, times, count(cfg), peak, units, warmup))
         best = min(r["s_per_trial_epoch"]["median"] for r in rows if r["impl"].startswith("mifd"))
         rows[-1]["speedup_of_mifd"] = rows[-1]["s_per_trial_epoch"]["median"] / best
     return {"matmul_peak_flops": peak, "rows": rows}
-
-
-def bench_wm(device: str, trials: Sequence[int] = (1, 8), epochs: int = 2,
-             overrides: Mapping[str, Any] | None = None, profile: str = "paper") -> dict:
-    return bench_experiment("wm", device, trials, epochs, overrides, profile, port=False)
 
 
 def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int = 2,
@@ -212,10 +207,6 @@ def format_table(res: dict) -> str:
             lines.append(f"{r['experiment']}: mifd is {r['speedup_of_mifd']:.2f}x faster per "
                          "trial-epoch than the straightforward port (same run)")
     return "\n".join(lines)
-
-
-def dumps(res: dict) -> str:
-    return json.dumps(res, indent=2)
 
 
 COMMITTED = Path(__file__).resolve().parent.parent / "results" / "committed" / "bench"
@@ -272,9 +263,9 @@ def goal_verdicts(results: list[dict]):
                                      f"{best['trials']} batched trials → paper profile "
                                      f"{best['projected_paper_hours']:.1f} h",
                     "verdict": "met" if ok(best) else "not met"})
-    port = [(r, res) for res in results for r in res["rows"] if r.get("impl") == "port"]
+    port = [r for res in results for r in res["rows"] if r.get("impl") == "port"]
     if port:
-        r = port[0][0]
+        r = port[0]
         out.append({"goal": "wm ≥ 5× faster than the straightforward port (same run)",
                     "best measured": f"{r['speedup_of_mifd']:.2f}×",
                     "verdict": "met" if r["speedup_of_mifd"] >= 5 else "not met"})

@@ -198,23 +198,28 @@ def training_curves(res: Mapping[str, Any], keys: tuple[str, ...] = ("task", "mi
     return fig
 
 
+def side_scatter(ax: plt.Axes, C: np.ndarray, s: float = 22) -> None:
+    """One trial's units, association with side 1 against side 2 (``C`` ``(N, 2k)``: the first
+    k columns are averaged for side 1, the rest for side 2); group 1 circles, group 2 triangles."""
+    k = C.shape[-1] // 2
+    side = np.stack([C[:, :k].mean(-1), C[:, k:].mean(-1)], axis=-1)
+    n = side.shape[0]
+    for g, (sl, mk) in enumerate(zip((slice(0, n // 2), slice(n // 2, n)), GROUP_MARKERS)):
+        ax.scatter(side[sl, 0], side[sl, 1], marker=mk, s=s, label=f"group {g + 1}",
+                   color=f"C{g}", alpha=0.8)
+    ax.plot([0, 1], [0, 1], color="k", lw=0.6, ls=":")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+
+
 def unit_side_scatter(C: np.ndarray, picks: Mapping[str, int],
                       xlabel: str = "|corr(unit, target bit 1)|",
                       ylabel: str = "|corr(unit, target bit 2)|") -> plt.Figure:
-    """Each unit's association with side 1 against side 2 (``C`` ``(T, N, 2k)``: the first k
-    columns are averaged for side 1, the rest for side 2); group 1 circles, group 2 triangles
-    (paper Figs. 5 and 12). ``picks`` maps a label to a trial index."""
-    k = C.shape[-1] // 2
-    C = np.stack([C[..., :k].mean(-1), C[..., k:].mean(-1)], axis=-1)
+    """:func:`side_scatter` of the trials in ``picks`` (a label → a trial index of ``C``
+    ``(T, N, 2k)``) side by side (paper Figs. 5 and 11)."""
     fig, axes = plt.subplots(1, len(picks), figsize=(3.3 * len(picks), 3.1), squeeze=False)
     for ax, (cond, t) in zip(axes[0], picks.items()):
-        n = C.shape[1]
-        for g, (sl, mk) in enumerate(zip((slice(0, n // 2), slice(n // 2, n)), GROUP_MARKERS)):
-            ax.scatter(C[t, sl, 0], C[t, sl, 1], marker=mk, s=22, label=f"group {g + 1}",
-                       color=f"C{g}", alpha=0.8)
-        ax.plot([0, 1], [0, 1], color="k", lw=0.6, ls=":")
-        ax.set_xlim(0, 1), ax.set_ylim(0, 1)
-        ax.set_aspect("equal")
+        side_scatter(ax, C[t])
         ax.set_title(f"{cond}, trial {t}")
         ax.set_xlabel(xlabel)
     axes[0][0].set_ylabel(ylabel)
@@ -222,20 +227,26 @@ def unit_side_scatter(C: np.ndarray, picks: Mapping[str, int],
     return fig
 
 
+def heatmap(ax: plt.Axes, M: np.ndarray, title: str, cmap: str = "Greys",
+            vmax: float | None = None, aspect: str = "auto"):
+    """|M| as a heat map with the group boundary marked (on axes with at least 8 entries)."""
+    M = np.abs(M)
+    im = ax.imshow(M, cmap=cmap, vmin=0, vmax=vmax if vmax is not None else M.max(),
+                   aspect=aspect, interpolation="nearest")
+    ax.grid(False)
+    for dim, line in ((0, ax.axhline), (1, ax.axvline)):
+        if M.shape[dim] >= 8:
+            line(M.shape[dim] / 2 - 0.5, color="C1", lw=0.8)
+    ax.set_title(title)
+    return im
+
+
 def matrices(mats: Mapping[str, np.ndarray], cmap: str = "Greys", vmax: float | None = None,
              size: float = 2.8) -> plt.Figure:
     """Absolute-value heat maps side by side, group boundary marked."""
     fig, axes = plt.subplots(1, len(mats), figsize=(size * len(mats), size), squeeze=False)
     for ax, (title, M) in zip(axes[0], mats.items()):
-        M = np.abs(M)
-        im = ax.imshow(M, cmap=cmap, vmin=0, vmax=vmax if vmax is not None else M.max(),
-                       aspect="auto", interpolation="nearest")
-        ax.grid(False)
-        for dim, line in ((0, ax.axhline), (1, ax.axvline)):
-            if M.shape[dim] >= 8:
-                line(M.shape[dim] / 2 - 0.5, color="C1", lw=0.8)
-        ax.set_title(title)
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.colorbar(heatmap(ax, M, title, cmap, vmax), ax=ax, shrink=0.8)
     return fig
 
 

@@ -110,15 +110,9 @@ def explorer_figure(res: dict, condition: str, trial: int, snap: int) -> plt.Fig
     wm = "W_rec" in w
     fig, axes = plt.subplots(1, 4, figsize=(13.0, 3.1))
     C = final["unit_target_corr" if wm else "unit_output_corr"][t]
-    k = C.shape[-1] // 2
-    side = np.stack([C[:, :k].mean(-1), C[:, k:].mean(-1)], -1)
-    n = side.shape[0]
-    for g, (sl, mk) in enumerate(zip((slice(0, n // 2), slice(n // 2, n)), plotting.GROUP_MARKERS)):
-        axes[0].scatter(side[sl, 0], side[sl, 1], marker=mk, s=18, color=f"C{g}", alpha=0.8,
-                        label=f"group {g + 1}")
-    axes[0].plot([0, 1], [0, 1], color="k", lw=0.6, ls=":")
-    axes[0].set(xlim=(0, 1), ylim=(0, 1), aspect="equal",
-                xlabel="|corr| with " + ("bit 1" if wm else "Lorenz"),
+    n = C.shape[0]
+    plotting.side_scatter(axes[0], C, s=18)
+    axes[0].set(xlabel="|corr| with " + ("bit 1" if wm else "Lorenz"),
                 ylabel="|corr| with " + ("bit 2" if wm else "Rössler"), title="units (final)")
     axes[0].legend(loc="upper right", fontsize="small")
     if wm:
@@ -126,11 +120,7 @@ def explorer_figure(res: dict, condition: str, trial: int, snap: int) -> plt.Fig
     else:
         M, wt = np.abs(w["U"][t][:, 2 * n:]), "|U_h| (final)"
     for ax, A, title in ((axes[1], final["abs_corr"][t], "|corr| (final)"), (axes[2], M, wt)):
-        ax.imshow(A, cmap="Greys", interpolation="nearest", vmin=0)
-        ax.grid(False)
-        ax.axhline(A.shape[0] / 2 - 0.5, color="C1", lw=0.8)
-        ax.axvline(A.shape[1] / 2 - 0.5, color="C1", lw=0.8)
-        ax.set_title(title)
+        plotting.heatmap(ax, A, title, aspect="equal")
         ax.set_xlabel("unit")
     for key in ("Q_cor", "Q_str", "D_cor", "D_out"):
         if key in res["snaps"]:
