@@ -5,7 +5,7 @@ A reproduction library for Tomoda, Tsuda & Yamaguti (2025). Entry points:
 (MI estimators), :mod:`mifd.config` (profiles and validated configs).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .config import ConfigError  # noqa: E402
 from .runner import EXPERIMENTS, check_parameters, get_experiment, run  # noqa: E402

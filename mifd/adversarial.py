@@ -13,7 +13,10 @@ The trainer alternates, as the authors' code does: ``pre_steps`` statistics-netw
 then per epoch ``k`` SM steps on fresh batches followed by one main-model (MM) step minimizing
 ``task + reg + λ_I · DV``. λ_I is a per-trial vector, so trials with and without MI minimization
 train side by side. Because the RNN's weights are fixed during the k SM steps, their k forward
-passes are run as one batched pass (``batch_sm_passes``, exact).
+passes are run as one batched pass (``batch_sm_passes``, exact; ``sm_pass_group`` passes at a
+time to bound memory), and the joint and shuffled
+pairs go through the critic in one pass (``one_pass_critic``, exact up to rounding; both tested
+against the straightforward forms in ``tests/test_exactness.py``).
 
 SM inputs follow the authors' ``MINE.call``: the shuffled copy of y is taken *before* Gaussian
 noise of s.d. ``sm_noise`` is added to x and y (``noise_on_shuffled=False``); y rows are permuted
@@ -43,8 +46,22 @@ class AdversarialSettings:
     mm_clip: float = 4.0
     mm_noise: bool = True          # SM noise also in the MM step's DV (authors' code)
     batch_sm_passes: bool = True
-    one_pass_critic: bool = False  # joint and shuffled pairs through the critic in one pass
+    sm_pass_group: int = 0         # with batch_sm_passes: passes run together (0: all k)
+    one_pass_critic: bool = True   # joint and shuffled pairs through the critic in one pass
     compile_critic: bool = False   # torch.compile the one-pass critic (implies one_pass_critic)
+
+
+def batch_slice(data: dict, start: int, count: int, parts: int) -> dict:
+    """Minibatches ``start .. start + count`` of ``data`` holding ``parts`` equal minibatches
+    along dimension 1 of every tensor (``None`` stays ``None``)."""
+    out = {}
+    for key, v in data.items():
+        if v is None or count == parts:
+            out[key] = v
+            continue
+        b = v.shape[1] // parts
+        out[key] = v.narrow(1, start * b, count * b)
+    return out
 
 
 class AdversarialTrainer:
@@ -129,10 +146,13 @@ class AdversarialTrainer:
         vals = []
         if self.s.batch_sm_passes:
             data = self.problem.sample(kind, k)
-            with torch.no_grad():
-                x, y, _ = self.problem.run(data, grad=False)
-            for xs, ys in zip(x.chunk(k, dim=1), y.chunk(k, dim=1)):
-                vals.append(self.sm_update(xs, ys))
+            group = self.s.sm_pass_group or k
+            for g0 in range(0, k, group):
+                g = min(group, k - g0)
+                with torch.no_grad():
+                    x, y, _ = self.problem.run(batch_slice(data, g0, g, k), grad=False)
+                for xs, ys in zip(x.chunk(g, dim=1), y.chunk(g, dim=1)):
+                    vals.append(self.sm_update(xs, ys))
         else:
             for _ in range(k):
                 data = self.problem.sample(kind, 1)

@@ -42,33 +42,48 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def critic_forward_flops(n: int, half: int, w: int) -> float:
-    """One critic forward on n joint and n shuffled pairs: x and y projections (y twice),
-    hidden layer and output on both sets of pairs."""
-    return 2 * n * half * w + 2 * (2 * n) * half * w + 2 * (2 * n) * w * w + 2 * (2 * n) * w
+def critic_flops(n: int, half: int, w: int, update: str) -> float:
+    """FLOPs of one critic pass, forward and backward, on n joint and n shuffled pairs.
+
+    Forward: the x projection once, the y projection for y and for the shuffled y, the w×w
+    hidden layer and the output on both sets of pairs. Backward only computes what the step
+    needs (each a matmul of the forward's size): ``update="critic"`` (an SM step: the inputs are
+    detached) takes weight gradients everywhere and input gradients above the first layer;
+    ``update="inputs"`` (the MM step: the critic is fixed) takes input gradients only.
+    """
+    proj = 2 * n * half * w + 2 * (2 * n) * half * w
+    rest = 2 * (2 * n) * w * w + 2 * (2 * n) * w
+    if update == "critic":
+        return 2 * proj + 3 * rest
+    if update == "inputs":
+        return 2 * proj + 2 * rest
+    raise ValueError(f"parameter 'update': got {update!r}; allowed: 'critic', 'inputs'")
 
 
 def wm_flops(cfg: Any) -> dict[str, float]:
-    """FLOPs per trial and epoch (k SM steps + one MM step); backward counted as 2× forward."""
-    fwd = critic_forward_flops(cfg.sm_samples or cfg.batch * cfg.steps, cfg.n // 2, cfg.sm_width)
-    sm = cfg.sm_per_mm * 3 * fwd
+    """FLOPs per trial and epoch (k SM steps + one MM step); an RNN backward counted as 2×
+    its forward."""
+    n_sm = cfg.sm_samples or cfg.batch * cfg.steps
+    half, w = cfg.n // 2, cfg.sm_width
+    sm = cfg.sm_per_mm * critic_flops(n_sm, half, w, "critic") + critic_flops(n_sm, half, w, "inputs")
     sm_batch = cfg.sm_batch or cfg.batch
     L = cfg.transient + cfg.steps
     step = 2 * cfg.n * cfg.n + 2 * 4 * cfg.n + 2 * cfg.n * 2  # recurrent, input, readout
     rnn_sm = cfg.sm_per_mm * sm_batch * L * step
     rnn_mm = cfg.batch * (cfg.transient * step + 3 * cfg.steps * step)
-    mm_critic = 3 * fwd  # the MM step's DV, backward through the critic into the RNN
-    return {"sm": float(sm + mm_critic), "rnn": float(rnn_sm + rnn_mm)}
+    return {"sm": float(sm), "rnn": float(rnn_sm + rnn_mm)}
 
 
 def separation_flops(cfg: Any) -> dict[str, float]:
-    """FLOPs per trial and MM step (k SM steps + one MM step), backward counted as 2× forward."""
-    fwd = critic_forward_flops(cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length,
-                               cfg.n // 2, cfg.sm_width)
+    """FLOPs per trial and MM step (k SM steps + one MM step); a GRU backward counted as 2×
+    its forward."""
+    n_sm = cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length
+    half, w = cfg.n // 2, cfg.sm_width
+    sm = cfg.sm_per_mm * critic_flops(n_sm, half, w, "critic") + critic_flops(n_sm, half, w, "inputs")
     gru = 2 * 3 * (3 * cfg.n + cfg.n * cfg.n) + 2 * cfg.n * 6  # gates (input + recurrent), readout
     rnn_sm = cfg.sm_per_mm * (cfg.sm_batch or cfg.batch) * cfg.length * gru
     rnn_mm = 3 * cfg.batch * cfg.length * gru
-    return {"sm": float(cfg.sm_per_mm * 3 * fwd + 3 * fwd), "rnn": float(rnn_sm + rnn_mm)}
+    return {"sm": float(sm), "rnn": float(rnn_sm + rnn_mm)}
 
 
 BENCH_OVERRIDES = {
@@ -78,6 +93,14 @@ BENCH_OVERRIDES = {
     "separation": {"pre_steps": 0, "eval_every": 10 ** 6, "n_train": 64, "n_test": 2,
                    "eval_chunk": 2, "conditions": ("mi_l2",)},
 }
+
+#: ``mifd bench --quick``: the published widths, batch sizes and SM steps per MM step, with the
+#: sequences shortened (WM 200 + 400 steps instead of 1000 + 2000, separation 500 instead of
+#: 10 000), 1 and 2 trials, one warm-up and one timed epoch. Its projections are scaled from
+#: the measured sizes to the published ones by the counted FLOPs.
+QUICK = {"trials": (1, 2), "epochs": 1, "warmup": 1, "experiments": ("wm", "separation"),
+         "overrides": {"wm": {"transient": 200, "steps": 400},
+                       "separation": {"length": 500, "loss_from": 50}}}
 
 
 def _unit(experiment: str, cfg: Any, device: str):
@@ -110,8 +133,11 @@ def _time_epochs(step, first: int, warmup: int, epochs: int, device: str,
 
 
 def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl: dict,
-         peak: float, paper_units: float, warmup: int) -> dict:
+         peak: float, paper_units: float, warmup: int, paper_fl: dict) -> dict:
+    """One benchmark row. The projection of the ``paper`` profile scales the measured time by
+    the ratio of counted FLOPs at the published sizes to those measured (1 when they match)."""
     med = statistics.median(times)
+    scale = (paper_fl["sm"] + paper_fl["rnn"]) / (fl["sm"] + fl["rnn"])
     return {"experiment": experiment, "impl": impl, "device": device, "trials": T,
             "warmup_epochs": warmup, "timed_epochs": len(times),
             "s_per_trial_epoch": {"median": med, "min": min(times), "max": max(times)},
@@ -120,13 +146,14 @@ def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl
             "achieved_flops": (fl["sm"] + fl["rnn"]) / med,
             "fraction_of_matmul_peak": (fl["sm"] + fl["rnn"]) / med / peak,
             "peak_memory_bytes": _memory(device),
-            "projected_paper_hours": med * paper_units / 3600}
+            "published_sizes": abs(scale - 1) < 1e-9,
+            "projected_paper_hours": med * scale * paper_units / 3600}
 
 
 def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8),
                      epochs: int = 2, overrides: Mapping[str, Any] | None = None,
                      profile: str = "paper", warmup: int = 1, port: bool = True,
-                     peak: float | None = None, one_pass: bool = False,
+                     peak: float | None = None, two_pass: bool = False,
                      compile_critic: bool = False) -> dict:
     """Time ``epochs`` training epochs (MM steps with their SM steps) of ``experiment`` for each
     batched trial count, after ``warmup`` epochs; for ``wm`` also the straightforward port."""
@@ -136,8 +163,9 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
     n_cond = len(full.all_conditions()) if hasattr(full, "all_conditions") else len(full.conditions)
     units = full.trials * n_cond * (full.epochs if experiment == "wm" else full.mm_steps)
     count = wm_flops if experiment == "wm" else separation_flops
+    paper_fl = count(full)
     rows = []
-    impls = ("mifd",) + (("mifd+1pass",) if one_pass else ()) + \
+    impls = ("mifd",) + (("mifd-2pass",) if two_pass else ()) + \
         (("mifd+compile",) if compile_critic else ())
     for T, impl in [(T, i) for T in trials for i in impls]:
         steps = {"epochs": epochs + warmup + 1} if experiment == "wm" else \
@@ -147,13 +175,14 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         unit = _unit(experiment, cfg, device)
-        if impl == "mifd+1pass":  # the critic's one-pass option (exact up to rounding)
-            unit.trainer.s = dataclasses.replace(unit.trainer.s, one_pass_critic=True)
+        if impl == "mifd-2pass":  # joint and shuffled pairs in two passes (the former default)
+            unit.trainer.s = dataclasses.replace(unit.trainer.s, one_pass_critic=False)
         if impl == "mifd+compile":  # one pass, compiled (compiles in the warm-up epoch)
             unit.trainer.s = dataclasses.replace(unit.trainer.s, compile_critic=True)
         unit.step(0)  # pre-training (none here) and the first evaluation
         times = _time_epochs(unit.step, 1, warmup, epochs, device, T)
-        rows.append(_row(experiment, impl, device, T, times, count(cfg), peak, units, warmup))
+        rows.append(_row(experiment, impl, device, T, times, count(cfg), peak, units, warmup,
+                         paper_fl))
         del unit
     if port and experiment == "wm":
         from .bench_port import PortWM
@@ -162,7 +191,7 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
             torch.cuda.reset_peak_memory_stats()
         p = PortWM(cfg, device=device)
         times = _time_epochs(lambda _: p.epoch(), 0, warmup, epochs, device)
-        rows.append(_row("wm", "port", device, 1, times, count(cfg), peak, units, warmup))
+        rows.append(_row("wm", "port", device, 1, times, count(cfg), peak, units, warmup, paper_fl))
         best = min(r["s_per_trial_epoch"]["median"] for r in rows if r["impl"].startswith("mifd"))
         rows[-1]["speedup_of_mifd"] = rows[-1]["s_per_trial_epoch"]["median"] / best
     return {"matmul_peak_flops": peak, "rows": rows}
@@ -171,21 +200,25 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
 def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int = 2,
               out: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
               experiments: Sequence[str] = ("wm",), port: bool = True, warmup: int = 1,
-              one_pass: bool = False, compile_critic: bool = False) -> dict:
+              two_pass: bool = False, compile_critic: bool = False,
+              sizes: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
+    """Benchmark ``experiments``; ``overrides`` (``--set``) apply to every experiment that has
+    the field, ``sizes`` per experiment (the ``--quick`` sizes) under them."""
     dev = resolve_device(device)
     peak = matmul_peak(dev)
     rows = []
     for e in experiments:
-        over = {k: v for k, v in (overrides or {}).items()
-                if k in get_experiment(e).config_cls.__dataclass_fields__}
+        fields = get_experiment(e).config_cls.__dataclass_fields__
+        over = {**(sizes or {}).get(e, {}),
+                **{k: v for k, v in (overrides or {}).items() if k in fields}}
         rows += bench_experiment(e, dev, trials, epochs, over, warmup=warmup, port=port,
-                                 peak=peak, one_pass=one_pass,
+                                 peak=peak, two_pass=two_pass,
                                  compile_critic=compile_critic)["rows"]
     res = {"matmul_peak_flops": peak, "rows": rows}
     res.update({"date": now(), "code": code_version(), "host": platform.node(),
                 "torch": torch.__version__, "threads": torch.get_num_threads(),
                 "gpu": torch.cuda.get_device_name(0) if dev.startswith("cuda") else None,
-                "overrides": dict(overrides or {})})
+                "overrides": dict(overrides or {}), "sizes": {k: dict(v) for k, v in (sizes or {}).items()}})
     if out is not None:
         atomic_write_json(Path(out), res)
     return res
@@ -207,6 +240,50 @@ def format_table(res: dict) -> str:
             lines.append(f"{r['experiment']}: mifd is {r['speedup_of_mifd']:.2f}x faster per "
                          "trial-epoch than the straightforward port (same run)")
     return "\n".join(lines)
+
+
+#: the issue's GPU goals, minutes for the whole ``paper`` profile
+GOAL_MINUTES = {"wm": 10.0, "separation": 60.0}
+
+#: NVIDIA's H100 SXM datasheet peaks (FLOP/s), dense; the figures a GPU run is compared with
+#: before one is measured. TF32 is a reduced-precision matmul mode (an explicit option).
+H100_PEAKS = {"fp32": 67e12, "tf32": 495e12}
+
+
+def sequential_steps(experiment: str, cfg: Any) -> int:
+    """RNN time steps that must run one after another per epoch (WM) or MM step (separation),
+    with every trial batched and the k SM passes run together (``sm_pass_group`` groups at a
+    time for separation): the SM pass, the MM pass and its backward."""
+    if experiment == "wm":
+        L = cfg.transient + cfg.steps
+        return L + L + cfg.steps
+    groups = -(-cfg.sm_per_mm // (cfg.sm_pass_group or cfg.sm_per_mm))
+    return groups * cfg.length + 2 * cfg.length
+
+
+def paper_requirements() -> list[dict]:
+    """What the ``paper`` profiles need to meet the GPU goals, from counted FLOPs alone: total
+    FLOPs, the sustained FLOP/s the goal implies beside the H100 datasheet peaks, and the time
+    left per sequential RNN step if the statistics network took no time at all."""
+    out = []
+    for name, count in (("wm", wm_flops), ("separation", separation_flops)):
+        cfg = get_experiment(name).config("paper")
+        fl = count(cfg)
+        n_cond = len(cfg.all_conditions()) if hasattr(cfg, "all_conditions") else len(cfg.conditions)
+        units = cfg.epochs if name == "wm" else cfg.mm_steps
+        total = (fl["sm"] + fl["rnn"]) * cfg.trials * n_cond * units
+        seconds = 60 * GOAL_MINUTES[name]
+        need = total / seconds
+        out.append({"experiment": name, "goal (min)": GOAL_MINUTES[name],
+                    "trial-units": cfg.trials * n_cond * units,
+                    "TFLOP per trial-unit": (fl["sm"] + fl["rnn"]) / 1e12,
+                    "of which statistics network": fl["sm"] / (fl["sm"] + fl["rnn"]),
+                    "total PFLOP": total / 1e15, "needed TFLOP/s": need / 1e12,
+                    "× H100 fp32 peak": need / H100_PEAKS["fp32"],
+                    "× H100 tf32 peak": need / H100_PEAKS["tf32"],
+                    "sequential steps": sequential_steps(name, cfg) * units,
+                    "µs per sequential step": 1e6 * seconds / (sequential_steps(name, cfg) * units)})
+    return out
 
 
 COMMITTED = Path(__file__).resolve().parent.parent / "results" / "committed" / "bench"

@@ -39,17 +39,22 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--root", default=None, help="book root (default: the checkout)")
     sub.add_parser("list", help="list the experiments and their profiles")
     bn = sub.add_parser("bench", help="time the training loops at the published sizes")
-    bn.add_argument("--experiments", default="wm", help="comma-separated: wm,separation")
-    bn.add_argument("--warmup", default="1", help="untimed epochs before the timed ones")
+    bn.add_argument("--experiments", default=None,
+                    help="comma-separated: wm,separation (default wm; --quick: both)")
+    bn.add_argument("--warmup", default=None, help="untimed epochs before the timed ones (1)")
     bn.add_argument("--no-port", action="store_true",
                     help="skip the straightforward-port baseline (wm)")
-    bn.add_argument("--one-pass", action="store_true",
-                    help="also time the critic's one-pass option (rows 'mifd+1pass')")
+    bn.add_argument("--quick", action="store_true",
+                    help="a run of about a minute on a CPU: both experiments with shortened "
+                         "sequences (mifd.bench.QUICK), projections scaled by counted FLOPs")
+    bn.add_argument("--two-pass", action="store_true",
+                    help="also time the critic on joint and shuffled pairs in two passes "
+                         "(rows 'mifd-2pass', the form before version 0.2)")
     bn.add_argument("--compile", action="store_true",
                     help="also time the one-pass critic under torch.compile (rows 'mifd+compile')")
     bn.add_argument("--device", default="auto", help="|".join(DEVICES))
-    bn.add_argument("--trials", default="1,8", help="batched trial counts, e.g. 1,8")
-    bn.add_argument("--epochs", default="2", help="timed epochs after one warm-up epoch")
+    bn.add_argument("--trials", default=None, help="batched trial counts, e.g. 1,8 (1,8)")
+    bn.add_argument("--epochs", default=None, help="timed epochs after the warm-up (2)")
     bn.add_argument("--out", default="bench.json", help="JSON file to write")
     bn.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config field of the benched experiments (e.g. sm_width=64)")
@@ -95,8 +100,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: profiles {', '.join(PROFILES)}")
             return 0
         if args.command == "bench":
-            from .bench import format_table, run_bench
+            from .bench import QUICK, format_table, run_bench
             from .runner import get_experiment, resolve_device
+            dflt = QUICK if args.quick else {"trials": (1, 8), "epochs": 2, "warmup": 1,
+                                             "experiments": ("wm",)}
+            if args.trials is None:
+                args.trials = ",".join(map(str, dflt["trials"]))
+            if args.epochs is None:
+                args.epochs = str(dflt["epochs"])
+            if args.warmup is None:
+                args.warmup = str(dflt["warmup"])
+            if args.experiments is None:
+                args.experiments = ",".join(dflt["experiments"])
             try:
                 trials = tuple(int(t) for t in args.trials.split(","))
                 assert trials and min(trials) >= 1
@@ -120,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
                 if not any(k in f for f in fields.values()):
                     raise ConfigError(f"parameter '--set {k}': got {overrides[k]!r}; allowed: a "
                                       f"config field of {', '.join(exps)}")
+            sizes = QUICK["overrides"] if args.quick else {}
             for e in exps:
-                get_experiment(e).config("paper", {k: v for k, v in overrides.items()
-                                                   if k in fields[e]})
+                get_experiment(e).config("paper", {**sizes.get(e, {}), **{
+                    k: v for k, v in overrides.items() if k in fields[e]}})
             resolve_device(args.device)
             res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
                             experiments=exps, port=not args.no_port, warmup=int(args.warmup),
-                            one_pass=args.one_pass, compile_critic=args.compile)
+                            two_pass=args.two_pass, compile_critic=args.compile, sizes=sizes)
             print(format_table(res))
             print(f"wrote {args.out}")
             return 0

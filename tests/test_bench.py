@@ -10,21 +10,43 @@ TINY = ["--set", "n=8", "--set", "batch=2", "--set", "transient=10", "--set", "s
         "--set", "eval_batch=2", "--set", "length=30", "--set", "loss_from=5"]
 
 
-def test_bench_writes_json_with_every_field(tmp_path):
+def test_bench_quick_writes_json_with_every_field(tmp_path):
+    """``mifd bench --quick`` (the acceptance check; it takes about a minute on 2 cores): both
+    experiments, 1 and 2 batched trials, the port, and every reported field."""
     out = tmp_path / "b.json"
-    p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1,2", "--epochs", "1",
-                                "--experiments", "wm,separation", "--out", str(out), *TINY),
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(mifd_cmd("bench", "--quick", "--device", "cpu", "--out", str(out)),
+                       capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
-    assert res["matmul_peak_flops"] > 0
+    assert res["matmul_peak_flops"] > 0 and res["sizes"]["wm"]["steps"] == 400
     assert [(r["experiment"], r["impl"], r["trials"]) for r in res["rows"]] == [
         ("wm", "mifd", 1), ("wm", "mifd", 2), ("wm", "port", 1),
         ("separation", "mifd", 1), ("separation", "mifd", 2)]
     assert res["rows"][2]["speedup_of_mifd"] > 0 and "faster" in p.stdout
     for r in res["rows"]:
-        assert r["s_per_trial_epoch"]["median"] > 0 and r["flops_per_trial_epoch"]["sm"] > 0
-        assert 0 < r["fraction_of_matmul_peak"] and r["projected_paper_hours"] > 0
+        s = r["s_per_trial_epoch"]
+        assert 0 < s["min"] <= s["median"] <= s["max"]
+        assert r["flops_per_trial_epoch"]["sm"] > 0 and r["flops_per_trial_epoch"]["rnn"] > 0
+        assert 0 < r["fraction_of_matmul_peak"] and r["achieved_flops"] > 0
+        assert r["floor_s_per_trial_epoch"] > 0 and r["peak_memory_bytes"] > 0
+        assert r["projected_paper_hours"] > 0 and r["published_sizes"] is False
+    for key in ("date", "code", "host", "torch", "threads"):
+        assert res[key]
+
+
+def test_bench_at_tiny_sizes_projects_by_counted_flops(tmp_path):
+    out = tmp_path / "b.json"
+    p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1", "--epochs", "1",
+                                "--experiments", "wm", "--no-port", "--out", str(out), *TINY[:-4]),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())["rows"][0]
+    from mifd.bench import wm_flops
+    from mifd.runner import get_experiment
+    paper = wm_flops(get_experiment("wm").config("paper"))
+    ratio = (paper["sm"] + paper["rnn"]) / sum(r["flops_per_trial_epoch"].values())
+    hours = r["s_per_trial_epoch"]["median"] * ratio * 40 * 1000 / 3600
+    assert abs(r["projected_paper_hours"] - hours) < 1e-6 * hours
 
 
 def test_bench_rejects_bad_arguments(tmp_path):
@@ -40,12 +62,48 @@ def test_bench_rejects_bad_arguments(tmp_path):
     assert p.returncode == 2 and "parameter '--set colour'" in p.stderr
 
 
-def test_bench_times_the_one_pass_option_beside_the_default(tmp_path):
+def test_bench_times_the_two_pass_form_beside_the_default(tmp_path):
     out = tmp_path / "b.json"
     p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1", "--epochs", "1",
-                                "--experiments", "wm", "--no-port", "--one-pass",
+                                "--experiments", "wm", "--no-port", "--two-pass",
                                 "--out", str(out), *TINY[:-4]), capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stderr
     rows = json.loads(out.read_text())["rows"]
-    assert [r["impl"] for r in rows] == ["mifd", "mifd+1pass"]
+    assert [r["impl"] for r in rows] == ["mifd", "mifd-2pass"]
+
+
+def test_counted_critic_flops_equal_torch_flop_counter():
+    """The benchmark's FLOP floor counts exactly the matmuls autograd runs for the projected
+    critic: an SM step (weights updated, inputs detached) and the MM step (gradients into the
+    RNN's activities only)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mifd import mine
+    from mifd.bench import critic_flops
+
+    n, half, w = 64, 5, 16
+    crit = mine.make_critic("joint", [1], half, half, (w, w))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(1, n, half, generator=g), torch.randn(1, n, half, generator=g)
+    perm = torch.randperm(n, generator=g)
+    for update in ("critic", "inputs"):
+        if update == "inputs":  # the MM step: the critic is fixed, gradients reach x and y
+            crit.requires_grad_(False)
+        xi, yi = (x, y) if update == "critic" else (x.requires_grad_(), y.requires_grad_())
+        with FlopCounterMode(display=False) as fc:
+            a, b, b_sh = crit.fx(xi), crit.fy(yi), crit.fy(yi[:, perm])
+            v = mine.dv(crit.from_projections(a, b), crit.from_projections(a, b_sh)).sum()
+            v.backward()
+        assert fc.get_total_flops() == critic_flops(n, half, w, update)
+
+
+def test_paper_requirements_count_the_published_settings():
+    from mifd.bench import paper_requirements
+    req = {r["experiment"]: r for r in paper_requirements()}
+    assert req["wm"]["trial-units"] == 20 * 2 * 1000
+    assert req["separation"]["trial-units"] == 20 * 3 * 4000
+    # ~1.4 TFLOP of statistics-network work per WM trial-epoch (reference-facts §6)
+    assert 1.3 < req["wm"]["TFLOP per trial-unit"] < 1.5
+    assert req["wm"]["sequential steps"] == 1000 * (3000 + 3000 + 2000)

@@ -57,6 +57,13 @@ class SeparationConfig:
     n_test: int = param(50, doc="held-out test pairs", low=2)
     data_seed: int = param(0, doc="dataset seed", low=0)
     eval_chunk: int = param(10, doc="test sequences evaluated at once (memory)", low=1)
+    time_chunk: int = param(1000, doc="GRU steps per chunk: input projections per chunk and, "
+                            "with bptt_checkpoint, the unit of recomputation (0: whole sequence; "
+                            "memory)", low=0)
+    bptt_checkpoint: bool = param(False, doc="recompute each chunk's GRU activations in the "
+                                  "backward pass instead of storing them (exact; memory)")
+    sm_pass_group: int = param(0, doc="GRU passes of the SM steps run together (0: all "
+                               "sm_per_mm; memory)", low=0)
 
     def check(self) -> None:
         if self.n % 2:
@@ -96,7 +103,8 @@ class SeparationProblem:
                  data: dict[str, np.ndarray], device: str):
         self.cfg, self.device = cfg, torch.device(device)
         self.model = TrialGRU([torch.Generator().manual_seed(s) for s in seeds],
-                              GRUSpec(n=cfg.n, cell=cfg.cell)).to(self.device)
+                              GRUSpec(n=cfg.n, cell=cfg.cell), time_chunk=cfg.time_chunk,
+                              checkpoint=cfg.bptt_checkpoint).to(self.device)
         self.pool = torch.as_tensor(data["train"], device=self.device)
         self.test = torch.as_tensor(data["test"], device=self.device)
         self.gens = [torch.Generator(device=self.device).manual_seed(s + 3_000_017) for s in seeds]
@@ -189,7 +197,8 @@ class SeparationTrainUnit(Unit):
         settings = AdversarialSettings(pre_steps=cfg.pre_steps, sm_per_mm=cfg.sm_per_mm,
                                        sm_noise=cfg.sm_noise, noise_on_shuffled=True,
                                        sm_samples=cfg.sm_samples,
-                                       sm_clip=0.0, sm_clip_value=cfg.sm_clip_value, mm_clip=0.0)
+                                       sm_clip=0.0, sm_clip_value=cfg.sm_clip_value, mm_clip=0.0,
+                                       sm_pass_group=cfg.sm_pass_group)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 8_200_009) for s in seeds]
         self.trainer = AdversarialTrainer(
             self.problem, self.critic, torch.optim.Adam(self.problem.model.parameters(), lr=cfg.mm_lr),

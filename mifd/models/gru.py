@@ -12,6 +12,12 @@ the recurrent product (``reset_after=True``, as cuDNN and ``torch.nn.GRU``)::
 Kernels are stored Keras-style with the gates concatenated in the order (z, r, h):
 ``W`` ``(T, in, 3N)``, ``U`` ``(T, N, 3N)``. Init as Keras: W Glorot-uniform, U orthogonal,
 biases zero, zero initial state. Readout ``y = h W_out + b_out`` (Dense(6), Glorot-uniform).
+
+Memory (execution settings, not part of the model): the sequence runs in chunks of
+``time_chunk`` steps, so the input projections exist for one chunk at a time, and without
+gradients the states are written into one preallocated tensor. With ``checkpoint`` each chunk's
+intermediate activations are recomputed in the backward pass instead of being stored (exact:
+the recomputation repeats the same operations; ``tests/test_exactness.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from ..nn import _init_weight
 
@@ -44,11 +51,15 @@ def orthogonal(g: torch.Generator, rows: int, cols: int) -> torch.Tensor:
 
 
 class TrialGRU(nn.Module):
-    def __init__(self, gens: Sequence[torch.Generator], spec: GRUSpec = GRUSpec()):
+    def __init__(self, gens: Sequence[torch.Generator], spec: GRUSpec = GRUSpec(),
+                 time_chunk: int = 0, checkpoint: bool = False):
         super().__init__()
         if spec.cell not in ("keras", "paper"):
             raise ValueError(f"parameter 'cell': got {spec.cell!r}; allowed: 'keras', 'paper'")
+        if time_chunk < 0:
+            raise ValueError(f"parameter 'time_chunk': got {time_chunk}; allowed: an integer >= 0")
         self.spec = spec
+        self.time_chunk, self.checkpoint = time_chunk, checkpoint
         n, T = spec.n, len(gens)
         self.W = nn.Parameter(torch.stack([_init_weight(g, spec.n_in, 3 * n, "glorot") for g in gens]))
         self.U = nn.Parameter(torch.stack([orthogonal(g, n, 3 * n) for g in gens]))
@@ -75,11 +86,37 @@ class TrialGRU(nn.Module):
         """``x`` ``(T, B, L, in)`` → states ``(T, B, L, N)`` and outputs ``(T, B, L, out)``."""
         T, B, L, _ = x.shape
         n = self.spec.n
+        h = torch.zeros(T, B, n, device=x.device, dtype=x.dtype) if h0 is None else h0
+        chunk = self.time_chunk or L
+        grad = torch.is_grad_enabled()
+        if chunk >= L:
+            H = self._scan(x, h)
+        elif grad:
+            parts = []
+            for c0 in range(0, L, chunk):
+                xc = x[:, :, c0:c0 + chunk]
+                Hc = (_checkpoint(self._scan, xc, h, use_reentrant=False) if self.checkpoint
+                      else self._scan(xc, h))
+                parts.append(Hc)
+                h = Hc[:, :, -1]
+            H = torch.cat(parts, dim=2)
+        else:  # no graph: write each chunk into one tensor
+            H = x.new_empty(T, B, L, n)
+            for c0 in range(0, L, chunk):
+                Hc = self._scan(x[:, :, c0:c0 + chunk], h)
+                H[:, :, c0:c0 + chunk] = Hc
+                h = Hc[:, :, -1]
+        y = torch.baddbmm(self.b_out, H.reshape(T, B * L, n), self.W_out).view(T, B, L, -1)
+        return H, y
+
+    def _scan(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The states of ``x`` ``(T, B, l, in)`` from ``h`` ``(T, B, N)``: ``(T, B, l, N)``."""
+        T, B, L, _ = x.shape
+        n = self.spec.n
         gx = torch.bmm(x.reshape(T, B * L, -1), self.W).view(T, B, L, 3 * n)
         if self.b is not None:
             gx = gx + self.b[:, None]
-        steps = gx.unbind(2)
-        h = torch.zeros(T, B, n, device=x.device, dtype=x.dtype) if h0 is None else h0
+        steps = gx.unbind(2)  # unbind once: indexing in the loop has a backward quadratic in L
         hs = []
         keras = self.spec.cell == "keras"
         for t in range(L):
@@ -97,6 +134,4 @@ class TrialGRU(nn.Module):
                 cand = torch.tanh(xh + torch.bmm(r * h, self.U_h))
             h = torch.lerp(cand, h, z)  # z ⊙ h + (1 − z) ⊙ h̃
             hs.append(h)
-        H = torch.stack(hs, dim=2)
-        y = torch.baddbmm(self.b_out, H.reshape(T, B * L, n), self.W_out).view(T, B, L, -1)
-        return H, y
+        return torch.stack(hs, dim=2)
