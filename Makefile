@@ -26,7 +26,7 @@ results: $(STAMP)
 	for e in mine-gaussian wm separation; do \
 	  $(VENV)/bin/mifd run $$e --profile book --force --no-progress --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
-	for v in noise=inside target=step sm_per_mm=20; do \
+	for v in noise=inside target=step sm_per_mm=20 sm_precision=bf16; do \
 	  $(VENV)/bin/mifd run wm --profile book --set conditions=mi --set $$v --force --no-progress \
 	    --out _build/summaries/wm-$$v && \
 	  $(VENV)/bin/mifd commit-results wm --profile book --set conditions=mi --set $$v || exit 1; done
@@ -34,7 +34,7 @@ results: $(STAMP)
 ## Time the training loops at the published sizes on this machine; the JSON goes to results/committed/bench.
 bench: $(STAMP)
 	mkdir -p results/committed/bench
-	$(VENV)/bin/mifd bench --device auto --experiments wm --trials 1,2 --epochs 2 --two-pass --compile \
+	$(VENV)/bin/mifd bench --device auto --experiments wm --trials 1,2 --epochs 2 --two-pass --compile --bf16 \
 	  --out results/committed/bench/wm-$$(hostname)-$$(date +%Y%m%d).json
 	$(VENV)/bin/mifd bench --device auto --experiments separation --trials 1 --epochs 1 --warmup 0 \
 	  --out results/committed/bench/separation-$$(hostname)-$$(date +%Y%m%d).json

@@ -25,10 +25,13 @@ over all samples. The same noisy DV is used in the MM step.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
+
+from .config import ConfigError
 
 from .mine import dv
 from .nn import clip_grad_norm_per_trial, generator_states, set_generator_states
@@ -49,6 +52,35 @@ class AdversarialSettings:
     sm_pass_group: int = 0         # with batch_sm_passes: passes run together (0: all k)
     one_pass_critic: bool = True   # joint and shuffled pairs through the critic in one pass
     compile_critic: bool = False   # torch.compile the one-pass critic (implies one_pass_critic)
+    sm_precision: str = "fp32"     # critic matmuls: "fp32" | "tf32" (CUDA) | "bf16" (autocast)
+
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@contextmanager
+def critic_precision(precision: str, device_type: str) -> Iterator[None]:
+    """Matmul precision of the statistics network (an option, not exact): ``fp32``; ``tf32``
+    (CUDA only: TF32 tensor-core matmuls while the context is open); ``bf16`` (autocast, which
+    the backward pass follows)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"parameter 'sm_precision': got {precision!r}; allowed: "
+                          + ", ".join(repr(p) for p in PRECISIONS))
+    if precision == "fp32":
+        yield
+    elif precision == "tf32":
+        if device_type != "cuda":
+            raise ConfigError(f"parameter 'sm_precision': got 'tf32' on {device_type}; allowed "
+                              "there: 'fp32', 'bf16' (TF32 is a CUDA mode)")
+        old = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = old
+    else:
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            yield
 
 
 def batch_slice(data: dict, start: int, count: int, parts: int) -> dict:
@@ -114,6 +146,13 @@ class AdversarialTrainer:
         xn = x + sigma * self._noise_like(x) if sigma else x
         yn = y + sigma * self._noise_like(y) if sigma else y
         y_sh = torch.take_along_dim(yn if self.s.noise_on_shuffled else y, perm[:, :, None], dim=1)
+        with critic_precision(self.s.sm_precision, x.device.type):
+            tj, tm = self._scores(xn, yn, y_sh)
+        return dv(tj.float(), tm.float())
+
+    def _scores(self, x: torch.Tensor, y: torch.Tensor, y_sh: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Critic scores of the joint and the shuffled pairs."""
         if (self.s.one_pass_critic or self.s.compile_critic) and \
                 hasattr(self.critic, "joint_and_shuffled"):
             scores = self.critic.joint_and_shuffled
@@ -121,17 +160,18 @@ class AdversarialTrainer:
                 if self._compiled is None:
                     self._compiled = torch.compile(scores)
                 scores = self._compiled
-            return dv(*scores(xn, yn, y_sh))
-        a = self.critic.fx(xn)
-        b = self.critic.fy(yn)
-        b_sh = self.critic.fy(y_sh)
-        return dv(self.critic.from_projections(a, b), self.critic.from_projections(a, b_sh))
+            return scores(x, y, y_sh)
+        a, b, b_sh = self.critic.fx(x), self.critic.fy(y), self.critic.fy(y_sh)
+        return self.critic.from_projections(a, b), self.critic.from_projections(a, b_sh)
 
     def sm_update(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One statistics-network step on detached activities; returns the DV per trial."""
         v = self.estimate(x.detach(), y.detach())
         self.sm_opt.zero_grad(set_to_none=True)
-        (-v).sum().backward()
+        # TF32 holds for the SM backward too (bf16 autocast is followed by autograd anyway);
+        # in the MM step the backward runs through the RNN as well and stays fp32
+        with critic_precision("tf32" if self.s.sm_precision == "tf32" else "fp32", x.device.type):
+            (-v).sum().backward()
         params = list(self.critic.parameters())
         if self.s.sm_clip:
             clip_grad_norm_per_trial(params, self.s.sm_clip)

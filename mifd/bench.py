@@ -150,11 +150,20 @@ def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl
             "projected_paper_hours": med * scale * paper_units / 3600}
 
 
+#: benchmark rows: the default settings and the trainer options timed beside them
+IMPLS: dict[str, dict[str, Any]] = {
+    "mifd": {},
+    "mifd-2pass": {"one_pass_critic": False},   # joint and shuffled pairs in two passes (< 0.2)
+    "mifd+compile": {"compile_critic": True},   # compiled critic (compiles in the warm-up)
+    "mifd+bf16": {"sm_precision": "bf16"},      # bf16 matmuls in the critic (not exact)
+    "mifd+tf32": {"sm_precision": "tf32"},      # TF32 matmuls in the critic (CUDA; not exact)
+}
+
+
 def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8),
                      epochs: int = 2, overrides: Mapping[str, Any] | None = None,
                      profile: str = "paper", warmup: int = 1, port: bool = True,
-                     peak: float | None = None, two_pass: bool = False,
-                     compile_critic: bool = False) -> dict:
+                     peak: float | None = None, impls: Sequence[str] = ("mifd",)) -> dict:
     """Time ``epochs`` training epochs (MM steps with their SM steps) of ``experiment`` for each
     batched trial count, after ``warmup`` epochs; for ``wm`` also the straightforward port."""
     exp = get_experiment(experiment)
@@ -165,8 +174,9 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
     count = wm_flops if experiment == "wm" else separation_flops
     paper_fl = count(full)
     rows = []
-    impls = ("mifd",) + (("mifd-2pass",) if two_pass else ()) + \
-        (("mifd+compile",) if compile_critic else ())
+    for impl in impls:
+        if impl not in IMPLS:
+            raise ValueError(f"parameter 'impls': got {impl!r}; allowed: {', '.join(IMPLS)}")
     for T, impl in [(T, i) for T in trials for i in impls]:
         steps = {"epochs": epochs + warmup + 1} if experiment == "wm" else \
             {"mm_steps": epochs + warmup + 1}
@@ -175,10 +185,7 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         unit = _unit(experiment, cfg, device)
-        if impl == "mifd-2pass":  # joint and shuffled pairs in two passes (the former default)
-            unit.trainer.s = dataclasses.replace(unit.trainer.s, one_pass_critic=False)
-        if impl == "mifd+compile":  # one pass, compiled (compiles in the warm-up epoch)
-            unit.trainer.s = dataclasses.replace(unit.trainer.s, compile_critic=True)
+        unit.trainer.s = dataclasses.replace(unit.trainer.s, **IMPLS[impl])
         unit.step(0)  # pre-training (none here) and the first evaluation
         times = _time_epochs(unit.step, 1, warmup, epochs, device, T)
         rows.append(_row(experiment, impl, device, T, times, count(cfg), peak, units, warmup,
@@ -200,7 +207,7 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
 def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int = 2,
               out: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
               experiments: Sequence[str] = ("wm",), port: bool = True, warmup: int = 1,
-              two_pass: bool = False, compile_critic: bool = False,
+              impls: Sequence[str] = ("mifd",),
               sizes: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
     """Benchmark ``experiments``; ``overrides`` (``--set``) apply to every experiment that has
     the field, ``sizes`` per experiment (the ``--quick`` sizes) under them."""
@@ -212,8 +219,7 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
         over = {**(sizes or {}).get(e, {}),
                 **{k: v for k, v in (overrides or {}).items() if k in fields}}
         rows += bench_experiment(e, dev, trials, epochs, over, warmup=warmup, port=port,
-                                 peak=peak, two_pass=two_pass,
-                                 compile_critic=compile_critic)["rows"]
+                                 peak=peak, impls=impls)["rows"]
     res = {"matmul_peak_flops": peak, "rows": rows}
     res.update({"date": now(), "code": code_version(), "host": platform.node(),
                 "torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--two-pass", action="store_true",
                     help="also time the critic on joint and shuffled pairs in two passes "
                          "(rows 'mifd-2pass', the form before version 0.2)")
+    bn.add_argument("--bf16", action="store_true",
+                    help="also time bf16 matmuls in the critic (rows 'mifd+bf16'; not exact)")
+    bn.add_argument("--tf32", action="store_true",
+                    help="also time TF32 matmuls in the critic (rows 'mifd+tf32'; CUDA only)")
     bn.add_argument("--compile", action="store_true",
                     help="also time the one-pass critic under torch.compile (rows 'mifd+compile')")
     bn.add_argument("--device", default="auto", help="|".join(DEVICES))
@@ -139,10 +143,16 @@ def main(argv: list[str] | None = None) -> int:
             for e in exps:
                 get_experiment(e).config("paper", {**sizes.get(e, {}), **{
                     k: v for k, v in overrides.items() if k in fields[e]}})
-            resolve_device(args.device)
+            dev = resolve_device(args.device)
+            if args.tf32 and not dev.startswith("cuda"):
+                raise ConfigError(f"parameter '--tf32': got it with device {dev!r}; allowed: a "
+                                  "CUDA device (TF32 is a CUDA mode)")
+            impls = ("mifd",) + tuple(i for i, on in (
+                ("mifd-2pass", args.two_pass), ("mifd+compile", args.compile),
+                ("mifd+bf16", args.bf16), ("mifd+tf32", args.tf32)) if on)
             res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
                             experiments=exps, port=not args.no_port, warmup=int(args.warmup),
-                            two_pass=args.two_pass, compile_critic=args.compile, sizes=sizes)
+                            impls=impls, sizes=sizes)
             print(format_table(res))
             print(f"wrote {args.out}")
             return 0

@@ -1,4 +1,5 @@
-"""Beyond the paper: the working-memory experiment under each paper-versus-code option.
+"""Beyond the paper: the working-memory experiment under each paper-versus-code option, and
+under ``mifd``'s reduced-precision speed option.
 
 Where the paper's text and the authors' code differ (book appendix "Paper versus the authors'
 code"), ``mifd`` follows the code and offers the text's version as an option. This module runs
@@ -24,6 +25,8 @@ VARIANTS: Mapping[str, tuple[dict[str, Any], str]] = {
     "noise inside α": ({"noise": "inside"}, "paper Eq. 1: the noise is scaled by α"),
     "step target": ({"target": "step"}, "paper text: the target jumps to ±1 at a pulse"),
     "20 SM steps": ({"sm_per_mm": 20}, "paper text: 20 statistics-network steps per RNN step"),
+    "bf16 critic": ({"sm_precision": "bf16"}, "a speed option of mifd, not in the paper: the "
+                    "statistics network's matmuls in bfloat16 (autocast)"),
 }
 METRICS = ("Q_cor", "D_cor", "Q_str", "D_out", "mse", "accuracy")
 

@@ -60,6 +60,9 @@ def test_bench_rejects_bad_arguments(tmp_path):
     p = subprocess.run(mifd_cmd("bench", "--set", "colour=3"), capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 2 and "parameter '--set colour'" in p.stderr
+    p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--tf32"), capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2 and "parameter '--tf32'" in p.stderr
 
 
 def test_bench_times_the_two_pass_form_beside_the_default(tmp_path):

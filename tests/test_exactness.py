@@ -143,3 +143,33 @@ def test_sm_passes_in_groups_equal_all_passes_at_once():
     torch.testing.assert_close(v2, v0, rtol=1e-5, atol=1e-6)
     for p, q in zip(u2.critic.parameters(), u0.critic.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_reduced_precision_is_an_option_close_to_fp32_and_tf32_needs_cuda():
+    """``sm_precision`` is not exact (so an option, not a default): bf16 autocast gives a DV
+    within bf16 rounding of fp32 and trains the critic; TF32 on a CPU is refused."""
+    import pytest
+
+    from mifd.adversarial import AdversarialSettings, AdversarialTrainer
+    from mifd.config import ConfigError
+
+    crit = mine.make_critic("joint", [7], 4, 4, (32, 32))
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 256, 4, generator=g)
+    y = x + 0.5 * torch.randn(1, 256, 4, generator=g)
+
+    def trainer(precision):
+        class _Problem:
+            model = torch.nn.Linear(1, 1)
+        return AdversarialTrainer(_Problem(), crit, None,
+                                  torch.optim.SGD(crit.parameters(), lr=0.0), torch.zeros(1),
+                                  [torch.Generator().manual_seed(9)],
+                                  AdversarialSettings(sm_noise=0.0, sm_precision=precision))
+
+    ref = trainer("fp32").estimate(x, y)
+    low = trainer("bf16").sm_update(x, y)
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, ref, rtol=0.05, atol=0.02)
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in crit.parameters())
+    with pytest.raises(ConfigError, match="parameter 'sm_precision': got 'tf32' on cpu"):
+        trainer("tf32").estimate(x, y)

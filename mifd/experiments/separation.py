@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..adversarial import AdversarialSettings, AdversarialTrainer
+from ..adversarial import PRECISIONS, AdversarialSettings, AdversarialTrainer
 from ..config import ConfigError, param
 from ..mine import make_critic
 from ..models.gru import GRUSpec, TrialGRU
@@ -52,6 +52,10 @@ class SeparationConfig:
     sm_noise: float = param(0.05, doc="noise s.d. on the statistics network's inputs", low=0.0)
     sm_per_mm: int = param(20, doc="SM steps per MM step", low=1)
     pre_steps: int = param(100, doc="SM steps before the first MM step", low=0)
+    sm_precision: str = param("fp32", doc="statistics-network matmuls: fp32, tf32 (CUDA) or "
+                              "bf16 (autocast); an option that is not exact", choices=PRECISIONS)
+    compile_critic: bool = param(False, doc="torch.compile the statistics network (exact up to "
+                                 "rounding; compiles once per process)")
     eval_every: int = param(20, doc="MM steps between evaluations (one 'epoch')", low=1)
     n_train: int = param(10000, doc="training pool (pairs, drawn with replacement)", low=1)
     n_test: int = param(50, doc="held-out test pairs", low=2)
@@ -198,7 +202,9 @@ class SeparationTrainUnit(Unit):
                                        sm_noise=cfg.sm_noise, noise_on_shuffled=True,
                                        sm_samples=cfg.sm_samples,
                                        sm_clip=0.0, sm_clip_value=cfg.sm_clip_value, mm_clip=0.0,
-                                       sm_pass_group=cfg.sm_pass_group)
+                                       sm_pass_group=cfg.sm_pass_group,
+                                       sm_precision=cfg.sm_precision,
+                                       compile_critic=cfg.compile_critic)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 8_200_009) for s in seeds]
         self.trainer = AdversarialTrainer(
             self.problem, self.critic, torch.optim.Adam(self.problem.model.parameters(), lr=cfg.mm_lr),

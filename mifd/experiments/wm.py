@@ -17,7 +17,7 @@ import torch
 
 from .. import metrics
 from ..analysis import split_conditions
-from ..adversarial import AdversarialSettings, AdversarialTrainer
+from ..adversarial import PRECISIONS, AdversarialSettings, AdversarialTrainer
 from ..config import ConfigError, param
 from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
 from ..models.leaky import LeakyRNN, LeakySpec
@@ -51,6 +51,10 @@ class WMConfig:
     sm_noise: float = param(0.1, doc="noise s.d. on the statistics network's inputs", low=0.0)
     sm_per_mm: int = param(10, doc="SM steps per MM step (authors' code 10, paper text 20)", low=1)
     pre_steps: int = param(100, doc="SM steps before the first MM step", low=0)
+    sm_precision: str = param("fp32", doc="statistics-network matmuls: fp32, tf32 (CUDA) or "
+                              "bf16 (autocast); an option that is not exact", choices=PRECISIONS)
+    compile_critic: bool = param(False, doc="torch.compile the statistics network (exact up to "
+                                 "rounding; compiles once per process)")
     alpha: float = param(0.1, doc="leak rate α", low=1e-6, high=1.0)
     sigma: float = param(0.1, doc="recurrent noise s.d.", low=0.0)
     noise: str = param("outside", doc="noise outside α (code) or inside (paper Eq. 1)",
@@ -190,7 +194,9 @@ class WMTrainUnit(Unit):
                             for c in conds for _ in range(cfg.trials)], device=device)
         settings = AdversarialSettings(pre_steps=cfg.pre_steps, sm_per_mm=cfg.sm_per_mm,
                                        sm_noise=cfg.sm_noise, sm_samples=cfg.sm_samples,
-                                       sm_clip=cfg.sm_clip, mm_clip=cfg.mm_clip)
+                                       sm_clip=cfg.sm_clip, mm_clip=cfg.mm_clip,
+                                       sm_precision=cfg.sm_precision,
+                                       compile_critic=cfg.compile_critic)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 9_100_003) for s in seeds]
         self.trainer = AdversarialTrainer(
             self.problem, self.critic, rmsprop_keras(self.problem.model.parameters(), cfg.mm_lr),
