@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config field (repeatable)")
     r.add_argument("--force", action="store_true", help="retrain even if stored")
+    r.add_argument("--max-minutes", default=None, metavar="M",
+                   help="pause after M minutes of training with a checkpoint (exit code 3); "
+                        "the same command continues")
     r.add_argument("--no-progress", action="store_true")
     b = sub.add_parser("book", help="execute every chapter with a profile and build the HTML")
     b.add_argument("--profile", default="book", help="|".join(PROFILES))
@@ -173,9 +176,22 @@ def main(argv: list[str] | None = None) -> int:
         overrides = parse_set(args.sets)
         exp.config(args.profile, overrides)  # validate everything before any work
         resolve_device(args.device)
-        rr = run(args.experiment, args.profile, args.device, overrides,
-                 out=args.out or ".", force=args.force,
-                 progress=False if args.no_progress else None)
+        max_s = None
+        if args.max_minutes is not None:
+            try:
+                max_s = 60 * float(args.max_minutes)
+                assert max_s >= 0
+            except (ValueError, AssertionError):
+                raise ConfigError(f"parameter '--max-minutes': got {args.max_minutes!r}; "
+                                  "allowed: a number >= 0") from None
+        from .runner import RunPaused
+        try:
+            rr = run(args.experiment, args.profile, args.device, overrides,
+                     out=args.out or ".", force=args.force,
+                     progress=False if args.no_progress else None, max_seconds=max_s)
+        except RunPaused as e:
+            print(f"mifd: {args.experiment}: {e}", file=sys.stderr)
+            return 3
         print(f"wrote {Path(args.out or '.') / 'summary.json'}")
         return 0 if rr else 1
     except ConfigError as e:

@@ -82,16 +82,28 @@ def progress_enabled(progress: bool | None) -> bool:
     return os.environ.get("MIFD_PROGRESS", "1") not in ("0", "false", "no")
 
 
-class Checkpointer:
-    """Throttled, atomic checkpoints of a run's state in its store entry."""
+class RunPaused(Exception):
+    """A run stopped at its time budget (``max_seconds``) with a checkpoint: run it again to
+    continue from there."""
 
-    def __init__(self, entry: Entry, every_seconds: float | None = None):
+
+class Checkpointer:
+    """Throttled, atomic checkpoints of a run's state in its store entry; with
+    ``max_seconds``, the run is paused (checkpoint, then :class:`RunPaused`) once the budget
+    is spent."""
+
+    def __init__(self, entry: Entry, every_seconds: float | None = None,
+                 max_seconds: float | None = None):
         self.entry = entry
         if every_seconds is None:
             every_seconds = float(os.environ.get("MIFD_CHECKPOINT_SECONDS", "30"))
         self.every = every_seconds
         self._last = time.monotonic()
+        self.deadline = None if max_seconds is None else self._last + max_seconds
         self.resumed_from: Any = None
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def resume(self) -> Any | None:
         state = self.entry.load_checkpoint()
@@ -152,12 +164,16 @@ class RunResult:
 def run(experiment: str, profile: str = "book", device: str = "auto",
         overrides: Mapping[str, Any] | None = None, *, out: str | Path | None = None,
         store: Store | None = None, progress: bool | None = None, force: bool = False,
-        verbose: bool = True) -> RunResult:
+        verbose: bool = True, max_seconds: float | None = None) -> RunResult:
     """Train ``experiment`` under ``profile`` (or load it from the store) and summarize it.
 
     Parameters are validated first; a bad one raises :class:`~mifd.ConfigError` before anything is
-    written. ``force=True`` retrains even if a finished result is stored.
+    written. ``force=True`` retrains even if a finished result is stored. ``max_seconds`` bounds
+    this call's training time: past it the run checkpoints and raises :class:`RunPaused`; the same
+    call again resumes (a long GPU job in chunks).
     """
+    if max_seconds is not None and not max_seconds >= 0:
+        raise ConfigError(f"parameter 'max_seconds': got {max_seconds!r}; allowed: a number >= 0")
     exp = get_experiment(experiment)
     cfg = exp.config(profile, overrides)
     dev = resolve_device(device)
@@ -174,7 +190,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
             entry = Entry(store.root / exp.name / key)
         store.init_entry(entry, {"experiment": exp.name, "profile": profile, "key": key,
                                  "config": to_dict(cfg), "mifd": __version__})
-        ckpt = Checkpointer(entry)
+        ckpt = Checkpointer(entry, max_seconds=max_seconds)
         t0 = time.time()
         started = now()
         result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
@@ -266,10 +282,16 @@ def run_units(factories: list[tuple[str, int, Callable[[dict], Unit]]], ckpt: Ch
         for i in range(start, n):
             unit.step(i)
             bar.update(1)
-            if ckpt.due():
+            paused = ckpt.expired() and (i + 1 < n or len(done) + 1 < len(factories))
+            if ckpt.due() or paused:
                 ckpt.save({"done": done, "step": finished + i + 1,
                            "current": {"unit": name, "step": i + 1, "state": unit.state_dict()}},
                           force=True)
+            if paused:
+                bar.close()
+                raise RunPaused(f"paused at step {finished + i + 1} of {total} (time budget "
+                                "spent); the checkpoint is saved: run the same command again to "
+                                "continue")
         done[name] = unit.result()
         finished += n
         cur = None

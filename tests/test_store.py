@@ -136,3 +136,34 @@ def test_commit_results_copies_a_finished_run_into_the_committed_layer(tmp_path,
     fresh = mifd.run("mine-gaussian", "smoke", "cpu", SMALL, verbose=False,
                      store=Store(tmp_path / "empty", [tmp_path / "committed"]))
     assert fresh.loaded and fresh.summary == r1.summary and fresh.meta["key"] == r1.key
+
+
+def test_a_run_in_time_budgeted_chunks_equals_an_uninterrupted_run(tmp_path, store_env):
+    """``max_seconds`` (``mifd run --max-minutes``): each call pauses with a checkpoint, the
+    next resumes; the finished run equals one run in a single call."""
+    from mifd.runner import RunPaused
+    overrides = {"epochs": 6}
+    pauses = 0
+    while True:
+        try:
+            chunked = mifd.run("wm", "smoke", "cpu", overrides, verbose=False, max_seconds=0.0)
+            break
+        except RunPaused as e:
+            pauses += 1
+            assert "run the same command again" in str(e) and pauses < 100
+    assert pauses >= 5 and chunked.meta["resumed_from"]
+    fresh = mifd.run("wm", "smoke", "cpu", overrides, verbose=False, force=True,
+                     store=Store(tmp_path / "fresh", []))
+    a, b = _arrays(chunked.result), _arrays(fresh.result)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_cli_max_minutes_pauses_with_exit_code_3_and_rejects_bad_values(tmp_path, store_env):
+    base = mifd_cmd("run", "wm", "--profile", "smoke", "--device", "cpu", "--out", str(tmp_path))
+    p = subprocess.run(base + ["--max-minutes", "0"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 3 and "run the same command again" in p.stderr
+    p = subprocess.run(base + ["--max-minutes", "soon"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 2 and "parameter '--max-minutes': got 'soon'" in p.stderr
