@@ -320,6 +320,8 @@ def rows_frame(res: dict):
         s = r["s_per_trial_epoch"]
         recs.append({"experiment": r["experiment"], "implementation": r.get("impl", "mifd"),
                      "device": r["device"], "batched trials": r["trials"],
+                     "sizes": "published" if r.get("published_sizes", True)
+                     else "shortened (projection scaled by FLOPs)",
                      "s / trial-epoch (median)": round(s["median"], 3),
                      "min": round(s["min"], 3), "max": round(s["max"], 3),
                      "FLOP floor (s)": round(r.get("floor_s_per_trial_epoch", float("nan")), 3),
