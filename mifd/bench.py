@@ -133,7 +133,7 @@ def _time_epochs(step, first: int, warmup: int, epochs: int, device: str,
 
 
 def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl: dict,
-         peak: float, paper_units: float, warmup: int, paper_fl: dict) -> dict:
+         paper_units: float, warmup: int, paper_fl: dict) -> dict:
     """One benchmark row. The projection of the ``paper`` profile scales the measured time by
     the ratio of counted FLOPs at the published sizes to those measured (1 when they match)."""
     med = statistics.median(times)
@@ -142,9 +142,7 @@ def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl
             "warmup_epochs": warmup, "timed_epochs": len(times),
             "s_per_trial_epoch": {"median": med, "min": min(times), "max": max(times)},
             "flops_per_trial_epoch": fl,
-            "floor_s_per_trial_epoch": (fl["sm"] + fl["rnn"]) / peak,
             "achieved_flops": (fl["sm"] + fl["rnn"]) / med,
-            "fraction_of_matmul_peak": (fl["sm"] + fl["rnn"]) / med / peak,
             "peak_memory_bytes": _memory(device),
             "published_sizes": abs(scale - 1) < 1e-9,
             "projected_paper_hours": med * scale * paper_units / 3600}
@@ -162,14 +160,26 @@ IMPLS: dict[str, dict[str, Any]] = {
 EXACT_IMPLS = ("mifd", "mifd-2pass", "mifd+compile")
 
 
+def set_peak(rows: list[dict], peak: float) -> list[dict]:
+    """Each row's FLOP floor and fraction of the matmul peak, for the run's highest measured
+    peak (the machine's speed drifts during a run; the highest sample gives the strictest
+    floor)."""
+    for r in rows:
+        fl = r["flops_per_trial_epoch"]["sm"] + r["flops_per_trial_epoch"]["rnn"]
+        r["floor_s_per_trial_epoch"] = fl / peak
+        r["fraction_of_matmul_peak"] = fl / r["s_per_trial_epoch"]["median"] / peak
+    return rows
+
+
 def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8),
                      epochs: int = 2, overrides: Mapping[str, Any] | None = None,
                      profile: str = "paper", warmup: int = 1, port: bool = True,
                      peak: float | None = None, impls: Sequence[str] = ("mifd",)) -> dict:
     """Time ``epochs`` training epochs (MM steps with their SM steps) of ``experiment`` for each
-    batched trial count, after ``warmup`` epochs; for ``wm`` also the straightforward port."""
+    batched trial count, after ``warmup`` epochs; for ``wm`` also the straightforward port.
+    The matmul peak is sampled before and after every row."""
     exp = get_experiment(experiment)
-    peak = peak or matmul_peak(device)
+    peaks = [peak or matmul_peak(device)]
     full = exp.config("paper")
     n_cond = len(full.all_conditions()) if hasattr(full, "all_conditions") else len(full.conditions)
     units = full.trials * n_cond * (full.epochs if experiment == "wm" else full.mm_steps)
@@ -190,9 +200,10 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
         unit.trainer.s = dataclasses.replace(unit.trainer.s, **IMPLS[impl])
         unit.step(0)  # pre-training (none here) and the first evaluation
         times = _time_epochs(unit.step, 1, warmup, epochs, device, T)
-        rows.append(_row(experiment, impl, device, T, times, count(cfg), peak, units, warmup,
+        rows.append(_row(experiment, impl, device, T, times, count(cfg), units, warmup,
                          paper_fl))
         del unit
+        peaks.append(matmul_peak(device))
     if port and experiment == "wm":
         from .bench_port import PortWM
         cfg = exp.config(profile, {**BENCH_OVERRIDES["wm"], "trials": 1, **(overrides or {})})
@@ -200,10 +211,12 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
             torch.cuda.reset_peak_memory_stats()
         p = PortWM(cfg, device=device)
         times = _time_epochs(lambda _: p.epoch(), 0, warmup, epochs, device)
-        rows.append(_row("wm", "port", device, 1, times, count(cfg), peak, units, warmup, paper_fl))
+        rows.append(_row("wm", "port", device, 1, times, count(cfg), units, warmup, paper_fl))
+        peaks.append(matmul_peak(device))
         best = min(r["s_per_trial_epoch"]["median"] for r in rows if r["impl"] in EXACT_IMPLS)
         rows[-1]["speedup_of_mifd"] = rows[-1]["s_per_trial_epoch"]["median"] / best
-    return {"matmul_peak_flops": peak, "rows": rows}
+    return {"matmul_peak_flops": max(peaks), "matmul_peak_samples": peaks,
+            "rows": set_peak(rows, max(peaks))}
 
 
 def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int = 2,
@@ -214,15 +227,18 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
     """Benchmark ``experiments``; ``overrides`` (``--set``) apply to every experiment that has
     the field, ``sizes`` per experiment (the ``--quick`` sizes) under them."""
     dev = resolve_device(device)
-    peak = matmul_peak(dev)
+    peaks = [matmul_peak(dev)]
     rows = []
     for e in experiments:
         fields = get_experiment(e).config_cls.__dataclass_fields__
         over = {**(sizes or {}).get(e, {}),
                 **{k: v for k, v in (overrides or {}).items() if k in fields}}
-        rows += bench_experiment(e, dev, trials, epochs, over, warmup=warmup, port=port,
-                                 peak=peak, impls=impls)["rows"]
-    res = {"matmul_peak_flops": peak, "rows": rows}
+        part = bench_experiment(e, dev, trials, epochs, over, warmup=warmup, port=port,
+                                peak=peaks[-1], impls=impls)
+        rows += part["rows"]
+        peaks += part["matmul_peak_samples"][1:]
+    res = {"matmul_peak_flops": max(peaks), "matmul_peak_samples": peaks,
+           "rows": set_peak(rows, max(peaks))}
     res.update({"date": now(), "code": code_version(), "host": platform.node(),
                 "torch": torch.__version__, "threads": torch.get_num_threads(),
                 "gpu": torch.cuda.get_device_name(0) if dev.startswith("cuda") else None,
@@ -233,7 +249,9 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
 
 
 def format_table(res: dict) -> str:
-    lines = [f"matmul peak: {res['matmul_peak_flops'] / 1e9:.1f} GFLOP/s",
+    samples = res.get("matmul_peak_samples", [res["matmul_peak_flops"]])
+    lines = [f"matmul peak: {res['matmul_peak_flops'] / 1e9:.1f} GFLOP/s (highest of "
+             f"{len(samples)} samples, lowest {min(samples) / 1e9:.1f})",
              f"{'exp':10} {'impl':12} {'dev':5} {'T':>3} {'s/trial-epoch (med, min, max)':>32} "
              f"{'floor s':>8} {'GFLOP/s':>8} {'peak%':>6} {'mem MB':>8} {'paper h':>8}"]
     for r in res["rows"]:
