@@ -89,8 +89,8 @@ class RunPaused(Exception):
 
 class Checkpointer:
     """Throttled, atomic checkpoints of a run's state in its store entry; with
-    ``max_seconds``, the run is paused (checkpoint, then :class:`RunPaused`) once the budget
-    is spent."""
+    ``max_seconds``, the run is paused (checkpoint, then :class:`~mifd.runner.RunPaused`) once
+    the budget is spent."""
 
     def __init__(self, entry: Entry, every_seconds: float | None = None,
                  max_seconds: float | None = None):
@@ -169,8 +169,8 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
 
     Parameters are validated first; a bad one raises :class:`~mifd.ConfigError` before anything is
     written. ``force=True`` retrains even if a finished result is stored. ``max_seconds`` bounds
-    this call's training time: past it the run checkpoints and raises :class:`RunPaused`; the same
-    call again resumes (a long GPU job in chunks).
+    this call's training time: past it the run checkpoints and raises
+    :class:`~mifd.runner.RunPaused`; the same call again resumes (a long GPU job in chunks).
     """
     if max_seconds is not None and not max_seconds >= 0:
         raise ConfigError(f"parameter 'max_seconds': got {max_seconds!r}; allowed: a number >= 0")
