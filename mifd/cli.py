@@ -73,6 +73,26 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _invalidate_stale_cache(cache: Path, root: Path) -> None:
+    """myst-nb's execution cache keys a notebook by its source only: drop the cache when the
+    library, the committed results or the results store changed since it was filled, so a page
+    never shows outputs of older code or results."""
+    import hashlib
+    h = hashlib.sha256(os.environ.get("MIFD_STORE", "").encode())
+    for base in ("mifd", "results"):
+        for f in sorted((root / base).rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc":
+                st = f.stat()
+                h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    key = h.hexdigest()
+    stamp = cache.parent / "mifd-cache-key"
+    if cache.exists() and (not stamp.exists() or stamp.read_text() != key):
+        shutil.rmtree(cache)
+        print(f"execution cache {cache} dropped (code or results changed)", flush=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key)
+
+
 def build_book(profile: str, root: Path) -> int:
     """Execute the chapters at ``profile`` (through myst-nb, with its cache) and build HTML.
 
@@ -88,6 +108,8 @@ def build_book(profile: str, root: Path) -> int:
                           f"{vendor} (downloaded once from the npm registry)") from None
     if fetched:
         print(f"fetched {', '.join(fetched)} into {vendor}", flush=True)
+    out = root / "_build" if profile == "book" else root / "_build" / profile
+    _invalidate_stale_cache(out / ".jupyter_cache", root)
     env = dict(os.environ, MIFD_PROFILE=profile, MIFD_PROGRESS="0")
     jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
     cmd = [jb, "build", str(root), "--all", "-W", "-n", "--keep-going"]

@@ -55,3 +55,28 @@ def test_readme_commands_are_the_makefile_targets():
     assert "\nbook:" in make and "\ntest:" in make
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_book_execution_cache_is_dropped_when_code_or_results_change(tmp_path, monkeypatch):
+    """myst-nb keys its cache by notebook source only; ``mifd book`` drops it when the library
+    or the results changed, so a page never shows outputs of older results."""
+    import time
+
+    from mifd.cli import _invalidate_stale_cache
+    monkeypatch.delenv("MIFD_STORE", raising=False)
+    (tmp_path / "mifd").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "mifd" / "a.py").write_text("x = 1\n")
+    res = tmp_path / "results" / "r.json"
+    res.write_text("{}")
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    cache.mkdir(parents=True)
+    _invalidate_stale_cache(cache, tmp_path)   # no stamp yet: dropped
+    assert not cache.exists()
+    cache.mkdir()
+    _invalidate_stale_cache(cache, tmp_path)   # nothing changed: kept
+    assert cache.exists()
+    time.sleep(0.01)
+    res.write_text('{"new": 1}')
+    _invalidate_stale_cache(cache, tmp_path)   # a result changed: dropped
+    assert not cache.exists()
