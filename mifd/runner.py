@@ -100,7 +100,13 @@ class Checkpointer:
         self.every = every_seconds
         self._last = time.monotonic()
         self.deadline = None if max_seconds is None else self._last + max_seconds
+        self._start = self._last
+        self.prior_seconds = 0.0   # training time of earlier calls (from the checkpoint)
         self.resumed_from: Any = None
+
+    def elapsed(self) -> float:
+        """Training seconds of the whole run so far, earlier calls included."""
+        return self.prior_seconds + time.monotonic() - self._start
 
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -108,6 +114,8 @@ class Checkpointer:
     def resume(self) -> Any | None:
         state = self.entry.load_checkpoint()
         self.resumed_from = None if state is None else state.get("step", True)
+        if state is not None:
+            self.prior_seconds = float(state.get("elapsed_seconds", 0.0))
         return state
 
     def due(self) -> bool:
@@ -115,7 +123,7 @@ class Checkpointer:
 
     def save(self, state: dict, force: bool = False) -> bool:
         if force or self.due():
-            self.entry.save_checkpoint(state)
+            self.entry.save_checkpoint({**state, "elapsed_seconds": self.elapsed()})
             self._last = time.monotonic()
             return True
         return False
@@ -196,7 +204,8 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
         meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
                 "code": code_version(), "machine": machine_info(dev), "started": started,
-                "finished": now(), "wall_seconds": time.time() - t0,
+                "finished": now(), "wall_seconds": ckpt.elapsed(),
+                "wall_seconds_last_call": time.time() - t0,
                 "resumed_from": ckpt.resumed_from}
         entry.save_result(result, meta)
     meta = entry.meta()

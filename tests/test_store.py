@@ -152,6 +152,8 @@ def test_a_run_in_time_budgeted_chunks_equals_an_uninterrupted_run(tmp_path, sto
             pauses += 1
             assert "run the same command again" in str(e) and pauses < 100
     assert pauses >= 5 and chunked.meta["resumed_from"]
+    # the provenance's wall time covers every chunk, not only the last call
+    assert chunked.meta["wall_seconds"] > chunked.meta["wall_seconds_last_call"]
     fresh = mifd.run("wm", "smoke", "cpu", overrides, verbose=False, force=True,
                      store=Store(tmp_path / "fresh", []))
     a, b = _arrays(chunked.result), _arrays(fresh.result)
