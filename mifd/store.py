@@ -96,6 +96,10 @@ def code_version() -> dict[str, Any]:
             info["git_dirty"] = bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         pass
+    if "git_commit" not in info and os.environ.get("MIFD_GIT_COMMIT"):
+        # a copy of the tree without .git (e.g. a GPU machine): the commit it was copied from
+        info["git_commit"] = os.environ["MIFD_GIT_COMMIT"]
+        info["git_commit_from"] = "MIFD_GIT_COMMIT"
     return info
 
 
