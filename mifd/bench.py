@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from .adversarial import batch_slice
 from .runner import get_experiment, resolve_device
 from .store import atomic_write_json, code_version, now
 
@@ -219,6 +220,47 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
         rows[-1]["speedup_of_mifd"] = rows[-1]["s_per_trial_epoch"]["median"] / best
     return {"matmul_peak_flops": max(peaks), "matmul_peak_samples": peaks,
             "rows": set_peak(rows, max(peaks))}
+
+
+def phase_times(experiment: str, device: str, trials: int, reps: int = 2,
+                overrides: Mapping[str, Any] | None = None, profile: str = "paper") -> dict:
+    """Where one epoch's time goes: seconds (median of ``reps``, after one warm-up epoch) of the
+    k SM steps' RNN passes, their critic updates, and the MM step (RNN forward and backward
+    through the critic), at the published sizes unless ``overrides`` say otherwise."""
+    exp = get_experiment(experiment)
+    steps = {"epochs": reps + 2} if experiment == "wm" else {"mm_steps": reps + 2}
+    cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": trials, **steps,
+                               **(overrides or {})})
+    unit = _unit(experiment, cfg, device)
+    unit.step(0)
+    unit.step(1)
+    tr, k = unit.trainer, cfg.sm_per_mm
+    group = tr.s.sm_pass_group or k
+    out: dict[str, list[float]] = {"sm_rnn": [], "sm_critic": [], "mm": []}
+    for _ in range(reps):
+        _sync(device)
+        t0 = time.perf_counter()
+        data = tr.problem.sample("sm", k)
+        xy = []
+        for g0 in range(0, k, group):
+            g = min(group, k - g0)
+            with torch.no_grad():
+                x, y, _ = tr.problem.run(batch_slice(data, g0, g, k), grad=False)
+            xy += list(zip(x.chunk(g, dim=1), y.chunk(g, dim=1)))
+        _sync(device)
+        t1 = time.perf_counter()
+        for xs, ys in xy:
+            tr.sm_update(xs, ys)
+        _sync(device)
+        t2 = time.perf_counter()
+        tr.mm_step()
+        _sync(device)
+        t3 = time.perf_counter()
+        for key, v in zip(out, (t1 - t0, t2 - t1, t3 - t2)):
+            out[key].append(v)
+    return {"experiment": experiment, "device": device, "trials": trials,
+            "overrides": dict(overrides or {}),
+            "seconds_per_epoch": {key: statistics.median(v) for key, v in out.items()}}
 
 
 def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int = 2,
