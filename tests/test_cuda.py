@@ -1,0 +1,90 @@
+"""The CUDA path: the same properties as on a CPU, checked on a GPU (skipped without one).
+
+CI has no GPU, so these run where one is lent (``python -m pytest tests/test_cuda.py``); the
+last result is recorded on the performance page.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import mifd
+from mifd import mine
+from mifd.models.gru import GRUSpec, TrialGRU
+from mifd.models.leaky import LeakyRNN, LeakySpec
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+def test_leaky_rnn_on_cuda_equals_cpu_with_the_same_weights_and_inputs():
+    spec = LeakySpec(n=20)
+    cpu = LeakyRNN([torch.Generator().manual_seed(s) for s in (1, 2)], spec)
+    gpu = LeakyRNN([torch.Generator().manual_seed(s) for s in (1, 2)], spec).cuda()
+    g = torch.Generator().manual_seed(3)
+    x, h0 = torch.randn(2, 4, 300, 4, generator=g), torch.zeros(2, 4, 20)
+    noise = torch.randn(2, 4, 300, 20, generator=g)
+    with torch.no_grad():
+        H, Y = cpu(x, h0, noise)
+        Hg, Yg = gpu(x.cuda(), h0.cuda(), noise.cuda())
+    torch.testing.assert_close(Hg.cpu(), H, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(Yg.cpu(), Y, rtol=1e-4, atol=1e-5)
+
+
+def test_gru_chunks_and_checkpoints_on_cuda_equal_one_pass():
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 95, 3, generator=g).cuda()
+
+    def net(**kw):
+        return TrialGRU([torch.Generator().manual_seed(s) for s in (1, 2)], GRUSpec(n=10), **kw).cuda()
+
+    ref = net()
+    H0, Y0 = ref(x)
+    (Y0.pow(2).sum() + H0.sum()).backward()
+    m = net(time_chunk=20, checkpoint=True)
+    H, Y = m(x)
+    (Y.pow(2).sum() + H.sum()).backward()
+    torch.testing.assert_close(H, H0, rtol=1e-5, atol=1e-6)
+    for p, q in zip(m.parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_one_pass_critic_on_cuda_equals_the_projected_form():
+    crit = mine.make_critic("joint", [3, 4], 6, 6, (32, 32)).cuda()
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(2, 100, 6, generator=g).cuda(), torch.randn(2, 100, 6, generator=g).cuda()
+    ys = y[:, torch.randperm(100, generator=g).cuda()]
+    tj, tm = crit.joint_and_shuffled(x, y, ys)
+    torch.testing.assert_close(tj, crit(x, y), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tm, crit(x, ys), rtol=1e-5, atol=1e-5)
+
+
+def _wm(conditions, trials, device, **over):
+    from mifd.experiments.wm import WMTrainUnit
+    cfg = mifd.get_experiment("wm").config("smoke", {"conditions": conditions, "trials": trials,
+                                                     "epochs": 3, **over})
+    u = WMTrainUnit(cfg, device)
+    for i in range(u.n_steps):
+        u.step(i)
+    return u
+
+
+def test_a_trials_results_on_cuda_do_not_depend_on_its_batch_companions():
+    alone = _wm(("mi",), 1, "cuda")
+    shared = _wm(("no_mi", "mi"), 3, "cuda")
+    for k in ("task", "mi", "sm_mi"):
+        np.testing.assert_allclose(alone.hist[k][:, 0], shared.hist[k][:, 3], rtol=1e-3,
+                                   atol=1e-4, err_msg=k)
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_reduced_precision_options_run_on_cuda_close_to_fp32(precision):
+    ref = _wm(("mi",), 2, "cuda")
+    low = _wm(("mi",), 2, "cuda", sm_precision=precision)
+    np.testing.assert_allclose(low.hist["sm_mi"], ref.hist["sm_mi"], rtol=0.1, atol=0.05)
+    assert np.isfinite(low.hist["task"]).all()
+
+
+def test_compiled_critic_trains_on_cuda_like_the_default():
+    ref = _wm(("mi",), 2, "cuda")
+    comp = _wm(("mi",), 2, "cuda", compile_critic=True)
+    np.testing.assert_allclose(comp.hist["sm_mi"], ref.hist["sm_mi"], rtol=1e-3, atol=1e-4)
