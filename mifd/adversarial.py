@@ -58,20 +58,25 @@ class AdversarialSettings:
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 
+def check_precision(precision: str, device_type: str, name: str = "sm_precision") -> None:
+    """Reject an unknown precision, or TF32 on a device that has no TF32 mode (not CUDA)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"parameter '{name}': got {precision!r}; allowed: "
+                          + ", ".join(repr(p) for p in PRECISIONS))
+    if precision == "tf32" and not device_type.startswith("cuda"):
+        raise ConfigError(f"parameter '{name}': got 'tf32' on {device_type}; allowed there: "
+                          "'fp32', 'bf16' (TF32 is a CUDA mode)")
+
+
 @contextmanager
 def critic_precision(precision: str, device_type: str) -> Iterator[None]:
     """Matmul precision of the statistics network (an option, not exact): ``fp32``; ``tf32``
     (CUDA only: TF32 tensor-core matmuls while the context is open); ``bf16`` (autocast, which
     the backward pass follows)."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"parameter 'sm_precision': got {precision!r}; allowed: "
-                          + ", ".join(repr(p) for p in PRECISIONS))
+    check_precision(precision, device_type)
     if precision == "fp32":
         yield
     elif precision == "tf32":
-        if device_type != "cuda":
-            raise ConfigError(f"parameter 'sm_precision': got 'tf32' on {device_type}; allowed "
-                              "there: 'fp32', 'bf16' (TF32 is a CUDA mode)")
         old = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = True
         try:

@@ -404,19 +404,68 @@ def goal_verdicts(results: list[dict]):
         rows = [r for res in results for r in res["rows"]
                 if r["experiment"] == exp and r["device"].startswith(dev)
                 and r.get("impl", "mifd") in EXACT_IMPLS]
+        # rows at the published sizes when there are any (a --quick row's projection is scaled)
+        rows = [r for r in rows if r.get("published_sizes", True)] or rows
         if not rows:
             out.append({"goal": name, "best measured": "—", "verdict": "not measured (no such device)"})
             continue
         best = min(rows, key=lambda r: r["s_per_trial_epoch"]["median"])
+        h = best["projected_paper_hours"]
         out.append({"goal": name,
-                    "best measured": f"{best['s_per_trial_epoch']['median']:.2f} s/trial-epoch, "
+                    "best measured": f"{best['s_per_trial_epoch']['median']:.3g} s/trial-epoch, "
                                      f"{best['trials']} batched trials → paper profile "
-                                     f"{best['projected_paper_hours']:.1f} h",
+                                     f"{h:.1f} h" + (f" ({60 * h:.0f} min)" if h < 2 else ""),
                     "verdict": "met" if ok(best) else "not met"})
-    port = [r for res in results for r in res["rows"] if r.get("impl") == "port"]
-    if port:
-        r = port[0]
-        out.append({"goal": "wm ≥ 5× faster than the straightforward port (same run)",
-                    "best measured": f"{r['speedup_of_mifd']:.2f}×",
-                    "verdict": "met" if r["speedup_of_mifd"] >= 5 else "not met"})
+    for dev, goal in (("cpu", "wm on CPU ≥ 5× faster than the straightforward port (same run)"),
+                      ("cuda", "wm on GPU: speed-up over the port (same run; information)")):
+        port = [r for res in results for r in res["rows"] if r.get("impl") == "port"
+                and r["device"].startswith(dev) and r.get("published_sizes", True)]
+        if port:
+            r = port[0]
+            out.append({"goal": goal, "best measured": f"{r['speedup_of_mifd']:.2f}×",
+                        "verdict": ("met" if r["speedup_of_mifd"] >= 5 else "not met")
+                        if dev == "cpu" else "—"})
     return pd.DataFrame(out).set_index("goal")
+
+
+def load_phases(folder: Path | None = None) -> list[dict]:
+    """Committed :func:`phase_times` results (``results/committed/bench/phases/*.json``)."""
+    folder = Path(folder or COMMITTED / "phases")
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def phases_frame(phases: list[dict]):
+    """One row per measured configuration: seconds per epoch (all batched trials) in each
+    phase and each phase's share."""
+    import pandas as pd
+    recs = []
+    for res in phases:
+        for r in res["rows"]:
+            sec = r["seconds_per_epoch"]
+            total = sum(sec.values())
+            recs.append({"experiment": r["experiment"], "device": res.get("gpu") or r["device"],
+                         "batched trials": r["trials"],
+                         "critic precision": r["overrides"].get("sm_precision", "fp32"),
+                         "SM RNN passes (s)": round(sec["sm_rnn"], 3),
+                         "SM critic updates (s)": round(sec["sm_critic"], 3),
+                         "MM step (s)": round(sec["mm"], 3), "epoch (s)": round(total, 3),
+                         "RNN share": round((sec["sm_rnn"] + sec["mm"]) / total, 2)})
+    return pd.DataFrame(recs)
+
+
+def cuda_test_results(folder: Path | None = None) -> list[dict]:
+    """The committed JUnit reports of ``pytest tests/test_cuda.py tests/test_exactness.py`` run
+    on a GPU (``results/committed/bench/cuda/*.xml``): counts, date and file."""
+    import xml.etree.ElementTree as ET
+    folder = Path(folder or COMMITTED / "cuda")
+    out = []
+    for p in sorted(folder.glob("*.xml")):
+        suite = ET.parse(p).getroot().find("testsuite")
+        if suite is None:
+            continue
+        a = suite.attrib
+        out.append({"file": p.name, "date": a.get("timestamp", ""), "tests": int(a["tests"]),
+                    "failures": int(a["failures"]), "errors": int(a["errors"]),
+                    "skipped": int(a["skipped"]),
+                    "names": [c.attrib["name"] for c in suite.iter("testcase")]})
+    return out

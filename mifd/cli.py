@@ -169,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                 get_experiment(e).config("paper", {**sizes.get(e, {}), **{
                     k: v for k, v in overrides.items() if k in fields[e]}})
             dev = resolve_device(args.device)
-            if args.tf32 and not dev.startswith("cuda"):
-                raise ConfigError(f"parameter '--tf32': got it with device {dev!r}; allowed: a "
-                                  "CUDA device (TF32 is a CUDA mode)")
+            if args.tf32:
+                from .adversarial import check_precision
+                check_precision("tf32", dev, name="--tf32")
             impls = ("mifd",) + tuple(i for i, on in (
                 ("mifd-2pass", args.two_pass), ("mifd+compile", args.compile),
                 ("mifd+bf16", args.bf16), ("mifd+tf32", args.tf32)) if on)

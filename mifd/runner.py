@@ -185,9 +185,9 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     exp = get_experiment(experiment)
     cfg = exp.config(profile, overrides)
     dev = resolve_device(device)
-    if getattr(cfg, "sm_precision", "fp32") == "tf32" and not dev.startswith("cuda"):
-        raise ConfigError(f"parameter 'sm_precision': got 'tf32' on {dev}; allowed there: "
-                          "'fp32', 'bf16' (TF32 is a CUDA mode)")
+    if hasattr(cfg, "sm_precision"):
+        from .adversarial import check_precision
+        check_precision(cfg.sm_precision, dev)
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     entry = store.entry(exp.name, key)

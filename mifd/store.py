@@ -85,6 +85,11 @@ def load_blob(path: Path) -> Any:
 def code_version() -> dict[str, Any]:
     """Package version and, when run from a git checkout, the commit (and whether it is dirty)."""
     info: dict[str, Any] = {"mifd": __version__}
+    if os.environ.get("MIFD_GIT_COMMIT"):
+        # set where the tree was copied without (or with a stale) .git, e.g. onto a GPU machine
+        info["git_commit"] = os.environ["MIFD_GIT_COMMIT"]
+        info["git_commit_from"] = "MIFD_GIT_COMMIT"
+        return info
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -96,10 +101,6 @@ def code_version() -> dict[str, Any]:
             info["git_dirty"] = bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         pass
-    if "git_commit" not in info and os.environ.get("MIFD_GIT_COMMIT"):
-        # a copy of the tree without .git (e.g. a GPU machine): the commit it was copied from
-        info["git_commit"] = os.environ["MIFD_GIT_COMMIT"]
-        info["git_commit_from"] = "MIFD_GIT_COMMIT"
     return info
 
 
