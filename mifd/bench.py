@@ -469,3 +469,45 @@ def cuda_test_results(folder: Path | None = None) -> list[dict]:
                     "skipped": int(a["skipped"]),
                     "names": [c.attrib["name"] for c in suite.iter("testcase")]})
     return out
+
+
+def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
+    """The working-memory SM pass at the published sizes, split: drawing the k batches of
+    inputs and noise (``sample``), the batched no-grad RNN pass run eagerly, and (on CUDA) the
+    same pass replayed from a captured CUDA graph, with the largest difference between the
+    graph's and the eager outputs (a graph replays the same kernels: it should be 0)."""
+    from .experiments.wm import WMProblem
+
+    cfg = get_experiment("wm").config("paper", {"trials": trials, "conditions": ("mi",)})
+    problem = WMProblem(cfg, [cfg.seed + t for t in range(trials)], device)
+    k = cfg.sm_per_mm
+
+    def timed(fn):
+        out, times = None, []
+        for _ in range(reps + 1):
+            _sync(device)
+            t = time.perf_counter()
+            out = fn()
+            _sync(device)
+            times.append(time.perf_counter() - t)
+        return out, statistics.median(times[1:])
+
+    data, t_sample = timed(lambda: problem.sample("sm", k))
+    with torch.no_grad():
+        eager, t_eager = timed(lambda: problem.run(data, grad=False)[:2])
+        res = {"device": device, "trials": trials, "sm_passes": k,
+               "steps": cfg.transient + cfg.steps, "sample_s": t_sample, "eager_s": t_eager}
+        if device.startswith("cuda"):
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                problem.run(data, grad=False)
+            torch.cuda.current_stream().wait_stream(s)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static = problem.run(data, grad=False)[:2]
+            _, t_graph = timed(graph.replay)
+            res["graph_s"] = t_graph
+            res["graph_max_abs_diff"] = max(float((a - b).abs().max())
+                                            for a, b in zip(static, eager))
+    return res
