@@ -511,3 +511,9 @@ def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
             res["graph_max_abs_diff"] = max(float((a - b).abs().max())
                                             for a, b in zip(static, eager))
     return res
+
+
+def load_sm_pass(folder: Path | None = None) -> list[dict]:
+    """Committed :func:`wm_sm_pass_times` results (``results/committed/bench/graphs/*.json``)."""
+    folder = Path(folder or COMMITTED / "graphs")
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

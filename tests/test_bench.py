@@ -150,3 +150,13 @@ def test_code_version_takes_the_commit_from_the_environment(monkeypatch):
     monkeypatch.setenv("MIFD_GIT_COMMIT", "f" * 40)
     info = code_version()
     assert info["git_commit"] == "f" * 40 and info["git_commit_from"] == "MIFD_GIT_COMMIT"
+
+
+def test_wm_sm_pass_times_splits_the_pass_and_committed_graph_results_are_exact():
+    from mifd.bench import load_sm_pass, wm_sm_pass_times
+
+    r = wm_sm_pass_times("cpu", trials=1, reps=1)
+    assert r["sample_s"] > 0 and r["eager_s"] > 0 and "graph_s" not in r  # graphs: CUDA only
+    for res in load_sm_pass():
+        for row in res["rows"]:
+            assert row.get("graph_max_abs_diff", 0.0) == 0.0
