@@ -186,9 +186,10 @@ class AdversarialTrainer:
         self.sm_opt.step()
         return v.detach()
 
-    def sm_steps(self, k: int, kind: str) -> torch.Tensor:
-        """k SM steps on fresh batches; returns the mean DV per trial."""
-        vals = []
+    def sm_batches(self, k: int, kind: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The inputs ``(x, y)`` of k SM steps, from fresh batches run without gradient: all k
+        passes batched (``sm_pass_group`` at a time) or one by one. Lazy, so a group's outputs
+        can be consumed before the next group runs."""
         if self.s.batch_sm_passes:
             data = self.problem.sample(kind, k)
             group = self.s.sm_pass_group or k
@@ -196,15 +197,17 @@ class AdversarialTrainer:
                 g = min(group, k - g0)
                 with torch.no_grad():
                     x, y, _ = self.problem.run(batch_slice(data, g0, g, k), grad=False)
-                for xs, ys in zip(x.chunk(g, dim=1), y.chunk(g, dim=1)):
-                    vals.append(self.sm_update(xs, ys))
+                yield from zip(x.chunk(g, dim=1), y.chunk(g, dim=1))
         else:
             for _ in range(k):
                 data = self.problem.sample(kind, 1)
                 with torch.no_grad():
                     x, y, _ = self.problem.run(data, grad=False)
-                vals.append(self.sm_update(x, y))
-        return torch.stack(vals).mean(0)
+                yield x, y
+
+    def sm_steps(self, k: int, kind: str) -> torch.Tensor:
+        """k SM steps on fresh batches; returns the mean DV per trial."""
+        return torch.stack([self.sm_update(x, y) for x, y in self.sm_batches(k, kind)]).mean(0)
 
     # ------------------------------------------------------------------ MM
     def mm_step(self) -> dict[str, torch.Tensor]:

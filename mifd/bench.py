@@ -20,7 +20,6 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from .adversarial import batch_slice
 from .runner import get_experiment, resolve_device
 from .store import atomic_write_json, code_version, now
 
@@ -234,19 +233,12 @@ def phase_times(experiment: str, device: str, trials: int, reps: int = 2,
     unit = _unit(experiment, cfg, device)
     unit.step(0)
     unit.step(1)
-    tr, k = unit.trainer, cfg.sm_per_mm
-    group = tr.s.sm_pass_group or k
+    tr = unit.trainer
     out: dict[str, list[float]] = {"sm_rnn": [], "sm_critic": [], "mm": []}
     for _ in range(reps):
         _sync(device)
         t0 = time.perf_counter()
-        data = tr.problem.sample("sm", k)
-        xy = []
-        for g0 in range(0, k, group):
-            g = min(group, k - g0)
-            with torch.no_grad():
-                x, y, _ = tr.problem.run(batch_slice(data, g0, g, k), grad=False)
-            xy += list(zip(x.chunk(g, dim=1), y.chunk(g, dim=1)))
+        xy = list(tr.sm_batches(cfg.sm_per_mm, "sm"))  # every pass first, to time them apart
         _sync(device)
         t1 = time.perf_counter()
         for xs, ys in xy:
@@ -428,10 +420,13 @@ def goal_verdicts(results: list[dict]):
     return pd.DataFrame(out).set_index("goal")
 
 
+def _jsons(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+
+
 def load_phases(folder: Path | None = None) -> list[dict]:
     """Committed :func:`phase_times` results (``results/committed/bench/phases/*.json``)."""
-    folder = Path(folder or COMMITTED / "phases")
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    return _jsons(folder or COMMITTED / "phases")
 
 
 def phases_frame(phases: list[dict]):
@@ -515,5 +510,4 @@ def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
 
 def load_sm_pass(folder: Path | None = None) -> list[dict]:
     """Committed :func:`wm_sm_pass_times` results (``results/committed/bench/graphs/*.json``)."""
-    folder = Path(folder or COMMITTED / "graphs")
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    return _jsons(folder or COMMITTED / "graphs")
