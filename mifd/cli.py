@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="also time TF32 matmuls in the critic (rows 'mifd+tf32'; CUDA only)")
     bn.add_argument("--compile", action="store_true",
                     help="also time the one-pass critic under torch.compile (rows 'mifd+compile')")
+    bn.add_argument("--allocator", action="store_true",
+                    help="also time mifd with glibc's default allocator (rows 'mifd-mmap') and "
+                         "the port with freed host memory retained ('port+retain'); "
+                         "see mifd.allocator")
     bn.add_argument("--device", default="auto", help="|".join(DEVICES))
     bn.add_argument("--trials", default=None, help="batched trial counts, e.g. 1,8 (1,8)")
     bn.add_argument("--epochs", default=None, help="timed epochs after the warm-up (2)")
@@ -174,10 +178,12 @@ def main(argv: list[str] | None = None) -> int:
                 check_precision("tf32", dev, name="--tf32")
             impls = ("mifd",) + tuple(i for i, on in (
                 ("mifd-2pass", args.two_pass), ("mifd+compile", args.compile),
-                ("mifd+bf16", args.bf16), ("mifd+tf32", args.tf32)) if on)
+                ("mifd+bf16", args.bf16), ("mifd+tf32", args.tf32),
+                ("mifd-mmap", args.allocator)) if on)
+            ports = ("port", "port+retain") if args.allocator else ("port",)
             res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
                             experiments=exps, port=not args.no_port, warmup=int(args.warmup),
-                            impls=impls, sizes=sizes)
+                            impls=impls, ports=ports, sizes=sizes)
             print(format_table(res))
             print(f"wrote {args.out}")
             return 0

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .allocator import default_for_runs, retain_freed_memory
 from .config import (ConfigError, apply_overrides, check_device, check_profile, config_hash,
                      to_dict)
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
@@ -188,6 +189,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if hasattr(cfg, "sm_precision"):
         from .adversarial import check_precision
         check_precision(cfg.sm_precision, dev)
+    retain = dev == "cpu" and default_for_runs()  # see mifd.allocator
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     entry = store.entry(exp.name, key)
@@ -199,6 +201,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         store.init_entry(entry, {"experiment": exp.name, "profile": profile, "key": key,
                                  "config": to_dict(cfg), "mifd": __version__})
         ckpt = Checkpointer(entry, max_seconds=max_seconds)
+        retain = retain and retain_freed_memory()
         t0 = time.time()
         started = now()
         result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
@@ -206,7 +209,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
                 "code": code_version(), "machine": machine_info(dev), "started": started,
                 "finished": now(), "wall_seconds": ckpt.elapsed(),
                 "wall_seconds_last_call": time.time() - t0,
-                "resumed_from": ckpt.resumed_from}
+                "resumed_from": ckpt.resumed_from, "retain_host_memory": bool(retain)}
         entry.save_result(result, meta)
     meta = entry.meta()
     summary = summarize(result["trials"])

@@ -76,6 +76,23 @@ def test_bench_times_the_two_pass_form_beside_the_default(tmp_path):
     assert [r["impl"] for r in rows] == ["mifd", "mifd-2pass"]
 
 
+def test_bench_times_the_allocator_rows(tmp_path):
+    """``--allocator``: mifd with glibc's default allocator and the port with freed host memory
+    retained, beside the default rows; each row says which it ran with."""
+    from mifd import allocator
+    out = tmp_path / "b.json"
+    p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1", "--epochs", "1",
+                                "--experiments", "wm", "--allocator", "--out", str(out),
+                                *TINY[:-4]), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["impl"] for r in rows] == ["mifd", "mifd-mmap", "port", "port+retain"]
+    on = allocator.available()
+    assert [r["retain_host_memory"] for r in rows] == [on, False, False, on]
+    assert all(r["speedup_of_mifd"] > 0 for r in rows[2:])
+    assert "row 'port'" in p.stdout and "row 'port+retain'" in p.stdout
+
+
 def test_counted_critic_flops_equal_torch_flop_counter():
     """The benchmark's FLOP floor counts exactly the matmuls autograd runs for the projected
     critic: an SM step (weights updated, inputs detached) and the MM step (gradients into the
