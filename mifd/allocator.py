@@ -4,8 +4,8 @@ At the published working-memory sizes every statistics-network step allocates an
 tensors of about 160 MB (40 000 joint + 40 000 shuffled pairs × 512 units × 4 bytes). glibc
 serves blocks above its ``mmap`` threshold (at most 32 MiB) with a fresh ``mmap`` and returns
 them with ``munmap`` on free, so the kernel page-faults and zeroes every such tensor again on
-every step: on the 2-core build machine that was about 40 % of a critic update (see the
-performance appendix). :func:`retain_freed_memory` tells glibc to serve every block from its
+every step, which costs system time on top of the arithmetic (the performance appendix
+computes how much, from the benchmark rows ``mifd`` and ``mifd-mmap``). :func:`retain_freed_memory` tells glibc to serve every block from its
 heap and never to trim the heap, so freed blocks are reused. Nothing about the arithmetic
 changes (results are bit-identical); the price is that the process keeps its peak host memory
 until it exits.

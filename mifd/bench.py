@@ -63,13 +63,19 @@ def critic_flops(n: int, half: int, w: int, update: str) -> float:
     raise ValueError(f"parameter 'update': got {update!r}; allowed: 'critic', 'inputs'")
 
 
+def _samples(cfg: Any, n: int) -> int:
+    """Pairs the critic sees out of ``n`` activity samples (a random subset of ``sm_samples``
+    when that is set, as ``AdversarialTrainer.estimate`` draws)."""
+    return min(cfg.sm_samples, n) if cfg.sm_samples else n
+
+
 def wm_flops(cfg: Any) -> dict[str, float]:
     """FLOPs per trial and epoch (k SM steps + one MM step); an RNN backward counted as 2×
     its forward."""
-    n_sm = cfg.sm_samples or cfg.batch * cfg.steps
-    half, w = cfg.n // 2, cfg.sm_width
-    sm = cfg.sm_per_mm * critic_flops(n_sm, half, w, "critic") + critic_flops(n_sm, half, w, "inputs")
     sm_batch = cfg.sm_batch or cfg.batch
+    n_sm, n_mm = _samples(cfg, sm_batch * cfg.steps), _samples(cfg, cfg.batch * cfg.steps)
+    half, w = cfg.n // 2, cfg.sm_width
+    sm = cfg.sm_per_mm * critic_flops(n_sm, half, w, "critic") + critic_flops(n_mm, half, w, "inputs")
     L = cfg.transient + cfg.steps
     step = 2 * cfg.n * cfg.n + 2 * 4 * cfg.n + 2 * cfg.n * 2  # recurrent, input, readout
     rnn_sm = cfg.sm_per_mm * sm_batch * L * step
@@ -80,9 +86,10 @@ def wm_flops(cfg: Any) -> dict[str, float]:
 def separation_flops(cfg: Any) -> dict[str, float]:
     """FLOPs per trial and MM step (k SM steps + one MM step); a GRU backward counted as 2×
     its forward."""
-    n_sm = cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length
+    n_sm = _samples(cfg, (cfg.sm_batch or cfg.batch) * cfg.length)
+    n_mm = _samples(cfg, cfg.batch * cfg.length)
     half, w = cfg.n // 2, cfg.sm_width
-    sm = cfg.sm_per_mm * critic_flops(n_sm, half, w, "critic") + critic_flops(n_sm, half, w, "inputs")
+    sm = cfg.sm_per_mm * critic_flops(n_sm, half, w, "critic") + critic_flops(n_mm, half, w, "inputs")
     gru = 2 * 3 * (3 * cfg.n + cfg.n * cfg.n) + 2 * cfg.n * 6  # gates (input + recurrent), readout
     rnn_sm = cfg.sm_per_mm * (cfg.sm_batch or cfg.batch) * cfg.length * gru
     rnn_mm = 3 * cfg.batch * cfg.length * gru
@@ -299,6 +306,10 @@ def run_bench(device: str = "auto", trials: Sequence[int] = (1, 8), epochs: int 
         peaks += part["matmul_peak_samples"][1:]
     res = {"matmul_peak_flops": max(peaks), "matmul_peak_samples": peaks,
            "rows": set_peak(rows, max(peaks))}
+    if "mifd-mmap" in impls and dev == "cpu" and "wm" in experiments:
+        over = {k: v for k, v in {**(sizes or {}).get("wm", {}), **(overrides or {})}.items()
+                if k in get_experiment("wm").config_cls.__dataclass_fields__}
+        res["allocator_ab"] = allocator_ab(overrides=over)
     res.update({"date": now(), "code": code_version(), "host": platform.node(),
                 "torch": torch.__version__, "threads": torch.get_num_threads(),
                 "gpu": torch.cuda.get_device_name(0) if dev.startswith("cuda") else None,
@@ -551,3 +562,138 @@ def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
 def load_sm_pass(folder: Path | None = None) -> list[dict]:
     """Committed :func:`wm_sm_pass_times` results (``results/committed/bench/graphs/*.json``)."""
     return _jsons(folder or COMMITTED / "graphs")
+
+
+def profile_costs(root: Path | None = None) -> dict[str, str]:
+    """What each profile cost where it was run, as the *How to re-run* page's substitutions:
+    ``cost_<experiment>_book`` from the wall time recorded with the committed ``book`` result
+    (``cost_wm_variants_book``: the range over the other committed ``wm`` runs), and
+    ``cost_wm_paper_cpu`` from the best exact CPU row at the published sizes of the newest
+    committed benchmark. A missing result reads "not measured"."""
+    from . import __version__
+    from .config import config_hash
+
+    base = Path(root) if root is not None else COMMITTED.parent
+
+    def meta(path: Path) -> dict:
+        return json.loads((path / "meta.json").read_text())
+
+    def where(m: dict) -> str:
+        mach = m.get("machine", {})
+        return mach.get("gpu") or f"{mach.get('torch_threads', '?')} CPU threads"
+
+    out = {}
+    for name in ("mine-gaussian", "wm", "separation"):
+        exp = get_experiment(name)
+        cfg = exp.config("book")
+        main = base / name / config_hash(exp.name, cfg, __version__)
+        key = f"cost_{name.replace('-', '_')}_book"
+        if not (main / "meta.json").exists():
+            out[key] = "not measured"
+            continue
+        m = meta(main)
+        what = ""
+        if name != "mine-gaussian":
+            n_cond = len(cfg.all_conditions()) if hasattr(cfg, "all_conditions") \
+                else len(cfg.conditions)
+            units = f"{cfg.epochs} epochs" if name == "wm" else f"{cfg.mm_steps} MM steps"
+            what = f"{cfg.trials} trials × {n_cond} conditions, {units}; "
+        out[key] = f"≈ {m['wall_seconds'] / 60:.0f} min ({what}{where(m)})"
+        if name == "wm":
+            others = [meta(p) for p in sorted((base / name).iterdir())
+                      if p != main and (p / "meta.json").exists()]
+            others = [o for o in others if o.get("profile") == "book"]
+            mins = sorted(o["wall_seconds"] / 60 for o in others)
+            out["cost_wm_variants_book"] = (f"≈ {mins[0]:.0f}–{mins[-1]:.0f} min each "
+                                            f"({where(others[0])})" if mins else "not measured")
+    out["cost_wm_paper_cpu"] = "not measured"
+    for _, res in load_committed(base / "bench"):  # newest first
+        rows = [r for r in res["rows"] if r["experiment"] == "wm" and r["device"] == "cpu"
+                and r.get("impl", "mifd") in EXACT_IMPLS and r.get("published_sizes", True)]
+        if rows:
+            best = min(rows, key=lambda r: r["s_per_trial_epoch"]["median"])
+            out["cost_wm_paper_cpu"] = (f"≈ {best['projected_paper_hours']:.0f} h on "
+                                        f"{res['threads']} CPU threads (projected by `mifd bench`, "
+                                        f"{res['date'][:10]})")
+            break
+    return out
+
+
+def allocator_effect(results: list[dict]):
+    """Seconds per trial-epoch with freed host memory retained (``mifd``, ``port+retain``) and
+    with glibc's default (``mifd-mmap``, ``port``), pairs taken from the same run."""
+    import pandas as pd
+    recs = []
+    for res in results:
+        rows = {(r["experiment"], r["device"], r["trials"], r.get("impl", "mifd")): r
+                for r in res["rows"]}
+        for (exp, dev, T, impl), off in rows.items():
+            on_impl = {"mifd-mmap": "mifd", "port": "port+retain"}.get(impl)
+            on = rows.get((exp, dev, T, on_impl))
+            if on is None:
+                continue
+            a, b = on["s_per_trial_epoch"]["median"], off["s_per_trial_epoch"]["median"]
+            recs.append({"run": res.get("date", "")[:10] + " " + res.get("host", ""),
+                         "experiment": exp, "device": dev, "batched trials": T,
+                         "code": "mifd" if on_impl == "mifd" else "port",
+                         "retained (s / trial-epoch)": round(a, 3),
+                         "glibc default (s / trial-epoch)": round(b, 3),
+                         "speed-up from retaining": round(b / a, 2)})
+    return pd.DataFrame(recs)
+
+
+def allocator_ab(trials: int = 1, reps: int = 4, overrides: Mapping[str, Any] | None = None
+                 ) -> dict:
+    """One working-memory statistics-network step at the published sizes (unless
+    ``overrides``), timed with freed host memory retained and with glibc's default, in
+    alternating blocks (retained twice, default twice, ``reps`` times; the second step of each
+    block is measured) so that drift of the machine's speed hits both alike. Besides seconds,
+    the minor page faults and the system CPU time of each measured step (``getrusage``), which
+    do not depend on the machine's speed. CPU only."""
+    cfg = get_experiment("wm").config("paper", {**BENCH_OVERRIDES["wm"], "trials": trials,
+                                                "epochs": 1, **(overrides or {})})
+    unit = _unit("wm", cfg, "cpu")
+    tr = unit.trainer
+    x, y = next(tr.sm_batches(1, "sm"))
+    out: dict[str, dict[str, list[float]]] = {
+        mode: {"seconds": [], "minor_faults": [], "system_seconds": []}
+        for mode in ("retained", "glibc default")}
+    for _ in range(reps):
+        for mode, retain in (("retained", True), ("glibc default", False)):
+            with host_memory(retain) as ok:
+                if retain and not ok:
+                    return {"available": False}
+                tr.sm_update(x, y)
+                r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+                tr.sm_update(x, y)
+                t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+            out[mode]["seconds"].append(t1 - t0)
+            out[mode]["minor_faults"].append(r1.ru_minflt - r0.ru_minflt)
+            out[mode]["system_seconds"].append(r1.ru_stime - r0.ru_stime)
+    return {"available": True, "experiment": "wm", "trials": trials, "reps": reps,
+            "samples_per_step": _samples(cfg, x.shape[1]),
+            "sm_width": cfg.sm_width,
+            "overrides": dict(overrides or {}), "per_step": out}
+
+
+def allocator_ab_frame(results: list[dict]):
+    """Medians of :func:`allocator_ab` blocks, per committed benchmark that has one."""
+    import pandas as pd
+    recs = []
+    for res in results:
+        ab = res.get("allocator_ab")
+        if not ab or not ab.get("available"):
+            continue
+        med = {m: {k: statistics.median(v) for k, v in d.items()}
+               for m, d in ab["per_step"].items()}
+        on, off = med["retained"], med["glibc default"]
+        recs.append({"run": res.get("date", "")[:10] + " " + res.get("host", ""),
+                     "batched trials": ab["trials"], "blocks": ab["reps"],
+                     "s / SM step, retained": round(on["seconds"], 3),
+                     "s / SM step, glibc default": round(off["seconds"], 3),
+                     "speed-up": round(off["seconds"] / on["seconds"], 2),
+                     "page faults, retained": int(on["minor_faults"]),
+                     "page faults, glibc default": int(off["minor_faults"]),
+                     "system CPU s, retained": round(on["system_seconds"], 3),
+                     "system CPU s, glibc default": round(off["system_seconds"], 3)})
+    return pd.DataFrame(recs)

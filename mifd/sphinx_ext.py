@@ -2,6 +2,8 @@
 
 - Every page states the profile it was built with (the ``MIFD_PROFILE`` that ``mifd book`` sets)
   in the theme's announcement bar.
+- The *How to re-run* page's cost table is filled from the committed results
+  (:func:`mifd.bench.profile_costs`, as MyST substitutions ``{{ cost_… }}``), not typed.
 - Each ``<script>`` appears once per page: sphinx-thebe 0.3.1 registers its inline configuration
   (``const THEBE_JS_URL = …``) on every read of the environment, and the second copy raises
   "Identifier 'THEBE_JS_URL' has already been declared" in the browser.
@@ -22,6 +24,11 @@ def _announce(app) -> None:
         opts["announcement"] = PROFILE_NOTE.format(profile=profile)
 
 
+def _costs(app, config) -> None:
+    from .bench import profile_costs
+    config.myst_substitutions = {**profile_costs(), **(config.myst_substitutions or {})}
+
+
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts = context.get("script_files")
     if not scripts:
@@ -38,5 +45,6 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     app.connect("builder-inited", _announce)
+    app.connect("config-inited", _costs)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

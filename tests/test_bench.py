@@ -91,6 +91,16 @@ def test_bench_times_the_allocator_rows(tmp_path):
     assert [r["retain_host_memory"] for r in rows] == [on, False, False, on]
     assert all(r["speedup_of_mifd"] > 0 for r in rows[2:])
     assert "row 'port'" in p.stdout and "row 'port+retain'" in p.stdout
+    # the interleaved A/B of one SM step, at the benched (tiny) sizes
+    ab = json.loads(out.read_text())["allocator_ab"]
+    assert ab["available"] is on
+    if on:
+        assert ab["sm_width"] == 8 and ab["samples_per_step"] == 32
+        for mode in ("retained", "glibc default"):
+            d = ab["per_step"][mode]
+            assert len(d["seconds"]) == len(d["minor_faults"]) == ab["reps"] > 0
+        from mifd.bench import allocator_ab_frame
+        assert len(allocator_ab_frame([json.loads(out.read_text())])) == 1
 
 
 def test_counted_critic_flops_equal_torch_flop_counter():
@@ -177,3 +187,28 @@ def test_wm_sm_pass_times_splits_the_pass_and_committed_graph_results_are_exact(
     for res in load_sm_pass():
         for row in res["rows"]:
             assert row.get("graph_max_abs_diff", 0.0) == 0.0
+
+
+def test_profile_costs_read_the_committed_wall_times(tmp_path):
+    """Costs come from the recorded wall times: a copied committed layer with one wm run's
+    wall time changed reports the change; a missing layer reads 'not measured'."""
+    import shutil
+    from mifd import bench, __version__
+    from mifd.config import config_hash
+    from mifd.runner import get_experiment
+    src = bench.COMMITTED.parent
+    costs = bench.profile_costs(src)
+    assert set(costs) == {"cost_mine_gaussian_book", "cost_wm_book", "cost_wm_variants_book",
+                          "cost_separation_book", "cost_wm_paper_cpu"}
+    exp = get_experiment("wm")
+    key = config_hash(exp.name, exp.config("book"), __version__)
+    dst = tmp_path / "committed"
+    shutil.copytree(src / "wm" / key, dst / "wm" / key)
+    meta = json.loads((dst / "wm" / key / "meta.json").read_text())
+    meta["wall_seconds"] = 42 * 60
+    (dst / "wm" / key / "meta.json").write_text(json.dumps(meta))
+    costs = bench.profile_costs(dst)
+    assert costs["cost_wm_book"].startswith("≈ 42 min (")
+    assert costs["cost_separation_book"] == "not measured"
+    assert costs["cost_wm_variants_book"] == "not measured"
+    assert costs["cost_wm_paper_cpu"] == "not measured"
