@@ -81,6 +81,9 @@ def host_memory(retain: bool) -> Iterator[bool]:
     """Retain (or not) freed host memory inside the block, then go back to the previous
     setting; yields whether the setting took effect."""
     before = retaining()
+    if retain == before:  # nothing to change: leave glibc untouched
+        yield True
+        return
     ok = retain_freed_memory(retain)
     try:
         yield ok

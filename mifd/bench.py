@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from .allocator import host_memory
+from .allocator import retain_freed_memory, retaining
 from .runner import get_experiment, resolve_device
 from .store import atomic_write_json, code_version, now
 
@@ -209,41 +209,82 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
     for name in ports:
         if name not in ("port", "port+retain"):
             raise ValueError(f"parameter 'ports': got {name!r}; allowed: 'port', 'port+retain'")
-    for T, impl in [(T, i) for T in trials for i in impls]:
-        steps = {"epochs": epochs + warmup + 1} if experiment == "wm" else \
-            {"mm_steps": epochs + warmup + 1}
-        cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": T, **steps,
+    jobs = [(T, i) for T in trials for i in impls]
+    if port and experiment == "wm":
+        jobs += [(1, name) for name in ports]
+    for T, impl in jobs:
+        measured = measure_row(experiment, impl, device, T, epochs, warmup, overrides or {},
+                               profile)
+        cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": T,
                                    **(overrides or {})})
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        with host_memory(HOST_MEMORY.get(impl, True)) as retained:
-            unit = _unit(experiment, cfg, device)
-            unit.trainer.s = dataclasses.replace(unit.trainer.s, **IMPLS[impl])
-            unit.step(0)  # pre-training (none here) and the first evaluation
-            times = _time_epochs(unit.step, 1, warmup, epochs, device, T)
-            del unit
-        rows.append(_row(experiment, impl, device, T, times, count(cfg), units, warmup,
-                         paper_fl) | {"retain_host_memory": retained and HOST_MEMORY.get(impl, True)})
+        rows.append(_row(experiment, impl, device, T, measured["times"], count(cfg), units,
+                         warmup, paper_fl)
+                    | {"peak_memory_bytes": measured["peak_memory_bytes"],
+                       "retain_host_memory": measured["retain_host_memory"],
+                       "fresh_process": measured["fresh_process"]})
         peaks.append(matmul_peak(device))
     if port and experiment == "wm":
-        from .bench_port import PortWM
-        cfg = exp.config(profile, {**BENCH_OVERRIDES["wm"], "trials": 1, **(overrides or {})})
-        for name in ports:
-            if device.startswith("cuda"):
-                torch.cuda.reset_peak_memory_stats()
-            with host_memory(HOST_MEMORY[name]) as retained:
-                p = PortWM(cfg, device=device)
-                times = _time_epochs(lambda _: p.epoch(), 0, warmup, epochs, device)
-                del p
-            rows.append(_row("wm", name, device, 1, times, count(cfg), units, warmup, paper_fl)
-                        | {"retain_host_memory": retained and HOST_MEMORY[name]})
-            peaks.append(matmul_peak(device))
         best = min(r["s_per_trial_epoch"]["median"] for r in rows if r["impl"] in EXACT_IMPLS)
         for r in rows:
             if r["impl"] in ports:
                 r["speedup_of_mifd"] = r["s_per_trial_epoch"]["median"] / best
     return {"matmul_peak_flops": max(peaks), "matmul_peak_samples": peaks,
             "rows": set_peak(rows, max(peaks))}
+
+
+def _measure(experiment: str, impl: str, device: str, T: int, epochs: int, warmup: int,
+             overrides: Mapping[str, Any], profile: str) -> dict:
+    """Seconds per trial-epoch of one benchmark row, in this process, with this process's
+    allocator setting."""
+    exp = get_experiment(experiment)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    if impl.startswith("port"):
+        from .bench_port import PortWM
+        cfg = exp.config(profile, {**BENCH_OVERRIDES["wm"], "trials": 1, **overrides})
+        p = PortWM(cfg, device=device)
+        times = _time_epochs(lambda _: p.epoch(), 0, warmup, epochs, device)
+    else:
+        steps = {"epochs": epochs + warmup + 1} if experiment == "wm" else \
+            {"mm_steps": epochs + warmup + 1}
+        cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": T, **steps,
+                                   **overrides})
+        unit = _unit(experiment, cfg, device)
+        unit.trainer.s = dataclasses.replace(unit.trainer.s, **IMPLS[impl])
+        unit.step(0)  # pre-training (none here) and the first evaluation
+        times = _time_epochs(unit.step, 1, warmup, epochs, device, T)
+    return {"times": times, "peak_memory_bytes": _memory(device), "retain_host_memory":
+            retaining(), "fresh_process": False}
+
+
+def in_fresh_process(function: str, **kwargs: Any) -> dict:
+    """``mifd.bench.<function>(**kwargs)`` in a new Python process (JSON in, JSON out): its
+    allocator starts at glibc's defaults, untouched by what this process did."""
+    import subprocess
+    import sys
+    code = ("import json, sys\nfrom mifd import bench\n"
+            "out = getattr(bench, sys.argv[1])(**json.loads(sys.argv[2]))\n"
+            "print('MIFD-JSON ' + json.dumps(out))")
+    p = subprocess.run([sys.executable, "-c", code, function, json.dumps(kwargs)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"bench.{function} in a fresh process failed:\n{p.stderr[-2000:]}")
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("MIFD-JSON ")][-1]
+    return json.loads(line[len("MIFD-JSON "):])
+
+
+def measure_row(experiment: str, impl: str, device: str, T: int, epochs: int, warmup: int,
+                overrides: Mapping[str, Any], profile: str = "paper") -> dict:
+    """One row's times. Rows that run with glibc's default allocator (:data:`HOST_MEMORY`)
+    run in a fresh process, as a script would; the others in this one, with freed host memory
+    retained (what ``mifd.run`` does on CPU). Switching the setting back and forth inside one
+    process is not the default: a heap grown while retaining keeps serving large blocks."""
+    args = dict(experiment=experiment, impl=impl, device=device, T=T, epochs=epochs,
+                warmup=warmup, overrides=dict(overrides), profile=profile)
+    if not HOST_MEMORY.get(impl, True):
+        return in_fresh_process("_measure", **args) | {"fresh_process": True}
+    retain_freed_memory(True)
+    return _measure(**args)
 
 
 def phase_times(experiment: str, device: str, trials: int, reps: int = 2,
@@ -255,8 +296,8 @@ def phase_times(experiment: str, device: str, trials: int, reps: int = 2,
     steps = {"epochs": reps + 2} if experiment == "wm" else {"mm_steps": reps + 2}
     cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": trials, **steps,
                                **(overrides or {})})
-    with host_memory(True):
-        return _phase_times(experiment, device, trials, reps, overrides, cfg)
+    retain_freed_memory(True)  # as mifd.run does
+    return _phase_times(experiment, device, trials, reps, overrides, cfg)
 
 
 def _phase_times(experiment: str, device: str, trials: int, reps: int,
@@ -642,37 +683,47 @@ def allocator_effect(results: list[dict]):
     return pd.DataFrame(recs)
 
 
-def allocator_ab(trials: int = 1, reps: int = 4, overrides: Mapping[str, Any] | None = None
+def _ab_step(retain: bool, trials: int, overrides: Mapping[str, Any]) -> dict:
+    """One working-memory SM step, measured after two warm-up steps, in a process whose
+    allocator was untouched before (``retain``: then set to retain freed memory)."""
+    if retain and not retain_freed_memory(True):
+        return {"available": False}
+    cfg = get_experiment("wm").config("paper", {**BENCH_OVERRIDES["wm"], "trials": trials,
+                                                "epochs": 1, **overrides})
+    tr = _unit("wm", cfg, "cpu").trainer
+    x, y = next(tr.sm_batches(1, "sm"))
+    for _ in range(2):
+        tr.sm_update(x, y)
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    tr.sm_update(x, y)
+    t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    return {"available": True, "seconds": t1 - t0, "minor_faults": r1.ru_minflt - r0.ru_minflt,
+            "system_seconds": r1.ru_stime - r0.ru_stime, "samples_per_step": _samples(cfg, x.shape[1]),
+            "sm_width": cfg.sm_width}
+
+
+def allocator_ab(trials: int = 1, reps: int = 3, overrides: Mapping[str, Any] | None = None
                  ) -> dict:
     """One working-memory statistics-network step at the published sizes (unless
-    ``overrides``), timed with freed host memory retained and with glibc's default, in
-    alternating blocks (retained twice, default twice, ``reps`` times; the second step of each
-    block is measured) so that drift of the machine's speed hits both alike. Besides seconds,
-    the minor page faults and the system CPU time of each measured step (``getrusage``), which
-    do not depend on the machine's speed. CPU only."""
-    cfg = get_experiment("wm").config("paper", {**BENCH_OVERRIDES["wm"], "trials": trials,
-                                                "epochs": 1, **(overrides or {})})
-    unit = _unit("wm", cfg, "cpu")
-    tr = unit.trainer
-    x, y = next(tr.sm_batches(1, "sm"))
+    ``overrides``), with freed host memory retained and with glibc's default, each measured in
+    a fresh process (after two warm-up steps), the two alternating ``reps`` times so that
+    drift of the machine's speed hits both alike. Besides seconds, the minor page faults and
+    the system CPU time of the step (``getrusage``), which do not depend on the machine's
+    speed. CPU only."""
     out: dict[str, dict[str, list[float]]] = {
         mode: {"seconds": [], "minor_faults": [], "system_seconds": []}
         for mode in ("retained", "glibc default")}
+    last: dict = {}
     for _ in range(reps):
         for mode, retain in (("retained", True), ("glibc default", False)):
-            with host_memory(retain) as ok:
-                if retain and not ok:
-                    return {"available": False}
-                tr.sm_update(x, y)
-                r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-                tr.sm_update(x, y)
-                t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-            out[mode]["seconds"].append(t1 - t0)
-            out[mode]["minor_faults"].append(r1.ru_minflt - r0.ru_minflt)
-            out[mode]["system_seconds"].append(r1.ru_stime - r0.ru_stime)
+            last = in_fresh_process("_ab_step", retain=retain, trials=trials,
+                                    overrides=dict(overrides or {}))
+            if not last["available"]:
+                return {"available": False}
+            for key in out[mode]:
+                out[mode][key].append(last[key])
     return {"available": True, "experiment": "wm", "trials": trials, "reps": reps,
-            "samples_per_step": _samples(cfg, x.shape[1]),
-            "sm_width": cfg.sm_width,
+            "samples_per_step": last["samples_per_step"], "sm_width": last["sm_width"],
             "overrides": dict(overrides or {}), "per_step": out}
 
 

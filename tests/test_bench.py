@@ -89,6 +89,7 @@ def test_bench_times_the_allocator_rows(tmp_path):
     assert [r["impl"] for r in rows] == ["mifd", "mifd-mmap", "port", "port+retain"]
     on = allocator.available()
     assert [r["retain_host_memory"] for r in rows] == [on, False, False, on]
+    assert [r["fresh_process"] for r in rows] == [False, True, True, False]
     assert all(r["speedup_of_mifd"] > 0 for r in rows[2:])
     assert "row 'port'" in p.stdout and "row 'port+retain'" in p.stdout
     # the interleaved A/B of one SM step, at the benched (tiny) sizes
