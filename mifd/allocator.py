@@ -5,10 +5,11 @@ tensors of about 160 MB (40 000 joint + 40 000 shuffled pairs × 512 units × 4 
 serves blocks above its ``mmap`` threshold (at most 32 MiB) with a fresh ``mmap`` and returns
 them with ``munmap`` on free, so the kernel page-faults and zeroes every such tensor again on
 every step, which costs system time on top of the arithmetic (the performance appendix
-computes how much, from the benchmark rows ``mifd`` and ``mifd-mmap``). :func:`retain_freed_memory` tells glibc to serve every block from its
-heap and never to trim the heap, so freed blocks are reused. Nothing about the arithmetic
-changes (results are bit-identical); the price is that the process keeps its peak host memory
-until it exits.
+computes how much, from the benchmark rows ``mifd`` and ``mifd-mmap`` and from
+``mifd.bench.allocator_ab``). :func:`retain_freed_memory` tells glibc to serve every block
+from its heap and never to trim the heap, so freed blocks are reused. Nothing about the
+arithmetic changes (results are bit-identical); the price is that the process keeps its peak
+host memory until it exits.
 
 ``mifd.run`` turns this on for CPU runs unless the environment sets
 ``MIFD_RETAIN_HOST_MEMORY=0``; on a C library other than glibc (macOS, musl) it is a no-op.
