@@ -69,6 +69,11 @@ def _samples(cfg: Any, n: int) -> int:
     return min(cfg.sm_samples, n) if cfg.sm_samples else n
 
 
+def _n_conditions(cfg: Any) -> int:
+    """Conditions a config trains side by side (separation adds its L2 sweep)."""
+    return len(cfg.all_conditions()) if hasattr(cfg, "all_conditions") else len(cfg.conditions)
+
+
 def wm_flops(cfg: Any) -> dict[str, float]:
     """FLOPs per trial and epoch (k SM steps + one MM step); an RNN backward counted as 2×
     its forward."""
@@ -142,10 +147,12 @@ def _time_epochs(step, first: int, warmup: int, epochs: int, device: str,
     return times
 
 
-def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl: dict,
+def _row(experiment: str, impl: str, device: str, T: int, measured: dict, fl: dict,
          paper_units: float, warmup: int, paper_fl: dict) -> dict:
-    """One benchmark row. The projection of the ``paper`` profile scales the measured time by
-    the ratio of counted FLOPs at the published sizes to those measured (1 when they match)."""
+    """One benchmark row from a :func:`measure_row` measurement. The projection of the
+    ``paper`` profile scales the measured time by the ratio of counted FLOPs at the published
+    sizes to those measured (1 when they match)."""
+    times = measured["times"]
     med = statistics.median(times)
     scale = (paper_fl["sm"] + paper_fl["rnn"]) / (fl["sm"] + fl["rnn"])
     return {"experiment": experiment, "impl": impl, "device": device, "trials": T,
@@ -153,9 +160,11 @@ def _row(experiment: str, impl: str, device: str, T: int, times: list[float], fl
             "s_per_trial_epoch": {"median": med, "min": min(times), "max": max(times)},
             "flops_per_trial_epoch": fl,
             "achieved_flops": (fl["sm"] + fl["rnn"]) / med,
-            "peak_memory_bytes": _memory(device),
+            "peak_memory_bytes": measured["peak_memory_bytes"],
             "published_sizes": abs(scale - 1) < 1e-9,
-            "projected_paper_hours": med * scale * paper_units / 3600}
+            "projected_paper_hours": med * scale * paper_units / 3600,
+            "retain_host_memory": measured["retain_host_memory"],
+            "fresh_process": measured["fresh_process"]}
 
 
 #: benchmark rows: the default settings and the trainer options timed beside them
@@ -198,7 +207,7 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
     exp = get_experiment(experiment)
     peaks = [peak or matmul_peak(device)]
     full = exp.config("paper")
-    n_cond = len(full.all_conditions()) if hasattr(full, "all_conditions") else len(full.conditions)
+    n_cond = _n_conditions(full)
     units = full.trials * n_cond * (full.epochs if experiment == "wm" else full.mm_steps)
     count = wm_flops if experiment == "wm" else separation_flops
     paper_fl = count(full)
@@ -217,11 +226,8 @@ def bench_experiment(experiment: str, device: str, trials: Sequence[int] = (1, 8
                                profile)
         cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": T,
                                    **(overrides or {})})
-        rows.append(_row(experiment, impl, device, T, measured["times"], count(cfg), units,
-                         warmup, paper_fl)
-                    | {"peak_memory_bytes": measured["peak_memory_bytes"],
-                       "retain_host_memory": measured["retain_host_memory"],
-                       "fresh_process": measured["fresh_process"]})
+        rows.append(_row(experiment, impl, device, T, measured, count(cfg), units, warmup,
+                         paper_fl))
         peaks.append(matmul_peak(device))
     if port and experiment == "wm":
         best = min(r["s_per_trial_epoch"]["median"] for r in rows if r["impl"] in EXACT_IMPLS)
@@ -408,7 +414,7 @@ def paper_requirements() -> list[dict]:
     for name, count in (("wm", wm_flops), ("separation", separation_flops)):
         cfg = get_experiment(name).config("paper")
         fl = count(cfg)
-        n_cond = len(cfg.all_conditions()) if hasattr(cfg, "all_conditions") else len(cfg.conditions)
+        n_cond = _n_conditions(cfg)
         units = cfg.epochs if name == "wm" else cfg.mm_steps
         total = (fl["sm"] + fl["rnn"]) * cfg.trials * n_cond * units
         seconds = 60 * GOAL_MINUTES[name]
@@ -635,8 +641,7 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
         m = meta(main)
         what = ""
         if name != "mine-gaussian":
-            n_cond = len(cfg.all_conditions()) if hasattr(cfg, "all_conditions") \
-                else len(cfg.conditions)
+            n_cond = _n_conditions(cfg)
             units = f"{cfg.epochs} epochs" if name == "wm" else f"{cfg.mm_steps} MM steps"
             what = f"{cfg.trials} trials × {n_cond} conditions, {units}; "
         out[key] = f"≈ {m['wall_seconds'] / 60:.0f} min ({what}{where(m)})"
@@ -660,6 +665,10 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
     return out
 
 
+def _run_label(res: dict) -> str:
+    return res.get("date", "")[:10] + " " + res.get("host", "")
+
+
 def allocator_effect(results: list[dict]):
     """Seconds per trial-epoch with freed host memory retained (``mifd``, ``port+retain``) and
     with glibc's default (``mifd-mmap``, ``port``), pairs taken from the same run."""
@@ -674,7 +683,7 @@ def allocator_effect(results: list[dict]):
             if on is None:
                 continue
             a, b = on["s_per_trial_epoch"]["median"], off["s_per_trial_epoch"]["median"]
-            recs.append({"run": res.get("date", "")[:10] + " " + res.get("host", ""),
+            recs.append({"run": _run_label(res),
                          "experiment": exp, "device": dev, "batched trials": T,
                          "code": "mifd" if on_impl == "mifd" else "port",
                          "retained (s / trial-epoch)": round(a, 3),
@@ -738,7 +747,7 @@ def allocator_ab_frame(results: list[dict]):
         med = {m: {k: statistics.median(v) for k, v in d.items()}
                for m, d in ab["per_step"].items()}
         on, off = med["retained"], med["glibc default"]
-        recs.append({"run": res.get("date", "")[:10] + " " + res.get("host", ""),
+        recs.append({"run": _run_label(res),
                      "batched trials": ab["trials"], "blocks": ab["reps"],
                      "s / SM step, retained": round(on["seconds"], 3),
                      "s / SM step, glibc default": round(off["seconds"], 3),
