@@ -175,9 +175,12 @@ IMPLS: dict[str, dict[str, Any]] = {
     "mifd+bf16": {"sm_precision": "bf16"},      # bf16 matmuls in the critic (not exact)
     "mifd+tf32": {"sm_precision": "tf32"},      # TF32 matmuls in the critic (CUDA; not exact)
     "mifd-mmap": {},                            # glibc's default allocator (see HOST_MEMORY)
+    "mifd+fused": {},                           # hand-written BPTT (see IMPL_CONFIG)
 }
+#: rows that differ from ``mifd`` in a config field rather than a trainer setting
+IMPL_CONFIG: dict[str, dict[str, Any]] = {"mifd+fused": {"fused_bptt": True}}
 #: the rows whose results equal the default's within float tolerance: the goals are judged on these
-EXACT_IMPLS = ("mifd", "mifd-2pass", "mifd+compile", "mifd-mmap")
+EXACT_IMPLS = ("mifd", "mifd-2pass", "mifd+compile", "mifd-mmap", "mifd+fused")
 #: whether a row retains freed host memory (``mifd.allocator``; what ``mifd.run`` does on CPU):
 #: every ``mifd`` row but ``mifd-mmap``; the straightforward port runs with glibc's defaults,
 #: ``port+retain`` is the same port with the setting
@@ -254,7 +257,7 @@ def _measure(experiment: str, impl: str, device: str, T: int, epochs: int, warmu
         steps = {"epochs": epochs + warmup + 1} if experiment == "wm" else \
             {"mm_steps": epochs + warmup + 1}
         cfg = exp.config(profile, {**BENCH_OVERRIDES[experiment], "trials": T, **steps,
-                                   **overrides})
+                                   **overrides, **IMPL_CONFIG.get(impl, {})})
         unit = _unit(experiment, cfg, device)
         unit.trainer.s = dataclasses.replace(unit.trainer.s, **IMPLS[impl])
         unit.step(0)  # pre-training (none here) and the first evaluation

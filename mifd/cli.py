@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="also time TF32 matmuls in the critic (rows 'mifd+tf32'; CUDA only)")
     bn.add_argument("--compile", action="store_true",
                     help="also time the one-pass critic under torch.compile (rows 'mifd+compile')")
+    bn.add_argument("--fused", action="store_true",
+                    help="also time hand-written BPTT through the RNN (rows 'mifd+fused'; "
+                         "see mifd.models.bptt)")
     bn.add_argument("--allocator", action="store_true",
                     help="also time mifd with glibc's default allocator (rows 'mifd-mmap') and "
                          "the port with freed host memory retained ('port+retain'); "
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             impls = ("mifd",) + tuple(i for i, on in (
                 ("mifd-2pass", args.two_pass), ("mifd+compile", args.compile),
                 ("mifd+bf16", args.bf16), ("mifd+tf32", args.tf32),
-                ("mifd-mmap", args.allocator)) if on)
+                ("mifd+fused", args.fused), ("mifd-mmap", args.allocator)) if on)
             ports = ("port", "port+retain") if args.allocator else ("port",)
             res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
                             experiments=exps, port=not args.no_port, warmup=int(args.warmup),

@@ -33,9 +33,12 @@ class ConfigError(ValueError):
 
 
 def param(default: Any, *, doc: str = "", choices: tuple | None = None,
-          low: float | None = None, high: float | None = None) -> Any:
-    """A config field with its allowed values (used by ``validate``)."""
-    meta = {"doc": doc, "choices": choices, "low": low, "high": high}
+          low: float | None = None, high: float | None = None, added: bool = False) -> Any:
+    """A config field with its allowed values (used by ``validate``).
+
+    ``added``: a field added after results were stored; it enters the store key only when it
+    differs from its default, so existing keys stay valid (:func:`config_hash`)."""
+    meta = {"doc": doc, "choices": choices, "low": low, "high": high, "added": added}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults so configs stay hashable")
     return dataclasses.field(default=default, metadata=meta)
@@ -196,8 +199,15 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def config_hash(experiment: str, cfg: Any, version: str) -> str:
-    """Key of a run in the results store: hash of experiment, full config and package version."""
-    blob = json.dumps({"experiment": experiment, "config": to_dict(cfg), "version": version},
+    """Key of a run in the results store: hash of experiment, full config and package version.
+
+    Fields declared with ``param(..., added=True)`` are left out while they hold their default,
+    so adding such a field keeps every existing key."""
+    config = to_dict(cfg)
+    for f in dataclasses.fields(cfg):
+        if f.metadata.get("added") and getattr(cfg, f.name) == f.default:
+            del config[f.name]
+    blob = json.dumps({"experiment": experiment, "config": config, "version": version},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -68,10 +68,16 @@ class SeparationConfig:
                                   "backward pass instead of storing them (exact; memory)")
     sm_pass_group: int = param(0, doc="GRU passes of the SM steps run together (0: all "
                                "sm_per_mm; memory)", low=0)
+    fused_bptt: bool = param(False, doc="hand-written BPTT through the GRU instead of autograd "
+                             "over every step (gradients equal up to rounding; Keras cell only)",
+                             added=True)
 
     def check(self) -> None:
         if self.n % 2:
             raise ConfigError(f"parameter 'n': got {self.n}; allowed: an even integer")
+        if self.fused_bptt and self.cell != "keras":
+            raise ConfigError(f"parameter 'fused_bptt': got True with cell {self.cell!r}; "
+                              "allowed: True only with cell 'keras'")
         if self.loss_from >= self.length:
             raise ConfigError(f"parameter 'loss_from': got {self.loss_from}; allowed: an integer"
                               f" < length ({self.length})")
@@ -108,7 +114,8 @@ class SeparationProblem:
         self.cfg, self.device = cfg, torch.device(device)
         self.model = TrialGRU([torch.Generator().manual_seed(s) for s in seeds],
                               GRUSpec(n=cfg.n, cell=cfg.cell), time_chunk=cfg.time_chunk,
-                              checkpoint=cfg.bptt_checkpoint).to(self.device)
+                              checkpoint=cfg.bptt_checkpoint,
+                              fused_bptt=cfg.fused_bptt).to(self.device)
         self.pool = torch.as_tensor(data["train"], device=self.device)
         self.test = torch.as_tensor(data["test"], device=self.device)
         self.gens = [torch.Generator(device=self.device).manual_seed(s + 3_000_017) for s in seeds]

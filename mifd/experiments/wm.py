@@ -55,6 +55,8 @@ class WMConfig:
                               "bf16 (autocast); an option that is not exact", choices=PRECISIONS)
     compile_critic: bool = param(False, doc="torch.compile the statistics network (exact up to "
                                  "rounding; compiles once per process)")
+    fused_bptt: bool = param(False, doc="hand-written BPTT through the RNN instead of autograd "
+                             "over every step (gradients equal up to rounding)", added=True)
     alpha: float = param(0.1, doc="leak rate α", low=1e-6, high=1.0)
     sigma: float = param(0.1, doc="recurrent noise s.d.", low=0.0)
     noise: str = param("outside", doc="noise outside α (code) or inside (paper Eq. 1)",
@@ -94,7 +96,7 @@ class WMProblem:
         self.spec = LeakySpec(n=cfg.n, alpha=cfg.alpha, sigma=cfg.sigma, noise=cfg.noise)
         self.task = FlipFlopSpec(target=cfg.target)
         init = [torch.Generator().manual_seed(s) for s in seeds]
-        self.model = LeakyRNN(init, self.spec).to(self.device)
+        self.model = LeakyRNN(init, self.spec, fused_bptt=cfg.fused_bptt).to(self.device)
         self.gens = [torch.Generator(device=self.device).manual_seed(s + 7_000_003)
                      for s in seeds]
         self.lambda_l2 = cfg.l2

@@ -17,7 +17,10 @@ Memory (execution settings, not part of the model): the sequence runs in chunks 
 ``time_chunk`` steps, so the input projections exist for one chunk at a time, and without
 gradients the states are written into one preallocated tensor. With ``checkpoint`` each chunk's
 intermediate activations are recomputed in the backward pass instead of being stored (exact:
-the recomputation repeats the same operations; ``tests/test_exactness.py``).
+the recomputation repeats the same operations; ``tests/test_exactness.py``). With
+``fused_bptt`` (Keras cell only) the gradient is computed by hand-written BPTT
+(:mod:`mifd.models.bptt`: same states, gradients equal up to rounding), which keeps only the
+states and recomputes the gates per chunk, so ``checkpoint`` is not needed with it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from ..nn import _init_weight
+from .bptt import gru_chunk, gru_scan
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,14 @@ def orthogonal(g: torch.Generator, rows: int, cols: int) -> torch.Tensor:
 
 class TrialGRU(nn.Module):
     def __init__(self, gens: Sequence[torch.Generator], spec: GRUSpec = GRUSpec(),
-                 time_chunk: int = 0, checkpoint: bool = False):
+                 time_chunk: int = 0, checkpoint: bool = False, fused_bptt: bool = False):
         super().__init__()
         if spec.cell not in ("keras", "paper"):
             raise ValueError(f"parameter 'cell': got {spec.cell!r}; allowed: 'keras', 'paper'")
+        if fused_bptt and spec.cell != "keras":
+            raise ValueError(f"parameter 'fused_bptt': got True with cell {spec.cell!r}; "
+                             "allowed: True only with cell 'keras'")
+        self.fused_bptt = fused_bptt
         if time_chunk < 0:
             raise ValueError(f"parameter 'time_chunk': got {time_chunk}; allowed: an integer >= 0")
         self.spec = spec
@@ -89,7 +97,9 @@ class TrialGRU(nn.Module):
         h = torch.zeros(T, B, n, device=x.device, dtype=x.dtype) if h0 is None else h0
         chunk = self.time_chunk or L
         grad = torch.is_grad_enabled()
-        if chunk >= L:
+        if grad and self.fused_bptt:
+            H = gru_scan(x, h, self.W, self.U, self.b, self.c, chunk)
+        elif chunk >= L:
             H = self._scan(x, h)
         elif grad:
             parts = []
@@ -113,25 +123,17 @@ class TrialGRU(nn.Module):
         """The states of ``x`` ``(T, B, l, in)`` from ``h`` ``(T, B, N)``: ``(T, B, l, N)``."""
         T, B, L, _ = x.shape
         n = self.spec.n
+        if self.spec.cell == "keras":
+            return gru_chunk(x, h, self.W, self.U, self.b, self.c)
         gx = torch.bmm(x.reshape(T, B * L, -1), self.W).view(T, B, L, 3 * n)
-        if self.b is not None:
-            gx = gx + self.b[:, None]
         steps = gx.unbind(2)  # unbind once: indexing in the loop has a backward quadratic in L
         hs = []
-        keras = self.spec.cell == "keras"
         for t in range(L):
             xz, xr, xh = steps[t].split(n, dim=-1)
-            if keras:
-                gh = torch.baddbmm(self.c, h, self.U)
-                hz, hr, hh = gh.split(n, dim=-1)
-                z = torch.sigmoid(xz + hz)
-                r = torch.sigmoid(xr + hr)
-                cand = torch.tanh(xh + r * hh)
-            else:
-                gzr = torch.bmm(h, self.U[..., : 2 * n])
-                z = torch.sigmoid(xz + gzr[..., :n])
-                r = torch.sigmoid(xr + gzr[..., n:])
-                cand = torch.tanh(xh + torch.bmm(r * h, self.U_h))
+            gzr = torch.bmm(h, self.U[..., : 2 * n])
+            z = torch.sigmoid(xz + gzr[..., :n])
+            r = torch.sigmoid(xr + gzr[..., n:])
+            cand = torch.tanh(xh + torch.bmm(r * h, self.U_h))
             h = torch.lerp(cand, h, z)  # z ⊙ h + (1 − z) ⊙ h̃
             hs.append(h)
         return torch.stack(hs, dim=2)

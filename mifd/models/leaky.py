@@ -11,6 +11,9 @@ is ``W_rec[t].T``.
 
 Initialization as the authors': W_rec ~ N(0, g²/N) (g = 1), W_in and W_out Glorot-uniform,
 biases zero. Each trial is initialized from its own generator.
+
+With ``fused_bptt`` the gradient is computed by hand-written BPTT (:mod:`mifd.models.bptt`;
+same states, gradients equal up to rounding) instead of autograd over every step.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 from torch import nn
 
 from ..nn import _init_weight
+from .bptt import leaky_scan, leaky_states, leaky_step
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,10 @@ class LeakySpec:
 class LeakyRNN(nn.Module):
     """T independent leaky-integrator RNNs."""
 
-    def __init__(self, gens: Sequence[torch.Generator], spec: LeakySpec = LeakySpec()):
+    def __init__(self, gens: Sequence[torch.Generator], spec: LeakySpec = LeakySpec(),
+                 fused_bptt: bool = False):
         super().__init__()
+        self.fused_bptt = fused_bptt
         if spec.noise not in ("outside", "inside"):
             raise ValueError(f"parameter 'noise': got {spec.noise!r}; allowed: 'outside', 'inside'")
         self.spec = spec
@@ -77,14 +83,18 @@ class LeakyRNN(nn.Module):
             # the noise enters after the leak; fold it into the per-step drive
             scale = self.spec.sigma * (1.0 if self.spec.noise == "inside" else 1.0 / a)
             u = u + noise * scale
-        # unbind once: indexing u[:, :, t] inside the loop has a backward quadratic in L
-        steps = u.unbind(dim=2)
-        h = h0
-        hs = []
-        for t in range(L):
-            # (1 − α) h + α (r W_rec + u_t), as one lerp
-            h = torch.lerp(h, torch.baddbmm(steps[t], torch.tanh(h), self.W_rec), a)
-            hs.append(h)
-        H = torch.stack(hs, dim=2)
+        if not torch.is_grad_enabled():
+            H = leaky_states(u, h0, self.W_rec, a)
+        elif self.fused_bptt:
+            H = leaky_scan(u, h0, self.W_rec, a)
+        else:
+            # unbind once: indexing u[:, :, t] inside the loop has a backward quadratic in L
+            steps = u.unbind(dim=2)
+            h = h0
+            hs = []
+            for t in range(L):
+                h = leaky_step(h, steps[t], self.W_rec, a)
+                hs.append(h)
+            H = torch.stack(hs, dim=2)
         y = torch.baddbmm(self.b_out, torch.tanh(H).reshape(T, B * L, -1), self.W_out)
         return H, y.view(T, B, L, -1)
