@@ -34,9 +34,9 @@ results: $(STAMP)
 ## Time the training loops at the published sizes on this machine; the JSON goes to results/committed/bench.
 bench: $(STAMP)
 	mkdir -p results/committed/bench
-	$(VENV)/bin/mifd bench --device auto --experiments wm --trials 1,2 --epochs 2 --two-pass --compile --bf16 --allocator \
+	$(VENV)/bin/mifd bench --device auto --experiments wm --trials 1,2 --epochs 2 --two-pass --compile --bf16 --fused --allocator \
 	  --out results/committed/bench/wm-$$(hostname)-$$(date +%Y%m%d).json
-	$(VENV)/bin/mifd bench --device auto --experiments separation --trials 1 --epochs 1 --warmup 0 \
+	$(VENV)/bin/mifd bench --device auto --experiments separation --trials 1 --epochs 1 --warmup 0 --fused \
 	  --out results/committed/bench/separation-$$(hostname)-$$(date +%Y%m%d).json
 
 clean:

@@ -32,6 +32,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .config import ConfigError
+from .graphs import GraphedPass, check_graph_device
 
 from .mine import dv
 from .nn import clip_grad_norm_per_trial, generator_states, set_generator_states
@@ -53,6 +54,7 @@ class AdversarialSettings:
     one_pass_critic: bool = True   # joint and shuffled pairs through the critic in one pass
     compile_critic: bool = False   # torch.compile the one-pass critic (implies one_pass_critic)
     sm_precision: str = "fp32"     # critic matmuls: "fp32" | "tf32" (CUDA) | "bf16" (autocast)
+    graph_sm_pass: bool = False    # CUDA: replay the epoch's SM passes from a CUDA graph
 
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -114,6 +116,10 @@ class AdversarialTrainer:
         self.s = settings
         self.mm_params = [p for p in problem.model.parameters() if p.requires_grad]
         self._compiled = None  # the compiled one-pass critic, built on first use
+        self._graphed = None   # the epoch's SM passes as a CUDA graph (graph_sm_pass)
+        if settings.graph_sm_pass:
+            check_graph_device(next(problem.model.parameters()).device)
+            self._graphed = GraphedPass(lambda data: problem.run(data, grad=False))
 
     def state_dict(self) -> dict:
         """Everything needed to resume: both networks, both optimizers, every random stream."""
@@ -189,21 +195,27 @@ class AdversarialTrainer:
     def sm_batches(self, k: int, kind: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The inputs ``(x, y)`` of k SM steps, from fresh batches run without gradient: all k
         passes batched (``sm_pass_group`` at a time) or one by one. Lazy, so a group's outputs
-        can be consumed before the next group runs."""
+        are consumed before the next group runs (with ``graph_sm_pass`` the next replay
+        overwrites them). With ``graph_sm_pass`` the passes of every epoch (k = ``sm_per_mm``)
+        are replayed from a CUDA graph; the one-off pre-training passes run eagerly."""
+        graphed = self._graphed is not None and k == self.s.sm_per_mm
+
+        def run(data: dict) -> tuple[torch.Tensor, torch.Tensor, Any]:
+            if graphed:
+                return self._graphed(data)
+            with torch.no_grad():
+                return self.problem.run(data, grad=False)
+
         if self.s.batch_sm_passes:
             data = self.problem.sample(kind, k)
             group = self.s.sm_pass_group or k
             for g0 in range(0, k, group):
                 g = min(group, k - g0)
-                with torch.no_grad():
-                    x, y, _ = self.problem.run(batch_slice(data, g0, g, k), grad=False)
+                x, y, _ = run(batch_slice(data, g0, g, k))
                 yield from zip(x.chunk(g, dim=1), y.chunk(g, dim=1))
         else:
             for _ in range(k):
-                data = self.problem.sample(kind, 1)
-                with torch.no_grad():
-                    x, y, _ = self.problem.run(data, grad=False)
-                yield x, y
+                yield run(self.problem.sample(kind, 1))[:2]
 
     def sm_steps(self, k: int, kind: str) -> torch.Tensor:
         """k SM steps on fresh batches; returns the mean DV per trial."""

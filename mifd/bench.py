@@ -176,11 +176,16 @@ IMPLS: dict[str, dict[str, Any]] = {
     "mifd+tf32": {"sm_precision": "tf32"},      # TF32 matmuls in the critic (CUDA; not exact)
     "mifd-mmap": {},                            # glibc's default allocator (see HOST_MEMORY)
     "mifd+fused": {},                           # hand-written BPTT (see IMPL_CONFIG)
+    "mifd+graph": {},                           # SM passes replayed from a CUDA graph
+    "mifd+fused+graph": {},                     # both
 }
-#: rows that differ from ``mifd`` in a config field rather than a trainer setting
-IMPL_CONFIG: dict[str, dict[str, Any]] = {"mifd+fused": {"fused_bptt": True}}
+#: rows that differ from ``mifd`` in config fields rather than in trainer settings
+IMPL_CONFIG: dict[str, dict[str, Any]] = {
+    "mifd+fused": {"fused_bptt": True}, "mifd+graph": {"graph_sm_pass": True},
+    "mifd+fused+graph": {"fused_bptt": True, "graph_sm_pass": True}}
 #: the rows whose results equal the default's within float tolerance: the goals are judged on these
-EXACT_IMPLS = ("mifd", "mifd-2pass", "mifd+compile", "mifd-mmap", "mifd+fused")
+EXACT_IMPLS = ("mifd", "mifd-2pass", "mifd+compile", "mifd-mmap", "mifd+fused", "mifd+graph",
+               "mifd+fused+graph")
 #: whether a row retains freed host memory (``mifd.allocator``; what ``mifd.run`` does on CPU):
 #: every ``mifd`` row but ``mifd-mmap``; the straightforward port runs with glibc's defaults,
 #: ``port+retain`` is the same port with the setting
@@ -594,15 +599,9 @@ def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
         res = {"device": device, "trials": trials, "sm_passes": k,
                "steps": cfg.transient + cfg.steps, "sample_s": t_sample, "eager_s": t_eager}
         if device.startswith("cuda"):
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                problem.run(data, grad=False)
-            torch.cuda.current_stream().wait_stream(s)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static = problem.run(data, grad=False)[:2]
-            _, t_graph = timed(graph.replay)
+            from .graphs import GraphedPass
+            graphed = GraphedPass(lambda d: problem.run(d, grad=False)[:2])
+            static, t_graph = timed(lambda: graphed(data))  # input copies included
             res["graph_s"] = t_graph
             res["graph_max_abs_diff"] = max(float((a - b).abs().max())
                                             for a, b in zip(static, eager))
@@ -669,7 +668,8 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
 
 
 def _run_label(res: dict) -> str:
-    return res.get("date", "")[:10] + " " + res.get("host", "")
+    gpu = f" ({res['gpu']})" if res.get("gpu") else ""
+    return res.get("date", "")[:10] + " " + res.get("host", "") + gpu
 
 
 def allocator_effect(results: list[dict]):
@@ -692,6 +692,34 @@ def allocator_effect(results: list[dict]):
                          "retained (s / trial-epoch)": round(a, 3),
                          "glibc default (s / trial-epoch)": round(b, 3),
                          "speed-up from retaining": round(b / a, 2)})
+    return pd.DataFrame(recs)
+
+
+#: the options compared with the default row by :func:`option_effect`
+OPTIONS = ("mifd+fused", "mifd+graph", "mifd+fused+graph", "mifd+compile", "mifd-2pass",
+           "mifd+bf16", "mifd+tf32")
+
+
+def option_effect(results: list[dict], impls: Sequence[str] = OPTIONS):
+    """Each option's row against the default row (``mifd``) of the same run, experiment,
+    device and trial count: seconds per trial-epoch and the speed-up (> 1: the option is
+    faster)."""
+    import pandas as pd
+    recs = []
+    for res in results:
+        rows = {(r["experiment"], r["device"], r["trials"], r.get("impl", "mifd")): r
+                for r in res["rows"]}
+        for (exp, dev, T, impl), r in rows.items():
+            base = rows.get((exp, dev, T, "mifd"))
+            if impl not in impls or base is None:
+                continue
+            a, b = base["s_per_trial_epoch"]["median"], r["s_per_trial_epoch"]["median"]
+            recs.append({"run": _run_label(res), "experiment": exp, "device": dev,
+                         "batched trials": T, "option": impl,
+                         "exact": impl in EXACT_IMPLS,
+                         "default (s / trial-epoch)": round(a, 3),
+                         "option (s / trial-epoch)": round(b, 3),
+                         "speed-up": round(a / b, 2)})
     return pd.DataFrame(recs)
 
 

@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--fused", action="store_true",
                     help="also time hand-written BPTT through the RNN (rows 'mifd+fused'; "
                          "see mifd.models.bptt)")
+    bn.add_argument("--graph", action="store_true",
+                    help="also time the SM passes replayed from a CUDA graph (rows 'mifd+graph', "
+                         "and 'mifd+fused+graph' with --fused; CUDA only)")
     bn.add_argument("--allocator", action="store_true",
                     help="also time mifd with glibc's default allocator (rows 'mifd-mmap') and "
                          "the port with freed host memory retained ('port+retain'); "
@@ -179,10 +182,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.tf32:
                 from .adversarial import check_precision
                 check_precision("tf32", dev, name="--tf32")
+            if args.graph:
+                from .graphs import check_graph_device
+                check_graph_device(dev, name="--graph")
             impls = ("mifd",) + tuple(i for i, on in (
                 ("mifd-2pass", args.two_pass), ("mifd+compile", args.compile),
                 ("mifd+bf16", args.bf16), ("mifd+tf32", args.tf32),
-                ("mifd+fused", args.fused), ("mifd-mmap", args.allocator)) if on)
+                ("mifd+fused", args.fused), ("mifd+graph", args.graph),
+                ("mifd+fused+graph", args.fused and args.graph),
+                ("mifd-mmap", args.allocator)) if on)
             ports = ("port", "port+retain") if args.allocator else ("port",)
             res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
                             experiments=exps, port=not args.no_port, warmup=int(args.warmup),

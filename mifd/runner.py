@@ -189,6 +189,9 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if hasattr(cfg, "sm_precision"):
         from .adversarial import check_precision
         check_precision(cfg.sm_precision, dev)
+    if getattr(cfg, "graph_sm_pass", False):
+        from .graphs import check_graph_device
+        check_graph_device(dev)
     retain = dev == "cpu" and default_for_runs()  # see mifd.allocator
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)

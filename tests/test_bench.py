@@ -65,15 +65,23 @@ def test_bench_rejects_bad_arguments(tmp_path):
     assert p.returncode == 2 and "parameter '--tf32'" in p.stderr
 
 
-def test_bench_times_the_two_pass_form_beside_the_default(tmp_path):
+def test_bench_times_the_options_beside_the_default(tmp_path):
+    """``--two-pass`` and ``--fused`` add their rows; ``option_effect`` pairs each with the
+    default row of the same run."""
     out = tmp_path / "b.json"
     p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1", "--epochs", "1",
-                                "--experiments", "wm", "--no-port", "--two-pass",
-                                "--out", str(out), *TINY[:-4]), capture_output=True, text=True,
-                       timeout=300)
+                                "--experiments", "wm,separation", "--no-port", "--two-pass",
+                                "--fused", "--out", str(out), *TINY), capture_output=True,
+                       text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    rows = json.loads(out.read_text())["rows"]
-    assert [r["impl"] for r in rows] == ["mifd", "mifd-2pass"]
+    res = json.loads(out.read_text())
+    assert [(r["experiment"], r["impl"]) for r in res["rows"]] == [
+        (e, i) for e in ("wm", "separation") for i in ("mifd", "mifd-2pass", "mifd+fused")]
+    from mifd.bench import option_effect
+    eff = option_effect([res])
+    assert sorted(zip(eff["experiment"], eff["option"])) == sorted(
+        (e, i) for e in ("wm", "separation") for i in ("mifd-2pass", "mifd+fused"))
+    assert (eff["speed-up"] > 0).all() and eff["exact"].all()
 
 
 def test_bench_times_the_allocator_rows(tmp_path):

@@ -20,6 +20,9 @@ from conftest import ROOT, mifd_cmd
     (["run", "mine-gaussian", "--set", "batch"], "parameter '--set': got 'batch'; allowed: key=value"),
     (["run", "mine-gaussian", "--device", "tpu"], "parameter 'device': got 'tpu'"),
     (["book", "--profile", "huge"], "parameter 'profile': got 'huge'"),
+    (["run", "wm", "--profile", "smoke", "--device", "cpu", "--set", "graph_sm_pass=true"],
+     "parameter 'graph_sm_pass': got True on cpu; allowed there: False"),
+    (["bench", "--device", "cpu", "--graph"], "parameter '--graph': got True on cpu"),
 ])
 def test_bad_parameters_exit_2_with_one_line_and_write_nothing(tmp_path, store_env, args, needle):
     out = tmp_path / "out"

@@ -88,3 +88,29 @@ def test_compiled_critic_trains_on_cuda_like_the_default():
     ref = _wm(("mi",), 2, "cuda")
     comp = _wm(("mi",), 2, "cuda", compile_critic=True)
     np.testing.assert_allclose(comp.hist["sm_mi"], ref.hist["sm_mi"], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("experiment", ["wm", "separation"])
+def test_graphed_sm_passes_and_fused_bptt_on_cuda_train_like_the_default(experiment):
+    """``graph_sm_pass`` replays the same kernels: bit-identical histories and weights;
+    ``fused_bptt`` (hand-written BPTT) equals autograd within float tolerance."""
+    from mifd.bench import _unit
+
+    def train(**over):
+        cfg = mifd.get_experiment(experiment).config("smoke", over)
+        u = _unit(experiment, cfg, "cuda")
+        for i in range(min(u.n_steps, 4)):
+            u.step(i)
+        return u.hist, [p.detach().cpu() for p in u.problem.model.parameters()]
+
+    ref_hist, ref_w = train()
+    hist, w = train(graph_sm_pass=True)
+    for k in ref_hist:
+        np.testing.assert_array_equal(hist[k], ref_hist[k], err_msg=k)
+    for a, b in zip(w, ref_w):
+        assert torch.equal(a, b)
+    hist, w = train(fused_bptt=True, graph_sm_pass=True)
+    for k in ("task", "mi", "sm_mi"):
+        np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    for a, b in zip(w, ref_w):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

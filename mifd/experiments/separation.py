@@ -71,6 +71,8 @@ class SeparationConfig:
     fused_bptt: bool = param(False, doc="hand-written BPTT through the GRU instead of autograd "
                              "over every step (gradients equal up to rounding; Keras cell only)",
                              added=True)
+    graph_sm_pass: bool = param(False, doc="CUDA: replay each epoch's statistics-network passes "
+                                "from a captured CUDA graph (bit-identical)", added=True)
 
     def check(self) -> None:
         if self.n % 2:
@@ -211,7 +213,8 @@ class SeparationTrainUnit(Unit):
                                        sm_clip=0.0, sm_clip_value=cfg.sm_clip_value, mm_clip=0.0,
                                        sm_pass_group=cfg.sm_pass_group,
                                        sm_precision=cfg.sm_precision,
-                                       compile_critic=cfg.compile_critic)
+                                       compile_critic=cfg.compile_critic,
+                                       graph_sm_pass=cfg.graph_sm_pass)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 8_200_009) for s in seeds]
         self.trainer = AdversarialTrainer(
             self.problem, self.critic, torch.optim.Adam(self.problem.model.parameters(), lr=cfg.mm_lr),

@@ -57,6 +57,8 @@ class WMConfig:
                                  "rounding; compiles once per process)")
     fused_bptt: bool = param(False, doc="hand-written BPTT through the RNN instead of autograd "
                              "over every step (gradients equal up to rounding)", added=True)
+    graph_sm_pass: bool = param(False, doc="CUDA: replay each epoch's statistics-network passes "
+                                "from a captured CUDA graph (bit-identical)", added=True)
     alpha: float = param(0.1, doc="leak rate α", low=1e-6, high=1.0)
     sigma: float = param(0.1, doc="recurrent noise s.d.", low=0.0)
     noise: str = param("outside", doc="noise outside α (code) or inside (paper Eq. 1)",
@@ -198,7 +200,8 @@ class WMTrainUnit(Unit):
                                        sm_noise=cfg.sm_noise, sm_samples=cfg.sm_samples,
                                        sm_clip=cfg.sm_clip, mm_clip=cfg.mm_clip,
                                        sm_precision=cfg.sm_precision,
-                                       compile_critic=cfg.compile_critic)
+                                       compile_critic=cfg.compile_critic,
+                                       graph_sm_pass=cfg.graph_sm_pass)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 9_100_003) for s in seeds]
         self.trainer = AdversarialTrainer(
             self.problem, self.critic, rmsprop_keras(self.problem.model.parameters(), cfg.mm_lr),
