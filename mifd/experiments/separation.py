@@ -69,7 +69,8 @@ class SeparationConfig:
     sm_pass_group: int = param(0, doc="GRU passes of the SM steps run together (0: all "
                                "sm_per_mm; memory)", low=0)
     fused_bptt: bool = param(False, doc="hand-written BPTT through the GRU instead of autograd "
-                             "over every step (gradients equal up to rounding; Keras cell only)",
+                             "over every step (gradients equal up to rounding; Keras cell only; "
+                             "keeps only the states, so bptt_checkpoint has no effect with it)",
                              added=True)
     graph_sm_pass: bool = param(False, doc="CUDA: replay each epoch's statistics-network passes "
                                 "from a captured CUDA graph (bit-identical)", added=True)
