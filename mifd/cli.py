@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--graph", action="store_true",
                     help="also time the SM passes replayed from a CUDA graph (rows 'mifd+graph', "
                          "and 'mifd+fused+graph' with --fused; CUDA only)")
+    bn.add_argument("--rows", default=None, metavar="NAMES",
+                    help="also time these rows, comma-separated: 'mifd' followed by any of "
+                         "+compile, +bf16, +tf32, +fused, +graph, -2pass, -mmap "
+                         "(e.g. mifd+bf16+fused+graph)")
     bn.add_argument("--allocator", action="store_true",
                     help="also time mifd with glibc's default allocator (rows 'mifd-mmap') and "
                          "the port with freed host memory retained ('port+retain'); "
@@ -191,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
                 ("mifd+fused", args.fused), ("mifd+graph", args.graph),
                 ("mifd+fused+graph", args.fused and args.graph),
                 ("mifd-mmap", args.allocator)) if on)
+            if args.rows:
+                from .bench import check_rows
+                extra = tuple(r.strip() for r in args.rows.split(",") if r.strip())
+                check_rows(extra, dev, name="--rows")
+                impls += tuple(r for r in extra if r not in impls)
             ports = ("port", "port+retain") if args.allocator else ("port",)
             res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
                             experiments=exps, port=not args.no_port, warmup=int(args.warmup),

@@ -160,6 +160,12 @@ def test_committed_gpu_measurements_parse_and_judge_the_gpu_goals():
         for goal in ("wm paper profile on one GPU ≤ 10 min",
                      "separation paper profile on one GPU ≤ 60 min"):
             assert verdicts.loc[goal, "verdict"] in ("met", "not met")
+        bf16 = [r for r in gpu if r["experiment"] == "wm" and r["impl"] == "mifd+bf16"
+                and r.get("published_sizes", True)]
+        if bf16:  # the option rows are reported beside the exact verdict, without one
+            info = verdicts.loc["wm paper profile on one GPU ≤ 10 min, with reduced-precision "
+                                "options (not exact; information)"]
+            assert info["verdict"] == "—" and info["best measured"].startswith("mifd+bf16: ")
     cpu_port = verdicts.loc["wm on CPU ≥ 5× faster than the straightforward port (same run)"]
     ports = [r for res in results for r in res["rows"] if r.get("impl") == "port"
              and r["device"] == "cpu" and r.get("published_sizes", True)]
@@ -221,3 +227,26 @@ def test_profile_costs_read_the_committed_wall_times(tmp_path):
     assert costs["cost_separation_book"] == "not measured"
     assert costs["cost_wm_variants_book"] == "not measured"
     assert costs["cost_wm_paper_cpu"] == "not measured"
+
+
+def test_row_names_compose_options_and_bad_names_are_rejected():
+    """A row is 'mifd' plus option parts; exactness, allocator and settings follow the parts."""
+    import re
+
+    import pytest
+    from mifd import bench
+    from mifd.config import ConfigError
+    assert bench.row_settings("mifd+bf16+fused+graph", "config") == {
+        "sm_precision": "bf16", "fused_bptt": True, "graph_sm_pass": True}
+    assert bench.row_settings("mifd-2pass+fused", "trainer") == {"one_pass_critic": False}
+    assert [bench.is_exact(n) for n in ("mifd", "mifd+fused+graph", "mifd+tf32", "port")] == [
+        True, True, False, True]
+    assert not bench.is_exact_mifd("port") and bench.is_exact_mifd("mifd-mmap")
+    assert [bench.retains_host_memory(n) for n in ("mifd", "mifd-mmap", "port", "port+retain")] \
+        == [True, False, False, True]
+    for bad in ("mifd+turbo", "mifdx", "mifd+fused+fused", "mifd+bf16+tf32", "nope"):
+        with pytest.raises(ConfigError, match=re.escape(f"parameter 'impls': got '{bad}'")):
+            bench.row_parts(bad)
+    with pytest.raises(ConfigError, match="allowed there: rows without \\+graph"):
+        bench.check_rows(["mifd", "mifd+fused+graph"], "cpu")
+    bench.check_rows(["mifd+tf32+graph"], "cuda")

@@ -23,6 +23,10 @@ from conftest import ROOT, mifd_cmd
     (["run", "wm", "--profile", "smoke", "--device", "cpu", "--set", "graph_sm_pass=true"],
      "parameter 'graph_sm_pass': got True on cpu; allowed there: False"),
     (["bench", "--device", "cpu", "--graph"], "parameter '--graph': got True on cpu"),
+    (["bench", "--device", "cpu", "--rows", "mifd+fused+graph"],
+     "parameter '--rows': got 'mifd+fused+graph' on cpu; allowed there: rows without +graph"),
+    (["bench", "--rows", "mifd+turbo"], "parameter '--rows': got 'mifd+turbo'; allowed: 'mifd' "
+     "followed by any of '-2pass', '+compile'"),
 ])
 def test_bad_parameters_exit_2_with_one_line_and_write_nothing(tmp_path, store_env, args, needle):
     out = tmp_path / "out"
