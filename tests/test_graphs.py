@@ -1,0 +1,21 @@
+"""CUDA graphs (``graph_sm_pass``) are CUDA only: elsewhere they are refused before anything runs.
+Their equality with the eager passes is checked on a GPU (``tests/test_cuda.py``)."""
+
+import pytest
+import torch
+
+from mifd.config import ConfigError
+from mifd.graphs import GraphedPass
+
+
+def test_graphed_pass_refuses_a_cpu_tensor():
+    with pytest.raises(ConfigError, match="parameter 'graph_sm_pass': got True on cpu"):
+        GraphedPass(lambda d: d["x"] * 2)({"x": torch.zeros(3), "noise": None})
+
+
+def test_trainer_with_graphed_sm_passes_is_refused_on_cpu():
+    from mifd.bench import _unit
+    from mifd.runner import get_experiment
+    cfg = get_experiment("wm").config("smoke", {"graph_sm_pass": True})
+    with pytest.raises(ConfigError, match="allowed there: False"):
+        _unit("wm", cfg, "cpu")
