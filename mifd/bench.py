@@ -670,6 +670,57 @@ def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
     return res
 
 
+#: operations that launch no kernel: views (``OpOverload.is_view``) and these
+_NO_KERNEL = ("empty", "empty_like", "empty_strided", "detach", "lift_fresh", "alias")
+
+
+def ops_per_step() -> list[dict]:
+    """Operations launched per RNN step (a GPU kernel each, unless a CUDA graph replays them),
+    counted at PyTorch's dispatcher below autograd on tiny CPU inputs: the no-grad pass and
+    forward + backward, with autograd over every step and with hand-written BPTT
+    (``fused_bptt``). The count per step is the difference between 40 and 20 steps divided by
+    20, so the per-sequence operations cancel; views and allocations are not counted. It
+    depends on the code, not on the machine."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from .models.gru import GRUSpec, TrialGRU
+    from .models.leaky import LeakyRNN, LeakySpec
+
+    class _Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if not func.is_view and func.overloadpacket.__name__ not in _NO_KERNEL:
+                self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    def count(experiment: str, fused: bool, grad: bool, L: int) -> int:
+        gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+        g = torch.Generator().manual_seed(3)
+        if experiment == "separation":
+            net = TrialGRU(gens, GRUSpec(n=8), fused_bptt=fused)
+            args = (torch.randn(2, 3, L, 3, generator=g),)
+        else:
+            net = LeakyRNN(gens, LeakySpec(n=8), fused_bptt=fused)
+            args = (torch.randn(2, 3, L, 4, generator=g), torch.zeros(2, 3, 8),
+                    torch.randn(2, 3, L, 8, generator=g))
+        with _Count() as c, torch.set_grad_enabled(grad):
+            H, Y = net(*args)
+            if grad:
+                (H.sum() + Y.sum()).backward()
+        return c.n
+
+    rows = []
+    for experiment in ("wm", "separation"):
+        for fused in (False, True):
+            per = {grad: (count(experiment, fused, grad, 40) - count(experiment, fused, grad, 20))
+                   / 20 for grad in (False, True)}
+            rows.append({"experiment": experiment,
+                         "backward": "hand-written (fused_bptt)" if fused else "autograd",
+                         "no-grad pass": per[False], "forward + backward": per[True]})
+    return rows
+
+
 def load_sm_pass(folder: Path | None = None) -> list[dict]:
     """Committed :func:`wm_sm_pass_times` results (``results/committed/bench/graphs/*.json``)."""
     return _jsons(folder or COMMITTED / "graphs")

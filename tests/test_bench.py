@@ -250,3 +250,15 @@ def test_row_names_compose_options_and_bad_names_are_rejected():
     with pytest.raises(ConfigError, match="allowed there: rows without \\+graph"):
         bench.check_rows(["mifd", "mifd+fused+graph"], "cpu")
     bench.check_rows(["mifd+tf32+graph"], "cuda")
+
+
+def test_ops_per_step_shows_what_hand_written_bptt_removes():
+    """Hand-written BPTT runs the same forward operations and fewer per step in all."""
+    import pandas as pd
+    from mifd import bench
+    df = pd.DataFrame(bench.ops_per_step()).set_index(["experiment", "backward"])
+    for exp in ("wm", "separation"):
+        auto, fused = df.loc[(exp, "autograd")], df.loc[(exp, "hand-written (fused_bptt)")]
+        assert auto["no-grad pass"] == fused["no-grad pass"] >= 3
+        assert fused["no-grad pass"] < fused["forward + backward"] < auto["forward + backward"]
+        assert float(auto["forward + backward"]).is_integer()
