@@ -364,6 +364,11 @@ def phase_times(experiment: str, device: str, trials: int, reps: int = 2,
 
 def _phase_times(experiment: str, device: str, trials: int, reps: int,
                  overrides: Mapping[str, Any] | None, cfg: Any) -> dict:
+    if getattr(cfg, "graph_sm_pass", False) and 0 < getattr(cfg, "sm_pass_group", 0) < \
+            cfg.sm_per_mm:
+        # every pass is collected before the critic is timed, but graph replays share outputs
+        raise ConfigError(f"parameter 'sm_pass_group': got {cfg.sm_pass_group} with "
+                          "graph_sm_pass in phase_times; allowed there: 0 (all passes at once)")
     unit = _unit(experiment, cfg, device)
     unit.step(0)
     unit.step(1)
