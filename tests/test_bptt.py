@@ -4,7 +4,7 @@ for bit, gradients equal up to the order of summation (float64: 1e-10; float32: 
 import pytest
 import torch
 
-from mifd.config import ConfigError, config_hash
+from mifd.config import config_hash
 from mifd.models import bptt
 from mifd.models.gru import GRUSpec, TrialGRU
 from mifd.models.leaky import LeakyRNN, LeakySpec
@@ -41,13 +41,14 @@ def _loss(H, Y):
     return (torch.tanh(H) * w).sum() + Y.pow(2).sum()
 
 
+@pytest.mark.parametrize("cell", ["keras", "paper"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("chunk", [0, 7, 40])
-def test_gru_hand_written_bptt_equals_autograd(dtype, chunk):
+def test_gru_hand_written_bptt_equals_autograd(dtype, chunk, cell):
     gens = lambda: [torch.Generator().manual_seed(s) for s in (1, 2, 3)]  # noqa: E731
 
     def make(fused):
-        net = TrialGRU(gens(), GRUSpec(n=6), time_chunk=chunk, fused_bptt=fused)
+        net = TrialGRU(gens(), GRUSpec(n=6, cell=cell), time_chunk=chunk, fused_bptt=fused)
         return _perturbed(net.to(dtype))
 
     g = torch.Generator().manual_seed(5)
@@ -60,7 +61,8 @@ def test_gru_backward_in_blocks_smaller_than_the_chunk(monkeypatch):
     """On CPU the gates are recomputed in cache-sized blocks; one-step blocks give the same."""
     monkeypatch.setattr(bptt, "CPU_BLOCK_BYTES", 1)
     assert bptt.recompute_steps(100, (3, 4, 18), torch.device("cpu")) == 1
-    test_gru_hand_written_bptt_equals_autograd(torch.float64, 0)
+    for cell in ("keras", "paper"):
+        test_gru_hand_written_bptt_equals_autograd(torch.float64, 0, cell)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -107,7 +109,7 @@ def test_fused_bptt_option_trains_like_the_default(experiment):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
 
 
-def test_fused_bptt_keeps_existing_store_keys_and_rejects_the_paper_cell():
+def test_fused_bptt_keeps_existing_store_keys():
     for name in ("wm", "separation"):
         exp = get_experiment(name)
         cfg = exp.config("book")
@@ -123,5 +125,3 @@ def test_fused_bptt_keeps_existing_store_keys_and_rejects_the_paper_cell():
             meta = json.loads((run / "meta.json").read_text())
             cfg = exp.config("paper", meta["config"])  # every field, as recorded
             assert config_hash(name, cfg, meta["code"]["mifd"]) == run.name
-    with pytest.raises(ConfigError, match="parameter 'fused_bptt'"):
-        get_experiment("separation").config("smoke", {"fused_bptt": True, "cell": "paper"})

@@ -69,7 +69,7 @@ class SeparationConfig:
     sm_pass_group: int = param(0, doc="GRU passes of the SM steps run together (0: all "
                                "sm_per_mm; memory)", low=0)
     fused_bptt: bool = param(False, doc="hand-written BPTT through the GRU instead of autograd "
-                             "over every step (gradients equal up to rounding; Keras cell only; "
+                             "over every step (gradients equal up to rounding; "
                              "keeps only the states, so bptt_checkpoint has no effect with it)",
                              added=True)
     graph_sm_pass: bool = param(False, doc="CUDA: replay each epoch's statistics-network passes "
@@ -78,9 +78,6 @@ class SeparationConfig:
     def check(self) -> None:
         if self.n % 2:
             raise ConfigError(f"parameter 'n': got {self.n}; allowed: an even integer")
-        if self.fused_bptt and self.cell != "keras":
-            raise ConfigError(f"parameter 'fused_bptt': got True with cell {self.cell!r}; "
-                              "allowed: True only with cell 'keras'")
         if self.loss_from >= self.length:
             raise ConfigError(f"parameter 'loss_from': got {self.loss_from}; allowed: an integer"
                               f" < length ({self.length})")

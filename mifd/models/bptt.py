@@ -110,26 +110,43 @@ def leaky_scan(u: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, alpha: float)
     return _LeakyScan.apply(u, h0, W, alpha)
 
 
-# ---------------------------------------------------------------- GRU, Keras reset-after form
-def gru_step(gx_t: torch.Tensor, h: torch.Tensor, U: torch.Tensor, c: torch.Tensor,
+# ---------------------------------------------------------------- GRU (both cells)
+def gru_step(gx_t: torch.Tensor, h: torch.Tensor, U: torch.Tensor, c: torch.Tensor | None,
              n: int) -> torch.Tensor:
-    """One step of the Keras GRU (``reset_after=True``): ``gx_t = x_t W + b`` (gates z, r, h)."""
+    """One GRU step; ``gx_t = x_t W (+ b)`` holds the input parts of the gates (z, r, h).
+
+    With biases ``c`` (the Keras cell, ``reset_after=True``)::
+
+        h̃ = tanh(x W_h + b_h + r ⊙ (h U_h + c_h))
+
+    without (``c is None``: the paper's Eq. 3)::
+
+        h̃ = tanh(x W_h + (r ⊙ h) U_h)
+
+    and in both ``h' = z ⊙ h + (1 − z) ⊙ h̃``."""
     xz, xr, xh = gx_t.split(n, dim=-1)
-    hz, hr, hh = torch.baddbmm(c, h, U).split(n, dim=-1)
-    z = torch.sigmoid(xz + hz)
-    r = torch.sigmoid(xr + hr)
-    cand = torch.tanh(xh + r * hh)
+    if c is not None:
+        hz, hr, hh = torch.baddbmm(c, h, U).split(n, dim=-1)
+        z = torch.sigmoid(xz + hz)
+        r = torch.sigmoid(xr + hr)
+        cand = torch.tanh(xh + r * hh)
+    else:
+        gzr = torch.bmm(h, U[..., : 2 * n])
+        z = torch.sigmoid(xz + gzr[..., :n])
+        r = torch.sigmoid(xr + gzr[..., n:])
+        cand = torch.tanh(xh + torch.bmm(r * h, U[..., 2 * n:]))
     return torch.lerp(cand, h, z)  # z ⊙ h + (1 − z) ⊙ h̃
 
 
-def gru_projection(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Input projections ``x W + b`` of every step: ``(T, B, L, in)`` → ``(T, B, L, 3N)``."""
+def gru_projection(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """Input projections ``x W (+ b)`` of every step: ``(T, B, L, in)`` → ``(T, B, L, 3N)``."""
     T, B, L, _ = x.shape
-    return torch.bmm(x.reshape(T, B * L, -1), W).view(T, B, L, -1) + b[:, None]
+    gx = torch.bmm(x.reshape(T, B * L, -1), W).view(T, B, L, -1)
+    return gx if b is None else gx + b[:, None]
 
 
 def gru_chunk(x: torch.Tensor, h: torch.Tensor, W: torch.Tensor, U: torch.Tensor,
-              b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+              b: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
     """The states ``(T, B, l, N)`` of ``x`` ``(T, B, l, in)`` from ``h`` (autograd records
     them when it is on)."""
     n = U.shape[1]
@@ -141,7 +158,7 @@ def gru_chunk(x: torch.Tensor, h: torch.Tensor, W: torch.Tensor, U: torch.Tensor
 
 
 def gru_states(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tensor,
-               b: torch.Tensor, c: torch.Tensor, chunk: int) -> torch.Tensor:
+               b: torch.Tensor | None, c: torch.Tensor | None, chunk: int) -> torch.Tensor:
     """The states ``(T, B, L, N)`` without a graph; input projections one chunk at a time."""
     T, B, L, _ = x.shape
     H = x.new_empty(T, B, L, U.shape[1])
@@ -157,7 +174,7 @@ def gru_states(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tens
 class _GRUScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, W, U, b, c, chunk):  # type: ignore[override]
-        H = gru_states(x.detach(), h0.detach(), W.detach(), U.detach(), b.detach(), c.detach(),
+        H = gru_states(*(None if t is None else t.detach() for t in (x, h0, W, U, b, c)),
                        chunk)
         ctx.save_for_backward(x, h0, W, U, b, c, H)
         ctx.chunk = chunk
@@ -167,9 +184,9 @@ class _GRUScan(torch.autograd.Function):
     def backward(ctx, gH):  # type: ignore[override]
         x, h0, W, U, b, c, H = ctx.saved_tensors
         T, B, L, n = H.shape
-        UT = U.transpose(1, 2)
         dW, dU = torch.zeros_like(W), torch.zeros_like(U)
-        db, dc = torch.zeros_like(b), torch.zeros_like(c)
+        db = None if b is None else torch.zeros_like(b)
+        dc = None if c is None else torch.zeros_like(c)
         dx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         carry = torch.zeros_like(h0)
         block = recompute_steps(ctx.chunk, (T, B, 3 * n), H.device)
@@ -178,36 +195,79 @@ class _GRUScan(torch.autograd.Function):
             l = c1 - c0
             Hp = _shifted(H, h0 if c0 == 0 else H[:, :, c0 - 1], c0, c1)
             xc = x[:, :, c0:c1]
-            # every gate of the chunk at once: one product with U, one with W
-            gh = torch.baddbmm(c, Hp.reshape(T, B * l, n), U).view(T, B, l, 3 * n)
             gx = gru_projection(xc, W, b)
-            z = torch.sigmoid(gx[..., :n] + gh[..., :n])
-            r = torch.sigmoid(gx[..., n:2 * n] + gh[..., n:2 * n])
-            hh = gh[..., 2 * n:]
-            cand = torch.tanh(gx[..., 2 * n:] + r * hh)
-            # ∂h_t/∂(pre-activations): every gate's δ is g_t times one of these
-            a_n = (1.0 - z) * (1.0 - cand * cand)
-            a_gh = torch.cat([(Hp - cand) * z * (1.0 - z), a_n * hh * r * (1.0 - r), a_n * r],
-                             dim=-1).view(T, B, l, 3, n)
             G = gH[:, :, c0:c1].clone(memory_format=torch.contiguous_format)
-            Dgh = torch.empty_like(a_gh)
-            for t in range(l - 1, -1, -1):
-                g = G[:, :, t].add_(carry)
-                dgh = torch.mul(a_gh[:, :, t], g[:, :, None], out=Dgh[:, :, t])
-                carry = torch.addcmul(torch.bmm(dgh.view(T, B, 3 * n), UT), g, z[:, :, t])
-            Dgh = Dgh.view(T, B, l, 3 * n)
-            Dgx = torch.cat([Dgh[..., :2 * n], G * a_n], dim=-1)
-            dU += _outer_sum(Hp, Dgh)
-            dc += Dgh.sum(dim=(1, 2))[:, None]
+            if c is not None:
+                carry, Dgh, Dgx = _keras_block(gx, Hp, G, carry, U, c)
+                dU += _outer_sum(Hp, Dgh)
+                dc += Dgh.sum(dim=(1, 2))[:, None]
+                db += Dgx.sum(dim=(1, 2))[:, None]
+            else:
+                carry, Dzr, Dph, Q = _paper_block(gx, Hp, G, carry, U)
+                dU[..., :2 * n] += _outer_sum(Hp, Dzr)
+                dU[..., 2 * n:] += _outer_sum(Q, Dph)
+                Dgx = torch.cat([Dzr, Dph], dim=-1)
             dW += _outer_sum(xc, Dgx)
-            db += Dgx.sum(dim=(1, 2))[:, None]
             if dx is not None:
                 dx[:, :, c0:c1] = torch.bmm(Dgx.view(T, B * l, 3 * n),
                                             W.transpose(1, 2)).view(T, B, l, -1)
         return dx if ctx.needs_input_grad[0] else None, carry, dW, dU, db, dc, None
 
 
+def _keras_block(gx, Hp, G, carry, U, c):
+    """Backward through one block of the Keras cell: returns the carry into the block and the
+    gates' δ of the recurrent (``Dgh``) and input (``Dgx``) products."""
+    T, B, l, n = Hp.shape
+    # every gate of the block at once: one product with U
+    gh = torch.baddbmm(c, Hp.reshape(T, B * l, n), U).view(T, B, l, 3 * n)
+    z = torch.sigmoid(gx[..., :n] + gh[..., :n])
+    r = torch.sigmoid(gx[..., n:2 * n] + gh[..., n:2 * n])
+    hh = gh[..., 2 * n:]
+    cand = torch.tanh(gx[..., 2 * n:] + r * hh)
+    # ∂h_t/∂(pre-activations): every gate's δ is g_t times one of these
+    a_n = (1.0 - z) * (1.0 - cand * cand)
+    a_gh = torch.cat([(Hp - cand) * z * (1.0 - z), a_n * hh * r * (1.0 - r), a_n * r],
+                     dim=-1).view(T, B, l, 3, n)
+    UT = U.transpose(1, 2)
+    Dgh = torch.empty_like(a_gh)
+    for t in range(l - 1, -1, -1):
+        g = G[:, :, t].add_(carry)
+        dgh = torch.mul(a_gh[:, :, t], g[:, :, None], out=Dgh[:, :, t])
+        carry = torch.addcmul(torch.bmm(dgh.view(T, B, 3 * n), UT), g, z[:, :, t])
+    Dgh = Dgh.view(T, B, l, 3 * n)
+    return carry, Dgh, torch.cat([Dgh[..., :2 * n], G * a_n], dim=-1)
+
+
+def _paper_block(gx, Hp, G, carry, U):
+    """Backward through one block of the paper's cell (Eq. 3): returns the carry into the
+    block, the δ of the z and r pre-activations (``Dzr``), of the candidate's (``Dph``), and
+    the reset states ``Q = r ⊙ h_{t−1}`` that multiply ``U_h``."""
+    T, B, l, n = Hp.shape
+    U_zr, U_h = U[..., :2 * n], U[..., 2 * n:]
+    gzr = torch.bmm(Hp.reshape(T, B * l, n), U_zr).view(T, B, l, 2 * n)
+    z = torch.sigmoid(gx[..., :n] + gzr[..., :n])
+    r = torch.sigmoid(gx[..., n:2 * n] + gzr[..., n:])
+    Q = r * Hp
+    cand = torch.tanh(gx[..., 2 * n:] + torch.bmm(Q.reshape(T, B * l, n), U_h).view(T, B, l, n))
+    a_n = (1.0 - z) * (1.0 - cand * cand)
+    a_z = (Hp - cand) * z * (1.0 - z)
+    a_r = Hp * r * (1.0 - r)
+    UzrT, UhT = U_zr.transpose(1, 2), U_h.transpose(1, 2)
+    Dzr = torch.empty(T, B, l, 2 * n, dtype=G.dtype, device=G.device)
+    Dph = torch.empty_like(G)
+    for t in range(l - 1, -1, -1):
+        g = G[:, :, t].add_(carry)
+        dph = torch.mul(g, a_n[:, :, t], out=Dph[:, :, t])
+        dq = torch.bmm(dph, UhT)                       # δ of r ⊙ h_{t−1}
+        torch.mul(g, a_z[:, :, t], out=Dzr[:, :, t, :n])
+        torch.mul(dq, a_r[:, :, t], out=Dzr[:, :, t, n:])
+        carry = torch.addcmul(torch.addcmul(torch.bmm(Dzr[:, :, t], UzrT), g, z[:, :, t]),
+                              dq, r[:, :, t])
+    return carry, Dzr, Dph, Q
+
+
 def gru_scan(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tensor,
-             b: torch.Tensor, c: torch.Tensor, chunk: int) -> torch.Tensor:
-    """States of the Keras GRU, differentiable in every input by hand-written BPTT."""
+             b: torch.Tensor | None, c: torch.Tensor | None, chunk: int) -> torch.Tensor:
+    """States of the GRU (the Keras cell with biases ``b``, ``c``; the paper's Eq. 3 when both
+    are ``None``), differentiable in every input by hand-written BPTT."""
     return _GRUScan.apply(x, h0, W, U, b, c, chunk)

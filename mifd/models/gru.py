@@ -18,7 +18,7 @@ Memory (execution settings, not part of the model): the sequence runs in chunks 
 gradients the states are written into one preallocated tensor. With ``checkpoint`` each chunk's
 intermediate activations are recomputed in the backward pass instead of being stored (exact:
 the recomputation repeats the same operations; ``tests/test_exactness.py``). With
-``fused_bptt`` (Keras cell only) the gradient is computed by hand-written BPTT
+``fused_bptt`` the gradient is computed by hand-written BPTT
 (:mod:`mifd.models.bptt`: same states, gradients equal up to rounding), which keeps only the
 states and recomputes the gates per chunk, so ``checkpoint`` is not needed with it.
 """
@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from ..nn import _init_weight
-from .bptt import gru_chunk, gru_scan
+from .bptt import gru_chunk, gru_scan, gru_states
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,6 @@ class TrialGRU(nn.Module):
         super().__init__()
         if spec.cell not in ("keras", "paper"):
             raise ValueError(f"parameter 'cell': got {spec.cell!r}; allowed: 'keras', 'paper'")
-        if fused_bptt and spec.cell != "keras":
-            raise ValueError(f"parameter 'fused_bptt': got True with cell {spec.cell!r}; "
-                             "allowed: True only with cell 'keras'")
         self.fused_bptt = fused_bptt
         if time_chunk < 0:
             raise ValueError(f"parameter 'time_chunk': got {time_chunk}; allowed: an integer >= 0")
@@ -111,29 +108,10 @@ class TrialGRU(nn.Module):
                 h = Hc[:, :, -1]
             H = torch.cat(parts, dim=2)
         else:  # no graph: write each chunk into one tensor
-            H = x.new_empty(T, B, L, n)
-            for c0 in range(0, L, chunk):
-                Hc = self._scan(x[:, :, c0:c0 + chunk], h)
-                H[:, :, c0:c0 + chunk] = Hc
-                h = Hc[:, :, -1]
+            H = gru_states(x, h, self.W, self.U, self.b, self.c, chunk)
         y = torch.baddbmm(self.b_out, H.reshape(T, B * L, n), self.W_out).view(T, B, L, -1)
         return H, y
 
     def _scan(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """The states of ``x`` ``(T, B, l, in)`` from ``h`` ``(T, B, N)``: ``(T, B, l, N)``."""
-        T, B, L, _ = x.shape
-        n = self.spec.n
-        if self.spec.cell == "keras":
-            return gru_chunk(x, h, self.W, self.U, self.b, self.c)
-        gx = torch.bmm(x.reshape(T, B * L, -1), self.W).view(T, B, L, 3 * n)
-        steps = gx.unbind(2)  # unbind once: indexing in the loop has a backward quadratic in L
-        hs = []
-        for t in range(L):
-            xz, xr, xh = steps[t].split(n, dim=-1)
-            gzr = torch.bmm(h, self.U[..., : 2 * n])
-            z = torch.sigmoid(xz + gzr[..., :n])
-            r = torch.sigmoid(xr + gzr[..., n:])
-            cand = torch.tanh(xh + torch.bmm(r * h, self.U_h))
-            h = torch.lerp(cand, h, z)  # z ⊙ h + (1 − z) ⊙ h̃
-            hs.append(h)
-        return torch.stack(hs, dim=2)
+        return gru_chunk(x, h, self.W, self.U, self.b, self.c)  # b, c: None in the paper's cell
