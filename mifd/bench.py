@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import re
 import resource
 import statistics
 import time
@@ -193,7 +194,6 @@ def row_parts(impl: str, name: str = "impls") -> list[str]:
     ``[]``. Unknown names are rejected with what is allowed."""
     if impl in PORTS:
         return []
-    import re
     parts = re.findall(r"[+-][a-z0-9]+", impl[4:])
     if not impl.startswith("mifd") or "".join(parts) != impl[4:] or \
             any(p not in ROW_PARTS for p in parts) or len(set(parts)) != len(parts) or \
@@ -790,14 +790,19 @@ def _run_label(res: dict) -> str:
     return res.get("date", "")[:10] + " " + res.get("host", "") + gpu
 
 
+def _rows_by_key(res: dict) -> dict[tuple, dict]:
+    """A run's rows by (experiment, device, batched trials, row name)."""
+    return {(r["experiment"], r["device"], r["trials"], r.get("impl", "mifd")): r
+            for r in res["rows"]}
+
+
 def allocator_effect(results: list[dict]):
     """Seconds per trial-epoch with freed host memory retained (``mifd``, ``port+retain``) and
     with glibc's default (``mifd-mmap``, ``port``), pairs taken from the same run."""
     import pandas as pd
     recs = []
     for res in results:
-        rows = {(r["experiment"], r["device"], r["trials"], r.get("impl", "mifd")): r
-                for r in res["rows"]}
+        rows = _rows_by_key(res)
         for (exp, dev, T, impl), off in rows.items():
             on_impl = {"mifd-mmap": "mifd", "port": "port+retain"}.get(impl)
             on = rows.get((exp, dev, T, on_impl))
@@ -821,8 +826,7 @@ def option_effect(results: list[dict]):
     import pandas as pd
     recs = []
     for res in results:
-        rows = {(r["experiment"], r["device"], r["trials"], r.get("impl", "mifd")): r
-                for r in res["rows"]}
+        rows = _rows_by_key(res)
         for (exp, dev, T, impl), r in rows.items():
             base = rows.get((exp, dev, T, "mifd"))
             if impl in PORTS or impl in ("mifd", "mifd-mmap") or base is None:

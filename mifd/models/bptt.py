@@ -211,7 +211,7 @@ class _GRUScan(torch.autograd.Function):
             if dx is not None:
                 dx[:, :, c0:c1] = torch.bmm(Dgx.view(T, B * l, 3 * n),
                                             W.transpose(1, 2)).view(T, B, l, -1)
-        return dx if ctx.needs_input_grad[0] else None, carry, dW, dU, db, dc, None
+        return dx, carry, dW, dU, db, dc, None
 
 
 def _keras_block(gx, Hp, G, carry, U, c):
