@@ -5,8 +5,10 @@ A *problem* (the RNN and its task) exposes:
 * ``model`` — an ``nn.Module`` whose parameters all have the trial as leading dimension;
 * ``sample(kind, n_batches)`` → a data object for ``n_batches`` fresh minibatches (``kind`` is
   ``"sm_pre"``, ``"sm"`` or ``"mm"``: the authors start these from different initial states);
-* ``run(data, grad)`` → ``(x, y, out)``: the two groups' activities ``(T, n_batches·B·L, d)``
-  on which the statistics network works, and whatever ``task_loss`` needs;
+* ``run(data, grad, states=None)`` → ``(x, y, out)``: the two groups' activities
+  ``(T, n_batches·B·L, d)`` on which the statistics network works, and whatever ``task_loss``
+  needs (tensors with the batch as dimension 1); ``states``: an earlier ``out`` of the same
+  data and weights, whose recursion is reused (``merge_mm_pass``);
 * ``task_loss(out, data)`` → ``(T,)``; ``reg_loss()`` → ``(T,)``.
 
 The trainer alternates, as the authors' code does: ``pre_steps`` statistics-network (SM) steps,
@@ -14,7 +16,8 @@ then per epoch ``k`` SM steps on fresh batches followed by one main-model (MM) s
 ``task + reg + λ_I · DV``. λ_I is a per-trial vector, so trials with and without MI minimization
 train side by side. Because the RNN's weights are fixed during the k SM steps, their k forward
 passes are run as one batched pass (``batch_sm_passes``, exact; ``sm_pass_group`` passes at a
-time to bound memory), and the joint and shuffled
+time to bound memory); with hand-written BPTT the MM step's forward pass can join them
+(``merge_mm_pass``, exact up to rounding), and the joint and shuffled
 pairs go through the critic in one pass (``one_pass_critic``, exact up to rounding; both tested
 against the straightforward forms in ``tests/test_exactness.py``).
 
@@ -55,6 +58,7 @@ class AdversarialSettings:
     compile_critic: bool = False   # torch.compile the one-pass critic (implies one_pass_critic)
     sm_precision: str = "fp32"     # critic matmuls: "fp32" | "tf32" (CUDA) | "bf16" (autocast)
     graph_sm_pass: bool = False    # CUDA: replay the epoch's SM passes from a CUDA graph
+    merge_mm_pass: bool = False    # the MM step's forward runs in its epoch's batched SM pass
 
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -103,6 +107,23 @@ def batch_slice(data: dict, start: int, count: int, parts: int) -> dict:
     return out
 
 
+def check_merge(cfg: Any) -> None:
+    """``merge_mm_pass`` reuses the states of a no-graph pass, which only hand-written BPTT can
+    differentiate (a config with both fields)."""
+    if cfg.merge_mm_pass and not cfg.fused_bptt:
+        raise ConfigError("parameter 'merge_mm_pass': got True with fused_bptt=False; allowed: "
+                          "True only with fused_bptt=True")
+
+
+def cat_batches(a: dict, b: dict) -> dict:
+    """Two batches of data (``(T, B, ...)`` tensors, or ``None`` in both) as one, ``a`` first."""
+    return {key: None if v is None else torch.cat([v, b[key]], dim=1) for key, v in a.items()}
+
+
+def _batch_size(data: dict) -> int:
+    return next(v for v in data.values() if v is not None).shape[1]
+
+
 class AdversarialTrainer:
     """Owns the critic, both optimizers and the per-trial random streams of the SM."""
 
@@ -120,6 +141,10 @@ class AdversarialTrainer:
         if settings.graph_sm_pass:
             check_graph_device(next(problem.model.parameters()).device)
             self._graphed = GraphedPass(lambda data: problem.run(data, grad=False))
+        if settings.merge_mm_pass and not settings.batch_sm_passes:
+            raise ConfigError("parameter 'merge_mm_pass': got True with batch_sm_passes=False; "
+                              "allowed: True only with batch_sm_passes=True")
+        self._mm_pending: tuple[dict, dict] | None = None  # (data, states) of the next MM step
 
     def state_dict(self) -> dict:
         """Everything needed to resume: both networks, both optimizers, every random stream."""
@@ -192,13 +217,22 @@ class AdversarialTrainer:
         self.sm_opt.step()
         return v.detach()
 
-    def sm_batches(self, k: int, kind: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def sm_batches(self, k: int, kind: str, before_mm: bool = False
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The inputs ``(x, y)`` of k SM steps, from fresh batches run without gradient: all k
         passes batched (``sm_pass_group`` at a time) or one by one. Lazy, so a group's outputs
         are consumed before the next group runs (with ``graph_sm_pass`` the next replay
         overwrites them). With ``graph_sm_pass`` the passes of every epoch (k = ``sm_per_mm``)
-        are replayed from a CUDA graph; the one-off pre-training passes run eagerly."""
+        are replayed from a CUDA graph; the one-off pre-training passes run eagerly.
+
+        ``before_mm``: an MM step follows these SM steps. With ``merge_mm_pass`` its batch is
+        drawn right after theirs (the order in which :meth:`mm_step` would draw it) and run in
+        their last group, with the same RNN weights; :meth:`mm_step` then reuses its states and
+        only runs the backward pass. One sequential pass per epoch fewer, and the same numbers
+        up to the rounding of a larger batched product."""
         graphed = self._graphed is not None and k == self.s.sm_per_mm
+        merge = before_mm and self.s.merge_mm_pass
+        self._mm_pending = None
 
         def run(data: dict) -> tuple[torch.Tensor, torch.Tensor, Any]:
             if graphed:
@@ -208,24 +242,44 @@ class AdversarialTrainer:
 
         if self.s.batch_sm_passes:
             data = self.problem.sample(kind, k)
+            mm_data = self.problem.sample("mm", 1) if merge else None
             group = self.s.sm_pass_group or k
             for g0 in range(0, k, group):
                 g = min(group, k - g0)
-                x, y, _ = run(batch_slice(data, g0, g, k))
+                part = batch_slice(data, g0, g, k)
+                if mm_data is None or g0 + g < k:
+                    x, y, _ = run(part)
+                else:  # the last group carries the MM step's batch
+                    n_sm = _batch_size(part)
+                    x, y, out = run(cat_batches(part, mm_data))
+                    rows = x.shape[1] * n_sm // (n_sm + _batch_size(mm_data))
+                    # copies: a graph replay would overwrite the outputs
+                    self._mm_pending = (mm_data, {key: v.narrow(1, n_sm, v.shape[1] - n_sm)
+                                                  .clone() for key, v in out.items()})
+                    x, y = x[:, :rows], y[:, :rows]
                 yield from zip(x.chunk(g, dim=1), y.chunk(g, dim=1))
         else:
             for _ in range(k):
                 yield run(self.problem.sample(kind, 1))[:2]
 
-    def sm_steps(self, k: int, kind: str) -> torch.Tensor:
-        """k SM steps on fresh batches; returns the mean DV per trial."""
-        return torch.stack([self.sm_update(x, y) for x, y in self.sm_batches(k, kind)]).mean(0)
+    def sm_steps(self, k: int, kind: str, before_mm: bool = False) -> torch.Tensor:
+        """k SM steps on fresh batches; returns the mean DV per trial (``before_mm``: see
+        :meth:`sm_batches`)."""
+        return torch.stack([self.sm_update(x, y)
+                            for x, y in self.sm_batches(k, kind, before_mm)]).mean(0)
 
     # ------------------------------------------------------------------ MM
     def mm_step(self) -> dict[str, torch.Tensor]:
-        """One main-model step; returns per-trial task loss, reg loss, DV and the outputs."""
-        data = self.problem.sample("mm", 1)
-        x, y, out = self.problem.run(data, grad=True)
+        """One main-model step; returns per-trial task loss, reg loss, DV and the outputs.
+        After ``sm_steps(..., before_mm=True)`` with ``merge_mm_pass`` its batch and states
+        come from their pass."""
+        pending, self._mm_pending = self._mm_pending, None
+        if pending is None:
+            data = self.problem.sample("mm", 1)
+            x, y, out = self.problem.run(data, grad=True)
+        else:
+            data, states = pending
+            x, y, out = self.problem.run(data, grad=True, states=states)
         task = self.problem.task_loss(out, data)
         reg = self.problem.reg_loss()
         mi = self.estimate(x, y, noise=self.s.mm_noise)

@@ -179,12 +179,15 @@ ROW_PARTS: dict[str, tuple[str, dict[str, Any]]] = {
     "+tf32": ("config", {"sm_precision": "tf32"}),      # TF32 critic matmuls (CUDA; not exact)
     "+fused": ("config", {"fused_bptt": True}),         # hand-written BPTT
     "+graph": ("config", {"graph_sm_pass": True}),      # SM passes from a CUDA graph (CUDA)
+    "+merged": ("config", {"merge_mm_pass": True}),     # MM forward in the SM pass (+fused)
     "-mmap": ("host", {}),                              # glibc's default allocator
 }
 #: parts whose results differ from the default's by more than float rounding
 INEXACT_PARTS = ("+bf16", "+tf32")
 #: parts that need a CUDA device
 CUDA_PARTS = ("+tf32", "+graph")
+#: parts that need another part in the same row
+NEEDS_PARTS = {"+merged": "+fused"}
 #: the straightforward port: with glibc's default allocator, and with freed memory retained
 PORTS = ("port", "port+retain")
 
@@ -202,6 +205,10 @@ def row_parts(impl: str, name: str = "impls") -> list[str]:
                           "of " + ", ".join(repr(p) for p in ROW_PARTS) + " (e.g. "
                           "'mifd+bf16+fused'; each at most once, one precision), or one of "
                           + ", ".join(repr(p) for p in PORTS))
+    for p in parts:
+        if p in NEEDS_PARTS and NEEDS_PARTS[p] not in parts:
+            raise ConfigError(f"parameter '{name}': got {impl!r}; allowed: {p!r} only with "
+                              f"{NEEDS_PARTS[p]!r} (e.g. 'mifd{NEEDS_PARTS[p]}{p}')")
     return parts
 
 
@@ -377,7 +384,8 @@ def _phase_times(experiment: str, device: str, trials: int, reps: int,
     for _ in range(reps):
         _sync(device)
         t0 = time.perf_counter()
-        xy = list(tr.sm_batches(cfg.sm_per_mm, "sm"))  # every pass first, to time them apart
+        # every pass first, to time them apart (with merge_mm_pass the MM forward runs here)
+        xy = list(tr.sm_batches(cfg.sm_per_mm, "sm", before_mm=True))
         _sync(device)
         t1 = time.perf_counter()
         for xs, ys in xy:
@@ -459,12 +467,14 @@ H100_PEAKS = {"fp32": 67e12, "tf32": 495e12}
 def sequential_steps(experiment: str, cfg: Any) -> int:
     """RNN time steps that must run one after another per epoch (WM) or MM step (separation),
     with every trial batched and the k SM passes run together (``sm_pass_group`` groups at a
-    time for separation): the SM pass, the MM pass and its backward."""
+    time for separation): the SM pass, the MM pass (none with ``merge_mm_pass``: it runs in
+    the SM pass) and its backward."""
+    mm_forward = not getattr(cfg, "merge_mm_pass", False)
     if experiment == "wm":
         L = cfg.transient + cfg.steps
-        return L + L + cfg.steps
+        return L + mm_forward * L + cfg.steps
     groups = -(-cfg.sm_per_mm // (cfg.sm_pass_group or cfg.sm_per_mm))
-    return groups * cfg.length + 2 * cfg.length
+    return groups * cfg.length + (1 + mm_forward) * cfg.length
 
 
 def paper_requirements() -> list[dict]:
@@ -474,6 +484,7 @@ def paper_requirements() -> list[dict]:
     out = []
     for name, count in (("wm", wm_flops), ("separation", separation_flops)):
         cfg = get_experiment(name).config("paper")
+        merged = get_experiment(name).config("paper", {"fused_bptt": True, "merge_mm_pass": True})
         fl = count(cfg)
         n_cond = _n_conditions(cfg)
         units = cfg.epochs if name == "wm" else cfg.mm_steps
@@ -488,7 +499,9 @@ def paper_requirements() -> list[dict]:
                     "× H100 fp32 peak": need / H100_PEAKS["fp32"],
                     "× H100 tf32 peak": need / H100_PEAKS["tf32"],
                     "sequential steps": sequential_steps(name, cfg) * units,
-                    "µs per sequential step": 1e6 * seconds / (sequential_steps(name, cfg) * units)})
+                    "µs per sequential step": 1e6 * seconds / (sequential_steps(name, cfg) * units),
+                    "µs per sequential step, merge_mm_pass":
+                        1e6 * seconds / (sequential_steps(name, merged) * units)})
     return out
 
 

@@ -61,14 +61,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="also time the one-pass critic under torch.compile (rows 'mifd+compile')")
     bn.add_argument("--fused", action="store_true",
                     help="also time hand-written BPTT through the RNN (rows 'mifd+fused'; "
-                         "see mifd.models.bptt)")
+                         "see mifd.models.bptt), and with the MM forward merged into the SM "
+                         "pass (rows 'mifd+fused+merged')")
     bn.add_argument("--graph", action="store_true",
                     help="also time the SM passes replayed from a CUDA graph (rows 'mifd+graph', "
-                         "and 'mifd+fused+graph' with --fused; CUDA only)")
+                         "and 'mifd+fused+graph', 'mifd+fused+merged+graph' with --fused; CUDA "
+                         "only)")
     bn.add_argument("--rows", default=None, metavar="NAMES",
                     help="also time these rows, comma-separated: 'mifd' followed by any of "
-                         "+compile, +bf16, +tf32, +fused, +graph, -2pass, -mmap "
-                         "(e.g. mifd+bf16+fused+graph)")
+                         "+compile, +bf16, +tf32, +fused, +merged (with +fused), +graph, -2pass, "
+                         "-mmap (e.g. mifd+bf16+fused+merged+graph)")
     bn.add_argument("--allocator", action="store_true",
                     help="also time mifd with glibc's default allocator (rows 'mifd-mmap') and "
                          "the port with freed host memory retained ('port+retain'); "
@@ -192,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             impls = ("mifd",) + tuple(i for i, on in (
                 ("mifd-2pass", args.two_pass), ("mifd+compile", args.compile),
                 ("mifd+bf16", args.bf16), ("mifd+tf32", args.tf32),
-                ("mifd+fused", args.fused), ("mifd+graph", args.graph),
-                ("mifd+fused+graph", args.fused and args.graph),
+                ("mifd+fused", args.fused), ("mifd+fused+merged", args.fused),
+                ("mifd+graph", args.graph), ("mifd+fused+graph", args.fused and args.graph),
+                ("mifd+fused+merged+graph", args.fused and args.graph),
                 ("mifd-mmap", args.allocator)) if on)
             if args.rows:
                 from .bench import check_rows

@@ -66,8 +66,8 @@ def test_bench_rejects_bad_arguments(tmp_path):
 
 
 def test_bench_times_the_options_beside_the_default(tmp_path):
-    """``--two-pass`` and ``--fused`` add their rows; ``option_effect`` pairs each with the
-    default row of the same run."""
+    """``--two-pass`` and ``--fused`` add their rows (``--fused``: with and without
+    ``merge_mm_pass``); ``option_effect`` pairs each with the default row of the same run."""
     out = tmp_path / "b.json"
     p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1", "--epochs", "1",
                                 "--experiments", "wm,separation", "--no-port", "--two-pass",
@@ -76,11 +76,13 @@ def test_bench_times_the_options_beside_the_default(tmp_path):
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())
     assert [(r["experiment"], r["impl"]) for r in res["rows"]] == [
-        (e, i) for e in ("wm", "separation") for i in ("mifd", "mifd-2pass", "mifd+fused")]
+        (e, i) for e in ("wm", "separation")
+        for i in ("mifd", "mifd-2pass", "mifd+fused", "mifd+fused+merged")]
     from mifd.bench import option_effect
     eff = option_effect([res])
     assert sorted(zip(eff["experiment"], eff["option"])) == sorted(
-        (e, i) for e in ("wm", "separation") for i in ("mifd-2pass", "mifd+fused"))
+        (e, i) for e in ("wm", "separation")
+        for i in ("mifd-2pass", "mifd+fused", "mifd+fused+merged"))
     assert (eff["speed-up"] > 0).all() and eff["exact"].all()
 
 
@@ -139,6 +141,7 @@ def test_counted_critic_flops_equal_torch_flop_counter():
 
 
 def test_paper_requirements_count_the_published_settings():
+    import pytest
     from mifd.bench import paper_requirements
     req = {r["experiment"]: r for r in paper_requirements()}
     assert req["wm"]["trial-units"] == 20 * 2 * 1000
@@ -146,6 +149,11 @@ def test_paper_requirements_count_the_published_settings():
     # ~1.4 TFLOP of statistics-network work per WM trial-epoch (reference-facts §6)
     assert 1.3 < req["wm"]["TFLOP per trial-unit"] < 1.5
     assert req["wm"]["sequential steps"] == 1000 * (3000 + 3000 + 2000)
+    # merge_mm_pass: the MM forward runs in the SM pass (WM 3000 + 2000 steps an epoch)
+    assert req["wm"]["µs per sequential step, merge_mm_pass"] == pytest.approx(
+        600e6 / (1000 * (3000 + 2000)))
+    assert req["separation"]["µs per sequential step, merge_mm_pass"] == pytest.approx(
+        3600e6 / (4000 * 2 * 10000))
 
 
 def test_committed_gpu_measurements_parse_and_judge_the_gpu_goals():
@@ -244,7 +252,11 @@ def test_row_names_compose_options_and_bad_names_are_rejected():
     assert not bench.is_exact_mifd("port") and bench.is_exact_mifd("mifd-mmap")
     assert [bench.retains_host_memory(n) for n in ("mifd", "mifd-mmap", "port", "port+retain")] \
         == [True, False, False, True]
-    for bad in ("mifd+turbo", "mifdx", "mifd+fused+fused", "mifd+bf16+tf32", "nope"):
+    assert bench.row_settings("mifd+fused+merged", "config") == {
+        "fused_bptt": True, "merge_mm_pass": True}
+    assert bench.is_exact_mifd("mifd+fused+merged")
+    for bad in ("mifd+turbo", "mifdx", "mifd+fused+fused", "mifd+bf16+tf32", "nope",
+                "mifd+merged"):
         with pytest.raises(ConfigError, match=re.escape(f"parameter 'impls': got '{bad}'")):
             bench.row_parts(bad)
     with pytest.raises(ConfigError, match="allowed there: rows without \\+graph"):

@@ -125,3 +125,92 @@ def test_fused_bptt_keeps_existing_store_keys():
             meta = json.loads((run / "meta.json").read_text())
             cfg = exp.config("paper", meta["config"])  # every field, as recorded
             assert config_hash(name, cfg, meta["code"]["mifd"]) == run.name
+
+
+def _count_passes(monkeypatch) -> dict:
+    """Count the no-graph recursions (every forward pass of fused BPTT runs one)."""
+    calls = {"n": 0}
+    for mod, name in ((bptt, "leaky_states"), (bptt, "gru_states")):
+        real = getattr(mod, name)
+
+        def counted(*a, _real=real, **k):
+            calls["n"] += 1
+            return _real(*a, **k)
+        monkeypatch.setattr(mod, name, counted)
+    import mifd.models.gru as gru_mod
+    import mifd.models.leaky as leaky_mod
+    monkeypatch.setattr(leaky_mod, "leaky_states", bptt.leaky_states)
+    monkeypatch.setattr(gru_mod, "gru_states", bptt.gru_states)
+    return calls
+
+
+@pytest.mark.parametrize("experiment,over", [("wm", {}), ("separation", {}),
+                                             ("separation", {"sm_pass_group": 1})])
+def test_merged_mm_pass_trains_like_separate_passes(experiment, over, monkeypatch):
+    """``merge_mm_pass``: the MM step's batch runs in its epoch's SM pass. Three epochs of the
+    smoke profile give the same histories and weights within float tolerance (the larger
+    batched products round differently), with one recursion fewer per epoch per pass that
+    the MM step no longer runs (WM: transient and main part; separation: one GRU pass)."""
+    from mifd.bench import _unit
+    exp = get_experiment(experiment)
+    calls = _count_passes(monkeypatch)
+    out = []
+    for merge in (False, True):
+        unit = _unit(experiment, exp.config("smoke", {"fused_bptt": True, "merge_mm_pass": merge,
+                                                      **over}), "cpu")
+        unit.step(0)
+        calls["n"] = 0
+        for i in (1, 2, 3):
+            unit.step(i)
+        assert unit.trainer._mm_pending is None
+        out.append((unit.hist, [p.detach().clone() for p in unit.problem.model.parameters()],
+                    calls["n"]))
+    (h0, p0, n0), (h1, p1, n1) = out
+    for k in ("task", "mi", "sm_mi"):
+        torch.testing.assert_close(torch.as_tensor(h1[k][:3]), torch.as_tensor(h0[k][:3]),
+                                   rtol=1e-4, atol=1e-5)
+    for a, b in zip(p0, p1):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    assert n0 - n1 == (2 if experiment == "wm" else 1) * 3, (n0, n1)
+
+
+def test_merged_mm_pass_needs_hand_written_bptt():
+    from mifd.config import ConfigError
+    for name in ("wm", "separation"):
+        with pytest.raises(ConfigError, match="merge_mm_pass.*fused_bptt"):
+            get_experiment(name).config("smoke", {"merge_mm_pass": True})
+        assert get_experiment(name).config("smoke", {"fused_bptt": True, "merge_mm_pass": True})
+    net = LeakyRNN([torch.Generator().manual_seed(0)], LeakySpec(n=4))
+    x, h0 = torch.randn(1, 2, 5, 4), torch.zeros(1, 2, 4)
+    with pytest.raises(ValueError, match="fused_bptt"):
+        net(x, h0, states=torch.zeros(1, 2, 5, 4))
+
+
+def test_reused_states_give_the_same_gradients():
+    """States computed without a graph and handed to the hand-written BPTT give the gradients
+    of a pass that computes them itself (bit for bit: the backward only reads them)."""
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    net = _perturbed(LeakyRNN(gens, LeakySpec(n=6), fused_bptt=True))
+    x, h0 = torch.randn(2, 3, 30, 4), torch.randn(2, 3, 6)
+    with torch.no_grad():
+        H, _ = net(x, h0)
+    g = []
+    for states in (None, H):
+        net.zero_grad()
+        H2, Y = net(x, h0, states=states)
+        _loss(H2, Y).backward()
+        g.append([p.grad.clone() for p in net.parameters()])
+    for a, b in zip(*g):
+        assert torch.equal(a, b)
+    gru = _perturbed(TrialGRU(gens, GRUSpec(n=6), fused_bptt=True))
+    xg = torch.randn(2, 3, 30, 3)
+    with torch.no_grad():
+        Hg, _ = gru(xg)
+    g = []
+    for states in (None, Hg):
+        gru.zero_grad()
+        H2, Y = gru(xg, states=states)
+        _loss(H2, Y).backward()
+        g.append([p.grad.clone() for p in gru.parameters()])
+    for a, b in zip(*g):
+        assert torch.equal(a, b)

@@ -93,7 +93,8 @@ def test_compiled_critic_trains_on_cuda_like_the_default():
 @pytest.mark.parametrize("experiment", ["wm", "separation"])
 def test_graphed_sm_passes_and_fused_bptt_on_cuda_train_like_the_default(experiment):
     """``graph_sm_pass`` replays the same kernels: bit-identical histories and weights;
-    ``fused_bptt`` (hand-written BPTT) equals autograd within float tolerance."""
+    ``fused_bptt`` (hand-written BPTT), also with ``merge_mm_pass``, equals autograd within
+    float tolerance."""
     from mifd.bench import _unit
 
     def train(**over):
@@ -109,8 +110,9 @@ def test_graphed_sm_passes_and_fused_bptt_on_cuda_train_like_the_default(experim
         np.testing.assert_array_equal(hist[k], ref_hist[k], err_msg=k)
     for a, b in zip(w, ref_w):
         assert torch.equal(a, b)
-    hist, w = train(fused_bptt=True, graph_sm_pass=True)
-    for k in ("task", "mi", "sm_mi"):
-        np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-4, atol=1e-5, err_msg=k)
-    for a, b in zip(w, ref_w):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for over in ({}, {"merge_mm_pass": True}):
+        hist, w = train(fused_bptt=True, graph_sm_pass=True, **over)
+        for k in ("task", "mi", "sm_mi"):
+            np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-4, atol=1e-5, err_msg=k)
+        for a, b in zip(w, ref_w):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -128,7 +128,11 @@ def test_gru_in_time_chunks_and_checkpointed_equals_one_pass():
 
 
 def test_sm_passes_in_groups_equal_all_passes_at_once():
-    """``sm_pass_group`` (memory) trains the statistics network as the all-at-once pass."""
+    """``sm_pass_group`` (memory) gives the activities of the all-at-once pass (up to the
+    rounding of a smaller batched product: bit-identical on some CPUs, not on others), and
+    trains the statistics network as it does. Adam (lr 1e-2) turns a rounding-level change of
+    a near-zero gradient component into a step of up to lr, so the critic's parameters are
+    compared to a tenth of lr after five steps."""
     from mifd.experiments.separation import SeparationConfig, SeparationTrainUnit
     from mifd.runner import get_experiment
 
@@ -137,12 +141,16 @@ def test_sm_passes_in_groups_equal_all_passes_at_once():
                                                             "pre_steps": 0})
         assert isinstance(cfg, SeparationConfig)
         u = SeparationTrainUnit(cfg, "cpu")
-        return u, u.trainer.sm_steps(5, "sm")
+        xy = [(x.clone(), y.clone()) for x, y in u.trainer.sm_batches(5, "sm")]
+        return u, xy, torch.stack([u.trainer.sm_update(x, y) for x, y in xy])
 
-    (u0, v0), (u2, v2) = unit(0), unit(2)
+    (u0, xy0, v0), (u2, xy2, v2) = unit(0), unit(2)
+    for (x0, y0), (x2, y2) in zip(xy0, xy2):
+        torch.testing.assert_close(x2, x0, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(y2, y0, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(v2, v0, rtol=1e-5, atol=1e-6)
     for p, q in zip(u2.critic.parameters(), u0.critic.parameters()):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-3)
 
 
 def test_reduced_precision_is_an_option_close_to_fp32_and_tf32_needs_cuda():

@@ -17,7 +17,7 @@ import torch
 
 from .. import metrics
 from ..analysis import split_conditions
-from ..adversarial import PRECISIONS, AdversarialSettings, AdversarialTrainer
+from ..adversarial import PRECISIONS, AdversarialSettings, AdversarialTrainer, check_merge
 from ..config import ConfigError, param
 from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
 from ..models.leaky import LeakyRNN, LeakySpec
@@ -59,6 +59,9 @@ class WMConfig:
                              "over every step (gradients equal up to rounding)", added=True)
     graph_sm_pass: bool = param(False, doc="CUDA: replay each epoch's statistics-network passes "
                                 "from a captured CUDA graph (bit-identical)", added=True)
+    merge_mm_pass: bool = param(False, doc="run each MM step's forward pass in its epoch's "
+                                "batched statistics-network pass (same weights; one sequential "
+                                "pass fewer; equal up to rounding; needs fused_bptt)", added=True)
     alpha: float = param(0.1, doc="leak rate α", low=1e-6, high=1.0)
     sigma: float = param(0.1, doc="recurrent noise s.d.", low=0.0)
     noise: str = param("outside", doc="noise outside α (code) or inside (paper Eq. 1)",
@@ -75,6 +78,7 @@ class WMConfig:
     def check(self) -> None:
         if self.n % 2:
             raise ConfigError(f"parameter 'n': got {self.n}; allowed: an even integer")
+        check_merge(self)
         if len(set(self.conditions)) != len(self.conditions):
             raise ConfigError(f"parameter 'conditions': got {self.conditions!r}; allowed: distinct")
 
@@ -127,22 +131,29 @@ class WMProblem:
               else self._randn(B, cfg.n, gens=gens))
         return {"x": x, "target": target, "noise": noise, "h0": h0}
 
-    def run(self, data: dict, grad: bool) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def run(self, data: dict, grad: bool, states: dict | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """The groups' activities ``r = tanh(h)`` after the transient, and the outputs ``{"H",
+        "Y", "h_start"}`` (``h_start``: the state after the transient). ``states``: the outputs
+        of an earlier run of the same data with the same weights, reused (``fused_bptt``)."""
         cfg = self.cfg
         tr = cfg.transient
         x, noise, h = data["x"], data["noise"], data["h0"]
-        if tr > 0:
+        if states is not None:
+            h = states["h_start"]
+        elif tr > 0:
             with torch.no_grad():
                 H_tr, _ = self.model(x[:, :, :tr], h, None if noise is None else noise[:, :, :tr])
             h = H_tr[:, :, -1]
         with torch.set_grad_enabled(grad):
-            H, Y = self.model(x[:, :, tr:], h, None if noise is None else noise[:, :, tr:])
+            H, Y = self.model(x[:, :, tr:], h, None if noise is None else noise[:, :, tr:],
+                              states=None if states is None else states["H"])
             r = torch.tanh(H)
             half = cfg.n // 2
             T = r.shape[0]
             g1 = r[..., :half].reshape(T, -1, half)
             g2 = r[..., half:].reshape(T, -1, cfg.n - half)
-        return g1, g2, {"H": H, "Y": Y}
+        return g1, g2, {"H": H, "Y": Y, "h_start": h}
 
     def task_loss(self, out: dict, data: dict) -> torch.Tensor:
         tgt = data["target"][:, :, self.cfg.transient:]
@@ -201,7 +212,8 @@ class WMTrainUnit(Unit):
                                        sm_clip=cfg.sm_clip, mm_clip=cfg.mm_clip,
                                        sm_precision=cfg.sm_precision,
                                        compile_critic=cfg.compile_critic,
-                                       graph_sm_pass=cfg.graph_sm_pass)
+                                       graph_sm_pass=cfg.graph_sm_pass,
+                                       merge_mm_pass=cfg.merge_mm_pass)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 9_100_003) for s in seeds]
         self.trainer = AdversarialTrainer(
             self.problem, self.critic, rmsprop_keras(self.problem.model.parameters(), cfg.mm_lr),
@@ -231,7 +243,7 @@ class WMTrainUnit(Unit):
             self._snapshot(0)
             return
         e = i - 1
-        sm = tr.sm_steps(self.cfg.sm_per_mm, "sm")
+        sm = tr.sm_steps(self.cfg.sm_per_mm, "sm", before_mm=True)
         out = tr.mm_step()
         tgt = out["data"]["target"][:, :, self.cfg.transient:]
         self.hist["task"][e] = out["task"].cpu().numpy()

@@ -53,6 +53,14 @@ def recompute_steps(chunk: int, shape: tuple[int, ...], device: torch.device) ->
     return max(1, min(chunk, CPU_BLOCK_BYTES // per_step))
 
 
+def check_states(states: torch.Tensor | None, fused_bptt: bool) -> None:
+    """Precomputed states can stand in for the forward recursion only where the backward pass
+    does not need its graph: with hand-written BPTT."""
+    if states is not None and not fused_bptt:
+        raise ValueError("precomputed states need fused_bptt=True (autograd's backward pass "
+                         "needs the forward pass it recorded)")
+
+
 def _shifted(H: torch.Tensor, h_in: torch.Tensor, c0: int, c1: int) -> torch.Tensor:
     """The previous states ``h_{t−1}`` of steps ``c0 .. c1`` ``(T, B, c1 − c0, N)``."""
     return torch.cat([h_in[:, :, None], H[:, :, c0:c1 - 1]], dim=2)
@@ -79,8 +87,9 @@ def leaky_states(u: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, alpha: floa
 
 class _LeakyScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, h0, W, alpha):  # type: ignore[override]
-        H = leaky_states(u.detach(), h0.detach(), W.detach(), alpha)
+    def forward(ctx, u, h0, W, alpha, states):  # type: ignore[override]
+        H = leaky_states(u.detach(), h0.detach(), W.detach(), alpha) if states is None \
+            else states
         ctx.save_for_backward(h0, W, H)
         ctx.alpha = alpha
         return H
@@ -102,12 +111,17 @@ class _LeakyScan(torch.autograd.Function):
             du = torch.mul(g, a, out=Du[:, :, t])
             # ∂h_t/∂h_{t−1}: (1 − α) I + α diag(1 − r²) W (row vectors)
             carry = torch.addcmul(g * (1.0 - a), torch.bmm(du, WT), D[:, :, t])
-        return Du, carry, _outer_sum(R, Du), None
+        return Du, carry, _outer_sum(R, Du), None, None
 
 
-def leaky_scan(u: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, alpha: float) -> torch.Tensor:
-    """States of the leaky RNN, differentiable in ``u``, ``h0`` and ``W`` by hand-written BPTT."""
-    return _LeakyScan.apply(u, h0, W, alpha)
+def leaky_scan(u: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, alpha: float,
+               states: torch.Tensor | None = None) -> torch.Tensor:
+    """States of the leaky RNN, differentiable in ``u``, ``h0`` and ``W`` by hand-written BPTT.
+
+    ``states``: the states of exactly these inputs and weights, computed earlier without a
+    graph (:func:`leaky_states`, e.g. in a larger batched pass); the forward pass then only
+    keeps them for the backward pass."""
+    return _LeakyScan.apply(u, h0, W, alpha, None if states is None else states.detach())
 
 
 # ---------------------------------------------------------------- GRU (both cells)
@@ -173,9 +187,9 @@ def gru_states(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tens
 
 class _GRUScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, h0, W, U, b, c, chunk):  # type: ignore[override]
+    def forward(ctx, x, h0, W, U, b, c, chunk, states):  # type: ignore[override]
         H = gru_states(*(None if t is None else t.detach() for t in (x, h0, W, U, b, c)),
-                       chunk)
+                       chunk) if states is None else states
         ctx.save_for_backward(x, h0, W, U, b, c, H)
         ctx.chunk = chunk
         return H
@@ -211,7 +225,7 @@ class _GRUScan(torch.autograd.Function):
             if dx is not None:
                 dx[:, :, c0:c1] = torch.bmm(Dgx.view(T, B * l, 3 * n),
                                             W.transpose(1, 2)).view(T, B, l, -1)
-        return dx, carry, dW, dU, db, dc, None
+        return dx, carry, dW, dU, db, dc, None, None
 
 
 def _keras_block(gx, Hp, G, carry, U, c):
@@ -267,7 +281,9 @@ def _paper_block(gx, Hp, G, carry, U):
 
 
 def gru_scan(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tensor,
-             b: torch.Tensor | None, c: torch.Tensor | None, chunk: int) -> torch.Tensor:
+             b: torch.Tensor | None, c: torch.Tensor | None, chunk: int,
+             states: torch.Tensor | None = None) -> torch.Tensor:
     """States of the GRU (the Keras cell with biases ``b``, ``c``; the paper's Eq. 3 when both
-    are ``None``), differentiable in every input by hand-written BPTT."""
-    return _GRUScan.apply(x, h0, W, U, b, c, chunk)
+    are ``None``), differentiable in every input by hand-written BPTT. ``states``: as in
+    :func:`leaky_scan` (here from :func:`gru_states`)."""
+    return _GRUScan.apply(x, h0, W, U, b, c, chunk, None if states is None else states.detach())

@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from ..nn import _init_weight
-from .bptt import gru_chunk, gru_scan, gru_states
+from .bptt import check_states, gru_chunk, gru_scan, gru_states
 
 
 @dataclass(frozen=True)
@@ -86,16 +86,20 @@ class TrialGRU(nn.Module):
         """The candidate-state recurrent block ``(T, N, N)`` (input of Q_str)."""
         return self.U[..., 2 * self.spec.n:]
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` ``(T, B, L, in)`` → states ``(T, B, L, N)`` and outputs ``(T, B, L, out)``."""
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None,
+                states: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` ``(T, B, L, in)`` → states ``(T, B, L, N)`` and outputs ``(T, B, L, out)``.
+        ``states``: as in :meth:`mifd.models.leaky.LeakyRNN.forward` (``fused_bptt`` only)."""
+        check_states(states, self.fused_bptt)
         T, B, L, _ = x.shape
         n = self.spec.n
         h = torch.zeros(T, B, n, device=x.device, dtype=x.dtype) if h0 is None else h0
         chunk = self.time_chunk or L
         grad = torch.is_grad_enabled()
-        if grad and self.fused_bptt:
-            H = gru_scan(x, h, self.W, self.U, self.b, self.c, chunk)
+        if states is not None and not grad:
+            H = states
+        elif grad and self.fused_bptt:
+            H = gru_scan(x, h, self.W, self.U, self.b, self.c, chunk, states)
         elif chunk >= L:
             H = self._scan(x, h)
         elif grad:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..nn import _init_weight
-from .bptt import leaky_scan, leaky_states, leaky_step
+from .bptt import check_states, leaky_scan, leaky_states, leaky_step
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,17 @@ class LeakyRNN(nn.Module):
         """The L2-penalized kernels (biases are not penalized)."""
         return [self.W_rec, self.W_in, self.W_out]
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor, noise: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, h0: torch.Tensor, noise: torch.Tensor | None = None,
+                states: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Run ``x`` ``(T, B, L, n_in)`` from ``h0`` ``(T, B, N)``.
 
         ``noise`` ``(T, B, L, N)`` holds standard normals (scaled by σ here), or ``None`` for a
         noiseless run. Returns the states ``h`` ``(T, B, L, N)`` (pre-activation) and the outputs
-        ``y`` ``(T, B, L, n_out)``.
+        ``y`` ``(T, B, L, n_out)``. ``states``: the states of this very run, computed earlier
+        without a graph; with ``fused_bptt`` they are reused instead of run again (the MM step
+        of ``merge_mm_pass``).
         """
+        check_states(states, self.fused_bptt)
         T, B, L, _ = x.shape
         a = self.spec.alpha
         # input projections of all steps at once: (T, B*L, in) @ (T, in, N)
@@ -84,9 +87,9 @@ class LeakyRNN(nn.Module):
             scale = self.spec.sigma * (1.0 if self.spec.noise == "inside" else 1.0 / a)
             u = u + noise * scale
         if not torch.is_grad_enabled():
-            H = leaky_states(u, h0, self.W_rec, a)
+            H = leaky_states(u, h0, self.W_rec, a) if states is None else states
         elif self.fused_bptt:
-            H = leaky_scan(u, h0, self.W_rec, a)
+            H = leaky_scan(u, h0, self.W_rec, a, states)
         else:
             # unbind once: indexing u[:, :, t] inside the loop has a backward quadratic in L
             steps = u.unbind(dim=2)
