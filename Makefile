@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean results bench
+.PHONY: book test venv clean results bench bench-merged
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ bench: $(STAMP)
 	  --out results/committed/bench/wm-$$(hostname)-$$(date +%Y%m%d).json
 	$(VENV)/bin/mifd bench --device auto --experiments separation --trials 1 --epochs 1 --warmup 0 --fused \
 	  --out results/committed/bench/separation-$$(hostname)-$$(date +%Y%m%d).json
+
+## Only the hand-written-BPTT rows beside the default (a shorter run; the files say "merged").
+bench-merged: $(STAMP)
+	mkdir -p results/committed/bench
+	$(VENV)/bin/mifd bench --device auto --experiments wm --trials 1,2 --epochs 2 --no-port \
+	  --rows mifd+fused,mifd+fused+merged --out results/committed/bench/wm-merged-$$(hostname)-$$(date +%Y%m%d).json
+	$(VENV)/bin/mifd bench --device auto --experiments separation --trials 1 --epochs 1 --warmup 0 \
+	  --rows mifd+fused,mifd+fused+merged --out results/committed/bench/separation-merged-$$(hostname)-$$(date +%Y%m%d).json
 
 clean:
 	rm -rf _build
