@@ -256,6 +256,7 @@ class AdversarialTrainer:
                     # copies: a graph replay would overwrite the outputs
                     self._mm_pending = (mm_data, {key: v.narrow(1, n_sm, v.shape[1] - n_sm)
                                                   .clone() for key, v in out.items()})
+                    del out  # the merged pass's states: not kept through the SM steps
                     x, y = x[:, :rows], y[:, :rows]
                 yield from zip(x.chunk(g, dim=1), y.chunk(g, dim=1))
         else:
