@@ -247,17 +247,16 @@ class AdversarialTrainer:
             for g0 in range(0, k, group):
                 g = min(group, k - g0)
                 part = batch_slice(data, g0, g, k)
-                if mm_data is None or g0 + g < k:
-                    x, y, _ = run(part)
-                else:  # the last group carries the MM step's batch
+                with_mm = mm_data is not None and g0 + g == k  # the last group carries it
+                x, y, out = run(cat_batches(part, mm_data) if with_mm else part)
+                if with_mm:
                     n_sm = _batch_size(part)
-                    x, y, out = run(cat_batches(part, mm_data))
-                    rows = x.shape[1] * n_sm // (n_sm + _batch_size(mm_data))
                     # copies: a graph replay would overwrite the outputs
                     self._mm_pending = (mm_data, {key: v.narrow(1, n_sm, v.shape[1] - n_sm)
                                                   .clone() for key, v in out.items()})
-                    del out  # the merged pass's states: not kept through the SM steps
+                    rows = x.shape[1] * n_sm // (n_sm + _batch_size(mm_data))
                     x, y = x[:, :rows], y[:, :rows]
+                del out  # only x and y are needed through the SM steps
                 yield from zip(x.chunk(g, dim=1), y.chunk(g, dim=1))
         else:
             for _ in range(k):

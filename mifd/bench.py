@@ -469,7 +469,7 @@ def sequential_steps(experiment: str, cfg: Any) -> int:
     with every trial batched and the k SM passes run together (``sm_pass_group`` groups at a
     time for separation): the SM pass, the MM pass (none with ``merge_mm_pass``: it runs in
     the SM pass) and its backward."""
-    mm_forward = not getattr(cfg, "merge_mm_pass", False)
+    mm_forward = not cfg.merge_mm_pass
     if experiment == "wm":
         L = cfg.transient + cfg.steps
         return L + mm_forward * L + cfg.steps
