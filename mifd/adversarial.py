@@ -116,7 +116,8 @@ def check_merge(cfg: Any) -> None:
 
 
 def cat_batches(a: dict, b: dict) -> dict:
-    """Two batches of data (``(T, B, ...)`` tensors, or ``None`` in both) as one, ``a`` first."""
+    """Two batches of data (``(T, B, ...)`` tensors) as one, ``a`` first; ``None`` where ``a``
+    has ``None`` (a pass that does not read it: the SM batches' targets)."""
     return {key: None if v is None else torch.cat([v, b[key]], dim=1) for key, v in a.items()}
 
 

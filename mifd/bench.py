@@ -17,7 +17,7 @@ import resource
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -692,17 +692,10 @@ def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
 _NO_KERNEL = ("empty", "empty_like", "empty_strided", "detach", "lift_fresh", "alias")
 
 
-def ops_per_step() -> list[dict]:
-    """Operations launched per RNN step (a GPU kernel each, unless a CUDA graph replays them),
-    counted at PyTorch's dispatcher below autograd on tiny CPU inputs: the no-grad pass and
-    forward + backward, with autograd over every step and with hand-written BPTT
-    (``fused_bptt``). The count per step is the difference between 40 and 20 steps divided by
-    20, so the per-sequence operations cancel; views and allocations are not counted. It
-    depends on the code, not on the machine."""
+def count_ops(fn: Callable[[], Any]) -> int:
+    """Operations ``fn()`` runs, counted at PyTorch's dispatcher below autograd (a GPU kernel
+    each unless a CUDA graph replays them; views and allocations are not counted)."""
     from torch.utils._python_dispatch import TorchDispatchMode
-
-    from .models.gru import GRUSpec, TrialGRU
-    from .models.leaky import LeakyRNN, LeakySpec
 
     class _Count(TorchDispatchMode):
         n = 0
@@ -711,6 +704,19 @@ def ops_per_step() -> list[dict]:
             if not func.is_view and func.overloadpacket.__name__ not in _NO_KERNEL:
                 self.n += 1
             return func(*args, **(kwargs or {}))
+
+    with _Count() as c:
+        fn()
+    return c.n
+
+
+def ops_per_step() -> list[dict]:
+    """Operations launched per RNN step (:func:`count_ops`) on tiny CPU inputs: the no-grad
+    pass and forward + backward, with autograd over every step and with hand-written BPTT
+    (``fused_bptt``). The count per step is the difference between 40 and 20 steps divided by
+    20, so the per-sequence operations cancel. It depends on the code, not on the machine."""
+    from .models.gru import GRUSpec, TrialGRU
+    from .models.leaky import LeakyRNN, LeakySpec
 
     def count(experiment: str, fused: bool, grad: bool, L: int) -> int:
         gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
@@ -722,11 +728,13 @@ def ops_per_step() -> list[dict]:
             net = LeakyRNN(gens, LeakySpec(n=8), fused_bptt=fused)
             args = (torch.randn(2, 3, L, 4, generator=g), torch.zeros(2, 3, 8),
                     torch.randn(2, 3, L, 8, generator=g))
-        with _Count() as c, torch.set_grad_enabled(grad):
-            H, Y = net(*args)
-            if grad:
-                (H.sum() + Y.sum()).backward()
-        return c.n
+
+        def step() -> None:
+            with torch.set_grad_enabled(grad):
+                H, Y = net(*args)
+                if grad:
+                    (H.sum() + Y.sum()).backward()
+        return count_ops(step)
 
     rows = []
     for experiment in ("wm", "separation"):
@@ -737,6 +745,29 @@ def ops_per_step() -> list[dict]:
                          "backward": "hand-written (fused_bptt)" if fused else "autograd",
                          "no-grad pass": per[False], "forward + backward": per[True]})
     return rows
+
+
+def ops_per_draw(trials: int = 2) -> list[dict]:
+    """Operations (:func:`count_ops`) that draw one working-memory epoch's data at the
+    published sizes: the k SM batches (inputs, noise, initial states; no targets) and the MM
+    batch (with targets), and the target's clipped ramp over the 3001 steps of the MM batch
+    step by step (``chunk`` = the length, the straightforward loop) and in chunks (the default,
+    :func:`mifd.tasks.flipflop.ramp_target`; bit-identical). On CPU, on ``trials`` trials: the
+    count does not depend on the number of trials, only the chunked ramp's number of rounds on
+    the data."""
+    from .experiments.wm import WMProblem
+    from .tasks import flipflop
+
+    cfg = get_experiment("wm").config("paper", {"trials": trials, "conditions": ("mi",)})
+    problem = WMProblem(cfg, [cfg.seed + t for t in range(trials)], "cpu")
+    L = cfg.transient + cfg.steps
+    state = flipflop.memory_state(flipflop.onsets(problem.gens, cfg.batch, L + 1, problem.task.p))
+    state = state[..., 1:, :]
+    rows = [("SM batches (k of them, no targets)", lambda: problem.sample("sm", cfg.sm_per_mm)),
+            ("MM batch (inputs, noise, targets)", lambda: problem.sample("mm", 1)),
+            ("MM targets' ramp, step by step", lambda: flipflop.ramp_target(state, problem.task.ramp, L)),
+            ("MM targets' ramp, in chunks (default)", lambda: flipflop.ramp_target(state, problem.task.ramp))]
+    return [{"data": name, "operations": count_ops(fn)} for name, fn in rows]
 
 
 def load_sm_pass(folder: Path | None = None) -> list[dict]:

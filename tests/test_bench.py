@@ -274,3 +274,13 @@ def test_ops_per_step_shows_what_hand_written_bptt_removes():
         assert auto["no-grad pass"] == fused["no-grad pass"] >= 3
         assert fused["no-grad pass"] < fused["forward + backward"] < auto["forward + backward"]
         assert float(auto["forward + backward"]).is_integer()
+
+
+def test_ops_per_draw_counts_the_chunked_ramp_and_the_skipped_targets():
+    """The SM batches draw no targets, and the chunked ramp runs far fewer operations than the
+    step-by-step loop (3 per step over the 3001 steps)."""
+    from mifd import bench
+    ops = {r["data"]: r["operations"] for r in bench.ops_per_draw()}
+    sm, mm, loop, chunked = ops.values()
+    assert loop >= 3 * 3001 and chunked < loop / 10
+    assert sm < 100 and mm < loop / 10

@@ -70,6 +70,50 @@ def test_flipflop_statistics():
     assert y[0, :, 0].abs().max().item() == pytest.approx(0.1)  # starts from 0
 
 
+def _ramp_loop(state: torch.Tensor, ramp: float) -> torch.Tensor:
+    """The target's recursion step by step, in float32 (what ``ramp_target`` must equal)."""
+    out = torch.empty_like(state)
+    s = torch.zeros_like(state[..., 0, :])
+    for t in range(state.shape[-2]):
+        s = torch.clamp(s + ramp * state[..., t, :], -1.0, 1.0)
+        out[..., t, :] = s
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 5000])
+def test_chunked_ramp_target_is_bit_identical_to_the_loop(chunk):
+    g = torch.Generator().manual_seed(4)
+    # published pulse rate (the guesses mostly right), dense pulses (often wrong)
+    states = [flipflop.memory_state(flipflop.onsets([g, g], 3, 3001, p))[..., 1:, :]
+              for p in (0.002, 0.05)]
+    # a state flipping every 6 steps never lets the signal saturate: every guess after the
+    # first chunk is wrong and the rounds run until the exact values have crossed all chunks
+    flip = torch.tensor([1.0, -1.0]).repeat_interleave(6).repeat(100)[:1000]
+    states.append(torch.stack([flip, -flip], dim=-1))
+    for state in states:
+        expected = _ramp_loop(state, 0.1)
+        assert torch.equal(flipflop.ramp_target(state, 0.1, chunk), expected)
+    assert flipflop.ramp_target(states[0][..., :0, :], 0.1, chunk).shape == states[0][..., :0, :].shape
+    with pytest.raises(ValueError, match="parameter 'chunk'"):
+        flipflop.ramp_target(states[0], 0.1, 0)
+
+
+def test_targets_are_skipped_without_changing_the_random_draws():
+    draws = []
+    for targets in (True, False):
+        g = torch.Generator().manual_seed(5)
+        x, y = flipflop.generate([g], 3, 500, targets=targets)
+        draws.append((x, y, torch.rand(3, generator=g)))
+    assert draws[1][1] is None and draws[0][1].shape == (1, 3, 500, 2)
+    assert torch.equal(draws[0][0], draws[1][0]) and torch.equal(draws[0][2], draws[1][2])
+    cfg = mifd.get_experiment("wm").config("smoke")
+    from mifd.experiments.wm import WMProblem
+    problem = WMProblem(cfg, [1, 2], "cpu")
+    assert problem.sample("sm", 2)["target"] is None
+    assert problem.sample("sm_pre", 1)["target"] is None
+    assert problem.sample("mm", 1)["target"].shape[-1] == 2
+
+
 def test_batched_leaky_rnn_equals_per_trial_runs():
     seeds = [3, 4, 5]
     spec = LeakySpec(n=10)

@@ -119,13 +119,14 @@ class WMProblem:
         """Fresh sequences (inputs, targets, noise, initial states) for every trial.
 
         Initial states as the authors': N(0, 1) for MM steps and SM pre-training, 0 for the SM
-        steps of the main loop."""
+        steps of the main loop. Targets only for ``kind="mm"`` (``None`` otherwise: the SM steps
+        do not read them; the random draws are the same)."""
         cfg, gens = self.cfg, gens or self.gens
         if batch is None:
             batch = cfg.sm_batch if (kind != "mm" and cfg.sm_batch) else cfg.batch
         B = batch * n_batches
         L = cfg.transient + cfg.steps
-        x, target = generate(gens, B, L, self.task, self.device)
+        x, target = generate(gens, B, L, self.task, self.device, targets=kind == "mm")
         noise = self._randn(B, L, cfg.n, gens=gens) if cfg.sigma > 0 else None
         h0 = (torch.zeros(self.T, B, cfg.n, device=self.device) if kind == "sm"
               else self._randn(B, cfg.n, gens=gens))

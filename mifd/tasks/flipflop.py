@@ -59,28 +59,62 @@ def memory_state(onset: torch.Tensor) -> torch.Tensor:
     return torch.where(last >= 0, filled, torch.full_like(filled, -1.0))
 
 
-def ramp_target(state: torch.Tensor, ramp: float) -> torch.Tensor:
-    """``s_t = clip(s_{t−1} + ramp·state_t, −1, 1)`` with ``s_0 = 0``... evaluated at ``t ≥ 1``."""
-    out = torch.empty_like(state)
-    s = torch.zeros_like(state[..., 0, :])
-    for t in range(state.shape[-2]):
-        s = torch.clamp(s + ramp * state[..., t, :], -1.0, 1.0)
-        out[..., t, :] = s
-    return out
+def ramp_target(state: torch.Tensor, ramp: float, chunk: int = 64) -> torch.Tensor:
+    """``s_t = clip(s_{t−1} + ramp·state_t, −1, 1)`` for every step t of ``state`` ``(..., L, 2)``,
+    from ``s_{−1} = 0``.
+
+    Bit-identical to the step-by-step loop, with about ``2·chunk`` instead of L sequential
+    operations (on a GPU each is a kernel launch). The L steps are cut into chunks of ``chunk``
+    steps, run side by side, each from a guess of the signal before its first step: 0 for the
+    first chunk, and for the others the saturated value in the direction of the state at the
+    previous step (a constant state saturates the signal within about 2/ramp steps). A round
+    runs every chunk from its guess; the guesses are then replaced by the previous chunks' last
+    values, and the rounds stop when none changes. The first chunk's guess is exact, so after r
+    rounds the first r chunks are, and the rounds end after at most ⌈L/chunk⌉; when they end,
+    every chunk starts from the exact value and runs the loop's float32 operations
+    (``tests/test_wm.py`` checks equality bit for bit, on data where the guesses are wrong too).
+    """
+    if chunk < 1:
+        raise ValueError(f"parameter 'chunk': got {chunk!r}; allowed: an integer >= 1")
+    L = state.shape[-2]
+    if L == 0:
+        return torch.empty_like(state)
+    n = -(-L // chunk)
+    tail = state.new_zeros(*state.shape[:-2], n * chunk - L, state.shape[-1])
+    # (chunk, ..., n, 2): the step within the chunk first, so that each step reads a block
+    inc = (ramp * torch.cat([state, tail], dim=-2)).unflatten(-2, (n, chunk)).movedim(-2, 0)
+    inc = inc.contiguous()
+    guess = torch.cat([torch.zeros_like(inc[0, ..., :1, :]), torch.sign(inc[-1, ..., :-1, :])],
+                      dim=-2)
+    out = torch.empty_like(inc)
+    for rounds in range(1, n + 1):
+        s = guess
+        for t in range(chunk):
+            s = torch.clamp(s + inc[t], -1.0, 1.0)
+            out[t] = s
+        ends = out[-1, ..., :-1, :]
+        if rounds == n or torch.equal(ends, guess[..., 1:, :]):
+            break
+        guess = torch.cat([guess[..., :1, :], ends], dim=-2)
+    return out.movedim(0, -2).flatten(-3, -2)[..., :L, :]
 
 
 def generate(gens: Sequence[torch.Generator], batch: int, length: int,
-             spec: FlipFlopSpec = FlipFlopSpec(), device: str | torch.device = "cpu"
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+             spec: FlipFlopSpec = FlipFlopSpec(), device: str | torch.device = "cpu",
+             targets: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Inputs ``(T, B, L, 4)`` and targets ``(T, B, L, 2)`` for ``len(gens)`` trials.
 
     Following the authors' indexing, ``L + 1`` onset steps are drawn: inputs use steps ``0..L−1``
     and the target at step t is the ramped signal after the state of step ``t + 1``.
+    ``targets=False`` returns ``None`` for the targets (the statistics network's steps do not
+    read them); the targets draw no random numbers, so the inputs are the same either way.
     """
     if spec.target not in ("ramp", "step"):
         raise ValueError(f"parameter 'target': got {spec.target!r}; allowed: 'ramp', 'step'")
     on = onsets(gens, batch, length + 1, spec.p)
     x = pulses(on, spec.width, spec.amp)[..., :length, :]
+    if not targets:
+        return x.to(device), None
     state = memory_state(on)
     if spec.target == "ramp":
         y = ramp_target(state[..., 1:, :], spec.ramp)
