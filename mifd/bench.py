@@ -752,9 +752,9 @@ def ops_per_draw(trials: int = 2) -> list[dict]:
     published sizes: the k SM batches (inputs, noise, initial states; no targets) and the MM
     batch (with targets), and the target's clipped ramp over the 3001 steps of the MM batch
     step by step (``chunk`` = the length, the straightforward loop) and in chunks (the default,
-    :func:`mifd.tasks.flipflop.ramp_target`; bit-identical). On CPU, on ``trials`` trials: the
-    count does not depend on the number of trials, only the chunked ramp's number of rounds on
-    the data."""
+    :func:`mifd.tasks.flipflop.ramp_target`; bit-identical). On CPU, on ``trials`` trials: each
+    trial draws from its own generator (a few operations per trial); the chunked ramp's number
+    of rounds depends on the data (usually two)."""
     from .experiments.wm import WMProblem
     from .tasks import flipflop
 
