@@ -762,11 +762,11 @@ def ops_per_draw(trials: int = 2) -> list[dict]:
     problem = WMProblem(cfg, [cfg.seed + t for t in range(trials)], "cpu")
     L = cfg.transient + cfg.steps
     state = flipflop.memory_state(flipflop.onsets(problem.gens, cfg.batch, L + 1, problem.task.p))
-    state = state[..., 1:, :]
+    state, ramp = state[..., 1:, :], problem.task.ramp
     rows = [("SM batches (k of them, no targets)", lambda: problem.sample("sm", cfg.sm_per_mm)),
             ("MM batch (inputs, noise, targets)", lambda: problem.sample("mm", 1)),
-            ("MM targets' ramp, step by step", lambda: flipflop.ramp_target(state, problem.task.ramp, L)),
-            ("MM targets' ramp, in chunks (default)", lambda: flipflop.ramp_target(state, problem.task.ramp))]
+            ("MM targets' ramp, step by step", lambda: flipflop.ramp_target(state, ramp, L)),
+            ("MM targets' ramp, in chunks (default)", lambda: flipflop.ramp_target(state, ramp))]
     return [{"data": name, "operations": count_ops(fn)} for name, fn in rows]
 
 

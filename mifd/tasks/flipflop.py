@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 CHANNELS = ("ON1", "OFF1", "ON2", "OFF2")
 
@@ -80,10 +81,10 @@ def ramp_target(state: torch.Tensor, ramp: float, chunk: int = 64) -> torch.Tens
     if L == 0:
         return torch.empty_like(state)
     n = -(-L // chunk)
-    tail = state.new_zeros(*state.shape[:-2], n * chunk - L, state.shape[-1])
-    # (chunk, ..., n, 2): the step within the chunk first, so that each step reads a block
-    inc = (ramp * torch.cat([state, tail], dim=-2)).unflatten(-2, (n, chunk)).movedim(-2, 0)
-    inc = inc.contiguous()
+    # (chunk, ..., n, 2): the step within the chunk first, so that each step reads a block;
+    # the padded steps add 0
+    inc = (ramp * F.pad(state, (0, 0, 0, n * chunk - L))).unflatten(-2, (n, chunk))
+    inc = inc.movedim(-2, 0).contiguous()
     guess = torch.cat([torch.zeros_like(inc[0, ..., :1, :]), torch.sign(inc[-1, ..., :-1, :])],
                       dim=-2)
     out = torch.empty_like(inc)
