@@ -134,16 +134,19 @@ def derangement(n: int, generator: torch.Generator | None = None) -> torch.Tenso
     """A uniformly random permutation with no fixed point (rejection sampling, ≈e tries)."""
     if n < 2:
         raise ValueError(f"parameter 'n': got {n}; allowed: an integer >= 2")
+    device = generator.device if generator is not None else None
     while True:
-        p = torch.randperm(n, generator=generator)
-        if not bool((p == torch.arange(n)).any()):
+        p = torch.randperm(n, generator=generator, device=device)
+        if not bool((p == torch.arange(n, device=p.device)).any()):
             return p
 
 
 def negative_index(n: int, mode: str, gens: Sequence[torch.Generator]) -> torch.Tensor:
-    """``(T, n)`` indices of the y partnered with each x for the marginal sample, per trial."""
+    """``(T, n)`` indices of the y partnered with each x for the marginal sample, per trial.
+    Each draw is made on the device of its generator (a CUDA generator draws on the GPU)."""
     if mode == "permutation":
-        return torch.stack([torch.randperm(n, generator=g) for g in gens])
+        return torch.stack([torch.randperm(n, generator=g, device=None if g is None else g.device)
+                            for g in gens])
     if mode == "derangement":
         return torch.stack([derangement(n, g) for g in gens])
     raise ValueError(f"parameter 'negatives': got {mode!r}; allowed: one of {NEGATIVES}")
