@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean results bench bench-merged
+.PHONY: book test venv clean results bench bench-merged gpu import-results
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,21 @@ bench-merged: $(STAMP)
 	  --rows mifd+fused,mifd+fused+merged --out results/committed/bench/wm-merged-$$(hostname)-$$(date +%Y%m%d).json
 	$(VENV)/bin/mifd bench --device auto --experiments separation --trials 1 --epochs 1 --warmup 0 \
 	  --rows mifd+fused,mifd+fused+merged --out results/committed/bench/separation-merged-$$(hostname)-$$(date +%Y%m%d).json
+
+## On a lent GPU (no install there: its python3 has torch): the CUDA tests, a probe and the wm
+## `paper` run that fits GPU_MINUTES, into one results folder ($$OUT/results on the device tool,
+## else _build/gpu/results). Name the commit: make gpu MIFD_GIT_COMMIT=$$(git rev-parse HEAD).
+## Back here: make import-results FOLDER=... checks the folder and copies it to results/committed.
+GPU_MINUTES ?= 8.5
+GPU_PYTHON ?= python3
+GPU_OUT ?= $(if $(OUT),$(OUT),_build/gpu)/results
+gpu:
+	rm -rf $(GPU_OUT)
+	PYTHONPATH=$(CURDIR) PYTHONUNBUFFERED=1 MIFD_PROGRESS=0 MIFD_STORE=$(CURDIR)/_build/gpu-store \
+	  $(GPU_PYTHON) -m mifd.cli gpu-session --out $(GPU_OUT) --minutes $(GPU_MINUTES) $(GPU_ARGS)
+
+import-results: $(STAMP)
+	$(VENV)/bin/mifd import-results $(FOLDER)
 
 clean:
 	rm -rf _build

@@ -86,6 +86,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("experiment")
     c.add_argument("--profile", default="book", help="|".join(PROFILES))
     c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--device", default="auto", help="the device it ran on: " + "|".join(DEVICES))
+    g = sub.add_parser("gpu-session", help="the prepared GPU call: CUDA tests, a probe, the wm "
+                                           "paper run that fits, one results folder")
+    g.add_argument("--out", required=True, help="an empty or new folder for the results")
+    g.add_argument("--minutes", default="8.5", help="wall-clock budget of the whole call")
+    g.add_argument("--device", default="cuda", help="|".join(DEVICES))
+    g.add_argument("--profile", default="paper", help="|".join(PROFILES))
+    g.add_argument("--trials", default=None, help="trials per condition (default: what fits)")
+    g.add_argument("--no-tests", action="store_true", help="skip tests/test_cuda.py")
+    g.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    i = sub.add_parser("import-results", help="check a results folder and copy it into "
+                                              "results/committed (nothing is written if a "
+                                              "check fails)")
+    i.add_argument("folder")
+    i.add_argument("--replace", action="store_true", help="replace committed runs of the same key")
     return p
 
 
@@ -212,8 +227,34 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "commit-results":
             from .runner import commit_results
-            path = commit_results(args.experiment, args.profile, parse_set(args.sets))
+            path = commit_results(args.experiment, args.profile, parse_set(args.sets),
+                                  device=args.device)
             print(f"copied to {path}")
+            return 0
+        if args.command == "gpu-session":
+            from .gpu_session import run_session
+            try:
+                minutes = float(args.minutes)
+                assert 0 < minutes <= 600
+            except (ValueError, AssertionError):
+                raise ConfigError(f"parameter '--minutes': got {args.minutes!r}; allowed: a "
+                                  "number in (0, 600]") from None
+            if args.trials is not None and (not args.trials.isdigit() or int(args.trials) < 1):
+                raise ConfigError(f"parameter '--trials': got {args.trials!r}; allowed: an "
+                                  "integer >= 1")
+            check_profile(args.profile)
+            run_session(args.out, minutes, args.device, args.profile, parse_set(args.sets),
+                        tests=not args.no_tests,
+                        trials=None if args.trials is None else int(args.trials))
+            return 0
+        if args.command == "import-results":
+            from .exchange import import_results
+            from .store import Store
+            store = Store()
+            if not store.committed:
+                raise ConfigError("parameter 'store': no committed layer (not inside a checkout)")
+            for p in import_results(args.folder, store.committed[0], replace=args.replace):
+                print(f"imported {p}")
             return 0
         if args.command == "book":
             check_profile(args.profile)
@@ -225,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import get_experiment, resolve_device, run
         exp = get_experiment(args.experiment)
         overrides = parse_set(args.sets)
-        exp.config(args.profile, overrides)  # validate everything before any work
-        resolve_device(args.device)
+        exp.config(args.profile, overrides, resolve_device(args.device))  # validate first
         max_s = None
         if args.max_minutes is not None:
             try:

@@ -37,11 +37,19 @@ class Experiment:
     profiles: dict[str, dict[str, Any]]
     train: Callable[..., dict]
     doc: str = ""
+    #: per profile, the settings it takes on a CUDA device (e.g. TF32 critic matmuls for
+    #: ``paper``, as TensorFlow uses on Ampere-or-newer GPUs); applied before ``overrides``
+    cuda_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def config(self, profile: str = "book", overrides: Mapping[str, Any] | None = None) -> Any:
-        """The full, validated config of ``profile`` with ``overrides`` applied."""
+    def config(self, profile: str = "book", overrides: Mapping[str, Any] | None = None,
+               device: str | None = None) -> Any:
+        """The full, validated config of ``profile`` with ``overrides`` applied. ``device``
+        (``cpu``, ``cuda``, ``cuda:N``; ``None``: as on a CPU) selects the profile's CUDA
+        settings (:attr:`cuda_profiles`), which ``overrides`` can still change."""
         check_profile(profile)
         cfg = apply_overrides(self.config_cls(), self.profiles.get(profile, {}))
+        if device is not None and str(device).startswith("cuda"):
+            cfg = apply_overrides(cfg, self.cuda_profiles.get(profile, {}))
         return apply_overrides(cfg, overrides or {})
 
 
@@ -184,8 +192,8 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if max_seconds is not None and not max_seconds >= 0:
         raise ConfigError(f"parameter 'max_seconds': got {max_seconds!r}; allowed: a number >= 0")
     exp = get_experiment(experiment)
-    cfg = exp.config(profile, overrides)
     dev = resolve_device(device)
+    cfg = exp.config(profile, overrides, dev)
     if hasattr(cfg, "sm_precision"):
         from .adversarial import check_precision
         check_precision(cfg.sm_precision, dev)
@@ -228,12 +236,13 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
 
 
 def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None,
-                   store: Store | None = None) -> Path:
+                   store: Store | None = None, device: str = "auto") -> Path:
     """Copy the finished run of ``experiment``/``profile`` into the first committed layer
-    (``results/committed``), with its config and provenance, so a clone loads it."""
+    (``results/committed``), with its config and provenance, so a clone loads it. ``device``
+    names the device it ran on (a profile's CUDA settings change its key)."""
     import shutil
     exp = get_experiment(experiment)
-    cfg = exp.config(profile, overrides)
+    cfg = exp.config(profile, overrides, resolve_device(device))
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     src = Entry(store.root / exp.name / key)

@@ -17,7 +17,8 @@ import torch
 
 from .. import metrics
 from ..analysis import split_conditions
-from ..adversarial import PRECISIONS, AdversarialSettings, AdversarialTrainer, check_merge
+from ..adversarial import (PRECISIONS, AdversarialSettings, AdversarialTrainer, check_merge,
+                           critic_precision)
 from ..config import ConfigError, param
 from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
 from ..models.leaky import LeakyRNN, LeakySpec
@@ -91,6 +92,15 @@ PROFILES = {
               "sm_width": 16, "sm_samples": 256, "pre_steps": 2, "sm_per_mm": 2,
               "snapshot_every": 2, "eval_batch": 4, "n": 8, "audit_steps": 3, "audit_batch": 2,
               "audit_width": 16},
+}
+
+#: On CUDA the ``paper`` profile runs the statistics network's matmuls in TF32 (what the
+#: authors' TensorFlow code does on an Ampere-or-newer GPU: TF enables TF32 there by default) and
+#: the exact speed options (CUDA-graph replay, bit-identical; hand-written BPTT and the merged MM
+#: pass, equal up to rounding). ``--set sm_precision=fp32`` etc. restore the exact default.
+CUDA_PROFILES = {
+    "paper": {"sm_precision": "tf32", "fused_bptt": True, "merge_mm_pass": True,
+              "graph_sm_pass": True},
 }
 
 
@@ -307,10 +317,17 @@ class AuditUnit(Unit):
         self.gens = gens
         self.train_dv = np.full((self.n_steps, len(seeds)), np.nan, dtype=np.float32)
 
+    def _precision(self):
+        """The audit critic's matmuls: TF32 when the run's statistics network used TF32, else
+        fp32 (a bf16 run is audited in fp32)."""
+        return critic_precision("tf32" if self.cfg.sm_precision == "tf32" else "fp32",
+                                torch.device(self.device).type)
+
     def step(self, i: int) -> None:
         x, y = self.pools[0]
-        self.train_dv[i] = dv_step(self.critic, self.opt, x, y, self.gens,
-                                   self.cfg.sm_clip).cpu().numpy()
+        with self._precision():
+            v = dv_step(self.critic, self.opt, x, y, self.gens, self.cfg.sm_clip)
+        self.train_dv[i] = v.cpu().numpy()
 
     def state_dict(self) -> dict:
         return {"critic": self.critic.state_dict(), "opt": self.opt.state_dict(),
@@ -324,7 +341,7 @@ class AuditUnit(Unit):
 
     def result(self) -> dict:
         x, y = self.pools[1]
-        with torch.no_grad():
+        with torch.no_grad(), self._precision():
             held = dv_estimate(self.critic, x, y, self.gens).cpu().numpy()
         xs, ys = x.cpu(), y.cpu()
         T = xs.shape[0]
@@ -361,4 +378,4 @@ def train(cfg: WMConfig, device: str, ckpt: Checkpointer, progress: bool) -> dic
     return {**res, "trials": trials}
 
 
-register(Experiment("wm", WMConfig, PROFILES, train, __doc__ or ""))
+register(Experiment("wm", WMConfig, PROFILES, train, __doc__ or "", CUDA_PROFILES))

@@ -1,0 +1,242 @@
+"""Results folders: finished runs and their side files carried from a lent machine into the
+committed results, checked before anything is written.
+
+A *results folder* (written by :func:`pack`, e.g. by ``mifd gpu-session``) holds at most
+:data:`MAX_FILES` files of at most :data:`MAX_BYTES` each:
+
+* ``manifest.json`` — format, creation time, the SHA-256 of every other file, and one record
+  per packed run (``file``, ``experiment``, ``profile``, ``key``);
+* one ``run-<experiment>-<key>.tar`` per finished run: its store entry (``result.bin``,
+  ``meta.json``, ``config.json``);
+* side files: benchmark or timing JSON (``*.json``, copied to ``results/committed/bench``) and
+  test reports (``*.xml``, copied to ``results/committed/bench/cuda``).
+
+:func:`import_results` refuses, with one line and before writing anything, a folder with a
+missing or altered file, an unlisted file, a run whose provenance lacks a field, whose key does
+not follow from its config under this code, or whose config is not its profile's (only the
+fields in :data:`RUN_FIELDS` may differ: which trials ran, and exactness-preserving or stated
+precision options).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import __version__
+from .config import ConfigError, apply_overrides, config_hash, to_dict
+from .store import atomic_write_json, now
+
+FORMAT = 1
+MAX_FILES = 8
+MAX_BYTES = 16 * 2 ** 20
+ENTRY_FILES = ("result.bin", "meta.json", "config.json")
+#: provenance every imported run must carry (``meta.json``)
+PROVENANCE = ("experiment", "profile", "key", "config", "code", "machine", "started", "finished",
+              "wall_seconds")
+#: config fields that may differ from the profile's: which trials ran (a run of ``trials``
+#: trials from ``seed`` is a shard of the profile's trials) and the implementation options
+RUN_FIELDS = ("trials", "seed", "conditions", "sm_precision", "fused_bptt", "merge_mm_pass",
+              "graph_sm_pass", "compile_critic", "sm_pass_group", "batch_sm_passes",
+              "time_chunk", "bptt_checkpoint")
+SIDE_DIRS = {".json": Path("bench"), ".xml": Path("bench") / "cuda"}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fail(folder: Path, what: str, got: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"parameter 'folder' ({folder}): {what}: got {got}; allowed: {allowed}")
+
+
+def run_file(experiment: str, key: str) -> str:
+    return f"run-{experiment}-{key}.tar"
+
+
+def pack(folder: Path | str, entries: Iterable[Path], side_files: Iterable[Path] = (),
+         info: dict | None = None) -> Path:
+    """Write a results folder: each finished store entry as one tar, the side files as they are,
+    and ``manifest.json`` (``info`` is stored in it). Returns the manifest's path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    runs, files = [], {}
+    for entry in entries:
+        entry = Path(entry)
+        meta = json.loads((entry / "meta.json").read_text())
+        name = run_file(meta["experiment"], meta["key"])
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for f in ENTRY_FILES:
+                data = (entry / f).read_bytes()
+                ti = tarfile.TarInfo(f)
+                ti.size, ti.mtime = len(data), 0
+                tar.addfile(ti, io.BytesIO(data))
+        (folder / name).write_bytes(buf.getvalue())
+        runs.append({"file": name, "experiment": meta["experiment"], "profile": meta["profile"],
+                     "key": meta["key"]})
+    for f in side_files:
+        f = Path(f)
+        if f.parent.resolve() != folder.resolve():
+            shutil.copyfile(f, folder / f.name)
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.name != "manifest.json":
+            files[f.name] = _sha(f.read_bytes())
+    manifest = {"format": FORMAT, "created": now(), "mifd": __version__, "files": files,
+                "runs": runs, **(info or {})}
+    atomic_write_json(folder / "manifest.json", manifest)
+    if len(files) + 1 > MAX_FILES:
+        raise _fail(folder, "files", len(files) + 1, f"at most {MAX_FILES}")
+    return folder / "manifest.json"
+
+
+def _read_run(folder: Path, name: str, data: bytes) -> dict[str, bytes]:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+            members = tar.getmembers()
+            names = sorted(m.name for m in members)
+            if names != sorted(ENTRY_FILES) or not all(m.isfile() for m in members):
+                raise _fail(folder, f"{name} members", names, ", ".join(ENTRY_FILES))
+            return {m.name: tar.extractfile(m).read() for m in members}  # type: ignore[union-attr]
+    except tarfile.TarError as e:
+        raise _fail(folder, name, f"not a tar ({e})", "a tar written by mifd") from None
+
+
+def check_run(folder: Path, name: str, files: dict[str, bytes], record: dict) -> dict:
+    """Check one packed run; return its meta (raises :class:`~mifd.ConfigError`)."""
+    from .runner import get_experiment
+    from .store import load_blob
+    try:
+        meta = json.loads(files["meta.json"])
+        config = json.loads(files["config.json"])
+    except json.JSONDecodeError as e:
+        raise _fail(folder, f"{name} meta.json/config.json", f"invalid JSON ({e})",
+                    "JSON written by mifd") from None
+    missing = [k for k in PROVENANCE if k not in meta]
+    if missing:
+        raise _fail(folder, f"{name} provenance", f"missing {', '.join(missing)}",
+                    ", ".join(PROVENANCE))
+    if "device" not in meta["machine"] or "git_commit" not in meta["code"]:
+        raise _fail(folder, f"{name} provenance", "no machine.device or code.git_commit",
+                    "both recorded")
+    for k in ("experiment", "profile", "key"):
+        if meta[k] != record.get(k):
+            raise _fail(folder, f"{name} {k}", f"{meta[k]!r} (manifest {record.get(k)!r})",
+                        "the same in meta.json and the manifest")
+    if config.get("config", config) != meta["config"]:
+        raise _fail(folder, f"{name} config", "config.json differs from meta.json",
+                    "the same config")
+    if meta["code"].get("mifd") != __version__:
+        raise _fail(folder, f"{name} mifd version", meta["code"].get("mifd"),
+                    f"{__version__} (this code's; rerun with it)")
+    exp = get_experiment(meta["experiment"])
+    try:
+        cfg = apply_overrides(exp.config_cls(), meta["config"])
+    except ConfigError as e:
+        raise _fail(folder, f"{name} config", str(e), "a valid config") from None
+    if config_hash(exp.name, cfg, __version__) != meta["key"]:
+        raise _fail(folder, f"{name} key", meta["key"], "the key of its config under this code")
+    profile_cfg = to_dict(exp.config(meta["profile"], device=meta["machine"]["device"]))
+    differs = {k: v for k, v in to_dict(cfg).items()
+               if k not in RUN_FIELDS and profile_cfg.get(k) != v}
+    if differs:
+        k, v = next(iter(differs.items()))
+        raise _fail(folder, f"{name} config field {k!r}", repr(v),
+                    f"{profile_cfg.get(k)!r} (profile {meta['profile']!r}; "
+                    f"{len(differs)} field(s) differ)")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / "result.bin"
+            p.write_bytes(files["result.bin"])
+            load_blob(p)
+    except Exception as e:
+        raise _fail(folder, f"{name} result.bin", str(e), "a result that verifies") from None
+    return meta
+
+
+def check_folder(folder: Path | str) -> dict:
+    """Check a results folder completely; return the manifest (raises one-line errors)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise _fail(folder, "folder", "not a directory", "a results folder")
+    mpath = folder / "manifest.json"
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise _fail(folder, "manifest.json", f"unreadable ({e.__class__.__name__})",
+                    "a manifest written by mifd") from None
+    if manifest.get("format") != FORMAT:
+        raise _fail(folder, "manifest format", manifest.get("format"), str(FORMAT))
+    listed = manifest.get("files", {})
+    present = {f.name for f in folder.iterdir()} - {"manifest.json"}
+    if present != set(listed):
+        extra, gone = sorted(present - set(listed)), sorted(set(listed) - present)
+        raise _fail(folder, "files", f"unlisted {extra}, missing {gone}",
+                    "exactly the files in manifest.json")
+    if len(present) + 1 > MAX_FILES:
+        raise _fail(folder, "files", len(present) + 1, f"at most {MAX_FILES}")
+    runs = {r["file"]: r for r in manifest.get("runs", [])}
+    for name in sorted(listed):
+        f = folder / name
+        if not f.is_file() or f.stat().st_size > MAX_BYTES:
+            raise _fail(folder, name, "not a file or too large", f"a file of <= {MAX_BYTES} bytes")
+        data = f.read_bytes()
+        if _sha(data) != listed[name]:
+            raise _fail(folder, f"{name} checksum", _sha(data)[:12],
+                        f"{listed[name][:12]} (as in manifest.json)")
+        if name in runs:
+            check_run(folder, name, _read_run(folder, name, data), runs[name])
+        elif Path(name).suffix not in SIDE_DIRS:
+            raise _fail(folder, name, "an unknown kind of file", "run-*.tar, *.json, *.xml")
+    for name in runs:
+        if name not in listed:
+            raise _fail(folder, "run", name, "a file listed in manifest.json")
+    return manifest
+
+
+def import_results(folder: Path | str, committed: Path | str, replace: bool = False
+                   ) -> list[Path]:
+    """Check ``folder`` (everything, first), then copy its runs into ``committed/<experiment>/
+    <key>/`` and its side files under ``committed/bench``. A committed run of the same key is
+    kept unless ``replace``. Returns the written paths."""
+    folder, committed = Path(folder), Path(committed)
+    manifest = check_folder(folder)
+    runs = {r["file"]: r for r in manifest.get("runs", [])}
+    plan: list[tuple[Path, dict[str, bytes] | bytes]] = []
+    for name in sorted(manifest["files"]):
+        data = (folder / name).read_bytes()
+        if name in runs:
+            r = runs[name]
+            dst = committed / r["experiment"] / r["key"]
+            if (dst / "result.bin").exists() and not replace:
+                raise _fail(folder, f"{name} destination", str(dst),
+                            "a key not committed yet (or --replace)")
+            plan.append((dst, _read_run(folder, name, data)))
+        else:
+            dst = committed / SIDE_DIRS[Path(name).suffix] / name
+            if dst.exists() and dst.read_bytes() != data and not replace:
+                raise _fail(folder, f"{name} destination", str(dst),
+                            "a file not committed yet (or --replace)")
+            plan.append((dst, data))
+    written = []
+    for dst, content in plan:
+        if isinstance(content, dict):
+            tmp = dst.with_name(f".{dst.name}.importing")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            for f, data in content.items():
+                (tmp / f).write_bytes(data)
+            if dst.exists():
+                shutil.rmtree(dst)
+            tmp.rename(dst)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(content)
+        written.append(dst)
+    return written

@@ -1,0 +1,155 @@
+"""One prepared command for a lent GPU (``make gpu`` → ``mifd gpu-session``).
+
+A GPU is lent here for about 15 minutes at a time, at most 10 minutes per command. In one call
+this runs, against a wall-clock budget:
+
+1. the CUDA tests (``tests/test_cuda.py``; a JUnit report);
+2. a probe of the ``wm`` ``paper`` profile on this GPU (a few epochs of a small batch of trials)
+   that measures seconds per epoch;
+3. the ``wm`` ``paper`` run itself on the trials that fit the remaining budget (the whole 20 per
+   condition if they fit; otherwise a *shard*: ``trials`` trials from ``seed``; a trial's result
+   does not depend on its batch companions, so shards from several sessions add up to the 20,
+   see :func:`mifd.shards.combine`);
+
+and writes one results folder (:mod:`mifd.exchange`: the runs, ``timing-*.json`` with the
+probe, the run's wall time and the projected whole-profile time, the test report) that
+``mifd import-results`` checks and copies into ``results/committed``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ConfigError
+from .store import atomic_write_json, code_version, machine_info, now
+
+#: the epochs the probe times after one untimed epoch (graph capture, warm-up)
+PROBE_EPOCHS = 3
+#: fraction of the projected time kept in reserve for snapshots, the audit, final evaluation
+RESERVE = 0.25
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d")
+
+
+def probe(experiment: str, cfg: Any, device: str) -> dict:
+    """Seconds per epoch of ``cfg`` (all its trials batched) on ``device``: the pre-training
+    step and one epoch untimed, then :data:`PROBE_EPOCHS` timed epochs."""
+    from .bench import _unit
+    t0 = time.perf_counter()
+    u = _unit(experiment, cfg, device)
+    u.step(0)
+    u.step(1)
+    torch.cuda.synchronize() if device.startswith("cuda") else None
+    t1 = time.perf_counter()
+    for i in range(2, 2 + PROBE_EPOCHS):
+        u.step(i)
+    torch.cuda.synchronize() if device.startswith("cuda") else None
+    per_epoch = (time.perf_counter() - t1) / PROBE_EPOCHS
+    n = cfg.trials * len(cfg.conditions)
+    del u
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return {"trials_batched": n, "seconds_per_epoch": per_epoch,
+            "seconds_per_trial_epoch": per_epoch / n, "setup_seconds": t1 - t0}
+
+
+def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: float,
+                  most: int) -> int:
+    """Trials per condition that fit ``seconds``: the epoch time grows at most linearly with the
+    batched trials (measured ``per_epoch_at`` with ``trials_at`` per condition), plus
+    :data:`RESERVE` for the rest of the run. 0 if not even one fits."""
+    per_trial = per_epoch_at / trials_at * epochs * (1 + RESERVE)
+    return max(0, min(most, int(seconds // per_trial)))
+
+
+def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
+                profile: str = "paper", overrides: dict | None = None, tests: bool = True,
+                probe_trials: int = 8, trials: int | None = None) -> Path:
+    """The whole GPU session into the results folder ``out`` (see the module docstring)."""
+    from . import exchange
+    from .runner import RunPaused, get_experiment, resolve_device, run
+    from .store import Store
+    deadline = time.monotonic() + 60 * minutes
+    dev = resolve_device(device)
+    exp = get_experiment("wm")
+    full = exp.config(profile, overrides, dev)  # validated before any work
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"parameter '--out': got {out} (not an empty folder); allowed: an "
+                          "empty or new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"{(machine_info(dev).get('gpu') or dev).split()[-1].lower()}-{_stamp()}"
+    log: dict[str, Any] = {"started": now(), "device": dev, "machine": machine_info(dev),
+                           "code": code_version(), "profile": profile, "budget_minutes": minutes,
+                           "overrides": overrides or {}}
+    side = []
+    if tests:
+        t = time.monotonic()
+        xml = out / f"cuda-tests-{tag}.xml"
+        root = Path(__file__).resolve().parent.parent
+        rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              str(root / "tests" / "test_cuda.py"), f"--junitxml={xml}"],
+                             cwd=root)
+        log["tests"] = {"returncode": rc, "seconds": time.monotonic() - t, "report": xml.name}
+        side.append(xml)
+        print(f"CUDA tests: exit {rc} in {log['tests']['seconds']:.0f} s", flush=True)
+    probes = []
+    k0 = min(probe_trials, full.trials)
+    while True:  # probe; if fewer trials fit than were probed, probe again at that size
+        pr = probe("wm", exp.config(profile, {**(overrides or {}), "trials": k0}, dev), dev)
+        probes.append({**pr, "trials_per_condition": k0})
+        left = deadline - time.monotonic()
+        k = trials if trials is not None else choose_trials(
+            pr["seconds_per_epoch"], k0, full.epochs, left, full.trials)
+        print(f"probe: {pr['seconds_per_epoch']:.3f} s per epoch at {k0} trials per condition;"
+              f" {left:.0f} s left -> {k} trials per condition", flush=True)
+        if k >= k0 or k == 0 or trials is not None:
+            break
+        k0 = k
+    log["probes"] = probes
+    log["trials_per_condition"] = k
+    entries = []
+    if k > 0:
+        over = {**(overrides or {}), "trials": k}
+        store = Store(root=Path(os.environ.get("MIFD_STORE", out.parent / "gpu-store")))
+        t = time.monotonic()
+        try:
+            rr = run("wm", profile, dev, over, store=store, progress=False, verbose=True,
+                     max_seconds=max(1.0, deadline - time.monotonic()))
+            entries.append(rr.path)
+            log["run"] = {"key": rr.key, "trials_per_condition": k, "seed": rr.config.seed,
+                          "wall_seconds": rr.meta.get("wall_seconds"),
+                          "epochs": rr.config.epochs, "loaded": rr.loaded}
+        except RunPaused as e:
+            log["run"] = {"paused": str(e), "trials_per_condition": k,
+                          "seconds": time.monotonic() - t}
+        print(f"run: {json.dumps(log['run'])}", flush=True)
+        r = log["run"]
+        if "wall_seconds" in r and r["wall_seconds"]:
+            per = r["wall_seconds"] / (k * len(full.conditions) * full.epochs)
+            log["projection"] = {
+                "seconds_per_trial_epoch_whole_run": per,
+                "projected_profile_minutes_at_this_batch": per * full.trials
+                * len(full.conditions) * full.epochs / 60,
+                "note": "whole profile = trials × conditions × epochs at the per-trial-epoch "
+                        "time of this run (snapshots, evaluation and audit included); larger "
+                        "batches are faster per trial, so this is an upper bound"}
+    log["finished"] = now()
+    timing = out / f"timing-wm-{profile}-{tag}.json"
+    atomic_write_json(timing, log)
+    side.append(timing)
+    exchange.pack(out, entries, side, {"session": timing.name})
+    print(f"wrote {out} ({len(list(out.iterdir()))} files)", flush=True)
+    return out

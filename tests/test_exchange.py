@@ -1,0 +1,167 @@
+"""Results folders (``mifd gpu-session`` → ``mifd import-results``), made on a CPU from a smoke
+run: checked completely, refused with one line before anything is written."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+import mifd
+from mifd import exchange
+from mifd.config import ConfigError
+from mifd.gpu_session import choose_trials, run_session
+from mifd.store import Store
+
+from conftest import ROOT, env_with, mifd_cmd
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """A fake GPU session folder: the smoke profile on the CPU, no CUDA tests."""
+    base = tmp_path_factory.mktemp("session")
+    out = base / "out"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MIFD_STORE", str(base / "store"))
+    mp.setenv("MIFD_PROGRESS", "0")
+    try:
+        run_session(out, minutes=3, device="cpu", profile="smoke", tests=False, probe_trials=1)
+    finally:
+        mp.undo()
+    return out
+
+
+def _copy(session, tmp_path):
+    dst = tmp_path / "folder"
+    shutil.copytree(session, dst)
+    return dst
+
+
+def _entry(folder, tmp_path):
+    """Unpack the folder's run into a store-like entry directory (to alter and repack)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    name = manifest["runs"][0]["file"]
+    files = exchange._read_run(folder, name, (folder / name).read_bytes())
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    for f, data in files.items():
+        (entry / f).write_bytes(data)
+    return entry, name
+
+
+def _repack(folder, entry, name):
+    side = [f for f in folder.iterdir() if f.suffix in (".json", ".xml") and
+            f.name != "manifest.json"]
+    new = folder.parent / "repacked"
+    exchange.pack(new, [entry], side)
+    return new
+
+
+def test_session_folder_holds_the_run_the_timing_and_a_manifest(session):
+    names = sorted(f.name for f in session.iterdir())
+    assert names[0] == "manifest.json" and len(names) == 3
+    assert any(n.startswith("run-wm-") for n in names)
+    timing = json.loads(next(session.glob("timing-*.json")).read_text())
+    assert timing["run"]["trials_per_condition"] >= 1
+    assert timing["probes"][0]["seconds_per_epoch"] > 0
+    assert exchange.check_folder(session)["runs"][0]["profile"] == "smoke"
+
+
+def test_import_copies_runs_that_then_load_from_the_committed_layer(session, tmp_path,
+                                                                     store_env):
+    committed = tmp_path / "committed"
+    written = exchange.import_results(session, committed)
+    run_dir = next(p for p in written if p.parent.name == "wm")
+    assert sorted(f.name for f in run_dir.iterdir()) == sorted(exchange.ENTRY_FILES)
+    assert (committed / "bench").is_dir()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    overrides = {k: meta["config"][k] for k in ("trials", "seed")}
+    rr = mifd.run("wm", "smoke", "cpu", overrides, store=Store(tmp_path / "s", [committed]),
+                  verbose=False)
+    assert rr.loaded and rr.key == run_dir.name
+    with pytest.raises(ConfigError, match="not committed yet"):
+        exchange.import_results(session, committed)
+
+
+def _refused(folder, tmp_path, match):
+    committed = tmp_path / "committed"
+    with pytest.raises(ConfigError, match=match) as e:
+        exchange.import_results(folder, committed)
+    assert "\n" not in str(e.value)
+    assert not committed.exists()  # nothing written
+
+
+def test_a_changed_byte_is_refused(session, tmp_path):
+    folder = _copy(session, tmp_path)
+    tar = next(folder.glob("run-*.tar"))
+    data = bytearray(tar.read_bytes())
+    data[len(data) // 2] ^= 1
+    tar.write_bytes(bytes(data))
+    _refused(folder, tmp_path, "checksum")
+
+
+def test_unlisted_and_missing_files_are_refused(session, tmp_path):
+    folder = _copy(session, tmp_path)
+    (folder / "extra.json").write_text("{}")
+    _refused(folder, tmp_path, "unlisted")
+    (folder / "extra.json").unlink()
+    next(folder.glob("timing-*.json")).unlink()
+    _refused(folder, tmp_path, "missing")
+
+
+@pytest.mark.parametrize("field", ["wall_seconds", "machine", "code"])
+def test_a_missing_provenance_field_is_refused(session, tmp_path, field):
+    entry, name = _entry(session, tmp_path)
+    meta = json.loads((entry / "meta.json").read_text())
+    del meta[field]
+    (entry / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="provenance"):
+        exchange.check_folder(_repack(session, entry, name))
+
+
+def test_a_run_labelled_with_another_profile_is_refused(session, tmp_path):
+    """A smoke run called ``paper``: its key still follows from its config, but the config is
+    not the paper profile's."""
+    entry, name = _entry(session, tmp_path)
+    for f in ("meta.json", "config.json"):
+        d = json.loads((entry / f).read_text())
+        d["profile"] = "paper"
+        (entry / f).write_text(json.dumps(d))
+    folder = _repack(session, entry, name)
+    _refused(folder, tmp_path, "profile 'paper'")
+
+
+def test_a_config_that_does_not_give_the_key_is_refused(session, tmp_path):
+    entry, name = _entry(session, tmp_path)
+    for f in ("meta.json", "config.json"):
+        d = json.loads((entry / f).read_text())
+        d["config"]["epochs"] += 1
+        (entry / f).write_text(json.dumps(d))
+    _refused(_repack(session, entry, name), tmp_path, "key")
+
+
+def test_import_results_cli_prints_one_line_and_writes_nothing(session, tmp_path):
+    folder = _copy(session, tmp_path)
+    (folder / "manifest.json").write_text("{not json")
+    p = subprocess.run(mifd_cmd("import-results", str(folder)), cwd=ROOT, capture_output=True,
+                       text=True, env=env_with(MIFD_PROGRESS=0))
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "manifest.json" in p.stderr
+
+
+def test_gpu_session_refuses_bad_arguments_before_any_work(tmp_path):
+    for args, match in ((["--minutes", "0"], "--minutes"), (["--trials", "x"], "--trials"),
+                        (["--profile", "huge"], "profile"),
+                        (["--set", "epochs=-1"], "epochs")):
+        p = subprocess.run(mifd_cmd("gpu-session", "--out", str(tmp_path / "o"), "--device",
+                                    "cpu", "--no-tests", *args), cwd=ROOT, capture_output=True,
+                           text=True, env=env_with(MIFD_PROGRESS=0))
+        assert p.returncode == 2 and match in p.stderr, p.stderr
+        assert not (tmp_path / "o").exists()
+
+
+def test_choose_trials_fits_the_budget_with_its_reserve():
+    # 1 s per epoch at 4 trials per condition, 100 epochs: 25 s per trial, 31.25 with reserve
+    assert choose_trials(1.0, 4, 100, 320, most=20) == 10
+    assert choose_trials(1.0, 4, 100, 30, most=20) == 0
+    assert choose_trials(1.0, 4, 100, 1e9, most=20) == 20
