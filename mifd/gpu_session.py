@@ -18,8 +18,8 @@ probe, the run's wall time and the projected whole-profile time, the test report
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import math
 import os
 import subprocess
 import sys
@@ -35,6 +35,8 @@ from .store import atomic_write_json, code_version, machine_info, now
 
 #: the epochs the probe times after one untimed epoch (graph capture, warm-up)
 PROBE_EPOCHS = 3
+#: seconds the CUDA tests may take in all (a hung test must not eat the run's budget)
+TEST_TIMEOUT = 240
 #: fraction of the projected time kept in reserve for snapshots, the audit, final evaluation
 RESERVE = 0.25
 
@@ -99,12 +101,19 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         t = time.monotonic()
         xml = out / f"cuda-tests-{tag}.xml"
         root = Path(__file__).resolve().parent.parent
-        rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              str(root / "tests" / "test_cuda.py"), f"--junitxml={xml}"],
-                             cwd=root)
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               str(root / "tests" / "test_cuda.py"), f"--junitxml={xml}"]
+        if importlib.util.find_spec("pytest_timeout") is not None:
+            cmd.append(f"--timeout={TEST_TIMEOUT // 2}")
+        try:
+            rc = subprocess.call(cmd, cwd=root, timeout=TEST_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
         log["tests"] = {"returncode": rc, "seconds": time.monotonic() - t, "report": xml.name}
         side.append(xml)
         print(f"CUDA tests: exit {rc} in {log['tests']['seconds']:.0f} s", flush=True)
+        if not xml.exists():
+            side.remove(xml)
     probes = []
     k0 = min(probe_trials, full.trials)
     while True:  # probe; if fewer trials fit than were probed, probe again at that size

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mifd
+
 from mifd import mine
 from mifd.models.gru import GRUSpec, TrialGRU
 from mifd.models.leaky import LeakyRNN, LeakySpec
@@ -116,3 +117,44 @@ def test_graphed_sm_passes_and_fused_bptt_on_cuda_train_like_the_default(experim
             np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-4, atol=1e-5, err_msg=k)
         for a, b in zip(w, ref_w):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("experiment,overrides", [
+    ("mine-gaussian", {}),
+    ("wm", {}),                      # the audit included (it crashed on CUDA at 40927dd)
+    ("separation", {}),
+])
+def test_a_complete_run_of_every_experiment_on_cuda(experiment, overrides, store_env):
+    rr = mifd.run(experiment, "smoke", "cuda", overrides, verbose=False)
+    assert rr.meta["machine"]["device"] == "cuda" and not rr.loaded
+    assert any(s["n"] for c in rr.summary.values() for s in c.values())
+    if experiment == "wm":
+        assert np.isfinite(rr.result["audit"]["held_out_dv"]).all()
+
+
+def test_the_variants_run_on_cuda(store_env):
+    from mifd import variants
+    runs = variants.run_variants("smoke", "cuda", verbose=False)
+    assert len(runs) == 1 + len(variants.VARIANTS)
+    assert all(r.meta["machine"]["device"] == "cuda" for r in runs.values())
+    assert len(variants.table(runs)) == len(runs) * len(variants.METRICS)
+
+
+def test_the_paper_profiles_cuda_settings_train_and_audit_at_smoke_sizes(store_env):
+    """The settings the paper profile takes on CUDA (TF32 critic, fused BPTT, merged MM pass,
+    CUDA graphs), at smoke sizes, end to end through ``mifd.run``, and close to the exact
+    fp32 default."""
+    from mifd.experiments.wm import CUDA_PROFILES
+    fast = mifd.run("wm", "smoke", "cuda", {**CUDA_PROFILES["paper"], "audit_steps": 20},
+                    verbose=False)
+    ref = mifd.run("wm", "smoke", "cuda", {"audit_steps": 20}, verbose=False)
+    assert fast.key != ref.key
+    np.testing.assert_allclose(fast.result["hist"]["task"], ref.result["hist"]["task"],
+                               rtol=0.05, atol=1e-3)
+    assert np.isfinite(fast.result["audit"]["train_dv"]).all()
+
+
+def test_the_paper_profile_on_cuda_uses_tf32_and_fp32_stays_available():
+    exp = mifd.get_experiment("wm")
+    assert exp.config("paper", device="cuda").sm_precision == "tf32"
+    assert exp.config("paper", {"sm_precision": "fp32"}, "cuda").sm_precision == "fp32"
