@@ -7,9 +7,10 @@ A *results folder* (written by :func:`pack`, e.g. by ``mifd gpu-session``) holds
 * ``manifest.json`` — format, creation time, the SHA-256 of every other file, and one record
   per packed run (``file``, ``experiment``, ``profile``, ``key``);
 * one ``run-<experiment>-<key>.tar`` per finished run: its store entry (``result.bin``,
-  ``meta.json``, ``config.json``);
-* side files: benchmark or timing JSON (``*.json``, copied to ``results/committed/bench``) and
-  test reports (``*.xml``, copied to ``results/committed/bench/cuda``).
+  ``meta.json``, ``config.json``); a tar larger than :data:`MAX_BYTES` is split into parts
+  ``run-….tar.001``, ``….002`` … (a 20-trial ``wm`` paper run is about 40 MiB);
+* side files: timing or benchmark JSON and test reports (``*.json``, ``*.xml``), copied to
+  ``results/committed/bench/sessions/<created>/`` (one folder per session: names never clash).
 
 :func:`import_results` refuses, with one line and before writing anything, a folder with a
 missing or altered file, an unlisted file, a run whose provenance lacks a field, whose key does
@@ -45,7 +46,8 @@ PROVENANCE = ("experiment", "profile", "key", "config", "code", "machine", "star
 RUN_FIELDS = ("trials", "seed", "conditions", "sm_precision", "fused_bptt", "merge_mm_pass",
               "graph_sm_pass", "compile_critic", "sm_pass_group", "batch_sm_passes",
               "time_chunk", "bptt_checkpoint")
-SIDE_DIRS = {".json": Path("bench"), ".xml": Path("bench") / "cuda"}
+SIDE_SUFFIXES = (".json", ".xml")
+SESSIONS = Path("bench") / "sessions"
 
 
 def _sha(data: bytes) -> str:
@@ -78,9 +80,14 @@ def pack(folder: Path | str, entries: Iterable[Path], side_files: Iterable[Path]
                 ti = tarfile.TarInfo(f)
                 ti.size, ti.mtime = len(data), 0
                 tar.addfile(ti, io.BytesIO(data))
-        (folder / name).write_bytes(buf.getvalue())
-        runs.append({"file": name, "experiment": meta["experiment"], "profile": meta["profile"],
-                     "key": meta["key"]})
+        data = buf.getvalue()
+        parts = [name]
+        if len(data) > MAX_BYTES:
+            parts = [f"{name}.{i + 1:03d}" for i in range(-(-len(data) // MAX_BYTES))]
+        for i, part in enumerate(parts):
+            (folder / part).write_bytes(data[i * MAX_BYTES:(i + 1) * MAX_BYTES])
+        runs.append({"file": name, "parts": parts, "experiment": meta["experiment"],
+                     "profile": meta["profile"], "key": meta["key"]})
     for f in side_files:
         f = Path(f)
         if f.parent.resolve() != folder.resolve():
@@ -160,6 +167,16 @@ def check_run(folder: Path, name: str, files: dict[str, bytes], record: dict) ->
     return meta
 
 
+def _run_bytes(folder: Path, record: dict) -> bytes:
+    return b"".join((folder / p).read_bytes() for p in record.get("parts", [record["file"]]))
+
+
+def session_dir(manifest: dict) -> Path:
+    """Where a folder's side files go: ``bench/sessions/<created, compact>``."""
+    created = "".join(ch for ch in str(manifest.get("created", "unknown")) if ch.isalnum())
+    return SESSIONS / created[:15]
+
+
 def check_folder(folder: Path | str) -> dict:
     """Check a results folder completely; return the manifest (raises one-line errors)."""
     folder = Path(folder)
@@ -182,21 +199,21 @@ def check_folder(folder: Path | str) -> dict:
     if len(present) + 1 > MAX_FILES:
         raise _fail(folder, "files", len(present) + 1, f"at most {MAX_FILES}")
     runs = {r["file"]: r for r in manifest.get("runs", [])}
+    part_of = {p: r["file"] for r in runs.values() for p in r.get("parts", [r["file"]])}
     for name in sorted(listed):
         f = folder / name
         if not f.is_file() or f.stat().st_size > MAX_BYTES:
             raise _fail(folder, name, "not a file or too large", f"a file of <= {MAX_BYTES} bytes")
-        data = f.read_bytes()
-        if _sha(data) != listed[name]:
-            raise _fail(folder, f"{name} checksum", _sha(data)[:12],
+        if _sha(f.read_bytes()) != listed[name]:
+            raise _fail(folder, f"{name} checksum", _sha(f.read_bytes())[:12],
                         f"{listed[name][:12]} (as in manifest.json)")
-        if name in runs:
-            check_run(folder, name, _read_run(folder, name, data), runs[name])
-        elif Path(name).suffix not in SIDE_DIRS:
+        if name not in part_of and Path(name).suffix not in SIDE_SUFFIXES:
             raise _fail(folder, name, "an unknown kind of file", "run-*.tar, *.json, *.xml")
-    for name in runs:
-        if name not in listed:
-            raise _fail(folder, "run", name, "a file listed in manifest.json")
+    for name, r in runs.items():
+        parts = r.get("parts", [name])
+        if not set(parts) <= set(listed):
+            raise _fail(folder, "run", name, "its parts listed in manifest.json")
+        check_run(folder, name, _read_run(folder, name, _run_bytes(folder, r)), r)
     return manifest
 
 
@@ -209,21 +226,20 @@ def import_results(folder: Path | str, committed: Path | str, replace: bool = Fa
     manifest = check_folder(folder)
     runs = {r["file"]: r for r in manifest.get("runs", [])}
     plan: list[tuple[Path, dict[str, bytes] | bytes]] = []
-    for name in sorted(manifest["files"]):
+    parts = {p for r in runs.values() for p in r.get("parts", [r["file"]])}
+    for name, r in sorted(runs.items()):
+        dst = committed / r["experiment"] / r["key"]
+        if (dst / "result.bin").exists() and not replace:
+            raise _fail(folder, f"{name} destination", str(dst),
+                        "a key not committed yet (or --replace)")
+        plan.append((dst, _read_run(folder, name, _run_bytes(folder, r))))
+    for name in sorted(set(manifest["files"]) - parts):
         data = (folder / name).read_bytes()
-        if name in runs:
-            r = runs[name]
-            dst = committed / r["experiment"] / r["key"]
-            if (dst / "result.bin").exists() and not replace:
-                raise _fail(folder, f"{name} destination", str(dst),
-                            "a key not committed yet (or --replace)")
-            plan.append((dst, _read_run(folder, name, data)))
-        else:
-            dst = committed / SIDE_DIRS[Path(name).suffix] / name
-            if dst.exists() and dst.read_bytes() != data and not replace:
-                raise _fail(folder, f"{name} destination", str(dst),
-                            "a file not committed yet (or --replace)")
-            plan.append((dst, data))
+        dst = committed / session_dir(manifest) / name
+        if dst.exists() and dst.read_bytes() != data and not replace:
+            raise _fail(folder, f"{name} destination", str(dst),
+                        "a file not committed yet (or --replace)")
+        plan.append((dst, data))
     written = []
     for dst, content in plan:
         if isinstance(content, dict):

@@ -52,7 +52,7 @@ def _entry(folder, tmp_path):
 def _repack(folder, entry, name):
     side = [f for f in folder.iterdir() if f.suffix in (".json", ".xml") and
             f.name != "manifest.json"]
-    new = folder.parent / "repacked"
+    new = entry.parent / "repacked"
     exchange.pack(new, [entry], side)
     return new
 
@@ -165,3 +165,19 @@ def test_choose_trials_fits_the_budget_with_its_reserve():
     assert choose_trials(1.0, 4, 100, 320, most=20) == 10
     assert choose_trials(1.0, 4, 100, 30, most=20) == 0
     assert choose_trials(1.0, 4, 100, 1e9, most=20) == 20
+
+
+def test_a_run_larger_than_the_file_limit_travels_in_parts(session, tmp_path, monkeypatch):
+    entry, name = _entry(session, tmp_path)
+    monkeypatch.setattr(exchange, "MAX_BYTES", 20_000)
+    folder = _repack(session, entry, name)
+    parts = sorted(f.name for f in folder.glob("run-*"))
+    assert len(parts) >= 3 and all(p.startswith(name + ".") for p in parts)
+    assert all((folder / p).stat().st_size <= 20_000 for p in parts)
+    written = exchange.import_results(folder, tmp_path / "committed")
+    run_dir = next(p for p in written if p.name == json.loads(
+        (entry / "meta.json").read_text())["key"])
+    assert (run_dir / "result.bin").read_bytes() == (entry / "result.bin").read_bytes()
+    (folder / parts[1]).unlink()
+    with pytest.raises(ConfigError, match="missing"):
+        exchange.check_folder(folder)
