@@ -1,0 +1,83 @@
+"""Shards of a profile's trials combine into the run of all its trials (CPU: exactly)."""
+
+import numpy as np
+import pytest
+
+import mifd
+from mifd import shards, wm_analysis
+from mifd.config import ConfigError
+from mifd.runner import commit_results
+from mifd.store import Store
+
+SMALL = {"epochs": 2, "audit_steps": 2}
+
+
+def _run(store, **over):
+    return mifd.run("wm", "smoke", "cpu", {**SMALL, **over}, store=store, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("shards"), [tmp_path_factory.mktemp("committed")])
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MIFD_PROGRESS", "0")
+    try:
+        full = _run(store, trials=3, seed=1001)
+        parts = [_run(store, trials=2, seed=1001), _run(store, trials=1, seed=1003)]
+    finally:
+        mp.undo()
+    return store, full, parts
+
+
+def _leaves(d, pre=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{pre}{k}.")
+        else:
+            yield f"{pre}{k}", v
+
+
+def test_combined_shards_equal_the_run_of_all_trials(runs):
+    _, full, parts = runs
+    comb = shards.combine(parts[::-1])  # any order: trials go in seed order
+    assert comb.config == full.config
+    a, b = dict(_leaves(full.result)), dict(_leaves(comb.result))
+    assert a.keys() == b.keys()
+    for k in a:
+        if hasattr(a[k], "shape") or all(isinstance(x, float) for x in a[k]):
+            np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+        else:
+            assert b[k] == a[k], k
+    assert comb.summary.keys() == full.summary.keys()
+    # the analyses read the combined run as they read the full one
+    assert list(wm_analysis.classify(comb)["seed"]) == list(wm_analysis.classify(full)["seed"])
+    assert [s["seed"] for s in comb.meta["shards"]] == [1001, 1003]
+
+
+def test_shards_with_a_gap_overlap_or_other_config_are_refused(runs, tmp_path):
+    store, full, parts = runs
+    with pytest.raises(ConfigError, match="consecutive"):
+        shards.combine([parts[1], full])
+    other = _run(store, trials=1, seed=1003, lambda_mi=0.2)
+    with pytest.raises(ConfigError, match="another experiment, profile or config"):
+        shards.combine([parts[0], other])
+
+
+def test_committed_shards_are_found_and_combined(runs, tmp_path):
+    store, full, parts = runs
+    for over in ({"trials": 2, "seed": 1001}, {"trials": 1, "seed": 1003}):
+        commit_results("wm", "smoke", {**SMALL, **over}, store=store, device="cpu")
+    got = shards.committed_shards("wm", "smoke", "cpu", store=Store(tmp_path / "x",
+                                                                    store.committed))
+    assert got is None  # the committed shards are of a config with SMALL's changes
+    # against a profile equal to that config they combine (3 trials from seed 1001)
+    exp = mifd.get_experiment("wm")
+    saved = dict(exp.profiles["smoke"])
+    try:
+        exp.profiles["smoke"] = {**saved, **SMALL}
+        got = shards.committed_shards("wm", "smoke", "cpu", store=Store(tmp_path / "x",
+                                                                        store.committed))
+    finally:
+        exp.profiles["smoke"] = saved
+    assert got is not None and got.config.trials == 3 and got.config.seed == 1001
+    assert "2 shard(s)" in shards.describe(got)
