@@ -636,11 +636,14 @@ def phases_frame(phases: list[dict]):
 
 def cuda_test_results(folder: Path | None = None) -> list[dict]:
     """The committed JUnit reports of ``pytest tests/test_cuda.py tests/test_exactness.py`` run
-    on a GPU (``results/committed/bench/cuda/*.xml``): counts, date and file."""
+    on a GPU (``results/committed/bench/cuda/*.xml``, and those of ``mifd gpu-session`` in
+    ``bench/sessions/*/``): counts, date and file."""
     import xml.etree.ElementTree as ET
-    folder = Path(folder or COMMITTED / "cuda")
+    paths = sorted(Path(folder or COMMITTED / "cuda").glob("*.xml"))
+    if folder is None:
+        paths += sorted((COMMITTED / "sessions").glob("*/*.xml"))
     out = []
-    for p in sorted(folder.glob("*.xml")):
+    for p in paths:
         suite = ET.parse(p).getroot().find("testsuite")
         if suite is None:
             continue

@@ -162,3 +162,39 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     exchange.pack(out, entries, side, {"session": timing.name})
     print(f"wrote {out} ({len(list(out.iterdir()))} files)", flush=True)
     return out
+
+
+def session_table(committed: Path | str | None = None) -> "pd.DataFrame":
+    """One row per committed GPU session (``results/committed/bench/sessions/*/timing-*.json``):
+    device, the probes, the run's trials and wall time, seconds per trial-epoch and the
+    projected time of the whole profile at that batch size."""
+    import pandas as pd
+    from .exchange import SESSIONS
+    from .store import default_roots
+    if committed is None:
+        roots = default_roots()[1]
+        committed = roots[0] if roots else Path("results/committed")
+    rows = []
+    for f in sorted((Path(committed) / SESSIONS).glob("*/timing-*.json")):
+        s = json.loads(f.read_text())
+        run = s.get("run", {})
+        pr = s.get("probes", [])
+        k = run.get("trials_per_condition")
+        rows.append({
+            "session": f.parent.name, "device": s.get("machine", {}).get("gpu", s.get("device")),
+            "commit": s.get("code", {}).get("git_commit", "?")[:10],
+            "CUDA tests": ("—" if "tests" not in s else "passed" if s["tests"]["returncode"] == 0
+                           else f"exit {s['tests']['returncode']}"),
+            "probe s/epoch (trials per condition)": "; ".join(
+                f"{p['seconds_per_epoch']:.3f} ({p['trials_per_condition']})" for p in pr),
+            "run: trials per condition": k if k else "none fitted",
+            "run: seeds": (f"{run['seed']}–{run['seed'] + k - 1}" if k and "seed" in run
+                           else "—"),
+            "run: wall s": round(run["wall_seconds"]) if run.get("wall_seconds") else "—",
+            "s per trial-epoch (whole run)": (
+                round(s["projection"]["seconds_per_trial_epoch_whole_run"], 4)
+                if "projection" in s else "—"),
+            "projected whole profile, min (at this batch)": (
+                round(s["projection"]["projected_profile_minutes_at_this_batch"], 1)
+                if "projection" in s else "—")})
+    return pd.DataFrame(rows)

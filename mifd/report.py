@@ -16,8 +16,11 @@ from . import claims, separation_analysis, wm_analysis
 
 
 def _where(rr: Any) -> str:
+    """Profile, device, trials per condition and (when not fp32) the critic's precision."""
     m = rr.meta.get("machine", {})
-    return f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}"
+    prec = getattr(rr.config, "sm_precision", "fp32")
+    return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {rr.config.trials}"
+            + (f", {prec} critic" if prec != "fp32" else ""))
 
 
 def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tuple[str, str]:
@@ -35,8 +38,11 @@ def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tu
     return ours, "same direction, n.s." if first > n / 2 else "not reproduced"
 
 
-def claims_table(wm: Any | None, sep: Any | None) -> pd.DataFrame:
-    """One row per claim: section, claim, paper, ours, where (profile, device), verdict."""
+def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> pd.DataFrame:
+    """One row per claim: section, claim, paper, ours, where (profile, device), verdict.
+    ``wm_gpu``: a second working-memory run (the published settings on a GPU, possibly with
+    fewer trials: :func:`mifd.shards.committed_shards`), whose rows follow the first's under
+    their own section."""
     rows: list[dict] = []
 
     def add(section: str, rr: Any, frame: pd.DataFrame) -> None:
@@ -48,13 +54,13 @@ def claims_table(wm: Any | None, sep: Any | None) -> pd.DataFrame:
                          "bootstrap 95% CI": r["bootstrap 95% CI"], "where": _where(rr),
                          "verdict": r["verdict"]})
 
-    if wm is not None:
-        add("working memory", wm, wm_analysis.paper_table(wm))
+    def wm_rows(wm: Any, section: str) -> None:
+        add(section, wm, wm_analysis.paper_table(wm))
         if "mi" in wm.config.conditions:
             t = wm_analysis.timing(wm, "mi")
             for f, s in (("Q_cor", "Q_str"), ("D_cor", "D_in"), ("D_cor", "D_out")):
                 ours, v = _timing_verdict(t, f, s)
-                rows.append({"section": "working memory", "claim": f"{f} rises before {s}",
+                rows.append({"section": section, "claim": f"{f} rises before {s}",
                              "paper": "functional first (Fig. 9)", "ours": ours,
                              "where": _where(wm), "verdict": v})
             cls = wm_analysis.classify(wm)
@@ -66,12 +72,16 @@ def claims_table(wm: Any | None, sep: Any | None) -> pd.DataFrame:
                 v = "reproduced" if silenced > len(failed) / 2 else "not reproduced"
             else:
                 v = "not testable"
-            rows.append({"section": "working memory",
+            rows.append({"section": section,
                          "claim": "structurally failed trials silence a group",
                          "paper": "one group silenced (Fig. 8)",
                          "ours": f"{silenced}/{len(failed)} failed MI trials silenced; "
                                  f"{len(ok)} with Q_str > {wm_analysis.STRUCTURAL_Q}",
                          "where": _where(wm), "verdict": v})
+
+    for run, section in ((wm, "working memory"), (wm_gpu, "working memory, published settings")):
+        if run is not None:
+            wm_rows(run, section)
     if sep is not None:
         frame = separation_analysis.paper_table(sep)
         add("chaotic separation", sep, frame)

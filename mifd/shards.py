@@ -120,10 +120,13 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
 
 
 def committed_shards(experiment: str = "wm", profile: str = "paper", device: str = "cuda",
-                     store: Store | None = None) -> RunResult | None:
+                     store: Store | None = None, where: dict | None = None,
+                     first_seed: int | None = None) -> RunResult | None:
     """The committed runs of ``profile`` on ``device`` (as their provenance records it) that are
     shards of the profile's trials, combined: the consecutive block from the profile's first
-    seed (the largest such block if several configs were run). ``None`` if there is none."""
+    seed (or ``first_seed``; the largest such block if several configs were run). ``where``:
+    only runs whose config has these values (e.g. ``{"sm_precision": "fp32"}``; default: the
+    profile's own settings on ``device``). ``None`` if there is none."""
     store = store or Store()
     exp = get_experiment(experiment)
     profile_cfg = {k: v for k, v in to_dict(exp.config(profile, device=device)).items()
@@ -140,6 +143,10 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
             if any(rest.get(k) != v for k, v in profile_cfg.items() if k not in
                    ("sm_precision", "fused_bptt", "merge_mm_pass", "graph_sm_pass")):
                 continue
+            wanted = where if where is not None else {
+                k: profile_cfg[k] for k in ("sm_precision",) if k in profile_cfg}
+            if any(rest.get(k) != v for k, v in wanted.items()):
+                continue
             result = Entry(d.parent).load_result()
             if result is None:
                 continue
@@ -148,7 +155,7 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
             groups.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(rr)
     best: RunResult | None = None
     for runs in groups.values():
-        chain, seed = [], exp.config(profile).seed
+        chain, seed = [], exp.config(profile).seed if first_seed is None else first_seed
         for r in sorted(runs, key=lambda r: r.config.seed):
             if r.config.seed == seed:
                 chain.append(r)
@@ -172,3 +179,43 @@ def describe(rr: RunResult) -> str:
             f"device {m.get('gpu') or m.get('device', '?')}, mifd "
             f"{rr.meta.get('code', {}).get('mifd', '?')} ({', '.join(commits)}), "
             f"sm_precision {rr.config.sm_precision}, last finished {rr.meta.get('finished')}")
+
+
+def reductions(rr: RunResult) -> "pd.DataFrame":
+    """The settings of ``rr`` that differ from the exact published run (the ``paper`` profile as
+    on a CPU: fp32, 20 trials per condition), for the page's reduction table."""
+    import pandas as pd
+    from .config import describe as describe_fields
+    paper_cfg = get_experiment(rr.experiment).config("paper")
+    rows = [(k, v, ref, doc) for k, v, ref, doc in describe_fields(rr.config, paper_cfg)
+            if v != ref]
+    return pd.DataFrame(rows, columns=["setting", "this run", "paper profile (exact)",
+                                       "meaning"]).set_index("setting")
+
+
+PRECISION_METRICS = ("Q_cor", "Q_str", "D_cor", "D_in", "D_out", "mse")
+
+
+def precision_effect(experiment: str = "wm", profile: str = "paper", reduced: str = "tf32",
+                     exact: str = "fp32", store: Store | None = None,
+                     device: str = "cuda") -> "pd.DataFrame | None":
+    """Per trial (seed) run in both precisions of the statistics network, the final metrics in
+    each and their difference (reduced − exact); ``None`` until both are committed. After 1000
+    epochs a rounding difference can have moved a trial onto another trajectory: compare the
+    per-trial differences with the spread between trials."""
+    import pandas as pd
+    runs = {p: committed_shards(experiment, profile, device, store, where={"sm_precision": p})
+            for p in (reduced, exact)}
+    if any(r is None for r in runs.values()):
+        return None
+    rows = []
+    for c in runs[exact].config.conditions:
+        a, b = runs[reduced].result["trials"][c], runs[exact].result["trials"][c]
+        n = min(runs[reduced].config.trials, runs[exact].config.trials)
+        for t in range(n):
+            row = {"condition": c, "seed": runs[exact].config.seed + t}
+            for m in PRECISION_METRICS:
+                row[f"{m} {reduced}"], row[f"{m} {exact}"] = a[m][t], b[m][t]
+                row[f"Δ{m}"] = a[m][t] - b[m][t]
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["condition", "seed"])

@@ -81,3 +81,24 @@ def test_committed_shards_are_found_and_combined(runs, tmp_path):
         exp.profiles["smoke"] = saved
     assert got is not None and got.config.trials == 3 and got.config.seed == 1001
     assert "2 shard(s)" in shards.describe(got)
+
+
+def test_precision_effect_pairs_trials_by_seed(runs, tmp_path):
+    store, full, parts = runs
+    for over in ({"trials": 2, "seed": 1001}, {"trials": 1, "seed": 1001, "sm_precision": "bf16"}):
+        _run(store, **over)
+        commit_results("wm", "smoke", {**SMALL, **over}, store=store, device="cpu")
+    exp = mifd.get_experiment("wm")
+    saved = dict(exp.profiles["smoke"])
+    view = Store(tmp_path / "x", store.committed)
+    try:
+        exp.profiles["smoke"] = {**saved, **SMALL}
+        eff = shards.precision_effect("wm", "smoke", "bf16", "fp32", view, "cpu")
+        assert shards.precision_effect("wm", "smoke", "tf32", "fp32", view, "cpu") is None
+    finally:
+        exp.profiles["smoke"] = saved
+    assert list(eff.index) == [("mi", 1001), ("no_mi", 1001)]  # the seeds run in both
+    fp32 = full.result["trials"]["mi"]["Q_str"][0]
+    assert eff.loc[("mi", 1001), "Q_str fp32"] == pytest.approx(fp32, rel=1e-5)
+    assert eff.loc[("mi", 1001), "ΔQ_str"] == pytest.approx(
+        eff.loc[("mi", 1001), "Q_str bf16"] - fp32, rel=1e-4, abs=1e-7)
