@@ -1,14 +1,32 @@
-"""Verdicts comparing our trials with the paper's numbers, by rules stated here and on the pages.
+"""Verdicts comparing our trials with the paper's numbers, by rules stated here and on the pages
+(:data:`RULES` is the text the pages print).
 
-* **Level** (a paper mean ± sd over n trials): *consistent* if the 95% t-interval of our mean
-  overlaps the paper's 95% t-interval of its mean; otherwise *differs*. With fewer than 2 of our
-  trials: *not testable*.
+* **Level** (a paper mean ± sd over n trials): the 95% t-interval of our mean against the
+  paper's 95% t-interval of its mean. *Consistent* when they overlap **and** our interval is
+  narrow enough to have told them apart: its half-width at most :data:`RESOLUTION` × the
+  paper's sd; overlapping but wider: *not testable (n = k)*. Not overlapping: *differs*, or
+  *not converged* when the run's own time course still moved over the last
+  :data:`TAIL` of training by more than :data:`CONVERGED_TOL` × max(|paper mean|, paper sd),
+  or, for a run shorter than the paper's, when that last change continued linearly to the
+  paper's training length would reach the paper's interval.
+  With fewer than 2 of our trials: *not testable (n = k)*.
+* **Count** (k of n trials with a property against the paper's K of N): Fisher's exact test,
+  two-sided. p < 0.05: *differs (fewer)* or *differs (more)*; otherwise *consistent* when our
+  proportion's 95% Clopper–Pearson interval is at most :data:`COUNT_RESOLUTION` wide, else
+  *not testable (n = n)*.
+* **Correlation** (our Pearson r over n trials against the paper's r over N): Fisher's z-test,
+  two-sided; p < 0.05: *differs*; otherwise *consistent* when our r's 95% interval is at most
+  :data:`CORR_RESOLUTION` wide, else *not testable (n = n)*.
+* **Comparison** (condition A vs B in the direction the paper reports): *reproduced* when our
+  means differ in the paper's direction, the one-sided Welch t-test gives p < 0.05, and the
+  difference is at least :data:`MATTERS` × the paper's difference (from its two levels, where
+  it gives both); *same direction, small* when only the size falls short; *same direction,
+  n.s.* when only the direction matches; *not reproduced* otherwise.
 * Beside the t-interval each row shows the percentile bootstrap interval of the mean (10 000
-  resamples; of the difference of means for comparisons). With n = 3–4 trials it is narrower
-  than the t-interval and is shown for information; the verdicts use the t-interval.
-* **Comparison** (condition A vs B, with the direction the paper reports): *reproduced* if our
-  means differ in the paper's direction and the one-sided Welch t-test gives p < 0.05;
-  *same direction, n.s.* if only the direction matches; *not reproduced* otherwise.
+  resamples; of the difference of means for comparisons), for information; verdicts use the
+  t-interval.
+
+A verdict's *category* (:func:`category`) drops its bracket: counts are by category.
 """
 
 from __future__ import annotations
@@ -20,6 +38,41 @@ import numpy as np
 from scipy import stats
 
 ALPHA = 0.05
+#: a level is located well enough when our 95% half-width is at most this many paper sds
+RESOLUTION = 1.0
+#: a count's 95% Clopper–Pearson interval must be at most this wide for "consistent"
+COUNT_RESOLUTION = 0.5
+#: a correlation's 95% interval must be at most this wide for "consistent"
+CORR_RESOLUTION = 1.0
+#: a comparison's difference matters from this fraction of the paper's difference on
+MATTERS = 0.25
+#: the last fraction of training whose change decides "not converged", and its tolerance
+TAIL = 0.1
+CONVERGED_TOL = 0.1
+RULES = (
+    f"level: consistent when the 95% t-intervals of our mean and the paper's overlap and ours "
+    f"has a half-width ≤ {RESOLUTION:g} × the paper's sd (else not testable at our n); differs "
+    f"when they do not overlap, or not converged when our metric still changed over the last "
+    f"{TAIL:.0%} of training by more than {CONVERGED_TOL:g} × max(|paper mean|, paper sd), or "
+    "(a run shorter than the paper's) when that change continued linearly to the paper's "
+    "training length would reach the paper's interval. "
+    f"count: Fisher's exact test (two-sided, p < {ALPHA}: differs, naming the direction); "
+    f"consistent only when our proportion's 95% interval is ≤ {COUNT_RESOLUTION:g} wide. "
+    f"correlation: Fisher's z-test against the paper's r; consistent only when our r's 95% "
+    f"interval is ≤ {CORR_RESOLUTION:g} wide. comparison: reproduced when the difference has "
+    f"the paper's sign, one-sided Welch p < {ALPHA} and at least {MATTERS:.0%} of the paper's "
+    "difference; same direction, small / same direction, n.s. / not reproduced otherwise.")
+VERDICTS = ("reproduced", "consistent", "partly", "same direction, small",
+            "same direction, n.s.", "differs", "not converged", "not reproduced", "not testable")
+
+
+def category(verdict: str) -> str:
+    """The verdict without its bracket (``"not testable (n = 4)"`` → ``"not testable"``)."""
+    return verdict.split(" (")[0]
+
+
+def not_testable(n: int) -> str:
+    return f"not testable (n = {n})"
 
 
 def mean_ci(x: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float, int]:
@@ -44,12 +97,71 @@ def ci_from_stats(mean: float, sd: float | None, n: int, level: float = 0.95):
     return mean - h, mean + h
 
 
-def level_verdict(ours: Sequence[float], mean: float, sd: float | None, n: int = 20) -> str:
+def level_verdict(ours: Sequence[float], mean: float, sd: float | None, n: int = 20,
+                  tail_change: float | None = None, more_tails: float = 0.0) -> str:
+    """The level rule (module docstring); ``tail_change``: our mean change of the metric over the
+    last :data:`TAIL` of training, if the run has a time course; ``more_tails``: how many such
+    stretches the paper trained beyond our run (:func:`more_tails`)."""
     m, s, lo, hi, k = mean_ci(ours)
     if k < 2:
-        return "not testable"
+        return not_testable(k)
     plo, phi = ci_from_stats(mean, sd, n)
-    return "consistent" if (lo <= phi and plo <= hi) else "differs"
+    if lo <= phi and plo <= hi:
+        if sd is not None and (hi - lo) / 2 > RESOLUTION * sd:
+            return not_testable(k)
+        return "consistent"
+    scale = max(abs(mean), sd or 0.0)
+    if tail_change is not None and np.isfinite(tail_change):
+        if abs(tail_change) > CONVERGED_TOL * scale:
+            return "not converged"
+        projected = tail_change * max(more_tails, 0.0)
+        if (hi < plo and projected >= plo - hi) or (lo > phi and projected <= phi - lo):
+            return "not converged"
+    return "differs"
+
+
+def more_tails(result: dict, paper_length: float, tail: float = TAIL) -> float:
+    """How many stretches of :data:`TAIL` × our training length the paper trained beyond our
+    run (0 when ours is as long): ``(paper − ours) / (tail × ours)``, lengths in the units of
+    ``result["snap_epochs"]``."""
+    epochs = result.get("snap_epochs")
+    if epochs is None or len(epochs) < 2 or not epochs[-1] > 0:
+        return 0.0
+    ours = float(epochs[-1])
+    return max(0.0, (paper_length - ours) / (tail * ours))
+
+
+def count_verdict(k: int, n: int, k_paper: int, n_paper: int) -> str:
+    """The count rule: ``k`` of ``n`` against the paper's ``k_paper`` of ``n_paper``."""
+    if n == 0:
+        return not_testable(0)
+    p = stats.fisher_exact([[k, n - k], [k_paper, n_paper - k_paper]]).pvalue
+    if p < ALPHA:
+        return "differs (fewer)" if k / n < k_paper / n_paper else "differs (more)"
+    ci = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+    return "consistent" if ci.high - ci.low <= COUNT_RESOLUTION else not_testable(n)
+
+
+def correlation_ci(r: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Fisher-z interval of a Pearson r over n pairs (NaN for n < 4)."""
+    if n < 4 or not np.isfinite(r):
+        return math.nan, math.nan
+    z, h = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), stats.norm.ppf(0.5 + level / 2) / \
+        math.sqrt(n - 3)
+    return math.tanh(z - h), math.tanh(z + h)
+
+
+def correlation_verdict(r: float, n: int, r_paper: float, n_paper: int = 20) -> str:
+    """The correlation rule: Fisher's z-test of our r against the paper's."""
+    if n < 4 or not np.isfinite(r):
+        return not_testable(n)
+    clip = lambda v: max(min(v, 1 - 1e-12), -1 + 1e-12)  # noqa: E731
+    z = (math.atanh(clip(r)) - math.atanh(clip(r_paper))) / math.sqrt(1 / (n - 3) +
+                                                                       1 / (n_paper - 3))
+    if 2 * stats.norm.sf(abs(z)) < ALPHA:
+        return "differs"
+    lo, hi = correlation_ci(r, n)
+    return "consistent" if hi - lo <= CORR_RESOLUTION else not_testable(n)
 
 
 def comparison(a: Sequence[float], b: Sequence[float], direction: str = "greater") -> dict:
@@ -70,14 +182,40 @@ def comparison(a: Sequence[float], b: Sequence[float], direction: str = "greater
     return out
 
 
-def comparison_verdict(a: Sequence[float], b: Sequence[float], direction: str = "greater") -> str:
+def comparison_verdict(a: Sequence[float], b: Sequence[float], direction: str = "greater",
+                       paper_diff: float | None = None) -> str:
+    """The comparison rule; ``paper_diff``: the paper's difference of the two levels, if known."""
     c = comparison(a, b, direction)
     if not np.isfinite(c["welch_p"]):
-        return "not testable"
+        return not_testable(min(np.isfinite(np.asarray(a, float)).sum(),
+                                np.isfinite(np.asarray(b, float)).sum()))
     right = c["diff"] > 0 if direction == "greater" else c["diff"] < 0
     if right and c["welch_p"] < ALPHA:
+        if paper_diff is not None and abs(c["diff"]) < MATTERS * abs(paper_diff):
+            return "same direction, small"
         return "reproduced"
     return "same direction, n.s." if right else "not reproduced"
+
+
+def tail_changes(result: dict, conditions: Sequence[str], tail: float = TAIL
+                 ) -> dict[str, dict[str, float]]:
+    """Per condition and snapshotted metric, the mean over trials of (last snapshot − the
+    snapshot at ``1 − tail`` of training): how much the metric still moved at the end."""
+    snaps, epochs = result.get("snaps"), result.get("snap_epochs")
+    if not snaps or epochs is None or len(epochs) < 2:
+        return {}
+    epochs = np.asarray(epochs, dtype=float)
+    i = int(np.searchsorted(epochs, epochs[-1] - tail * (epochs[-1] - epochs[0])))
+    i = min(i, len(epochs) - 2)
+    out: dict[str, dict[str, float]] = {c: {} for c in conditions}
+    for m, v in snaps.items():
+        v = np.asarray(v, dtype=float)
+        k = v.shape[-1] // len(conditions)
+        for j, c in enumerate(conditions):
+            d = v[-1, j * k:(j + 1) * k] - v[i, j * k:(j + 1) * k]
+            d = d[np.isfinite(d)]
+            out[c][m] = float(d.mean()) if d.size else math.nan
+    return out
 
 
 def bootstrap_ci(x: Sequence[float], level: float = 0.95, n_boot: int = 10_000,
@@ -117,8 +255,12 @@ def fmt(m: float, s: float, n: int, digits: int = 3) -> str:
     return f"{m:.{digits}f} ± {s:.{digits}f} (n={n})"
 
 
-def level_rows(trials: dict, reported: dict, metrics: Sequence[str]) -> list[dict]:
-    """Rows 'ours vs the paper's level' for every condition and metric present in ``trials``."""
+def level_rows(trials: dict, reported: dict, metrics: Sequence[str],
+               tails: dict[str, dict[str, float]] | None = None,
+               extra: float = 0.0) -> list[dict]:
+    """Rows 'ours vs the paper's level' for every condition and metric present in ``trials``;
+    ``tails``: :func:`tail_changes` of the run and ``extra``: :func:`more_tails` (for *not
+    converged*)."""
     rows = []
     for cond, per_metric in trials.items():
         for m in metrics:
@@ -134,27 +276,36 @@ def level_rows(trials: dict, reported: dict, metrics: Sequence[str]) -> list[dic
                    (f"{rep.mean:g} ± {rep.sd:g}" if rep.sd is not None else f"{rep.mean:g}"),
                    "verdict": "no paper value"}
             if rep is not None:
-                if m == "success_rate":  # the paper: every trial succeeded
-                    row["verdict"] = ("consistent" if mean == 1.0 else "differs") \
-                        if n else "not testable"
+                if m == "success_rate":  # a count: trials with accuracy > 0.9
+                    x = np.asarray(ours, dtype=float)
+                    x = x[np.isfinite(x)]
+                    row["verdict"] = count_verdict(int(round(x.sum())), x.size,
+                                                   int(round(rep.mean * rep.n)), rep.n)
                 else:
-                    row["verdict"] = level_verdict(ours, rep.mean, rep.sd, rep.n)
+                    tail = (tails or {}).get(cond, {}).get(m)
+                    row["verdict"] = level_verdict(ours, rep.mean, rep.sd, rep.n, tail, extra)
             rows.append(row)
     return rows
 
 
-def comparison_rows(trials: dict, comparisons: Sequence[tuple[str, str, str, str]]) -> list[dict]:
-    """Rows for ``(a, b, metric, direction)`` comparisons the paper reports (a vs b)."""
+def comparison_rows(trials: dict, comparisons: Sequence[tuple[str, str, str, str]],
+                    reported: dict | None = None) -> list[dict]:
+    """Rows for ``(a, b, metric, direction)`` comparisons the paper reports (a vs b);
+    ``reported``: the paper's levels, for the size of its difference where it gives both."""
     rows = []
     for a, b, m, direction in comparisons:
         if a not in trials or b not in trials:
             continue
+        ra, rb = (reported or {}).get(a, {}).get(m), (reported or {}).get(b, {}).get(m)
+        paper_diff = ra.mean - rb.mean if ra is not None and rb is not None else None
         c = comparison(trials[a][m], trials[b][m], direction)
         rows.append({"condition": f"{a} vs {b}", "quantity": m,
                      "ours": f"Δ = {c['diff']:+.3f}; Welch p = {c['welch_p']:.2g}, "
                              f"Mann–Whitney p = {c['mw_p']:.2g}, d = {c['d']:.2f}",
                      "ours 95% CI": "—",
                      "bootstrap 95% CI": "Δ in " + fmt_ci(*bootstrap_diff_ci(trials[a][m], trials[b][m])),
-                     "paper": f"{a} {'>' if direction == 'greater' else '<'} {b}",
-                     "verdict": comparison_verdict(trials[a][m], trials[b][m], direction)})
+                     "paper": f"{a} {'>' if direction == 'greater' else '<'} {b}" + (
+                         f" (Δ = {paper_diff:+.3g})" if paper_diff is not None else ""),
+                     "verdict": comparison_verdict(trials[a][m], trials[b][m], direction,
+                                                   paper_diff)})
     return rows

@@ -37,6 +37,9 @@ WM = {
 WM_MSE_TTEST_P = 0.14          # with vs without MI, two-sample t-test
 WM_MI_LOSS_PEARSON = (0.0046, 0.98)  # r, p: final MI vs task loss across MI trials
 WM_QSTR_BELOW_0_1 = (10, 20)   # trials with Q_str < 0.1
+WM_TRAINING = 1000             # epochs (one RNN step each) of the published runs
+
+SEPARATION_TRAINING = 4000     # RNN (MM) steps of the published runs
 
 SEPARATION = {
     "mi_l2": {"R2": Reported(0.973, 0.013), "D_cor": Reported(0.494, 0.285),

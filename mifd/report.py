@@ -26,13 +26,13 @@ def _where(rr: Any) -> str:
 def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tuple[str, str]:
     row = table[(table["functional"] == functional) & (table["structural"] == structural)]
     if row.empty:
-        return "—", "not testable"
+        return "—", claims.not_testable(0)
     r = row.iloc[0]
     n, first, p = int(r["trials with both onsets"]), int(r["functional first"]), \
         r["Wilcoxon p (functional first)"]
     ours = f"{first}/{n} trials functional first; Wilcoxon p = {p:.2g}" if n else "no onsets"
     if n < 2:
-        return ours, "not testable"
+        return ours, claims.not_testable(n)
     if first > n / 2 and np.isfinite(p) and p < claims.ALPHA:
         return ours, "reproduced"
     return ours, "same direction, n.s." if first > n / 2 else "not reproduced"
@@ -71,7 +71,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
             if len(failed) and len(ok):
                 v = "reproduced" if silenced > len(failed) / 2 else "not reproduced"
             else:
-                v = "not testable"
+                v = claims.not_testable(len(mi))
             rows.append({"section": section,
                          "claim": "structurally failed trials silence a group",
                          "paper": "one group silenced (Fig. 8)",
@@ -106,10 +106,41 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 
 
-VERDICT_ORDER = ("reproduced", "consistent", "partly", "same direction, n.s.", "differs",
-                 "not reproduced", "not testable")
+VERDICT_ORDER = claims.VERDICTS
 
 
 def verdict_counts(table: pd.DataFrame) -> pd.Series:
-    counts = table["verdict"].value_counts()
+    """Claims per verdict category (:func:`mifd.claims.category`), in :data:`VERDICT_ORDER`."""
+    counts = table["verdict"].map(claims.category).value_counts()
     return counts.reindex([v for v in VERDICT_ORDER if v in counts.index])
+
+
+def verdict_counts_by_section(table: pd.DataFrame) -> pd.DataFrame:
+    """Claims per section (rows, in table order) and verdict category (columns)."""
+    cat = table.assign(verdict=table["verdict"].map(claims.category))
+    counts = cat.groupby("section", sort=False)["verdict"].value_counts().unstack(fill_value=0)
+    return counts.reindex(columns=[v for v in VERDICT_ORDER if v in counts.columns])
+
+
+def summary(table: pd.DataFrame) -> str:
+    """A plain-language summary of the claims table, one paragraph per section (Markdown):
+    where its runs come from, how many claims fall in each verdict category, and which claims
+    were reproduced, which differ or were not reproduced, and what could not be tested."""
+    paras = []
+    cat = table["verdict"].map(claims.category)
+    for section, rows in table.groupby("section", sort=False):
+        c = cat[rows.index]
+        where = "; ".join(dict.fromkeys(rows["where"]))
+        counts = ", ".join(f"{int((c == v).sum())} {v}" for v in VERDICT_ORDER if (c == v).any())
+
+        def names(*kinds: str) -> str:
+            sel = rows[c.isin(kinds)]["claim"].tolist()
+            return ", ".join(sel) if sel else "none"
+
+        paras.append(
+            f"**{section}** ({where}): {len(rows)} claims — {counts}. "
+            f"Reproduced: {names('reproduced')}. "
+            f"Differ from the paper or not reproduced: {names('differs', 'not reproduced')}. "
+            f"Still changing at the end of training: {names('not converged')}. "
+            f"Too few trials to tell: {names('not testable')}.")
+    return "\n\n".join(paras)

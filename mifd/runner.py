@@ -215,9 +215,10 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         retain = retain and retain_freed_memory()
         t0 = time.time()
         started = now()
+        code = code_version()  # the code that runs, not what the checkout holds when it ends
         result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
         meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
-                "code": code_version(), "machine": machine_info(dev), "started": started,
+                "code": code, "machine": machine_info(dev), "started": started,
                 "finished": now(), "wall_seconds": ckpt.elapsed(),
                 "wall_seconds_last_call": time.time() - t0,
                 "resumed_from": ckpt.resumed_from, "retain_host_memory": bool(retain)}

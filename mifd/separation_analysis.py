@@ -18,8 +18,10 @@ TIMING_PAIRS = (("Q_cor", "Q_str"), ("D_cor", "D_out"))
 def paper_table(rr: Any) -> pd.DataFrame:
     """Every number of the paper's separation section beside ours, with verdicts."""
     trials = rr.result["trials"]
-    rows = claims.level_rows(trials, paper.SEPARATION, METRICS)
-    rows += claims.comparison_rows(trials, COMPARISONS)
+    tails = claims.tail_changes(rr.result, rr.result.get("conditions", rr.config.conditions))
+    extra = claims.more_tails(rr.result, paper.SEPARATION_TRAINING)
+    rows = claims.level_rows(trials, paper.SEPARATION, METRICS, tails, extra)
+    rows += claims.comparison_rows(trials, COMPARISONS, paper.SEPARATION)
     return pd.DataFrame(rows).fillna("—").set_index(["condition", "quantity"])
 
 

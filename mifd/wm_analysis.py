@@ -19,9 +19,12 @@ COMPARISONS = {"D_cor": "greater", "Q_cor": "greater"}
 def paper_table(rr: Any) -> pd.DataFrame:
     """Every number of the paper's working-memory section beside ours, with verdicts."""
     trials = rr.result["trials"]
-    rows = claims.level_rows(trials, paper.WM, METRICS)
+    tails = claims.tail_changes(rr.result, rr.config.conditions)
+    extra = claims.more_tails(rr.result, paper.WM_TRAINING)
+    rows = claims.level_rows(trials, paper.WM, METRICS, tails, extra)
     if {"mi", "no_mi"} <= set(rr.config.conditions):
-        rows += claims.comparison_rows(trials, [("mi", "no_mi", m, d) for m, d in COMPARISONS.items()])
+        rows += claims.comparison_rows(
+            trials, [("mi", "no_mi", m, d) for m, d in COMPARISONS.items()], paper.WM)
         c = claims.comparison(trials["mi"]["mse"], trials["no_mi"]["mse"], "less")
         rows.append({"condition": "mi vs no_mi", "quantity": "mse (two-sided t-test)",
                      "ours": f"Δ = {c['diff']:+.3f}; t-test p = {c['t_p']:.2g}",
@@ -33,22 +36,16 @@ def paper_table(rr: Any) -> pd.DataFrame:
         k, n = paper.WM_QSTR_BELOW_0_1
         rows.append({"condition": "mi", "quantity": "trials with Q_str < 0.1",
                      "ours": f"{int((q < 0.1).sum())}/{q.size}", "ours 95% CI": "—",
-                     "paper": f"{k}/{n}", "verdict": _binomial_verdict(int((q < 0.1).sum()),
-                                                                       q.size, k / n)})
+                     "paper": f"{k}/{n}",
+                     "verdict": claims.count_verdict(int((q < 0.1).sum()), q.size, k, n)})
         r, p = mi_loss_correlation(rr)
+        n_r = int(np.isfinite(np.asarray(trials["mi"]["mi_final"], float)).sum())
         rows.append({"condition": "mi", "quantity": "Pearson r(final MI, task loss)",
                      "ours": f"r = {r:.3f}, p = {p:.2g}" if np.isfinite(r) else "—",
-                     "ours 95% CI": "—",
+                     "ours 95% CI": claims.fmt_ci(*claims.correlation_ci(r, n_r)),
                      "paper": f"r = {paper.WM_MI_LOSS_PEARSON[0]}, p = {paper.WM_MI_LOSS_PEARSON[1]}",
-                     "verdict": ("consistent" if p >= 0.05 else "differs") if np.isfinite(p)
-                     else "not testable"})
+                     "verdict": claims.correlation_verdict(r, n_r, paper.WM_MI_LOSS_PEARSON[0])})
     return pd.DataFrame(rows).fillna("—").set_index(["condition", "quantity"])
-
-
-def _binomial_verdict(k: int, n: int, p0: float) -> str:
-    if n == 0:
-        return "not testable"
-    return "consistent" if stats.binomtest(k, n, p0).pvalue >= 0.05 else "differs"
 
 
 def mi_loss_correlation(rr: Any) -> tuple[float, float]:
