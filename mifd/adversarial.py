@@ -37,7 +37,7 @@ import torch
 from .config import ConfigError
 from .graphs import GraphedPass, check_graph_device
 
-from .mine import dv
+from .mine import NonFiniteError, dv
 from .nn import clip_grad_norm_per_trial, generator_states, set_generator_states
 
 
@@ -185,7 +185,26 @@ class AdversarialTrainer:
         y_sh = torch.take_along_dim(yn if self.s.noise_on_shuffled else y, perm[:, :, None], dim=1)
         with critic_precision(self.s.sm_precision, x.device.type):
             tj, tm = self._scores(xn, yn, y_sh)
-        return dv(tj.float(), tm.float())
+        try:
+            return dv(tj.float(), tm.float())
+        except NonFiniteError as e:  # only then look for the cause (no host sync per step)
+            raise NonFiniteError(self._non_finite_cause(x, y, str(e))) from None
+
+    def _non_finite_cause(self, x: torch.Tensor, y: torch.Tensor, what: str) -> str:
+        """Name the trials whose RNN activities (the critic's inputs) are not finite, else the
+        trials whose critic parameters are not; ``what``: the DV's own message."""
+        bad_in = (~torch.isfinite(x).flatten(1).all(1)) | (~torch.isfinite(y).flatten(1).all(1))
+        if bool(bad_in.any()):
+            trials = bad_in.nonzero().flatten().tolist()
+            return (f"{what}, because the RNN activities of trial(s) {trials} are not finite "
+                    "(the network diverged: its weights, lambda_mi, l2 or the learning rate)")
+        bad_c = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for p in self.critic.parameters():
+            bad_c |= ~torch.isfinite(p.detach()).flatten(1).all(1)
+        if bool(bad_c.any()):
+            return (f"{what}, because the statistics network of trial(s) "
+                    f"{bad_c.nonzero().flatten().tolist()} is not finite (sm_lr, sm_clip)")
+        return what
 
     def _scores(self, x: torch.Tensor, y: torch.Tensor, y_sh: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -288,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"mifd: error: {e}", file=sys.stderr)
         return 2
+    except FloatingPointError as e:  # mifd.mine.NonFiniteError: training diverged
+        print(f"mifd: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -64,7 +64,8 @@ def _type_name(typ: Any) -> str:
     if origin is tuple:
         args = typing.get_args(typ)
         return f"a comma-separated list of {_type_name(args[0])}s"
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+    return {int: "an integer", float: "a finite number", bool: "true or false",
+            str: "a string"}.get(
         typ, str(typ))
 
 
@@ -127,6 +128,14 @@ def _coerce(name: str, value: Any, typ: Any, allowed: str) -> Any:
     return value
 
 
+#: the largest magnitude a float parameter may have: float32's (the networks compute in it;
+#: a larger value becomes inf there)
+FLOAT_MAX = 3.4028234663852886e38
+#: the largest magnitude of an integer parameter (seeds are offset by up to ~10^7 per stream
+#: and must stay within a torch generator's 64-bit range)
+INT_MAX = 2 ** 62
+
+
 def _check_range(name: str, value: Any, f: dataclasses.Field, allowed: str) -> None:
     m = f.metadata
     items = value if isinstance(value, tuple) else (value,)
@@ -134,7 +143,13 @@ def _check_range(name: str, value: Any, f: dataclasses.Field, allowed: str) -> N
         bad = (m.get("choices") is not None and v not in m["choices"]) or \
               (m.get("low") is not None and v < m["low"]) or \
               (m.get("high") is not None and v > m["high"])
-        if bad or (isinstance(v, float) and v != v):
+        if isinstance(v, float) and not (abs(v) <= FLOAT_MAX):  # inf, nan, > float32's range
+            raise ConfigError(f"parameter '{name}': got {value!r}; allowed: {allowed}, "
+                              f"in float32 range (|x| <= {FLOAT_MAX:.4g})")
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > INT_MAX:
+            raise ConfigError(f"parameter '{name}': got {value!r}; allowed: {allowed}, "
+                              f"|x| <= 2**62")
+        if bad:
             raise ConfigError(f"parameter '{name}': got {value!r}; allowed: {allowed}")
 
 

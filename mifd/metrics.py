@@ -126,9 +126,11 @@ def d_cor(X, S, groups=None) -> np.ndarray:
 
 def accuracy(y, target) -> np.ndarray:
     """Fraction of correct steps: ``(y > 0) == (target > 0)`` (target 0 counts as negative, as
-    Keras' binary accuracy on ``(target + 1)/2`` rounds it), over all but leading dims."""
+    Keras' binary accuracy on ``(target + 1)/2`` rounds it), over all but leading dims. A
+    non-finite output is never correct (NaN > 0 is False, which would count as a correct
+    negative)."""
     y, t = _np(y), _np(target)
-    correct = (y > 0) == (t > 0)
+    correct = ((y > 0) == (t > 0)) & np.isfinite(y)
     return correct.reshape(*correct.shape[:-3], -1).mean(-1) if correct.ndim >= 3 else correct.mean()
 
 

@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -178,6 +178,51 @@ class RunResult:
                 f"finished {m.get('finished', '?')}, {m.get('wall_seconds', float('nan')):.0f} s")
 
 
+def check_out(out: str | Path) -> None:
+    """Refuse, before any work, an ``out`` folder that is a file or cannot be written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"parameter 'out': got {str(out)!r} (a file); allowed: a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".mifd-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"parameter 'out': got {str(out)!r} ({e.strerror or e}); allowed: a "
+                          "folder this user can write") from None
+
+
+def check_finite(result: Mapping[str, Any], conditions: Sequence[str] = ()) -> None:
+    """Refuse a finished result whose networks are not finite: any non-finite value in its
+    ``weights``, or in the last recorded task or regularization loss of a trial (``hist``).
+    Raises :class:`mifd.mine.NonFiniteError` naming the trials (and conditions)."""
+    from .mine import NonFiniteError
+    bad: set[int] = set()
+    hist = result.get("hist", {})
+    T = None
+    for k in ("task", "reg"):
+        v = hist.get(k)
+        if v is not None and np.asarray(v).ndim == 2:
+            v = np.asarray(v, dtype=float)
+            T = v.shape[1]
+            bad |= set(np.flatnonzero(~np.isfinite(v[-1])).tolist())
+    weights = result.get("weights", {})
+    broken = [k for k, w in weights.items() if not np.isfinite(np.asarray(w, dtype=float)).all()]
+    if not bad and not broken:
+        return
+    def name(t: int) -> str:
+        if conditions and T and T % len(conditions) == 0:
+            k = T // len(conditions)
+            return f"{t} ({conditions[t // k]} trial {t % k})"
+        return str(t)
+    which = ", ".join(name(t) for t in sorted(bad)) or "unknown trial(s)"
+    raise NonFiniteError(f"non-finite network after training in trial(s) {which}"
+                         + (f" (weights {', '.join(broken)})" if broken else "")
+                         + "; the result is not stored (lower lambda_mi, l2 or the learning "
+                         "rates, or check the inputs)")
+
+
 def run(experiment: str, profile: str = "book", device: str = "auto",
         overrides: Mapping[str, Any] | None = None, *, out: str | Path | None = None,
         store: Store | None = None, progress: bool | None = None, force: bool = False,
@@ -200,6 +245,8 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if getattr(cfg, "graph_sm_pass", False):
         from .graphs import check_graph_device
         check_graph_device(dev)
+    if out is not None:
+        check_out(out)
     retain = dev == "cpu" and default_for_runs()  # see mifd.allocator
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
@@ -217,6 +264,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         started = now()
         code = code_version()  # the code that runs, not what the checkout holds when it ends
         result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
+        check_finite(result, getattr(cfg, "conditions", ()))
         meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
                 "code": code, "machine": machine_info(dev), "started": started,
                 "finished": now(), "wall_seconds": ckpt.elapsed(),

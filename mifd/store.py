@@ -162,14 +162,31 @@ class Entry:
         return self.path / "checkpoint.bin"
 
     def load_result(self) -> Any | None:
-        """The finished result, or ``None`` if absent or corrupt (corruption is warned about)."""
+        """The finished result, or ``None`` if absent or corrupt, or if its provenance
+        (``meta.json``) is missing or damaged: a result is only as good as the record of what
+        made it (each is warned about in one line)."""
         if not self.result_path.exists():
+            return None
+        if self.meta_error() is not None:
+            warnings.warn(f"{self.path / 'meta.json'}: {self.meta_error()}; recomputing",
+                          stacklevel=2)
             return None
         try:
             return load_blob(self.result_path)
         except CorruptFileError as e:
             warnings.warn(f"{e}; recomputing", stacklevel=2)
             return None
+
+    def meta_error(self) -> str | None:
+        """Why ``meta.json`` cannot be used (missing, not JSON, not an object), or ``None``."""
+        p = self.path / "meta.json"
+        if not p.exists():
+            return "missing"
+        try:
+            meta = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            return f"damaged ({e.__class__.__name__})"
+        return None if isinstance(meta, dict) else "damaged (not a JSON object)"
 
     def load_checkpoint(self) -> Any | None:
         if not self.checkpoint_path.exists():
@@ -184,14 +201,17 @@ class Entry:
         dump_blob(self.checkpoint_path, state)
 
     def save_result(self, result: Any, meta: dict) -> None:
-        dump_blob(self.result_path, result)
+        # provenance first: result.bin marks the entry complete
         atomic_write_json(self.path / "meta.json", meta)
+        dump_blob(self.result_path, result)
         if self.checkpoint_path.exists():
             self.checkpoint_path.unlink()
 
     def meta(self) -> dict:
-        p = self.path / "meta.json"
-        return json.loads(p.read_text()) if p.exists() else {}
+        """The provenance, ``{}`` where it is missing or damaged (:meth:`meta_error`)."""
+        if self.meta_error() is not None:
+            return {}
+        return json.loads((self.path / "meta.json").read_text())
 
 
 class Store:

@@ -14,7 +14,7 @@ from conftest import ROOT, mifd_cmd
     (["run", "mine-gaussian", "--set", "nonsense=1"], "parameter 'nonsense': unknown"),
     (["run", "mine-gaussian", "--set", "batch=abc"], "parameter 'batch': got 'abc'; allowed: an integer in [2, 4096]"),
     (["run", "mine-gaussian", "--set", "batch=1"], "parameter 'batch': got 1; allowed: an integer in [2, 4096]"),
-    (["run", "mine-gaussian", "--set", "lr=-1"], "parameter 'lr': got -1.0; allowed: a number in"),
+    (["run", "mine-gaussian", "--set", "lr=-1"], "parameter 'lr': got -1.0; allowed: a finite number in"),
     (["run", "mine-gaussian", "--set", "bounds=mine,foo"], "parameter 'bounds': got ('mine', 'foo'); allowed: one of"),
     (["run", "mine-gaussian", "--set", "negatives=permutation"], "parameter 'negatives': got 'permutation'; allowed: 'all_pairs' when 'infonce'"),
     (["run", "mine-gaussian", "--set", "batch"], "parameter '--set': got 'batch'; allowed: key=value"),

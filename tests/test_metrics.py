@@ -80,3 +80,12 @@ def test_two_communities_and_nmi():
     assert metrics.nmi(labels, metrics.halves(10)) == pytest.approx(1.0)
     assert metrics.nmi([0, 0, 1, 1], [1, 1, 0, 0]) == pytest.approx(1.0)
     assert metrics.nmi([0, 1, 0, 1], [0, 0, 1, 1]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_accuracy_of_a_non_finite_output_is_zero():
+    from mifd import metrics
+    t = -np.ones((1, 2, 5, 2))  # negative targets: NaN > 0 is False would count as correct
+    y = np.full_like(t, np.nan)
+    assert metrics.accuracy(y, t) == 0.0
+    y[..., 0] = -1.0
+    assert metrics.accuracy(y, t) == 0.5

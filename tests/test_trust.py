@@ -1,0 +1,105 @@
+"""Nothing non-finite, nothing unusable stored; bad inputs stopped before training (issue: trust).
+Each test reproduces a failure of the earlier behaviour."""
+
+import json
+import os
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import mifd
+from mifd.mine import NonFiniteError
+from mifd.runner import check_finite
+from mifd.store import Store
+
+from conftest import ROOT, env_with, mifd_cmd
+
+TINY = {"trials": 1, "epochs": 1, "audit_steps": 0}
+
+
+@pytest.mark.parametrize("key,value", [("lambda_mi", "inf"), ("l2", "1e39"), ("sigma", "nan"),
+                                       ("seed", "1e30"), ("lambda_mi", "-inf")])
+def test_non_finite_and_out_of_range_parameters_are_refused_before_any_work(key, value, tmp_path):
+    p = subprocess.run(mifd_cmd("run", "wm", "--profile", "smoke", "--set", f"{key}={value}"),
+                       cwd=ROOT, capture_output=True, text=True,
+                       env=env_with(MIFD_STORE=tmp_path / "s", MIFD_PROGRESS=0))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and f"'{key}'" in p.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_non_finite_network_is_not_stored_as_finished():
+    ok = {"hist": {"task": np.zeros((3, 4)), "reg": np.zeros((3, 4))},
+          "weights": {"W": np.zeros((2, 4, 3, 3))}}
+    check_finite(ok, ("mi", "no_mi"))
+    bad = {"hist": {"task": np.zeros((3, 4)), "reg": np.zeros((3, 4))},
+           "weights": {"W": np.zeros((2, 4, 3, 3))}}
+    bad["hist"]["reg"][-1, 3] = np.inf
+    bad["weights"]["W"][-1, 3] = np.nan
+    with pytest.raises(NonFiniteError, match=r"3 \(no_mi trial 1\).*weights W"):
+        check_finite(bad, ("mi", "no_mi"))
+
+
+def test_a_diverged_run_is_refused_and_stores_nothing(tmp_path, monkeypatch):
+    """A network whose weights became NaN in training (simulated: the per-variable clipping
+    keeps the real updates finite) is not stored as finished (it was at 40927dd)."""
+    from mifd.experiments.wm import WMTrainUnit
+    step = WMTrainUnit.step
+
+    def diverging(self, i):
+        if i == self.n_steps - 1:
+            with torch.no_grad():
+                self.problem.model.W_rec[1].fill_(float("nan"))
+        step(self, i)
+    monkeypatch.setattr(WMTrainUnit, "step", diverging)
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    store = Store(tmp_path / "s", [])
+    with pytest.raises(NonFiniteError, match=r"RNN activities of trial\(s\) \[1\]"):
+        mifd.run("wm", "smoke", "cpu", {**TINY, "epochs": 2}, store=store, verbose=False)
+    assert not list((tmp_path / "s").rglob("result.bin"))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "delete", "list"])
+def test_a_damaged_or_missing_meta_json_means_recompute_with_a_warning(damage, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    store = Store(tmp_path / "s", [])
+    first = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    meta = first.path / "meta.json"
+    if damage == "garbage":
+        meta.write_text("{not json")
+    elif damage == "delete":
+        meta.unlink()
+    else:
+        meta.write_text("[1, 2]")
+    with pytest.warns(UserWarning, match="meta.json"):
+        again = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    assert not again.loaded and again.meta.get("code")
+    assert json.loads(meta.read_text())["key"] == first.key
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False).loaded
+
+
+def test_out_that_is_a_file_or_unwritable_is_refused_before_training(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    env = env_with(MIFD_STORE=tmp_path / "s", MIFD_PROGRESS=0)
+    p = subprocess.run(mifd_cmd("run", "wm", "--profile", "smoke", "--out", str(f)), cwd=ROOT,
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "parameter 'out'" in p.stderr and p.stderr.count("\n") == 1
+    assert not (tmp_path / "s").exists()
+    if os.geteuid() != 0:  # root writes anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        p = subprocess.run(mifd_cmd("run", "wm", "--profile", "smoke", "--out", str(ro / "x")),
+                           cwd=ROOT, capture_output=True, text=True, env=env)
+        assert p.returncode == 2 and "parameter 'out'" in p.stderr
+    # a folder under a file cannot be made, even by root
+    p = subprocess.run(mifd_cmd("run", "wm", "--profile", "smoke", "--out", str(f / "sub")),
+                       cwd=ROOT, capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "parameter 'out'" in p.stderr
+    assert not (tmp_path / "s").exists()
