@@ -275,11 +275,14 @@ def main(argv: list[str] | None = None) -> int:
             except (ValueError, AssertionError):
                 raise ConfigError(f"parameter '--max-minutes': got {args.max_minutes!r}; "
                                   "allowed: a number >= 0") from None
-        from .runner import RunPaused
+        from .runner import RunInterrupted, RunPaused
         try:
             rr = run(args.experiment, args.profile, args.device, overrides,
                      out=args.out or ".", force=args.force,
                      progress=False if args.no_progress else None, max_seconds=max_s)
+        except RunInterrupted as e:
+            print(f"mifd: {args.experiment}: {e}", file=sys.stderr)
+            return 130
         except RunPaused as e:
             print(f"mifd: {args.experiment}: {e}", file=sys.stderr)
             return 3

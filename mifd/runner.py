@@ -13,10 +13,14 @@ dict containing ``"trials"``: ``{condition: {metric: [one value per trial]}}`` (
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -94,6 +98,36 @@ def progress_enabled(progress: bool | None) -> bool:
 class RunPaused(Exception):
     """A run stopped at its time budget (``max_seconds``) with a checkpoint: run it again to
     continue from there."""
+
+
+class RunInterrupted(RunPaused):
+    """Ctrl-C (SIGINT) during a run: the step in progress was finished and checkpointed; run
+    the same command again to continue."""
+
+
+@contextmanager
+def _finish_step_on_interrupt() -> Iterator[dict]:
+    """While open, a first SIGINT only sets ``flag["hit"]`` (the caller finishes its step and
+    checkpoints); a second one interrupts at once. Outside the main thread: no change."""
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    old = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if flag["hit"]:
+            signal.signal(signal.SIGINT, old)
+            raise KeyboardInterrupt
+        flag["hit"] = True
+        print("\nmifd: interrupted: finishing the current step and saving a checkpoint "
+              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class Checkpointer:
@@ -254,23 +288,15 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     result = None if force else entry.load_result()
     loaded = result is not None
     if result is None:
-        if entry.readonly:
-            entry = Entry(store.root / exp.name / key)
-        store.init_entry(entry, {"experiment": exp.name, "profile": profile, "key": key,
-                                 "config": to_dict(cfg), "mifd": __version__})
-        ckpt = Checkpointer(entry, max_seconds=max_seconds)
-        retain = retain and retain_freed_memory()
-        t0 = time.time()
-        started = now()
-        code = code_version()  # the code that runs, not what the checkout holds when it ends
-        result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
-        check_finite(result, getattr(cfg, "conditions", ()))
-        meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
-                "code": code, "machine": machine_info(dev), "started": started,
-                "finished": now(), "wall_seconds": ckpt.elapsed(),
-                "wall_seconds_last_call": time.time() - t0,
-                "resumed_from": ckpt.resumed_from, "retain_host_memory": bool(retain)}
-        entry.save_result(result, meta)
+        entry = Entry(store.root / exp.name / key)  # the writable one (not a committed layer)
+        with entry_lock(entry.path, key) as waited:
+            if waited and not force:  # the other process may have finished it
+                result = entry.load_result()
+                loaded = result is not None
+            if result is None:
+                result = _train(exp, cfg, dev, profile, key, entry, store, progress,
+                                max_seconds, retain)
+    meta = entry.meta()
     meta = entry.meta()
     summary = summarize(result["trials"])
     rr = RunResult(exp.name, profile, cfg, key, result, meta, summary, loaded, entry.path)
@@ -282,6 +308,55 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if verbose:
         print(rr.describe())
     return rr
+
+
+def _train(exp: Experiment, cfg: Any, dev: str, profile: str, key: str, entry: Entry,
+           store: Store, progress: bool | None, max_seconds: float | None, retain: bool) -> dict:
+    """Train (or resume) one run into ``entry`` and store it with its provenance."""
+    store.init_entry(entry, {"experiment": exp.name, "profile": profile, "key": key,
+                             "config": to_dict(cfg), "mifd": __version__})
+    ckpt = Checkpointer(entry, max_seconds=max_seconds)
+    retain = retain and retain_freed_memory()
+    t0 = time.time()
+    started = now()
+    code = code_version()  # the code that runs, not what the checkout holds when it ends
+    result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
+    check_finite(result, getattr(cfg, "conditions", ()))
+    meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
+            "code": code, "machine": machine_info(dev), "started": started,
+            "finished": now(), "wall_seconds": ckpt.elapsed(),
+            "wall_seconds_last_call": time.time() - t0,
+            "resumed_from": ckpt.resumed_from, "retain_host_memory": bool(retain)}
+    entry.save_result(result, meta)
+    return result
+
+
+@contextmanager
+def entry_lock(path: Path, key: str) -> Iterator[bool]:
+    """An exclusive lock on a store entry while it trains (``.lock`` in its folder; released
+    when the process ends, however it ends). A second process with the same config prints one
+    line naming the first and waits for it; yields whether it waited."""
+    import fcntl
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "a+") as f:
+        waited = False
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            print(f"mifd: run {key} is being trained by process {holder}; waiting for it",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+            waited = True
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield waited
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None,
@@ -344,30 +419,33 @@ def run_units(factories: list[tuple[str, int, Callable[[dict], Unit]]], ckpt: Ch
     cur = state.get("current")
     bar = tqdm(total=total, initial=finished + (cur["step"] if cur else 0), desc=desc,
                disable=not progress, mininterval=1.0)
-    for name, n, make in factories:
-        if name in done:
-            continue
-        unit = make(done)
-        start = 0
-        if cur is not None and cur["unit"] == name:
-            unit.load_state_dict(cur["state"])
-            start = cur["step"]
-        for i in range(start, n):
-            unit.step(i)
-            bar.update(1)
-            paused = ckpt.expired() and (i + 1 < n or len(done) + 1 < len(factories))
-            if ckpt.due() or paused:
-                ckpt.save({"done": done, "step": finished + i + 1,
-                           "current": {"unit": name, "step": i + 1, "state": unit.state_dict()}},
-                          force=True)
-            if paused:
-                bar.close()
-                raise RunPaused(f"paused at step {finished + i + 1} of {total} (time budget "
-                                "spent); the checkpoint is saved: run the same command again to "
-                                "continue")
-        done[name] = unit.result()
-        finished += n
-        cur = None
-        ckpt.save({"done": done, "current": None, "step": finished}, force=True)
+    with _finish_step_on_interrupt() as interrupt:
+        for name, n, make in factories:
+            if name in done:
+                continue
+            unit = make(done)
+            start = 0
+            if cur is not None and cur["unit"] == name:
+                unit.load_state_dict(cur["state"])
+                start = cur["step"]
+            for i in range(start, n):
+                unit.step(i)
+                bar.update(1)
+                more = i + 1 < n or len(done) + 1 < len(factories)
+                paused = (ckpt.expired() or interrupt["hit"]) and more
+                if ckpt.due() or paused:
+                    ckpt.save({"done": done, "step": finished + i + 1,
+                               "current": {"unit": name, "step": i + 1,
+                                           "state": unit.state_dict()}}, force=True)
+                if paused:
+                    bar.close()
+                    why = "interrupted" if interrupt["hit"] else "time budget spent"
+                    cls = RunInterrupted if interrupt["hit"] else RunPaused
+                    raise cls(f"paused at step {finished + i + 1} of {total} ({why}); the "
+                              "checkpoint is saved: run the same command again to continue")
+            done[name] = unit.result()
+            finished += n
+            cur = None
+            ckpt.save({"done": done, "current": None, "step": finished}, force=True)
     bar.close()
     return done

@@ -103,3 +103,41 @@ def test_out_that_is_a_file_or_unwritable_is_refused_before_training(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "parameter 'out'" in p.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_the_same_config_started_twice_trains_once(tmp_path):
+    env = env_with(MIFD_STORE=tmp_path / "s", MIFD_PROGRESS=0)
+    cmd = mifd_cmd("run", "wm", "--profile", "smoke", "--set", "epochs=3", "--out",
+                   str(tmp_path / "o"))
+    a = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    b = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    outs = [p.communicate(timeout=600) for p in (a, b)]
+    assert a.returncode == 0 and b.returncode == 0, outs
+    text = " ".join(o for o, _ in outs)
+    assert text.count("trained now") == 1 and text.count("loaded from the results store") == 1
+    waited = [e for _, e in outs if "waiting for it" in e]
+    assert len(waited) <= 1 and all(e.count("\n") == 1 for e in waited)
+
+
+def test_ctrl_c_finishes_the_step_checkpoints_and_exits_130(tmp_path):
+    import signal
+    import time
+    env = env_with(MIFD_STORE=tmp_path / "s", MIFD_PROGRESS=0, MIFD_CHECKPOINT_SECONDS=3600)
+    cmd = mifd_cmd("run", "wm", "--profile", "smoke", "--set", "epochs=400", "--set",
+                   "audit_steps=0")
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    deadline = time.time() + 300
+    while not list((tmp_path / "s").rglob("config.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # training under way
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "run the same command again" in err
+    ckpt = list((tmp_path / "s").rglob("checkpoint.bin"))
+    assert ckpt  # written although the throttle (an hour) was not due
+    from mifd.store import load_blob
+    assert load_blob(ckpt[0])["step"] >= 1
