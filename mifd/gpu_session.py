@@ -76,6 +76,44 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
     return max(0, min(most, int(seconds // per_trial)))
 
 
+#: trials per condition of the fp32 run beside the TF32 one (the precision comparison)
+FP32_TRIALS = 4
+
+
+def next_shard(profile: str, device: str, overrides: dict, trials: int | None
+               ) -> tuple[dict, str]:
+    """What this session should train when the caller names no seed: the next consecutive
+    seeds after the committed shards of the profile (as it runs on ``device``); once all of
+    its trials are committed, the fp32 comparison (:data:`FP32_TRIALS` trials per condition
+    from the first seed, ``sm_precision=fp32``); once that is committed too, nothing. Returns
+    the overrides (``seed``, ``trials`` = the most that may run) and a one-line plan."""
+    from .runner import get_experiment
+    from .shards import committed_shards
+    if "seed" in overrides:
+        return overrides, f"as asked: seed {overrides['seed']}"
+    exp = get_experiment("wm")
+    cfg = exp.config(profile, overrides, device)
+    if not device.startswith("cuda"):
+        return overrides, "from the first seed (not on CUDA: no committed shards to continue)"
+    done = committed_shards("wm", profile, "cuda", where={"sm_precision": cfg.sm_precision})
+    have = done.config.trials if done is not None else 0
+    if have < cfg.trials:
+        seed = cfg.seed + have
+        n = cfg.trials - have if trials is None else min(trials, cfg.trials - have)
+        return ({**overrides, "seed": seed, "trials": n},
+                f"the next shard: seeds from {seed} ({have} of {cfg.trials} per condition "
+                "committed)")
+    if cfg.sm_precision != "fp32" and "sm_precision" not in overrides:
+        fp = committed_shards("wm", profile, "cuda", where={"sm_precision": "fp32"})
+        if fp is None or fp.config.trials < FP32_TRIALS:
+            have32 = fp.config.trials if fp is not None else 0
+            return ({**overrides, "sm_precision": "fp32", "seed": cfg.seed + have32,
+                     "trials": FP32_TRIALS - have32},
+                    f"all {cfg.trials} trials committed; the fp32 comparison "
+                    f"({have32} of {FP32_TRIALS} per condition committed)")
+    return overrides, "complete: nothing to train"
+
+
 def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                 profile: str = "paper", overrides: dict | None = None, tests: bool = True,
                 probe_trials: int = 8, trials: int | None = None) -> Path:
@@ -87,6 +125,8 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     dev = resolve_device(device)
     exp = get_experiment("wm")
     full = exp.config(profile, overrides, dev)  # validated before any work
+    overrides, plan = next_shard(profile, dev, dict(overrides or {}), trials)
+    full = exp.config(profile, overrides, dev)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"parameter '--out': got {out} (not an empty folder); allowed: an "
@@ -95,7 +135,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     tag = f"{(machine_info(dev).get('gpu') or dev).split()[-1].lower()}-{_stamp()}"
     log: dict[str, Any] = {"started": now(), "device": dev, "machine": machine_info(dev),
                            "code": code_version(), "profile": profile, "budget_minutes": minutes,
-                           "overrides": overrides or {}}
+                           "overrides": overrides or {}, "plan": plan}
     side = []
     if tests:
         t = time.monotonic()
@@ -114,6 +154,15 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         print(f"CUDA tests: exit {rc} in {log['tests']['seconds']:.0f} s", flush=True)
         if not xml.exists():
             side.remove(xml)
+    print(f"plan: {plan}", flush=True)
+    if trials is not None:
+        trials = min(trials, full.trials)
+    if plan.startswith("complete"):
+        log["finished"] = now()
+        timing = out / f"timing-wm-{profile}-{tag}.json"
+        atomic_write_json(timing, log)
+        exchange.pack(out, [], side + [timing], {"session": timing.name})
+        return out
     probes = []
     k0 = min(probe_trials, full.trials)
     while True:  # probe; if fewer trials fit than were probed, probe again at that size

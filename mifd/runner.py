@@ -293,6 +293,8 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
             if waited and not force:  # the other process may have finished it
                 result = entry.load_result()
                 loaded = result is not None
+            if result is None and force and entry.checkpoint_path.exists():
+                entry.checkpoint_path.unlink()  # --force: from scratch, not from a checkpoint
             if result is None:
                 result = _train(exp, cfg, dev, profile, key, entry, store, progress,
                                 max_seconds, retain)

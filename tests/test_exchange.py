@@ -181,3 +181,26 @@ def test_a_run_larger_than_the_file_limit_travels_in_parts(session, tmp_path, mo
     (folder / parts[1]).unlink()
     with pytest.raises(ConfigError, match="missing"):
         exchange.check_folder(folder)
+
+
+def test_the_next_gpu_session_continues_after_the_committed_shards(monkeypatch):
+    from types import SimpleNamespace
+
+    from mifd import gpu_session, shards
+
+    def fake(counts):
+        def committed(experiment, profile, device, store=None, where=None, first_seed=None):
+            n = counts.get(where["sm_precision"])
+            return None if not n else SimpleNamespace(config=SimpleNamespace(trials=n))
+        return committed
+
+    monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 6}))
+    over, plan = gpu_session.next_shard("paper", "cuda", {}, None)
+    assert over == {"seed": 1007, "trials": 14} and "next shard" in plan
+    assert gpu_session.next_shard("paper", "cuda", {}, 3)[0]["trials"] == 3
+    monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 20, "fp32": 1}))
+    over, plan = gpu_session.next_shard("paper", "cuda", {}, None)
+    assert over == {"sm_precision": "fp32", "seed": 1002, "trials": 3} and "fp32" in plan
+    monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 20, "fp32": 4}))
+    assert gpu_session.next_shard("paper", "cuda", {}, None)[1].startswith("complete")
+    assert gpu_session.next_shard("paper", "cuda", {"seed": 1010}, None)[0] == {"seed": 1010}

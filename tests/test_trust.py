@@ -141,3 +141,15 @@ def test_ctrl_c_finishes_the_step_checkpoints_and_exits_130(tmp_path):
     assert ckpt  # written although the throttle (an hour) was not due
     from mifd.store import load_blob
     assert load_blob(ckpt[0])["step"] >= 1
+
+
+def test_force_discards_a_checkpoint_instead_of_resuming_it(tmp_path, monkeypatch):
+    from mifd.runner import RunPaused
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    store = Store(tmp_path / "s", [])
+    over = {"trials": 1, "epochs": 4, "audit_steps": 0}
+    with pytest.raises(RunPaused):
+        mifd.run("wm", "smoke", "cpu", over, store=store, verbose=False, max_seconds=0)
+    assert list((tmp_path / "s").rglob("checkpoint.bin"))
+    rr = mifd.run("wm", "smoke", "cpu", over, store=store, verbose=False, force=True)
+    assert rr.meta["resumed_from"] is None
