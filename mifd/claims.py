@@ -46,9 +46,11 @@ COUNT_RESOLUTION = 0.5
 CORR_RESOLUTION = 1.0
 #: a comparison's difference matters from this fraction of the paper's difference on
 MATTERS = 0.25
-#: the last fraction of training whose change decides "not converged", and its tolerance
+#: the last fraction of training whose change decides "not converged"
 TAIL = 0.1
+#: the change over that last fraction, relative to max(|paper mean|, paper sd), that counts
 CONVERGED_TOL = 0.1
+#: the rules in one text, printed on the pages
 RULES = (
     f"level: consistent when the 95% t-intervals of our mean and the paper's overlap and ours "
     f"has a half-width ≤ {RESOLUTION:g} × the paper's sd (else not testable at our n); differs "
@@ -62,6 +64,7 @@ RULES = (
     f"interval is ≤ {CORR_RESOLUTION:g} wide. comparison: reproduced when the difference has "
     f"the paper's sign, one-sided Welch p < {ALPHA} and at least {MATTERS:.0%} of the paper's "
     "difference; same direction, small / same direction, n.s. / not reproduced otherwise.")
+#: every verdict category, in the order the tables count them
 VERDICTS = ("reproduced", "consistent", "partly", "same direction, small",
             "same direction, n.s.", "differs", "not converged", "not reproduced", "not testable")
 

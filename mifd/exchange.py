@@ -34,9 +34,13 @@ from . import __version__
 from .config import ConfigError, apply_overrides, config_hash, to_dict
 from .store import atomic_write_json, now
 
+#: the manifest's format number
 FORMAT = 1
+#: files in a results folder, the manifest included (what one device call brings back)
 MAX_FILES = 8
+#: bytes per file (larger runs travel in parts)
 MAX_BYTES = 16 * 2 ** 20
+#: the files of a store entry that a run's tar holds
 ENTRY_FILES = ("result.bin", "meta.json", "config.json")
 #: provenance every imported run must carry (``meta.json``)
 PROVENANCE = ("experiment", "profile", "key", "config", "code", "machine", "started", "finished",
@@ -46,7 +50,9 @@ PROVENANCE = ("experiment", "profile", "key", "config", "code", "machine", "star
 RUN_FIELDS = ("trials", "seed", "conditions", "sm_precision", "fused_bptt", "merge_mm_pass",
               "graph_sm_pass", "compile_critic", "sm_pass_group", "batch_sm_passes",
               "time_chunk", "bptt_checkpoint")
+#: side files: timing or benchmark JSON, test reports
 SIDE_SUFFIXES = (".json", ".xml")
+#: where side files go under the committed results, one folder per session
 SESSIONS = Path("bench") / "sessions"
 
 

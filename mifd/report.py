@@ -106,6 +106,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 
 
+#: the order of verdict categories in the counts (:data:`mifd.claims.VERDICTS`)
 VERDICT_ORDER = claims.VERDICTS
 
 

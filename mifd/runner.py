@@ -49,7 +49,7 @@ class Experiment:
                device: str | None = None) -> Any:
         """The full, validated config of ``profile`` with ``overrides`` applied. ``device``
         (``cpu``, ``cuda``, ``cuda:N``; ``None``: as on a CPU) selects the profile's CUDA
-        settings (:attr:`cuda_profiles`), which ``overrides`` can still change."""
+        settings (``cuda_profiles``), which ``overrides`` can still change."""
         check_profile(profile)
         cfg = apply_overrides(self.config_cls(), self.profiles.get(profile, {}))
         if device is not None and str(device).startswith("cuda"):

@@ -193,6 +193,7 @@ def reductions(rr: RunResult) -> "pd.DataFrame":
                                        "meaning"]).set_index("setting")
 
 
+#: the final metrics compared between precisions
 PRECISION_METRICS = ("Q_cor", "Q_str", "D_cor", "D_in", "D_out", "mse")
 
 
