@@ -6,7 +6,8 @@
   narrow enough to have told them apart: its half-width at most :data:`RESOLUTION` × the
   paper's sd; overlapping but wider: *not testable (n = k)*. Not overlapping: *differs*, or
   *not converged* when the run's own time course still moved over the last
-  :data:`TAIL` of training by more than :data:`CONVERGED_TOL` × max(|paper mean|, paper sd),
+  :data:`TAIL` of training by more than :data:`CONVERGED_TOL` × the larger of the paper's
+  absolute mean and its sd,
   or, for a run shorter than the paper's, when that last change continued linearly to the
   paper's training length would reach the paper's interval.
   With fewer than 2 of our trials: *not testable (n = k)*.
@@ -48,7 +49,8 @@ CORR_RESOLUTION = 1.0
 MATTERS = 0.25
 #: the last fraction of training whose change decides "not converged"
 TAIL = 0.1
-#: the change over that last fraction, relative to max(|paper mean|, paper sd), that counts
+#: the change over that last fraction, relative to the larger of the paper's absolute mean and
+#: its sd, that counts
 CONVERGED_TOL = 0.1
 #: the rules in one text, printed on the pages
 RULES = (
