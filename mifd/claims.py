@@ -147,12 +147,15 @@ def count_verdict(k: int, n: int, k_paper: int, n_paper: int) -> str:
     return "consistent" if ci.high - ci.low <= COUNT_RESOLUTION else not_testable(n)
 
 
+def _fisher_z(r: float) -> float:
+    return math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12))
+
+
 def correlation_ci(r: float, n: int, level: float = 0.95) -> tuple[float, float]:
     """Fisher-z interval of a Pearson r over n pairs (NaN for n < 4)."""
     if n < 4 or not np.isfinite(r):
         return math.nan, math.nan
-    z, h = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), stats.norm.ppf(0.5 + level / 2) / \
-        math.sqrt(n - 3)
+    z, h = _fisher_z(r), stats.norm.ppf(0.5 + level / 2) / math.sqrt(n - 3)
     return math.tanh(z - h), math.tanh(z + h)
 
 
@@ -160,9 +163,7 @@ def correlation_verdict(r: float, n: int, r_paper: float, n_paper: int = 20) -> 
     """The correlation rule: Fisher's z-test of our r against the paper's."""
     if n < 4 or not np.isfinite(r):
         return not_testable(n)
-    clip = lambda v: max(min(v, 1 - 1e-12), -1 + 1e-12)  # noqa: E731
-    z = (math.atanh(clip(r)) - math.atanh(clip(r_paper))) / math.sqrt(1 / (n - 3) +
-                                                                       1 / (n_paper - 3))
+    z = (_fisher_z(r) - _fisher_z(r_paper)) / math.sqrt(1 / (n - 3) + 1 / (n_paper - 3))
     if 2 * stats.norm.sf(abs(z)) < ALPHA:
         return "differs"
     lo, hi = correlation_ci(r, n)

@@ -124,7 +124,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     deadline = time.monotonic() + 60 * minutes
     dev = resolve_device(device)
     exp = get_experiment("wm")
-    full = exp.config(profile, overrides, dev)  # validated before any work
+    exp.config(profile, overrides, dev)  # every parameter validated before any work
     overrides, plan = next_shard(profile, dev, dict(overrides or {}), trials)
     full = exp.config(profile, overrides, dev)
     out = Path(out)
