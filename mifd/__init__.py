@@ -8,6 +8,7 @@ A reproduction library for Tomoda, Tsuda & Yamaguti (2025). Entry points:
 __version__ = "0.2.0"
 
 from .config import ConfigError  # noqa: E402
-from .runner import EXPERIMENTS, check_parameters, get_experiment, run  # noqa: E402
+from .experiments import EXPERIMENTS, get_experiment  # noqa: E402
+from .runner import check_parameters, run  # noqa: E402
 
 __all__ = ["ConfigError", "EXPERIMENTS", "check_parameters", "get_experiment", "run", "__version__"]

@@ -154,14 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
-            from .runner import EXPERIMENTS, get_experiment
-            get_experiment("mine-gaussian")
+            from .experiments import EXPERIMENTS
             for name, exp in sorted(EXPERIMENTS.items()):
                 print(f"{name}: profiles {', '.join(PROFILES)}")
             return 0
         if args.command == "bench":
             from .bench import QUICK, format_table, run_bench
-            from .runner import get_experiment, resolve_device
+            from .experiments import get_experiment
+            from .runner import resolve_device
             dflt = QUICK if args.quick else {"trials": (1, 8), "epochs": 2, "warmup": 1,
                                              "experiments": ("wm",)}
             if args.trials is None:
@@ -263,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             if root is None:
                 raise ConfigError("parameter '--root': got None; allowed: a checkout with _toc.yml")
             return build_book(args.profile, root)
-        from .runner import get_experiment, resolve_device, run
+        from .experiments import get_experiment
+        from .runner import resolve_device, run
         exp = get_experiment(args.experiment)
         overrides = parse_set(args.sets)
         exp.config(args.profile, overrides, resolve_device(args.device))  # validate first

@@ -123,7 +123,7 @@ def _read_run(folder: Path, name: str, data: bytes) -> dict[str, bytes]:
 
 def check_run(folder: Path, name: str, files: dict[str, bytes], record: dict) -> dict:
     """Check one packed run; return its meta (raises :class:`~mifd.ConfigError`)."""
-    from .runner import get_experiment
+    from .experiments import get_experiment
     from .store import load_blob
     try:
         meta = json.loads(files["meta.json"])

@@ -87,7 +87,7 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None
     its trials are committed, the fp32 comparison (:data:`FP32_TRIALS` trials per condition
     from the first seed, ``sm_precision=fp32``); once that is committed too, nothing. Returns
     the overrides (``seed``, ``trials`` = the most that may run) and a one-line plan."""
-    from .runner import get_experiment
+    from .experiments import get_experiment
     from .shards import committed_shards
     if "seed" in overrides:
         return overrides, f"as asked: seed {overrides['seed']}"
@@ -119,7 +119,8 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                 probe_trials: int = 8, trials: int | None = None) -> Path:
     """The whole GPU session into the results folder ``out`` (see the module docstring)."""
     from . import exchange
-    from .runner import RunPaused, get_experiment, resolve_device, run
+    from .experiments import get_experiment
+    from .runner import RunPaused, resolve_device, run
     from .store import Store
     deadline = time.monotonic() + 60 * minutes
     dev = resolve_device(device)

@@ -1,73 +1,33 @@
 """Run an experiment by name and profile: load it from the results store or train it, resumably.
 
-An experiment module registers an :class:`Experiment`: a config dataclass, the overrides that
-make each profile, and a ``train(cfg, device, ckpt, progress)`` function that returns a result
-dict containing ``"trials"``: ``{condition: {metric: [one value per trial]}}`` (the basis of
-``summary.json``) plus whatever arrays its chapter plots.
-
-``train`` calls ``ckpt.resume()`` once to get its saved state (or ``None``) and
-``ckpt.save(state)`` at the end of each unit of work; the checkpointer writes at most every
-``MIFD_CHECKPOINT_SECONDS`` (default 30) seconds, and always on ``force=True``.
+The experiments themselves (their configs, profiles and ``train`` functions) are in
+:mod:`mifd.experiments`; this module validates a call, finds or trains its store entry under a
+lock, checks the result and records its provenance.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from . import __version__
 from .allocator import default_for_runs, retain_freed_memory
-from .config import (ConfigError, apply_overrides, check_device, check_profile, config_hash,
-                     to_dict)
+from .config import ConfigError, check_device, check_profile, config_hash, to_dict
+from .experiments import EXPERIMENTS, get_experiment
+from .experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused,
+                               RunResult, progress_enabled, summarize)
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
 
-EXPERIMENTS: dict[str, "Experiment"] = {}
-
-
-@dataclass
-class Experiment:
-    name: str
-    config_cls: type
-    profiles: dict[str, dict[str, Any]]
-    train: Callable[..., dict]
-    doc: str = ""
-    #: per profile, the settings it takes on a CUDA device (e.g. TF32 critic matmuls for
-    #: ``paper``, as TensorFlow uses on Ampere-or-newer GPUs); applied before ``overrides``
-    cuda_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def config(self, profile: str = "book", overrides: Mapping[str, Any] | None = None,
-               device: str | None = None) -> Any:
-        """The full, validated config of ``profile`` with ``overrides`` applied. ``device``
-        (``cpu``, ``cuda``, ``cuda:N``; ``None``: as on a CPU) selects the profile's CUDA
-        settings (``cuda_profiles``), which ``overrides`` can still change."""
-        check_profile(profile)
-        cfg = apply_overrides(self.config_cls(), self.profiles.get(profile, {}))
-        if device is not None and str(device).startswith("cuda"):
-            cfg = apply_overrides(cfg, self.cuda_profiles.get(profile, {}))
-        return apply_overrides(cfg, overrides or {})
-
-
-def register(exp: Experiment) -> Experiment:
-    EXPERIMENTS[exp.name] = exp
-    return exp
-
-
-def get_experiment(name: str) -> Experiment:
-    from . import experiments  # noqa: F401  (registers the built-in experiments)
-    if name not in EXPERIMENTS:
-        raise ConfigError(f"parameter 'experiment': got {name!r}; allowed: one of "
-                          + ", ".join(repr(n) for n in sorted(EXPERIMENTS)))
-    return EXPERIMENTS[name]
+__all__ = ["EXPERIMENTS", "RunInterrupted", "RunPaused", "RunResult", "check_finite", "check_out",
+           "check_parameters", "commit_results", "entry_lock", "get_experiment", "resolve_device",
+           "run"]
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -87,129 +47,6 @@ def check_parameters(profile: str, device: str = "auto", note: str = "") -> str:
     dev = resolve_device(device)
     print(f"profile: {profile} · device: {dev}" + (f" ({note})" if note else ""))
     return dev
-
-
-def progress_enabled(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return os.environ.get("MIFD_PROGRESS", "1") not in ("0", "false", "no")
-
-
-class RunPaused(Exception):
-    """A run stopped at its time budget (``max_seconds``) with a checkpoint: run it again to
-    continue from there."""
-
-
-class RunInterrupted(RunPaused):
-    """Ctrl-C (SIGINT) during a run: the step in progress was finished and checkpointed; run
-    the same command again to continue."""
-
-
-@contextmanager
-def _finish_step_on_interrupt() -> Iterator[dict]:
-    """While open, a first SIGINT only sets ``flag["hit"]`` (the caller finishes its step and
-    checkpoints); a second one interrupts at once. Outside the main thread: no change."""
-    flag = {"hit": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    old = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        if flag["hit"]:
-            signal.signal(signal.SIGINT, old)
-            raise KeyboardInterrupt
-        flag["hit"] = True
-        print("\nmifd: interrupted: finishing the current step and saving a checkpoint "
-              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
-class Checkpointer:
-    """Throttled, atomic checkpoints of a run's state in its store entry; with
-    ``max_seconds``, the run is paused (checkpoint, then :class:`~mifd.runner.RunPaused`) once
-    the budget is spent."""
-
-    def __init__(self, entry: Entry, every_seconds: float | None = None,
-                 max_seconds: float | None = None):
-        self.entry = entry
-        if every_seconds is None:
-            every_seconds = float(os.environ.get("MIFD_CHECKPOINT_SECONDS", "30"))
-        self.every = every_seconds
-        self._last = time.monotonic()
-        self.deadline = None if max_seconds is None else self._last + max_seconds
-        self._start = self._last
-        self.prior_seconds = 0.0   # training time of earlier calls (from the checkpoint)
-        self.resumed_from: Any = None
-
-    def elapsed(self) -> float:
-        """Training seconds of the whole run so far, earlier calls included."""
-        return self.prior_seconds + time.monotonic() - self._start
-
-    def expired(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
-
-    def resume(self) -> Any | None:
-        state = self.entry.load_checkpoint()
-        self.resumed_from = None if state is None else state.get("step", True)
-        if state is not None:
-            self.prior_seconds = float(state.get("elapsed_seconds", 0.0))
-        return state
-
-    def due(self) -> bool:
-        return self.every <= 0 or time.monotonic() - self._last >= self.every
-
-    def save(self, state: dict, force: bool = False) -> bool:
-        if force or self.due():
-            self.entry.save_checkpoint({**state, "elapsed_seconds": self.elapsed()})
-            self._last = time.monotonic()
-            return True
-        return False
-
-
-def summarize(trials: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
-    """Per condition and metric: mean, sd (ddof = 1) and n over trials (non-finite dropped;
-    ``None`` where undefined, so the JSON stays valid)."""
-    out: dict[str, dict[str, dict[str, float | None]]] = {}
-    for cond, metrics in trials.items():
-        out[cond] = {}
-        for m, vals in metrics.items():
-            v = np.asarray(vals, dtype=float).ravel()
-            v = v[np.isfinite(v)]
-            out[cond][m] = {"mean": float(v.mean()) if v.size else None,
-                            "sd": float(v.std(ddof=1)) if v.size > 1 else None,
-                            "n": int(v.size)}
-    return out
-
-
-@dataclass
-class RunResult:
-    experiment: str
-    profile: str
-    config: Any
-    key: str
-    result: dict
-    meta: dict
-    summary: dict
-    loaded: bool
-    path: Path = field(default_factory=Path)
-
-    def describe(self) -> str:
-        """One line for the rendered page: what ran, where and when, or where it was loaded from."""
-        m = self.meta
-        committed = "committed" in self.path.parts
-        how = ("loaded from the committed results" if self.loaded and committed else
-               "loaded from the results store" if self.loaded else "trained now")
-        dev = m.get("machine", {}).get("gpu") or m.get("machine", {}).get("device", "?")
-        commit = m.get("code", {}).get("git_commit", "")[:10] or "no git"
-        return (f"{self.experiment} [profile {self.profile}] {how}: key {self.key}, "
-                f"mifd {m.get('code', {}).get('mifd', '?')} ({commit}), device {dev}, "
-                f"finished {m.get('finished', '?')}, {m.get('wall_seconds', float('nan')):.0f} s")
 
 
 def check_out(out: str | Path) -> None:
@@ -247,8 +84,7 @@ def check_finite(result: Mapping[str, Any], conditions: Sequence[str] = ()) -> N
         return
     def name(t: int) -> str:
         if conditions and T and T % len(conditions) == 0:
-            k = T // len(conditions)
-            return f"{t} ({conditions[t // k]} trial {t % k})"
+            return Layout(tuple(conditions), T // len(conditions)).label(t)
         return str(t)
     which = ", ".join(name(t) for t in sorted(bad)) or "unknown trial(s)"
     raise NonFiniteError(f"non-finite network after training in trial(s) {which}"
@@ -384,70 +220,3 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
     return dst
 
 
-class Unit:
-    """A resumable piece of work of ``n_steps`` steps (subclass and fill in)."""
-
-    name: str = "unit"
-    n_steps: int = 0
-
-    def step(self, i: int) -> None:
-        raise NotImplementedError
-
-    def state_dict(self) -> dict:
-        raise NotImplementedError
-
-    def load_state_dict(self, state: dict) -> None:
-        raise NotImplementedError
-
-    def result(self) -> dict:
-        raise NotImplementedError
-
-
-def run_units(factories: list[tuple[str, int, Callable[[dict], Unit]]], ckpt: Checkpointer,
-              progress: bool, desc: str = "") -> dict[str, dict]:
-    """Run units in order, checkpointing after every step (throttled) and every finished unit.
-
-    ``factories`` lists ``(name, n_steps, make_unit)``; ``make_unit(done)`` receives the results
-    of the units finished so far (a later unit may analyse an earlier one's result). Finished
-    units are kept in the checkpoint, and the unit in progress resumes at its saved step with
-    its saved state.
-    """
-    from tqdm.auto import tqdm
-
-    state = ckpt.resume() or {"done": {}, "current": None, "step": 0}
-    done: dict[str, dict] = state["done"]
-    total = sum(n for _, n, _ in factories)
-    finished = sum(n for name, n, _ in factories if name in done)
-    cur = state.get("current")
-    bar = tqdm(total=total, initial=finished + (cur["step"] if cur else 0), desc=desc,
-               disable=not progress, mininterval=1.0)
-    with _finish_step_on_interrupt() as interrupt:
-        for name, n, make in factories:
-            if name in done:
-                continue
-            unit = make(done)
-            start = 0
-            if cur is not None and cur["unit"] == name:
-                unit.load_state_dict(cur["state"])
-                start = cur["step"]
-            for i in range(start, n):
-                unit.step(i)
-                bar.update(1)
-                more = i + 1 < n or len(done) + 1 < len(factories)
-                paused = (ckpt.expired() or interrupt["hit"]) and more
-                if ckpt.due() or paused:
-                    ckpt.save({"done": done, "step": finished + i + 1,
-                               "current": {"unit": name, "step": i + 1,
-                                           "state": unit.state_dict()}}, force=True)
-                if paused:
-                    bar.close()
-                    why = "interrupted" if interrupt["hit"] else "time budget spent"
-                    cls = RunInterrupted if interrupt["hit"] else RunPaused
-                    raise cls(f"paused at step {finished + i + 1} of {total} ({why}); the "
-                              "checkpoint is saved: run the same command again to continue")
-            done[name] = unit.result()
-            finished += n
-            cur = None
-            ckpt.save({"done": done, "current": None, "step": finished}, force=True)
-    bar.close()
-    return done

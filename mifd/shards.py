@@ -24,7 +24,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import ConfigError, apply_overrides, to_dict
-from .runner import RunResult, get_experiment, summarize
+from .experiments import get_experiment
+from .experiments.base import RunResult, summarize
 from .store import Entry, Store
 
 #: per experiment: result path prefix → trial axis (the longest matching prefix wins); arrays

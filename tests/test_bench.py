@@ -42,7 +42,7 @@ def test_bench_at_tiny_sizes_projects_by_counted_flops(tmp_path):
     assert p.returncode == 0, p.stderr
     r = json.loads(out.read_text())["rows"][0]
     from mifd.bench import wm_flops
-    from mifd.runner import get_experiment
+    from mifd.experiments import get_experiment
     paper = wm_flops(get_experiment("wm").config("paper"))
     ratio = (paper["sm"] + paper["rnn"]) / sum(r["flops_per_trial_epoch"].values())
     hours = r["s_per_trial_epoch"]["median"] * ratio * 40 * 1000 / 3600
@@ -218,7 +218,7 @@ def test_profile_costs_read_the_committed_wall_times(tmp_path):
     import shutil
     from mifd import bench, __version__
     from mifd.config import config_hash
-    from mifd.runner import get_experiment
+    from mifd.experiments import get_experiment
     src = bench.COMMITTED.parent
     costs = bench.profile_costs(src)
     assert set(costs) == {"cost_mine_gaussian_book", "cost_wm_book", "cost_wm_variants_book",

@@ -8,7 +8,7 @@ from mifd.config import config_hash
 from mifd.models import bptt
 from mifd.models.gru import GRUSpec, TrialGRU
 from mifd.models.leaky import LeakyRNN, LeakySpec
-from mifd.runner import get_experiment
+from mifd.experiments import get_experiment
 
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=2e-5, atol=2e-6)}
 

@@ -134,7 +134,7 @@ def test_sm_passes_in_groups_equal_all_passes_at_once():
     a near-zero gradient component into a step of up to lr, so the critic's parameters are
     compared to a tenth of lr after five steps."""
     from mifd.experiments.separation import SeparationConfig, SeparationTrainUnit
-    from mifd.runner import get_experiment
+    from mifd.experiments import get_experiment
 
     def unit(group):
         cfg = get_experiment("separation").config("smoke", {"sm_per_mm": 5, "sm_pass_group": group,

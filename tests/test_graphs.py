@@ -15,7 +15,7 @@ def test_graphed_pass_refuses_a_cpu_tensor():
 
 def test_trainer_with_graphed_sm_passes_is_refused_on_cpu():
     from mifd.bench import _unit
-    from mifd.runner import get_experiment
+    from mifd.experiments import get_experiment
     cfg = get_experiment("wm").config("smoke", {"graph_sm_pass": True})
     with pytest.raises(ConfigError, match="allowed there: False"):
         _unit("wm", cfg, "cpu")

@@ -1,5 +1,28 @@
-"""Built-in experiments; importing this package registers them with :mod:`mifd.runner`."""
+"""The built-in experiments, in an explicit registry (importing a module registers nothing).
 
-from . import mine_gaussian  # noqa: F401
-from . import wm  # noqa: F401
-from . import separation  # noqa: F401
+:data:`EXPERIMENTS` maps each name to its :class:`~mifd.experiments.base.Experiment`; an
+experiment lives in one module of this package and adds one line here.
+"""
+
+from __future__ import annotations
+
+from ..config import ConfigError
+from .base import Experiment
+from .mine_gaussian import EXPERIMENT as MINE_GAUSSIAN
+from .separation import EXPERIMENT as SEPARATION
+from .wm import EXPERIMENT as WM
+
+#: every registered experiment by name: the MINE Gaussian benchmark, working memory (the leaky
+#: RNN on the 2-bit flip-flop task) and chaotic signal separation (the GRU)
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (MINE_GAUSSIAN, WM, SEPARATION)}
+
+
+def get_experiment(name: str) -> Experiment:
+    """The registered experiment ``name`` (one-line :class:`~mifd.ConfigError` otherwise)."""
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"parameter 'experiment': got {name!r}; allowed: one of "
+                          + ", ".join(repr(n) for n in sorted(EXPERIMENTS)))
+    return EXPERIMENTS[name]
+
+
+__all__ = ["EXPERIMENTS", "Experiment", "get_experiment"]

@@ -1,6 +1,6 @@
 """``mine-gaussian``: MI estimators on correlated Gaussians with known truth.
 
-Three parts, each a list of resumable units (see :func:`mifd.runner.run_units`):
+Three parts, each a list of resumable units (see :func:`mifd.experiments.base.run_units`):
 
 1. **Staircase** (Poole et al. 2019; Song & Ermon 2020): d = 20 correlated Gaussian pairs, true MI
    stepping 2 → 4 → 6 → 8 → 10 nats, fresh batch of 64 each step, Adam 5e-4, joint and separable
@@ -30,7 +30,7 @@ from ..mine import (BOUNDS, NEGATIVES, MovingAverage, bound, copula_mi_estimate,
                     mine_surrogate, optimal_gaussian_critic, rho_for_mi, tuba)
 from ..mine import sample_correlated_gaussian as mine_sample
 from ..nn import clip_grad_norm_per_trial, generator_states, rmsprop_keras, set_generator_states
-from ..runner import Checkpointer, Experiment, Unit, register, run_units
+from .base import Checkpointer, Experiment, Unit, run_units
 
 
 @dataclass(frozen=True)
@@ -400,7 +400,7 @@ def train(cfg: MineGaussianConfig, device: str, ckpt: Checkpointer, progress: bo
     return {"units": done, "trials": trials}
 
 
-register(Experiment("mine-gaussian", MineGaussianConfig, PROFILES, train, __doc__ or ""))
+EXPERIMENT = Experiment("mine-gaussian", MineGaussianConfig, PROFILES, train, __doc__ or "")
 
 
 def checks(trials: dict, cfg: MineGaussianConfig) -> list[dict]:

@@ -21,7 +21,7 @@ from ..adversarial import PRECISIONS, AdversarialSettings, AdversarialTrainer, c
 from ..config import ConfigError, param
 from ..mine import make_critic
 from ..models.gru import GRUSpec, TrialGRU
-from ..runner import Checkpointer, Experiment, Unit, register, run_units
+from .base import Checkpointer, Experiment, Layout, Unit, run_units
 from ..tasks.chaos import ChaosDataset, ChaosSpec, mix
 
 BASE_CONDITIONS = ("mi_l2", "no_mi", "mi_no_l2")
@@ -85,6 +85,10 @@ class SeparationConfig:
         if self.loss_from >= self.length:
             raise ConfigError(f"parameter 'loss_from': got {self.loss_from}; allowed: an integer"
                               f" < length ({self.length})")
+
+    def layout(self) -> Layout:
+        """Conditions (the sweep's included), trials per condition and seeds of this config."""
+        return Layout(tuple(c for c, _, _ in self.all_conditions()), self.trials, self.seed)
 
     def all_conditions(self) -> list[tuple[str, float, float]]:
         """(name, λ_I, L2 weight) of every condition, in trial-block order."""
@@ -201,7 +205,7 @@ class SeparationTrainUnit(Unit):
     def __init__(self, cfg: SeparationConfig, device: str):
         self.cfg = cfg
         conds = cfg.all_conditions()
-        seeds = [cfg.seed + t for _ in conds for t in range(cfg.trials)]
+        seeds = cfg.layout().seeds()
         lam = torch.tensor([li for _, li, _ in conds for _ in range(cfg.trials)], device=device)
         l2 = torch.tensor([lr for _, _, lr in conds for _ in range(cfg.trials)], device=device)
         data = dataset(cfg).load()
@@ -276,15 +280,14 @@ def train(cfg: SeparationConfig, device: str, ckpt: Checkpointer, progress: bool
     done = run_units([("train", 1 + cfg.mm_steps, lambda done: SeparationTrainUnit(cfg, device))],
                      ckpt, progress, desc="separation")
     res = dict(done["train"])
-    final = res["final"]
-    n = cfg.trials
+    final, lay = res["final"], cfg.layout()
     trials: dict[str, dict[str, Any]] = {}
-    for i, c in enumerate(res["conditions"]):
-        sl = slice(i * n, (i + 1) * n)
-        trials[c] = {k: np.asarray(final[k])[sl].tolist()
+    for c in lay.conditions:
+        idx = lay.index(c)
+        trials[c] = {k: np.asarray(final[k])[idx].tolist()
                      for k in ("R2", "D_cor", "Q_cor", "D_out", "Q_str", "NMI", "NMI_str")}
-        trials[c]["mse"] = res["hist"]["task"][-1, sl].tolist()
+        trials[c]["mse"] = res["hist"]["task"][-1, idx].tolist()
     return {**res, "trials": trials}
 
 
-register(Experiment("separation", SeparationConfig, PROFILES, train, __doc__ or ""))
+EXPERIMENT = Experiment("separation", SeparationConfig, PROFILES, train, __doc__ or "")

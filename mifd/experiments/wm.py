@@ -16,14 +16,13 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..analysis import split_conditions
 from ..adversarial import (PRECISIONS, AdversarialSettings, AdversarialTrainer, check_merge,
                            critic_precision)
 from ..config import ConfigError, param
 from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
 from ..models.leaky import LeakyRNN, LeakySpec
 from ..nn import generator_states, rmsprop_keras, set_generator_states
-from ..runner import Checkpointer, Experiment, Unit, register, run_units
+from .base import Checkpointer, Experiment, Layout, Unit, run_units
 from ..tasks.flipflop import FlipFlopSpec, generate
 
 CONDITIONS = {"mi": True, "no_mi": False}
@@ -75,6 +74,10 @@ class WMConfig:
     audit_batch: int = param(20, doc="post-hoc audit: sequences in each of the train and "
                                      "held-out pools", low=1)
     audit_width: int = param(512, doc="post-hoc audit: fresh critic's width", low=1)
+
+    def layout(self) -> Layout:
+        """Conditions, trials per condition and seeds of this config."""
+        return Layout(tuple(self.conditions), self.trials, self.seed)
 
     def check(self) -> None:
         if self.n % 2:
@@ -210,7 +213,7 @@ class WMTrainUnit(Unit):
         self.cfg = cfg
         self.n_steps = 1 + cfg.epochs
         conds = list(cfg.conditions)
-        seeds = [cfg.seed + t for _ in conds for t in range(cfg.trials)]
+        seeds = cfg.layout().seeds()
         self.problem = WMProblem(cfg, seeds, device)
         T = len(seeds)
         half = cfg.n // 2
@@ -296,8 +299,7 @@ class AuditUnit(Unit):
     def __init__(self, cfg: WMConfig, trained: dict, device: str):
         self.cfg, self.device = cfg, device
         self.n_steps = cfg.audit_steps
-        conds = list(cfg.conditions)
-        seeds = [cfg.seed + t for _ in conds for t in range(cfg.trials)]
+        seeds = cfg.layout().seeds()
         self.problem = WMProblem(cfg, seeds, device)
         w = trained["weights"]
         with torch.no_grad():
@@ -373,9 +375,9 @@ def train(cfg: WMConfig, device: str, ckpt: Checkpointer, progress: bool) -> dic
                           "audit_copula": a["copula"]})
     trials: dict[str, dict[str, Any]] = {}
     for k, v in per_trial.items():
-        for c, vals in split_conditions(np.asarray(v, dtype=float), cfg.conditions).items():
+        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
             trials.setdefault(c, {})[k] = vals.tolist()
     return {**res, "trials": trials}
 
 
-register(Experiment("wm", WMConfig, PROFILES, train, __doc__ or "", CUDA_PROFILES))
+EXPERIMENT = Experiment("wm", WMConfig, PROFILES, train, __doc__ or "", CUDA_PROFILES)

@@ -1,0 +1,321 @@
+"""The parts every experiment is built from: :class:`Experiment` (a config class, profiles and a
+``train`` function), resumable :class:`Unit` s run by :func:`run_units` under a
+:class:`Checkpointer`, the condition :class:`Layout` of a run's trials, and :class:`RunResult`.
+
+An experiment's ``train(cfg, device, ckpt, progress)`` returns a result dict containing
+``"trials"``: ``{condition: {metric: [one value per trial]}}`` (the basis of ``summary.json``)
+plus whatever arrays its chapter plots. ``train`` calls ``ckpt.resume()`` once to get its saved
+state (or ``None``) and ``ckpt.save(state)`` at the end of each unit of work; the checkpointer
+writes at most every ``MIFD_CHECKPOINT_SECONDS`` (default 30) seconds, and always on
+``force=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from ..config import ConfigError, apply_overrides, check_profile
+from ..store import Entry
+
+
+@dataclass
+class Experiment:
+    name: str
+    config_cls: type
+    profiles: dict[str, dict[str, Any]]
+    train: Callable[..., dict]
+    doc: str = ""
+    #: per profile, the settings it takes on a CUDA device (e.g. TF32 critic matmuls for
+    #: ``paper``, as TensorFlow uses on Ampere-or-newer GPUs); applied before ``overrides``
+    cuda_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def config(self, profile: str = "book", overrides: Mapping[str, Any] | None = None,
+               device: str | None = None) -> Any:
+        """The full, validated config of ``profile`` with ``overrides`` applied. ``device``
+        (``cpu``, ``cuda``, ``cuda:N``; ``None``: as on a CPU) selects the profile's CUDA
+        settings (``cuda_profiles``), which ``overrides`` can still change."""
+        check_profile(profile)
+        cfg = apply_overrides(self.config_cls(), self.profiles.get(profile, {}))
+        if device is not None and str(device).startswith("cuda"):
+            cfg = apply_overrides(cfg, self.cuda_profiles.get(profile, {}))
+        return apply_overrides(cfg, overrides or {})
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return os.environ.get("MIFD_PROGRESS", "1") not in ("0", "false", "no")
+
+
+class RunPaused(Exception):
+    """A run stopped at its time budget (``max_seconds``) with a checkpoint: run it again to
+    continue from there."""
+
+
+class RunInterrupted(RunPaused):
+    """Ctrl-C (SIGINT) during a run: the step in progress was finished and checkpointed; run
+    the same command again to continue."""
+
+
+@contextmanager
+def _finish_step_on_interrupt() -> Iterator[dict]:
+    """While open, a first SIGINT only sets ``flag["hit"]`` (the caller finishes its step and
+    checkpoints); a second one interrupts at once. Outside the main thread: no change."""
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    old = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if flag["hit"]:
+            signal.signal(signal.SIGINT, old)
+            raise KeyboardInterrupt
+        flag["hit"] = True
+        print("\nmifd: interrupted: finishing the current step and saving a checkpoint "
+              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+class Checkpointer:
+    """Throttled, atomic checkpoints of a run's state in its store entry; with
+    ``max_seconds``, the run is paused (checkpoint, then :class:`~mifd.runner.RunPaused`) once
+    the budget is spent."""
+
+    def __init__(self, entry: Entry, every_seconds: float | None = None,
+                 max_seconds: float | None = None):
+        self.entry = entry
+        if every_seconds is None:
+            every_seconds = float(os.environ.get("MIFD_CHECKPOINT_SECONDS", "30"))
+        self.every = every_seconds
+        self._last = time.monotonic()
+        self.deadline = None if max_seconds is None else self._last + max_seconds
+        self._start = self._last
+        self.prior_seconds = 0.0   # training time of earlier calls (from the checkpoint)
+        self.resumed_from: Any = None
+
+    def elapsed(self) -> float:
+        """Training seconds of the whole run so far, earlier calls included."""
+        return self.prior_seconds + time.monotonic() - self._start
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def resume(self) -> Any | None:
+        state = self.entry.load_checkpoint()
+        self.resumed_from = None if state is None else state.get("step", True)
+        if state is not None:
+            self.prior_seconds = float(state.get("elapsed_seconds", 0.0))
+        return state
+
+    def due(self) -> bool:
+        return self.every <= 0 or time.monotonic() - self._last >= self.every
+
+    def save(self, state: dict, force: bool = False) -> bool:
+        if force or self.due():
+            self.entry.save_checkpoint({**state, "elapsed_seconds": self.elapsed()})
+            self._last = time.monotonic()
+            return True
+        return False
+
+
+class Unit:
+    """A resumable piece of work of ``n_steps`` steps (subclass and fill in)."""
+
+    name: str = "unit"
+    n_steps: int = 0
+
+    def step(self, i: int) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def result(self) -> dict:
+        raise NotImplementedError
+
+
+def run_units(factories: list[tuple[str, int, Callable[[dict], Unit]]], ckpt: Checkpointer,
+              progress: bool, desc: str = "") -> dict[str, dict]:
+    """Run units in order, checkpointing after every step (throttled) and every finished unit.
+
+    ``factories`` lists ``(name, n_steps, make_unit)``; ``make_unit(done)`` receives the results
+    of the units finished so far (a later unit may analyse an earlier one's result). Finished
+    units are kept in the checkpoint, and the unit in progress resumes at its saved step with
+    its saved state.
+    """
+    from tqdm.auto import tqdm
+
+    state = ckpt.resume() or {"done": {}, "current": None, "step": 0}
+    done: dict[str, dict] = state["done"]
+    total = sum(n for _, n, _ in factories)
+    finished = sum(n for name, n, _ in factories if name in done)
+    cur = state.get("current")
+    bar = tqdm(total=total, initial=finished + (cur["step"] if cur else 0), desc=desc,
+               disable=not progress, mininterval=1.0)
+    with _finish_step_on_interrupt() as interrupt:
+        for name, n, make in factories:
+            if name in done:
+                continue
+            unit = make(done)
+            start = 0
+            if cur is not None and cur["unit"] == name:
+                unit.load_state_dict(cur["state"])
+                start = cur["step"]
+            for i in range(start, n):
+                unit.step(i)
+                bar.update(1)
+                more = i + 1 < n or len(done) + 1 < len(factories)
+                paused = (ckpt.expired() or interrupt["hit"]) and more
+                if ckpt.due() or paused:
+                    ckpt.save({"done": done, "step": finished + i + 1,
+                               "current": {"unit": name, "step": i + 1,
+                                           "state": unit.state_dict()}}, force=True)
+                if paused:
+                    bar.close()
+                    why = "interrupted" if interrupt["hit"] else "time budget spent"
+                    cls = RunInterrupted if interrupt["hit"] else RunPaused
+                    raise cls(f"paused at step {finished + i + 1} of {total} ({why}); the "
+                              "checkpoint is saved: run the same command again to continue")
+            done[name] = unit.result()
+            finished += n
+            cur = None
+            ckpt.save({"done": done, "current": None, "step": finished}, force=True)
+    bar.close()
+    return done
+
+
+def summarize(trials: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per condition and metric: mean, sd (ddof = 1) and n over trials (non-finite dropped;
+    ``None`` where undefined, so the JSON stays valid)."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for cond, metrics in trials.items():
+        out[cond] = {}
+        for m, vals in metrics.items():
+            v = np.asarray(vals, dtype=float).ravel()
+            v = v[np.isfinite(v)]
+            out[cond][m] = {"mean": float(v.mean()) if v.size else None,
+                            "sd": float(v.std(ddof=1)) if v.size > 1 else None,
+                            "n": int(v.size)}
+    return out
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a run's trials sit on its batch axis: ``per_condition`` trials of each condition in
+    consecutive blocks, in the order of ``conditions``; trial ``t`` of every condition starts
+    from seed ``seed + t`` (a paired design: the same initial weights and data in every
+    condition). The one place that knows this; nothing else does index arithmetic."""
+
+    conditions: tuple[str, ...]
+    per_condition: int
+    seed: int | None = None
+
+    @classmethod
+    def of(cls, source: Any) -> "Layout":
+        """The layout of a config (its ``layout()``), a :class:`RunResult`, or a stored result
+        dict (its ``"conditions"`` and per-trial ``"trials"`` values)."""
+        if isinstance(source, RunResult):
+            return source.layout
+        if hasattr(source, "layout"):
+            return source.layout()
+        conds = tuple(source["conditions"])
+        first = source["trials"][conds[0]]
+        return cls(conds, len(next(iter(first.values()))))
+
+    @property
+    def size(self) -> int:
+        """Trials on the batch axis (all conditions)."""
+        return len(self.conditions) * self.per_condition
+
+    def check(self, condition: str) -> int:
+        """The block number of ``condition`` (one-line error for an unknown one)."""
+        if condition not in self.conditions:
+            raise ConfigError(f"parameter 'condition': got {condition!r}; allowed: one of "
+                              + ", ".join(repr(c) for c in self.conditions))
+        return self.conditions.index(condition)
+
+    def index(self, condition: str) -> np.ndarray:
+        """Batch positions of the trials of ``condition``."""
+        i = self.check(condition)
+        return np.arange(i * self.per_condition, (i + 1) * self.per_condition)
+
+    def split(self, values: Any, axis: int = -1) -> dict[str, np.ndarray]:
+        """``{condition: values restricted to its trials}`` along the trial ``axis``."""
+        v = np.asarray(values)
+        if v.shape[axis] != self.size:
+            raise ConfigError(f"parameter 'values': got {v.shape[axis]} trials on axis {axis}; "
+                              f"allowed: {self.size} ({len(self.conditions)} conditions × "
+                              f"{self.per_condition})")
+        return {c: np.take(v, self.index(c), axis=axis) for c in self.conditions}
+
+    def seeds(self) -> list[int]:
+        """The seed of every trial, in batch order."""
+        if self.seed is None:
+            raise ConfigError("parameter 'seed': this layout has none (built from a result)")
+        return [self.seed + t for _ in self.conditions for t in range(self.per_condition)]
+
+    def label(self, t: int) -> str:
+        """``"t (condition trial k)"`` for batch position ``t``."""
+        c, k = divmod(int(t), self.per_condition)
+        return f"{t} ({self.conditions[c]} trial {k})" if c < len(self.conditions) else str(t)
+
+
+@dataclass
+class RunResult:
+    experiment: str
+    profile: str
+    config: Any
+    key: str
+    result: dict
+    meta: dict
+    summary: dict
+    loaded: bool
+    path: Path = field(default_factory=Path)
+
+    def describe(self) -> str:
+        """One line for the rendered page: what ran, where and when, or where it was loaded from."""
+        m = self.meta
+        committed = "committed" in self.path.parts
+        how = ("loaded from the committed results" if self.loaded and committed else
+               "loaded from the results store" if self.loaded else "trained now")
+        dev = m.get("machine", {}).get("gpu") or m.get("machine", {}).get("device", "?")
+        commit = m.get("code", {}).get("git_commit", "")[:10] or "no git"
+        return (f"{self.experiment} [profile {self.profile}] {how}: key {self.key}, "
+                f"mifd {m.get('code', {}).get('mifd', '?')} ({commit}), device {dev}, "
+                f"finished {m.get('finished', '?')}, {m.get('wall_seconds', float('nan')):.0f} s")
+
+    @property
+    def layout(self) -> Layout:
+        """Conditions and trials per condition of this run (seeds from its config)."""
+        lay = Layout.of(self.result)
+        return Layout(lay.conditions, lay.per_condition, getattr(self.config, "seed", None))
+
+    def trials(self, condition: str) -> dict[str, np.ndarray]:
+        """The final metrics of ``condition``: ``{metric: one value per trial}``."""
+        self.layout.check(condition)
+        return {m: np.asarray(v, dtype=float) for m, v in self.result["trials"][condition].items()}
+
+    def split(self, values: Any, axis: int = -1) -> dict[str, np.ndarray]:
+        """``values`` with a trial axis, split by condition (see :meth:`Layout.split`)."""
+        return self.layout.split(values, axis)
+
+
