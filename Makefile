@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean results bench bench-merged gpu import-results
+.PHONY: book test venv clean results results-status bench bench-merged gpu import-results
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ results: $(STAMP)
 	for e in mine-gaussian wm separation; do \
 	  $(VENV)/bin/mifd run $$e --profile book --force --no-progress --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
-	# the variants page keeps its own book settings (mifd.variants.BASE): 4 trials, 300 epochs
+	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs
 	for v in noise=inside target=step sm_per_mm=20 sm_precision=bf16; do \
 	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --force \
 	    --no-progress --out _build/summaries/wm-$$v && \
@@ -37,6 +37,10 @@ results: $(STAMP)
 	$(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --force --no-progress \
 	  --out _build/summaries/wm-variants-default && \
 	  $(VENV)/bin/mifd commit-results wm --profile book $(VARIANT_SETS)
+
+## Which committed results this checkout's code made (exit 1 if any was made by other code).
+results-status: $(STAMP)
+	$(VENV)/bin/mifd results-status
 
 ## Time the training loops at the published sizes on this machine; the JSON goes to results/committed/bench.
 ## BENCH_BF16= drops the bf16 rows: on a CPU without AVX-512 (an AMD EPYC VM here) one such row

@@ -5,10 +5,9 @@ A reproduction library for Tomoda, Tsuda & Yamaguti (2025). Entry points:
 (MI estimators), :mod:`mifd.config` (profiles and validated configs).
 """
 
-__version__ = "0.2.0"
-
-from .config import ConfigError  # noqa: E402
-from .experiments import EXPERIMENTS, get_experiment  # noqa: E402
-from .runner import check_parameters, run  # noqa: E402
+from ._version import __version__
+from .config import ConfigError
+from .experiments import EXPERIMENTS, get_experiment
+from .runner import check_parameters, run
 
 __all__ = ["ConfigError", "EXPERIMENTS", "check_parameters", "get_experiment", "run", "__version__"]

@@ -28,13 +28,14 @@ over all samples. The same noisy DV is used in the MM step.
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import torch
 
-from .config import ConfigError
+from .config import ConfigError, param
 from .graphs import GraphedPass, check_graph_device
 
 from .mine import NonFiniteError, dv
@@ -60,8 +61,33 @@ class AdversarialSettings:
     graph_sm_pass: bool = False    # CUDA: replay the epoch's SM passes from a CUDA graph
     merge_mm_pass: bool = False    # the MM step's forward runs in its epoch's batched SM pass
 
+    @classmethod
+    def from_config(cls, cfg: Any, **fixed: Any) -> "AdversarialSettings":
+        """The settings an experiment config declares (every field of this class that ``cfg``
+        has, by name), with ``fixed`` for those the experiment sets itself."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        found = {k: getattr(cfg, k) for k in names if hasattr(cfg, k)}
+        return cls(**{**found, **fixed})
+
 
 PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@dataclass(frozen=True)
+class CriticOptions:
+    """The statistics network's precision and speed options, declared once: every adversarial
+    experiment's config inherits them, and :meth:`AdversarialSettings.from_config` hands them
+    to the trainer."""
+
+    sm_precision: str = param("fp32", doc="statistics-network matmuls: fp32, tf32 (CUDA) or "
+                              "bf16 (autocast); an option that is not exact", choices=PRECISIONS)
+    compile_critic: bool = param(False, doc="torch.compile the statistics network (exact up to "
+                                 "rounding; compiles once per process)")
+    graph_sm_pass: bool = param(False, doc="CUDA: replay each epoch's statistics-network passes "
+                                "from a captured CUDA graph (bit-identical)", added=True)
+    merge_mm_pass: bool = param(False, doc="run each MM step's forward pass in its epoch's "
+                                "batched statistics-network pass (same weights; one sequential "
+                                "pass fewer; equal up to rounding; needs fused_bptt)", added=True)
 
 
 def check_precision(precision: str, device_type: str, name: str = "sm_precision") -> None:
@@ -129,11 +155,11 @@ class AdversarialTrainer:
     """Owns the critic, both optimizers and the per-trial random streams of the SM."""
 
     def __init__(self, problem: Any, critic: torch.nn.Module, mm_opt: torch.optim.Optimizer,
-                 sm_opt: torch.optim.Optimizer, lambda_i: torch.Tensor,
+                 sm_opt: torch.optim.Optimizer, lambda_mi: torch.Tensor,
                  gens: Sequence[torch.Generator], settings: AdversarialSettings):
         self.problem, self.critic = problem, critic
         self.mm_opt, self.sm_opt = mm_opt, sm_opt
-        self.lambda_i = lambda_i
+        self.lambda_mi = lambda_mi
         self.gens = gens
         self.s = settings
         self.mm_params = [p for p in problem.model.parameters() if p.requires_grad]
@@ -303,7 +329,7 @@ class AdversarialTrainer:
         task = self.problem.task_loss(out, data)
         reg = self.problem.reg_loss()
         mi = self.estimate(x, y, noise=self.s.mm_noise)
-        total = task + reg + self.lambda_i * mi
+        total = task + reg + self.lambda_mi * mi
         grads = torch.autograd.grad(total.sum(), self.mm_params)
         for p, g in zip(self.mm_params, grads):
             p.grad = g

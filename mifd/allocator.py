@@ -6,7 +6,7 @@ serves blocks above its ``mmap`` threshold (at most 32 MiB) with a fresh ``mmap`
 them with ``munmap`` on free, so the kernel page-faults and zeroes every such tensor again on
 every step, which costs system time on top of the arithmetic (the performance appendix
 computes how much, from the benchmark rows ``mifd`` and ``mifd-mmap`` and from
-``mifd.bench.allocator_ab``). :func:`retain_freed_memory` tells glibc to serve every block
+``mifd.perf.allocator_ab.allocator_ab``). :func:`retain_freed_memory` tells glibc to serve every block
 from its heap and never to trim the heap, so freed blocks are reused. Nothing about the
 arithmetic changes (results are bit-identical); the price is that the process keeps its peak
 host memory until it exits.

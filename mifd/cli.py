@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="skip the straightforward-port baseline (wm)")
     bn.add_argument("--quick", action="store_true",
                     help="a run of about a minute on a CPU: both experiments with shortened "
-                         "sequences (mifd.bench.QUICK), projections scaled by counted FLOPs")
+                         "sequences (mifd.perf.measure.QUICK), projections scaled by counted FLOPs")
     bn.add_argument("--two-pass", action="store_true",
                     help="also time the critic on joint and shuffled pairs in two passes "
                          "(rows 'mifd-2pass', the form before version 0.2)")
@@ -101,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
                                               "check fails)")
     i.add_argument("folder")
     i.add_argument("--replace", action="store_true", help="replace committed runs of the same key")
+    sub.add_parser("results-status", help="list the committed results and whether this "
+                                          "checkout's code made them (exit 1 if any did not)")
     return p
 
 
@@ -159,71 +161,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: profiles {', '.join(PROFILES)}")
             return 0
         if args.command == "bench":
-            from .bench import QUICK, format_table, run_bench
-            from .experiments import get_experiment
-            from .runner import resolve_device
-            dflt = QUICK if args.quick else {"trials": (1, 8), "epochs": 2, "warmup": 1,
-                                             "experiments": ("wm",)}
-            if args.trials is None:
-                args.trials = ",".join(map(str, dflt["trials"]))
-            if args.epochs is None:
-                args.epochs = str(dflt["epochs"])
-            if args.warmup is None:
-                args.warmup = str(dflt["warmup"])
-            if args.experiments is None:
-                args.experiments = ",".join(dflt["experiments"])
-            try:
-                trials = tuple(int(t) for t in args.trials.split(","))
-                assert trials and min(trials) >= 1
-            except (ValueError, AssertionError):
-                raise ConfigError(f"parameter '--trials': got {args.trials!r}; allowed: a "
-                                  "comma-separated list of integers >= 1") from None
-            if not args.epochs.isdigit() or int(args.epochs) < 1:
-                raise ConfigError(f"parameter '--epochs': got {args.epochs!r}; allowed: an "
-                                  "integer >= 1")
-            if not args.warmup.isdigit():
-                raise ConfigError(f"parameter '--warmup': got {args.warmup!r}; allowed: an "
-                                  "integer >= 0")
-            exps = tuple(e.strip() for e in args.experiments.split(",") if e.strip())
-            for e in exps:
-                if e not in ("wm", "separation"):
-                    raise ConfigError(f"parameter '--experiments': got {e!r}; allowed: "
-                                      "'wm', 'separation'")
-            overrides = parse_set(args.sets)
-            fields = {e: get_experiment(e).config_cls.__dataclass_fields__ for e in exps}
-            for k in overrides:
-                if not any(k in f for f in fields.values()):
-                    raise ConfigError(f"parameter '--set {k}': got {overrides[k]!r}; allowed: a "
-                                      f"config field of {', '.join(exps)}")
-            sizes = QUICK["overrides"] if args.quick else {}
-            for e in exps:
-                get_experiment(e).config("paper", {**sizes.get(e, {}), **{
-                    k: v for k, v in overrides.items() if k in fields[e]}})
-            dev = resolve_device(args.device)
-            if args.tf32:
-                from .adversarial import check_precision
-                check_precision("tf32", dev, name="--tf32")
-            if args.graph:
-                from .graphs import check_graph_device
-                check_graph_device(dev, name="--graph")
-            impls = ("mifd",) + tuple(i for i, on in (
-                ("mifd-2pass", args.two_pass), ("mifd+compile", args.compile),
-                ("mifd+bf16", args.bf16), ("mifd+tf32", args.tf32),
-                ("mifd+fused", args.fused), ("mifd+fused+merged", args.fused),
-                ("mifd+graph", args.graph), ("mifd+fused+graph", args.fused and args.graph),
-                ("mifd+fused+merged+graph", args.fused and args.graph),
-                ("mifd-mmap", args.allocator)) if on)
-            if args.rows:
-                from .bench import check_rows
-                extra = tuple(r.strip() for r in args.rows.split(",") if r.strip())
-                check_rows(extra, dev, name="--rows")
-                impls += tuple(r for r in extra if r not in impls)
-            ports = ("port", "port+retain") if args.allocator else ("port",)
-            res = run_bench(args.device, trials, int(args.epochs), args.out, overrides,
-                            experiments=exps, port=not args.no_port, warmup=int(args.warmup),
-                            impls=impls, ports=ports, sizes=sizes)
-            print(format_table(res))
-            print(f"wrote {args.out}")
+            from .perf.measure import format_table
+            from .perf.options import BenchOptions
+            opts = BenchOptions.from_strings(
+                trials=args.trials, epochs=args.epochs, warmup=args.warmup,
+                experiments=args.experiments, sets=args.sets, device=args.device,
+                quick=args.quick, two_pass=args.two_pass, compile=args.compile, bf16=args.bf16,
+                tf32=args.tf32, fused=args.fused, graph=args.graph, rows=args.rows,
+                allocator=args.allocator, no_port=args.no_port, out=args.out)
+            print(format_table(opts.run()))
+            print(f"wrote {opts.out}")
             return 0
         if args.command == "commit-results":
             from .runner import commit_results
@@ -247,6 +194,18 @@ def main(argv: list[str] | None = None) -> int:
                         tests=not args.no_tests,
                         trials=None if args.trials is None else int(args.trials))
             return 0
+        if args.command == "results-status":
+            from .runner import committed_status
+            rows = committed_status()
+            for r in rows:
+                print(f"{'current' if r['current'] else 'STALE  '}  {r['experiment']:<14} "
+                      f"{r['profile']:<6} {r['key']}  made by code {r['made by']} "
+                      f"(commit {r['commit']})")
+            stale = sum(not r["current"] for r in rows)
+            print(f"{len(rows)} committed results, {stale} made by other code than this "
+                  "checkout's" + (" (`make results` recomputes the book profile's)" if stale
+                                  else ""))
+            return 1 if stale else 0
         if args.command == "import-results":
             from .exchange import import_results
             from .store import Store

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import __version__
+from ._version import __version__
 from .config import ConfigError, apply_overrides, config_hash, to_dict
 from .store import atomic_write_json, now
 

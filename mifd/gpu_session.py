@@ -48,9 +48,9 @@ def _stamp() -> str:
 def probe(experiment: str, cfg: Any, device: str) -> dict:
     """Seconds per epoch of ``cfg`` (all its trials batched) on ``device``: the pre-training
     step and one epoch untimed, then :data:`PROBE_EPOCHS` timed epochs."""
-    from .bench import _unit
+    from .perf.harness import unit_for
     t0 = time.perf_counter()
-    u = _unit(experiment, cfg, device)
+    u = unit_for(experiment, cfg, device)
     u.step(0)
     u.step(1)
     torch.cuda.synchronize() if device.startswith("cuda") else None

@@ -32,6 +32,9 @@ from torch import nn
 from .nn import TrialLinear, TrialMLP, activation, clip_grad_norm_per_trial
 
 BOUNDS = ("dv", "mine", "nwj", "infonce", "smile")
+#: each bound's name in tables and legends
+BOUND_LABELS = {"mine": "MINE (EMA)", "dv": "DV", "nwj": "NWJ", "infonce": "InfoNCE",
+                "smile": "SMILE (τ=5)"}
 NEGATIVES = ("permutation", "derangement", "all_pairs")
 
 

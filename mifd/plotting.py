@@ -8,11 +8,10 @@ from typing import Any, Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .analysis import split_conditions
+from .experiments.base import Layout
+from .mine import BOUND_LABELS
 
 STYLE = Path(__file__).with_name("mifd.mplstyle")
-BOUND_LABELS = {"mine": "MINE (EMA)", "dv": "DV", "nwj": "NWJ", "infonce": "InfoNCE",
-                "smile": "SMILE (τ=5)"}
 # group 1 / group 2 markers as in the paper (circles / triangles)
 GROUP_MARKERS = ("o", "^")
 
@@ -50,23 +49,6 @@ def staircase(units: Mapping[str, Any], smooth: float = 0.02) -> plt.Figure:
     ax = axes[0][0]
     ax.set_ylim(-1, max(float(np.max(units[names[0]]["truth"])) + 3, 5))
     return fig
-
-
-def stage_table(trials: Mapping[str, Mapping[str, list]]):
-    """Bias, variance and MSE per run, bound and stage (means over seeds), as a DataFrame."""
-    import pandas as pd
-    rows = []
-    for cond, metrics in trials.items():
-        if not cond.startswith("staircase/"):
-            continue
-        _, critic, data, bname = cond.split("/")
-        stages = sorted({float(k.split("@")[1]) for k in metrics})
-        for mi in stages:
-            rows.append({"critic": critic, "data": data, "estimator": BOUND_LABELS.get(bname, bname),
-                         "true MI": mi,
-                         **{k: float(np.mean(metrics[f"{k}@{mi:g}"]))
-                            for k in ("mean", "bias", "var", "mse")}})
-    return pd.DataFrame(rows).set_index(["critic", "data", "estimator", "true MI"]).round(3)
 
 
 def minibatch_bias(theory: Mapping[str, Any]) -> plt.Figure:
@@ -182,12 +164,12 @@ def training_curves(res: Mapping[str, Any], keys: tuple[str, ...] = ("task", "mi
                     smooth: float = 0.1, xlabel: str = "epoch (MM step)") -> plt.Figure:
     """Per-step training histories (task loss, MI estimate of the MM step, …); thin lines are
     trials, thick lines condition means."""
-    hist, conds = res["hist"], res["conditions"]
+    hist, lay = res["hist"], Layout.of(res)
     keys = tuple((k, CURVE_LABELS.get(k, k)) for k in keys)
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
     axes = axes[0]
     for ax, (k, label) in zip(axes, keys):
-        for c, v in split_conditions(hist[k], conds).items():
+        for c, v in lay.split(hist[k]).items():
             sm = ema(v, smooth)
             ax.plot(sm, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)
             ax.plot(np.nanmean(sm, 1), color=COND_COLORS.get(c), label=c)
@@ -254,10 +236,10 @@ def timecourses(res: Mapping[str, Any],
                 keys: tuple[str, ...] = ("Q_cor", "Q_str", "D_cor", "D_in", "D_out"),
                 xlabel: str = "epoch") -> plt.Figure:
     """Modularity and separability over training (paper Figs. 9 and 16): mean and every trial."""
-    snaps, ep, conds = res["snaps"], res["snap_epochs"], res["conditions"]
+    snaps, ep, lay = res["snaps"], res["snap_epochs"], Layout.of(res)
     fig, axes = plt.subplots(1, len(keys), figsize=(2.5 * len(keys), 2.6), sharex=True)
     for ax, k in zip(axes, keys):
-        for c, v in split_conditions(snaps[k], conds).items():
+        for c, v in lay.split(snaps[k]).items():
             ax.plot(ep, v, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)
             ax.plot(ep, np.nanmean(v, 1), color=COND_COLORS.get(c), label=c, lw=1.8)
         ax.set_title(k)

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import __version__
+from ._version import __version__
 from .allocator import default_for_runs, retain_freed_memory
 from .config import ConfigError, check_device, check_profile, config_hash, to_dict
 from .experiments import EXPERIMENTS, get_experiment
@@ -102,7 +102,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     Parameters are validated first; a bad one raises :class:`~mifd.ConfigError` before anything is
     written. ``force=True`` retrains even if a finished result is stored. ``max_seconds`` bounds
     this call's training time: past it the run checkpoints and raises
-    :class:`~mifd.runner.RunPaused`; the same call again resumes (a long GPU job in chunks).
+    :class:`~mifd.experiments.base.RunPaused`; the same call again resumes (a long GPU job in chunks).
     """
     if max_seconds is not None and not max_seconds >= 0:
         raise ConfigError(f"parameter 'max_seconds': got {max_seconds!r}; allowed: a number >= 0")
@@ -120,24 +120,36 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     retain = dev == "cpu" and default_for_runs()  # see mifd.allocator
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
+    code = exp.code_hash()
     entry = store.entry(exp.name, key)
     result = None if force else entry.load_result()
+    changed = None
+    if result is not None and (made_by := entry.meta().get("code", {}).get("hash")) != code:
+        if entry.readonly:  # committed: shown with a note, recomputed by `make results`
+            changed = made_by or "unrecorded"
+        else:
+            print(f"mifd: {exp.name} {key}: the stored result was made by other code "
+                  f"({made_by or 'unrecorded'}; now {code}): recomputing", file=sys.stderr,
+                  flush=True)
+            result = None
     loaded = result is not None
     if result is None:
         entry = Entry(store.root / exp.name / key)  # the writable one (not a committed layer)
         with entry_lock(entry.path, key) as waited:
             if waited and not force:  # the other process may have finished it
                 result = entry.load_result()
+                if entry.meta().get("code", {}).get("hash") != code:
+                    result = None
                 loaded = result is not None
             if result is None and force and entry.checkpoint_path.exists():
                 entry.checkpoint_path.unlink()  # --force: from scratch, not from a checkpoint
             if result is None:
                 result = _train(exp, cfg, dev, profile, key, entry, store, progress,
-                                max_seconds, retain)
-    meta = entry.meta()
+                                max_seconds, retain, code)
     meta = entry.meta()
     summary = summarize(result["trials"])
-    rr = RunResult(exp.name, profile, cfg, key, result, meta, summary, loaded, entry.path)
+    rr = RunResult(exp.name, profile, cfg, key, result, meta, summary, loaded, entry.path,
+                   changed)
     if out is not None:
         out = Path(out)
         atomic_write_json(out / "summary.json", {"experiment": exp.name, "profile": profile,
@@ -149,19 +161,20 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
 
 
 def _train(exp: Experiment, cfg: Any, dev: str, profile: str, key: str, entry: Entry,
-           store: Store, progress: bool | None, max_seconds: float | None, retain: bool) -> dict:
+           store: Store, progress: bool | None, max_seconds: float | None, retain: bool,
+           code: str) -> dict:
     """Train (or resume) one run into ``entry`` and store it with its provenance."""
     store.init_entry(entry, {"experiment": exp.name, "profile": profile, "key": key,
                              "config": to_dict(cfg), "mifd": __version__})
-    ckpt = Checkpointer(entry, max_seconds=max_seconds)
+    ckpt = Checkpointer(entry, max_seconds=max_seconds, code=code)
     retain = retain and retain_freed_memory()
     t0 = time.time()
     started = now()
-    code = code_version()  # the code that runs, not what the checkout holds when it ends
+    version = {**code_version(), "hash": code}  # the code that runs, not what is there at the end
     result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
     check_finite(result, getattr(cfg, "conditions", ()))
     meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
-            "code": code, "machine": machine_info(dev), "started": started,
+            "code": version, "machine": machine_info(dev), "started": started,
             "finished": now(), "wall_seconds": ckpt.elapsed(),
             "wall_seconds_last_call": time.time() - t0,
             "resumed_from": ckpt.resumed_from, "retain_host_memory": bool(retain)}
@@ -219,4 +232,23 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
         shutil.copyfile(src.path / name, dst / name)
     return dst
 
+
+def committed_status(store: Store | None = None) -> list[dict[str, Any]]:
+    """Every committed result: experiment, profile, key, the code hash that made it and whether
+    that is this checkout's code (``current``); ``make results`` recomputes the others."""
+    store = store or Store()
+    rows = []
+    for layer in store.committed:
+        for meta_path in sorted(layer.glob("*/*/meta.json")):
+            exp_name = meta_path.parent.parent.name
+            if exp_name not in EXPERIMENTS:
+                continue
+            meta = Entry(meta_path.parent, readonly=True).meta()
+            made_by = meta.get("code", {}).get("hash")
+            code = EXPERIMENTS[exp_name].code_hash()
+            rows.append({"experiment": exp_name, "profile": meta.get("profile", "?"),
+                         "key": meta_path.parent.name, "made by": made_by or "unrecorded",
+                         "commit": (meta.get("code", {}).get("git_commit") or "?")[:10],
+                         "current": made_by == code})
+    return rows
 

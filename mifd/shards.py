@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from .config import ConfigError, apply_overrides, to_dict
 from .experiments import get_experiment
 from .experiments.base import RunResult, summarize
 from .store import Entry, Store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: per experiment: result path prefix → trial axis (the longest matching prefix wins); arrays
 #: under no prefix and non-array leaves must be equal in every shard
@@ -185,13 +188,7 @@ def describe(rr: RunResult) -> str:
 def reductions(rr: RunResult) -> "pd.DataFrame":
     """The settings of ``rr`` that differ from the exact published run (the ``paper`` profile as
     on a CPU: fp32, 20 trials per condition), for the page's reduction table."""
-    import pandas as pd
-    from .config import describe as describe_fields
-    paper_cfg = get_experiment(rr.experiment).config("paper")
-    rows = [(k, v, ref, doc) for k, v, ref, doc in describe_fields(rr.config, paper_cfg)
-            if v != ref]
-    return pd.DataFrame(rows, columns=["setting", "this run", "paper profile (exact)",
-                                       "meaning"]).set_index("setting")
+    return get_experiment(rr.experiment).reductions(rr.config)
 
 
 #: the final metrics compared between precisions

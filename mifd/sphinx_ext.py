@@ -3,7 +3,7 @@
 - Every page states the profile it was built with (the ``MIFD_PROFILE`` that ``mifd book`` sets)
   in the theme's announcement bar.
 - The *How to re-run* page's cost table is filled from the committed results
-  (:func:`mifd.bench.profile_costs`, as MyST substitutions ``{{ cost_… }}``), not typed.
+  (:func:`mifd.perf.costs.profile_costs`, as MyST substitutions ``{{ cost_… }}``), not typed.
 - Each ``<script>`` appears once per page: sphinx-thebe 0.3.1 registers its inline configuration
   (``const THEBE_JS_URL = …``) on every read of the environment, and the second copy raises
   "Identifier 'THEBE_JS_URL' has already been declared" in the browser.
@@ -25,7 +25,7 @@ def _announce(app) -> None:
 
 
 def _costs(app, config) -> None:
-    from .bench import profile_costs
+    from .perf.costs import profile_costs
     config.myst_substitutions = {**profile_costs(), **(config.myst_substitutions or {})}
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from ._version import __version__
 
 
 class CorruptFileError(IOError):

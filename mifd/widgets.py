@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from . import mine, plotting
+from .experiments.base import Layout
 
 
 def quick_estimate(rho: float = 0.5, dim: int = 5, batch: int = 128, steps: int = 150,
@@ -85,22 +86,13 @@ def estimator_explorer():
     return box
 
 
-def _condition_trials(res: dict, condition: str) -> np.ndarray:
-    conds = list(res["conditions"])
-    if condition not in conds:
-        raise ValueError(f"parameter 'condition': got {condition!r}; allowed: one of {conds}")
-    T = res["snaps"]["Q_cor"].shape[1] // len(conds)
-    i = conds.index(condition)
-    return np.arange(i * T, (i + 1) * T)
-
-
 def explorer_figure(res: dict, condition: str, trial: int, snap: int) -> plt.Figure:
     """One trial of a stored run (working memory or separation): its units' correlation with
     the two outputs' sides (circles group 1, triangles group 2), its ``|corr|`` matrix, its weight
     matrix and its modularity curves with the chosen snapshot marked. The default state of
     :func:`run_explorer`. Correlations are those of the end of training (the store keeps them
     once); the working-memory weights follow the snapshot."""
-    idx = _condition_trials(res, condition)
+    idx = Layout.of(res).index(condition)
     if not 0 <= trial < len(idx):
         raise ValueError(f"parameter 'trial': got {trial!r}; allowed: 0..{len(idx) - 1}")
     t = int(idx[trial])
@@ -137,8 +129,8 @@ def run_explorer(res: dict):
     (instant: it reads the store, nothing is retrained)."""
     import ipywidgets as w
 
-    conds = list(res["conditions"])
-    T = len(_condition_trials(res, conds[0]))
+    lay = Layout.of(res)
+    conds, T = list(lay.conditions), lay.per_condition
     last = len(res["snap_epochs"]) - 1
     condition = w.Dropdown(options=conds, value=conds[0], description="condition")
     trial = w.IntSlider(value=0, min=0, max=T - 1, description="trial")
@@ -180,23 +172,23 @@ def trainer_panel():
     explorer's figure of the trained network."""
     import ipywidgets as w
 
-    lam = w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.01, description="λ_I")
+    lambda_mi = w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.01, description="λ_I")
     l2 = w.FloatLogSlider(value=0.01, base=10, min=-5, max=-1, description="L2 weight")
     epochs = w.IntSlider(value=300, min=10, max=1000, step=10, description="MM steps")
     seed = w.IntText(value=1001, description="seed")
     button = w.Button(description="train")
     out = w.Output()
-    box = w.VBox([w.HBox([lam, l2]), w.HBox([epochs, seed, button]), out])
+    box = w.VBox([w.HBox([lambda_mi, l2]), w.HBox([epochs, seed, button]), out])
     box.figures = []
 
     def train(_=None):
         with out:  # the progress bar, while it trains
             out.clear_output()
-            rr = train_small(lam.value, l2.value, epochs.value, seed.value, progress=True)
+            rr = train_small(lambda_mi.value, l2.value, epochs.value, seed.value, progress=True)
         fig = explorer_figure(rr.result, "mi", 0, len(rr.result["snap_epochs"]) - 1)
         box.figures.append(fig)
         _show(out, fig)
 
     button.on_click(train)
-    box.lam, box.l2, box.epochs, box.seed, box.train = lam, l2, epochs, seed, train
+    box.lambda_mi, box.l2, box.epochs, box.seed, box.train = lambda_mi, l2, epochs, seed, train
     return box

@@ -41,7 +41,7 @@ def test_bench_at_tiny_sizes_projects_by_counted_flops(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     r = json.loads(out.read_text())["rows"][0]
-    from mifd.bench import wm_flops
+    from mifd.perf.costs import wm_flops
     from mifd.experiments import get_experiment
     paper = wm_flops(get_experiment("wm").config("paper"))
     ratio = (paper["sm"] + paper["rnn"]) / sum(r["flops_per_trial_epoch"].values())
@@ -65,6 +65,60 @@ def test_bench_rejects_bad_arguments(tmp_path):
     assert p.returncode == 2 and "parameter '--tf32'" in p.stderr
 
 
+def test_bench_options_fill_the_defaults_and_compose_the_rows():
+    """``BenchOptions.from_strings`` (what ``mifd bench`` calls): the defaults, those of
+    ``--quick``, the rows of the flags then the new ``--rows``, and one-line errors."""
+    import pytest
+
+    from mifd.config import ConfigError
+    from mifd.perf.measure import QUICK
+    from mifd.perf.options import BenchOptions
+
+    o = BenchOptions.from_strings(device="cpu")
+    assert (o.trials, o.epochs, o.warmup, o.experiments) == ((1, 8), 2, 1, ("wm",))
+    assert o.impls == ("mifd",) and o.ports == ("port",) and o.port and o.sizes == {}
+    q = BenchOptions.from_strings(device="cpu", quick=True, no_port=True)
+    assert (q.trials, q.epochs, q.experiments) == (QUICK["trials"], 1, ("wm", "separation"))
+    assert q.sizes == QUICK["overrides"] and not q.port
+    r = BenchOptions.from_strings(device="cpu", fused=True, allocator=True, trials="2,4",
+                                  rows="mifd+bf16, mifd+fused", sets=["sm_width=64"])
+    assert r.impls == ("mifd", "mifd+fused", "mifd+fused+merged", "mifd-mmap", "mifd+bf16")
+    assert r.ports == ("port", "port+retain") and r.trials == (2, 4)
+    assert r.overrides == {"sm_width": "64"}  # as given; the config converts it
+    for kwargs, needle in (
+            ({"trials": "1,x"}, "parameter '--trials': got '1,x'; allowed: a comma-separated"),
+            ({"epochs": "0"}, "parameter '--epochs': got '0'; allowed: an integer >= 1"),
+            ({"warmup": "-1"}, "parameter '--warmup': got '-1'; allowed: an integer >= 0"),
+            ({"experiments": "wm,mnist"}, "parameter '--experiments': got 'mnist'"),
+            ({"sets": ["colour=3"]}, "parameter '--set colour': got '3'; allowed: a config field"),
+            ({"graph": True}, "parameter '--graph': got True on cpu"),
+            ({"rows": "mifd+turbo"}, "parameter '--rows': got 'mifd+turbo'")):
+        with pytest.raises(ConfigError) as e:
+            BenchOptions.from_strings(device="cpu", **kwargs)
+        assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_in_fresh_process_runs_the_function_in_a_new_interpreter():
+    """Each call is a new process whose allocator is at glibc's defaults, whatever this one
+    does; a failure there is a RuntimeError here naming the function and the error."""
+    import os
+
+    import pytest
+
+    from mifd import allocator
+    from mifd.perf import rows
+    from mifd.perf.harness import in_fresh_process
+
+    assert in_fresh_process(os.getpid) != os.getpid()
+    with allocator.host_memory(True):  # here; the new process starts at glibc's defaults
+        assert in_fresh_process(allocator.retaining) is False
+    assert in_fresh_process(rows.row_settings, impl="mifd+fused", kind="config") == {
+        "fused_bptt": True}
+    with pytest.raises(RuntimeError, match="mifd.perf.rows.row_parts in a fresh process failed"
+                                           "(.|\n)*parameter 'impls': got 'nope'"):
+        in_fresh_process(rows.row_parts, impl="nope")
+
+
 def test_bench_times_the_options_beside_the_default(tmp_path):
     """``--two-pass`` and ``--fused`` add their rows (``--fused``: with and without
     ``merge_mm_pass``); ``option_effect`` pairs each with the default row of the same run."""
@@ -78,7 +132,7 @@ def test_bench_times_the_options_beside_the_default(tmp_path):
     assert [(r["experiment"], r["impl"]) for r in res["rows"]] == [
         (e, i) for e in ("wm", "separation")
         for i in ("mifd", "mifd-2pass", "mifd+fused", "mifd+fused+merged")]
-    from mifd.bench import option_effect
+    from mifd.perf.committed import option_effect
     eff = option_effect([res])
     assert sorted(zip(eff["experiment"], eff["option"])) == sorted(
         (e, i) for e in ("wm", "separation")
@@ -110,7 +164,7 @@ def test_bench_times_the_allocator_rows(tmp_path):
         for mode in ("retained", "glibc default"):
             d = ab["per_step"][mode]
             assert len(d["seconds"]) == len(d["minor_faults"]) == ab["reps"] > 0
-        from mifd.bench import allocator_ab_frame
+        from mifd.perf.committed import allocator_ab_frame
         assert len(allocator_ab_frame([json.loads(out.read_text())])) == 1
 
 
@@ -122,7 +176,7 @@ def test_counted_critic_flops_equal_torch_flop_counter():
     from torch.utils.flop_counter import FlopCounterMode
 
     from mifd import mine
-    from mifd.bench import critic_flops
+    from mifd.perf.costs import critic_flops
 
     n, half, w = 64, 5, 16
     crit = mine.make_critic("joint", [1], half, half, (w, w))
@@ -142,7 +196,7 @@ def test_counted_critic_flops_equal_torch_flop_counter():
 
 def test_paper_requirements_count_the_published_settings():
     import pytest
-    from mifd.bench import paper_requirements
+    from mifd.perf.costs import paper_requirements
     req = {r["experiment"]: r for r in paper_requirements()}
     assert req["wm"]["trial-units"] == 20 * 2 * 1000
     assert req["separation"]["trial-units"] == 20 * 3 * 4000
@@ -159,10 +213,10 @@ def test_paper_requirements_count_the_published_settings():
 def test_committed_gpu_measurements_parse_and_judge_the_gpu_goals():
     """The committed GPU benchmark, phase breakdown and CUDA test report load, and the GPU goals
     are judged on rows at the published sizes (not the --quick rows)."""
-    from mifd import bench
+    from mifd.perf import committed
 
-    results = [res for _, res in bench.load_committed()]
-    verdicts = bench.goal_verdicts(results)
+    results = [res for _, res in committed.load_committed()]
+    verdicts = committed.goal_verdicts(results)
     gpu = [r for res in results for r in res["rows"] if r["device"].startswith("cuda")]
     if gpu:
         for goal in ("wm paper profile on one GPU ≤ 10 min",
@@ -178,15 +232,15 @@ def test_committed_gpu_measurements_parse_and_judge_the_gpu_goals():
     ports = [r for res in results for r in res["rows"] if r.get("impl") == "port"
              and r["device"] == "cpu" and r.get("published_sizes", True)]
     assert cpu_port["best measured"] == f"{ports[0]['speedup_of_mifd']:.2f}×"
-    phases = bench.phases_frame(bench.load_phases())
+    phases = committed.phases_frame(committed.load_phases())
     assert set(phases["experiment"]) <= {"wm", "separation"}
     assert ((phases["RNN share"] >= 0) & (phases["RNN share"] <= 1)).all()
-    for t in bench.cuda_test_results():
+    for t in committed.cuda_test_results():
         assert t["tests"] == len(t["names"]) > 0
 
 
 def test_phase_times_splits_an_epoch_into_its_three_phases():
-    from mifd.bench import phase_times
+    from mifd.perf.measure import phase_times
 
     r = phase_times("wm", "cpu", 2, reps=1,
                     overrides={"transient": 5, "steps": 10, "sm_width": 8, "n": 8, "batch": 2})
@@ -203,7 +257,8 @@ def test_code_version_takes_the_commit_from_the_environment(monkeypatch):
 
 
 def test_wm_sm_pass_times_splits_the_pass_and_committed_graph_results_are_exact():
-    from mifd.bench import load_sm_pass, wm_sm_pass_times
+    from mifd.perf.committed import load_sm_pass
+    from mifd.perf.measure import wm_sm_pass_times
 
     r = wm_sm_pass_times("cpu", trials=1, reps=1)
     assert r["sample_s"] > 0 and r["eager_s"] > 0 and "graph_s" not in r  # graphs: CUDA only
@@ -216,11 +271,13 @@ def test_profile_costs_read_the_committed_wall_times(tmp_path):
     """Costs come from the recorded wall times: a copied committed layer with one wm run's
     wall time changed reports the change; a missing layer reads 'not measured'."""
     import shutil
-    from mifd import bench, __version__
+    from mifd import __version__
     from mifd.config import config_hash
     from mifd.experiments import get_experiment
-    src = bench.COMMITTED.parent
-    costs = bench.profile_costs(src)
+    from mifd.perf.committed import COMMITTED
+    from mifd.perf.costs import profile_costs
+    src = COMMITTED.parent
+    costs = profile_costs(src)
     assert set(costs) == {"cost_mine_gaussian_book", "cost_wm_book", "cost_wm_variants_book",
                           "cost_separation_book", "cost_wm_paper_cpu"}
     exp = get_experiment("wm")
@@ -230,7 +287,7 @@ def test_profile_costs_read_the_committed_wall_times(tmp_path):
     meta = json.loads((dst / "wm" / key / "meta.json").read_text())
     meta["wall_seconds"] = 42 * 60
     (dst / "wm" / key / "meta.json").write_text(json.dumps(meta))
-    costs = bench.profile_costs(dst)
+    costs = profile_costs(dst)
     assert costs["cost_wm_book"].startswith("≈ 42 min (")
     assert costs["cost_separation_book"] == "not measured"
     assert costs["cost_wm_variants_book"] == "not measured"
@@ -242,33 +299,33 @@ def test_row_names_compose_options_and_bad_names_are_rejected():
     import re
 
     import pytest
-    from mifd import bench
     from mifd.config import ConfigError
-    assert bench.row_settings("mifd+bf16+fused+graph", "config") == {
+    from mifd.perf import rows
+    assert rows.row_settings("mifd+bf16+fused+graph", "config") == {
         "sm_precision": "bf16", "fused_bptt": True, "graph_sm_pass": True}
-    assert bench.row_settings("mifd-2pass+fused", "trainer") == {"one_pass_critic": False}
-    assert [bench.is_exact(n) for n in ("mifd", "mifd+fused+graph", "mifd+tf32", "port")] == [
+    assert rows.row_settings("mifd-2pass+fused", "trainer") == {"one_pass_critic": False}
+    assert [rows.is_exact(n) for n in ("mifd", "mifd+fused+graph", "mifd+tf32", "port")] == [
         True, True, False, True]
-    assert not bench.is_exact_mifd("port") and bench.is_exact_mifd("mifd-mmap")
-    assert [bench.retains_host_memory(n) for n in ("mifd", "mifd-mmap", "port", "port+retain")] \
+    assert not rows.is_exact_mifd("port") and rows.is_exact_mifd("mifd-mmap")
+    assert [rows.retains_host_memory(n) for n in ("mifd", "mifd-mmap", "port", "port+retain")] \
         == [True, False, False, True]
-    assert bench.row_settings("mifd+fused+merged", "config") == {
+    assert rows.row_settings("mifd+fused+merged", "config") == {
         "fused_bptt": True, "merge_mm_pass": True}
-    assert bench.is_exact_mifd("mifd+fused+merged")
+    assert rows.is_exact_mifd("mifd+fused+merged")
     for bad in ("mifd+turbo", "mifdx", "mifd+fused+fused", "mifd+bf16+tf32", "nope",
                 "mifd+merged"):
         with pytest.raises(ConfigError, match=re.escape(f"parameter 'impls': got '{bad}'")):
-            bench.row_parts(bad)
+            rows.row_parts(bad)
     with pytest.raises(ConfigError, match="allowed there: rows without \\+graph"):
-        bench.check_rows(["mifd", "mifd+fused+graph"], "cpu")
-    bench.check_rows(["mifd+tf32+graph"], "cuda")
+        rows.check_rows(["mifd", "mifd+fused+graph"], "cpu")
+    rows.check_rows(["mifd+tf32+graph"], "cuda")
 
 
 def test_ops_per_step_shows_what_hand_written_bptt_removes():
     """Hand-written BPTT runs the same forward operations and fewer per step in all."""
     import pandas as pd
-    from mifd import bench
-    df = pd.DataFrame(bench.ops_per_step()).set_index(["experiment", "backward"])
+    from mifd.perf import measure
+    df = pd.DataFrame(measure.ops_per_step()).set_index(["experiment", "backward"])
     for exp in ("wm", "separation"):
         auto, fused = df.loc[(exp, "autograd")], df.loc[(exp, "hand-written (fused_bptt)")]
         assert auto["no-grad pass"] == fused["no-grad pass"] >= 3
@@ -279,8 +336,8 @@ def test_ops_per_step_shows_what_hand_written_bptt_removes():
 def test_ops_per_draw_counts_the_chunked_ramp_and_the_skipped_targets():
     """The SM batches draw no targets, and the chunked ramp runs far fewer operations than the
     step-by-step loop (3 per step over the 3001 steps)."""
-    from mifd import bench
-    ops = {r["data"]: r["operations"] for r in bench.ops_per_draw()}
+    from mifd.perf import measure
+    ops = {r["data"]: r["operations"] for r in measure.ops_per_draw()}
     sm, mm, loop, chunked = ops.values()
     assert loop >= 3 * 3001 and chunked < loop / 10
     assert sm < 100 and mm < loop / 10

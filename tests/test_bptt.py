@@ -93,11 +93,11 @@ def test_no_grad_passes_equal_the_recorded_forward():
 def test_fused_bptt_option_trains_like_the_default(experiment):
     """One MM step (with its SM steps) on the smoke profile: the same losses, and parameters
     equal within float tolerance, with and without ``fused_bptt``."""
-    from mifd.bench import _unit
+    from mifd.perf.harness import unit_for
     exp = get_experiment(experiment)
     out = []
     for fused in (False, True):
-        unit = _unit(experiment, exp.config("smoke", {"fused_bptt": fused}), "cpu")
+        unit = unit_for(experiment, exp.config("smoke", {"fused_bptt": fused}), "cpu")
         unit.step(0)
         unit.step(1)
         out.append((unit.hist, [p.detach().clone() for p in unit.problem.model.parameters()]))
@@ -151,12 +151,12 @@ def test_merged_mm_pass_trains_like_separate_passes(experiment, over, monkeypatc
     smoke profile give the same histories and weights within float tolerance (the larger
     batched products round differently), with one recursion fewer per epoch per pass that
     the MM step no longer runs (WM: transient and main part; separation: one GRU pass)."""
-    from mifd.bench import _unit
+    from mifd.perf.harness import unit_for
     exp = get_experiment(experiment)
     calls = _count_passes(monkeypatch)
     out = []
     for merge in (False, True):
-        unit = _unit(experiment, exp.config("smoke", {"fused_bptt": True, "merge_mm_pass": merge,
+        unit = unit_for(experiment, exp.config("smoke", {"fused_bptt": True, "merge_mm_pass": merge,
                                                       **over}), "cpu")
         unit.step(0)
         calls["n"] = 0

@@ -96,11 +96,11 @@ def test_graphed_sm_passes_and_fused_bptt_on_cuda_train_like_the_default(experim
     """``graph_sm_pass`` replays the same kernels: bit-identical histories and weights;
     ``fused_bptt`` (hand-written BPTT), also with ``merge_mm_pass``, equals autograd within
     float tolerance."""
-    from mifd.bench import _unit
+    from mifd.perf.harness import unit_for
 
     def train(**over):
         cfg = mifd.get_experiment(experiment).config("smoke", over)
-        u = _unit(experiment, cfg, "cuda")
+        u = unit_for(experiment, cfg, "cuda")
         for i in range(min(u.n_steps, 4)):
             u.step(i)
         return u.hist, [p.detach().cpu() for p in u.problem.model.parameters()]
@@ -133,7 +133,7 @@ def test_a_complete_run_of_every_experiment_on_cuda(experiment, overrides, store
 
 
 def test_the_variants_run_on_cuda(store_env):
-    from mifd import variants
+    from mifd.paper import variants
     runs = variants.run_variants("smoke", "cuda", verbose=False)
     assert len(runs) == 1 + len(variants.VARIANTS)
     assert all(r.meta["machine"]["device"] == "cuda" for r in runs.values())

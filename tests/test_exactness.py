@@ -6,7 +6,7 @@ import math
 import torch
 
 from mifd import mine
-from mifd.bench_port import PortCritic, PortRNN
+from mifd.perf.port import PortCritic, PortRNN
 from mifd.models.leaky import LeakyRNN, LeakySpec
 
 

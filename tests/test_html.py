@@ -37,8 +37,8 @@ def test_bibliography_and_cross_references_render(smoke_book):
 
 
 def test_rerun_costs_come_from_the_committed_results(smoke_book):
-    """The cost table of *How to re-run* is filled by mifd.bench.profile_costs, not typed."""
-    from mifd.bench import profile_costs
+    """The cost table of *How to re-run* is filled by mifd.perf.costs.profile_costs, not typed."""
+    from mifd.perf.costs import profile_costs
     text = (smoke_book / "book" / "rerun.html").read_text()
     assert "{{" not in text
     for key, value in profile_costs().items():

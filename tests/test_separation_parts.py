@@ -84,3 +84,27 @@ def test_separation_smoke_summary_and_conditions(store_env):
     # λ and L2 per condition
     conds = dict((c, (lam, l2)) for c, lam, l2 in rr.config.all_conditions())
     assert conds["no_mi"][0] == 0 and conds["mi_no_l2"][1] == 0 and conds["mi_l2=0.001"][1] == 1e-3
+
+
+@pytest.mark.parametrize("cell", ["keras", "paper"])
+def test_gru_gates_rebuild_the_states(cell):
+    """The gates TrialGRU.gates reports are those the forward pass used: with them, the GRU
+    update h' = z h + (1 − z) h̃ reproduces every state."""
+    net = TrialGRU([torch.Generator().manual_seed(s) for s in (1, 2)], GRUSpec(n=8, cell=cell))
+    if cell == "keras":
+        with torch.no_grad():
+            net.b.normal_(0, 0.3), net.c.normal_(0, 0.3)
+    x = torch.randn(2, 3, 20, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        H, _ = net(x)
+        z, r = net.gates(x, H)
+        h_prev = torch.cat([torch.zeros_like(H[:, :, :1]), H[:, :, :-1]], dim=2)
+        n = 8
+        xh = torch.einsum("tbli,tij->tblj", x, net.W[..., 2 * n:])
+        if cell == "keras":
+            hu = torch.einsum("tbln,tnj->tblj", h_prev, net.U[..., 2 * n:]) + net.c[:, None, :, 2 * n:]
+            cand = torch.tanh(xh + net.b[:, None, :, 2 * n:] + r * hu)
+        else:
+            cand = torch.tanh(xh + torch.einsum("tbln,tnj->tblj", r * h_prev, net.U[..., 2 * n:]))
+        torch.testing.assert_close(z * h_prev + (1 - z) * cand, H, rtol=1e-5, atol=1e-5)
+

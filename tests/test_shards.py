@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import mifd
-from mifd import shards, wm_analysis
+from mifd import shards
+from mifd.paper import wm as wm_paper
 from mifd.config import ConfigError
 from mifd.runner import commit_results
 from mifd.store import Store
@@ -50,7 +51,7 @@ def test_combined_shards_equal_the_run_of_all_trials(runs):
             assert b[k] == a[k], k
     assert comb.summary.keys() == full.summary.keys()
     # the analyses read the combined run as they read the full one
-    assert list(wm_analysis.classify(comb)["seed"]) == list(wm_analysis.classify(full)["seed"])
+    assert list(wm_paper.classify(comb)["seed"]) == list(wm_paper.classify(full)["seed"])
     assert [s["seed"] for s in comb.meta["shards"]] == [1001, 1003]
 
 

@@ -38,7 +38,7 @@ def test_explorer_rejects_a_bad_condition_or_trial(store_env):
 
 def test_trainer_panel_trains_what_its_controls_say(store_env):
     box = widgets.trainer_panel()
-    box.lam.value, box.epochs.value, box.seed.value = 0.2, 10, 7
+    box.lambda_mi.value, box.epochs.value, box.seed.value = 0.2, 10, 7
     box.train()
     assert len(box.figures) == 1
     rr = widgets.train_small(0.2, box.l2.value, 10, 7, progress=False)

@@ -17,15 +17,19 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import numpy as np
 
 from ..config import ConfigError, apply_overrides, check_profile
 from ..store import Entry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -49,6 +53,24 @@ class Experiment:
         if device is not None and str(device).startswith("cuda"):
             cfg = apply_overrides(cfg, self.cuda_profiles.get(profile, {}))
         return apply_overrides(cfg, overrides or {})
+
+    def code_hash(self) -> str:
+        """The hash of the code this experiment runs (:func:`mifd.fingerprint.code_hash` of the
+        module that defines its ``train``)."""
+        from ..fingerprint import code_hash
+        return code_hash(self.train.__module__)
+
+    def reductions(self, cfg: Any) -> "pd.DataFrame":
+        """The settings of ``cfg`` that differ from the exact published run (this experiment's
+        ``paper`` profile as on a CPU: fp32), with what each means: a page's reduction table
+        (empty for a run at the published settings)."""
+        import pandas as pd
+
+        from ..config import describe
+        ref = self.config("paper")
+        rows = [(k, v, r, doc) for k, v, r, doc in describe(cfg, ref) if v != r]
+        return pd.DataFrame(rows, columns=["setting", "this run", "published (paper profile)",
+                                           "meaning"]).set_index("setting")
 
 
 def progress_enabled(progress: bool | None) -> bool:
@@ -94,12 +116,13 @@ def _finish_step_on_interrupt() -> Iterator[dict]:
 
 class Checkpointer:
     """Throttled, atomic checkpoints of a run's state in its store entry; with
-    ``max_seconds``, the run is paused (checkpoint, then :class:`~mifd.runner.RunPaused`) once
+    ``max_seconds``, the run is paused (checkpoint, then :class:`~mifd.experiments.base.RunPaused`) once
     the budget is spent."""
 
     def __init__(self, entry: Entry, every_seconds: float | None = None,
-                 max_seconds: float | None = None):
+                 max_seconds: float | None = None, code: str | None = None):
         self.entry = entry
+        self.code = code  # the hash of the code that runs: a checkpoint of other code is dropped
         if every_seconds is None:
             every_seconds = float(os.environ.get("MIFD_CHECKPOINT_SECONDS", "30"))
         self.every = every_seconds
@@ -118,6 +141,11 @@ class Checkpointer:
 
     def resume(self) -> Any | None:
         state = self.entry.load_checkpoint()
+        if state is not None and self.code is not None and state.get("code_hash") != self.code:
+            warnings.warn(f"{self.entry.path}: the checkpoint was made by other code "
+                          f"({state.get('code_hash') or 'unrecorded'}; now {self.code}): "
+                          "starting from scratch", stacklevel=2)
+            state = None
         self.resumed_from = None if state is None else state.get("step", True)
         if state is not None:
             self.prior_seconds = float(state.get("elapsed_seconds", 0.0))
@@ -128,7 +156,8 @@ class Checkpointer:
 
     def save(self, state: dict, force: bool = False) -> bool:
         if force or self.due():
-            self.entry.save_checkpoint({**state, "elapsed_seconds": self.elapsed()})
+            self.entry.save_checkpoint({**state, "elapsed_seconds": self.elapsed(),
+                                        "code_hash": self.code})
             self._last = time.monotonic()
             return True
         return False
@@ -290,6 +319,9 @@ class RunResult:
     summary: dict
     loaded: bool
     path: Path = field(default_factory=Path)
+    #: the code hash that made a committed result when it is not this checkout's (the result
+    #: is shown, with a note); ``None`` when current
+    code_changed: str | None = None
 
     def describe(self) -> str:
         """One line for the rendered page: what ran, where and when, or where it was loaded from."""
@@ -301,7 +333,10 @@ class RunResult:
         commit = m.get("code", {}).get("git_commit", "")[:10] or "no git"
         return (f"{self.experiment} [profile {self.profile}] {how}: key {self.key}, "
                 f"mifd {m.get('code', {}).get('mifd', '?')} ({commit}), device {dev}, "
-                f"finished {m.get('finished', '?')}, {m.get('wall_seconds', float('nan')):.0f} s")
+                f"finished {m.get('finished', '?')}, {m.get('wall_seconds', float('nan')):.0f} s"
+                + (f"; NOTE: made by other code than this checkout's (code hash "
+                   f"{self.code_changed}); `make results` recomputes it"
+                   if self.code_changed else ""))
 
     @property
     def layout(self) -> Layout:
@@ -317,5 +352,11 @@ class RunResult:
     def split(self, values: Any, axis: int = -1) -> dict[str, np.ndarray]:
         """``values`` with a trial axis, split by condition (see :meth:`Layout.split`)."""
         return self.layout.split(values, axis)
+
+    def best_trial(self, metric: str, condition: str) -> int:
+        """Batch position of the trial of ``condition`` with the highest final ``metric``
+        (``result["final"]``), e.g. the trial a figure shows."""
+        idx = self.layout.index(condition)
+        return int(idx[np.nanargmax(np.asarray(self.result["final"][metric], dtype=float)[idx])])
 
 

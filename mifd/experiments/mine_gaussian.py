@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ..config import ConfigError, param
-from ..mine import (BOUNDS, NEGATIVES, MovingAverage, bound, copula_mi_estimate, derangement,
-                    dv, dv_estimate, dv_step, gaussian_mi_estimate, joint_and_marginal_scores, make_critic,
-                    mine_surrogate, optimal_gaussian_critic, rho_for_mi, tuba)
+from ..mine import (BOUND_LABELS, BOUNDS, NEGATIVES, MovingAverage, bound, copula_mi_estimate,
+                    derangement, dv, dv_estimate, dv_step, gaussian_mi_estimate,
+                    joint_and_marginal_scores, make_critic, mine_surrogate,
+                    optimal_gaussian_critic, rho_for_mi, tuba)
 from ..mine import sample_correlated_gaussian as mine_sample
 from ..nn import clip_grad_norm_per_trial, generator_states, rmsprop_keras, set_generator_states
 from .base import Checkpointer, Experiment, Unit, run_units
@@ -423,3 +424,20 @@ def checks(trials: dict, cfg: MineGaussianConfig) -> list[dict]:
                          "rule": "tail MSE(SMILE) < tail MSE(NWJ)",
                          "measured": f"{a:.2f} vs {b:.2f}", "holds": a < b})
     return rows
+
+
+def stage_table(trials: Mapping[str, Mapping[str, list]]):
+    """Bias, variance and MSE per run, bound and stage (means over seeds), as a DataFrame."""
+    import pandas as pd
+    rows = []
+    for cond, metrics in trials.items():
+        if not cond.startswith("staircase/"):
+            continue
+        _, critic, data, bname = cond.split("/")
+        stages = sorted({float(k.split("@")[1]) for k in metrics})
+        for mi in stages:
+            rows.append({"critic": critic, "data": data, "estimator": BOUND_LABELS.get(bname, bname),
+                         "true MI": mi,
+                         **{k: float(np.mean(metrics[f"{k}@{mi:g}"]))
+                            for k in ("mean", "bias", "var", "mse")}})
+    return pd.DataFrame(rows).set_index(["critic", "data", "estimator", "true MI"]).round(3)

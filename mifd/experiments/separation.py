@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..adversarial import PRECISIONS, AdversarialSettings, AdversarialTrainer, check_merge
+from ..adversarial import AdversarialSettings, CriticOptions, AdversarialTrainer, check_merge
 from ..config import ConfigError, param
 from ..mine import make_critic
 from ..models.gru import GRUSpec, TrialGRU
@@ -28,7 +28,7 @@ BASE_CONDITIONS = ("mi_l2", "no_mi", "mi_no_l2")
 
 
 @dataclass(frozen=True)
-class SeparationConfig:
+class SeparationConfig(CriticOptions):
     conditions: tuple[str, ...] = param(BASE_CONDITIONS, doc="conditions", choices=BASE_CONDITIONS)
     sweep_l2: tuple[float, ...] = param((), doc="extra MI conditions with these L2 weights",
                                         low=0.0)
@@ -52,10 +52,6 @@ class SeparationConfig:
     sm_noise: float = param(0.05, doc="noise s.d. on the statistics network's inputs", low=0.0)
     sm_per_mm: int = param(20, doc="SM steps per MM step", low=1)
     pre_steps: int = param(100, doc="SM steps before the first MM step", low=0)
-    sm_precision: str = param("fp32", doc="statistics-network matmuls: fp32, tf32 (CUDA) or "
-                              "bf16 (autocast); an option that is not exact", choices=PRECISIONS)
-    compile_critic: bool = param(False, doc="torch.compile the statistics network (exact up to "
-                                 "rounding; compiles once per process)")
     eval_every: int = param(20, doc="MM steps between evaluations (one 'epoch')", low=1)
     n_train: int = param(10000, doc="training pool (pairs, drawn with replacement)", low=1)
     n_test: int = param(50, doc="held-out test pairs", low=2)
@@ -72,11 +68,6 @@ class SeparationConfig:
                              "over every step (gradients equal up to rounding; "
                              "keeps only the states, so bptt_checkpoint has no effect with it)",
                              added=True)
-    graph_sm_pass: bool = param(False, doc="CUDA: replay each epoch's statistics-network passes "
-                                "from a captured CUDA graph (bit-identical)", added=True)
-    merge_mm_pass: bool = param(False, doc="run each MM step's forward pass in its epoch's "
-                                "batched statistics-network pass (same weights; one sequential "
-                                "pass fewer; equal up to rounding; needs fused_bptt)", added=True)
 
     def check(self) -> None:
         if self.n % 2:
@@ -206,7 +197,8 @@ class SeparationTrainUnit(Unit):
         self.cfg = cfg
         conds = cfg.all_conditions()
         seeds = cfg.layout().seeds()
-        lam = torch.tensor([li for _, li, _ in conds for _ in range(cfg.trials)], device=device)
+        lambda_mi = torch.tensor([li for _, li, _ in conds for _ in range(cfg.trials)],
+                                 device=device)
         l2 = torch.tensor([lr for _, _, lr in conds for _ in range(cfg.trials)], device=device)
         data = dataset(cfg).load()
         self.problem = SeparationProblem(cfg, seeds, l2, data, device)
@@ -216,19 +208,13 @@ class SeparationTrainUnit(Unit):
                                   out_bias=False).to(device)
         # the authors' separation code adds the noise to both groups before the statistics
         # network shuffles y (unlike their working-memory MINE, which shuffles the clean y)
-        settings = AdversarialSettings(pre_steps=cfg.pre_steps, sm_per_mm=cfg.sm_per_mm,
-                                       sm_noise=cfg.sm_noise, noise_on_shuffled=True,
-                                       sm_samples=cfg.sm_samples,
-                                       sm_clip=0.0, sm_clip_value=cfg.sm_clip_value, mm_clip=0.0,
-                                       sm_pass_group=cfg.sm_pass_group,
-                                       sm_precision=cfg.sm_precision,
-                                       compile_critic=cfg.compile_critic,
-                                       graph_sm_pass=cfg.graph_sm_pass,
-                                       merge_mm_pass=cfg.merge_mm_pass)
+        settings = AdversarialSettings.from_config(cfg, noise_on_shuffled=True, sm_clip=0.0,
+                                                   mm_clip=0.0)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 8_200_009) for s in seeds]
         self.trainer = AdversarialTrainer(
             self.problem, self.critic, torch.optim.Adam(self.problem.model.parameters(), lr=cfg.mm_lr),
-            torch.optim.Adam(self.critic.parameters(), lr=cfg.sm_lr), lam, sm_gens, settings)
+            torch.optim.Adam(self.critic.parameters(), lr=cfg.sm_lr), lambda_mi, sm_gens,
+            settings)
         E = cfg.mm_steps
         T = len(seeds)
         self.n_steps = 1 + E

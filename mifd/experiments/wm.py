@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..adversarial import (PRECISIONS, AdversarialSettings, AdversarialTrainer, check_merge,
+from ..adversarial import (AdversarialSettings, CriticOptions, AdversarialTrainer, check_merge,
                            critic_precision)
 from ..config import ConfigError, param
 from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
@@ -29,7 +29,7 @@ CONDITIONS = {"mi": True, "no_mi": False}
 
 
 @dataclass(frozen=True)
-class WMConfig:
+class WMConfig(CriticOptions):
     conditions: tuple[str, ...] = param(("mi", "no_mi"), doc="conditions (λ_I > 0 / λ_I = 0)",
                                         choices=tuple(CONDITIONS))
     trials: int = param(20, doc="trials per condition", low=1, high=1000)
@@ -51,17 +51,8 @@ class WMConfig:
     sm_noise: float = param(0.1, doc="noise s.d. on the statistics network's inputs", low=0.0)
     sm_per_mm: int = param(10, doc="SM steps per MM step (authors' code 10, paper text 20)", low=1)
     pre_steps: int = param(100, doc="SM steps before the first MM step", low=0)
-    sm_precision: str = param("fp32", doc="statistics-network matmuls: fp32, tf32 (CUDA) or "
-                              "bf16 (autocast); an option that is not exact", choices=PRECISIONS)
-    compile_critic: bool = param(False, doc="torch.compile the statistics network (exact up to "
-                                 "rounding; compiles once per process)")
     fused_bptt: bool = param(False, doc="hand-written BPTT through the RNN instead of autograd "
                              "over every step (gradients equal up to rounding)", added=True)
-    graph_sm_pass: bool = param(False, doc="CUDA: replay each epoch's statistics-network passes "
-                                "from a captured CUDA graph (bit-identical)", added=True)
-    merge_mm_pass: bool = param(False, doc="run each MM step's forward pass in its epoch's "
-                                "batched statistics-network pass (same weights; one sequential "
-                                "pass fewer; equal up to rounding; needs fused_bptt)", added=True)
     alpha: float = param(0.1, doc="leak rate α", low=1e-6, high=1.0)
     sigma: float = param(0.1, doc="recurrent noise s.d.", low=0.0)
     noise: str = param("outside", doc="noise outside α (code) or inside (paper Eq. 1)",
@@ -219,19 +210,13 @@ class WMTrainUnit(Unit):
         half = cfg.n // 2
         self.critic = make_critic("joint", [s + 31_337 for s in seeds], half, cfg.n - half,
                                   (cfg.sm_width, cfg.sm_width)).to(device)
-        lam = torch.tensor([cfg.lambda_mi if CONDITIONS[c] else 0.0
+        lambda_mi = torch.tensor([cfg.lambda_mi if CONDITIONS[c] else 0.0
                             for c in conds for _ in range(cfg.trials)], device=device)
-        settings = AdversarialSettings(pre_steps=cfg.pre_steps, sm_per_mm=cfg.sm_per_mm,
-                                       sm_noise=cfg.sm_noise, sm_samples=cfg.sm_samples,
-                                       sm_clip=cfg.sm_clip, mm_clip=cfg.mm_clip,
-                                       sm_precision=cfg.sm_precision,
-                                       compile_critic=cfg.compile_critic,
-                                       graph_sm_pass=cfg.graph_sm_pass,
-                                       merge_mm_pass=cfg.merge_mm_pass)
+        settings = AdversarialSettings.from_config(cfg)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 9_100_003) for s in seeds]
         self.trainer = AdversarialTrainer(
             self.problem, self.critic, rmsprop_keras(self.problem.model.parameters(), cfg.mm_lr),
-            rmsprop_keras(self.critic.parameters(), cfg.sm_lr), lam, sm_gens, settings)
+            rmsprop_keras(self.critic.parameters(), cfg.sm_lr), lambda_mi, sm_gens, settings)
         self.eval_gens = [torch.Generator(device=device).manual_seed(s + 5_550_001)
                           for s in seeds]
         E = cfg.epochs

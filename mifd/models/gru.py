@@ -116,6 +116,20 @@ class TrialGRU(nn.Module):
         y = torch.baddbmm(self.b_out, H.reshape(T, B * L, n), self.W_out).view(T, B, L, -1)
         return H, y
 
+    def gates(self, x: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The update and reset gates ``z``, ``r`` ``(T, B, L, N)`` of a run, from its inputs ``x``
+        ``(T, B, L, in)`` and its states ``H`` (:meth:`forward`; the gates of step t use
+        h_{t−1}, zero before the first step): for looking inside the network."""
+        n = self.spec.n
+        h_prev = torch.cat([torch.zeros_like(H[:, :, :1]), H[:, :, :-1]], dim=2)
+        gx = torch.einsum("tbli,tij->tblj", x, self.W)
+        gh = torch.einsum("tbln,tnj->tblj", h_prev, self.U)
+        if self.b is not None:
+            gx, gh = gx + self.b[:, None], gh + self.c[:, None]
+        z = torch.sigmoid(gx[..., :n] + gh[..., :n])
+        r = torch.sigmoid(gx[..., n:2 * n] + gh[..., n:2 * n])
+        return z, r
+
     def _scan(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """The states of ``x`` ``(T, B, l, in)`` from ``h`` ``(T, B, N)``: ``(T, B, l, N)``."""
         return gru_chunk(x, h, self.W, self.U, self.b, self.c)  # b, c: None in the paper's cell

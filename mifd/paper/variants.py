@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import claims
-from .runner import run
+from ..runner import run
+from . import rules
 
 #: option name → (config overrides, what it changes)
 VARIANTS: Mapping[str, tuple[dict[str, Any], str]] = {
@@ -60,8 +60,8 @@ def table(runs: Mapping[str, Any]) -> pd.DataFrame:
         rr = runs[name]
         for m in METRICS:
             x = _mi(rr, m)
-            mean, sd, *_ , n = claims.mean_ci(x)
-            row = {"variant": name, "metric": m, "mean ± sd": claims.fmt(mean, sd, n)}
+            mean, sd, *_ , n = rules.mean_ci(x)
+            row = {"variant": name, "metric": m, "mean ± sd": rules.fmt(mean, sd, n)}
             if name != names[0]:
                 b = _mi(base, m)
                 k = min(len(b), len(x))

@@ -17,6 +17,7 @@ class Reported:
     note: str = ""
 
 
+#: working memory: condition → metric → the paper's mean ± sd over n trials
 WM = {
     "mi": {
         "success_rate": Reported(1.0, None, 20, "20/20 trials with accuracy > 0.9"),
@@ -34,13 +35,35 @@ WM = {
         "Q_cor": Reported(-0.0162, 0.012),
     },
 }
-WM_MSE_TTEST_P = 0.14          # with vs without MI, two-sample t-test
-WM_MI_LOSS_PEARSON = (0.0046, 0.98)  # r, p: final MI vs task loss across MI trials
-WM_QSTR_BELOW_0_1 = (10, 20)   # trials with Q_str < 0.1
-WM_TRAINING = 1000             # epochs (one RNN step each) of the published runs
+#: comparisons the paper reports between working-memory conditions: metric → direction of mi vs
+#: no_mi
+WM_COMPARISONS = {"D_cor": "greater", "Q_cor": "greater"}
+#: task MSE with vs without MI: the p of the paper's two-sample t-test (not significant)
+WM_MSE_TTEST_P = 0.14
+#: Pearson (r, p) of the final MI against the task loss across the MI trials
+WM_MI_LOSS_PEARSON = (0.0046, 0.98)
+#: (k, n): the paper's trials with Q_str below :data:`WM_QSTR_THRESHOLD`
+WM_QSTR_BELOW_0_1 = (10, 20)
+#: the paper's line between structurally modular trials and the rest
+WM_QSTR_THRESHOLD = 0.1
+#: epochs (one RNN step each) of the published working-memory runs
+WM_TRAINING = 1000
 
-SEPARATION_TRAINING = 4000     # RNN (MM) steps of the published runs
+#: RNN (MM) steps of the published separation runs
+SEPARATION_TRAINING = 4000
 
+#: comparisons the paper reports between separation conditions: (A, B, metric, direction of A
+#: vs B)
+SEPARATION_COMPARISONS = (
+    ("mi_l2", "no_mi", "D_out", "greater"), ("mi_l2", "no_mi", "Q_str", "greater"),
+    ("mi_l2", "no_mi", "NMI", "greater"), ("mi_l2", "mi_no_l2", "Q_str", "greater"),
+    ("mi_l2", "mi_no_l2", "D_out", "greater"))
+#: the working-memory pairs (functional, structural) of the "functional first" claim (Fig. 9)
+WM_TIMING_PAIRS = (("Q_cor", "Q_str"), ("D_cor", "D_in"), ("D_cor", "D_out"))
+#: the separation pairs (functional, structural) of the "functional first" claim (Fig. 16)
+SEPARATION_TIMING_PAIRS = (("Q_cor", "Q_str"), ("D_cor", "D_out"))
+
+#: chaotic separation: condition → metric → the paper's mean ± sd over n trials
 SEPARATION = {
     "mi_l2": {"R2": Reported(0.973, 0.013), "D_cor": Reported(0.494, 0.285),
               "Q_cor": Reported(0.375, 0.090), "D_out": Reported(0.173, 0.151),

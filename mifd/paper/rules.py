@@ -38,6 +38,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from ..experiments.base import Layout
+
 ALPHA = 0.05
 #: a level is located well enough when our 95% half-width is at most this many paper sds
 RESOLUTION = 1.0
@@ -52,6 +54,8 @@ TAIL = 0.1
 #: the change over that last fraction, relative to the larger of the paper's absolute mean and
 #: its sd, that counts
 CONVERGED_TOL = 0.1
+#: a critic-free MI estimate (nats) up to which the dependence between the groups counts as removed
+RESIDUAL_MI = 0.1
 #: the rules in one text, printed on the pages
 RULES = (
     f"level: consistent when the 95% t-intervals of our mean and the paper's overlap and ours "
@@ -203,8 +207,7 @@ def comparison_verdict(a: Sequence[float], b: Sequence[float], direction: str = 
     return "same direction, n.s." if right else "not reproduced"
 
 
-def tail_changes(result: dict, conditions: Sequence[str], tail: float = TAIL
-                 ) -> dict[str, dict[str, float]]:
+def tail_changes(result: dict, tail: float = TAIL) -> dict[str, dict[str, float]]:
     """Per condition and snapshotted metric, the mean over trials of (last snapshot − the
     snapshot at ``1 − tail`` of training): how much the metric still moved at the end."""
     snaps, epochs = result.get("snaps"), result.get("snap_epochs")
@@ -213,15 +216,75 @@ def tail_changes(result: dict, conditions: Sequence[str], tail: float = TAIL
     epochs = np.asarray(epochs, dtype=float)
     i = int(np.searchsorted(epochs, epochs[-1] - tail * (epochs[-1] - epochs[0])))
     i = min(i, len(epochs) - 2)
-    out: dict[str, dict[str, float]] = {c: {} for c in conditions}
+    lay = Layout.of(result)
+    out: dict[str, dict[str, float]] = {c: {} for c in lay.conditions}
     for m, v in snaps.items():
         v = np.asarray(v, dtype=float)
-        k = v.shape[-1] // len(conditions)
-        for j, c in enumerate(conditions):
-            d = v[-1, j * k:(j + 1) * k] - v[i, j * k:(j + 1) * k]
+        for c, d in lay.split(v[-1] - v[i]).items():
             d = d[np.isfinite(d)]
             out[c][m] = float(d.mean()) if d.size else math.nan
     return out
+
+
+def no_difference_verdict(p: float) -> str:
+    """A paper's *non*-significant difference (e.g. the task MSE with and without MI): *consistent*
+    when our two-sided test also gives p ≥ :data:`ALPHA`, *differs* when it gives p < ALPHA,
+    *not testable* without a p-value."""
+    if not np.isfinite(p):
+        return "not testable"
+    return "consistent" if p >= ALPHA else "differs"
+
+
+def timing_verdict(n: int, first: int, p: float) -> str:
+    """Functional before structural over ``n`` trials with both onsets, ``first`` of them
+    functional first, one-sided Wilcoxon ``p``: *reproduced* when most trials are functional
+    first and p < :data:`ALPHA`; *same direction, n.s.* when most are but p is not; *not
+    reproduced* otherwise; *not testable* below 2 trials."""
+    if n < 2:
+        return not_testable(n)
+    if first > n / 2 and np.isfinite(p) and p < ALPHA:
+        return "reproduced"
+    return "same direction, n.s." if first > n / 2 else "not reproduced"
+
+
+def majority_verdict(k: int, n_failed: int, n_other: int, n: int) -> str:
+    """A property the paper reports of its failed trials (e.g. "a group is silenced"), held by
+    ``k`` of our ``n_failed`` failed trials: *reproduced* when more than half of them have it;
+    *not testable* unless some trials failed and some did not (``n_other``; ``n`` in all)."""
+    if not (n_failed and n_other):
+        return not_testable(n)
+    return "reproduced" if k > n_failed / 2 else "not reproduced"
+
+
+def all_of(verdicts: Sequence[str]) -> str:
+    """A claim made of parts: *reproduced* when every part is, *partly* when some are, *not
+    reproduced* when none is."""
+    if all(v == "reproduced" for v in verdicts):
+        return "reproduced"
+    return "partly" if any(v == "reproduced" for v in verdicts) else "not reproduced"
+
+
+def dependence_verdict(with_mi: Sequence[float], without: Sequence[float],
+                       held_out: Sequence[float]) -> str:
+    """What minimizing the MI did to the dependence between the groups, judged after training by
+    estimators the training never saw: ``with_mi`` and ``without`` are a critic-free estimate
+    (e.g. the Gaussian MI, nats) per trial of the two conditions, ``held_out`` a fresh critic's
+    held-out estimate per MI trial. *reduced* when the critic-free estimate is lower with MI
+    (one-sided Welch p < :data:`ALPHA`); *removed* when, besides, its mean with MI is at most
+    :data:`RESIDUAL_MI` and the held-out critic estimate's 95% t-interval reaches zero; *not
+    reduced* otherwise; *not testable (n = k)* below 2 trials per condition."""
+    a, b = np.asarray(with_mi, float), np.asarray(without, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if min(a.size, b.size) < 2:
+        return not_testable(min(a.size, b.size))
+    lower = comparison(a, b, "less")
+    if not (lower["diff"] < 0 and lower["welch_p"] < ALPHA):
+        return "not reduced"
+    h = np.asarray(held_out, float)
+    h = h[np.isfinite(h)]
+    if a.mean() <= RESIDUAL_MI and h.size >= 2 and mean_ci(h)[2] <= 0:
+        return "removed"
+    return "reduced"
 
 
 def bootstrap_ci(x: Sequence[float], level: float = 0.95, n_boot: int = 10_000,

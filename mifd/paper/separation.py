@@ -1,4 +1,5 @@
-"""Analyses of a stored ``separation`` run: the paper-vs-ours table and the L2 sweep."""
+"""The chaotic-separation section of the paper against a stored ``separation`` run: the
+paper-vs-ours table, the L2 sweep, onset times (Fig. 16)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,19 @@ from typing import Any
 
 import pandas as pd
 
-from . import analysis, claims, paper
+from . import reported, rules
+from .timing import onset_test
 
 METRICS = ("R2", "D_cor", "Q_cor", "D_out", "Q_str", "NMI", "NMI_str")
-COMPARISONS = [("mi_l2", "no_mi", "D_out", "greater"), ("mi_l2", "no_mi", "Q_str", "greater"),
-               ("mi_l2", "no_mi", "NMI", "greater"), ("mi_l2", "mi_no_l2", "Q_str", "greater"),
-               ("mi_l2", "mi_no_l2", "D_out", "greater")]
-TIMING_PAIRS = (("Q_cor", "Q_str"), ("D_cor", "D_out"))
 
 
 def paper_table(rr: Any) -> pd.DataFrame:
     """Every number of the paper's separation section beside ours, with verdicts."""
     trials = rr.result["trials"]
-    tails = claims.tail_changes(rr.result, rr.result.get("conditions", rr.config.conditions))
-    extra = claims.more_tails(rr.result, paper.SEPARATION_TRAINING)
-    rows = claims.level_rows(trials, paper.SEPARATION, METRICS, tails, extra)
-    rows += claims.comparison_rows(trials, COMPARISONS, paper.SEPARATION)
+    tails = rules.tail_changes(rr.result)
+    extra = rules.more_tails(rr.result, reported.SEPARATION_TRAINING)
+    rows = rules.level_rows(trials, reported.SEPARATION, METRICS, tails, extra)
+    rows += rules.comparison_rows(trials, reported.SEPARATION_COMPARISONS, reported.SEPARATION)
     return pd.DataFrame(rows).fillna("—").set_index(["condition", "quantity"])
 
 
@@ -34,10 +32,12 @@ def l2_sweep(rr: Any) -> pd.DataFrame:
             continue
         t = trials[name]
         rows.append({"condition": name, "L2 (Keras c)": l2,
-                     **{m: claims.fmt(*claims.mean_ci(t[m])[:2], len(t[m])) for m in
+                     **{m: rules.fmt(*rules.mean_ci(t[m])[:2], len(t[m])) for m in
                         ("R2", "Q_cor", "D_cor", "Q_str", "D_out")}})
     return pd.DataFrame(rows).sort_values("L2 (Keras c)").set_index("condition")
 
 
 def timing(rr: Any, condition: str = "mi_l2", fraction: float = 0.5) -> pd.DataFrame:
-    return analysis.timing(rr.result, condition, TIMING_PAIRS, fraction)
+    """Functional-before-structural test for the separation pairs
+    (:data:`~mifd.paper.reported.SEPARATION_TIMING_PAIRS`)."""
+    return onset_test(rr.result, condition, reported.SEPARATION_TIMING_PAIRS, fraction)

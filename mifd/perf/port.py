@@ -4,7 +4,7 @@ What a careful first port of the authors' TensorFlow code would look like: one t
 ``nn.Module``s with ``nn.Linear`` layers, a Python loop over time steps that indexes the input
 at each step, the statistics network applied to the concatenated pair ``(x, y)`` for the joint
 and for the shuffled samples, and each of the k statistics-network steps running its own RNN
-pass. Same sizes, equations, optimizers and clipping as :mod:`mifd.experiments.wm`; it is used
+pass. Same sizes, equations, optimizers and clipping as ``mifd.experiments.wm``; it is used
 only by ``mifd bench`` to measure the speed-up of the library's implementation, side by side.
 """
 
@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from .tasks import flipflop
+from ..tasks import flipflop
 
 
 class PortRNN(nn.Module):

@@ -1,41 +1,43 @@
 """The landing page's claims table: every claim of the paper, ours beside it, with a verdict.
 
 Built only from stored runs (``mifd.run`` results) and the paper's reported values
-(``mifd.paper``); verdicts follow the rules of :mod:`mifd.claims`, plus, for the qualitative
-claims, the rules written in each row.
+(:mod:`mifd.paper.reported`); every verdict follows a rule of :mod:`mifd.paper.rules`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from . import claims, separation_analysis, wm_analysis
+from . import reported, rules
+from . import separation as separation_section
+from . import wm as wm_section
 
 
 def _where(rr: Any) -> str:
-    """Profile, device, trials per condition and (when not fp32) the critic's precision."""
+    """Profile, device, trials per condition, training length and (when not fp32) the critic's
+    precision."""
     m = rr.meta.get("machine", {})
-    prec = getattr(rr.config, "sm_precision", "fp32")
-    return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {rr.config.trials}"
+    cfg = rr.config
+    prec = getattr(cfg, "sm_precision", "fp32")
+    length = (f"{cfg.epochs} epochs" if hasattr(cfg, "epochs") else
+              f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else "")
+    return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
+            + (f", {length}" if length else "")
             + (f", {prec} critic" if prec != "fp32" else ""))
 
 
 def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tuple[str, str]:
+    """Our onset numbers for one pair and their verdict (:func:`mifd.paper.rules.timing_verdict`)."""
     row = table[(table["functional"] == functional) & (table["structural"] == structural)]
     if row.empty:
-        return "—", claims.not_testable(0)
+        return "—", rules.not_testable(0)
     r = row.iloc[0]
     n, first, p = int(r["trials with both onsets"]), int(r["functional first"]), \
         r["Wilcoxon p (functional first)"]
     ours = f"{first}/{n} trials functional first; Wilcoxon p = {p:.2g}" if n else "no onsets"
-    if n < 2:
-        return ours, claims.not_testable(n)
-    if first > n / 2 and np.isfinite(p) and p < claims.ALPHA:
-        return ours, "reproduced"
-    return ours, "same direction, n.s." if first > n / 2 else "not reproduced"
+    return ours, rules.timing_verdict(n, first, p)
 
 
 def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> pd.DataFrame:
@@ -55,39 +57,36 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
                          "verdict": r["verdict"]})
 
     def wm_rows(wm: Any, section: str) -> None:
-        add(section, wm, wm_analysis.paper_table(wm))
+        add(section, wm, wm_section.paper_table(wm))
         if "mi" in wm.config.conditions:
-            t = wm_analysis.timing(wm, "mi")
-            for f, s in (("Q_cor", "Q_str"), ("D_cor", "D_in"), ("D_cor", "D_out")):
+            t = wm_section.timing(wm, "mi")
+            for f, s in reported.WM_TIMING_PAIRS:
                 ours, v = _timing_verdict(t, f, s)
                 rows.append({"section": section, "claim": f"{f} rises before {s}",
                              "paper": "functional first (Fig. 9)", "ours": ours,
                              "where": _where(wm), "verdict": v})
-            cls = wm_analysis.classify(wm)
+            cls = wm_section.classify(wm)
             mi = cls[cls["condition"] == "mi"]
-            failed = mi[mi["Q_str"] <= wm_analysis.STRUCTURAL_Q]
-            ok = mi[mi["Q_str"] > wm_analysis.STRUCTURAL_Q]
+            failed = mi[mi["Q_str"] <= wm_section.STRUCTURAL_Q]
+            ok = mi[mi["Q_str"] > wm_section.STRUCTURAL_Q]
             silenced = int((failed["class"] == "silenced group").sum())
-            if len(failed) and len(ok):
-                v = "reproduced" if silenced > len(failed) / 2 else "not reproduced"
-            else:
-                v = claims.not_testable(len(mi))
+            v = rules.majority_verdict(silenced, len(failed), len(ok), len(mi))
             rows.append({"section": section,
                          "claim": "structurally failed trials silence a group",
                          "paper": "one group silenced (Fig. 8)",
                          "ours": f"{silenced}/{len(failed)} failed MI trials silenced; "
-                                 f"{len(ok)} with Q_str > {wm_analysis.STRUCTURAL_Q}",
+                                 f"{len(ok)} with Q_str > {wm_section.STRUCTURAL_Q}",
                          "where": _where(wm), "verdict": v})
 
     for run, section in ((wm, "working memory"), (wm_gpu, "working memory, published settings")):
         if run is not None:
             wm_rows(run, section)
     if sep is not None:
-        frame = separation_analysis.paper_table(sep)
+        frame = separation_section.paper_table(sep)
         add("chaotic separation", sep, frame)
-        t = separation_analysis.timing(sep, "mi_l2" if "mi_l2" in sep.config.conditions
-                                       else sep.result["conditions"][0])
-        for f, s in (("Q_cor", "Q_str"), ("D_cor", "D_out")):
+        t = separation_section.timing(sep, "mi_l2" if "mi_l2" in sep.config.conditions
+                                      else sep.result["conditions"][0])
+        for f, s in reported.SEPARATION_TIMING_PAIRS:
             ours, v = _timing_verdict(t, f, s)
             rows.append({"section": "chaotic separation", "claim": f"{f} rises before {s}",
                          "paper": "functional first (Fig. 16)", "ours": ours,
@@ -95,8 +94,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
         l2 = [frame.loc[("mi_l2 vs mi_no_l2", m), "verdict"] for m in ("Q_str", "D_out")
               if ("mi_l2 vs mi_no_l2", m) in frame.index]
         if l2:
-            v = ("reproduced" if all(x == "reproduced" for x in l2) else
-                 "partly" if any(x == "reproduced" for x in l2) else "not reproduced")
+            v = rules.all_of(l2)
             rows.append({"section": "chaotic separation", "claim": "L2 is needed for structure",
                          "paper": "Q_str, D_out: MI+L2 > MI without L2",
                          "ours": "; ".join(f"{m}: {x}" for m, x in zip(("Q_str", "D_out"), l2)),
@@ -106,19 +104,19 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 
 
-#: the order of verdict categories in the counts (:data:`mifd.claims.VERDICTS`)
-VERDICT_ORDER = claims.VERDICTS
+#: the order of verdict categories in the counts (:data:`mifd.paper.rules.VERDICTS`)
+VERDICT_ORDER = rules.VERDICTS
 
 
 def verdict_counts(table: pd.DataFrame) -> pd.Series:
-    """Claims per verdict category (:func:`mifd.claims.category`), in :data:`VERDICT_ORDER`."""
-    counts = table["verdict"].map(claims.category).value_counts()
+    """Claims per verdict category (:func:`mifd.paper.rules.category`), in :data:`VERDICT_ORDER`."""
+    counts = table["verdict"].map(rules.category).value_counts()
     return counts.reindex([v for v in VERDICT_ORDER if v in counts.index])
 
 
 def verdict_counts_by_section(table: pd.DataFrame) -> pd.DataFrame:
     """Claims per section (rows, in table order) and verdict category (columns)."""
-    cat = table.assign(verdict=table["verdict"].map(claims.category))
+    cat = table.assign(verdict=table["verdict"].map(rules.category))
     counts = cat.groupby("section", sort=False)["verdict"].value_counts().unstack(fill_value=0)
     return counts.reindex(columns=[v for v in VERDICT_ORDER if v in counts.columns])
 
@@ -128,7 +126,7 @@ def summary(table: pd.DataFrame) -> str:
     where its runs come from, how many claims fall in each verdict category, and which claims
     were reproduced, which differ or were not reproduced, and what could not be tested."""
     paras = []
-    cat = table["verdict"].map(claims.category)
+    cat = table["verdict"].map(rules.category)
     for section, rows in table.groupby("section", sort=False):
         c = cat[rows.index]
         where = "; ".join(dict.fromkeys(rows["where"]))

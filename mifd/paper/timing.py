@@ -1,4 +1,5 @@
-"""Analyses shared by the experiments: splitting trials by condition, onset times, timing tests."""
+"""When a metric rises: onset times per trial and the paired test that a functional metric rises
+before a structural one (the paper's "functional first" claims, Figs. 9 and 16)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-
-def split_conditions(values: np.ndarray, conditions: Sequence[str]) -> dict[str, np.ndarray]:
-    """Split a trailing trial axis into ``{condition: (..., n)}`` (consecutive equal blocks)."""
-    n = values.shape[-1] // len(conditions)
-    return {c: values[..., i * n:(i + 1) * n] for i, c in enumerate(conditions)}
+from ..experiments.base import Layout
 
 
 def onset(series: np.ndarray, epochs: np.ndarray, fraction: float = 0.5) -> np.ndarray:
@@ -32,15 +29,15 @@ def onset(series: np.ndarray, epochs: np.ndarray, fraction: float = 0.5) -> np.n
     return out
 
 
-def timing(res: Mapping[str, Any], condition: str, pairs: Sequence[tuple[str, str]],
-           fraction: float = 0.5) -> pd.DataFrame:
+def onset_test(res: Mapping[str, Any], condition: str, pairs: Sequence[tuple[str, str]],
+               fraction: float = 0.5) -> pd.DataFrame:
     """Per (functional, structural) pair: onsets per trial of ``condition`` and a paired test
     that the functional onset comes first (Wilcoxon signed-rank on the lag, one-sided)."""
-    epochs, conds = res["snap_epochs"], res["conditions"]
+    epochs, lay = res["snap_epochs"], Layout.of(res)
     rows = []
     for f, s in pairs:
-        of = split_conditions(onset(res["snaps"][f], epochs, fraction), conds)[condition]
-        os_ = split_conditions(onset(res["snaps"][s], epochs, fraction), conds)[condition]
+        of = lay.split(onset(res["snaps"][f], epochs, fraction))[condition]
+        os_ = lay.split(onset(res["snaps"][s], epochs, fraction))[condition]
         ok = np.isfinite(of) & np.isfinite(os_)
         lag = os_[ok] - of[ok]
         p = math.nan

@@ -1,0 +1,167 @@
+"""The working-memory section of the paper against a stored ``wm`` run: the paper-vs-ours table,
+trial classes (failure modes, Fig. 8), onset times (Fig. 9)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import reported, rules
+from .timing import onset_test
+
+#: the final metrics the section reports
+METRICS = ("success_rate", "accuracy", "mse", "D_cor", "Q_cor", "Q_str", "D_in", "D_out")
+
+
+def paper_table(rr: Any) -> pd.DataFrame:
+    """Every number of the paper's working-memory section beside ours, with verdicts."""
+    trials = rr.result["trials"]
+    tails = rules.tail_changes(rr.result)
+    extra = rules.more_tails(rr.result, reported.WM_TRAINING)
+    rows = rules.level_rows(trials, reported.WM, METRICS, tails, extra)
+    if {"mi", "no_mi"} <= set(rr.config.conditions):
+        rows += rules.comparison_rows(
+            trials, [("mi", "no_mi", m, d) for m, d in reported.WM_COMPARISONS.items()],
+            reported.WM)
+        c = rules.comparison(trials["mi"]["mse"], trials["no_mi"]["mse"], "less")
+        rows.append({"condition": "mi vs no_mi", "quantity": "mse (two-sided t-test)",
+                     "ours": f"Δ = {c['diff']:+.3f}; t-test p = {c['t_p']:.2g}",
+                     "ours 95% CI": "—", "paper": f"p = {reported.WM_MSE_TTEST_P} (n.s.)",
+                     "verdict": rules.no_difference_verdict(c["t_p"])})
+    if "mi" in rr.config.conditions:
+        q = np.asarray(trials["mi"]["Q_str"])
+        k, n = reported.WM_QSTR_BELOW_0_1
+        below = int((q < reported.WM_QSTR_THRESHOLD).sum())
+        rows.append({"condition": "mi",
+                     "quantity": f"trials with Q_str < {reported.WM_QSTR_THRESHOLD:g}",
+                     "ours": f"{below}/{q.size}", "ours 95% CI": "—",
+                     "paper": f"{k}/{n}",
+                     "verdict": rules.count_verdict(below, q.size, k, n)})
+        r, p = mi_loss_correlation(rr)
+        n_r = int(np.isfinite(np.asarray(trials["mi"]["mi_final"], float)).sum())
+        rows.append({"condition": "mi", "quantity": "Pearson r(final MI, task loss)",
+                     "ours": f"r = {r:.3f}, p = {p:.2g}" if np.isfinite(r) else "—",
+                     "ours 95% CI": rules.fmt_ci(*rules.correlation_ci(r, n_r)),
+                     "paper": (f"r = {reported.WM_MI_LOSS_PEARSON[0]}, "
+                               f"p = {reported.WM_MI_LOSS_PEARSON[1]}"),
+                     "verdict": rules.correlation_verdict(r, n_r, reported.WM_MI_LOSS_PEARSON[0])})
+    return pd.DataFrame(rows).fillna("—").set_index(["condition", "quantity"])
+
+
+def mi_loss_correlation(rr: Any) -> tuple[float, float]:
+    """Pearson r between the final MI estimate and the final task loss across MI trials."""
+    t = rr.result["trials"]["mi"]
+    x, y = np.asarray(t["mi_final"]), np.asarray(t["mse"])
+    if x.size < 3:
+        return math.nan, math.nan
+    r, p = stats.pearsonr(x, y)
+    return float(r), float(p)
+
+
+#: a group is silenced when its mean rate s.d. is below this fraction of the other's
+SILENCED_RATIO = 0.25
+#: a trial is functionally modular from this D_cor on
+FUNCTIONAL_D = 0.5
+#: a trial is structurally modular above the paper's threshold
+STRUCTURAL_Q = reported.WM_QSTR_THRESHOLD
+#: the classification rules, printed on the failure-modes page
+CLASS_RULES = (
+    f"silenced group: the less active group's mean rate s.d. is below {SILENCED_RATIO} × the "
+    f"other's; differentiated: not silenced, D_cor ≥ {FUNCTIONAL_D} and Q_str > {STRUCTURAL_Q}; "
+    f"functional only: not silenced, D_cor ≥ {FUNCTIONAL_D}, Q_str ≤ {STRUCTURAL_Q}; "
+    "undifferentiated: the rest")
+
+
+def classify(rr: Any) -> pd.DataFrame:
+    """One row per trial: condition, measured quantities and the class by :data:`CLASS_RULES`."""
+    res, cfg = rr.result, rr.config
+    final = res["final"]
+    sd = final["group_rate_sd"]  # (T, N)
+    half = cfg.n // 2
+    g1, g2 = sd[:, :half].mean(1), sd[:, half:].mean(1)
+    ratio = np.minimum(g1, g2) / np.maximum(np.maximum(g1, g2), 1e-12)
+    rows = []
+    lay = rr.layout
+    for t in range(lay.size):
+        c, k = divmod(t, lay.per_condition)
+        silenced = ratio[t] < SILENCED_RATIO
+        dcor, qstr = float(final["D_cor"][t]), float(final["Q_str"][t])
+        if silenced:
+            cls = "silenced group"
+        elif dcor >= FUNCTIONAL_D and qstr > STRUCTURAL_Q:
+            cls = "differentiated"
+        elif dcor >= FUNCTIONAL_D:
+            cls = "functional only"
+        else:
+            cls = "undifferentiated"
+        rows.append({"trial": t, "condition": lay.conditions[c], "seed": lay.seed + k,
+                     "rate sd ratio": round(float(ratio[t]), 3), "D_cor": round(dcor, 3),
+                     "Q_str": round(qstr, 3), "Q_cor": round(float(final["Q_cor"][t]), 3),
+                     "accuracy": round(float(final["accuracy"][t]), 3), "class": cls})
+    return pd.DataFrame(rows).set_index("trial")
+
+
+def timing(rr: Any, condition: str = "mi", fraction: float = 0.5) -> pd.DataFrame:
+    """Functional-before-structural test for the working-memory pairs
+    (:data:`~mifd.paper.reported.WM_TIMING_PAIRS`; see :func:`mifd.paper.timing.onset_test`)."""
+    return onset_test(rr.result, condition, reported.WM_TIMING_PAIRS, fraction)
+
+
+#: the post-hoc audit's estimates of the MI between the groups (label → per-trial result key)
+AUDIT_ESTIMATES = {"training critic (end)": "mi_final",
+                   "fresh critic, held out": "audit_dv",
+                   "Gaussian": "audit_gaussian", "copula": "audit_copula"}
+
+
+def audit_table(rr: Any) -> pd.DataFrame:
+    """Mean ± sd (n) per condition of each estimate of the MI between the groups after training
+    (:data:`AUDIT_ESTIMATES`): the training critic at its end, a fresh critic on held-out data,
+    and the critic-free Gaussian and copula estimates."""
+    trials = rr.result["trials"]
+    return pd.DataFrame({c: {label: rules.fmt(*rules.mean_ci(trials[c][key])[:2],
+                                               len(trials[c][key]))
+                             for label, key in AUDIT_ESTIMATES.items()}
+                         for c in rr.layout.conditions}).T
+
+
+def audit_summary(rr: Any) -> str:
+    """One paragraph computed from the post-hoc audit: the fresh critic's held-out estimate, the
+    gap to its training pool (overfitting), whether its training curve had flattened, the
+    critic-free Gaussian estimate with and without MI, and the verdict of
+    :func:`mifd.paper.rules.dependence_verdict`."""
+    res, trials = rr.result, rr.result["trials"]
+    if "audit" not in res or not {"mi", "no_mi"} <= set(rr.layout.conditions):
+        return "No audit of both conditions in this run (audit_steps = 0, or one condition)."
+    curve = rr.split(np.asarray(res["audit"]["train_dv"], dtype=float))  # (steps, trials)
+    tail = max(1, int(round(rules.TAIL * curve["mi"].shape[0])))
+    last = {c: float(np.nanmean(v[-tail:])) for c, v in curve.items()}
+    rise = {c: float(np.nanmean(v[-tail:]) - np.nanmean(v[-2 * tail:-tail]))
+            for c, v in curve.items()}
+    held = {c: rules.mean_ci(trials[c]["audit_dv"]) for c in ("mi", "no_mi")}
+    gauss = {c: rules.mean_ci(trials[c]["audit_gaussian"]) for c in ("mi", "no_mi")}
+    p = rules.comparison(trials["mi"]["audit_gaussian"], trials["no_mi"]["audit_gaussian"],
+                         "less")["welch_p"]
+    verdict = rules.dependence_verdict(trials["mi"]["audit_gaussian"],
+                                       trials["no_mi"]["audit_gaussian"], trials["mi"]["audit_dv"])
+    flat = all(abs(r) <= rules.CONVERGED_TOL * max(abs(last[c]), 1e-3) for c, r in rise.items())
+    return (
+        f"A fresh critic, trained for {curve['mi'].shape[0]} steps on new sequences, reaches "
+        f"{last['mi']:.2f} nats on its training pool in the MI trials and {last['no_mi']:.2f} "
+        f"without MI (mean of its last {rules.TAIL:.0%} of steps); on held-out sequences it "
+        f"estimates {held['mi'][0]:.2f} nats (95% CI {rules.fmt_ci(*held['mi'][2:4])}) and "
+        f"{held['no_mi'][0]:.2f} ({rules.fmt_ci(*held['no_mi'][2:4])}). "
+        + ("Its training curve had flattened" if flat else
+           f"Its training curve was still moving (by {rise['mi']:+.2f} and {rise['no_mi']:+.2f} "
+           f"nats over its last {rules.TAIL:.0%} of steps), so the critic did not converge")
+        + (f"; the gap between training pool and held-out data ({last['mi'] - held['mi'][0]:.2f} "
+           "nats in the MI trials) is overfitting. " if last['mi'] - held['mi'][0] > 0.1 else ". ")
+        + f"The critic-free Gaussian estimate is {gauss['mi'][0]:.2f} nats with MI against "
+        f"{gauss['no_mi'][0]:.2f} without (one-sided Welch p = {p:.2g}, n = {held['mi'][4]} and "
+        f"{held['no_mi'][4]}). Verdict: the dependence between the groups was **{verdict}** "
+        "by MI minimization (rule: reduced when the Gaussian estimate is lower with MI, one-sided "
+        f"Welch p < {rules.ALPHA}; removed when, besides, it is at most {rules.RESIDUAL_MI:g} "
+        "nats and the held-out critic estimate's 95% interval reaches zero).")

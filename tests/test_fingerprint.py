@@ -1,0 +1,86 @@
+"""Results are tied to the code that computes them (issue: trust, item 1 and 2): the code hash
+follows the computing code and nothing else; a stored result or checkpoint of other code is
+never used as current; a committed one is shown with a note."""
+
+import shutil
+
+import pytest
+
+import mifd
+from mifd import fingerprint
+from mifd.experiments.base import Experiment, RunPaused
+from mifd.runner import committed_status, commit_results
+from mifd.store import Store
+
+from conftest import ROOT
+
+TINY = {"trials": 1, "epochs": 2, "audit_steps": 0}
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    dst = tmp_path / "mifd"
+    shutil.copytree(ROOT / "mifd", dst, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(fingerprint, "PKG", dst)
+    return dst
+
+
+def test_the_code_hash_follows_the_computing_code_only(package_copy):
+    wm, sep = "mifd.experiments.wm", "mifd.experiments.separation"
+    h_wm, h_sep = fingerprint.code_hash(wm), fingerprint.code_hash(sep)
+    flipflop = package_copy / "tasks" / "flipflop.py"
+    text = flipflop.read_text()
+    # a docstring and a comment: not code
+    flipflop.write_text(text.replace('"""', '"""Edited. ', 1) + "\n# a comment\n")
+    assert fingerprint.code_hash(wm) == h_wm
+    # a constant that changes results (the pulse probability): the hash changes
+    assert "0.002" in text
+    flipflop.write_text(text.replace("0.002", "0.003"))
+    assert fingerprint.code_hash(wm) != h_wm
+    assert fingerprint.code_hash(sep) == h_sep  # separation does not run the flip-flop task
+    flipflop.write_text(text)
+    assert fingerprint.code_hash(wm) == h_wm
+    # plotting, the store and the book do not compute results
+    for name in ("plotting.py", "store.py", "paper/claims.py"):
+        p = package_copy / name
+        p.write_text(p.read_text() + "\nX_UNUSED = 1\n")
+    assert fingerprint.code_hash(wm) == h_wm
+    assert "mifd.tasks.flipflop" in fingerprint.computing_modules(wm)
+    assert "mifd.plotting" not in fingerprint.computing_modules(wm)
+
+
+def _other_code(monkeypatch, value="0123456789abcdef"):
+    monkeypatch.setattr(Experiment, "code_hash", lambda self: value)
+
+
+def test_a_stored_result_of_other_code_is_recomputed(store_env, monkeypatch, capsys):
+    first = mifd.run("wm", "smoke", "cpu", TINY, verbose=False)
+    assert first.meta["code"]["hash"] == mifd.get_experiment("wm").code_hash()
+    assert mifd.run("wm", "smoke", "cpu", TINY, verbose=False).loaded
+    _other_code(monkeypatch)
+    again = mifd.run("wm", "smoke", "cpu", TINY, verbose=False)
+    assert not again.loaded and again.meta["code"]["hash"] == "0123456789abcdef"
+    assert "made by other code" in capsys.readouterr().err
+
+
+def test_a_committed_result_of_other_code_is_shown_with_a_note(tmp_path, monkeypatch):
+    store = Store(tmp_path / "own", [tmp_path / "committed"])
+    mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    commit_results("wm", "smoke", TINY, store=store, device="cpu")
+    shutil.rmtree(tmp_path / "own")
+    rr = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    assert rr.loaded and rr.code_changed is None and "NOTE" not in rr.describe()
+    assert [r["current"] for r in committed_status(store)] == [True]
+    _other_code(monkeypatch)
+    rr = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    assert rr.loaded and rr.code_changed and "made by other code" in rr.describe()
+    assert [r["current"] for r in committed_status(store)] == [False]
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed(store_env, monkeypatch):
+    with pytest.raises(RunPaused):
+        mifd.run("wm", "smoke", "cpu", {**TINY, "epochs": 6}, verbose=False, max_seconds=0.0)
+    _other_code(monkeypatch)
+    with pytest.warns(UserWarning, match="checkpoint was made by other code"):
+        rr = mifd.run("wm", "smoke", "cpu", {**TINY, "epochs": 6}, verbose=False)
+    assert rr.meta["resumed_from"] is None

@@ -1,0 +1,133 @@
+"""The comparisons with the paper on hand-built inputs: every verdict and classification rule,
+onset times, the L2 sweep table and the variants table."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mifd.config import ConfigError
+from mifd.experiments.base import Layout, RunResult
+from mifd.paper import rules, timing, variants
+from mifd.paper import separation as sep_paper
+from mifd.paper import wm as wm_paper
+
+
+def _rr(result, **cfg):
+    return RunResult("wm", "smoke", SimpleNamespace(**cfg), "k", result, {}, {}, True)
+
+
+def test_no_difference_verdict():
+    assert rules.no_difference_verdict(0.3) == "consistent"
+    assert rules.no_difference_verdict(0.01) == "differs"
+    assert rules.no_difference_verdict(math.nan) == "not testable"
+
+
+def test_timing_verdict_needs_a_majority_and_significance():
+    assert rules.timing_verdict(10, 9, 0.01) == "reproduced"
+    assert rules.timing_verdict(10, 9, 0.2) == "same direction, n.s."
+    assert rules.timing_verdict(10, 5, 0.01) == "not reproduced"  # half is not most
+    assert rules.timing_verdict(1, 1, math.nan) == "not testable (n = 1)"
+
+
+def test_majority_verdict_needs_failed_and_successful_trials():
+    assert rules.majority_verdict(3, 4, 2, 6) == "reproduced"
+    assert rules.majority_verdict(2, 4, 2, 6) == "not reproduced"
+    assert rules.majority_verdict(0, 0, 6, 6) == "not testable (n = 6)"
+    assert rules.majority_verdict(4, 6, 0, 6) == "not testable (n = 6)"
+
+
+def test_all_of_says_partly_for_some():
+    assert rules.all_of(["reproduced", "reproduced"]) == "reproduced"
+    assert rules.all_of(["reproduced", "differs"]) == "partly"
+    assert rules.all_of(["same direction, n.s.", "differs"]) == "not reproduced"
+
+
+def test_classify_applies_each_rule_to_hand_built_trials():
+    # 4 trials per condition, 2 units per group; trial 0 of mi: group 2 silent
+    sd = np.ones((8, 4))
+    sd[0, 2:] = 0.1  # ratio 0.1 < 0.25: silenced, whatever its D_cor
+    d_cor = np.array([0.9, 0.9, 0.9, 0.2, 0.9, 0.9, 0.1, 0.1])
+    q_str = np.array([0.5, 0.3, 0.05, 0.3, 0.1, 0.2, 0.0, 0.0])
+    final = {"group_rate_sd": sd, "D_cor": d_cor, "Q_str": q_str, "Q_cor": d_cor / 2,
+             "accuracy": np.ones(8)}
+    res = {"final": final, "conditions": ["mi", "no_mi"],
+           "trials": {"mi": {"Q_str": [0] * 4}, "no_mi": {"Q_str": [0] * 4}}}
+    cls = wm_paper.classify(_rr(res, n=4, seed=100))
+    assert list(cls["class"]) == ["silenced group", "differentiated", "functional only",
+                                  "undifferentiated", "functional only", "differentiated",
+                                  "undifferentiated", "undifferentiated"]
+    assert list(cls["condition"]) == ["mi"] * 4 + ["no_mi"] * 4
+    assert list(cls["seed"]) == [100, 101, 102, 103] * 2
+    # Q_str exactly at the threshold is not structural
+    assert cls.loc[4, "Q_str"] == wm_paper.STRUCTURAL_Q and cls.loc[4, "class"] == "functional only"
+
+
+def test_onset_is_the_first_snapshot_past_the_fraction_of_the_rise():
+    s = np.array([[0.0, 1.0, 0.5], [0.2, 0.8, 0.5], [0.6, 0.4, 0.5], [1.0, 0.0, 0.5]])
+    on = timing.onset(s, np.array([0, 10, 20, 30]))
+    assert on[0] == 20 and np.isnan(on[1]) and np.isnan(on[2])  # falling, flat: no onset
+
+
+def test_onset_test_on_planted_lags():
+    ep = np.arange(0, 110, 10)
+    rise = lambda at: (ep >= at).astype(float)  # noqa: E731 - a step at epoch ``at``
+    f = np.stack([rise(a) for a in (10, 20, 30, 40, 50, 10)], 1)
+    s = np.stack([rise(a) for a in (50, 60, 70, 80, 90, 10)], 1)
+    res = {"snaps": {"F": f, "S": s}, "snap_epochs": ep, "conditions": ["mi", "no_mi"],
+           "trials": {"mi": {"x": [0] * 3}, "no_mi": {"x": [0] * 3}}}
+    t = timing.onset_test(res, "mi", [("F", "S")]).iloc[0]
+    assert t["trials with both onsets"] == 3 and t["functional first"] == 3
+    assert t["median lag"] == 40 and t["Wilcoxon p (functional first)"] == pytest.approx(0.125)
+    t = timing.onset_test(res, "no_mi", [("F", "S")]).iloc[0]
+    assert t["functional first"] == 2 and t["same snapshot"] == 1
+
+
+def test_layout_splits_indexes_and_refuses_a_wrong_size():
+    lay = Layout(("a", "b", "c"), 2, seed=10)
+    assert lay.seeds() == [10, 11, 10, 11, 10, 11]
+    assert list(lay.index("b")) == [2, 3] and lay.label(5) == "5 (c trial 1)"
+    parts = lay.split(np.arange(12).reshape(2, 6))
+    assert parts["c"].tolist() == [[4, 5], [10, 11]]
+    assert lay.split(np.arange(6), axis=0)["a"].tolist() == [0, 1]
+    with pytest.raises(ConfigError, match="parameter 'values': got 5 trials"):
+        lay.split(np.arange(5))
+    with pytest.raises(ConfigError, match="parameter 'condition': got 'd'"):
+        lay.index("d")
+
+
+def test_l2_sweep_orders_the_mi_conditions_by_l2():
+    conds = [("mi_l2", 0.005, 1e-5), ("no_mi", 0.0, 1e-5), ("mi_l2=0.001", 0.005, 1e-3),
+             ("mi_l2=0", 0.005, 0.0)]
+    metrics = ("R2", "Q_cor", "D_cor", "Q_str", "D_out")
+    trials = {c: {m: [0.1 * i, 0.1 * i + 0.02] for m in metrics}
+              for i, (c, _, _) in enumerate(conds)}
+    cfg = SimpleNamespace(all_conditions=lambda: conds)
+    t = sep_paper.l2_sweep(RunResult("separation", "smoke", cfg, "k", {"trials": trials}, {}, {},
+                                     True))
+    assert list(t.index) == ["mi_l2=0", "mi_l2", "mi_l2=0.001"]  # no_mi left out
+    assert t.loc["mi_l2=0.001", "R2"].startswith("0.210 ± 0.014")
+
+
+def test_variants_table_is_paired_by_trial():
+    base = {"mi": {m: [0.1, 0.2, 0.3, 0.4] for m in variants.METRICS}}
+    shifted = {"mi": {m: [0.2, 0.3, 0.4, 0.6] for m in variants.METRICS}}
+    runs = {"default": _rr({"trials": base}), "v": _rr({"trials": shifted})}
+    t = variants.table(runs)
+    assert t.loc[("v", "Q_cor"), "paired Δ (mean)"] == "+0.125"
+    assert t.loc[("default", "Q_cor"), "paired Δ (mean)"] == "—"
+    assert isinstance(t, pd.DataFrame) and len(t) == 2 * len(variants.METRICS)
+
+
+def test_dependence_verdict():
+    with_mi, without = [1.2, 1.5, 1.4, 1.6], [5.0, 5.1, 4.9, 5.2]
+    assert rules.dependence_verdict(with_mi, without, [-0.5, 0.2, 0.1, -0.3]) == "reduced"
+    assert rules.dependence_verdict([0.02, 0.05, 0.04, 0.03], without,
+                                    [-0.5, 0.2, 0.1, -0.3]) == "removed"
+    # near zero by the Gaussian estimate, but a held-out critic still finds dependence
+    assert rules.dependence_verdict([0.02, 0.05, 0.04, 0.03], without,
+                                    [0.5, 0.6, 0.55, 0.7]) == "reduced"
+    assert rules.dependence_verdict(without, with_mi, [0.0, 0.0]) == "not reduced"
+    assert rules.dependence_verdict([1.0], without, []) == "not testable (n = 1)"

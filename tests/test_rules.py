@@ -1,0 +1,196 @@
+"""The verdict rules (mifd.paper.rules), the claims table built on them, and the paper's numbers."""
+
+import re
+
+import numpy as np
+import pytest
+
+import mifd
+from conftest import ROOT
+from mifd.paper import claims as paper_claims
+from mifd.paper import reported
+from mifd.paper import rules
+
+
+def test_level_verdict_uses_interval_overlap_and_resolution():
+    # overlap, and a half-width (0.07) well under the paper's sd (0.316)
+    assert rules.level_verdict([0.60, 0.65, 0.70, 0.62], 0.623, 0.316, 20) == "consistent"
+    assert rules.level_verdict([0.02, 0.03, 0.04, 0.03], 0.299, 0.153, 20) == "differs"
+    assert rules.level_verdict([0.3], 0.299, 0.153, 20) == "not testable (n = 1)"
+    # overlapping only because our interval is wide: half-width 1.6 × the paper's sd
+    wide = [0.1, 0.5, 0.1, 0.5]
+    m, s, lo, hi, n = rules.mean_ci(wide)
+    assert (hi - lo) / 2 > rules.RESOLUTION * 0.2
+    assert rules.level_verdict(wide, 0.3, 0.2, 20) == "not testable (n = 4)"
+    # the same spread over 40 trials is narrow enough
+    assert rules.level_verdict(wide * 10, 0.3, 0.2, 20) == "consistent"
+
+
+def test_not_converged_replaces_differs_only_while_the_run_moves():
+    ours, paper = [0.02, 0.03, 0.04, 0.03], (0.299, 0.153)
+    # moved by 0.05 > 0.1 × 0.299 over the last 10%
+    assert rules.level_verdict(ours, *paper, 20, tail_change=0.05) == "not converged"
+    # hardly moving, at full length: differs
+    assert rules.level_verdict(ours, *paper, 20, tail_change=0.001) == "differs"
+    # hardly moving, but continued over 30 more stretches of the same length it would get there
+    m, s, lo, hi, n = rules.mean_ci(ours)
+    plo, phi = rules.ci_from_stats(*paper, 20)
+    need = plo - hi
+    assert rules.level_verdict(ours, *paper, 20, 0.001, more_tails=need / 0.001 + 1) == \
+        "not converged"
+    assert rules.level_verdict(ours, *paper, 20, 0.001, more_tails=need / 0.001 - 1) == \
+        "differs"
+    # moving away from the paper does not count
+    assert rules.level_verdict(ours, *paper, 20, -0.001, more_tails=1e6) == "differs"
+
+
+def test_more_tails_counts_the_stretches_the_paper_trained_beyond_us():
+    res = {"snap_epochs": np.arange(0, 301, 20)}
+    assert rules.more_tails(res, 1000) == pytest.approx(700 / 30)
+    assert rules.more_tails(res, 300) == 0 and rules.more_tails(res, 100) == 0
+    assert rules.more_tails({}, 1000) == 0
+
+
+def test_tail_changes_by_condition():
+    snaps = {"Q": np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0], [0.5, 0.3, 1.0, 1.0]])}
+    res = {"snaps": snaps, "snap_epochs": np.array([0, 90, 100]), "conditions": ["a", "b"],
+           "trials": {"a": {"Q": [0, 0]}, "b": {"Q": [0, 0]}}}
+    t = rules.tail_changes(res)
+    assert t["a"]["Q"] == pytest.approx(0.4) and t["b"]["Q"] == pytest.approx(0.0)
+
+
+def test_count_verdict_is_fishers_exact_test_with_a_direction():
+    assert rules.count_verdict(0, 10, 10, 20) == "differs (fewer)"
+    assert rules.count_verdict(10, 10, 5, 20) == "differs (more)"
+    assert rules.count_verdict(0, 4, 10, 20) == "not testable (n = 4)"  # p = 0.26, CI 0.6 wide
+    assert rules.count_verdict(20, 20, 20, 20) == "consistent"
+    assert rules.count_verdict(0, 0, 10, 20) == "not testable (n = 0)"
+
+
+def test_correlation_verdict_is_fishers_z_with_a_resolution():
+    assert rules.correlation_verdict(-0.58, 4, 0.0046, 20) == "not testable (n = 4)"
+    assert rules.correlation_verdict(0.9, 20, 0.0, 20) == "differs"
+    assert rules.correlation_verdict(0.05, 40, 0.0046, 20) == "consistent"
+    lo, hi = rules.correlation_ci(0.05, 40)
+    assert lo < 0.05 < hi and hi - lo <= rules.CORR_RESOLUTION
+    assert rules.correlation_verdict(0.1, 3, 0.0, 20) == "not testable (n = 3)"
+
+
+def test_comparison_verdicts():
+    a, b = [0.6, 0.7, 0.8, 0.65], [0.05, 0.1, 0.02, 0.07]
+    assert rules.comparison_verdict(a, b, "greater") == "reproduced"
+    assert rules.comparison_verdict(a, b, "greater", paper_diff=0.55) == "reproduced"
+    # significant, but less than a quarter of the paper's difference
+    assert rules.comparison_verdict(a, b, "greater", paper_diff=3.0) == "same direction, small"
+    assert rules.comparison_verdict(b, a, "greater") == "not reproduced"
+    assert rules.comparison_verdict([0.5, 0.1, 0.9], [0.45, 0.2, 0.6], "greater") == \
+        "same direction, n.s."
+    assert rules.comparison_verdict([0.5], [0.4], "greater") == "not testable (n = 1)"
+    c = rules.comparison(a, b)
+    assert c["d"] > 2 and 0 < c["welch_p"] < 0.05
+
+
+def test_every_verdict_has_a_category_in_the_order():
+    for v in ("not testable (n = 4)", "differs (fewer)", "same direction, small", "reproduced"):
+        assert rules.category(v) in rules.VERDICTS
+    assert rules.category("not testable (n = 4)") == "not testable"
+
+
+def test_timing_silenced_and_summary_rules_on_hand_built_tables():
+    import pandas as pd
+    t = pd.DataFrame([{"functional": "Q_cor", "structural": "Q_str",
+                       "trials with both onsets": 10, "functional first": 9,
+                       "Wilcoxon p (functional first)": 0.01},
+                      {"functional": "D_cor", "structural": "D_in",
+                       "trials with both onsets": 10, "functional first": 6,
+                       "Wilcoxon p (functional first)": 0.2},
+                      {"functional": "D_cor", "structural": "D_out",
+                       "trials with both onsets": 1, "functional first": 1,
+                       "Wilcoxon p (functional first)": float("nan")}])
+    assert paper_claims._timing_verdict(t, "Q_cor", "Q_str")[1] == "reproduced"
+    assert paper_claims._timing_verdict(t, "D_cor", "D_in")[1] == "same direction, n.s."
+    assert paper_claims._timing_verdict(t, "D_cor", "D_out")[1] == "not testable (n = 1)"
+    assert paper_claims._timing_verdict(t, "X", "Y")[1] == "not testable (n = 0)"
+    table = pd.DataFrame([
+        {"section": "s", "claim": "a", "where": "book, cpu, n = 4", "verdict": "reproduced"},
+        {"section": "s", "claim": "b", "where": "book, cpu, n = 4", "verdict": "not testable (n = 4)"},
+        {"section": "s", "claim": "c", "where": "book, cpu, n = 4", "verdict": "differs (fewer)"}])
+    text = paper_claims.summary(table)
+    assert "3 claims" in text and "Reproduced: a." in text and "Too few trials to tell: b." in text
+    assert "not reproduced: c." in text
+    assert paper_claims.verdict_counts(table).to_dict() == {"reproduced": 1, "differs": 1,
+                                                       "not testable": 1}
+
+
+def test_bootstrap_interval_covers_the_mean():
+    x = np.random.default_rng(0).normal(1.0, 0.5, 40)
+    lo, hi = rules.bootstrap_ci(x)
+    assert lo < x.mean() < hi and hi - lo < 0.5
+    assert np.isnan(rules.bootstrap_ci([1.0])[0])
+
+
+FACTS = ROOT / "tests" / "data" / "reference-facts-s5.md"  # §5 of the team's reference facts
+
+
+def _paper_numbers() -> list[str]:
+    """Every number of §5's tables that is a reported value (means, sds, p, r, counts)."""
+    nums = []
+    for line in FACTS.read_text().splitlines():
+        if not line.startswith("|") or line.startswith("|---") or "quantity" in line:
+            continue
+        for cell in line.strip("|").split("|")[1:]:
+            cell = cell.replace("−", "-")
+            nums += re.findall(r"-?\d+\.\d+(?:e-?\d+)?|\d+/\d+", cell)
+    return nums
+
+
+def _reported_numbers() -> set[str]:
+    """Every number held by mifd.paper.reported, formatted as the facts write them."""
+    out: set[str] = set()
+    def add(x):
+        if isinstance(x, reported.Reported):
+            add(x.mean), add(x.sd)
+        elif isinstance(x, dict):
+            [add(v) for v in x.values()]
+        elif isinstance(x, (tuple, list)):
+            [add(v) for v in x]
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            out.add(f"{float(x):g}")
+    for name in dir(reported):
+        if name.isupper():
+            add(getattr(reported, name))
+    k, n = reported.WM_QSTR_BELOW_0_1
+    out.add(f"{k}/{n}")
+    return out
+
+
+def test_every_number_of_the_reference_facts_is_in_the_one_source():
+    """tests/data/reference-facts-s5.md is §5 of the team's reference facts (read from the paper);
+    mifd.paper.reported must hold every number of it (the claims table and the chapters read
+    nothing else)."""
+    have = _reported_numbers()
+    missing = [n for n in _paper_numbers() if n not in ("20/20",)
+               and (n if "/" in n else f"{float(n):g}") not in have and n not in ("1e-4",)]
+    assert not missing, missing
+    assert "0.973" in have and "-0.0162" in have and "10/20" in have
+
+
+def test_every_number_of_the_paper_has_a_row_in_the_claims_table(store_env):
+    wm = mifd.run("wm", "smoke", "cpu", verbose=False)
+    sep = mifd.run("separation", "smoke", "cpu", verbose=False)
+    table = paper_claims.claims_table(wm, sep)
+    paper_col = " ".join(table["paper"].astype(str)).replace("−", "-")
+    missing = []
+    for n in _paper_numbers():
+        if n == "20/20":  # success of every trial: the success_rate rows
+            ok = any("success_rate" in c for c in table["claim"])
+        else:
+            ok = n in paper_col or ("/" not in n and f"{float(n):g}" in paper_col)
+        if not ok:
+            missing.append(n)
+    assert not missing, missing
+    assert (table["verdict"] != "").all()
+    assert set(table["verdict"].map(rules.category)) <= set(paper_claims.VERDICT_ORDER)
+    assert {"functional first (Fig. 9)", "functional first (Fig. 16)"} <= set(table["paper"])
+    assert any("silence" in c for c in table["claim"]) and any("L2" in c for c in table["claim"])
+    assert any("mse" in c for c in table["claim"])  # MI does not hurt performance
