@@ -220,7 +220,7 @@ def tail_changes(result: dict, tail: float = TAIL) -> dict[str, dict[str, float]
     out: dict[str, dict[str, float]] = {c: {} for c in lay.conditions}
     for m, v in snaps.items():
         v = np.asarray(v, dtype=float)
-        for c, d in lay.split(v[-1] - v[i]).items():
+        for c, d in lay.split(v[-1] - v[i], axis=0).items():  # (trials, ...)
             d = d[np.isfinite(d)]
             out[c][m] = float(d.mean()) if d.size else math.nan
     return out
