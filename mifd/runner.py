@@ -25,7 +25,7 @@ from .experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted,
                                RunResult, progress_enabled, summarize)
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
 
-__all__ = ["EXPERIMENTS", "RunInterrupted", "RunPaused", "RunResult", "check_finite", "check_out",
+__all__ = ["CHAPTER_PARAMETERS", "EXPERIMENTS", "RunInterrupted", "RunPaused", "RunResult", "check_finite", "check_out",
            "check_parameters", "commit_results", "entry_lock", "get_experiment", "resolve_device",
            "run"]
 
@@ -40,12 +40,55 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def check_parameters(profile: str, device: str = "auto", note: str = "") -> str:
-    """Validate a notebook's injected ``profile`` and ``device`` (one-line :class:`~mifd.ConfigError`
-    otherwise), print them, and return the device that will be used."""
+#: the parameters a chapter declares (papermill may inject these and no others)
+CHAPTER_PARAMETERS = ("profile", "device", "overrides")
+
+
+def injected_parameters() -> list[str]:
+    """The names papermill injected into the running notebook (its ``# Parameters`` cell in the
+    kernel's input history); empty outside a notebook."""
+    import ast
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the book's dependencies
+        return []
+    ip = get_ipython()
+    names: list[str] = []
+    for src in (ip.user_ns.get("In", []) if ip is not None else []):
+        if isinstance(src, str) and src.lstrip().startswith("# Parameters"):
+            try:
+                body = ast.parse(src).body
+            except SyntaxError:
+                continue
+            names += [t.id for node in body if isinstance(node, ast.Assign)
+                      for t in node.targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_parameters(profile: str, device: str = "auto", note: str = "",
+                     overrides: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """Validate a chapter's parameters before any work (one-line :class:`~mifd.ConfigError`
+    otherwise): ``profile``, ``device``, ``overrides`` (``{experiment: {setting: value}}``, each
+    checked like ``--set``), and no injected parameter the chapter does not declare
+    (:data:`CHAPTER_PARAMETERS`). Prints them and returns the device that will be used."""
+    unknown = sorted(set(injected_parameters()) - set(CHAPTER_PARAMETERS))
+    if unknown:
+        raise ConfigError(f"parameter {', '.join(repr(u) for u in unknown)}: not declared by "
+                          "this chapter; allowed: " + ", ".join(map(repr, CHAPTER_PARAMETERS))
+                          + " (settings such as trials go in overrides, e.g. "
+                          "{'wm': {'trials': 10}})")
     check_profile(profile)
     dev = resolve_device(device)
-    print(f"profile: {profile} · device: {dev}" + (f" ({note})" if note else ""))
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(f"parameter 'overrides': got {overrides!r}; allowed: a mapping "
+                          "{experiment: {setting: value}}")
+    for name, over in (overrides or {}).items():
+        if not isinstance(over, Mapping):
+            raise ConfigError(f"parameter 'overrides[{name!r}]': got {over!r}; allowed: a "
+                              "mapping {setting: value}")
+        get_experiment(name).config(profile, over, dev)
+    print(f"profile: {profile} · device: {dev}" + (f" ({note})" if note else "")
+          + (f" · overrides: {dict(overrides)}" if overrides else ""))
     return dev
 
 

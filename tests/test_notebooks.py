@@ -54,16 +54,40 @@ def test_book_builds_with_warnings_as_errors(smoke_book):
 
 
 @pytest.mark.slow
-def test_a_wrong_injected_parameter_gives_the_one_line_error(tmp_path, store_env):
+@pytest.mark.parametrize("parameters,line", [
+    ({"profile": "fast"},
+     "ConfigError: parameter 'profile': got 'fast'; allowed: one of 'smoke', 'book', 'paper'"),
+    # issue (trust) item 11: papermill -p trials 4 was silently ignored
+    ({"profile": "smoke", "trials": 4},
+     "ConfigError: parameter 'trials': not declared by this chapter; allowed: 'profile', "
+     "'device', 'overrides' (settings such as trials go in overrides, e.g. "
+     "{'wm': {'trials': 10}})"),
+    ({"profile": "smoke", "overrides": {"wm": {"trials": 0}}},
+     "ConfigError: parameter 'trials': got 0; allowed: an integer in [1, 1000]"),
+], ids=["profile", "undeclared", "overrides"])
+def test_a_wrong_injected_parameter_gives_the_one_line_error(tmp_path, store_env, parameters,
+                                                             line):
     import papermill as pm
     out = tmp_path / "wm.ipynb"
     with pytest.raises(pm.PapermillExecutionError) as e:
         pm.execute_notebook(str(ROOT / "book" / "wm.ipynb"), str(out),
-                            parameters={"profile": "fast"}, cwd=str(ROOT / "book"),
+                            parameters=parameters, cwd=str(ROOT / "book"),
                             progress_bar=False, kernel_name="python3")
     assert e.value.ename == "ConfigError"
     errors = [o for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert len(errors) == 1
-    assert errors[0]["traceback"] == [
-        "ConfigError: parameter 'profile': got 'fast'; allowed: one of 'smoke', 'book', 'paper'"]
+    assert errors[0]["traceback"] == [line]
+
+
+@pytest.mark.slow
+def test_overrides_reach_the_run(tmp_path, store_env):
+    """A chapter re-run with more trials through ``overrides`` trains them."""
+    import papermill as pm
+    out = tmp_path / "wm_timing.ipynb"
+    pm.execute_notebook(str(ROOT / "book" / "wm_timing.ipynb"), str(out),
+                        parameters={"profile": "smoke", "overrides": {"wm": {"trials": 3}}},
+                        cwd=str(ROOT / "book"), progress_bar=False, kernel_name="python3")
+    text = json.dumps([c.get("outputs", []) for c in nbformat.read(out, as_version=4).cells
+                       if c.cell_type == "code"])
+    assert "overrides: {'wm': {'trials': 3}}" in text

@@ -41,6 +41,19 @@ def test_dataset_is_deterministic_cached_and_rebuilt_when_corrupt(tmp_path):
     np.testing.assert_allclose(x, a["train"][..., :3] + a["train"][..., 3:])
 
 
+def test_the_dataset_cache_lives_in_the_store_and_follows_the_code(tmp_path, monkeypatch):
+    """Issue (trust) item 10: with MIFD_STORE=/x the cache was written to /x/../datasets, and its
+    key was a hand-bumped format number."""
+    from mifd import fingerprint
+    monkeypatch.setenv("MIFD_STORE", str(tmp_path / "store"))
+    ds = chaos.ChaosDataset(n_train=2, n_test=2, seed=3, spec=chaos.ChaosSpec(length=50))
+    ds.load(workers=1)
+    assert [p.parent for p in tmp_path.rglob("chaos-*.bin")] == [tmp_path / "store" / "_datasets"]
+    key = ds.key()
+    monkeypatch.setattr(fingerprint, "code_hash", lambda module: "another-code")
+    assert ds.key() != key
+
+
 def test_keras_gru_equals_torch_gru():
     n, B, L = 7, 3, 25
     gens = [torch.Generator().manual_seed(s) for s in (0, 1)]

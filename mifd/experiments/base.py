@@ -1,5 +1,5 @@
 """The parts every experiment is built from: :class:`Experiment` (a config class, profiles and a
-``train`` function), resumable :class:`Unit` s run by :func:`run_units` under a
+``train`` function), resumable units of work (:class:`Unit`) run by :func:`run_units` under a
 :class:`Checkpointer`, the condition :class:`Layout` of a run's trials, and :class:`RunResult`.
 
 An experiment's ``train(cfg, device, ckpt, progress)`` returns a result dict containing

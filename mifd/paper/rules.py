@@ -40,6 +40,7 @@ from scipy import stats
 
 from ..experiments.base import Layout
 
+#: the significance level of every test
 ALPHA = 0.05
 #: a level is located well enough when our 95% half-width is at most this many paper sds
 RESOLUTION = 1.0

@@ -106,8 +106,12 @@ class ChaosDataset:
     spec: ChaosSpec = ChaosSpec()
 
     def key(self) -> str:
+        """The cache key: sizes, seed, spec and the hash of the code that generates the data
+        (:func:`mifd.fingerprint.code_hash` of this module), so a change to it rebuilds."""
+        from ..fingerprint import code_hash
         blob = json.dumps({"n_train": self.n_train, "n_test": self.n_test, "seed": self.seed,
-                           "spec": asdict(self.spec), "format": 1}, sort_keys=True)
+                           "spec": asdict(self.spec), "code": code_hash(__name__)},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def seeds(self) -> tuple[list[int], list[int]]:
@@ -118,10 +122,11 @@ class ChaosDataset:
 
     def load(self, cache_dir: Path | str | None = None, workers: int | None = None
              ) -> dict[str, np.ndarray]:
-        """``{"train": (n_train, L, 6), "test": (n_test, L, 6)}``; built on first use."""
+        """``{"train": (n_train, L, 6), "test": (n_test, L, 6)}``; built on first use and kept in
+        ``cache_dir`` (default: ``_datasets`` inside the writable results store)."""
         from ..store import CorruptFileError, default_roots, dump_blob, load_blob
         if cache_dir is None:
-            cache_dir = default_roots()[0].parent / "datasets"
+            cache_dir = default_roots()[0] / "_datasets"
         path = Path(cache_dir) / f"chaos-{self.key()}.bin"
         if path.exists():
             try:
