@@ -254,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as e:  # mifd.mine.NonFiniteError: training diverged
         print(f"mifd: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # mifd.store.StoreWriteError: a full disk, no permission
+        from .store import StoreWriteError
+        if not isinstance(e, StoreWriteError):
+            raise
+        print(f"mifd: error: {e.strerror}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,7 @@ from .allocator import default_for_runs, retain_freed_memory
 from .config import ConfigError, check_device, check_profile, config_hash, to_dict
 from .experiments import EXPERIMENTS, get_experiment
 from .experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused,
-                               RunResult, progress_enabled, summarize)
+                               RunResult, check_memory, progress_enabled, summarize)
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
 
 __all__ = ["CHAPTER_PARAMETERS", "EXPERIMENTS", "RunInterrupted", "RunPaused", "RunResult", "check_finite", "check_out",
@@ -160,6 +160,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         check_graph_device(dev)
     if out is not None:
         check_out(out)
+    check_memory(exp, cfg, dev)
     retain = dev == "cpu" and default_for_runs()  # see mifd.allocator
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)

@@ -38,15 +38,31 @@ class CorruptFileError(IOError):
     """A store file failed its checksum or could not be decoded."""
 
 
+class StoreWriteError(OSError):
+    """A file of the results store could not be written (a full disk, no permission): one line,
+    and no temporary file left behind."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it:
+    a reader sees the old file or the new one, never a part. A failed write (e.g. a full disk)
+    removes the temporary file and raises :class:`StoreWriteError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise StoreWriteError(e.errno, f"cannot write {path} ({e.strerror or e}); free some "
+                              "space or point MIFD_STORE at another folder") from None
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

@@ -153,3 +153,46 @@ def test_force_discards_a_checkpoint_instead_of_resuming_it(tmp_path, monkeypatc
     assert list((tmp_path / "s").rglob("checkpoint.bin"))
     rr = mifd.run("wm", "smoke", "cpu", over, store=store, verbose=False, force=True)
     assert rr.meta["resumed_from"] is None
+
+
+def test_a_full_disk_gives_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
+    """Issue (trust) item 7: ENOSPC gave a traceback and left .checkpoint.bin.tmp-<pid> forever."""
+    import errno
+
+    from mifd import cli, store
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setenv("MIFD_STORE", str(tmp_path / "s"))
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    monkeypatch.setattr(store.os, "fsync", full)
+    rc = cli.main(["run", "wm", "--profile", "smoke", "--device", "cpu", "--out",
+                   str(tmp_path / "out"), "--set", "epochs=1", "--set", "audit_steps=0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "No space left on device" in err[0]
+    assert "MIFD_STORE" in err[0]
+    assert not list(tmp_path.rglob("*.tmp-*"))
+
+
+@pytest.mark.parametrize("key,value", [("epochs", "1000000000"), ("steps", "1000000000")])
+def test_a_config_too_large_for_memory_is_refused_before_any_work(key, value, tmp_path):
+    """Issue (trust) item 6: epochs=1e9 or steps=1e9 passed validation, then MemoryError and an
+    orphan config.json."""
+    p = subprocess.run(mifd_cmd("run", "wm", "--profile", "smoke", "--set", f"{key}={value}"),
+                       cwd=ROOT, capture_output=True, text=True,
+                       env=env_with(MIFD_STORE=tmp_path / "s", MIFD_PROGRESS=0))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "needs at least" in p.stderr and "GiB available" in p.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_memory_bound_counts_what_a_run_allocates():
+    exp = mifd.get_experiment("wm")
+    cfg = exp.config("smoke")
+    base = exp.memory(cfg)
+    more = exp.memory(exp.config("smoke", {"epochs": cfg.epochs + 1000}))
+    # 5 float32 histories per epoch and trial
+    assert more - base == 4 * 5 * 1000 * len(cfg.conditions) * cfg.trials
+    sep = mifd.get_experiment("separation")
+    assert sep.memory(sep.config("paper")) > 30 * 2**30  # the published run: tens of GiB

@@ -42,6 +42,10 @@ class Experiment:
     #: per profile, the settings it takes on a CUDA device (e.g. TF32 critic matmuls for
     #: ``paper``, as TensorFlow uses on Ampere-or-newer GPUs); applied before ``overrides``
     cuda_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: a lower bound of the bytes a config needs (histories, the network's states for one
+    #: backward pass, the critic's activations, data): refused before anything is allocated
+    #: when it exceeds the memory available (:func:`check_memory`)
+    memory: Callable[[Any], int] | None = None
 
     def config(self, profile: str = "book", overrides: Mapping[str, Any] | None = None,
                device: str | None = None) -> Any:
@@ -71,6 +75,33 @@ class Experiment:
         rows = [(k, v, r, doc) for k, v, r, doc in describe(cfg, ref) if v != r]
         return pd.DataFrame(rows, columns=["setting", "this run", "published (paper profile)",
                                            "meaning"]).set_index("setting")
+
+
+def available_memory(device: str) -> int:
+    """Bytes available for a run: free GPU memory on CUDA, else the host's ``MemAvailable``."""
+    if device.startswith("cuda"):
+        import torch
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def check_memory(exp: Experiment, cfg: Any, device: str) -> None:
+    """Refuse, in one line and before any allocation, a config whose lower bound of memory
+    (:attr:`Experiment.memory`) exceeds what ``device`` has available."""
+    if exp.memory is None:
+        return
+    need, have = int(exp.memory(cfg)), available_memory(device)
+    if need > have:
+        raise ConfigError(f"config of {exp.name!r}: needs at least {need / 2**30:.3g} GiB, "
+                          f"{have / 2**30:.3g} GiB available on {device}; allowed: fewer "
+                          "trials, epochs/steps, a shorter sequence or a smaller batch")
 
 
 def progress_enabled(progress: bool | None) -> bool:

@@ -276,4 +276,15 @@ def train(cfg: SeparationConfig, device: str, ckpt: Checkpointer, progress: bool
     return {**res, "trials": trials}
 
 
-EXPERIMENT = Experiment("separation", SeparationConfig, PROFILES, train, __doc__ or "")
+def memory(cfg: SeparationConfig) -> int:
+    """A lower bound of the bytes a run needs (float32): the dataset (6 channels per step), the
+    histories (4 series per MM step and trial), the GRU's states over one batch for the backward
+    pass, and the statistics network's first-layer activations on one SM batch."""
+    T = len(cfg.all_conditions()) * cfg.trials
+    samples = cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length
+    return 4 * (6 * (cfg.n_train + cfg.n_test) * cfg.length + 4 * cfg.mm_steps * T
+                + T * cfg.batch * cfg.length * cfg.n + 2 * T * samples * cfg.sm_width)
+
+
+EXPERIMENT = Experiment("separation", SeparationConfig, PROFILES, train, __doc__ or "",
+                        memory=memory)

@@ -365,4 +365,14 @@ def train(cfg: WMConfig, device: str, ckpt: Checkpointer, progress: bool) -> dic
     return {**res, "trials": trials}
 
 
-EXPERIMENT = Experiment("wm", WMConfig, PROFILES, train, __doc__ or "", CUDA_PROFILES)
+def memory(cfg: WMConfig) -> int:
+    """A lower bound of the bytes a run needs (float32): the histories (5 series per epoch and
+    trial), the RNN's states and rates over one segment for the backward pass, and the
+    statistics network's first-layer activations on one SM batch."""
+    T = len(cfg.conditions) * cfg.trials
+    samples = cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.steps
+    return 4 * (5 * cfg.epochs * T + 2 * T * cfg.batch * cfg.steps * cfg.n
+                + 2 * T * samples * cfg.sm_width)
+
+
+EXPERIMENT = Experiment("wm", WMConfig, PROFILES, train, __doc__ or "", CUDA_PROFILES, memory)
