@@ -36,7 +36,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .config import ConfigError, param
-from .graphs import GraphedPass, check_graph_device
+from .cudagraphs import GraphedPass, check_graph_device
 
 from .mine import NonFiniteError, dv
 from .nn import clip_grad_norm_per_trial, generator_states, set_generator_states

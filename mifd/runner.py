@@ -156,7 +156,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         from .adversarial import check_precision
         check_precision(cfg.sm_precision, dev)
     if getattr(cfg, "graph_sm_pass", False):
-        from .graphs import check_graph_device
+        from .cudagraphs import check_graph_device
         check_graph_device(dev)
     if out is not None:
         check_out(out)

@@ -321,7 +321,7 @@ def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
         res = {"device": device, "trials": trials, "sm_passes": k,
                "steps": cfg.transient + cfg.steps, "sample_s": t_sample, "eager_s": t_eager}
         if device.startswith("cuda"):
-            from ..graphs import GraphedPass
+            from ..cudagraphs import GraphedPass
             graphed = GraphedPass(lambda d: problem.run(d, grad=False)[:2])
             static, t_graph = timed(lambda: graphed(data))  # input copies included
             res["graph_s"] = t_graph

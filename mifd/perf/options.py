@@ -114,7 +114,7 @@ class BenchOptions:
             from ..adversarial import check_precision
             check_precision("tf32", dev, name="--tf32")
         if "mifd+graph" in self.options:
-            from ..graphs import check_graph_device
+            from ..cudagraphs import check_graph_device
             check_graph_device(dev, name="--graph")
         if self.rows:
             check_rows(self.rows, dev, name="--rows")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mifd.config import ConfigError
-from mifd.graphs import GraphedPass
+from mifd.cudagraphs import GraphedPass
 
 
 def test_graphed_pass_refuses_a_cpu_tensor():
