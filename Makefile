@@ -29,7 +29,7 @@ results: $(STAMP)
 	  $(VENV)/bin/mifd run $$e --profile book --force --no-progress --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
 	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs
-	for v in noise=inside target=step sm_per_mm=20 sm_precision=bf16; do \
+	for v in noise=inside target=step sm_per_mm=20 rmsprop_eps=inside sm_precision=bf16; do \
 	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --force \
 	    --no-progress --out _build/summaries/wm-$$v && \
 	  $(VENV)/bin/mifd commit-results wm --profile book $(VARIANT_SETS) --set conditions=mi \

@@ -109,8 +109,42 @@ def clip_grad_norm_per_trial(params: Sequence[torch.Tensor], max_norm: float,
         g.mul_(s.view(T, *([1] * (g.dim() - 1))))
 
 
-def rmsprop_keras(params, lr: float) -> torch.optim.Optimizer:
-    """RMSprop with Keras' defaults (ρ = 0.9, ε = 1e-7), as in the authors' code."""
+#: where RMSprop's ε enters: ``"outside"`` the square root, w −= lr·g / (√v + ε) (torch,
+#: TensorFlow ≤ 2.10 and Keras' ``legacy.RMSprop``); ``"inside"``, w −= lr·g / √(v + ε)
+#: (Keras ≥ 2.11). The authors' repository states no version, so either may have run.
+RMSPROP_EPS = ("outside", "inside")
+
+
+class RMSpropEpsInside(torch.optim.Optimizer):
+    """RMSprop as Keras ≥ 2.11 computes it: v ← ρ·v + (1 − ρ)·g², w ← w − lr·g / √(v + ε)."""
+
+    def __init__(self, params, lr: float, rho: float = 0.9, eps: float = 1e-7):
+        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["square_avg"] = torch.zeros_like(p)
+                v = state["square_avg"]
+                v.mul_(group["rho"]).addcmul_(p.grad, p.grad, value=1 - group["rho"])
+                p.addcdiv_(p.grad, (v + group["eps"]).sqrt_(), value=-group["lr"])
+        return loss
+
+
+def rmsprop_keras(params, lr: float, eps_placement: str = "outside") -> torch.optim.Optimizer:
+    """RMSprop with Keras' defaults (ρ = 0.9, ε = 1e-7), as in the authors' code; ε outside the
+    square root (default) or inside it (:data:`RMSPROP_EPS`)."""
+    if eps_placement == "inside":
+        return RMSpropEpsInside(params, lr)
+    if eps_placement != "outside":
+        raise ValueError(f"parameter 'eps_placement': got {eps_placement!r}; allowed: "
+                         + ", ".join(map(repr, RMSPROP_EPS)))
     return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
 
 

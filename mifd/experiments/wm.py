@@ -21,7 +21,7 @@ from ..adversarial import (AdversarialSettings, CriticOptions, AdversarialTraine
 from ..config import ConfigError, param
 from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
 from ..models.leaky import LeakyRNN, LeakySpec
-from ..nn import generator_states, rmsprop_keras, set_generator_states
+from ..nn import RMSPROP_EPS, generator_states, rmsprop_keras, set_generator_states
 from .base import Checkpointer, Experiment, Layout, Unit, run_units
 from ..tasks.flipflop import FlipFlopSpec, generate
 
@@ -59,6 +59,9 @@ class WMConfig(CriticOptions):
                        choices=("outside", "inside"))
     target: str = param("ramp", doc="target ramped at 0.1/step (code) or a step (paper)",
                         choices=("ramp", "step"))
+    rmsprop_eps: str = param("outside", doc="RMSprop's ε outside the square root (torch, TF ≤ "
+                             "2.10, Keras legacy) or inside it (Keras ≥ 2.11), both networks",
+                             choices=RMSPROP_EPS, added=True)
     snapshot_every: int = param(25, doc="epochs between snapshots", low=1)
     eval_batch: int = param(20, doc="sequences per snapshot evaluation", low=1)
     audit_steps: int = param(2000, doc="post-hoc audit: fresh-critic training steps", low=0)
@@ -215,8 +218,10 @@ class WMTrainUnit(Unit):
         settings = AdversarialSettings.from_config(cfg)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 9_100_003) for s in seeds]
         self.trainer = AdversarialTrainer(
-            self.problem, self.critic, rmsprop_keras(self.problem.model.parameters(), cfg.mm_lr),
-            rmsprop_keras(self.critic.parameters(), cfg.sm_lr), lambda_mi, sm_gens, settings)
+            self.problem, self.critic,
+            rmsprop_keras(self.problem.model.parameters(), cfg.mm_lr, cfg.rmsprop_eps),
+            rmsprop_keras(self.critic.parameters(), cfg.sm_lr, cfg.rmsprop_eps), lambda_mi, sm_gens,
+            settings)
         self.eval_gens = [torch.Generator(device=device).manual_seed(s + 5_550_001)
                           for s in seeds]
         E = cfg.epochs

@@ -25,6 +25,9 @@ VARIANTS: Mapping[str, tuple[dict[str, Any], str]] = {
     "noise inside α": ({"noise": "inside"}, "paper Eq. 1: the noise is scaled by α"),
     "step target": ({"target": "step"}, "paper text: the target jumps to ±1 at a pulse"),
     "20 SM steps": ({"sm_per_mm": 20}, "paper text: 20 statistics-network steps per RNN step"),
+    "RMSprop ε inside √": ({"rmsprop_eps": "inside"}, "Keras ≥ 2.11's RMSprop, ε inside the "
+                           "square root (both networks); which Keras the authors ran is not "
+                           "known"),
     "bf16 critic": ({"sm_precision": "bf16"}, "a speed option of mifd, not in the paper: the "
                     "statistics network's matmuls in bfloat16 (autocast)"),
 }

@@ -1,0 +1,52 @@
+"""RMSprop with ε inside the square root (Keras ≥ 2.11) against the formula, and against ε
+outside it (torch, the default)."""
+
+import numpy as np
+import pytest
+import torch
+
+import mifd
+from mifd.nn import RMSpropEpsInside, rmsprop_keras
+
+
+def _steps(opt_fn, grads):
+    w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    opt = opt_fn([w])
+    for g in grads:
+        w.grad = g.clone()
+        opt.step()
+    return w.detach().numpy()
+
+
+def test_eps_inside_follows_the_keras_formula():
+    rng = np.random.default_rng(0)
+    grads = [torch.tensor(rng.normal(size=3) * s) for s in (1.0, 1e-3, 1e-5, 1e-4)]
+    lr, rho, eps = 0.01, 0.9, 1e-7
+    w, v = np.zeros(3), np.zeros(3)
+    for g in grads:
+        g = g.numpy()
+        v = rho * v + (1 - rho) * g * g
+        w = w - lr * g / np.sqrt(v + eps)
+    np.testing.assert_allclose(_steps(lambda p: rmsprop_keras(p, lr, "inside"), grads), w,
+                               rtol=1e-12)
+    # with small gradients throughout, ε inside the root makes the steps ~100× smaller
+    small = [torch.full((3,), 1e-5, dtype=torch.float64)] * 5
+    inside = _steps(lambda p: rmsprop_keras(p, lr, "inside"), small)
+    outside = _steps(lambda p: rmsprop_keras(p, lr, "outside"), small)
+    assert 50 < outside[0] / inside[0] < 200
+    assert isinstance(rmsprop_keras([torch.nn.Parameter(torch.zeros(1))], lr, "inside"),
+                      RMSpropEpsInside)
+    with pytest.raises(ValueError, match="parameter 'eps_placement'"):
+        rmsprop_keras([torch.nn.Parameter(torch.zeros(1))], lr, "middle")
+
+
+def test_the_wm_option_keeps_the_default_key_and_changes_the_run(store_env):
+    exp = mifd.get_experiment("wm")
+    from mifd.config import config_hash
+    assert config_hash("wm", exp.config("smoke"), "v") == \
+        config_hash("wm", exp.config("smoke", {"rmsprop_eps": "outside"}), "v")
+    tiny = {"trials": 1, "epochs": 2, "audit_steps": 0}
+    a = mifd.run("wm", "smoke", "cpu", tiny, verbose=False)
+    b = mifd.run("wm", "smoke", "cpu", {**tiny, "rmsprop_eps": "inside"}, verbose=False)
+    assert a.key != b.key
+    assert not np.array_equal(a.result["weights"]["W_rec"], b.result["weights"]["W_rec"])
