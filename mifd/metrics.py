@@ -46,19 +46,22 @@ def structural_matrix(W) -> np.ndarray:
     return A * (1 - np.eye(A.shape[-1]))
 
 
-def abs_corr(X) -> np.ndarray:
-    """``|corr|`` between the columns of ``X`` ``(..., samples, N)``, diagonal removed.
-
-    A constant unit (e.g. a silenced one) has no defined correlation; it is given 0.
-    """
+def corr(X) -> np.ndarray:
+    """The (signed) correlation between the columns of ``X`` ``(..., samples, N)``, diagonal
+    removed. A constant unit (e.g. a silenced one) has no defined correlation; it is given 0."""
     X = _np(X)
     Xc = X - X.mean(-2, keepdims=True)
     cov = np.swapaxes(Xc, -1, -2) @ Xc
     sd = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         C = cov / (sd[..., :, None] * sd[..., None, :])
-    C = np.nan_to_num(np.abs(C), nan=0.0)
+    C = np.nan_to_num(C, nan=0.0)
     return C * (1 - np.eye(C.shape[-1]))
+
+
+def abs_corr(X) -> np.ndarray:
+    """``|corr|`` between the columns of ``X`` ``(..., samples, N)`` (:func:`corr`)."""
+    return np.abs(corr(X))
 
 
 def q_str(W, groups=None) -> np.ndarray:

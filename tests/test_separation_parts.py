@@ -121,3 +121,27 @@ def test_gru_gates_rebuild_the_states(cell):
             cand = torch.tanh(xh + torch.einsum("tbln,tnj->tblj", r * h_prev, net.U[..., 2 * n:]))
         torch.testing.assert_close(z * h_prev + (1 - z) * cand, H, rtol=1e-5, atol=1e-5)
 
+
+
+def test_separation_follows_the_authors_windows_and_stores_every_parameter(store_env):
+    """D_cor over the loss window and NMI of the averaged signed correlations (the authors'
+    code) by default, the other choices as options; biases stored with the weights."""
+    import mifd
+    tiny = {"mm_steps": 2}
+    rr = mifd.run("separation", "smoke", "cpu", tiny, verbose=False)
+    assert {"W", "U", "W_out", "b_out", "b", "c"} <= set(rr.result["weights"])
+    alt = mifd.run("separation", "smoke", "cpu", {**tiny, "dcor_window": "all",
+                                                  "nmi_matrix": "abs_mean"}, verbose=False)
+    np.testing.assert_array_equal(rr.result["final"]["R2"], alt.result["final"]["R2"])
+    assert not np.allclose(rr.result["final"]["D_cor"], alt.result["final"]["D_cor"])
+
+
+def test_signed_and_absolute_correlation():
+    from mifd import metrics
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 1))
+    X = np.concatenate([x, -x + 0.1 * rng.normal(size=(500, 1)), rng.normal(size=(500, 1))], 1)
+    S = metrics.corr(X)
+    assert S[0, 1] < -0.9 and abs(S[0, 2]) < 0.2 and S[0, 0] == 0
+    np.testing.assert_array_equal(metrics.abs_corr(X), np.abs(S))
+    np.testing.assert_allclose(S[0, 1], np.corrcoef(X.T)[0, 1])

@@ -64,6 +64,13 @@ class SeparationConfig(CriticOptions):
                                   "backward pass instead of storing them (exact; memory)")
     sm_pass_group: int = param(0, doc="GRU passes of the SM steps run together (0: all "
                                "sm_per_mm; memory)", low=0)
+    dcor_window: str = param("loss", doc="steps whose states and outputs D_cor correlates: the "
+                             "loss window, from loss_from on (authors' code), or all",
+                             choices=("loss", "all"), added=True)
+    nmi_matrix: str = param("signed_mean", doc="NMI's input matrix: the absolute value of the "
+                            "signed correlations averaged over sequences (authors' code), or the "
+                            "average of their absolute values", choices=("signed_mean",
+                                                                         "abs_mean"), added=True)
     fused_bptt: bool = param(False, doc="hand-written BPTT through the GRU instead of autograd "
                              "over every step (gradients equal up to rounding; "
                              "keeps only the states, so bptt_checkpoint has no effect with it)",
@@ -157,6 +164,7 @@ def evaluate(problem: SeparationProblem, full: bool = False) -> dict[str, np.nda
     T, n = problem.T, cfg.n
     sse = np.zeros((T, 6))
     targets, corr, uo = [], [], []
+    start = cfg.loss_from if cfg.dcor_window == "loss" else 0
     ex = None
     with torch.no_grad():
         for chunk in problem.test.split(cfg.eval_chunk):
@@ -165,15 +173,18 @@ def evaluate(problem: SeparationProblem, full: bool = False) -> dict[str, np.nda
             sse += ((Y - tgt) ** 2).sum(dim=(1, 2)).cpu().double().numpy()
             targets.append(tgt[0].cpu().double().numpy())
             Hn = H.cpu().numpy()
-            corr.append(metrics.abs_corr(Hn))           # (T, b, N, N)
-            uo.append(metrics.unit_signal_corr(Hn, Y.cpu().numpy()))  # (T, b, N, 6)
+            corr.append(metrics.corr(Hn))               # (T, b, N, N), signed
+            uo.append(metrics.unit_signal_corr(Hn[..., start:, :],
+                                               Y.cpu().numpy()[..., start:, :]))  # (T, b, N, 6)
             if ex is None and full:
                 ex = {"x": x[0, 0].cpu().numpy(), "target": tgt[0, 0].cpu().numpy(),
                       "y": Y[:, 0].cpu().numpy(), "h": H[:, 0, :, :].cpu().numpy()[:, :, :]}
     tg = np.concatenate(targets).reshape(-1, 6)
     sst = ((tg - tg.mean(0)) ** 2).sum(0)
     r2 = 1 - sse / sst
-    C = np.concatenate(corr, axis=1).mean(1)             # |corr| averaged over sequences
+    S = np.concatenate(corr, axis=1)
+    C = np.abs(S).mean(1)                                # |corr| averaged over sequences
+    C_nmi = np.abs(S.mean(1)) if cfg.nmi_matrix == "signed_mean" else C
     UO = np.concatenate(uo, axis=1).mean(1)              # (T, N, 6)
     g = metrics.halves(n)
     k = UO.shape[-1] // 2
@@ -181,7 +192,8 @@ def evaluate(problem: SeparationProblem, full: bool = False) -> dict[str, np.nda
     res = {"R2": r2.mean(1), "R2_each": r2, "Q_cor": metrics.modularity(C, g),
            "D_cor": metrics.separability(UO[..., :k].mean(-1), UO[..., k:].mean(-1), g),
            "Q_str": metrics.q_str(U), "D_out": metrics.d_out(m.W_out.detach()),
-           "NMI": np.array([metrics.nmi(metrics.two_communities(C[t]), g) for t in range(T)]),
+           "NMI": np.array([metrics.nmi(metrics.two_communities(C_nmi[t]), g)
+                            for t in range(T)]),
            "NMI_str": np.array([metrics.nmi(metrics.two_communities(metrics.structural_matrix(U[t])), g)
                                 for t in range(T)])}
     if full:
@@ -256,7 +268,8 @@ class SeparationTrainUnit(Unit):
         final = evaluate(self.problem, full=True)
         snaps = {k: np.stack([e[k] for e in self.evals]) for k in self.evals[0]}
         m = self.problem.model
-        weights = {k: getattr(m, k).detach().cpu().numpy() for k in ("W", "U", "W_out")}
+        # every parameter (biases included), so a stored network can be run again exactly
+        weights = {k: v.detach().cpu().numpy() for k, v in m.named_parameters()}
         return {"hist": self.hist, "pre_mi": self.pre_mi, "snap_epochs": np.array(self.eval_steps),
                 "snaps": snaps, "final": final, "weights": weights,
                 "conditions": [c for c, _, _ in self.cfg.all_conditions()]}

@@ -7,7 +7,8 @@ OFF_j onset (ON wins a tie) and otherwise holds; it starts at −1 (+1 if ON_j f
 
 Target (``target="ramp"``, the authors' code): a signal starting at 0 that moves by
 ``ramp`` (0.1) per step in the direction of the state, clipped to [−1, 1]; the target of step t
-is that signal one step later, so it reacts to an onset at the onset's own step. The paper's
+is that signal one step later, so the target at index k − 1 already moves for a pulse whose
+input starts at index k (as in the authors' code). The paper's
 idealized description (``target="step"``) uses the state itself.
 
 Sequences are ``transient + steps`` long (1000 + 2000): the transient is run without gradient,
