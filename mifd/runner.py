@@ -70,7 +70,7 @@ def check_parameters(profile: str, device: str = "auto", note: str = "",
     """Validate a chapter's parameters before any work (one-line :class:`~mifd.ConfigError`
     otherwise): ``profile``, ``device``, ``overrides`` (``{experiment: {setting: value}}``, each
     checked like ``--set``), and no injected parameter the chapter does not declare
-    (:data:`CHAPTER_PARAMETERS`). Prints them and returns the device that will be used."""
+    (:data:`~mifd.runner.CHAPTER_PARAMETERS`). Prints them and returns the device that will be used."""
     unknown = sorted(set(injected_parameters()) - set(CHAPTER_PARAMETERS))
     if unknown:
         raise ConfigError(f"parameter {', '.join(repr(u) for u in unknown)}: not declared by "

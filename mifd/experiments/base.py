@@ -44,7 +44,7 @@ class Experiment:
     cuda_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: a lower bound of the bytes a config needs (histories, the network's states for one
     #: backward pass, the critic's activations, data): refused before anything is allocated
-    #: when it exceeds the memory available (:func:`check_memory`)
+    #: when it exceeds the memory available (:func:`~mifd.experiments.base.check_memory`)
     memory: Callable[[Any], int] | None = None
 
     def config(self, profile: str = "book", overrides: Mapping[str, Any] | None = None,
