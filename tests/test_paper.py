@@ -131,3 +131,18 @@ def test_dependence_verdict():
                                     [0.5, 0.6, 0.55, 0.7]) == "reduced"
     assert rules.dependence_verdict(without, with_mi, [0.0, 0.0]) == "not reduced"
     assert rules.dependence_verdict([1.0], without, []) == "not testable (n = 1)"
+
+
+def test_mine_benchmark_checks_on_hand_built_trials():
+    from mifd.paper import mine_benchmark
+    cfg = SimpleNamespace(stages=(2.0, 10.0), batch=64)
+    ok = {"mean@2": [1.9], "mean@10": [4.0], "mse@10": [40.0]}
+    trials = {"staircase/joint/gaussian/infonce": ok,
+              "staircase/joint/gaussian/smile": {"mse@10": [3.0]},
+              "staircase/joint/gaussian/nwj": {"mse@10": [9.0]}}
+    rows = {r["property"].split()[0]: r for r in mine_benchmark.checks(trials, cfg)}
+    assert rows["InfoNCE"]["holds"] and rows["SMILE"]["holds"]
+    trials["staircase/joint/gaussian/infonce"] = {**ok, "mean@10": [4.5]}  # above log 64 = 4.16
+    trials["staircase/joint/gaussian/smile"] = {"mse@10": [10.0]}
+    rows = {r["property"].split()[0]: r for r in mine_benchmark.checks(trials, cfg)}
+    assert not rows["InfoNCE"]["holds"] and not rows["SMILE"]["holds"]

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..config import ConfigError, param
-from ..mine import (BOUND_LABELS, BOUNDS, NEGATIVES, MovingAverage, bound, copula_mi_estimate,
+from ..mine import (BOUNDS, NEGATIVES, MovingAverage, bound, copula_mi_estimate,
                     derangement, dv, dv_estimate, dv_step, gaussian_mi_estimate,
                     joint_and_marginal_scores, make_critic, mine_surrogate,
                     optimal_gaussian_critic, rho_for_mi, tuba)
@@ -402,42 +402,3 @@ def train(cfg: MineGaussianConfig, device: str, ckpt: Checkpointer, progress: bo
 
 
 EXPERIMENT = Experiment("mine-gaussian", MineGaussianConfig, PROFILES, train, __doc__ or "")
-
-
-def checks(trials: dict, cfg: MineGaussianConfig) -> list[dict]:
-    """Published properties of the benchmark, each checked on this run with a stated rule."""
-    rows = []
-    top = max(cfg.stages)
-    for cond, m in trials.items():
-        if not cond.startswith("staircase/"):
-            continue
-        run = cond.removeprefix("staircase/").rsplit("/", 1)[0]
-        if cond.endswith("/infonce"):
-            worst = max(float(np.max(m[f"mean@{s:g}"])) for s in cfg.stages)
-            rows.append({"run": run, "property": f"InfoNCE never exceeds log n = {math.log(cfg.batch):.2f}",
-                         "rule": "max over stages of the tail mean ≤ log n",
-                         "measured": round(worst, 3), "holds": worst <= math.log(cfg.batch) + 1e-6})
-        if cond.endswith("/smile") and f"{cond[:-6]}/nwj" in trials:
-            a = float(np.mean(m[f"mse@{top:g}"]))
-            b = float(np.mean(trials[f"{cond[:-6]}/nwj"][f"mse@{top:g}"]))
-            rows.append({"run": run, "property": f"SMILE has lower MSE than NWJ at {top:g} nats",
-                         "rule": "tail MSE(SMILE) < tail MSE(NWJ)",
-                         "measured": f"{a:.2f} vs {b:.2f}", "holds": a < b})
-    return rows
-
-
-def stage_table(trials: Mapping[str, Mapping[str, list]]):
-    """Bias, variance and MSE per run, bound and stage (means over seeds), as a DataFrame."""
-    import pandas as pd
-    rows = []
-    for cond, metrics in trials.items():
-        if not cond.startswith("staircase/"):
-            continue
-        _, critic, data, bname = cond.split("/")
-        stages = sorted({float(k.split("@")[1]) for k in metrics})
-        for mi in stages:
-            rows.append({"critic": critic, "data": data, "estimator": BOUND_LABELS.get(bname, bname),
-                         "true MI": mi,
-                         **{k: float(np.mean(metrics[f"{k}@{mi:g}"]))
-                            for k in ("mean", "bias", "var", "mse")}})
-    return pd.DataFrame(rows).set_index(["critic", "data", "estimator", "true MI"]).round(3)

@@ -7,9 +7,10 @@
 * :mod:`~mifd.paper.wm`, :mod:`~mifd.paper.separation` — each section's paper-vs-ours table,
   trial classes, L2 sweep;
 * :mod:`~mifd.paper.claims` — the landing page's claims table and its summary;
-* :mod:`~mifd.paper.variants` — the working-memory run under the paper-versus-code options.
+* :mod:`~mifd.paper.variants` — the working-memory run under the paper-versus-code options;
+* :mod:`~mifd.paper.mine_benchmark` — the MI estimators' benchmark against its literature.
 """
 
-from . import claims, reported, rules, separation, timing, variants, wm
+from . import claims, mine_benchmark, reported, rules, separation, timing, variants, wm
 
-__all__ = ["claims", "reported", "rules", "separation", "timing", "variants", "wm"]
+__all__ = ["claims", "mine_benchmark", "reported", "rules", "separation", "timing", "variants", "wm"]
