@@ -18,7 +18,7 @@ The names the book's performance page uses are importable from here.
 
 from .committed import (GOALS, allocator_ab_frame, allocator_effect, cuda_test_results,
                         goal_verdicts, load_committed, load_phases, load_sm_pass, option_effect,
-                        phases_frame, rows_frame)
+                        phase_sentences, phases_frame, rows_frame)
 from .costs import GOAL_MINUTES, H100_PEAKS, paper_requirements, profile_costs
 from .measure import format_table, ops_per_draw, ops_per_step, phase_times, run_bench, \
     wm_sm_pass_times
@@ -29,5 +29,5 @@ __all__ = ["BenchOptions", "GOALS", "GOAL_MINUTES", "H100_PEAKS", "INEXACT_PARTS
            "allocator_ab_frame", "allocator_effect", "cuda_test_results", "format_table",
            "goal_verdicts", "is_exact", "is_exact_mifd", "load_committed", "load_phases",
            "load_sm_pass", "ops_per_draw", "ops_per_step", "option_effect", "paper_requirements",
-           "phase_times", "profile_costs", "phases_frame", "rows_frame", "run_bench",
+           "phase_times", "profile_costs", "phase_sentences", "phases_frame", "rows_frame", "run_bench",
            "wm_sm_pass_times"]

@@ -126,21 +126,44 @@ def load_phases(folder: Path | None = None) -> list[dict]:
 
 def phases_frame(phases: list[dict]):
     """One row per measured configuration: seconds per epoch (all batched trials) in each
-    phase and each phase's share."""
+    phase and each phase's share, and the time per sequential RNN step at the published
+    sequence length (working memory: the batched SM pass over transient + steps, drawing its
+    data included; separation: the MM step's forward and backward over the sequence)."""
     import pandas as pd
+
+    from ..experiments import get_experiment
+    wm, sep = get_experiment("wm").config("paper"), get_experiment("separation").config("paper")
     recs = []
     for res in phases:
         for r in res["rows"]:
             sec = r["seconds_per_epoch"]
             total = sum(sec.values())
+            per_step = (sec["sm_rnn"] / (wm.transient + wm.steps) if r["experiment"] == "wm"
+                        else sec["mm"] / (2 * sep.length))
             recs.append({"experiment": r["experiment"], "device": res.get("gpu") or r["device"],
                          "batched trials": r["trials"],
                          "critic precision": r["overrides"].get("sm_precision", "fp32"),
                          "SM RNN passes (s)": round(sec["sm_rnn"], 3),
                          "SM critic updates (s)": round(sec["sm_critic"], 3),
                          "MM step (s)": round(sec["mm"], 3), "epoch (s)": round(total, 3),
-                         "RNN share": round((sec["sm_rnn"] + sec["mm"]) / total, 2)})
+                         "RNN share": round((sec["sm_rnn"] + sec["mm"]) / total, 2),
+                         "µs per RNN step": round(1e6 * per_step)})
     return pd.DataFrame(recs)
+
+
+def phase_sentences(frame) -> list[str]:
+    """One sentence per row of :func:`phases_frame`, for the page."""
+    out = []
+    for _, r in frame.iterrows():
+        if r["experiment"] == "wm":
+            out.append(f"wm, {r['batched trials']} trials, critic {r['critic precision']}: RNN "
+                       f"phases {r['RNN share']:.0%} of the epoch; {r['µs per RNN step']:.0f} µs "
+                       "per step of the batched SM pass, drawing its data included")
+        else:
+            out.append(f"separation, {r['batched trials']} trial(s): RNN phases "
+                       f"{r['RNN share']:.0%} of the MM step; the MM step "
+                       f"{r['µs per RNN step']:.0f} µs per GRU step (forward and backward)")
+    return out
 
 
 def cuda_test_results(folder: Path | None = None) -> list[dict]:
