@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import numpy as np
+
 from conftest import mifd_cmd
 
 TINY = ["--set", "n=8", "--set", "batch=2", "--set", "transient=10", "--set", "steps=20",
@@ -235,6 +237,9 @@ def test_committed_gpu_measurements_parse_and_judge_the_gpu_goals():
     phases = committed.phases_frame(committed.load_phases())
     assert set(phases["experiment"]) <= {"wm", "separation"}
     assert ((phases["RNN share"] >= 0) & (phases["RNN share"] <= 1)).all()
+    wm = phases[phases["experiment"] == "wm"]  # the batched SM pass over 1000 + 2000 steps
+    assert np.allclose(wm["µs per RNN step"], 1e6 * wm["SM RNN passes (s)"] / 3000, rtol=0.01)
+    assert len(committed.phase_sentences(phases)) == len(phases)
     for t in committed.cuda_test_results():
         assert t["tests"] == len(t["names"]) > 0
 
