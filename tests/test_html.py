@@ -43,3 +43,16 @@ def test_rerun_costs_come_from_the_committed_results(smoke_book):
     assert "{{" not in text
     for key, value in profile_costs().items():
         assert value.split("(")[0].strip() in text, key
+
+
+def test_every_figure_is_captioned(smoke_book):
+    """Every figure a chapter draws sits in a numbered figure with a caption (issue: evidence)."""
+    from bs4 import BeautifulSoup
+    for name, text in _pages(smoke_book).items():
+        soup = BeautifulSoup(text, "html.parser")
+        for img in soup.find_all("img"):
+            if not re.search(r"_images/[0-9a-f]+\.png$", img.get("src", "")):
+                continue  # logos and static pictures
+            fig = img.find_parent("figure")
+            assert fig is not None and fig.find("figcaption") is not None, \
+                f"{name}: a figure without a caption ({img['src']})"
