@@ -56,3 +56,10 @@ def test_every_figure_is_captioned(smoke_book):
             fig = img.find_parent("figure")
             assert fig is not None and fig.find("figcaption") is not None, \
                 f"{name}: a figure without a caption ({img['src']})"
+
+
+def test_printed_lines_wrap_in_their_boxes(smoke_book):
+    """Provenance lines are long: the book's style sheet wraps output text (issue: evidence)."""
+    css = (smoke_book / "_static" / "mifd.css").read_text()
+    assert "pre-wrap" in css
+    assert "mifd.css" in (smoke_book / "book" / "wm.html").read_text()
