@@ -63,7 +63,9 @@ def _type_name(typ: Any) -> str:
     origin = typing.get_origin(typ)
     if origin is tuple:
         args = typing.get_args(typ)
-        return f"a comma-separated list of {_type_name(args[0])}s"
+        many = {int: "integers", float: "finite numbers", bool: "true/false values",
+                str: "strings"}.get(args[0], str(args[0]))
+        return f"a comma-separated list of {many} (empty: none)"
     return {int: "an integer", float: "a finite number", bool: "true or false",
             str: "a string"}.get(
         typ, str(typ))
@@ -81,7 +83,8 @@ def _coerce(name: str, value: Any, typ: Any, allowed: str) -> Any:
     origin = typing.get_origin(typ)
     if origin is tuple:
         inner = typing.get_args(typ)[0]
-        items = value.split(",") if isinstance(value, str) else value
+        items = ([v for v in value.split(",") if v.strip()] if isinstance(value, str)
+                 else value)
         if not isinstance(items, (list, tuple)):
             raise fail()
         try:
@@ -139,6 +142,10 @@ INT_MAX = 2 ** 62
 def _check_range(name: str, value: Any, f: dataclasses.Field, allowed: str) -> None:
     m = f.metadata
     items = value if isinstance(value, tuple) else (value,)
+    if isinstance(value, tuple) and not value and m.get("choices") is not None:
+        # a list of choices (conditions, estimators, critics) names at least one
+        raise ConfigError(f"parameter '{name}': got an empty list; allowed: {allowed}, at least "
+                          "one")
     for v in items:
         bad = (m.get("choices") is not None and v not in m["choices"]) or \
               (m.get("low") is not None and v < m["low"]) or \

@@ -24,3 +24,12 @@ def test_overrides_are_coerced_and_checked():
         apply_overrides(cfg, {"lr": "nan"})
     assert config_hash("x", cfg, "1") != config_hash("x", new, "1")
     assert config_hash("x", cfg, "1") != config_hash("x", cfg, "2")
+
+
+def test_an_empty_list_means_none_and_a_list_of_choices_needs_one():
+    sep = mifd.get_experiment("separation")
+    assert sep.config("book", {"sweep_l2": ""}).sweep_l2 == ()
+    with pytest.raises(ConfigError, match="parameter 'conditions': got an empty list"):
+        sep.config("book", {"conditions": ""})
+    with pytest.raises(ConfigError, match="a comma-separated list of finite numbers"):
+        sep.config("book", {"sweep_l2": "a"})
