@@ -83,8 +83,8 @@ class WMConfig(CriticOptions):
 
 PROFILES = {
     "paper": {},
-    "book": {"trials": 4, "epochs": 300, "sm_width": 64, "sm_batch": 2, "sm_samples": 4096,
-             "snapshot_every": 20, "audit_steps": 300, "audit_batch": 2, "audit_width": 64},
+    "book": {"trials": 10, "epochs": 1000, "sm_width": 64, "sm_batch": 2, "sm_samples": 4096,
+             "snapshot_every": 25, "audit_steps": 300, "audit_batch": 2, "audit_width": 64},
     "smoke": {"trials": 2, "epochs": 4, "batch": 4, "transient": 50, "steps": 100,
               "sm_width": 16, "sm_samples": 256, "pre_steps": 2, "sm_per_mm": 2,
               "snapshot_every": 2, "eval_batch": 4, "n": 8, "audit_steps": 3, "audit_batch": 2,
