@@ -169,8 +169,14 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     result = None if force else entry.load_result()
     changed = None
     if result is not None and (made_by := entry.meta().get("code", {}).get("hash")) != code:
-        if entry.readonly:  # committed: shown with a note, recomputed by `make results`
-            changed = made_by or "unrecorded"
+        committed = None if entry.readonly else store.committed_entry(exp.name, key)
+        if committed is not None:  # a committed result of this key beats a stale local one
+            entry, result = committed, committed.load_result()
+            made_by = entry.meta().get("code", {}).get("hash")
+        if result is not None and made_by == code:
+            pass
+        elif result is not None and entry.readonly:
+            changed = made_by or "unrecorded"  # shown with a note; `make results` recomputes
         else:
             print(f"mifd: {exp.name} {key}: the stored result was made by other code "
                   f"({made_by or 'unrecorded'}; now {code}): recomputing", file=sys.stderr,

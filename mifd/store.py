@@ -249,6 +249,14 @@ class Store:
                 return e
         return own
 
+    def committed_entry(self, experiment: str, key: str) -> Entry | None:
+        """The first committed layer's finished entry of ``key``, if any."""
+        for c in self.committed:
+            e = Entry(c / experiment / key, readonly=True)
+            if e.result_path.exists():
+                return e
+        return None
+
     def init_entry(self, entry: Entry, config: dict) -> None:
         if not (entry.path / "config.json").exists():
             atomic_write_json(entry.path / "config.json", config)

@@ -84,3 +84,15 @@ def test_a_checkpoint_of_other_code_is_not_resumed(store_env, monkeypatch):
     with pytest.warns(UserWarning, match="checkpoint was made by other code"):
         rr = mifd.run("wm", "smoke", "cpu", {**TINY, "epochs": 6}, verbose=False)
     assert rr.meta["resumed_from"] is None
+
+
+def test_a_committed_result_beats_a_stale_local_copy(tmp_path, monkeypatch, capsys):
+    """The book loads the committed result, not a retraining, when a stale local copy of the
+    same key exists (e.g. a variant run here, committed, then the code changed)."""
+    store = Store(tmp_path / "own", [tmp_path / "committed"])
+    mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    commit_results("wm", "smoke", TINY, store=store, device="cpu")
+    _other_code(monkeypatch)
+    rr = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    assert rr.loaded and rr.code_changed and "committed" in rr.path.parts
+    assert "recomputing" not in capsys.readouterr().err
