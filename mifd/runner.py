@@ -178,9 +178,9 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         elif result is not None and entry.readonly:
             changed = made_by or "unrecorded"  # shown with a note; `make results` recomputes
         else:
-            print(f"mifd: {exp.name} {key}: the stored result was made by other code "
-                  f"({made_by or 'unrecorded'}; now {code}): recomputing", file=sys.stderr,
-                  flush=True)
+            if verbose:  # a line of information (stdout: a page's build treats stderr as a fault)
+                print(f"mifd: {exp.name} {key}: the stored result was made by other code "
+                      f"({made_by or 'unrecorded'}; now {code}): recomputing", flush=True)
             result = None
     loaded = result is not None
     if result is None:

@@ -58,9 +58,9 @@ def test_a_stored_result_of_other_code_is_recomputed(store_env, monkeypatch, cap
     assert first.meta["code"]["hash"] == mifd.get_experiment("wm").code_hash()
     assert mifd.run("wm", "smoke", "cpu", TINY, verbose=False).loaded
     _other_code(monkeypatch)
-    again = mifd.run("wm", "smoke", "cpu", TINY, verbose=False)
+    again = mifd.run("wm", "smoke", "cpu", TINY)
     assert not again.loaded and again.meta["code"]["hash"] == "0123456789abcdef"
-    assert "made by other code" in capsys.readouterr().err
+    assert "made by other code" in capsys.readouterr().out
 
 
 def test_a_committed_result_of_other_code_is_shown_with_a_note(tmp_path, monkeypatch):
@@ -95,4 +95,4 @@ def test_a_committed_result_beats_a_stale_local_copy(tmp_path, monkeypatch, caps
     _other_code(monkeypatch)
     rr = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
     assert rr.loaded and rr.code_changed and "committed" in rr.path.parts
-    assert "recomputing" not in capsys.readouterr().err
+    assert "recomputing" not in capsys.readouterr().out
