@@ -173,11 +173,9 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         if committed is not None:  # a committed result of this key beats a stale local one
             entry, result = committed, committed.load_result()
             made_by = entry.meta().get("code", {}).get("hash")
-        if result is not None and made_by == code:
-            pass
-        elif result is not None and entry.readonly:
+        if result is not None and made_by != code and entry.readonly:
             changed = made_by or "unrecorded"  # shown with a note; `make results` recomputes
-        else:
+        elif result is None or made_by != code:
             if verbose:  # a line of information (stdout: a page's build treats stderr as a fault)
                 print(f"mifd: {exp.name} {key}: the stored result was made by other code "
                       f"({made_by or 'unrecorded'}; now {code}): recomputing", flush=True)
