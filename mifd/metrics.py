@@ -146,15 +146,67 @@ def mse(y, target) -> np.ndarray:
 def two_communities(A) -> np.ndarray:
     """Clauset–Newman–Moore greedy modularity on weighted ``A``, forced to exactly two
     communities (``networkx.community.greedy_modularity_communities`` with cutoff = best_n = 2);
-    returns a label per node."""
-    import networkx as nx
+    returns a label per node (0: the larger community).
+
+    A complete graph (every off-diagonal weight non-zero and finite: the case of |corr| and of
+    |W| + |W|ᵀ) goes through :func:`_cnm_dense`, which makes networkx's merges in the same order
+    with the same floating-point operations (labels equal, tested) about 100× faster; any other
+    graph goes through networkx itself.
+    """
     A = _np(A)
+    labels = _cnm_dense(A)
+    return labels if labels is not None else _cnm_networkx(A)
+
+
+def _cnm_networkx(A: np.ndarray) -> np.ndarray:
+    import networkx as nx
     G = nx.from_numpy_array(A)
     comms = nx.community.greedy_modularity_communities(G, weight="weight", cutoff=2, best_n=2)
     labels = np.zeros(A.shape[0], dtype=int)
     for c, nodes in enumerate(comms):
         labels[list(nodes)] = c
     return labels
+
+
+def _cnm_dense(A: np.ndarray) -> np.ndarray | None:
+    """networkx's CNM merge sequence (``_greedy_modularity_communities_generator``, undirected,
+    resolution 1) on the dense ΔQ matrix of a complete graph, or None for any other graph.
+
+    networkx pops the pair (u, v) of largest ΔQ, ties going to the smallest (u, v), merges u into
+    v, sets ΔQ_vw = ΔQ_vw + ΔQ_uw for every other community w (all are neighbours in a complete
+    graph), and orders the final communities by size (stable over node order). Degrees and the
+    total weight are Python sums in networkx's order, so every float equals networkx's.
+    """
+    n = A.shape[0]
+    if A.ndim != 2 or n != A.shape[1] or n < 3 or not np.isfinite(A).all():
+        return None
+    # networkx.from_numpy_array adds (u, v) and then (v, u) for u < v: an asymmetric A keeps
+    # the lower triangle's weight.
+    A = np.tril(A) + np.tril(A, -1).T
+    if not (A[~np.eye(n, dtype=bool)] != 0).all():
+        return None
+    rows = A.tolist()
+    # G.degree: the weights of a node's edges in neighbour order (ascending), a self-loop twice.
+    deg = np.array([sum(r[j] for j in range(n) if r[j] != 0) + (r[i] if r[i] != 0 else 0)
+                    for i, r in enumerate(rows)])
+    m = sum(deg.tolist()) / 2  # G.size(weight)
+    q0 = 1 / m
+    a = deg * q0 * 0.5
+    P = np.outer(a, a)
+    dq = q0 * A - (P + P)
+    np.fill_diagonal(dq, -np.inf)
+    owner = np.arange(n)  # the community each node is in (its surviving key)
+    for _ in range(n - 2):
+        u, v = divmod(int(np.argmax(dq)), n)
+        new = dq[v] + dq[u]
+        dq[v], dq[:, v] = new, new
+        dq[u], dq[:, u] = -np.inf, -np.inf
+        dq[v, v] = -np.inf
+        owner[owner == u] = v
+    keys = np.unique(owner)  # the two surviving keys, in node (= insertion) order
+    sizes = [(owner == k).sum() for k in keys]
+    order = sorted(range(2), key=lambda i: -sizes[i])  # stable: the smaller key first on a tie
+    return np.where(owner == keys[order[0]], 0, 1)
 
 
 def nmi(a, b) -> float:

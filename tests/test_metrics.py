@@ -89,3 +89,39 @@ def test_accuracy_of_a_non_finite_output_is_zero():
     assert metrics.accuracy(y, t) == 0.0
     y[..., 0] = -1.0
     assert metrics.accuracy(y, t) == 0.5
+
+
+def _graphs(seed: int):
+    """Weighted complete graphs of every kind the dense CNM path takes: random, integer (ties
+    everywhere), constant (all ties), |corr| (not exactly symmetric), float32, self-loops."""
+    rng = np.random.default_rng(seed)
+    for t in range(120):
+        n = int(rng.integers(3, 30))
+        kind = t % 5
+        if kind == 0:
+            A = rng.random((n, n)); A = A + A.T
+        elif kind == 1:
+            A = rng.integers(1, 4, (n, n)).astype(float); A = A + A.T
+        elif kind == 2:
+            A = np.abs(np.corrcoef(rng.standard_normal((40, n)).T))
+        elif kind == 3:
+            A = np.ones((n, n))
+        else:
+            A = rng.random((n, n)).astype(np.float32)  # asymmetric: networkx keeps the lower half
+        if t % 3 == 0:
+            np.fill_diagonal(A, 0)
+        yield A
+
+
+def test_dense_cnm_makes_networkx_merges():
+    """The fast path's labels equal networkx's greedy_modularity_communities on every graph,
+    ties included; graphs with a missing edge go to networkx."""
+    from mifd.metrics import _cnm_dense, _cnm_networkx, _np
+    for A in _graphs(0):
+        fast = _cnm_dense(_np(A))
+        assert fast is not None
+        np.testing.assert_array_equal(fast, _cnm_networkx(_np(A)))
+    A = np.ones((6, 6))
+    A[0, 1] = A[1, 0] = 0.0  # not complete
+    assert _cnm_dense(A) is None
+    assert len(set(metrics.two_communities(A))) == 2
