@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="pause after M minutes of training with a checkpoint (exit code 3); "
                         "the same command continues")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--parts", default=None, metavar="N",
+                   help="run the conditions as N processes side by side, one per core "
+                        "(separation); the parts are stored as runs of their own and assembled")
     b = sub.add_parser("book", help="execute every chapter with a profile and build the HTML")
     b.add_argument("--profile", default="book", help="|".join(PROFILES))
     b.add_argument("--root", default=None, help="book root (default: the checkout)")
@@ -236,6 +239,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"parameter '--max-minutes': got {args.max_minutes!r}; "
                                   "allowed: a number >= 0") from None
         from .runner import RunInterrupted, RunPaused
+        if args.parts is not None:
+            from .shards import run_parts
+            try:
+                parts = int(args.parts)
+            except ValueError:
+                raise ConfigError(f"parameter '--parts': got {args.parts!r}; allowed: an "
+                                  "integer >= 1") from None
+            code = run_parts(args.experiment, args.profile, args.device, args.sets, parts,
+                             args.force, args.max_minutes)
+            if code:
+                return code
+            args.force = False  # the parts are trained: assemble them
         try:
             rr = run(args.experiment, args.profile, args.device, overrides,
                      out=args.out or ".", force=args.force,

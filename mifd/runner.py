@@ -180,6 +180,18 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
                 print(f"mifd: {exp.name} {key}: the stored result was made by other code "
                       f"({made_by or 'unrecorded'}; now {code}): recomputing", flush=True)
             result = None
+    if result is None and not force:  # the conditions run as parts, one process per core?
+        from .shards import condition_parts, describe
+        assembled = condition_parts(exp.name, cfg, store, code)
+        if assembled is not None:
+            assembled.profile = profile
+            if out is not None:
+                atomic_write_json(Path(out) / "summary.json", {
+                    "experiment": exp.name, "profile": profile, "key": assembled.key,
+                    "conditions": assembled.summary, "provenance": assembled.meta})
+            if verbose:
+                print(describe(assembled))
+            return assembled
     loaded = result is not None
     if result is None:
         entry = Entry(store.root / exp.name / key)  # the writable one (not a committed layer)
@@ -262,23 +274,37 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
                    store: Store | None = None, device: str = "auto") -> Path:
     """Copy the finished run of ``experiment``/``profile`` into the first committed layer
     (``results/committed``), with its config and provenance, so a clone loads it. ``device``
-    names the device it ran on (a profile's CUDA settings change its key)."""
-    import shutil
+    names the device it ran on (a profile's CUDA settings change its key). A run made as
+    condition parts (``mifd run --parts``) is committed as its parts (returns the first)."""
     exp = get_experiment(experiment)
     cfg = exp.config(profile, overrides, resolve_device(device))
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     src = Entry(store.root / exp.name / key)
     if src.load_result() is None:
+        from .shards import condition_parts  # run as parts (`mifd run --parts`): commit them
+        assembled = condition_parts(exp.name, cfg, store, exp.code_hash())
+        local = [p["key"] for p in (assembled.meta["parts"] if assembled else [])
+                 if (store.root / exp.name / p["key"] / "result.bin").exists()]
+        if assembled is not None and local and store.committed:
+            for k in local:
+                _copy_entry(store.root / exp.name / k, store.committed[0] / exp.name / k)
+            return store.committed[0] / exp.name / local[0]
+    if src.load_result() is None:
         raise ConfigError(f"parameter 'experiment': got {experiment!r} (profile {profile!r}); "
                           f"allowed: a run finished in the store (run `mifd run` first)")
     if not store.committed:
         raise ConfigError("parameter 'store': no committed layer (not inside a checkout)")
     dst = store.committed[0] / exp.name / key
+    _copy_entry(src.path, dst)
+    return dst
+
+
+def _copy_entry(src: Path, dst: Path) -> None:
+    import shutil
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("result.bin", "meta.json", "config.json"):
-        shutil.copyfile(src.path / name, dst / name)
-    return dst
+        shutil.copyfile(src / name, dst / name)
 
 
 def committed_status(store: Store | None = None) -> list[dict[str, Any]]:

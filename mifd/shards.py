@@ -31,17 +31,19 @@ from .store import Entry, Store
 if TYPE_CHECKING:
     import pandas as pd
 
-#: per experiment: result path prefix → trial axis (the longest matching prefix wins); arrays
-#: under no prefix and non-array leaves must be equal in every shard
-TRIAL_AXES: dict[str, dict[str, int]] = {
+#: per experiment: result path prefix → trial axis (the longest matching prefix wins; ``None``:
+#: not a trial array); arrays under no prefix and non-array leaves must be equal in every shard
+TRIAL_AXES: dict[str, dict[str, int | None]] = {
     "wm": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0, "audit": 0,
            "audit.train_dv": -1},
+    "separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
+                   "final.example.x": None, "final.example.target": None},
 }
 #: fields that differ between the shards of one run
 SHARD_FIELDS = ("trials", "seed")
 
 
-def _axis(axes: dict[str, int], path: str) -> int | None:
+def _axis(axes: dict[str, int | None], path: str) -> int | None:
     best = None
     for prefix, ax in axes.items():
         if (path == prefix or path.startswith(prefix + ".")) and \
@@ -50,15 +52,17 @@ def _axis(axes: dict[str, int], path: str) -> int | None:
     return None if best is None else best[1]
 
 
-def _merge(parts: Sequence[Any], axes: dict[str, int], path: str, counts: Sequence[int],
-           n_cond: int) -> Any:
+def _merge(parts: Sequence[Any], axes: dict[str, int | None], path: str,
+           blocks: Sequence[tuple[int, int, int]]) -> Any:
+    """Merge the shards' result trees: a trial array is the concatenation of ``blocks``
+    (shard, first trial, end trial) along its trial axis; anything else must be equal."""
     first = parts[0]
     if isinstance(first, dict):
         keys = list(first)
         if any(list(p) != keys for p in parts):
             raise ConfigError(f"parameter 'shards': got different result fields at {path!r}; "
                               "allowed: shards of one experiment and code")
-        return {k: _merge([p[k] for p in parts], axes, f"{path}.{k}".lstrip("."), counts, n_cond)
+        return {k: _merge([p[k] for p in parts], axes, f"{path}.{k}".lstrip("."), blocks)
                 for k in keys}
     ax = _axis(axes, path)
     if ax is None or not hasattr(first, "shape"):
@@ -69,15 +73,14 @@ def _merge(parts: Sequence[Any], axes: dict[str, int], path: str, counts: Sequen
                 raise ConfigError(f"parameter 'shards': got different values of {path!r}; "
                                   "allowed: equal in every shard (not a trial array)")
         return first
-    blocks = []  # per condition, the shards' trials in seed order
-    for c in range(n_cond):
-        for p, k in zip(parts, counts):
-            a = np.asarray(p)
-            if a.shape[ax] != n_cond * k:
-                raise ConfigError(f"parameter 'shards': got {path!r} with {a.shape[ax]} trials "
-                                  f"on axis {ax}; allowed: {n_cond} × {k}")
-            blocks.append(np.take(a, np.arange(c * k, (c + 1) * k), axis=ax))
-    return np.concatenate(blocks, axis=ax)
+    out = []
+    for i, a, b in blocks:
+        arr = np.asarray(parts[i])
+        if arr.shape[ax] < b:
+            raise ConfigError(f"parameter 'shards': got {path!r} with {arr.shape[ax]} trials "
+                              f"on axis {ax}; allowed: at least {b}")
+        out.append(np.take(arr, np.arange(a, b), axis=ax))
+    return np.concatenate(out, axis=ax)
 
 
 def combine(runs: Sequence[RunResult]) -> RunResult:
@@ -104,8 +107,9 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
         seed += r.config.trials
     counts = [r.config.trials for r in runs]
     n_cond = len(base.config.conditions)
+    blocks = [(i, c * k, (c + 1) * k) for c in range(n_cond) for i, k in enumerate(counts)]
     result = _merge([{k: v for k, v in r.result.items() if k != "trials"} for r in runs],
-                    TRIAL_AXES[exp], "", counts, n_cond)
+                    TRIAL_AXES[exp], "", blocks)
     trials = {c: {m: [v for r in runs for v in r.result["trials"][c][m]]
                   for m in base.result["trials"][c]} for c in base.result["trials"]}
     result["trials"] = trials
@@ -121,6 +125,163 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
     key = "+".join(r.key for r in runs)
     return RunResult(exp, base.profile, cfg, key, result, meta, summarize(trials), True,
                      base.path)
+
+
+#: config fields whose values cut a run's conditions into parts run separately (one process
+#: per core): a part runs some of the conditions with every trial; all else equal
+CONDITION_FIELDS = ("conditions", "sweep_l2")
+
+
+def _conditions(cfg: Any) -> list[str]:
+    return [c for c, *_ in cfg.all_conditions()]
+
+
+def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
+    """One run of ``cfg`` from parts that ran disjoint subsets of its conditions (config equal
+    but for :data:`CONDITION_FIELDS`); trials in ``cfg``'s condition order. A trial's
+    computation does not depend on its batch companions, so the parts add up to ``cfg``'s run."""
+    if not runs:
+        raise ConfigError("parameter 'runs': got none; allowed: one or more parts")
+    exp = runs[0].experiment
+    if exp not in TRIAL_AXES or not hasattr(cfg, "all_conditions"):
+        raise ConfigError(f"parameter 'experiment': got {exp!r}; allowed: an experiment with "
+                          "condition fields and trial axes")
+    ref = {k: v for k, v in to_dict(cfg).items() if k not in CONDITION_FIELDS}
+    where: dict[str, tuple[int, int]] = {}
+    for i, r in enumerate(runs):
+        other = {k: v for k, v in to_dict(r.config).items() if k not in CONDITION_FIELDS}
+        if r.experiment != exp or other != ref:
+            raise ConfigError(f"parameter 'runs': got part {r.key} with another experiment or "
+                              "config; allowed: parts that differ in " + ", ".join(CONDITION_FIELDS))
+        for j, c in enumerate(_conditions(r.config)):
+            if c in where:
+                raise ConfigError(f"parameter 'runs': got condition {c!r} in two parts; "
+                                  "allowed: disjoint parts")
+            where[c] = (i, j)
+    want = _conditions(cfg)
+    if sorted(where) != sorted(want):
+        raise ConfigError(f"parameter 'runs': got conditions {sorted(where)}; allowed: exactly "
+                          f"{want}")
+    k = cfg.trials
+    blocks = [(where[c][0], where[c][1] * k, (where[c][1] + 1) * k) for c in want]
+    parts = [{n: v for n, v in r.result.items() if n not in ("trials", "conditions")}
+             for r in runs]
+    result = _merge(parts, TRIAL_AXES[exp], "", blocks)
+    result["conditions"] = list(want)
+    result["trials"] = {c: runs[where[c][0]].result["trials"][c] for c in want}
+    base = runs[0]
+    meta = dict(base.meta)
+    meta.update({"config": to_dict(cfg),
+                 "parts": [{"key": r.key, "conditions": _conditions(r.config),
+                            "wall_seconds": r.meta.get("wall_seconds"),
+                            "finished": r.meta.get("finished"),
+                            "git_commit": r.meta.get("code", {}).get("git_commit"),
+                            "code_hash": r.meta.get("code", {}).get("hash")} for r in runs],
+                 # the parts ran side by side, one per core
+                 "wall_seconds": float(max(r.meta.get("wall_seconds", 0.0) for r in runs)),
+                 "finished": max(str(r.meta.get("finished", "")) for r in runs)})
+    changed = next((r.code_changed for r in runs if r.code_changed), None)
+    return RunResult(exp, base.profile, cfg, "+".join(r.key for r in runs), result, meta,
+                     summarize(result["trials"]), True, base.path, changed)
+
+
+def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
+                    code: str | None = None) -> RunResult | None:
+    """``cfg``'s run assembled from finished parts in the store (committed layers first), each
+    running some of its conditions (see :func:`combine_conditions`), or ``None`` if they do not
+    cover every condition. A local part made by other code than ``code`` is not used; a
+    committed one is (its run then carries the note of stale code)."""
+    if not hasattr(cfg, "all_conditions"):
+        return None
+    store = store or Store()
+    exp = get_experiment(experiment)
+    ref = {k: v for k, v in to_dict(cfg).items() if k not in CONDITION_FIELDS}
+    want = set(_conditions(cfg))
+    found: dict[str, RunResult] = {}
+    for root, committed in [(Path(c), True) for c in store.committed] + [(store.root, False)]:
+        for d in sorted((root / experiment).glob("*/meta.json")):
+            try:
+                meta = json.loads(d.read_text())
+                part = apply_overrides(exp.config_cls(), meta["config"])
+            except (ValueError, KeyError, ConfigError):
+                continue
+            names = _conditions(part)
+            if meta.get("key") in {r.key for r in found.values()} or \
+                    {k: v for k, v in to_dict(part).items() if k not in CONDITION_FIELDS} != ref \
+                    or not set(names) <= want or set(names) == want or \
+                    any(c in found for c in names):
+                continue
+            made_by = meta.get("code", {}).get("hash")
+            if not committed and code is not None and made_by != code:
+                continue
+            result = Entry(d.parent, readonly=committed).load_result()
+            if result is None:
+                continue
+            rr = RunResult(experiment, meta.get("profile", "?"), part, meta["key"], result, meta,
+                           summarize(result["trials"]), True, d.parent,
+                           (made_by or "unrecorded") if code is not None and made_by != code
+                           else None)
+            for c in names:
+                found[c] = rr
+    if set(found) != want:
+        return None
+    runs = list({id(r): r for r in found.values()}.values())
+    return combine_conditions(cfg, runs)
+
+
+def split_conditions(cfg: Any, parts: int) -> list[dict[str, tuple]]:
+    """The overrides of ``parts`` runs that share ``cfg``'s conditions, as equal in size as they
+    can be: the base ``conditions`` in consecutive groups (each part needs one), then each sweep
+    value to the smallest part."""
+    if not hasattr(cfg, "all_conditions"):
+        raise ConfigError(f"parameter 'parts': got {parts!r} for {type(cfg).__name__}; allowed:"
+                          " an experiment whose config lists its conditions (separation)")
+    names = _conditions(cfg)
+    base = list(cfg.conditions)
+    if not isinstance(parts, int) or not 1 <= parts <= len(base):
+        raise ConfigError(f"parameter 'parts': got {parts!r}; allowed: an integer from 1 to "
+                          f"{len(base)} (the base conditions)")
+    sweep = dict(zip(names[len(base):], cfg.sweep_l2))
+    groups = [list(g) for g in np.array_split(np.array(base, dtype=object), parts)]
+    for c in sweep:  # each sweep value to the smallest part (the first of equals)
+        min(groups, key=len).append(c)
+    return [{"conditions": tuple(c for c in g if c in base),
+             "sweep_l2": tuple(sweep[c] for c in g if c in sweep)} for g in groups]
+
+
+def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], parts: int,
+              force: bool = False, max_minutes: str | None = None) -> int:
+    """Run ``experiment``'s conditions as ``parts`` processes side by side, one per core (one
+    thread each: small batched products gain little from a second thread), by ``mifd run`` with
+    the part's ``--set conditions=… --set sweep_l2=…``; every part resumable on its own.
+    Returns the first non-zero exit code of a part, else 0; ``mifd.run`` then assembles them."""
+    import os
+    import subprocess
+    import sys
+
+    from .config import parse_set
+    from .runner import resolve_device
+    exp = get_experiment(experiment)
+    cfg = exp.config(profile, parse_set(list(sets)), resolve_device(device))
+    split = split_conditions(cfg, parts)
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    procs = []
+    for i, part in enumerate(split):
+        cmd = [sys.executable, "-m", "mifd.cli", "run", experiment, "--profile", profile,
+               "--device", device, "--no-progress", "--out", str(Path("_build") / "parts" /
+                                                                   experiment / str(i))]
+        for s in [*sets, *(f"{k}={','.join(f'{v:g}' if isinstance(v, float) else str(v) for v in vals)}"
+                           for k, vals in part.items())]:
+            cmd += ["--set", s]
+        cmd += ["--force"] if force else []
+        cmd += ["--max-minutes", str(max_minutes)] if max_minutes is not None else []
+        pin = (lambda c=cpus[i % len(cpus)]: os.sched_setaffinity(0, {c})) if cpus else None
+        print(f"mifd: part {i + 1}/{len(split)}: {', '.join(_conditions(dataclasses.replace(cfg, **part)))}"
+              + (f" on core {cpus[i % len(cpus)]}" if cpus else ""), flush=True)
+        procs.append(subprocess.Popen(cmd, env=env, preexec_fn=pin))
+    codes = [p.wait() for p in procs]
+    return next((c for c in codes if c), 0)
 
 
 def committed_shards(experiment: str = "wm", profile: str = "paper", device: str = "cuda",
@@ -170,7 +331,21 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
 
 
 def describe(rr: RunResult) -> str:
-    """One line for a page: the combined run, its shards and where they ran."""
+    """One line for a page: the combined run, its shards (or condition parts) and where they
+    ran."""
+    if rr.meta.get("parts"):
+        m = rr.meta.get("machine", {})
+        parts = "; ".join(f"{', '.join(p['conditions'])} ({p['key']}, {p['wall_seconds']:.0f} s,"
+                          f" {(p.get('git_commit') or '?')[:10]})" for p in rr.meta["parts"])
+        return (f"{rr.experiment} [profile {rr.profile}] loaded from the "
+                f"{'committed results' if 'committed' in rr.path.parts else 'results store'}: "
+                f"{rr.config.trials} trials per condition in {len(rr.meta['parts'])} parts run "
+                f"side by side, one per core: {parts}; device "
+                f"{m.get('gpu') or m.get('device', '?')}, mifd "
+                f"{rr.meta.get('code', {}).get('mifd', '?')}, last finished "
+                f"{rr.meta.get('finished')}, {rr.meta.get('wall_seconds', float('nan')):.0f} s"
+                + (f"; NOTE: made by other code than this checkout's (code hash "
+                   f"{rr.code_changed}); `make results` recomputes it" if rr.code_changed else ""))
     shards = rr.meta.get("shards")
     if not shards:
         return rr.describe()

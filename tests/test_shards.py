@@ -1,5 +1,7 @@
 """Shards of a profile's trials combine into the run of all its trials (CPU: exactly)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,93 @@ def test_precision_effect_pairs_trials_by_seed(runs, tmp_path):
     assert eff.loc[("mi", 1001), "Q_str fp32"] == pytest.approx(fp32, rel=1e-5)
     assert eff.loc[("mi", 1001), "ΔQ_str"] == pytest.approx(
         eff.loc[("mi", 1001), "Q_str bf16"] - fp32, rel=1e-4, abs=1e-7)
+
+
+SEP = {"sweep_l2": (1e-3,), "mm_steps": 2}
+
+
+@pytest.fixture(scope="module")
+def sep_runs(tmp_path_factory):
+    """The separation smoke run with one sweep value, once whole (its own store) and once by
+    ``mifd run --parts 2`` (two processes, another store)."""
+    from mifd import cli
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MIFD_PROGRESS", "0")
+    try:
+        whole = mifd.run("separation", "smoke", "cpu", SEP, verbose=False,
+                         store=Store(tmp_path_factory.mktemp("whole"), []))
+        store = Store(tmp_path_factory.mktemp("parts"), [])
+        mp.setenv("MIFD_STORE", str(store.root))  # the parts' processes write there
+        out = tmp_path_factory.mktemp("out")
+        assert cli.main(["run", "separation", "--profile", "smoke", "--device", "cpu",
+                         "--parts", "2", "--set", "sweep_l2=0.001", "--set", "mm_steps=2",
+                         "--out", str(out)]) == 0
+        assert json.loads((out / "summary.json").read_text())["provenance"]["parts"]
+        parts = [mifd.run("separation", "smoke", "cpu", {**SEP, **o}, store=store, verbose=False)
+                 for o in shards.split_conditions(whole.config, 2)]
+        assert all(p.loaded for p in parts)
+        assembled = mifd.run("separation", "smoke", "cpu", SEP, store=store, verbose=False)
+    finally:
+        mp.undo()
+    return whole, parts, assembled, store
+
+
+def test_split_conditions_balances_parts_each_with_a_base_condition():
+    cfg = mifd.get_experiment("separation").config("book", {"sweep_l2": (1e-4, 1e-3, 1e-2)})
+    two = shards.split_conditions(cfg, 2)
+    assert two == [{"conditions": ("mi_l2", "no_mi"), "sweep_l2": (1e-3,)},
+                   {"conditions": ("mi_no_l2",), "sweep_l2": (1e-4, 1e-2)}]
+    assert [len(p["conditions"]) + len(p["sweep_l2"]) for p in shards.split_conditions(cfg, 3)] \
+        == [2, 2, 2]
+    assert shards.split_conditions(cfg, 1) == [{"conditions": cfg.conditions,
+                                                "sweep_l2": cfg.sweep_l2}]
+    for bad in (0, 4):
+        with pytest.raises(ConfigError, match="parameter 'parts'"):
+            shards.split_conditions(cfg, bad)
+    with pytest.raises(ConfigError, match="lists its conditions"):
+        shards.split_conditions(mifd.get_experiment("wm").config("book"), 2)
+
+
+def test_condition_parts_add_up_to_the_whole_run(sep_runs):
+    """Parts that ran disjoint conditions (in any order) are found by ``mifd.run`` and give the
+    whole run's result bit for bit (CPU: a trial does not depend on its batch companions)."""
+    whole, parts, got, _ = sep_runs
+    assert sorted(p["key"] for p in got.meta["parts"]) == sorted(r.key for r in parts)
+    assert got.config == whole.config
+    assert got.result["conditions"] == whole.result["conditions"]
+    a, b = dict(_leaves(whole.result)), dict(_leaves(got.result))
+    assert a.keys() == b.keys()
+    for k in a:
+        if hasattr(a[k], "shape"):
+            np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+        else:
+            assert b[k] == a[k], k
+    assert got.summary == whole.summary
+    assert "2 parts run side by side" in shards.describe(got)
+
+
+def test_condition_parts_that_overlap_or_differ_are_refused(sep_runs):
+    whole, (a, b), _, store = sep_runs
+    with pytest.raises(ConfigError, match="two parts"):
+        shards.combine_conditions(whole.config, [a, b, a])
+    with pytest.raises(ConfigError, match="exactly"):
+        shards.combine_conditions(whole.config, [a])
+    other = mifd.run("separation", "smoke", "cpu", {**SEP, "conditions": ("no_mi", "mi_l2"),
+                                                    "sweep_l2": (), "sm_lr": 0.02},
+                     store=store, verbose=False)
+    with pytest.raises(ConfigError, match="another experiment or config"):
+        shards.combine_conditions(whole.config, [a, other])
+    # a part of other code in the writable store is not used
+    assert shards.condition_parts("separation", whole.config, store, code="0" * 16) is None
+    assert shards.condition_parts("separation", whole.config, store).meta["parts"]
+
+
+def test_commit_results_of_a_run_made_in_parts_commits_the_parts(sep_runs, tmp_path):
+    whole, parts, _, store = sep_runs
+    layered = Store(store.root, [tmp_path])
+    commit_results("separation", "smoke", SEP, store=layered, device="cpu")
+    assert sorted(p.name for p in (tmp_path / "separation").iterdir()) == \
+        sorted(r.key for r in parts)
+    again = mifd.run("separation", "smoke", "cpu", SEP, verbose=False,
+                     store=Store(tmp_path / "empty", [tmp_path]))
+    assert again.meta["parts"] and again.summary == whole.summary
