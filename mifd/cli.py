@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "allowed: a number >= 0") from None
         from .runner import RunInterrupted, RunPaused
         if args.parts is not None:
-            from .shards import run_parts
+            from .runner import run_parts
             try:
                 parts = int(args.parts)
             except ValueError:

@@ -249,41 +249,6 @@ def split_conditions(cfg: Any, parts: int) -> list[dict[str, tuple]]:
              "sweep_l2": tuple(sweep[c] for c in g if c in sweep)} for g in groups]
 
 
-def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], parts: int,
-              force: bool = False, max_minutes: str | None = None) -> int:
-    """Run ``experiment``'s conditions as ``parts`` processes side by side, one per core (one
-    thread each: small batched products gain little from a second thread), by ``mifd run`` with
-    the part's ``--set conditions=… --set sweep_l2=…``; every part resumable on its own.
-    Returns the first non-zero exit code of a part, else 0; ``mifd.run`` then assembles them."""
-    import os
-    import subprocess
-    import sys
-
-    from .config import parse_set
-    from .runner import resolve_device
-    exp = get_experiment(experiment)
-    cfg = exp.config(profile, parse_set(list(sets)), resolve_device(device))
-    split = split_conditions(cfg, parts)
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = []
-    for i, part in enumerate(split):
-        cmd = [sys.executable, "-m", "mifd.cli", "run", experiment, "--profile", profile,
-               "--device", device, "--no-progress", "--out", str(Path("_build") / "parts" /
-                                                                   experiment / str(i))]
-        for s in [*sets, *(f"{k}={','.join(f'{v:g}' if isinstance(v, float) else str(v) for v in vals)}"
-                           for k, vals in part.items())]:
-            cmd += ["--set", s]
-        cmd += ["--force"] if force else []
-        cmd += ["--max-minutes", str(max_minutes)] if max_minutes is not None else []
-        pin = (lambda c=cpus[i % len(cpus)]: os.sched_setaffinity(0, {c})) if cpus else None
-        print(f"mifd: part {i + 1}/{len(split)}: {', '.join(_conditions(dataclasses.replace(cfg, **part)))}"
-              + (f" on core {cpus[i % len(cpus)]}" if cpus else ""), flush=True)
-        procs.append(subprocess.Popen(cmd, env=env, preexec_fn=pin))
-    codes = [p.wait() for p in procs]
-    return next((c for c in codes if c), 0)
-
-
 def committed_shards(experiment: str = "wm", profile: str = "paper", device: str = "cuda",
                      store: Store | None = None, where: dict | None = None,
                      first_seed: int | None = None) -> RunResult | None:
