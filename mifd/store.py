@@ -79,9 +79,13 @@ def _json_default(o: Any) -> Any:
 
 
 def dump_blob(path: Path, obj: Any) -> None:
-    """Serialize ``obj`` with a checksum header and write it atomically."""
+    """Serialize ``obj`` with a checksum header and write it atomically.
+
+    Pickle protocol 4: numpy arrays as raw bytes (torch's default protocol 2 writes them as
+    latin-1 text, about 1.45× their size, and loads them 10× slower); files of either protocol
+    load."""
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(obj, buf, pickle_protocol=4)
     payload = buf.getvalue()
     atomic_write_bytes(path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
 
