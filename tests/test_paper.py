@@ -146,3 +146,42 @@ def test_mine_benchmark_checks_on_hand_built_trials():
     trials["staircase/joint/gaussian/smile"] = {"mse@10": [10.0]}
     rows = {r["property"].split()[0]: r for r in mine_benchmark.checks(trials, cfg)}
     assert not rows["InfoNCE"]["holds"] and not rows["SMILE"]["holds"]
+
+
+def _sep_rr():
+    """A hand-built separation run: 2 conditions × 3 trials, 11 evaluations over 100 MM steps;
+    mi_l2's Q_str rises to 0.09 (by 0.03 in the last tenth: still rising), no_mi's is flat at 0."""
+    conds = [("mi_l2", 0.005, 1e-5), ("no_mi", 0.0, 1e-5)]
+    steps = np.arange(0, 101, 10)
+    rise = np.repeat((steps / 100 * 0.09)[:, None], 3, axis=1)
+    rise[-2] = 0.06  # the last tenth still adds 0.03
+    q = np.concatenate([rise, np.zeros((11, 3))], axis=1)  # (evals, trials)
+    d = np.full((11, 6), 0.02)
+    snaps = {"Q_str": q, "D_out": d}
+    trials = {"mi_l2": {"Q_str": [0.088, 0.09, 0.092], "D_out": [0.02] * 3},
+              "no_mi": {"Q_str": [0.0] * 3, "D_out": [0.02] * 3}}
+    cfg = SimpleNamespace(all_conditions=lambda: conds, seed=0)
+    result = {"snaps": snaps, "snap_epochs": steps, "trials": trials,
+              "conditions": ["mi_l2", "no_mi"]}
+    return RunResult("separation", "smoke", cfg, "k", result, {}, {}, True)
+
+
+def test_emergence_reads_levels_along_the_run_and_the_last_tenth():
+    t = sep_paper.emergence(_sep_rr(), ("Q_str", "D_out"))
+    assert list(t.columns[:4]) == ["step 10", "step 20", "step 50", "step 100"]
+    assert t.loc[("mi_l2", "Q_str"), "step 50"] == pytest.approx(0.045)
+    assert t.loc[("mi_l2", "Q_str"), "change, last 10%"] == pytest.approx(0.03)
+    assert t.loc[("mi_l2", "Q_str"), "reading"] == "still rising"  # 0.03 > 0.1 × 0.09
+    assert t.loc[("mi_l2", "D_out"), "reading"] == "plateau"
+    assert t.loc[("no_mi", "Q_str"), "reading"] == "plateau"
+    s = sep_paper.emergence_sentence(_sep_rr(), "mi_l2", ("Q_str",))
+    assert "0.009 at step 10 → 0.090 at step 100 (still rising)" in s
+
+
+def test_l2_match_judges_each_mi_condition_against_both_paper_rows():
+    rr = _sep_rr()
+    rr.result["snaps"]["Q_str"][:, :3] = 0.09  # flat: converged
+    t = sep_paper.l2_match(rr)
+    assert list(t.index) == ["mi_l2"]  # no_mi is not an MI condition
+    assert t.loc["mi_l2", "Q_str vs paper with L2 (0.088)"] == "consistent"
+    assert t.loc["mi_l2", "Q_str vs paper without L2 (0.013)"] == "differs"

@@ -1,10 +1,13 @@
 """The chaotic-separation section of the paper against a stored ``separation`` run: the
-paper-vs-ours table, the L2 sweep, onset times (Fig. 16)."""
+paper-vs-ours table, the L2 sweep and which L2 weight matches which paper row, the growth of
+structure with training, onset times (Fig. 16)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import reported, rules
@@ -41,3 +44,78 @@ def timing(rr: Any, condition: str = "mi_l2", fraction: float = 0.5) -> pd.DataF
     """Functional-before-structural test for the separation pairs
     (:data:`~mifd.paper.reported.SEPARATION_TIMING_PAIRS`)."""
     return onset_test(rr.result, condition, reported.SEPARATION_TIMING_PAIRS, fraction)
+
+
+#: the structural and functional metrics whose growth with training :func:`emergence` follows
+EMERGENCE_METRICS = ("Q_str", "D_out", "NMI_str", "Q_cor", "D_cor", "R2")
+#: fractions of the run's MM steps at which :func:`emergence` reads the time courses
+EMERGENCE_AT = (0.1, 0.25, 0.5, 1.0)
+
+
+def _at(result: dict, fraction: float) -> tuple[int, int]:
+    """Index and MM step of the evaluation nearest to ``fraction`` of the run."""
+    steps = np.asarray(result["snap_epochs"], dtype=float)
+    i = int(np.argmin(np.abs(steps - fraction * steps[-1])))
+    return i, int(steps[i])
+
+
+def emergence(rr: Any, metrics: tuple[str, ...] = EMERGENCE_METRICS) -> pd.DataFrame:
+    """Per condition and metric, the mean over trials at :data:`EMERGENCE_AT` of the run (the
+    evaluation nearest each), and its change over the last :data:`~mifd.paper.rules.TAIL` of
+    training with the rule's reading: "still rising/falling" when that change exceeds
+    :data:`~mifd.paper.rules.CONVERGED_TOL` × the metric's final spread or level, else
+    "plateau"."""
+    res = rr.result
+    lay = rr.layout
+    tails = rules.tail_changes(res)
+    points = [_at(res, f) for f in EMERGENCE_AT]
+    rows = []
+    for c in lay.conditions:
+        for m in metrics:
+            v = lay.split(np.asarray(res["snaps"][m], dtype=float), axis=1)[c]  # (evals, trials)
+            row = {"condition": c, "metric": m}
+            for i, step in points:
+                row[f"step {step}"] = float(np.nanmean(v[i]))
+            last = v[-1][np.isfinite(v[-1])]
+            scale = max(abs(float(last.mean())), float(last.std(ddof=1))) if last.size > 1 else \
+                abs(float(last.mean())) if last.size else math.nan
+            d = tails.get(c, {}).get(m, math.nan)
+            row["change, last 10%"] = d
+            row["reading"] = ("—" if not np.isfinite(d) else "plateau"
+                              if abs(d) <= rules.CONVERGED_TOL * scale else
+                              "still rising" if d > 0 else "still falling")
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["condition", "metric"])
+
+
+def emergence_sentence(rr: Any, condition: str = "mi_l2",
+                       metrics: tuple[str, ...] = ("Q_str", "D_out", "NMI_str")) -> str:
+    """One computed sentence on whether structure emerges with training time in ``condition``."""
+    t = emergence(rr, metrics).loc[condition]
+    cols = [c for c in t.columns if c.startswith("step ")]
+    parts = [f"{m} {t.loc[m, cols[0]]:.3f} at {cols[0]} → {t.loc[m, cols[-1]]:.3f} at "
+             f"{cols[-1]} ({t.loc[m, 'reading']})" for m in metrics]
+    return (f"{condition}, mean of {rr.layout.per_condition} trials: " + "; ".join(parts) + ".")
+
+
+def l2_match(rr: Any, metrics: tuple[str, ...] = ("Q_str", "D_out")) -> pd.DataFrame:
+    """Each MI condition (by L2 weight) against the paper's "with L2" (``mi_l2``) and "without
+    L2" (``mi_no_l2``) rows, by the level rule of :mod:`mifd.paper.rules`: which L2 weight
+    reproduces which row."""
+    cfg, trials = rr.config, rr.result["trials"]
+    tails = rules.tail_changes(rr.result)
+    extra = rules.more_tails(rr.result, reported.SEPARATION_TRAINING)
+    rows = []
+    for name, lam, l2 in cfg.all_conditions():
+        if lam == 0:
+            continue
+        row: dict[str, Any] = {"condition": name, "L2 (Keras c)": l2}
+        for m in metrics:
+            ours = trials[name][m]
+            row[f"{m} ours"] = rules.fmt(*rules.mean_ci(ours)[:2], len(ours))
+            for paper_row, label in (("mi_l2", "with L2"), ("mi_no_l2", "without L2")):
+                rep = reported.SEPARATION[paper_row][m]
+                row[f"{m} vs paper {label} ({rep.mean:g})"] = rules.level_verdict(
+                    ours, rep.mean, rep.sd, rep.n, tails.get(name, {}).get(m), extra)
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("L2 (Keras c)").set_index("condition")
