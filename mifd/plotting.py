@@ -16,8 +16,28 @@ STYLE = Path(__file__).with_name("mifd.mplstyle")
 GROUP_MARKERS = ("o", "^")
 
 
+#: widest figure (inches; 100 dpi: 780 px), so the page's text column shows it unscaled and
+#: its 8-pt ticks and legends stay 8 pt
+MAX_WIDTH = 7.8
+
+
 def use_style() -> None:
     plt.style.use(str(STYLE))
+
+
+def panels(n: int, width: float, height: float, **kw: Any) -> tuple[plt.Figure, list[plt.Axes]]:
+    """``n`` panels of ``width`` × ``height`` inches, as many per row as fit in
+    :data:`MAX_WIDTH` (at least one), further rows below; ``kw`` go to ``plt.subplots``.
+    Returns the figure and the ``n`` axes in reading order (unused grid cells removed)."""
+    per_row = max(1, min(n, int(MAX_WIDTH // width)))
+    rows = -(-n // per_row)
+    scale = min(1.0, MAX_WIDTH / (per_row * width))  # one panel wider than the page: shrink it
+    fig, grid = plt.subplots(rows, per_row, figsize=(per_row * width * scale, rows * height),
+                             squeeze=False, **kw)
+    flat = list(grid.ravel())
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
 
 
 def ema(x: np.ndarray, rate: float = 0.02) -> np.ndarray:
@@ -33,9 +53,8 @@ def ema(x: np.ndarray, rate: float = 0.02) -> np.ndarray:
 def staircase(units: Mapping[str, Any], smooth: float = 0.02) -> plt.Figure:
     """Estimates (smoothed, mean over seeds) against the true MI staircase, one panel per run."""
     names = [k for k in units if k.startswith("staircase/")]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 2.8), sharey=True,
-                             squeeze=False)
-    for ax, name in zip(axes[0], names):
+    fig, axes = panels(len(names), 3.3, 2.8, sharey=True)
+    for ax, name in zip(axes, names):
         u = units[name]
         steps = np.arange(len(u["truth"]))
         for b, bname in enumerate(u["bounds"]):
@@ -44,9 +63,9 @@ def staircase(units: Mapping[str, Any], smooth: float = 0.02) -> plt.Figure:
         ax.plot(steps, u["truth"], color="k", lw=1, ls="--", label="true MI")
         ax.set_title(name.removeprefix("staircase/").replace("/", " critic, ") + " data")
         ax.set_xlabel("critic step")
-    axes[0][0].set_ylabel("MI estimate (nats)")
-    axes[0][-1].legend(loc="upper left")
-    ax = axes[0][0]
+    axes[0].set_ylabel("MI estimate (nats)")
+    axes[-1].legend(loc="upper left")
+    ax = axes[0]
     ax.set_ylim(-1, max(float(np.max(units[names[0]]["truth"])) + 3, 5))
     return fig
 
@@ -70,9 +89,8 @@ def paper_setting(units: Mapping[str, Any]) -> plt.Figure:
     """Final estimates in the paper's setting against the truth, per data transform."""
     names = [k for k in units if k.startswith("paper_setting/")]
     transforms = sorted({k.split("/")[2] for k in names})
-    fig, axes = plt.subplots(1, len(transforms), figsize=(3.4 * len(transforms), 3.0),
-                             sharey=True, squeeze=False)
-    for ax, tr in zip(axes[0], transforms):
+    fig, axes = panels(len(transforms), 3.4, 3.0, sharey=True)
+    for ax, tr in zip(axes, transforms):
         truth, est = [], {"MINE (training, last 20%)": [], "MINE (held-out batch)": [],
                           "Gaussian log-det": [], "Gaussian copula": []}
         for k in names:
@@ -94,8 +112,8 @@ def paper_setting(units: Mapping[str, Any]) -> plt.Figure:
         ax.plot(lim, lim, color="k", lw=0.8, ls="--", label="truth")
         ax.set_title(f"data: {tr}")
         ax.set_xlabel("true MI (nats)")
-    axes[0][0].set_ylabel("estimate (nats)")
-    axes[0][-1].legend(loc="upper left")
+    axes[0].set_ylabel("estimate (nats)")
+    axes[-1].legend(loc="upper left")
     return fig
 
 
@@ -114,9 +132,8 @@ def paper_setting_curves(units: Mapping[str, Any], smooth: float = 0.05) -> plt.
 
 def game(units: Mapping[str, Any]) -> plt.Figure:
     names = [k for k in units if k.startswith("game/")]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 2.8), sharey=True,
-                             squeeze=False)
-    for ax, k in zip(axes[0], names):
+    fig, axes = panels(len(names), 3.6, 2.8, sharey=True)
+    for ax, k in zip(axes, names):
         u = units[k]
         steps = np.arange(u["true_mi"].shape[0])
         for t in range(u["true_mi"].shape[1]):
@@ -126,8 +143,8 @@ def game(units: Mapping[str, Any]) -> plt.Figure:
                     label="critic's DV estimate" if t == 0 else None)
         ax.set_title(f"{u['k']} critic steps per sampler step")
         ax.set_xlabel("sampler step")
-    axes[0][0].set_ylabel("nats")
-    axes[0][0].legend()
+    axes[0].set_ylabel("nats")
+    axes[0].legend()
     return fig
 
 
@@ -166,8 +183,7 @@ def training_curves(res: Mapping[str, Any], keys: tuple[str, ...] = ("task", "mi
     trials, thick lines condition means."""
     hist, lay = res["hist"], Layout.of(res)
     keys = tuple((k, CURVE_LABELS.get(k, k)) for k in keys)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
-    axes = axes[0]
+    fig, axes = panels(len(keys), 3.2, 2.8)
     for ax, (k, label) in zip(axes, keys):
         for c, v in lay.split(hist[k]).items():
             sm = ema(v, smooth)
@@ -199,13 +215,14 @@ def unit_side_scatter(C: np.ndarray, picks: Mapping[str, int],
                       ylabel: str = "|corr(unit, target bit 2)|") -> plt.Figure:
     """:func:`side_scatter` of the trials in ``picks`` (a label → a trial index of ``C``
     ``(T, N, 2k)``) side by side (paper Figs. 5 and 11)."""
-    fig, axes = plt.subplots(1, len(picks), figsize=(3.3 * len(picks), 3.1), squeeze=False)
-    for ax, (cond, t) in zip(axes[0], picks.items()):
+    fig, axes = panels(len(picks), 3.3, 3.1)
+    for ax, (cond, t) in zip(axes, picks.items()):
         side_scatter(ax, C[t])
         ax.set_title(f"{cond}, trial {t}")
         ax.set_xlabel(xlabel)
-    axes[0][0].set_ylabel(ylabel)
-    axes[0][0].legend()
+    for ax in axes[::max(1, int(MAX_WIDTH // 3.3))]:
+        ax.set_ylabel(ylabel)
+    axes[0].legend()
     return fig
 
 
@@ -226,8 +243,8 @@ def heatmap(ax: plt.Axes, M: np.ndarray, title: str, cmap: str = "Greys",
 def matrices(mats: Mapping[str, np.ndarray], cmap: str = "Greys", vmax: float | None = None,
              size: float = 2.8) -> plt.Figure:
     """Absolute-value heat maps side by side, group boundary marked."""
-    fig, axes = plt.subplots(1, len(mats), figsize=(size * len(mats), size), squeeze=False)
-    for ax, (title, M) in zip(axes[0], mats.items()):
+    fig, axes = panels(len(mats), size, size)
+    for ax, (title, M) in zip(axes, mats.items()):
         fig.colorbar(heatmap(ax, M, title, cmap, vmax), ax=ax, shrink=0.8)
     return fig
 
@@ -237,7 +254,7 @@ def timecourses(res: Mapping[str, Any],
                 xlabel: str = "epoch") -> plt.Figure:
     """Modularity and separability over training (paper Figs. 9 and 16): mean and every trial."""
     snaps, ep, lay = res["snaps"], res["snap_epochs"], Layout.of(res)
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.5 * len(keys), 2.6), sharex=True)
+    fig, axes = panels(len(keys), 2.6, 2.4)
     for ax, k in zip(axes, keys):
         for c, v in lay.split(snaps[k]).items():
             ax.plot(ep, v, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)

@@ -83,6 +83,16 @@ def _merge(parts: Sequence[Any], axes: dict[str, int | None], path: str,
     return np.concatenate(out, axis=ax)
 
 
+def _same_code(runs: Sequence[RunResult]) -> None:
+    """Refuse parts made by different code (their code hashes differ; an unrecorded hash
+    counts as a code of its own)."""
+    made = {r.meta.get("code", {}).get("hash") or "unrecorded" for r in runs}
+    if len(made) > 1:
+        codes = ", ".join(sorted(made))
+        raise ConfigError(f"parameter 'runs': got parts made by different code ({codes}); "
+                          "allowed: parts of one code (rerun the stale ones)")
+
+
 def combine(runs: Sequence[RunResult]) -> RunResult:
     """One run from shards of the same experiment, profile and config (but ``trials`` and
     ``seed``), whose seeds follow each other without gap or overlap; trials in seed order."""
@@ -105,6 +115,7 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
             raise ConfigError(f"parameter 'runs': got a shard from seed {r.config.seed} after "
                               f"seeds up to {seed - 1}; allowed: consecutive seeds")
         seed += r.config.trials
+    _same_code(runs)
     counts = [r.config.trials for r in runs]
     n_cond = len(base.config.conditions)
     blocks = [(i, c * k, (c + 1) * k) for c in range(n_cond) for i, k in enumerate(counts)]
@@ -159,6 +170,7 @@ def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
                                   "allowed: disjoint parts")
             where[c] = (i, j)
     want = _conditions(cfg)
+    _same_code(runs)
     if sorted(where) != sorted(want):
         raise ConfigError(f"parameter 'runs': got conditions {sorted(where)}; allowed: exactly "
                           f"{want}")

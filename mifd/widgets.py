@@ -100,7 +100,7 @@ def explorer_figure(res: dict, condition: str, trial: int, snap: int) -> plt.Fig
     snap = int(np.clip(snap, 0, len(ep) - 1))
     final, w = res["final"], res["weights"]
     wm = "W_rec" in w
-    fig, axes = plt.subplots(1, 4, figsize=(13.0, 3.1))
+    fig, axes = plotting.panels(4, 3.8, 3.3)
     C = final["unit_target_corr" if wm else "unit_output_corr"][t]
     n = C.shape[0]
     plotting.side_scatter(axes[0], C, s=18)

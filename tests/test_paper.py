@@ -185,3 +185,19 @@ def test_l2_match_judges_each_mi_condition_against_both_paper_rows():
     assert list(t.index) == ["mi_l2"]  # no_mi is not an MI condition
     assert t.loc["mi_l2", "Q_str vs paper with L2 (0.088)"] == "consistent"
     assert t.loc["mi_l2", "Q_str vs paper without L2 (0.013)"] == "differs"
+
+
+def test_peaks_find_the_rise_then_fall():
+    """Trial 0 rises to 0.4 at epoch 20 and ends at 0.1 (declined); trial 1 rises to its last
+    snapshot (not declined); trial 2 is flat at 0 (no positive peak: no ratio, not declined)."""
+    epochs = np.array([0, 10, 20, 30, 40])
+    s = np.array([[0.0, 0.2, 0.4, 0.2, 0.1], [0.0, 0.1, 0.2, 0.3, 0.4], [0.0] * 5]).T
+    res = {"snap_epochs": epochs, "snaps": {"Q_cor": s}, "conditions": ["mi"],
+           "trials": {"mi": {"Q_cor": [0.1, 0.4, 0.0]}}}
+    t = timing.peaks(res, "mi", ("Q_cor",))
+    assert list(t["peak epoch"]) == [20, 40, 0]
+    assert list(t["declined"]) == [True, False, False]
+    assert t["final / peak"].iloc[0] == pytest.approx(0.25) and math.isnan(t["final / peak"].iloc[2])
+    s2 = timing.decline_summary(res, "mi", ("Q_cor",))
+    assert "Q_cor: 1 of 3 trials fell more than 25% below their peak" in s2
+    assert "median peak at epoch 20 of 40" in s2

@@ -195,3 +195,17 @@ def test_commit_results_of_a_run_made_in_parts_commits_the_parts(sep_runs, tmp_p
     again = mifd.run("separation", "smoke", "cpu", SEP, verbose=False,
                      store=Store(tmp_path / "empty", [tmp_path]))
     assert again.meta["parts"] and again.summary == whole.summary
+
+
+def test_parts_made_by_different_code_are_refused(runs, sep_runs):
+    import copy
+    _, _, parts = runs
+    stale = copy.copy(parts[1])
+    stale.meta = {**stale.meta, "code": {**stale.meta.get("code", {}), "hash": "0" * 16}}
+    with pytest.raises(ConfigError, match="different code"):
+        shards.combine([parts[0], stale])
+    whole, (a, b), _, _ = sep_runs
+    b = copy.copy(b)
+    b.meta = {**b.meta, "code": {}}
+    with pytest.raises(ConfigError, match="different code"):
+        shards.combine_conditions(whole.config, [a, b])

@@ -55,6 +55,9 @@ TAIL = 0.1
 #: the change over that last fraction, relative to the larger of the paper's absolute mean and
 #: its sd, that counts
 CONVERGED_TOL = 0.1
+#: a metric that ends below (1 − DECLINE) × its peak over training has *declined* (rise, then
+#: fall: :func:`mifd.paper.timing.peaks`)
+DECLINE = 0.25
 #: a critic-free MI estimate (nats) up to which the dependence between the groups counts as removed
 RESIDUAL_MI = 0.1
 #: the rules in one text, printed on the pages

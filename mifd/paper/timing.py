@@ -48,3 +48,43 @@ def onset_test(res: Mapping[str, Any], condition: str, pairs: Sequence[tuple[str
                      "median lag": float(np.median(lag)) if lag.size else math.nan,
                      "Wilcoxon p (functional first)": p})
     return pd.DataFrame(rows)
+
+
+def peaks(res: Mapping[str, Any], condition: str, metrics: Sequence[str]) -> pd.DataFrame:
+    """Per trial of ``condition`` and metric: the snapshot epoch and value of its peak over
+    training, its final value and ``final / peak``; *declined* when the final value is below
+    (1 − :data:`~mifd.paper.rules.DECLINE`) × a positive peak."""
+    from .rules import DECLINE
+    epochs, lay = np.asarray(res["snap_epochs"]), Layout.of(res)
+    seeds = lay.seeds() if lay.seed is not None else None
+    rows = []
+    for m in metrics:
+        s = lay.split(np.asarray(res["snaps"][m], dtype=float))[condition]  # (snapshots, trials)
+        for t in range(s.shape[1]):
+            col = s[:, t]
+            if not np.isfinite(col).any():
+                continue
+            i = int(np.nanargmax(col))
+            peak, final = float(col[i]), float(col[-1])
+            rows.append({"metric": m, "trial": t, "peak epoch": int(epochs[i]), "peak": peak,
+                         "final": final, "final / peak": final / peak if peak > 0 else math.nan,
+                         "declined": bool(peak > 0 and final < (1 - DECLINE) * peak)})
+    return pd.DataFrame(rows)
+
+
+def decline_summary(res: Mapping[str, Any], condition: str, metrics: Sequence[str],
+                    where: str = "") -> str:
+    """One computed sentence per metric from :func:`peaks`: how many trials declined, the
+    median peak epoch and the median final/peak ratio."""
+    from .rules import DECLINE
+    t = peaks(res, condition, metrics)
+    if t.empty:
+        return f"{where}: no snapshots of {condition}."
+    last = int(np.asarray(res["snap_epochs"])[-1])
+    out = []
+    for m, g in t.groupby("metric", sort=False):
+        out.append(f"{m}: {int(g['declined'].sum())} of {len(g)} trials fell more than "
+                   f"{DECLINE:.0%} below their peak (median peak at epoch "
+                   f"{g['peak epoch'].median():.0f} of {last}; median final / peak "
+                   f"{g['final / peak'].median():.2f})")
+    return (f"{where + ' — ' if where else ''}{condition}: " + "; ".join(out) + ".")
