@@ -29,7 +29,7 @@ def panels(n: int, width: float, height: float, **kw: Any) -> tuple[plt.Figure, 
     """``n`` panels of ``width`` × ``height`` inches, as many per row as fit in
     :data:`MAX_WIDTH` (at least one), further rows below; ``kw`` go to ``plt.subplots``.
     Returns the figure and the ``n`` axes in reading order (unused grid cells removed)."""
-    per_row = max(1, min(n, int(MAX_WIDTH // width)))
+    per_row = max(1, min(n, int(MAX_WIDTH / width + 1e-9)))
     rows = -(-n // per_row)
     scale = min(1.0, MAX_WIDTH / (per_row * width))  # one panel wider than the page: shrink it
     fig, grid = plt.subplots(rows, per_row, figsize=(per_row * width * scale, rows * height),
@@ -220,7 +220,7 @@ def unit_side_scatter(C: np.ndarray, picks: Mapping[str, int],
         side_scatter(ax, C[t])
         ax.set_title(f"{cond}, trial {t}")
         ax.set_xlabel(xlabel)
-    for ax in axes[::max(1, int(MAX_WIDTH // 3.3))]:
+    for ax in axes[::max(1, int(MAX_WIDTH / 3.3 + 1e-9))]:
         ax.set_ylabel(ylabel)
     axes[0].legend()
     return fig
@@ -287,4 +287,41 @@ def separation_example(final: Mapping[str, Any], trial: int, steps: int = 2000) 
         ax.set_ylabel(SEP_NAMES[k].replace(" ", "\n"))
     axes[1].legend(ncols=2, loc="upper right")
     axes[-1].set_xlabel("time step")
+    return fig
+
+
+# --------------------------------------------------------------------------- performance
+
+def performance(df: Any) -> plt.Figure:
+    """Committed benchmark rows as a dot chart: one panel per experiment, one line per device
+    and implementation (grouped by device), seconds per trial-epoch on a log axis; a dot per
+    committed measurement, coloured by the number of batched trials, and the counted FLOP floor
+    as a bar. ``df``: :func:`mifd.perf.rows_frame` rows of one or more runs."""
+    exps = list(dict.fromkeys(df["experiment"]))
+    trials = sorted(set(int(t) for t in df["batched trials"]))
+    colors = {t: f"C{i % 8}" for i, t in enumerate(trials)}
+    lines = {e: sorted({(r.device, r.implementation) for r in df[df["experiment"] == e]
+                        .itertuples()}, key=lambda x: (x[0] != "cpu", x)) for e in exps}
+    height = 0.6 + 0.2 * max(len(v) for v in lines.values())
+    fig, axes = panels(len(exps), MAX_WIDTH / min(len(exps), 2), height)
+    for ax, e in zip(axes, exps):
+        ys = {k: i for i, k in enumerate(lines[e])}
+        sub = df[df["experiment"] == e]
+        for r in sub.itertuples():
+            y = ys[(r.device, r.implementation)]
+            ax.plot(r[6], y, "o", ms=4, color=colors[int(r[4])], alpha=0.8)
+            if np.isfinite(r[9]) and r[9] > 0:
+                ax.plot(r[9], y, "|", ms=8, color="k")
+        ax.set_yticks(range(len(ys)), [f"{d}: {i}" for d, i in ys])
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("seconds per trial-epoch (log)")
+        ax.set_title(e)
+        for i in range(1, len(ys)):  # a line between devices
+            if lines[e][i][0] != lines[e][i - 1][0]:
+                ax.axhline(i - 0.5, color="0.5", lw=0.6)
+    handles = [plt.Line2D([], [], ls="none", marker="o", color=c, label=f"{t} trials batched")
+               for t, c in colors.items()]
+    handles.append(plt.Line2D([], [], ls="none", marker="|", ms=8, color="k", label="FLOP floor"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
     return fig

@@ -63,3 +63,25 @@ def test_printed_lines_wrap_in_their_boxes(smoke_book):
     css = (smoke_book / "_static" / "mifd.css").read_text()
     assert "pre-wrap" in css
     assert "mifd.css" in (smoke_book / "book" / "wm.html").read_text()
+
+
+def test_no_figure_is_wider_than_the_text_column(smoke_book):
+    """Every chapter figure is at most ``plotting.MAX_WIDTH`` inches at 100 dpi (plus the tight
+    bounding box's margin): the text column shows it unscaled, so its 8-pt ticks and legends are
+    8 pt on the page; multi-panel figures go to further rows instead (``plotting.panels``)."""
+    from bs4 import BeautifulSoup
+    from PIL import Image
+
+    from mifd.plotting import MAX_WIDTH
+    limit = MAX_WIDTH * 100 + 40
+    checked = 0
+    for name, text in _pages(smoke_book).items():
+        page = (smoke_book / name).parent
+        for img in BeautifulSoup(text, "html.parser").find_all("img"):
+            src = img.get("src", "")
+            if not re.search(r"_images/[0-9a-f]+\.png$", src):
+                continue
+            width = Image.open(page / src).size[0]
+            assert width <= limit, f"{name}: a figure {width} px wide ({src}); allowed ≤ {limit}"
+            checked += 1
+    assert checked >= 20

@@ -53,3 +53,16 @@ def test_quick_estimate_is_close_for_a_gaussian_and_rejects_bad_values():
     assert abs(r["Gaussian"] - r["true"]) < 0.15
     with pytest.raises(ValueError, match="parameter 'rho': got 1.5"):
         widgets.quick_estimate(rho=1.5)
+
+
+def test_panels_fill_rows_that_fit_the_text_column():
+    import matplotlib
+    matplotlib.use("Agg")
+    from mifd import plotting
+    for n, w, per_row in ((5, 2.6, 3), (4, 3.8, 2), (2, 3.9, 2), (1, 9.0, 1), (3, 2.8, 2)):
+        fig, axes = plotting.panels(n, w, 2.0)
+        assert len(axes) == len(fig.axes) == n
+        width, height = fig.get_size_inches()
+        assert width <= plotting.MAX_WIDTH + 1e-9
+        assert height == pytest.approx(2.0 * -(-n // per_row)), (n, w)
+        plotting.plt.close(fig)
