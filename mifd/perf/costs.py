@@ -124,7 +124,8 @@ def paper_requirements() -> list[dict]:
 def profile_costs(root: Path | None = None) -> dict[str, str]:
     """What each profile cost where it was run, as the *How to re-run* page's substitutions:
     ``cost_<experiment>_book`` from the wall time recorded with the committed ``book`` result
-    (``cost_wm_variants_book``: the range over the other committed ``wm`` runs), and
+    (``cost_wm_variants_book``: the range over the other committed ``wm`` runs; a run made as
+    condition parts side by side: its longest part), and
     ``cost_wm_paper_cpu`` from the best exact CPU row at the published sizes of the newest
     committed benchmark. A missing result reads "not measured"."""
     from .._version import __version__
@@ -138,7 +139,8 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
 
     def where(m: dict) -> str:
         mach = m.get("machine", {})
-        return mach.get("gpu") or f"{mach.get('torch_threads', '?')} CPU threads"
+        n = mach.get("torch_threads", "?")
+        return mach.get("gpu") or f"{n} CPU thread{'' if n == 1 else 's'}"
 
     out = {}
     for name in ("mine-gaussian", "wm", "separation"):
@@ -146,16 +148,24 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
         cfg = exp.config("book")
         main = base / name / config_hash(exp.name, cfg, __version__)
         key = f"cost_{name.replace('-', '_')}_book"
-        if not (main / "meta.json").exists():
-            out[key] = "not measured"
-            continue
-        m = meta(main)
+        if (main / "meta.json").exists():
+            m, side = meta(main), ""
+        else:  # run as condition parts side by side (`mifd run --parts`)?
+            from ..shards import condition_parts
+            from ..store import Store
+            rr = condition_parts(name, cfg, Store(base / "_none", [base]))
+            if rr is None:
+                out[key] = "not measured"
+                continue
+            m = rr.meta  # wall_seconds: the longest part
+            side = f"{len(m['parts'])} processes side by side, "
         what = ""
         if name != "mine-gaussian":
             n_cond = n_conditions(cfg)
             units = f"{cfg.epochs} epochs" if name == "wm" else f"{cfg.mm_steps} MM steps"
             what = f"{cfg.trials} trials × {n_cond} conditions, {units}; "
-        out[key] = f"≈ {m['wall_seconds'] / 60:.0f} min ({what}{where(m)})"
+        out[key] = (f"≈ {m['wall_seconds'] / 60:.0f} min ({what}{side}{where(m)}"
+                    f"{' each' if side else ''})")
         if name == "wm":
             others = [meta(p) for p in sorted((base / name).iterdir())
                       if p != main and (p / "meta.json").exists()]
