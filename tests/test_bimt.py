@@ -1,0 +1,159 @@
+"""BIMT's wiring cost and swaps: swaps keep the network's function, the vectorized cost change
+of every swap equals the cost recomputed after it, A = 0 is plain L1, planted blocks survive."""
+
+import pytest
+import torch
+
+from mifd import bimt
+from mifd.models.gru import GRUSpec, TrialGRU
+from mifd.models.leaky import LeakyRNN, LeakySpec
+
+
+def _gens(n, seed=0):
+    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
+
+
+def _models():
+    leaky = LeakyRNN(_gens(2), LeakySpec(n=10)).double()
+    keras = TrialGRU(_gens(2, 5), GRUSpec(n=8, cell="keras")).double()
+    paper = TrialGRU(_gens(2, 9), GRUSpec(n=8, cell="paper")).double()
+    with torch.no_grad():  # non-zero biases, so that moving them is tested too
+        for m in (leaky, keras):
+            for name in ("b", "c"):
+                if getattr(m, name, None) is not None:
+                    getattr(m, name).normal_(generator=torch.Generator().manual_seed(3))
+    return [("leaky", leaky), ("gru", keras), ("gru", paper)]
+
+
+def _run(kind, m, x):
+    with torch.no_grad():
+        if kind == "leaky":
+            return m(x, torch.zeros(x.shape[0], x.shape[1], m.spec.n, dtype=x.dtype))[1]
+        return m(x)[1]
+
+
+def _wiring(kind, m):
+    n = m.spec.n
+    n_in = m.W_in.shape[1] if kind == "leaky" else m.W.shape[1]
+    return bimt.Wiring(n, n_in, m.W_out.shape[2], A=2.0, l0=0.1)
+
+
+def test_grid_puts_the_first_half_of_the_units_in_the_left_half():
+    for n in (8, 10, 40, 100):
+        g = bimt.grid(n)
+        assert g.shape == (n, 2) and (g > 0).all() and (g < 1).all()
+        assert (g[: n // 2, 0] < 0.5).all() and (g[n // 2:, 0] > 0.5).all()
+        assert len({tuple(p) for p in g.tolist()}) == n
+    with pytest.raises(ValueError, match="parameter 'n'"):
+        bimt.grid(7)
+    with pytest.raises(ValueError, match="parameter 'l0'"):
+        bimt.Wiring(10, 4, 2, l0=0.0)
+
+
+def test_a_swap_leaves_the_network_function_unchanged():
+    for kind, m in _models():
+        n_in = m.W_in.shape[1] if kind == "leaky" else m.W.shape[1]
+        x = torch.randn(2, 3, 12, n_in, generator=torch.Generator().manual_seed(1),
+                        dtype=torch.float64)
+        before = _run(kind, m, x)
+        params = dict(m.named_parameters())
+        perm = torch.stack([torch.randperm(m.spec.n, generator=torch.Generator().manual_seed(s))
+                            for s in range(2)])
+        old = {k: v.detach().clone() for k, v in params.items()}
+        bimt.permute_units(params, kind, perm)
+        assert any(not torch.equal(old[k], params[k]) for k in old), kind
+        torch.testing.assert_close(_run(kind, m, x), before, rtol=1e-10, atol=1e-12)
+
+
+def test_swap_deltas_equal_the_cost_recomputed_after_each_swap():
+    for kind, m in _models():
+        w = _wiring(kind, m)
+        params = dict(m.named_parameters())
+        delta = bimt.swap_deltas(params, kind, w)
+        base = bimt.connection_cost(params, kind, w)
+        n = m.spec.n
+        for u, v in ((0, 1), (2, 7), (n - 1, 3), (4, 4)):
+            perm = torch.arange(n).repeat(2, 1)
+            perm[:, u], perm[:, v] = v, u
+            moved = {k: p.detach().clone() for k, p in params.items()}
+            bimt.permute_units(moved, kind, perm)
+            torch.testing.assert_close(bimt.connection_cost(moved, kind, w) - base,
+                                       delta[:, u, v], rtol=1e-9, atol=1e-10)
+
+
+def test_connection_cost_with_A_zero_is_l0_times_plain_l1():
+    for kind, m in _models():
+        w = _wiring(kind, m)
+        l1 = sum(p.abs().sum((1, 2)) for p in m.weights())
+        got = bimt.connection_cost(dict(m.named_parameters()), kind,
+                                   bimt.Wiring(w.n, w.n_in, w.n_out, A=0.0, l0=0.5))
+        torch.testing.assert_close(got, 0.5 * l1.detach())
+
+
+def test_swap_step_lowers_the_cost_moves_optimizer_state_and_keeps_function():
+    kind, m = _models()[0]
+    w = _wiring(kind, m)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    x = torch.randn(2, 2, 8, m.W_in.shape[1], generator=torch.Generator().manual_seed(2),
+                    dtype=torch.float64)
+    _run_loss = lambda: _run(kind, m, x)  # noqa: E731
+    out = m(x, torch.zeros(2, 2, 10, dtype=x.dtype))[1]
+    out.pow(2).mean().backward()
+    opt.step()
+    moment = {k: opt.state[p]["exp_avg"].clone() for k, p in m.named_parameters()}
+    W_rec = m.W_rec.detach().clone()
+    before, cost = _run_loss(), bimt.connection_cost(dict(m.named_parameters()), kind, w)
+    change = bimt.swap_step(m, kind, w, top_k=4, optimizer=opt)
+    after = bimt.connection_cost(dict(m.named_parameters()), kind, w)
+    assert (change <= 0).all() and (change < 0).any()
+    torch.testing.assert_close(after - cost, change, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(_run_loss(), before, rtol=1e-10, atol=1e-12)
+    # the optimizer's moments went where their weights went: the same permutation
+    ref = {k: v.clone() for k, v in moment.items()}
+    perm = _recover_perm(W_rec, m.W_rec.detach())
+    bimt.permute_units(ref, kind, perm)
+    for k, p in m.named_parameters():
+        torch.testing.assert_close(opt.state[p]["exp_avg"], ref[k])
+
+
+def _recover_perm(old, new):
+    """The permutation (T, n) with new = old[perm][:, perm] per trial (rows matched exactly)."""
+    T, n, _ = old.shape
+    perm = torch.empty(T, n, dtype=torch.long)
+    for t in range(T):
+        for i in range(n):
+            match = [j for j in range(n) if torch.equal(new[t, i].sort().values,
+                                                        old[t, j].sort().values)]
+            assert len(match) == 1
+            perm[t, i] = match[0]
+    return perm
+
+
+def test_swaps_do_not_break_apart_a_planted_two_block_network():
+    """Two blocks of strongly coupled units, each already in its own half of the grid: the swap
+    step may reorder units within a half but never moves a unit to the other half."""
+    n = 10
+    m = LeakyRNN(_gens(1), LeakySpec(n=n)).double()
+    with torch.no_grad():
+        W = 1e-3 * torch.rand(1, n, n, generator=torch.Generator().manual_seed(4),
+                              dtype=torch.float64)
+        W[:, :5, :5] += 1.0
+        W[:, 5:, 5:] += 1.0
+        m.W_rec.copy_(W)
+        m.W_in.fill_(1e-4)
+        m.W_out.fill_(1e-4)
+    w = bimt.Wiring(n, m.W_in.shape[1], m.W_out.shape[2], A=2.0, l0=0.1)
+    old = m.W_rec.detach().clone()
+    bimt.swap_step(m, "leaky", w, top_k=n)
+    perm = _recover_perm(old, m.W_rec.detach())
+    assert set(perm[0, :5].tolist()) == set(range(5))
+
+
+def test_lambda_schedule_and_active_units():
+    lam = [bimt.lambda_schedule(s, 100, 1e-3) for s in (0, 24, 25, 74, 75, 99)]
+    assert lam == [1e-3, 1e-3, 1e-2, 1e-2, 1e-3, 1e-3]
+    m = LeakyRNN(_gens(1), LeakySpec(n=10)).double()
+    with torch.no_grad():
+        m.W_rec[:, :, 3] = 0.0  # unit 3 receives nothing recurrent…
+        m.W_in[:, :, 3] = 0.0   # …and no input: inactive
+    assert bimt.active_units(dict(m.named_parameters()), "leaky").tolist() == [9]
