@@ -1,0 +1,78 @@
+"""Critic-free dependence penalties: closed forms on Gaussians, zero (up to the stated bias) for
+independent groups, growing with a planted dependence, finite gradients, trials independent."""
+
+import numpy as np
+import pytest
+import torch
+
+from mifd import mine, penalties
+
+PENALTIES = (penalties.gaussian_mi, penalties.cross_correlation, penalties.hsic)
+
+
+def _pairs(T, S, d, rho, seed=0, cubic=False):
+    g = torch.Generator().manual_seed(seed)
+    xs, ys = zip(*(mine.sample_correlated_gaussian(S, d, rho, g, cubic) for _ in range(T)))
+    return torch.stack(xs).double(), torch.stack(ys).double()
+
+
+def test_gaussian_mi_matches_the_closed_form_and_its_bias():
+    x, y = _pairs(4, 20_000, 3, 0.6)
+    got = penalties.gaussian_mi(x, y)
+    assert got.numpy() == pytest.approx(np.full(4, mine.gaussian_mi(0.6, 3)), abs=0.03)
+    # independent groups: the mean over many trials is the log-det bias of the sample covariance
+    T, S, d = 400, 100, 2
+    x, y = _pairs(T, S, d, 0.0, seed=1)
+    bias = 0.5 * (2 * mine.logdet_bias(d, S) - mine.logdet_bias(2 * d, S))
+    v = penalties.gaussian_mi(x, y, ridge=0.0)
+    assert float(v.mean()) == pytest.approx(bias, abs=4 * float(v.std()) / T ** 0.5)
+
+
+def test_cross_correlation_is_rho_squared_over_the_pairs():
+    d, rho = 4, 0.7
+    x, y = _pairs(3, 50_000, d, rho, seed=2)
+    # y_i correlates ρ with x_i only: d of the d² pairs carry ρ²
+    assert penalties.cross_correlation(x, y).numpy() == pytest.approx(
+        np.full(3, rho ** 2 / d), abs=0.01)
+    x, y = _pairs(3, 50_000, d, 0.0, seed=3)
+    assert (penalties.cross_correlation(x, y) < 5 / 50_000).all()
+
+
+def test_hsic_equals_the_textbook_formula_and_sees_nonlinear_dependence():
+    x, y = _pairs(2, 60, 2, 0.5, seed=4)
+    got = penalties.hsic(x, y, samples=None)
+    m = 60
+    H = np.eye(m) - 1 / m
+    for t in range(2):
+        def gram(z):
+            d2 = ((z[:, None] - z[None]) ** 2).sum(-1)
+            off = np.sort(d2[~np.eye(m, dtype=bool)])
+            return np.exp(-d2 / off[(off.size - 1) // 2])  # the lower median
+        ref = np.trace(gram(x[t].numpy()) @ H @ gram(y[t].numpy()) @ H) / (m - 1) ** 2
+        assert float(got[t]) == pytest.approx(ref, rel=1e-9)
+    # y = (ρx + noise)³: no linear correlation to speak of at ρ = 0, dependence at ρ > 0
+    values = [float(penalties.hsic(*_pairs(1, 400, 1, r, seed=5, cubic=True)).mean())
+              for r in (0.0, 0.4, 0.8)]
+    assert values[0] < values[1] < values[2]
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_penalties_grow_with_dependence_have_gradients_and_keep_trials_apart(penalty):
+    vals = [float(penalty(*_pairs(2, 2000, 2, r, seed=6)).mean()) for r in (0.0, 0.5, 0.9)]
+    assert vals[0] < vals[1] < vals[2], vals
+    x, y = _pairs(3, 300, 2, 0.5, seed=7)
+    x.requires_grad_(True)
+    penalty(x, y).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    alone = penalty(x[1:2].detach(), y[1:2])
+    torch.testing.assert_close(penalty(x.detach(), y)[1:2], alone)
+
+
+def test_bad_shapes_are_refused():
+    x = torch.zeros(2, 10, 3)
+    with pytest.raises(ValueError, match="same T and S"):
+        penalties.cross_correlation(x, torch.zeros(2, 9, 3))
+    with pytest.raises(ValueError, match="at least 3"):
+        penalties.gaussian_mi(torch.zeros(1, 2, 1), torch.zeros(1, 2, 1))
+    with pytest.raises(ValueError, match="parameter 'samples'"):
+        penalties.hsic(x, x, samples=1)
