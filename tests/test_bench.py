@@ -346,3 +346,34 @@ def test_ops_per_draw_counts_the_chunked_ramp_and_the_skipped_targets():
     sm, mm, loop, chunked = ops.values()
     assert loop >= 3 * 3001 and chunked < loop / 10
     assert sm < 100 and mm < loop / 10
+
+
+def test_the_cost_of_a_run_made_in_parts_is_its_longest_part(tmp_path):
+    """The separation `book` run is committed as condition parts run side by side: its cost is
+    the longest part's recorded wall time, stated as such."""
+    import shutil
+
+    import pytest
+
+    import mifd
+    from mifd.perf.committed import COMMITTED
+    from mifd.perf.costs import profile_costs
+    from mifd.shards import condition_parts
+    from mifd.store import Store
+    src = COMMITTED.parent
+    cfg = mifd.get_experiment("separation").config("book")
+    rr = condition_parts("separation", cfg, Store(tmp_path / "none", [src]))
+    if rr is None:
+        pytest.skip("the separation book run is not committed as parts")
+    dst = tmp_path / "committed"
+    walls = []
+    for i, part in enumerate(rr.meta["parts"]):
+        shutil.copytree(src / "separation" / part["key"], dst / "separation" / part["key"])
+        meta_path = dst / "separation" / part["key"] / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        meta["wall_seconds"] = (50 + 10 * i) * 60
+        walls.append(meta["wall_seconds"])
+        meta_path.write_text(json.dumps(meta))
+    cost = profile_costs(dst)["cost_separation_book"]
+    assert cost.startswith(f"≈ {max(walls) / 60:.0f} min (")
+    assert f"{len(walls)} processes side by side" in cost
