@@ -3,11 +3,7 @@ Fiete & Tegmark 2023): a wiring cost on units placed in space, and swaps of unit
 
 Every hidden unit sits on a 2-D grid in [0, 1]² (:func:`grid`); the inputs and the outputs lie on
 lines across the grid, on planes a distance ``l0`` below and above it. The connection cost of a
-network is
-
-    CC = Σ_ij |w_ij| · (A · d_ij + l0)
-
-over its input, recurrent and output weights (every gate block of a GRU), with d the Manhattan
+network is ``CC = Σ_ij |w_ij| · (A · d_ij + l0)`` over its input, recurrent and output weights (every gate block of a GRU), with d the Manhattan
 distance between the two ends in their planes (:func:`connection_cost`). ``A = 0`` gives plain
 L1 (times ``l0``); ``l0 > 0`` keeps self-connections from being free.
 
@@ -95,8 +91,8 @@ class Wiring:
 
 def magnitudes(params: Mapping[str, torch.Tensor], kind: str
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """|input → unit| ``(T, n_in, n)``, |unit → unit| ``(T, n, n)`` and |unit → output|
-    ``(T, n, n_out)`` of a leaky RNN (``kind="leaky"``) or a GRU (``"gru"``; the gate blocks
+    """``|input → unit|`` ``(T, n_in, n)``, ``|unit → unit|`` ``(T, n, n)`` and
+    ``|unit → output|`` ``(T, n, n_out)`` of a leaky RNN (``kind="leaky"``) or a GRU (``"gru"``; the gate blocks
     summed: each is a connection of its own)."""
     if kind == "leaky":
         return params["W_in"].abs(), params["W_rec"].abs(), params["W_out"].abs()
@@ -113,7 +109,7 @@ def _weighted(params: Mapping[str, torch.Tensor], kind: str,
 
 def connection_cost(params: Mapping[str, torch.Tensor], kind: str, wiring: Wiring
                     ) -> torch.Tensor:
-    """CC per trial ``(T,)``: Σ|w|·(A·d + l0) over input, recurrent and output weights."""
+    """CC per trial ``(T,)``: ``Σ|w|·(A·d + l0)`` over input, recurrent and output weights."""
     return _weighted(params, kind, wiring.costs())
 
 
@@ -126,9 +122,10 @@ def _pair_change(M: torch.Tensor) -> torch.Tensor:
 def swap_deltas(params: Mapping[str, torch.Tensor], kind: str, wiring: Wiring) -> torch.Tensor:
     """The change of CC ``(T, n, n)`` if units ``u`` and ``v`` exchanged places, for every pair.
 
-    With S = |W_rec| + |W_rec|ᵀ and C the unit-to-unit costs, the recurrent part is
-    Σ_{j ∉ {u, v}} (S_uj − S_vj)(C_vj − C_uj) (the u–v block does not change: C is symmetric with
-    a constant diagonal); the input and output parts are Σ_i (|w_iu| − |w_iv|)(c_iv − c_iu).
+    With ``S = |W_rec| + |W_rec|ᵀ`` and C the unit-to-unit costs, the recurrent part is
+    ``Σ_{j ∉ {u, v}} (S_uj − S_vj)(C_vj − C_uj)`` (the u–v block does not change: C is symmetric
+    with a constant diagonal); the input and output parts are
+    ``Σ_i (|w_iu| − |w_iv|)(c_iv − c_iu)``.
     Each is a few matrix products for all pairs at once."""
     a_in, a_rec, a_out = magnitudes(params, kind)
     c_in, c_rec, c_out = (c.to(a_in) for c in wiring.costs())
@@ -167,7 +164,7 @@ def permute_units(tensors: Mapping[str, torch.Tensor], kind: str, perm: torch.Te
 
 def swap_step(model: torch.nn.Module, kind: str, wiring: Wiring, top_k: int,
               optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
-    """One BIMT swap step: for each of the ``top_k`` units of largest Σ|in| + Σ|out| (recurrent
+    """One BIMT swap step: for each of the ``top_k`` units of largest ``Σ|in| + Σ|out|`` (recurrent
     weights included), in that order, exchange it with the unit whose place lowers CC most, if
     any does; weights, biases and the optimizer's state move with the units. Trials are
     independent. Returns the total CC change per trial ``(T,)`` (≤ 0)."""
@@ -218,7 +215,7 @@ def active_units(params: Mapping[str, torch.Tensor], kind: str, threshold: float
 
 
 def wiring_length(params: Mapping[str, torch.Tensor], kind: str, wiring: Wiring) -> torch.Tensor:
-    """Σ|w|·d per trial (the distance part of CC alone, as Growing Brains plots it)."""
+    """``Σ|w|·d`` per trial (the distance part of CC alone, as Growing Brains plots it)."""
     h = grid(wiring.n)
     return _weighted(params, kind, (manhattan(line(wiring.n_in), h), manhattan(h, h),
                                     manhattan(h, line(wiring.n_out))))

@@ -148,8 +148,8 @@ def two_communities(A) -> np.ndarray:
     communities (``networkx.community.greedy_modularity_communities`` with cutoff = best_n = 2);
     returns a label per node (0: the larger community).
 
-    A complete graph (every off-diagonal weight non-zero and finite: the case of |corr| and of
-    |W| + |W|ᵀ) goes through :func:`_cnm_dense`, which makes networkx's merges in the same order
+    A complete graph (every off-diagonal weight non-zero and finite: the case of ``|corr|`` and
+    of ``|W| + |W|ᵀ``) goes through ``_cnm_dense``, which makes networkx's merges in the same order
     with the same floating-point operations (labels equal, tested) about 100× faster; any other
     graph goes through networkx itself.
     """
