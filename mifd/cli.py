@@ -129,6 +129,14 @@ def _invalidate_stale_cache(cache: Path, root: Path) -> None:
     stamp.write_text(key)
 
 
+def execution_cache(profile: str, root: Path) -> Path:
+    """Where jupyter-book keeps the execution cache of a ``profile``'s build: ``_build/`` for
+    ``book``; for another profile, built with ``--path-output _build/<profile>``, inside that
+    folder's own ``_build/``."""
+    out = root / "_build" if profile == "book" else root / "_build" / profile / "_build"
+    return out / ".jupyter_cache"
+
+
 def build_book(profile: str, root: Path) -> int:
     """Execute the chapters at ``profile`` (through myst-nb, with its cache) and build HTML.
 
@@ -144,8 +152,7 @@ def build_book(profile: str, root: Path) -> int:
                           f"{vendor} (downloaded once from the npm registry)") from None
     if fetched:
         print(f"fetched {', '.join(fetched)} into {vendor}", flush=True)
-    out = root / "_build" if profile == "book" else root / "_build" / profile
-    _invalidate_stale_cache(out / ".jupyter_cache", root)
+    _invalidate_stale_cache(execution_cache(profile, root), root)
     env = dict(os.environ, MIFD_PROFILE=profile, MIFD_PROGRESS="0")
     jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
     cmd = [jb, "build", str(root), "--all", "-W", "-n", "--keep-going"]

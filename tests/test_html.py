@@ -85,3 +85,12 @@ def test_no_figure_is_wider_than_the_text_column(smoke_book):
             assert width <= limit, f"{name}: a figure {width} px wide ({src}); allowed ≤ {limit}"
             checked += 1
     assert checked >= 20
+
+
+def test_the_execution_cache_that_is_invalidated_is_the_one_the_build_used(smoke_book):
+    """`mifd book` drops the execution cache when the library or results change; it must be the
+    folder jupyter-book writes (a wrong path left smoke builds showing outputs of older code)."""
+    from mifd.cli import execution_cache
+    cache = execution_cache("smoke", ROOT)
+    assert cache.is_dir() and any(cache.iterdir())
+    assert (cache.parent / "mifd-cache-key").exists()
