@@ -151,6 +151,16 @@ def game(units: Mapping[str, Any]) -> plt.Figure:
 # --------------------------------------------------------------------------- working memory
 
 COND_COLORS = {"mi": "C0", "no_mi": "C1", "mi_l2": "C0", "mi_no_l2": "C2"}
+_OTHER_COLORS: dict[str, str] = {}
+
+
+def cond_color(condition: str) -> str:
+    """A condition's colour: fixed for the paper's conditions (:data:`COND_COLORS`); any other
+    (e.g. an L2 sweep value) gets the next palette colour not used by them (C3 … C7), in order
+    of first use, so it never shares a colour with a trial line of another condition."""
+    if condition in COND_COLORS:
+        return COND_COLORS[condition]
+    return _OTHER_COLORS.setdefault(condition, f"C{3 + len(_OTHER_COLORS) % 5}")
 
 
 def wm_task_example(final: Mapping[str, Any], trial: int, title: str = "") -> plt.Figure:
@@ -187,8 +197,8 @@ def training_curves(res: Mapping[str, Any], keys: tuple[str, ...] = ("task", "mi
     for ax, (k, label) in zip(axes, keys):
         for c, v in lay.split(hist[k]).items():
             sm = ema(v, smooth)
-            ax.plot(sm, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)
-            ax.plot(np.nanmean(sm, 1), color=COND_COLORS.get(c), label=c)
+            ax.plot(sm, color=cond_color(c), alpha=0.25, lw=0.7)
+            ax.plot(np.nanmean(sm, 1), color=cond_color(c), label=c)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
     axes[0].set_yscale("log")
@@ -257,8 +267,8 @@ def timecourses(res: Mapping[str, Any],
     fig, axes = panels(len(keys), 2.6, 2.4)
     for ax, k in zip(axes, keys):
         for c, v in lay.split(snaps[k]).items():
-            ax.plot(ep, v, color=COND_COLORS.get(c), alpha=0.25, lw=0.7)
-            ax.plot(ep, np.nanmean(v, 1), color=COND_COLORS.get(c), label=c, lw=1.8)
+            ax.plot(ep, v, color=cond_color(c), alpha=0.25, lw=0.7)
+            ax.plot(ep, np.nanmean(v, 1), color=cond_color(c), label=c, lw=1.8)
         ax.set_title(k)
         ax.set_xlabel(xlabel)
     axes[0].legend()

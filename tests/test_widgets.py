@@ -66,3 +66,12 @@ def test_panels_fill_rows_that_fit_the_text_column():
         assert width <= plotting.MAX_WIDTH + 1e-9
         assert height == pytest.approx(2.0 * -(-n // per_row)), (n, w)
         plotting.plt.close(fig)
+
+
+def test_an_extra_condition_gets_a_colour_of_its_own():
+    from mifd import plotting
+    base = set(plotting.COND_COLORS.values())
+    extra = [plotting.cond_color(c) for c in ("mi_l2=0.001", "mi_l2=0.0001")]
+    assert len(set(extra)) == 2 and not set(extra) & base
+    assert plotting.cond_color("mi_l2=0.001") == extra[0]  # stable
+    assert plotting.cond_color("no_mi") == plotting.COND_COLORS["no_mi"]
