@@ -186,9 +186,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         if assembled is not None:
             assembled.profile = profile
             if out is not None:
-                atomic_write_json(Path(out) / "summary.json", {
-                    "experiment": exp.name, "profile": profile, "key": assembled.key,
-                    "conditions": assembled.summary, "provenance": assembled.meta})
+                _write_summary(out, assembled)
             if verbose:
                 print(describe(assembled))
             return assembled
@@ -211,13 +209,16 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     rr = RunResult(exp.name, profile, cfg, key, result, meta, summary, loaded, entry.path,
                    changed)
     if out is not None:
-        out = Path(out)
-        atomic_write_json(out / "summary.json", {"experiment": exp.name, "profile": profile,
-                                                 "key": key, "conditions": summary,
-                                                 "provenance": meta})
+        _write_summary(out, rr)
     if verbose:
         print(rr.describe())
     return rr
+
+
+def _write_summary(out: str | Path, rr: RunResult) -> None:
+    atomic_write_json(Path(out) / "summary.json", {
+        "experiment": rr.experiment, "profile": rr.profile, "key": rr.key,
+        "conditions": rr.summary, "provenance": rr.meta})
 
 
 def _train(exp: Experiment, cfg: Any, dev: str, profile: str, key: str, entry: Entry,
@@ -316,7 +317,8 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     src = Entry(store.root / exp.name / key)
-    if src.load_result() is None:
+    finished = src.load_result() is not None
+    if not finished:
         from .shards import condition_parts  # run as parts (`mifd run --parts`): commit them
         assembled = condition_parts(exp.name, cfg, store, exp.code_hash())
         local = [p["key"] for p in (assembled.meta["parts"] if assembled else [])
@@ -325,7 +327,7 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
             for k in local:
                 _copy_entry(store.root / exp.name / k, store.committed[0] / exp.name / k)
             return store.committed[0] / exp.name / local[0]
-    if src.load_result() is None:
+    if not finished:
         raise ConfigError(f"parameter 'experiment': got {experiment!r} (profile {profile!r}); "
                           f"allowed: a run finished in the store (run `mifd run` first)")
     if not store.committed:
