@@ -317,11 +317,13 @@ def performance(df: Any) -> plt.Figure:
     for ax, e in zip(axes, exps):
         ys = {k: i for i, k in enumerate(lines[e])}
         sub = df[df["experiment"] == e]
-        for r in sub.itertuples():
-            y = ys[(r.device, r.implementation)]
-            ax.plot(r[6], y, "o", ms=4, color=colors[int(r[4])], alpha=0.8)
-            if np.isfinite(r[9]) and r[9] > 0:
-                ax.plot(r[9], y, "|", ms=8, color="k")
+        for dev, impl, t, sec, floor in zip(sub["device"], sub["implementation"],
+                                            sub["batched trials"],
+                                            sub["s / trial-epoch (median)"], sub["FLOP floor (s)"]):
+            y = ys[(dev, impl)]
+            ax.plot(sec, y, "o", ms=4, color=colors[int(t)], alpha=0.8)
+            if np.isfinite(floor) and floor > 0:
+                ax.plot(floor, y, "|", ms=8, color="k")
         ax.set_yticks(range(len(ys)), [f"{d}: {i}" for d, i in ys])
         ax.invert_yaxis()
         ax.set_xscale("log")
