@@ -144,7 +144,13 @@ CONDITION_FIELDS = ("conditions", "sweep_l2")
 
 
 def _conditions(cfg: Any) -> list[str]:
-    return [c for c, *_ in cfg.all_conditions()]
+    """Every condition of ``cfg`` in trial-block order (a sweep's values included)."""
+    return list(cfg.layout().conditions)
+
+
+def _has_conditions(cfg: Any) -> bool:
+    """Whether ``cfg`` lists its conditions (so its run can be split by condition)."""
+    return hasattr(cfg, "layout") and hasattr(cfg, "conditions")
 
 
 def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
@@ -154,7 +160,7 @@ def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
     if not runs:
         raise ConfigError("parameter 'runs': got none; allowed: one or more parts")
     exp = runs[0].experiment
-    if exp not in TRIAL_AXES or not hasattr(cfg, "all_conditions"):
+    if exp not in TRIAL_AXES or not _has_conditions(cfg):
         raise ConfigError(f"parameter 'experiment': got {exp!r}; allowed: an experiment with "
                           "condition fields and trial axes")
     ref = {k: v for k, v in to_dict(cfg).items() if k not in CONDITION_FIELDS}
@@ -203,7 +209,7 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
     running some of its conditions (see :func:`combine_conditions`), or ``None`` if they do not
     cover every condition. A local part made by other code than ``code`` is not used; a
     committed one is (its run then carries the note of stale code)."""
-    if not hasattr(cfg, "all_conditions"):
+    if not _has_conditions(cfg):
         return None
     store = store or Store()
     exp = get_experiment(experiment)
@@ -245,20 +251,22 @@ def split_conditions(cfg: Any, parts: int) -> list[dict[str, tuple]]:
     """The overrides of ``parts`` runs that share ``cfg``'s conditions, as equal in size as they
     can be: the base ``conditions`` in consecutive groups (each part needs one), then each sweep
     value to the smallest part."""
-    if not hasattr(cfg, "all_conditions"):
+    if not _has_conditions(cfg):
         raise ConfigError(f"parameter 'parts': got {parts!r} for {type(cfg).__name__}; allowed:"
-                          " an experiment whose config lists its conditions (separation)")
+                          " an experiment whose config lists its conditions (wm, separation)")
     names = _conditions(cfg)
     base = list(cfg.conditions)
     if not isinstance(parts, int) or not 1 <= parts <= len(base):
         raise ConfigError(f"parameter 'parts': got {parts!r}; allowed: an integer from 1 to "
                           f"{len(base)} (the base conditions)")
-    sweep = dict(zip(names[len(base):], cfg.sweep_l2))
+    sweep = dict(zip(names[len(base):], getattr(cfg, "sweep_l2", ())))
     groups = [list(g) for g in np.array_split(np.array(base, dtype=object), parts)]
     for c in sweep:  # each sweep value to the smallest part (the first of equals)
         min(groups, key=len).append(c)
-    return [{"conditions": tuple(c for c in g if c in base),
-             "sweep_l2": tuple(sweep[c] for c in g if c in sweep)} for g in groups]
+    fields = [f for f in CONDITION_FIELDS if hasattr(cfg, f)]
+    return [{k: v for k, v in (("conditions", tuple(c for c in g if c in base)),
+                               ("sweep_l2", tuple(sweep[c] for c in g if c in sweep)))
+             if k in fields} for g in groups]
 
 
 def committed_shards(experiment: str = "wm", profile: str = "paper", device: str = "cuda",

@@ -148,8 +148,32 @@ def test_split_conditions_balances_parts_each_with_a_base_condition():
     for bad in (0, 4):
         with pytest.raises(ConfigError, match="parameter 'parts'"):
             shards.split_conditions(cfg, bad)
+    assert shards.split_conditions(mifd.get_experiment("wm").config("book"), 2) == \
+        [{"conditions": ("mi",)}, {"conditions": ("no_mi",)}]
     with pytest.raises(ConfigError, match="lists its conditions"):
-        shards.split_conditions(mifd.get_experiment("wm").config("book"), 2)
+        shards.split_conditions(mifd.get_experiment("mine-gaussian").config("book"), 2)
+
+
+def test_working_memory_run_in_condition_parts_equals_the_whole_run(runs):
+    """The working-memory run split by condition (``mifd run wm --parts 2``) is assembled by
+    ``mifd.run`` into the whole run's result, bit for bit, the audit included."""
+    store, full, _ = runs
+    parts = [_run(store, trials=3, seed=1001, conditions=c) for c in (("no_mi",), ("mi",))]
+    other = Store(store.root.parent / "wm-parts-only", [])
+    for p in parts:  # only the parts in a store of their own
+        (other.root / "wm").mkdir(parents=True, exist_ok=True)
+        import shutil
+        shutil.copytree(store.root / "wm" / p.key, other.root / "wm" / p.key)
+    got = _run(other, trials=3, seed=1001)
+    assert got.meta["parts"] and got.config == full.config
+    a, b = dict(_leaves(full.result)), dict(_leaves(got.result))
+    assert a.keys() == b.keys()
+    for k in a:
+        if hasattr(a[k], "shape"):
+            np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+        else:
+            assert b[k] == a[k], k
+    assert got.summary == full.summary
 
 
 def test_condition_parts_add_up_to_the_whole_run(sep_runs):
