@@ -33,6 +33,10 @@ results: $(STAMP)
 	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
 	    --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
+	# the audit of the wm networks (reads the wm run just made)
+	$(VENV)/bin/mifd run wm-audit --profile book --force --no-progress \
+	  --out _build/summaries/wm-audit && \
+	  $(VENV)/bin/mifd commit-results wm-audit --profile book
 	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs
 	for v in noise=inside target=step sm_per_mm=20 rmsprop_eps=inside sm_precision=bf16; do \
 	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --force \

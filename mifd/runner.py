@@ -224,7 +224,12 @@ def _write_summary(out: str | Path, rr: RunResult) -> None:
 def _train(exp: Experiment, cfg: Any, dev: str, profile: str, key: str, entry: Entry,
            store: Store, progress: bool | None, max_seconds: float | None, retain: bool,
            code: str) -> dict:
-    """Train (or resume) one run into ``entry`` and store it with its provenance."""
+    """Train (or resume) one run into ``entry`` and store it with its provenance. A derived
+    experiment's inputs are loaded (or trained) first, outside its recorded wall time."""
+    needs = getattr(exp, "inputs", None)
+    inputs = None if needs is None else {
+        name: run(e, p, dev, o, store=store, progress=progress, verbose=False)
+        for name, (e, p, o) in needs(cfg).items()}
     store.init_entry(entry, {"experiment": exp.name, "profile": profile, "key": key,
                              "config": to_dict(cfg), "mifd": __version__})
     ckpt = Checkpointer(entry, max_seconds=max_seconds, code=code)
@@ -232,7 +237,10 @@ def _train(exp: Experiment, cfg: Any, dev: str, profile: str, key: str, entry: E
     t0 = time.time()
     started = now()
     version = {**code_version(), "hash": code}  # the code that runs, not what is there at the end
-    result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
+    if inputs is not None:
+        result = exp.train(cfg, dev, ckpt, progress_enabled(progress), inputs=inputs)
+    else:
+        result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
     check_finite(result, getattr(cfg, "conditions", ()))
     meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
             "code": version, "machine": machine_info(dev), "started": started,

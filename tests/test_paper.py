@@ -131,6 +131,12 @@ def test_dependence_verdict():
                                     [0.5, 0.6, 0.55, 0.7]) == "reduced"
     assert rules.dependence_verdict(without, with_mi, [0.0, 0.0]) == "not reduced"
     assert rules.dependence_verdict([1.0], without, []) == "not testable (n = 1)"
+    # with permutation p-values of the held-out critic: removed only when fewer than half of
+    # the MI trials show significant dependence
+    low = [0.02, 0.05, 0.04, 0.03]
+    assert rules.dependence_verdict(low, without, [0.5] * 4, [0.2, 0.01, 0.5, 0.3]) == "removed"
+    assert rules.dependence_verdict(low, without, [-0.5] * 4, [0.01, 0.01, 0.5, 0.3]) == "reduced"
+    assert rules.dependence_verdict(with_mi, without, [0.0] * 4, [0.5] * 4) == "reduced"
 
 
 def test_mine_benchmark_checks_on_hand_built_trials():

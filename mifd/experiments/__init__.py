@@ -11,10 +11,13 @@ from .base import Experiment
 from .mine_gaussian import EXPERIMENT as MINE_GAUSSIAN
 from .separation import EXPERIMENT as SEPARATION
 from .wm import EXPERIMENT as WM
+from .wm_audit import EXPERIMENT as WM_AUDIT
 
 #: every registered experiment by name: the MINE Gaussian benchmark, working memory (the leaky
-#: RNN on the 2-bit flip-flop task) and chaotic signal separation (the GRU)
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (MINE_GAUSSIAN, WM, SEPARATION)}
+#: RNN on the 2-bit flip-flop task), the post-hoc audit of its networks and chaotic signal
+#: separation (the GRU)
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (MINE_GAUSSIAN, WM, WM_AUDIT,
+                                                             SEPARATION)}
 
 
 def get_experiment(name: str) -> Experiment:

@@ -269,14 +269,16 @@ def all_of(verdicts: Sequence[str]) -> str:
 
 
 def dependence_verdict(with_mi: Sequence[float], without: Sequence[float],
-                       held_out: Sequence[float]) -> str:
+                       held_out: Sequence[float], p_perm: Sequence[float] | None = None) -> str:
     """What minimizing the MI did to the dependence between the groups, judged after training by
     estimators the training never saw: ``with_mi`` and ``without`` are a critic-free estimate
     (e.g. the Gaussian MI, nats) per trial of the two conditions, ``held_out`` a fresh critic's
-    held-out estimate per MI trial. *reduced* when the critic-free estimate is lower with MI
-    (one-sided Welch p < :data:`ALPHA`); *removed* when, besides, its mean with MI is at most
-    :data:`RESIDUAL_MI` and the held-out critic estimate's 95% t-interval reaches zero; *not
-    reduced* otherwise; *not testable (n = k)* below 2 trials per condition."""
+    held-out estimate per MI trial, ``p_perm`` (optional) its permutation-test p-value per MI
+    trial. *reduced* when the critic-free estimate is lower with MI (one-sided Welch p <
+    :data:`ALPHA`); *removed* when, besides, its mean with MI is at most :data:`RESIDUAL_MI` and
+    the fresh critic finds no dependence: with ``p_perm``, significant (p < :data:`ALPHA`) in
+    fewer than half of the MI trials; without, its held-out estimate's 95% t-interval reaches
+    zero; *not reduced* otherwise; *not testable (n = k)* below 2 trials per condition."""
     a, b = np.asarray(with_mi, float), np.asarray(without, float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if min(a.size, b.size) < 2:
@@ -284,11 +286,15 @@ def dependence_verdict(with_mi: Sequence[float], without: Sequence[float],
     lower = comparison(a, b, "less")
     if not (lower["diff"] < 0 and lower["welch_p"] < ALPHA):
         return "not reduced"
+    if a.mean() > RESIDUAL_MI:
+        return "reduced"
+    if p_perm is not None:
+        p = np.asarray(p_perm, float)
+        p = p[np.isfinite(p)]
+        return "removed" if p.size and (p < ALPHA).sum() < p.size / 2 else "reduced"
     h = np.asarray(held_out, float)
     h = h[np.isfinite(h)]
-    if a.mean() <= RESIDUAL_MI and h.size >= 2 and mean_ci(h)[2] <= 0:
-        return "removed"
-    return "reduced"
+    return "removed" if h.size >= 2 and mean_ci(h)[2] <= 0 else "reduced"
 
 
 def bootstrap_ci(x: Sequence[float], level: float = 0.95, n_boot: int = 10_000,

@@ -111,57 +111,76 @@ def timing(rr: Any, condition: str = "mi", fraction: float = 0.5) -> pd.DataFram
     return onset_test(rr.result, condition, reported.WM_TIMING_PAIRS, fraction)
 
 
-#: the post-hoc audit's estimates of the MI between the groups (label → per-trial result key)
+#: the post-hoc audit's estimates of the MI between the groups (label → per-trial key of the
+#: ``wm-audit`` result; the first is the ``wm`` run's own critic)
 AUDIT_ESTIMATES = {"training critic (end)": "mi_final",
-                   "fresh critic, held out": "audit_dv",
-                   "Gaussian": "audit_gaussian", "copula": "audit_copula"}
+                   "fresh critic, training pool at its best step": "train_dv_at_best",
+                   "fresh critic, held out (early-stopped)": "held_out_dv",
+                   "fresh critic, held out (last step)": "last_held_out_dv",
+                   "Gaussian (held out)": "gaussian", "copula (held out)": "copula"}
 
 
-def audit_table(rr: Any) -> pd.DataFrame:
+def audit_table(audit: Any, rr: Any | None = None) -> pd.DataFrame:
     """Mean ± sd (n) per condition of each estimate of the MI between the groups after training
-    (:data:`AUDIT_ESTIMATES`): the training critic at its end, a fresh critic on held-out data,
-    and the critic-free Gaussian and copula estimates."""
-    trials = rr.result["trials"]
-    return pd.DataFrame({c: {label: rules.fmt(*rules.mean_ci(trials[c][key])[:2],
-                                               len(trials[c][key]))
-                             for label, key in AUDIT_ESTIMATES.items()}
-                         for c in rr.layout.conditions}).T
+    (:data:`AUDIT_ESTIMATES`, nats) from a ``wm-audit`` run, the training critic's from the
+    audited ``wm`` run ``rr`` when given, and the trials whose held-out estimate the
+    permutation test finds significant (p < :data:`~mifd.paper.rules.ALPHA`)."""
+    trials = audit.result["trials"]
+    rows = {}
+    for c in audit.layout.conditions:
+        src = {**(rr.result["trials"][c] if rr is not None else {}), **trials[c]}
+        row = {label: rules.fmt(*rules.mean_ci(src[key])[:2], len(src[key]))
+               for label, key in AUDIT_ESTIMATES.items() if key in src}
+        p = np.asarray(trials[c]["p_perm"], float)
+        row[f"held out significant (permutation p < {rules.ALPHA:g})"] = \
+            f"{int((p < rules.ALPHA).sum())}/{p.size}"
+        row["best step (median)"] = f"{np.median(trials[c]['best_step']):.0f} of " \
+                                    f"{audit.config.steps}"
+        rows[c] = row
+    return pd.DataFrame(rows).T
 
 
-def audit_summary(rr: Any) -> str:
-    """One paragraph computed from the post-hoc audit: the fresh critic's held-out estimate, the
-    gap to its training pool (overfitting), whether its training curve had flattened, the
+def audit_summary(audit: Any) -> str:
+    """One paragraph computed from a ``wm-audit`` run: the early-stopped fresh critic's held-out
+    estimate and its gap to the training pool (overfitting), the permutation test, the
     critic-free Gaussian estimate with and without MI, and the verdict of
     :func:`mifd.paper.rules.dependence_verdict`."""
-    res, trials = rr.result, rr.result["trials"]
-    if "audit" not in res or not {"mi", "no_mi"} <= set(rr.layout.conditions):
-        return "No audit of both conditions in this run (audit_steps = 0, or one condition)."
-    curve = rr.split(np.asarray(res["audit"]["train_dv"], dtype=float))  # (steps, trials)
-    tail = max(1, int(round(rules.TAIL * curve["mi"].shape[0])))
-    last = {c: float(np.nanmean(v[-tail:])) for c, v in curve.items()}
-    rise = {c: float(np.nanmean(v[-tail:]) - np.nanmean(v[-2 * tail:-tail]))
-            for c, v in curve.items()}
-    held = {c: rules.mean_ci(trials[c]["audit_dv"]) for c in ("mi", "no_mi")}
-    gauss = {c: rules.mean_ci(trials[c]["audit_gaussian"]) for c in ("mi", "no_mi")}
-    p = rules.comparison(trials["mi"]["audit_gaussian"], trials["no_mi"]["audit_gaussian"],
+    trials = audit.result["trials"]
+    if not {"mi", "no_mi"} <= set(audit.layout.conditions):
+        return "No audit of both conditions in this run."
+    cfg = audit.config
+    held = {c: rules.mean_ci(trials[c]["held_out_dv"]) for c in ("mi", "no_mi")}
+    train = {c: float(np.nanmean(trials[c]["train_dv_at_best"])) for c in ("mi", "no_mi")}
+    last = {c: float(np.nanmean(trials[c]["train_dv_last"])) for c in ("mi", "no_mi")}
+    sig = {c: (int((np.asarray(trials[c]["p_perm"], float) < rules.ALPHA).sum()),
+               len(trials[c]["p_perm"])) for c in ("mi", "no_mi")}
+    gauss = {c: rules.mean_ci(trials[c]["gaussian"]) for c in ("mi", "no_mi")}
+    p = rules.comparison(trials["mi"]["gaussian"], trials["no_mi"]["gaussian"],
                          "less")["welch_p"]
-    verdict = rules.dependence_verdict(trials["mi"]["audit_gaussian"],
-                                       trials["no_mi"]["audit_gaussian"], trials["mi"]["audit_dv"])
-    flat = all(abs(r) <= rules.CONVERGED_TOL * max(abs(last[c]), 1e-3) for c, r in rise.items())
+    verdict = rules.dependence_verdict(trials["mi"]["gaussian"], trials["no_mi"]["gaussian"],
+                                       trials["mi"]["held_out_dv"], trials["mi"]["p_perm"])
+    best = float(np.median(trials["mi"]["best_step"]))
+    gap = train["mi"] - held["mi"][0]
     return (
-        f"A fresh critic, trained for {curve['mi'].shape[0]} steps on new sequences, reaches "
-        f"{last['mi']:.2f} nats on its training pool in the MI trials and {last['no_mi']:.2f} "
-        f"without MI (mean of its last {rules.TAIL:.0%} of steps); on held-out sequences it "
-        f"estimates {held['mi'][0]:.2f} nats (95% CI {rules.fmt_ci(*held['mi'][2:4])}) and "
-        f"{held['no_mi'][0]:.2f} ({rules.fmt_ci(*held['no_mi'][2:4])}). "
-        + ("Its training curve had flattened" if flat else
-           f"Its training curve was still moving (by {rise['mi']:+.2f} and {rise['no_mi']:+.2f} "
-           f"nats over its last {rules.TAIL:.0%} of steps), so the critic did not converge")
-        + (f"; the gap between training pool and held-out data ({last['mi'] - held['mi'][0]:.2f} "
-           "nats in the MI trials) is overfitting. " if last['mi'] - held['mi'][0] > 0.1 else ". ")
-        + f"The critic-free Gaussian estimate is {gauss['mi'][0]:.2f} nats with MI against "
-        f"{gauss['no_mi'][0]:.2f} without (one-sided Welch p = {p:.2g}, n = {held['mi'][4]} and "
-        f"{held['no_mi'][4]}). Verdict: the dependence between the groups was **{verdict}** "
-        "by MI minimization (rule: reduced when the Gaussian estimate is lower with MI, one-sided "
-        f"Welch p < {rules.ALPHA}; removed when, besides, it is at most {rules.RESIDUAL_MI:g} "
-        "nats and the held-out critic estimate's 95% interval reaches zero).")
+        f"A fresh critic (width {cfg.width}) trained for up to {cfg.steps} steps on {cfg.pool} "
+        f"new sequences per trial, and kept at the step of its best estimate on {cfg.pool} "
+        f"validation sequences (median step {best:.0f} in the MI trials), estimates "
+        f"{held['mi'][0]:.3f} nats (95% CI {rules.fmt_ci(*held['mi'][2:4])}) on {cfg.pool} "
+        f"further test sequences with MI and {held['no_mi'][0]:.3f} "
+        f"({rules.fmt_ci(*held['no_mi'][2:4])}) without. On its training pool it reached "
+        f"{train['mi']:.3f} nats at that step and {last['mi']:.3f} at its last "
+        + (f"(a gap of {gap:.2f} nats to the test pool: the critic fits its own pool more than "
+           "the dependence). " if gap > 0.1 else "(no gap that matters to the test pool). ")
+        + (f"A permutation test of the test estimate ({cfg.permutations} shuffles of one group "
+           f"over samples) finds dependence (p < {rules.ALPHA:g}) in {sig['mi'][0]} of "
+           f"{sig['mi'][1]} MI trials and {sig['no_mi'][0]} of {sig['no_mi'][1]} without MI. "
+           if 1 / (1 + cfg.permutations) < rules.ALPHA else
+           f"The permutation test is not testable with {cfg.permutations} shuffles (its "
+           f"smallest p-value, 1/{cfg.permutations + 1}, is not below {rules.ALPHA:g}). ")
+        + "The "
+        + f"critic-free Gaussian estimate is {gauss['mi'][0]:.2f} nats with MI against "
+        f"{gauss['no_mi'][0]:.2f} without (one-sided Welch p = {p:.2g}). Verdict: the "
+        f"dependence between the groups was **{verdict}** by MI minimization (rule: reduced "
+        f"when the Gaussian estimate is lower with MI, one-sided Welch p < {rules.ALPHA}; "
+        f"removed when, besides, it is at most {rules.RESIDUAL_MI:g} nats and the permutation "
+        "test finds dependence in fewer than half of the MI trials).")

@@ -143,11 +143,12 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
         return mach.get("gpu") or f"{n} CPU thread{'' if n == 1 else 's'}"
 
     out = {}
-    for name in ("mine-gaussian", "wm", "separation"):
+    for name in ("mine-gaussian", "wm", "wm-audit", "separation"):
         exp = get_experiment(name)
         cfg = exp.config("book")
         main = base / name / config_hash(exp.name, cfg, __version__)
         key = f"cost_{name.replace('-', '_')}_book"
+        parts: set[str] = set()
         if (main / "meta.json").exists():
             m, side = meta(main), ""
         else:  # run as condition parts side by side (`mifd run --parts`)?
@@ -158,17 +159,20 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
                 out[key] = "not measured"
                 continue
             m = rr.meta  # wall_seconds: the longest part
+            parts = {p["key"] for p in m["parts"]}
             side = f"{len(m['parts'])} processes side by side, "
         what = ""
         if name != "mine-gaussian":
             n_cond = n_conditions(cfg)
-            units = f"{cfg.epochs} epochs" if name == "wm" else f"{cfg.mm_steps} MM steps"
+            units = {"wm": lambda: f"{cfg.epochs} epochs",
+                     "wm-audit": lambda: f"{cfg.steps} critic steps",
+                     "separation": lambda: f"{cfg.mm_steps} MM steps"}[name]()
             what = f"{cfg.trials} trials × {n_cond} conditions, {units}; "
         out[key] = (f"≈ {m['wall_seconds'] / 60:.0f} min ({what}{side}{where(m)}"
                     f"{' each' if side else ''})")
         if name == "wm":
             others = [meta(p) for p in sorted((base / name).iterdir())
-                      if p != main and (p / "meta.json").exists()]
+                      if p != main and p.name not in parts and (p / "meta.json").exists()]
             others = [o for o in others if o.get("profile") == "book"]
             mins = sorted(o["wall_seconds"] / 60 for o in others)
             out["cost_wm_variants_book"] = (f"≈ {mins[0]:.0f}–{mins[-1]:.0f} min each "
