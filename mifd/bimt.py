@@ -163,11 +163,13 @@ def permute_units(tensors: Mapping[str, torch.Tensor], kind: str, perm: torch.Te
 
 
 def swap_step(model: torch.nn.Module, kind: str, wiring: Wiring, top_k: int,
-              optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
+              optimizer: torch.optim.Optimizer | None = None,
+              trials: torch.Tensor | None = None) -> torch.Tensor:
     """One BIMT swap step: for each of the ``top_k`` units of largest ``Σ|in| + Σ|out|`` (recurrent
     weights included), in that order, exchange it with the unit whose place lowers CC most, if
     any does; weights, biases and the optimizer's state move with the units. Trials are
-    independent. Returns the total CC change per trial ``(T,)`` (≤ 0)."""
+    independent; ``trials`` (bool ``(T,)``, default all) selects those that swap. Returns the
+    total CC change per trial ``(T,)`` (≤ 0; 0 where no swap was made)."""
     params = {k: v for k, v in model.named_parameters() if k in UNIT_AXES[kind]}
     a_in, a_rec, a_out = magnitudes(params, kind)
     T, n = a_rec.shape[0], a_rec.shape[-1]
@@ -183,6 +185,8 @@ def swap_step(model: torch.nn.Module, kind: str, wiring: Wiring, top_k: int,
         u = order[:, k]
         best, v = delta[rows, u].min(dim=1)
         do = best < 0
+        if trials is not None:
+            do = do & trials.to(do.device)
         if not do.any():
             continue
         perm = torch.arange(n, device=a_rec.device).repeat(T, 1)

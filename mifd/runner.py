@@ -319,13 +319,15 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
     """Copy the finished run of ``experiment``/``profile`` into the first committed layer
     (``results/committed``), with its config and provenance, so a clone loads it. ``device``
     names the device it ran on (a profile's CUDA settings change its key). A run made as
-    condition parts (``mifd run --parts``) is committed as its parts (returns the first)."""
+    condition parts (``mifd run --parts``) is committed as its parts (returns the first), and a
+    committed run of the same config made in one piece is removed (the parts supersede it)."""
     exp = get_experiment(experiment)
     cfg = exp.config(profile, overrides, resolve_device(device))
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     src = Entry(store.root / exp.name / key)
-    finished = src.load_result() is not None
+    finished = src.load_result() is not None and \
+        src.meta().get("code", {}).get("hash") == exp.code_hash()
     if not finished:
         from .shards import condition_parts  # run as parts (`mifd run --parts`): commit them
         assembled = condition_parts(exp.name, cfg, store, exp.code_hash())
@@ -334,6 +336,10 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
         if assembled is not None and local and store.committed:
             for k in local:
                 _copy_entry(store.root / exp.name / k, store.committed[0] / exp.name / k)
+            whole = store.committed[0] / exp.name / key
+            if whole.exists():  # an older run of all conditions at once: superseded by the parts
+                import shutil
+                shutil.rmtree(whole)
             return store.committed[0] / exp.name / local[0]
     if not finished:
         raise ConfigError(f"parameter 'experiment': got {experiment!r} (profile {profile!r}); "

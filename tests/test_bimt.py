@@ -157,3 +157,16 @@ def test_lambda_schedule_and_active_units():
         m.W_rec[:, :, 3] = 0.0  # unit 3 receives nothing recurrent…
         m.W_in[:, :, 3] = 0.0   # …and no input: inactive
     assert bimt.active_units(dict(m.named_parameters()), "leaky").tolist() == [9]
+
+
+def test_swap_step_swaps_only_the_selected_trials():
+    kind, m = _models()[0]
+    w = _wiring(kind, m)
+    free = _models()[0][1]
+    W0 = m.W_rec.detach().clone()
+    change = bimt.swap_step(m, kind, w, top_k=4, trials=torch.tensor([False, True]))
+    full = bimt.swap_step(free, kind, w, top_k=4)
+    assert (full < 0).all()  # without a selection both trials swap
+    assert change[0] == 0 and torch.equal(m.W_rec[0], W0[0])  # trial 0 left as it was
+    torch.testing.assert_close(change[1], full[1])  # trial 1 as without a selection
+    torch.testing.assert_close(m.W_rec[1], free.W_rec[1])

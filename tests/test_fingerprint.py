@@ -96,3 +96,12 @@ def test_a_committed_result_beats_a_stale_local_copy(tmp_path, monkeypatch, caps
     rr = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
     assert rr.loaded and rr.code_changed and "committed" in rr.path.parts
     assert "recomputing" not in capsys.readouterr().out
+
+
+def test_every_committed_book_result_is_made_by_this_code():
+    """``make test`` fails while a committed ``book``-profile result was made by other code than
+    this checkout's (``make results`` recomputes them; ``make results-status`` lists them)."""
+    stale = [f"{r['experiment']} {r['key']} (made by {r['made by']}, commit {r['commit']})"
+             for r in committed_status(Store()) if r["profile"] == "book" and not r["current"]]
+    assert not stale, ("committed book results made by other code (run `make results`): "
+                       + "; ".join(stale))

@@ -211,8 +211,11 @@ def test_condition_parts_that_overlap_or_differ_are_refused(sep_runs):
 
 
 def test_commit_results_of_a_run_made_in_parts_commits_the_parts(sep_runs, tmp_path):
+    import shutil
     whole, parts, _, store = sep_runs
     layered = Store(store.root, [tmp_path])
+    # a committed run of the same config made in one piece is superseded by the parts
+    shutil.copytree(whole.path, tmp_path / "separation" / whole.key)
     commit_results("separation", "smoke", SEP, store=layered, device="cpu")
     assert sorted(p.name for p in (tmp_path / "separation").iterdir()) == \
         sorted(r.key for r in parts)

@@ -1,0 +1,233 @@
+"""``bimt``: brain-inspired modular training (BIMT) beside MI minimization on the working-memory
+task (Growing Brains, Liu, Khona, Fiete & Tegmark 2023; BIMT, Liu, Gan & Tegmark 2023;
+``../shared/reference/bimt-notes.md``).
+
+The leaky RNN and flip-flop task of the ``wm`` experiment (every ``wm`` setting applies), with
+the regularizer of each condition (:data:`CONDITIONS`):
+
+* ``none``: the task alone;
+* ``l1``: ``λ_w · l0 · Σ|w|`` (the connection cost with ``A = 0``);
+* ``distance``: the connection cost ``λ_w · CC``, ``CC = Σ|w_ij|·(A·d_ij + l0)`` over input,
+  recurrent and output weights, units on a grid (:mod:`mifd.bimt`), no swaps;
+* ``bimt``: the connection cost and, every ``swap_every`` MM steps, a swap step (the ``swap_top_k``
+  strongest units each move to the place that lowers CC most; weights, biases and optimizer
+  state move with them, so the network's function is unchanged);
+* ``mi``: the paper's method, L2 and λ_I·MI (as ``wm``'s ``mi`` condition);
+* ``mi_bimt``: λ_I·MI with the connection cost and swaps instead of L2.
+
+The MI groups are the grid's left and right halves (unit indices ``0 … n/2 − 1`` and the rest:
+:func:`mifd.bimt.grid`); a swap moves a unit's weights to another place, so the groups go with
+positions. ``schedule`` multiplies λ_w by 10 from ¼ to ¾ of training (the BIMT notebooks'
+schedule). Every condition trains beside the others in one batched program, with its own
+statistics network (it measures the MI in every condition, as in ``wm``; only ``mi`` and
+``mi_bimt`` minimize it). ``sweep_wiring`` adds, per value, an ``l1`` and a ``bimt`` condition at
+that λ_w, for the error-against-active-units comparison of Growing Brains (its Fig. 2g).
+
+Snapshots add to ``wm``'s metrics the wiring length ``Σ|w|·d``, the connection cost at ``A``,
+the active units, and the NMI between the grid halves and the two communities found in the
+|corr| matrix (``NMI_cor``) and in ``|W_rec| + |W_rec|ᵀ`` (``NMI_str``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import bimt, metrics
+from ..config import ConfigError, param
+from .base import Checkpointer, Experiment, Layout, run_units
+from .wm import PROFILES as WM_PROFILES, WMConfig, WMProblem, WMTrainUnit, evaluate
+
+#: per condition: (minimizes MI, L2, connection cost, distance term A > 0, swaps)
+CONDITIONS: dict[str, tuple[bool, bool, bool, bool, bool]] = {
+    "none": (False, False, False, False, False),
+    "l1": (False, False, True, False, False),
+    "distance": (False, False, True, True, False),
+    "bimt": (False, False, True, True, True),
+    "mi": (True, True, False, False, False),
+    "mi_bimt": (True, False, True, True, True),
+}
+#: the conditions a ``sweep_wiring`` value adds
+SWEPT = ("l1", "bimt")
+#: the working-memory task's input and output channels (ON/OFF of two bits; two outputs)
+N_IN, N_OUT = 4, 2
+
+
+@dataclass(frozen=True)
+class BIMTConfig(WMConfig):
+    conditions: tuple[str, ...] = param(tuple(CONDITIONS), doc="conditions (see the module)",
+                                        choices=tuple(CONDITIONS))
+    wiring: float = param(1e-3, doc="λ_w, the connection cost's weight in the loss", low=0.0)
+    A: float = param(2.0, doc="connection cost per unit of distance (BIMT notebooks: 1–2)",
+                     low=0.0)
+    l0: float = param(0.1, doc="connection cost per connection (the planes' spacing; > 0)",
+                      low=1e-6)
+    swap_every: int = param(20, doc="MM steps between swap steps (the notebooks: 200 steps of "
+                                    "a longer training)", low=1)
+    swap_top_k: int = param(10, doc="units considered in a swap step", low=1)
+    schedule: bool = param(True, doc="λ_w × 10 from ¼ to ¾ of training")
+    sweep_wiring: tuple[float, ...] = param((), doc="further λ_w values, each run as an l1 "
+                                                    "and a bimt condition")
+
+    def all_conditions(self) -> list[tuple[str, float, float, float, float, bool]]:
+        """``(name, λ_I, L2 weight, λ_w, A, swaps)`` of every condition, in trial-block order."""
+        out = []
+        for name, wiring in [(c, self.wiring) for c in self.conditions] + \
+                [(f"{c}={v:g}", float(v)) for v in self.sweep_wiring for c in SWEPT]:
+            mi, l2, cost, dist, swaps = CONDITIONS[name.split("=")[0]]
+            out.append((name, self.lambda_mi if mi else 0.0, self.l2 if l2 else 0.0,
+                        wiring if cost else 0.0, self.A if dist else 0.0, swaps))
+        return out
+
+    def layout(self) -> Layout:
+        """Conditions (the sweep's included), trials per condition and seeds of this config."""
+        return Layout(tuple(c for c, *_ in self.all_conditions()), self.trials, self.seed)
+
+    def check(self) -> None:
+        super().check()
+        if self.swap_top_k > self.n:
+            raise ConfigError(f"parameter 'swap_top_k': got {self.swap_top_k}; allowed: at most "
+                              f"n = {self.n}")
+        if any(not v >= 0 or not np.isfinite(v) for v in self.sweep_wiring):
+            raise ConfigError(f"parameter 'sweep_wiring': got {self.sweep_wiring!r}; allowed: "
+                              "finite values >= 0")
+        if len(set(self.layout().conditions)) != len(self.layout().conditions):
+            raise ConfigError(f"parameter 'sweep_wiring': got {self.sweep_wiring!r}; allowed: "
+                              "distinct values")
+
+
+PROFILES = {
+    "paper": {},
+    # five seeds per condition at the wm book profile's critic, 300 epochs
+    "book": {**WM_PROFILES["book"], "trials": 5, "epochs": 300, "snapshot_every": 20,
+             "audit_steps": 0},
+    "smoke": {**WM_PROFILES["smoke"], "audit_steps": 0, "swap_every": 2, "swap_top_k": 4},
+}
+
+
+class BIMTProblem(WMProblem):
+    """The flip-flop problem with a per-trial regularizer: ``l2_t·Σw² + s·λ_t·(A_t·Σ|w|·d +
+    l0·Σ|w|)`` (``s``: the schedule's factor, set by the training unit each step)."""
+
+    def configure(self, cfg: BIMTConfig) -> None:
+        conds = [c for c in cfg.all_conditions() for _ in range(cfg.trials)]
+        dev = self.device
+        self.l2_t = torch.tensor([c[2] for c in conds], device=dev)
+        self.wiring_t = torch.tensor([c[3] for c in conds], device=dev)
+        self.A_t = torch.tensor([c[4] for c in conds], device=dev)
+        self.swaps_t = torch.tensor([c[5] for c in conds], device=dev)
+        self.geometry = bimt.Wiring(cfg.n, N_IN, N_OUT, A=cfg.A, l0=cfg.l0)
+        self.scale = 1.0
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.model.named_parameters() if k in bimt.UNIT_AXES["leaky"]}
+
+    def reg_loss(self) -> torch.Tensor:
+        p = self.params()
+        l2 = sum(w.pow(2).sum(dim=(1, 2)) for w in self.model.weights())
+        l1 = sum(a.sum(dim=(1, 2)) for a in bimt.magnitudes(p, "leaky"))
+        length = bimt.wiring_length(p, "leaky", self.geometry)
+        cost = self.A_t * length + self.geometry.l0 * l1
+        return self.l2_t * l2 + self.scale * self.wiring_t * cost
+
+
+class BIMTTrainUnit(WMTrainUnit):
+    """``wm``'s training unit on :class:`BIMTProblem`, with swap steps in the swap conditions
+    and the wiring metrics in every snapshot."""
+
+    def __init__(self, cfg: BIMTConfig, device: str):
+        # wm's unit, built from a view of the config whose conditions say which trials minimize
+        # the MI (seeds, critics and λ_I per trial as in wm)
+        conds = cfg.all_conditions()
+        view = WMConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(WMConfig)})
+        view = dataclasses.replace(view, conditions=tuple("mi" if c[1] > 0 else "no_mi"
+                                                          for c in conds))
+        self.bimt_cfg = cfg
+        super().__init__(view, device)
+        self.problem.__class__ = BIMTProblem  # the same state, the per-trial regularizer
+        self.problem.configure(cfg)
+        self.hist["cc_swap"] = np.zeros((cfg.epochs, self.problem.T), dtype=np.float32)
+
+    def _snapshot(self, epoch: int) -> None:
+        before = []  # the evaluation generators as they are before wm's snapshot draws its batch
+        for g in self.eval_gens:
+            before.append(torch.Generator(device=g.device))
+            before[-1].set_state(g.get_state())
+        super()._snapshot(epoch)
+        # the |corr| matrix of the snapshot's own batch (the same draws, evaluated in full)
+        ev = evaluate(self.problem, before, full=True)
+        self.snaps[-1].update(wiring_metrics(self.problem, ev["abs_corr"]))
+
+    def step(self, i: int) -> None:
+        cfg = self.bimt_cfg
+        if i > 0 and cfg.schedule:
+            self.problem.scale = bimt.lambda_schedule(i - 1, cfg.epochs, 1.0)
+        super().step(i)
+        if i > 0 and i % cfg.swap_every == 0 and bool(self.problem.swaps_t.any()):
+            change = bimt.swap_step(self.problem.model, "leaky", self.problem.geometry,
+                                    cfg.swap_top_k, self.trainer.mm_opt, self.problem.swaps_t)
+            self.hist["cc_swap"][i - 1] = change.detach().cpu().numpy()
+
+    def result(self) -> dict:
+        res = super().result()
+        res["conditions"] = list(self.bimt_cfg.layout().conditions)
+        return res
+
+
+def wiring_metrics(problem: BIMTProblem, abs_corr: np.ndarray) -> dict[str, np.ndarray]:
+    """Per trial: wiring length ``Σ|w|·d``, the connection cost at the config's ``A``, active
+    units, and the NMI between the grid halves and the two communities of ``abs_corr`` (the
+    snapshot's |corr| matrix, ``NMI_cor``) and of ``|W_rec| + |W_rec|ᵀ`` (``NMI_str``)."""
+    p = problem.params()
+    with torch.no_grad():
+        length = bimt.wiring_length(p, "leaky", problem.geometry)
+        cost = bimt.connection_cost(p, "leaky", problem.geometry)
+        active = bimt.active_units(p, "leaky")
+    n = problem.cfg.n
+    halves = np.repeat([0, 1], [n // 2, n - n // 2])
+    W = metrics.structural_matrix(problem.model.W_rec.detach().cpu().numpy())
+    T = W.shape[0]
+    return {"wiring_length": length.cpu().numpy(), "cc": cost.cpu().numpy(),
+            "active_units": active.cpu().numpy().astype(np.float32),
+            "NMI_cor": np.array([metrics.nmi(metrics.two_communities(abs_corr[t]), halves)
+                                 for t in range(T)]),
+            "NMI_str": np.array([metrics.nmi(metrics.two_communities(W[t]), halves)
+                                 for t in range(T)])}
+
+
+#: the per-trial results of a run: wm's final metrics and the wiring metrics at the last snapshot
+FINAL = ("D_cor", "Q_cor", "Q_str", "D_in", "D_out")
+WIRING = ("wiring_length", "cc", "active_units", "NMI_cor", "NMI_str")
+
+
+def train(cfg: BIMTConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
+    done = run_units([("train", 1 + cfg.epochs, lambda done: BIMTTrainUnit(cfg, device))],
+                     ckpt, progress, desc="bimt")
+    res = dict(done["train"])
+    final, hist, snaps = res["final"], res["hist"], res["snaps"]
+    tail = max(1, min(10, cfg.epochs))
+    per_trial = {"accuracy": hist["accuracy"][-1], "mse": hist["task"][-1],
+                 "mi_final": hist["mi"][-tail:].mean(0), "eval_accuracy": final["accuracy"],
+                 "eval_mse": final["mse"], **{k: final[k] for k in FINAL},
+                 **{k: snaps[k][-1] for k in WIRING}}
+    per_trial["success_rate"] = (per_trial["accuracy"] > 0.9).astype(float)
+    trials: dict[str, dict[str, Any]] = {}
+    for k, v in per_trial.items():
+        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
+            trials.setdefault(c, {})[k] = vals.tolist()
+    return {**res, "trials": trials}
+
+
+def memory(cfg: BIMTConfig) -> int:
+    """wm's lower bound (:func:`mifd.experiments.wm.memory`) for all conditions, the sweep's
+    included."""
+    from .wm import memory as wm_memory
+    return wm_memory(dataclasses.replace(cfg, conditions=cfg.layout().conditions[:1],
+                                         trials=cfg.layout().size, sweep_wiring=()))
+
+
+EXPERIMENT = Experiment("bimt", BIMTConfig, PROFILES, train, __doc__ or "", {}, memory)

@@ -1,0 +1,87 @@
+"""The ``bimt`` experiment: each condition's regularizer is its closed form, swaps happen only
+where they should and never raise the wiring cost, and the conditions without a wiring cost are
+the ``wm`` experiment's conditions, trial for trial."""
+
+import numpy as np
+import pytest
+import torch
+
+import mifd
+from mifd import bimt
+from mifd.config import ConfigError
+from mifd.experiments.bimt import BIMTProblem, BIMTTrainUnit
+from mifd.store import Store
+
+SMALL = {"epochs": 4, "trials": 1}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MIFD_PROGRESS", "0")
+    try:
+        store = Store(tmp_path_factory.mktemp("bimt"), [])
+        rr = mifd.run("bimt", "smoke", "cpu", SMALL, store=store, verbose=False)
+        wm = {c: mifd.run("wm", "smoke", "cpu", {**SMALL, "audit_steps": 0, "conditions": (c,),
+                                                **over},
+                          store=store, verbose=False)
+              for c, over in (("mi", {}), ("no_mi", {"l2": 0.0}))}
+    finally:
+        mp.undo()
+    return rr, wm
+
+
+def test_conditions_without_a_wiring_cost_are_the_wm_conditions(runs):
+    """``mi`` is wm's ``mi``; ``none`` is wm's ``no_mi`` without L2: same seeds, same numbers."""
+    rr, wm = runs
+    for ours, theirs in (("mi", "mi"), ("none", "no_mi")):
+        for m, vals in wm[theirs].result["trials"][theirs].items():
+            np.testing.assert_allclose(rr.result["trials"][ours][m], vals, rtol=1e-6, atol=1e-7,
+                                       err_msg=f"{ours} {m}")
+
+
+def test_each_condition_has_its_regularizer():
+    cfg = mifd.get_experiment("bimt").config("smoke", {"trials": 1, "sweep_wiring": (0.5,)})
+    unit = BIMTTrainUnit(cfg, "cpu")
+    prob = unit.problem
+    assert isinstance(prob, BIMTProblem)
+    with torch.no_grad():
+        for W in prob.model.weights():
+            W.normal_(generator=torch.Generator().manual_seed(1))
+        reg = prob.reg_loss()
+    p = prob.params()
+    l1 = sum(a.sum((1, 2)) for a in bimt.magnitudes(p, "leaky"))
+    l2 = sum(w.pow(2).sum((1, 2)) for w in prob.model.weights())
+    cc = bimt.connection_cost(p, "leaky", prob.geometry)
+    names = list(cfg.layout().conditions)
+    want = {"none": 0 * l1, "l1": cfg.wiring * cfg.l0 * l1, "distance": cfg.wiring * cc,
+            "bimt": cfg.wiring * cc, "mi": cfg.l2 * l2, "mi_bimt": cfg.wiring * cc,
+            "l1=0.5": 0.5 * cfg.l0 * l1, "bimt=0.5": 0.5 * cc}
+    assert set(names) == set(want)
+    for t, c in enumerate(names):
+        torch.testing.assert_close(reg[t], want[c][t], rtol=1e-5, atol=1e-7, msg=c)
+    assert prob.swaps_t.tolist() == [c.startswith(("bimt", "mi_bimt")) for c in names]
+
+
+def test_swaps_happen_only_in_swap_conditions_and_never_raise_the_cost(runs):
+    rr, _ = runs
+    swaps = rr.split(rr.result["hist"]["cc_swap"])  # (epochs, trials) per condition
+    every = rr.config.swap_every
+    for c, v in swaps.items():
+        assert (v <= 0).all(), c
+        if c in ("bimt", "mi_bimt"):
+            assert (v[every - 1::every] < 0).any(), c  # some swap lowered the cost
+        else:
+            assert (v == 0).all(), c
+
+
+def test_bad_bimt_settings_are_refused_in_one_line():
+    exp = mifd.get_experiment("bimt")
+    with pytest.raises(ConfigError, match="parameter 'swap_top_k'"):
+        exp.config("smoke", {"swap_top_k": 9})  # n = 8 in smoke
+    with pytest.raises(ConfigError, match="parameter 'sweep_wiring'"):
+        exp.config("smoke", {"sweep_wiring": (0.1, 0.1)})
+    with pytest.raises(ConfigError, match="parameter 'l0'"):
+        exp.config("smoke", {"l0": 0.0})
+    with pytest.raises(ConfigError, match="parameter 'conditions'"):
+        exp.config("smoke", {"conditions": ("no_mi",)})
