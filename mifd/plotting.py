@@ -150,17 +150,20 @@ def game(units: Mapping[str, Any]) -> plt.Figure:
 
 # --------------------------------------------------------------------------- working memory
 
-COND_COLORS = {"mi": "C0", "no_mi": "C1", "mi_l2": "C0", "mi_no_l2": "C2"}
+COND_COLORS = {"mi": "C0", "no_mi": "C1", "mi_l2": "C0", "mi_no_l2": "C2",
+               # the bimt experiment's (none = no_mi without L2)
+               "none": "C1", "l1": "C4", "distance": "C5", "bimt": "C3", "mi_bimt": "C6"}
 _OTHER_COLORS: dict[str, str] = {}
 
 
 def cond_color(condition: str) -> str:
-    """A condition's colour: fixed for the paper's conditions (:data:`COND_COLORS`); any other
-    (e.g. an L2 sweep value) gets the next palette colour not used by them (C3 … C7), in order
-    of first use, so it never shares a colour with a trial line of another condition."""
+    """A condition's colour: fixed for the named conditions (:data:`COND_COLORS`); any other
+    (e.g. an L2 sweep value) gets the next palette colour none of them uses (C7, C8, C9, then
+    again), in order of first use, so it never shares a colour with a named condition."""
     if condition in COND_COLORS:
         return COND_COLORS[condition]
-    return _OTHER_COLORS.setdefault(condition, f"C{3 + len(_OTHER_COLORS) % 5}")
+    free = [f"C{i}" for i in range(10) if f"C{i}" not in set(COND_COLORS.values())]
+    return _OTHER_COLORS.setdefault(condition, free[len(_OTHER_COLORS) % len(free)])
 
 
 def wm_task_example(final: Mapping[str, Any], trial: int, title: str = "") -> plt.Figure:
@@ -336,4 +339,54 @@ def performance(df: Any) -> plt.Figure:
                for t, c in colors.items()]
     handles.append(plt.Line2D([], [], ls="none", marker="|", ms=8, color="k", label="FLOP floor"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
+    return fig
+
+
+# --------------------------------------------------------------------------- BIMT
+
+def grid_network(ax: plt.Axes, W_rec: np.ndarray, title: str = "", top: float = 0.1) -> None:
+    """A trained network in its grid (:func:`mifd.bimt.grid`): units coloured by MI group (the
+    grid's left half C0, right half C1; size by total |w|), recurrent connections among the
+    strongest ``top`` fraction drawn with opacity ∝ |w|."""
+    from .bimt import grid
+    W = np.abs(np.asarray(W_rec, dtype=float))
+    n = W.shape[0]
+    pos = grid(n).numpy()
+    off = W * (1 - np.eye(n))
+    cut = np.quantile(off[off > 0], 1 - top) if (off > 0).any() else np.inf
+    wmax = off.max() if off.max() > 0 else 1.0
+    for i, j in zip(*np.nonzero(off >= cut)):
+        ax.plot(*pos[[i, j]].T, color="0.2", lw=0.8, alpha=float(0.15 + 0.85 * off[i, j] / wmax))
+    strength = W.sum(0) + W.sum(1)
+    size = 8 + 60 * strength / (strength.max() if strength.max() > 0 else 1.0)
+    half = np.arange(n) >= n // 2
+    ax.scatter(*pos[~half].T, s=size[~half], color="C0", zorder=3, label="group 1 (left)")
+    ax.scatter(*pos[half].T, s=size[half], color="C1", zorder=3, label="group 2 (right)")
+    ax.axvline(0.5, color="0.6", lw=0.6, ls=":")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1), ax.set_aspect("equal")
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(title)
+
+
+def grid_networks(weights: Mapping[str, np.ndarray], top: float = 0.1) -> plt.Figure:
+    """:func:`grid_network` for each ``{label: W_rec}``, in rows that fit the page."""
+    fig, axes = panels(len(weights), 2.5, 2.6)
+    for ax, (label, W) in zip(axes, weights.items()):
+        grid_network(ax, W, label, top)
+    axes[0].legend(loc="lower left", fontsize=7, framealpha=0.8)
+    return fig
+
+
+def error_vs_active(df: Any) -> plt.Figure:
+    """Task error against active units per trial, by method (Growing Brains' Fig. 2g): one
+    colour per method, one marker per λ_w."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    markers = dict(zip(sorted(df["λ_w"].unique()), "osD^v<>"))
+    for (method, lam), g in df.groupby(["method", "λ_w"]):
+        ax.scatter(g["active units"], g["MSE"], color=cond_color(method),
+                   marker=markers[lam], label=f"{method}, λ_w = {lam:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("active units")
+    ax.set_ylabel("evaluation MSE (log)")
+    ax.legend(fontsize=7)
     return fig

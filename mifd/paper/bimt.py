@@ -1,0 +1,126 @@
+"""Beyond the paper: BIMT's wiring cost beside MI minimization on the working-memory task (the
+``bimt`` experiment) — final metrics per method, the timing of functional against structural
+modularity, task error against active units, and the two questions of the chapter answered by
+stated rules (:mod:`mifd.paper.rules`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import rules
+from .timing import onset, onset_test
+
+#: the final metrics of the comparison (per trial)
+METRICS = ("eval_mse", "eval_accuracy", "Q_cor", "D_cor", "Q_str", "D_in", "D_out", "NMI_cor",
+           "NMI_str", "wiring_length", "active_units")
+#: (functional, structural) pairs of the onset test: modularity by Newman's Q, and the NMI of
+#: the two communities with the grid halves
+TIMING_PAIRS = (("Q_cor", "Q_str"), ("NMI_cor", "NMI_str"))
+
+
+def final_table(rr: Any) -> pd.DataFrame:
+    """Mean ± sd (n) of :data:`METRICS` per condition at the end of training."""
+    trials = rr.result["trials"]
+    return pd.DataFrame({c: {m: rules.fmt(*rules.mean_ci(trials[c][m])[:2], len(trials[c][m]))
+                             for m in METRICS if m in trials[c]}
+                         for c in rr.layout.conditions}).T
+
+
+def timing_table(rr: Any) -> pd.DataFrame:
+    """Per condition and pair of :data:`TIMING_PAIRS`: the onset test (half-rise snapshot of the
+    functional against the structural index, :func:`mifd.paper.timing.onset_test`) and its
+    verdict by :func:`mifd.paper.rules.timing_verdict` ("functional first")."""
+    frames = []
+    for c in rr.layout.conditions:
+        t = onset_test(rr.result, c, TIMING_PAIRS)
+        t.insert(0, "condition", c)
+        t["functional first?"] = [rules.timing_verdict(r["trials with both onsets"],
+                                                       r["functional first"],
+                                                       r["Wilcoxon p (functional first)"])
+                                  for _, r in t.iterrows()]
+        frames.append(t)
+    return pd.concat(frames, ignore_index=True)
+
+
+def error_vs_active(rr: Any) -> pd.DataFrame:
+    """Per trial of the conditions without MI minimization: method (``none``, ``l1``, ``bimt``,
+    ``distance``), λ_w, active units and evaluation MSE (Growing Brains' Fig. 2g)."""
+    lam = {name: w for name, _, _, w, _, _ in rr.config.all_conditions()}
+    rows = []
+    for c in rr.layout.conditions:
+        method = c.split("=")[0]
+        if method.startswith("mi"):
+            continue
+        tr = rr.result["trials"][c]
+        for a, e in zip(tr["active_units"], tr["eval_mse"]):
+            rows.append({"condition": c, "method": method, "λ_w": lam[c],
+                         "active units": a, "MSE": e})
+    return pd.DataFrame(rows)
+
+
+def _lags(rr: Any, condition: str, pair: tuple[str, str]) -> np.ndarray:
+    """Structural minus functional onset epoch per trial of ``condition`` (finite ones)."""
+    res = rr.result
+    f, s = (rr.layout.split(onset(res["snaps"][k], res["snap_epochs"]))[condition]
+            for k in pair)
+    lag = s - f
+    return lag[np.isfinite(lag)]
+
+
+def answers(rr: Any) -> str:
+    """The chapter's two questions, answered from the run by stated rules:
+
+    1. *Does BIMT produce structural modularity where MI minimization gives mostly functional
+       modularity?* **yes** when BIMT's Q_str is above MI's **and** MI's Q_cor above BIMT's,
+       each by the comparison rule (one-sided Welch p < α); **partly** when one of the two
+       holds; **no** otherwise.
+    2. *Does adding MI minimization to BIMT change the timing?* The lag (structural − functional
+       onset, Q_cor/Q_str) of ``mi_bimt`` against ``bimt``: **changed** when a two-sided
+       Mann–Whitney test gives p < α, **no change detected** otherwise; *not testable* below 2
+       trials with both onsets in either condition."""
+    trials = rr.result["trials"]
+    need = {"bimt", "mi", "mi_bimt"}
+    if not need <= set(rr.layout.conditions):
+        return "Not answerable from this run: it lacks the conditions " + \
+            ", ".join(sorted(need - set(rr.layout.conditions))) + "."
+    q_str = rules.comparison(trials["bimt"]["Q_str"], trials["mi"]["Q_str"], "greater")
+    q_cor = rules.comparison(trials["mi"]["Q_cor"], trials["bimt"]["Q_cor"], "greater")
+    holds = [c["diff"] > 0 and c["welch_p"] < rules.ALPHA for c in (q_str, q_cor)]
+    one = "yes" if all(holds) else ("partly" if any(holds) else "no")
+    m = {c: {k: float(np.nanmean(trials[c][k])) for k in ("Q_str", "Q_cor")}
+         for c in ("bimt", "mi")}
+    a, b = _lags(rr, "mi_bimt", TIMING_PAIRS[0]), _lags(rr, "bimt", TIMING_PAIRS[0])
+    if min(a.size, b.size) < 2:
+        two, detail = rules.not_testable(min(a.size, b.size)), ""
+    else:
+        p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+        two = "changed" if np.isfinite(p) and p < rules.ALPHA else "no change detected"
+        detail = (f" (median lag {np.median(a):+.0f} epochs with MI against {np.median(b):+.0f} "
+                  f"without, n = {a.size} and {b.size}, Mann–Whitney p = {p:.2g})")
+    n = rr.config.trials
+    return (f"**Does BIMT produce structural modularity where MI minimization gives mostly "
+            f"functional modularity? {one}.** Q_str {m['bimt']['Q_str']:.3f} with BIMT against "
+            f"{m['mi']['Q_str']:.3f} with MI (one-sided Welch p = {q_str['welch_p']:.2g}); "
+            f"Q_cor {m['mi']['Q_cor']:.3f} with MI against {m['bimt']['Q_cor']:.3f} with BIMT "
+            f"(p = {q_cor['welch_p']:.2g}); n = {n} per condition. (Rule: yes when both "
+            f"differences go that way with p < {rules.ALPHA}, partly when one does.)\n\n"
+            f"**Does adding MI minimization to BIMT change the timing of functional against "
+            f"structural modularity? {two}**{detail}. (Rule: the lag between the Q_str and "
+            f"Q_cor half-rise snapshots, MI + BIMT against BIMT, two-sided Mann–Whitney p < "
+            f"{rules.ALPHA}.)")
+
+
+def settings(cfg: Any) -> pd.DataFrame:
+    """BIMT's own settings of a ``bimt`` config (those the ``wm`` config does not have), with
+    what each means."""
+    import dataclasses
+
+    from ..config import describe
+    from ..experiments.wm import WMConfig
+    wm = {f.name for f in dataclasses.fields(WMConfig)}
+    rows = [(k, v, doc) for k, v, _, doc in describe(cfg) if k not in wm]
+    return pd.DataFrame(rows, columns=["setting", "this run", "meaning"]).set_index("setting")
