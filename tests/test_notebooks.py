@@ -8,12 +8,15 @@ import pytest
 
 from conftest import ROOT, toc_files
 
-NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+#: chapters of the book, and drafts: chapters whose committed `book` results do not exist yet
+#: (out of the book, so that `make book` never trains them; executed here all the same)
+CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
+NOTEBOOKS = CHAPTERS + sorted((ROOT / "book" / "drafts").glob("*.ipynb"))
 
 
 def test_every_notebook_is_in_the_toc():
     toc = set(toc_files())
-    for nb in NOTEBOOKS:
+    for nb in CHAPTERS:
         assert str(nb.relative_to(ROOT).with_suffix("")) in toc
 
 
