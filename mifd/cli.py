@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--parts", default=None, metavar="N",
                    help="run the conditions as N processes side by side, one per core "
                         "(separation); the parts are stored as runs of their own and assembled")
+    sw = sub.add_parser("sweep", help="run a declared grid of configs, each unit stored as a "
+                                      "run (a repeat loads, an interrupted sweep resumes)")
+    sw.add_argument("spec", help="JSON or YAML file: experiment, profile, device, fixed, grid")
+    sw.add_argument("--backend", default="local", help="local|ray")
+    sw.add_argument("--address", default=None, help="an existing Ray cluster (default: start a "
+                                                    "local one)")
+    sw.add_argument("--retries", default="2", help="reruns of a unit whose Ray worker died")
+    sw.add_argument("--out", default=None, help="directory for sweep.json (default: .)")
+    sw.add_argument("--no-progress", action="store_true")
     b = sub.add_parser("book", help="execute every chapter with a profile and build the HTML")
     b.add_argument("--profile", default="book", help="|".join(PROFILES))
     b.add_argument("--root", default=None, help="book root (default: the checkout)")
@@ -225,6 +234,26 @@ def main(argv: list[str] | None = None) -> int:
             for p in import_results(args.folder, store.committed[0], replace=args.replace):
                 print(f"imported {p}")
             return 0
+        if args.command == "sweep":
+            from .sweep import SweepSpec, sweep, write_report
+            if not args.retries.isdigit():
+                raise ConfigError(f"parameter '--retries': got {args.retries!r}; allowed: an "
+                                  "integer >= 0")
+            spec = SweepSpec.load(args.spec)
+            if args.out is not None:
+                from .runner import check_out
+                check_out(args.out)
+            outcomes = sweep(spec, args.backend, args.address, retries=int(args.retries),
+                             progress=not args.no_progress)
+            for o in outcomes:
+                print(f"{o.status:<8} {o.key or '-':<16} {o.overrides}"
+                      + (f"  {o.error}" if o.error else ""))
+            print(f"wrote {write_report(outcomes, spec, args.out or '.')}")
+            failed = sum(o.status == "failed" for o in outcomes)
+            print(f"{len(outcomes)} units: {sum(o.status == 'trained' for o in outcomes)} "
+                  f"trained, {sum(o.status == 'loaded' for o in outcomes)} loaded, "
+                  f"{failed} failed")
+            return 1 if failed else 0
         if args.command == "book":
             check_profile(args.profile)
             from .store import project_root
