@@ -305,9 +305,10 @@ def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], p
         cmd += ["--force"] if force else []
         cmd += ["--max-minutes", str(max_minutes)] if max_minutes is not None else []
         core = cpus[i % len(cpus)] if cpus else None
+        sweeps = "".join(f", {k} " + ", ".join(map(str, v)) for k, v in part.items()
+                         if k != "conditions" and v)
         print(f"mifd: part {i + 1}/{len(split)}: conditions {', '.join(part['conditions'])}"
-              f"{', sweep_l2 ' + ', '.join(map(str, part['sweep_l2'])) if part.get('sweep_l2') else ''}"
-              f"{f' on core {core}' if core is not None else ''}", flush=True)
+              f"{sweeps}{f' on core {core}' if core is not None else ''}", flush=True)
         procs.append(subprocess.Popen(cmd, env=env, preexec_fn=None if core is None else
                                       (lambda c=core: os.sched_setaffinity(0, {c}))))
     codes = [p.wait() for p in procs]

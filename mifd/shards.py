@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 TRIAL_AXES: dict[str, dict[str, int | None]] = {
     "wm": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0, "audit": 0,
            "audit.train_dv": -1},
+    "bimt": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0},
     "separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
                    "final.example.x": None, "final.example.target": None},
 }
@@ -140,7 +141,10 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
 
 #: config fields whose values cut a run's conditions into parts run separately (one process
 #: per core): a part runs some of the conditions with every trial; all else equal
-CONDITION_FIELDS = ("conditions", "sweep_l2")
+#: the fields of a config that add conditions beside ``conditions`` (each value a condition
+#: named ``…=value`` per swept method)
+SWEEP_FIELDS = ("sweep_l2", "sweep_wiring")
+CONDITION_FIELDS = ("conditions", *SWEEP_FIELDS)
 
 
 def _conditions(cfg: Any) -> list[str]:
@@ -250,7 +254,8 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
 def split_conditions(cfg: Any, parts: int) -> list[dict[str, tuple]]:
     """The overrides of ``parts`` runs that share ``cfg``'s conditions, as equal in size as they
     can be: the base ``conditions`` in consecutive groups (each part needs one), then each sweep
-    value to the smallest part."""
+    value (``sweep_l2``, ``sweep_wiring``: the conditions named ``…=value``) to the smallest part
+    (the first of equals)."""
     if not _has_conditions(cfg):
         raise ConfigError(f"parameter 'parts': got {parts!r} for {type(cfg).__name__}; allowed:"
                           " an experiment whose config lists its conditions (wm, separation)")
@@ -259,14 +264,18 @@ def split_conditions(cfg: Any, parts: int) -> list[dict[str, tuple]]:
     if not isinstance(parts, int) or not 1 <= parts <= len(base):
         raise ConfigError(f"parameter 'parts': got {parts!r}; allowed: an integer from 1 to "
                           f"{len(base)} (the base conditions)")
-    sweep = dict(zip(names[len(base):], getattr(cfg, "sweep_l2", ())))
-    groups = [list(g) for g in np.array_split(np.array(base, dtype=object), parts)]
-    for c in sweep:  # each sweep value to the smallest part (the first of equals)
-        min(groups, key=len).append(c)
-    fields = [f for f in CONDITION_FIELDS if hasattr(cfg, f)]
-    return [{k: v for k, v in (("conditions", tuple(c for c in g if c in base)),
-                               ("sweep_l2", tuple(sweep[c] for c in g if c in sweep)))
-             if k in fields} for g in groups]
+    field = next((f for f in SWEEP_FIELDS if hasattr(cfg, f)), None)
+    values = tuple(getattr(cfg, field)) if field else ()
+    named = {v: [c for c in names[len(base):] if c.split("=", 1)[1] == f"{v:g}"]
+             for v in values}
+    groups = [{"base": list(g), "values": [], "size": len(g)}
+              for g in np.array_split(np.array(base, dtype=object), parts)]
+    for v in values:  # each sweep value (its conditions together) to the smallest part
+        g = min(groups, key=lambda g: g["size"])
+        g["values"].append(v)
+        g["size"] += len(named[v])
+    return [{"conditions": tuple(g["base"]), **({field: tuple(g["values"])} if field else {})}
+            for g in groups]
 
 
 def committed_shards(experiment: str = "wm", profile: str = "paper", device: str = "cuda",

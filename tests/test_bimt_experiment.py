@@ -85,3 +85,30 @@ def test_bad_bimt_settings_are_refused_in_one_line():
         exp.config("smoke", {"l0": 0.0})
     with pytest.raises(ConfigError, match="parameter 'conditions'"):
         exp.config("smoke", {"conditions": ("no_mi",)})
+
+
+def test_a_run_in_condition_parts_equals_the_whole_run(runs, tmp_path):
+    """``mifd run bimt --parts 2`` splits the conditions (a λ_w sweep value's l1 and bimt
+    conditions together); the parts assemble into the whole run, bit for bit."""
+    from mifd import shards
+    rr, _ = runs
+    over = {**SMALL, "sweep_wiring": (0.01,)}
+    cfg = mifd.get_experiment("bimt").config("smoke", over)
+    split = shards.split_conditions(cfg, 2)
+    assert split == [{"conditions": ("none", "l1", "distance"), "sweep_wiring": (0.01,)},
+                     {"conditions": ("bimt", "mi", "mi_bimt"), "sweep_wiring": ()}]
+    store = Store(tmp_path / "parts", [])
+    for part in split:
+        mifd.run("bimt", "smoke", "cpu", {**over, **part}, store=store, verbose=False,
+                 progress=False)
+    got = mifd.run("bimt", "smoke", "cpu", over, store=store, verbose=False, progress=False)
+    whole = mifd.run("bimt", "smoke", "cpu", over, store=Store(tmp_path / "whole", []),
+                     verbose=False, progress=False)
+    assert got.meta["parts"] and got.result["conditions"] == whole.result["conditions"]
+    for c in whole.result["trials"]:
+        assert got.result["trials"][c] == whole.result["trials"][c], c
+    np.testing.assert_array_equal(got.result["hist"]["cc_swap"], whole.result["hist"]["cc_swap"])
+    np.testing.assert_array_equal(got.result["snaps"]["NMI_str"], whole.result["snaps"]["NMI_str"])
+    # the sweep's conditions of the whole run are those of its parts: the base run's too
+    assert [c for c in whole.result["conditions"] if c in rr.result["conditions"]] == \
+        rr.result["conditions"]

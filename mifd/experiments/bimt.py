@@ -25,7 +25,7 @@ that λ_w, for the error-against-active-units comparison of Growing Brains (its 
 
 Snapshots add to ``wm``'s metrics the wiring length ``Σ|w|·d``, the connection cost at ``A``,
 the active units, and the NMI between the grid halves and the two communities found in the
-|corr| matrix (``NMI_cor``) and in ``|W_rec| + |W_rec|ᵀ`` (``NMI_str``).
+``|corr|`` matrix (``NMI_cor``) and in ``|W_rec| + |W_rec|ᵀ`` (``NMI_str``).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class BIMTTrainUnit(WMTrainUnit):
 def wiring_metrics(problem: BIMTProblem, abs_corr: np.ndarray) -> dict[str, np.ndarray]:
     """Per trial: wiring length ``Σ|w|·d``, the connection cost at the config's ``A``, active
     units, and the NMI between the grid halves and the two communities of ``abs_corr`` (the
-    snapshot's |corr| matrix, ``NMI_cor``) and of ``|W_rec| + |W_rec|ᵀ`` (``NMI_str``)."""
+    snapshot's ``|corr|`` matrix, ``NMI_cor``) and of ``|W_rec| + |W_rec|ᵀ`` (``NMI_str``)."""
     p = problem.params()
     with torch.no_grad():
         length = bimt.wiring_length(p, "leaky", problem.geometry)
@@ -223,7 +223,7 @@ def train(cfg: BIMTConfig, device: str, ckpt: Checkpointer, progress: bool) -> d
 
 
 def memory(cfg: BIMTConfig) -> int:
-    """wm's lower bound (:func:`mifd.experiments.wm.memory`) for all conditions, the sweep's
+    """wm's lower bound (``mifd.experiments.wm.memory``) for all conditions, the sweep's
     included."""
     from .wm import memory as wm_memory
     return wm_memory(dataclasses.replace(cfg, conditions=cfg.layout().conditions[:1],

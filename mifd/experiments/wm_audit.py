@@ -87,7 +87,7 @@ def permutation_test(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 class EarlyStoppedAudit(Unit):
-    """The ``wm`` audit unit (:class:`~mifd.experiments.wm.AuditUnit`: fresh critic, training
+    """The ``wm`` audit unit (``mifd.experiments.wm.AuditUnit``: fresh critic, training
     and test pools) with a validation pool, the critic of the best validation estimate kept per
     trial, and a permutation test of its test estimate."""
 
@@ -166,7 +166,8 @@ class EarlyStoppedAudit(Unit):
 
 def train(cfg: WMAuditConfig, device: str, ckpt: Checkpointer, progress: bool, *,
           inputs: dict[str, Any]) -> dict:
-    """Audit the trained networks of ``inputs["wm"]`` (a :class:`~mifd.RunResult`)."""
+    """Audit the trained networks of ``inputs["wm"]``
+    (a :class:`~mifd.experiments.base.RunResult`)."""
     wm = inputs["wm"]
     done = run_units([("audit", cfg.steps,
                        lambda done: EarlyStoppedAudit(cfg, wm.config, wm.result, device))],
