@@ -173,8 +173,10 @@ def train(cfg: WMAuditConfig, device: str, ckpt: Checkpointer, progress: bool, *
                        lambda done: EarlyStoppedAudit(cfg, wm.config, wm.result, device))],
                      ckpt, progress, desc="wm-audit")
     a = done["audit"]
+    # train_dv[i] is the DV on the training pool before update i + 1, i.e. of the critic after
+    # i updates: the kept critic (after best_step updates) is train_dv[best_step] (or the last)
     rows = np.arange(a["train_dv"].shape[0])
-    best = np.clip(a["best_step"] - 1, 0, rows[-1])
+    best = np.clip(a["best_step"], 0, rows[-1])
     per_trial = {"held_out_dv": a["held_out_dv"], "last_held_out_dv": a["last_held_out_dv"],
                  "best_step": a["best_step"], "best_val_dv": a["best_val_dv"],
                  "train_dv_at_best": a["train_dv"][best, np.arange(best.size)],
