@@ -180,10 +180,11 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
                 print(f"mifd: {exp.name} {key}: the stored result was made by other code "
                       f"({made_by or 'unrecorded'}; now {code}): recomputing", flush=True)
             result = None
-    if result is None and not force:  # the conditions run as parts, one process per core?
+    if (result is None or changed) and not force:  # run as parts, one process per core?
         from .shards import condition_parts, describe
         assembled = condition_parts(exp.name, cfg, store, code)
-        if assembled is not None:
+        if assembled is not None and (result is None or assembled.code_changed is None):
+            # (parts of this code beat a whole run of other code)
             assembled.profile = profile
             if out is not None:
                 _write_summary(out, assembled)

@@ -236,3 +236,22 @@ def test_parts_made_by_different_code_are_refused(runs, sep_runs):
     b.meta = {**b.meta, "code": {}}
     with pytest.raises(ConfigError, match="different code"):
         shards.combine_conditions(whole.config, [a, b])
+
+
+def test_current_parts_beat_a_committed_whole_run_of_other_code(sep_runs, tmp_path):
+    """A committed run of all conditions made by other code is not shown when parts made by
+    this code are stored: they are assembled instead."""
+    import shutil
+    whole, parts, _, store = sep_runs
+    old = tmp_path / "committed" / "separation" / whole.key
+    shutil.copytree(whole.path, old)
+    meta = json.loads((old / "meta.json").read_text())
+    meta["code"] = {**meta.get("code", {}), "hash": "0" * 16}
+    (old / "meta.json").write_text(json.dumps(meta))
+    got = mifd.run("separation", "smoke", "cpu", SEP, verbose=False,
+                   store=Store(store.root, [tmp_path / "committed"]))
+    assert got.meta.get("parts") and got.code_changed is None
+    # without the parts, the stale whole run is shown (with its note)
+    alone = mifd.run("separation", "smoke", "cpu", SEP, verbose=False,
+                     store=Store(tmp_path / "empty", [tmp_path / "committed"]))
+    assert not alone.meta.get("parts") and alone.code_changed == "0" * 16
