@@ -37,6 +37,12 @@ results: $(STAMP)
 	$(VENV)/bin/mifd run wm-audit --profile book --force --no-progress \
 	  --out _build/summaries/wm-audit && \
 	  $(VENV)/bin/mifd commit-results wm-audit --profile book
+	# BIMT beside MI minimization on both tasks (book/drafts/bimt.ipynb joins the book once
+	# these are committed)
+	for e in bimt bimt-separation; do \
+	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
+	    --out _build/summaries/$$e && \
+	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
 	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs
 	for v in noise=inside target=step sm_per_mm=20 rmsprop_eps=inside sm_precision=bf16; do \
 	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --force \

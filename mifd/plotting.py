@@ -383,10 +383,10 @@ def error_vs_active(df: Any) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(4.6, 3.2))
     markers = dict(zip(sorted(df["λ_w"].unique()), "osD^v<>"))
     for (method, lam), g in df.groupby(["method", "λ_w"]):
-        ax.scatter(g["active units"], g["MSE"], color=cond_color(method),
+        ax.scatter(g["active units"], g["error"], color=cond_color(method),
                    marker=markers[lam], label=f"{method}, λ_w = {lam:g}")
     ax.set_yscale("log")
     ax.set_xlabel("active units")
-    ax.set_ylabel("evaluation MSE (log)")
+    ax.set_ylabel("task error (log)")
     ax.legend(fontsize=7)
     return fig

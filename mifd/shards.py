@@ -37,6 +37,8 @@ TRIAL_AXES: dict[str, dict[str, int | None]] = {
     "wm": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0, "audit": 0,
            "audit.train_dv": -1},
     "bimt": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0},
+    "bimt-separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
+                        "final.example.x": None, "final.example.target": None},
     "separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
                    "final.example.x": None, "final.example.target": None},
 }

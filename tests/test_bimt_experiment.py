@@ -10,6 +10,7 @@ import mifd
 from mifd import bimt
 from mifd.config import ConfigError
 from mifd.experiments.bimt import BIMTProblem, BIMTTrainUnit
+from mifd.experiments.bimt_separation import BIMTSeparationProblem, BIMTSeparationTrainUnit
 from mifd.store import Store
 
 SMALL = {"epochs": 4, "trials": 1}
@@ -40,20 +41,25 @@ def test_conditions_without_a_wiring_cost_are_the_wm_conditions(runs):
                                        err_msg=f"{ours} {m}")
 
 
-def test_each_condition_has_its_regularizer():
-    cfg = mifd.get_experiment("bimt").config("smoke", {"trials": 1, "sweep_wiring": (0.5,)})
-    unit = BIMTTrainUnit(cfg, "cpu")
+@pytest.mark.parametrize("name, unit_cls, problem_cls", [
+    ("bimt", BIMTTrainUnit, BIMTProblem),
+    ("bimt-separation", BIMTSeparationTrainUnit, BIMTSeparationProblem)])
+def test_each_condition_has_its_regularizer(name, unit_cls, problem_cls):
+    cfg = mifd.get_experiment(name).config("smoke", {"trials": 1, "sweep_wiring": (0.5,)})
+    unit = unit_cls(cfg, "cpu")
     prob = unit.problem
-    assert isinstance(prob, BIMTProblem)
+    assert isinstance(prob, problem_cls)
+    names = list(cfg.layout().conditions)
+    lam = unit.trainer.lambda_mi.tolist()
+    assert lam == pytest.approx([cfg.lambda_mi if c.startswith("mi") else 0.0 for c in names])
     with torch.no_grad():
-        for W in prob.model.weights():
+        for W in prob.params().values():
             W.normal_(generator=torch.Generator().manual_seed(1))
         reg = prob.reg_loss()
     p = prob.params()
-    l1 = sum(a.sum((1, 2)) for a in bimt.magnitudes(p, "leaky"))
+    l1 = sum(w.abs().sum((1, 2)) for k, w in p.items() if k not in ("b", "c"))  # not biases
     l2 = sum(w.pow(2).sum((1, 2)) for w in prob.model.weights())
-    cc = bimt.connection_cost(p, "leaky", prob.geometry)
-    names = list(cfg.layout().conditions)
+    cc = bimt.connection_cost(p, prob.kind, prob.geometry)
     want = {"none": 0 * l1, "l1": cfg.wiring * cfg.l0 * l1, "distance": cfg.wiring * cc,
             "bimt": cfg.wiring * cc, "mi": cfg.l2 * l2, "mi_bimt": cfg.wiring * cc,
             "l1=0.5": 0.5 * cfg.l0 * l1, "bimt=0.5": 0.5 * cc}
@@ -112,3 +118,20 @@ def test_a_run_in_condition_parts_equals_the_whole_run(runs, tmp_path):
     # the sweep's conditions of the whole run are those of its parts: the base run's too
     assert [c for c in whole.result["conditions"] if c in rr.result["conditions"]] == \
         rr.result["conditions"]
+
+
+def test_bimt_separation_mi_is_the_separation_mi_l2_condition(tmp_path, monkeypatch):
+    """The GRU task: ``mi`` is separation's ``mi_l2``, trial for trial (same seeds and data)."""
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    store = Store(tmp_path, [])
+    rr = mifd.run("bimt-separation", "smoke", "cpu", {"conditions": ("none", "mi")},
+                  store=store, verbose=False)
+    sep = mifd.run("separation", "smoke", "cpu", {"conditions": ("mi_l2",), "sweep_l2": ()},
+                   store=store, verbose=False)
+    for m, vals in sep.result["trials"]["mi_l2"].items():
+        ours = "NMI_cor" if m == "NMI" else m  # separation's NMI of the |corr| communities
+        np.testing.assert_allclose(rr.result["trials"]["mi"][ours], vals, rtol=1e-6, atol=1e-7,
+                                   err_msg=m)
+    assert rr.result["trials"]["none"]["error"] == \
+        [1 - r for r in rr.result["trials"]["none"]["R2"]]
+    assert (rr.result["hist"]["cc_swap"] == 0).all()  # no swap condition in this run

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..config import ConfigError
 from .base import Experiment
 from .bimt import EXPERIMENT as BIMT
+from .bimt_separation import EXPERIMENT as BIMT_SEPARATION
 from .mine_gaussian import EXPERIMENT as MINE_GAUSSIAN
 from .separation import EXPERIMENT as SEPARATION
 from .wm import EXPERIMENT as WM
@@ -16,9 +17,10 @@ from .wm_audit import EXPERIMENT as WM_AUDIT
 
 #: every registered experiment by name: the MINE Gaussian benchmark, working memory (the leaky
 #: RNN on the 2-bit flip-flop task), the post-hoc audit of its networks, chaotic signal
-#: separation (the GRU) and BIMT's wiring cost beside MI minimization on the flip-flop task
+#: separation (the GRU) and BIMT's wiring cost beside MI minimization on both tasks
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (MINE_GAUSSIAN, WM, WM_AUDIT,
-                                                             SEPARATION, BIMT)}
+                                                             SEPARATION, BIMT,
+                                                             BIMT_SEPARATION)}
 
 
 def get_experiment(name: str) -> Experiment:

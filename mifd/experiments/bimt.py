@@ -1,9 +1,11 @@
-"""``bimt``: brain-inspired modular training (BIMT) beside MI minimization on the working-memory
-task (Growing Brains, Liu, Khona, Fiete & Tegmark 2023; BIMT, Liu, Gan & Tegmark 2023;
-``../shared/reference/bimt-notes.md``).
+"""``bimt`` and ``bimt-separation``: brain-inspired modular training (BIMT) beside MI
+minimization on the paper's two tasks (Growing Brains, Liu, Khona, Fiete & Tegmark 2023; BIMT,
+Liu, Gan & Tegmark 2023; ``../shared/reference/bimt-notes.md``).
 
-The leaky RNN and flip-flop task of the ``wm`` experiment (every ``wm`` setting applies), with
-the regularizer of each condition (:data:`CONDITIONS`):
+``bimt`` trains the leaky RNN on the flip-flop task of the ``wm`` experiment (every ``wm``
+setting applies), ``bimt-separation`` the GRU on the chaotic mixture of the ``separation``
+experiment (every ``separation`` setting applies; its L2 sweep does not), each with the
+regularizer of its condition (:data:`CONDITIONS`):
 
 * ``none``: the task alone;
 * ``l1``: ``λ_w · l0 · Σ|w|`` (the connection cost with ``A = 0``);
@@ -12,7 +14,7 @@ the regularizer of each condition (:data:`CONDITIONS`):
 * ``bimt``: the connection cost and, every ``swap_every`` MM steps, a swap step (the ``swap_top_k``
   strongest units each move to the place that lowers CC most; weights, biases and optimizer
   state move with them, so the network's function is unchanged);
-* ``mi``: the paper's method, L2 and λ_I·MI (as ``wm``'s ``mi`` condition);
+* ``mi``: the paper's method, L2 and λ_I·MI (``wm``'s ``mi``, ``separation``'s ``mi_l2``);
 * ``mi_bimt``: λ_I·MI with the connection cost and swaps instead of L2.
 
 The MI groups are the grid's left and right halves (unit indices ``0 … n/2 − 1`` and the rest:
@@ -23,9 +25,10 @@ statistics network (it measures the MI in every condition, as in ``wm``; only ``
 ``mi_bimt`` minimize it). ``sweep_wiring`` adds, per value, an ``l1`` and a ``bimt`` condition at
 that λ_w, for the error-against-active-units comparison of Growing Brains (its Fig. 2g).
 
-Snapshots add to ``wm``'s metrics the wiring length ``Σ|w|·d``, the connection cost at ``A``,
+Snapshots add to the task's metrics the wiring length ``Σ|w|·d``, the connection cost at ``A``,
 the active units, and the NMI between the grid halves and the two communities found in the
-``|corr|`` matrix (``NMI_cor``) and in ``|W_rec| + |W_rec|ᵀ`` (``NMI_str``).
+``|corr|`` matrix (``NMI_cor``) and in the recurrent weights (``NMI_str``); every trial records
+its task ``error`` (the evaluation MSE of the flip-flop task, ``1 − R²`` of the separation).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from .. import bimt, metrics
 from ..config import ConfigError, param
 from .base import Checkpointer, Experiment, Layout, run_units
 from .wm import PROFILES as WM_PROFILES, WMConfig, WMProblem, WMTrainUnit, evaluate
+from .wm import memory as wm_memory
 
 #: per condition: (minimizes MI, L2, connection cost, distance term A > 0, swaps)
 CONDITIONS: dict[str, tuple[bool, bool, bool, bool, bool]] = {
@@ -53,12 +57,11 @@ CONDITIONS: dict[str, tuple[bool, bool, bool, bool, bool]] = {
 }
 #: the conditions a ``sweep_wiring`` value adds
 SWEPT = ("l1", "bimt")
-#: the working-memory task's input and output channels (ON/OFF of two bits; two outputs)
-N_IN, N_OUT = 4, 2
 
 
 @dataclass(frozen=True)
-class BIMTConfig(WMConfig):
+class BIMTSettings:
+    """BIMT's settings and conditions, shared by the configs of both tasks."""
     conditions: tuple[str, ...] = param(tuple(CONDITIONS), doc="conditions (see the module)",
                                         choices=tuple(CONDITIONS))
     wiring: float = param(1e-3, doc="λ_w, the connection cost's weight in the loss", low=0.0)
@@ -87,8 +90,7 @@ class BIMTConfig(WMConfig):
         """Conditions (the sweep's included), trials per condition and seeds of this config."""
         return Layout(tuple(c for c, *_ in self.all_conditions()), self.trials, self.seed)
 
-    def check(self) -> None:
-        super().check()
+    def check_bimt(self) -> None:
         if self.swap_top_k > self.n:
             raise ConfigError(f"parameter 'swap_top_k': got {self.swap_top_k}; allowed: at most "
                               f"n = {self.n}")
@@ -98,6 +100,16 @@ class BIMTConfig(WMConfig):
         if len(set(self.layout().conditions)) != len(self.layout().conditions):
             raise ConfigError(f"parameter 'sweep_wiring': got {self.sweep_wiring!r}; allowed: "
                               "distinct values")
+
+    def total_steps(self) -> int:
+        return self.epochs if hasattr(self, "epochs") else self.mm_steps
+
+
+@dataclass(frozen=True)
+class BIMTConfig(BIMTSettings, WMConfig):
+    def check(self) -> None:
+        WMConfig.check(self)
+        self.check_bimt()
 
 
 PROFILES = {
@@ -109,33 +121,60 @@ PROFILES = {
 }
 
 
-class BIMTProblem(WMProblem):
-    """The flip-flop problem with a per-trial regularizer: ``l2_t·Σw² + s·λ_t·(A_t·Σ|w|·d +
-    l0·Σ|w|)`` (``s``: the schedule's factor, set by the training unit each step)."""
+class WiringCost:
+    """A problem's per-trial regularizer ``l2_t·Σw² + s·λ_t·(A_t·Σ|w|·d + l0·Σ|w|)`` (``s``: the
+    schedule's factor, set by the training unit each step), for the network ``kind``."""
 
-    def configure(self, cfg: BIMTConfig) -> None:
+    kind = "leaky"
+
+    def configure(self, cfg: BIMTSettings) -> None:
         conds = [c for c in cfg.all_conditions() for _ in range(cfg.trials)]
         dev = self.device
         self.l2_t = torch.tensor([c[2] for c in conds], device=dev)
         self.wiring_t = torch.tensor([c[3] for c in conds], device=dev)
         self.A_t = torch.tensor([c[4] for c in conds], device=dev)
         self.swaps_t = torch.tensor([c[5] for c in conds], device=dev)
-        self.geometry = bimt.Wiring(cfg.n, N_IN, N_OUT, A=cfg.A, l0=cfg.l0)
+        a_in, _, a_out = bimt.magnitudes(self.params(), self.kind)
+        self.geometry = bimt.Wiring(cfg.n, a_in.shape[1], a_out.shape[2], A=cfg.A, l0=cfg.l0)
         self.scale = 1.0
 
     def params(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.model.named_parameters() if k in bimt.UNIT_AXES["leaky"]}
+        return {k: v for k, v in self.model.named_parameters() if k in bimt.UNIT_AXES[self.kind]}
 
     def reg_loss(self) -> torch.Tensor:
         p = self.params()
         l2 = sum(w.pow(2).sum(dim=(1, 2)) for w in self.model.weights())
-        l1 = sum(a.sum(dim=(1, 2)) for a in bimt.magnitudes(p, "leaky"))
-        length = bimt.wiring_length(p, "leaky", self.geometry)
+        l1 = sum(a.sum(dim=(1, 2)) for a in bimt.magnitudes(p, self.kind))
+        length = bimt.wiring_length(p, self.kind, self.geometry)
         cost = self.A_t * length + self.geometry.l0 * l1
         return self.l2_t * l2 + self.scale * self.wiring_t * cost
 
+    def recurrent(self) -> torch.Tensor:
+        """The recurrent unit-to-unit weights ``(T, n, n)`` (a GRU's gate blocks summed in
+        magnitude)."""
+        return bimt.magnitudes(self.params(), self.kind)[1]
 
-class BIMTTrainUnit(WMTrainUnit):
+
+class BIMTProblem(WiringCost, WMProblem):
+    """The flip-flop problem with the wiring cost (:class:`WiringCost`)."""
+    kind = "leaky"
+
+
+class BIMTSteps:
+    """The λ_w schedule before, and the swap step after, every MM step of a training unit."""
+
+    def bimt_step(self, i: int, step) -> None:
+        cfg = self.bimt_cfg
+        if i > 0 and cfg.schedule:
+            self.problem.scale = bimt.lambda_schedule(i - 1, cfg.total_steps(), 1.0)
+        step(i)
+        if i > 0 and i % cfg.swap_every == 0 and bool(self.problem.swaps_t.any()):
+            change = bimt.swap_step(self.problem.model, self.problem.kind, self.problem.geometry,
+                                    cfg.swap_top_k, self.trainer.mm_opt, self.problem.swaps_t)
+            self.hist["cc_swap"][i - 1] = change.detach().cpu().numpy()
+
+
+class BIMTTrainUnit(BIMTSteps, WMTrainUnit):
     """``wm``'s training unit on :class:`BIMTProblem`, with swap steps in the swap conditions
     and the wiring metrics in every snapshot."""
 
@@ -163,14 +202,7 @@ class BIMTTrainUnit(WMTrainUnit):
         self.snaps[-1].update(wiring_metrics(self.problem, ev["abs_corr"]))
 
     def step(self, i: int) -> None:
-        cfg = self.bimt_cfg
-        if i > 0 and cfg.schedule:
-            self.problem.scale = bimt.lambda_schedule(i - 1, cfg.epochs, 1.0)
-        super().step(i)
-        if i > 0 and i % cfg.swap_every == 0 and bool(self.problem.swaps_t.any()):
-            change = bimt.swap_step(self.problem.model, "leaky", self.problem.geometry,
-                                    cfg.swap_top_k, self.trainer.mm_opt, self.problem.swaps_t)
-            self.hist["cc_swap"][i - 1] = change.detach().cpu().numpy()
+        self.bimt_step(i, super().step)
 
     def result(self) -> dict:
         res = super().result()
@@ -178,30 +210,42 @@ class BIMTTrainUnit(WMTrainUnit):
         return res
 
 
-def wiring_metrics(problem: BIMTProblem, abs_corr: np.ndarray) -> dict[str, np.ndarray]:
+def wiring_metrics(problem: WiringCost, abs_corr: np.ndarray | None) -> dict[str, np.ndarray]:
     """Per trial: wiring length ``Σ|w|·d``, the connection cost at the config's ``A``, active
     units, and the NMI between the grid halves and the two communities of ``abs_corr`` (the
-    snapshot's ``|corr|`` matrix, ``NMI_cor``) and of ``|W_rec| + |W_rec|ᵀ`` (``NMI_str``)."""
+    snapshot's ``|corr|`` matrix, ``NMI_cor``; skipped when ``None``) and of the recurrent
+    weights' ``|W| + |W|ᵀ`` (``NMI_str``)."""
     p = problem.params()
     with torch.no_grad():
-        length = bimt.wiring_length(p, "leaky", problem.geometry)
-        cost = bimt.connection_cost(p, "leaky", problem.geometry)
-        active = bimt.active_units(p, "leaky")
-    n = problem.cfg.n
+        length = bimt.wiring_length(p, problem.kind, problem.geometry)
+        cost = bimt.connection_cost(p, problem.kind, problem.geometry)
+        active = bimt.active_units(p, problem.kind)
+        W = metrics.structural_matrix(problem.recurrent().cpu().numpy())
+    n = W.shape[-1]
     halves = np.repeat([0, 1], [n // 2, n - n // 2])
-    W = metrics.structural_matrix(problem.model.W_rec.detach().cpu().numpy())
     T = W.shape[0]
-    return {"wiring_length": length.cpu().numpy(), "cc": cost.cpu().numpy(),
-            "active_units": active.cpu().numpy().astype(np.float32),
-            "NMI_cor": np.array([metrics.nmi(metrics.two_communities(abs_corr[t]), halves)
-                                 for t in range(T)]),
-            "NMI_str": np.array([metrics.nmi(metrics.two_communities(W[t]), halves)
-                                 for t in range(T)])}
+    out = {"wiring_length": length.cpu().numpy(), "cc": cost.cpu().numpy(),
+           "active_units": active.cpu().numpy().astype(np.float32),
+           "NMI_str": np.array([metrics.nmi(metrics.two_communities(W[t]), halves)
+                                for t in range(T)])}
+    if abs_corr is not None:
+        out["NMI_cor"] = np.array([metrics.nmi(metrics.two_communities(abs_corr[t]), halves)
+                                   for t in range(T)])
+    return out
 
 
-#: the per-trial results of a run: wm's final metrics and the wiring metrics at the last snapshot
+#: the per-trial results of a run: the task's final metrics and the wiring metrics at the last
+#: snapshot
 FINAL = ("D_cor", "Q_cor", "Q_str", "D_in", "D_out")
 WIRING = ("wiring_length", "cc", "active_units", "NMI_cor", "NMI_str")
+
+
+def trials_by_condition(cfg: BIMTSettings, per_trial: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    trials: dict[str, dict[str, Any]] = {}
+    for k, v in per_trial.items():
+        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
+            trials.setdefault(c, {})[k] = vals.tolist()
+    return trials
 
 
 def train(cfg: BIMTConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
@@ -212,20 +256,15 @@ def train(cfg: BIMTConfig, device: str, ckpt: Checkpointer, progress: bool) -> d
     tail = max(1, min(10, cfg.epochs))
     per_trial = {"accuracy": hist["accuracy"][-1], "mse": hist["task"][-1],
                  "mi_final": hist["mi"][-tail:].mean(0), "eval_accuracy": final["accuracy"],
-                 "eval_mse": final["mse"], **{k: final[k] for k in FINAL},
-                 **{k: snaps[k][-1] for k in WIRING}}
+                 "eval_mse": final["mse"], "error": final["mse"],
+                 **{k: final[k] for k in FINAL}, **{k: snaps[k][-1] for k in WIRING}}
     per_trial["success_rate"] = (per_trial["accuracy"] > 0.9).astype(float)
-    trials: dict[str, dict[str, Any]] = {}
-    for k, v in per_trial.items():
-        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
-            trials.setdefault(c, {})[k] = vals.tolist()
-    return {**res, "trials": trials}
+    return {**res, "trials": trials_by_condition(cfg, per_trial)}
 
 
 def memory(cfg: BIMTConfig) -> int:
     """wm's lower bound (``mifd.experiments.wm.memory``) for all conditions, the sweep's
     included."""
-    from .wm import memory as wm_memory
     return wm_memory(dataclasses.replace(cfg, conditions=cfg.layout().conditions[:1],
                                          trials=cfg.layout().size, sweep_wiring=()))
 

@@ -15,7 +15,7 @@ from . import rules
 from .timing import onset, onset_test
 
 #: the final metrics of the comparison (per trial)
-METRICS = ("eval_mse", "eval_accuracy", "Q_cor", "D_cor", "Q_str", "D_in", "D_out", "NMI_cor",
+METRICS = ("error", "eval_accuracy", "R2", "Q_cor", "D_cor", "Q_str", "D_in", "D_out", "NMI_cor",
            "NMI_str", "wiring_length", "active_units")
 #: (functional, structural) pairs of the onset test: modularity by Newman's Q, and the NMI of
 #: the two communities with the grid halves
@@ -23,7 +23,9 @@ TIMING_PAIRS = (("Q_cor", "Q_str"), ("NMI_cor", "NMI_str"))
 
 
 def final_table(rr: Any) -> pd.DataFrame:
-    """Mean ± sd (n) of :data:`METRICS` per condition at the end of training."""
+    """Mean ± sd (n) of :data:`METRICS` (those the task has) per condition at the end of
+    training; ``error`` is the task error (the flip-flop task's evaluation MSE, the
+    separation's ``1 − R²``)."""
     trials = rr.result["trials"]
     return pd.DataFrame({c: {m: rules.fmt(*rules.mean_ci(trials[c][m])[:2], len(trials[c][m]))
                              for m in METRICS if m in trials[c]}
@@ -48,7 +50,7 @@ def timing_table(rr: Any) -> pd.DataFrame:
 
 def error_vs_active(rr: Any) -> pd.DataFrame:
     """Per trial of the conditions without MI minimization: method (``none``, ``l1``, ``bimt``,
-    ``distance``), λ_w, active units and evaluation MSE (Growing Brains' Fig. 2g)."""
+    ``distance``), λ_w, active units and task error (Growing Brains' Fig. 2g)."""
     lam = {name: w for name, _, _, w, _, _ in rr.config.all_conditions()}
     rows = []
     for c in rr.layout.conditions:
@@ -56,9 +58,9 @@ def error_vs_active(rr: Any) -> pd.DataFrame:
         if method.startswith("mi"):
             continue
         tr = rr.result["trials"][c]
-        for a, e in zip(tr["active_units"], tr["eval_mse"]):
+        for a, e in zip(tr["active_units"], tr["error"]):
             rows.append({"condition": c, "method": method, "λ_w": lam[c],
-                         "active units": a, "MSE": e})
+                         "active units": a, "error": e})
     return pd.DataFrame(rows)
 
 
@@ -124,3 +126,16 @@ def settings(cfg: Any) -> pd.DataFrame:
     wm = {f.name for f in dataclasses.fields(WMConfig)}
     rows = [(k, v, doc) for k, v, _, doc in describe(cfg) if k not in wm]
     return pd.DataFrame(rows, columns=["setting", "this run", "meaning"]).set_index("setting")
+
+
+def recurrent_weights(rr: Any, condition: str, trial: int = 0) -> np.ndarray:
+    """The recurrent unit-to-unit weights ``(n, n)`` of one trial at the end of training: the
+    leaky RNN's ``W_rec`` (last snapshot), or a GRU's ``|U|`` with its three gate blocks summed
+    (as the wiring cost counts them)."""
+    t = rr.layout.index(condition)[trial]
+    w = rr.result["weights"]
+    if "W_rec" in w:
+        return np.asarray(w["W_rec"][-1][t])
+    U = np.abs(np.asarray(w["U"][t]))
+    n = U.shape[0]
+    return U.reshape(n, 3, n).sum(1)
