@@ -141,11 +141,11 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
                      base.path)
 
 
-#: config fields whose values cut a run's conditions into parts run separately (one process
-#: per core): a part runs some of the conditions with every trial; all else equal
 #: the fields of a config that add conditions beside ``conditions`` (each value a condition
 #: named ``…=value`` per swept method)
 SWEEP_FIELDS = ("sweep_l2", "sweep_wiring")
+#: config fields whose values cut a run's conditions into parts run separately (one process
+#: per core): a part runs some of the conditions with every trial; all else equal
 CONDITION_FIELDS = ("conditions", *SWEEP_FIELDS)
 
 

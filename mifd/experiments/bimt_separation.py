@@ -40,7 +40,7 @@ PROFILES = {
 
 
 class BIMTSeparationProblem(WiringCost, SeparationProblem):
-    """The separation problem with the wiring cost (:class:`WiringCost`)."""
+    """The separation problem with the wiring cost (:class:`~mifd.experiments.bimt.WiringCost`)."""
     kind = "gru"
 
 
