@@ -284,14 +284,23 @@ def test_profile_costs_read_the_committed_wall_times(tmp_path):
     src = COMMITTED.parent
     costs = profile_costs(src)
     assert set(costs) == {"cost_mine_gaussian_book", "cost_wm_book", "cost_wm_variants_book",
-                          "cost_separation_book", "cost_wm_paper_cpu"}
+                          "cost_wm_audit_book", "cost_separation_book", "cost_wm_paper_cpu"}
+    from mifd.shards import condition_parts
+    from mifd.store import Store
     exp = get_experiment("wm")
-    key = config_hash(exp.name, exp.config("book"), __version__)
+    cfg = exp.config("book")
+    key = config_hash(exp.name, cfg, __version__)
+    # the wm book run: in one piece, or as condition parts side by side
+    whole = src / "wm" / key
+    parts = ([key] if whole.exists() else
+             [p["key"] for p in condition_parts("wm", cfg, Store(tmp_path / "none", [src]))
+              .meta["parts"]])
     dst = tmp_path / "committed"
-    shutil.copytree(src / "wm" / key, dst / "wm" / key)
-    meta = json.loads((dst / "wm" / key / "meta.json").read_text())
-    meta["wall_seconds"] = 42 * 60
-    (dst / "wm" / key / "meta.json").write_text(json.dumps(meta))
+    for k in parts:
+        shutil.copytree(src / "wm" / k, dst / "wm" / k)
+        meta = json.loads((dst / "wm" / k / "meta.json").read_text())
+        meta["wall_seconds"] = 42 * 60
+        (dst / "wm" / k / "meta.json").write_text(json.dumps(meta))
     costs = profile_costs(dst)
     assert costs["cost_wm_book"].startswith("≈ 42 min (")
     assert costs["cost_separation_book"] == "not measured"
