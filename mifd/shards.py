@@ -227,7 +227,7 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
             try:
                 meta = json.loads(d.read_text())
                 part = apply_overrides(exp.config_cls(), meta["config"])
-            except (ValueError, KeyError, ConfigError):
+            except (ValueError, KeyError, TypeError, AttributeError, ConfigError):  # damaged
                 continue
             names = _conditions(part)
             if meta.get("key") in {r.key for r in found.values()} or \
