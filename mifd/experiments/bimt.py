@@ -161,7 +161,16 @@ class BIMTProblem(WiringCost, WMProblem):
 
 
 class BIMTSteps:
-    """The λ_w schedule before, and the swap step after, every MM step of a training unit."""
+    """The λ_w schedule before, and the swap step after, every MM step of a training unit (put
+    first among the unit's bases); its result lists every condition, the sweep's included."""
+
+    def step(self, i: int) -> None:
+        self.bimt_step(i, super().step)
+
+    def result(self) -> dict:
+        res = super().result()
+        res["conditions"] = list(self.bimt_cfg.layout().conditions)
+        return res
 
     def bimt_step(self, i: int, step) -> None:
         cfg = self.bimt_cfg
@@ -200,14 +209,6 @@ class BIMTTrainUnit(BIMTSteps, WMTrainUnit):
         # the |corr| matrix of the snapshot's own batch (the same draws, evaluated in full)
         ev = evaluate(self.problem, before, full=True)
         self.snaps[-1].update(wiring_metrics(self.problem, ev["abs_corr"]))
-
-    def step(self, i: int) -> None:
-        self.bimt_step(i, super().step)
-
-    def result(self) -> dict:
-        res = super().result()
-        res["conditions"] = list(self.bimt_cfg.layout().conditions)
-        return res
 
 
 def wiring_metrics(problem: WiringCost, abs_corr: np.ndarray | None) -> dict[str, np.ndarray]:

@@ -68,14 +68,6 @@ class BIMTSeparationTrainUnit(BIMTSteps, SeparationTrainUnit):
         ev.update(wiring_metrics(self.problem, None))
         ev["NMI_cor"] = ev["NMI"]
 
-    def step(self, i: int) -> None:
-        self.bimt_step(i, super().step)
-
-    def result(self) -> dict:
-        res = super().result()
-        res["conditions"] = list(self.bimt_cfg.layout().conditions)
-        return res
-
 
 def train(cfg: BIMTSeparationConfig, device: str, ckpt: Checkpointer,
                      progress: bool) -> dict:
