@@ -390,3 +390,26 @@ def error_vs_active(df: Any) -> plt.Figure:
     ax.set_ylabel("task error (log)")
     ax.legend(fontsize=7)
     return fig
+
+
+def dose_response(df: Any, metrics: tuple[str, ...], labels: Mapping[str, str] | None = None
+                  ) -> plt.Figure:
+    """Metric against λ per method, mean and 95% t-interval over trials
+    (:func:`mifd.paper.penalties.dose_response`'s table); λ = 0 (no penalty) sits at the left
+    end of a symmetric-log axis."""
+    labels = labels or {}
+    fig, axes = panels(len(metrics), 2.6, 2.3)
+    positive = df.loc[df["λ"] > 0, "λ"]
+    lin = float(positive.min()) if len(positive) else 1.0
+    for ax, m in zip(axes, metrics):
+        for i, (method, g) in enumerate(df[df["metric"] == m].groupby("method", sort=False)):
+            g = g.sort_values("λ")
+            err = np.vstack([g["mean"] - g["lo"], g["hi"] - g["mean"]])
+            ax.errorbar(g["λ"] * (1 + 0.06 * i), g["mean"], yerr=np.nan_to_num(err),
+                        marker="os^D"[i % 4], ms=4, capsize=2, label=method)
+        ax.set_xscale("symlog", linthresh=lin)
+        ax.set_xlim(left=-0.1 * lin)
+        ax.set_xlabel("λ (0: no penalty)")
+        ax.set_ylabel(labels.get(m, m), fontsize=8)
+    axes[0].legend(fontsize=7)
+    return fig

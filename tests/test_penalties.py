@@ -7,7 +7,7 @@ import torch
 
 from mifd import mine, penalties
 
-PENALTIES = (penalties.gaussian_mi, penalties.cross_correlation, penalties.hsic)
+PENALTIES = tuple(penalties.PENALTIES.values())
 
 
 def _pairs(T, S, d, rho, seed=0, cubic=False):
@@ -76,3 +76,41 @@ def test_bad_shapes_are_refused():
         penalties.gaussian_mi(torch.zeros(1, 2, 1), torch.zeros(1, 2, 1))
     with pytest.raises(ValueError, match="parameter 'samples'"):
         penalties.hsic(x, x, samples=1)
+
+
+def test_club_is_r2_over_one_minus_r2_an_upper_bound_of_the_gaussian_mi():
+    rho = 0.6
+    x, y = _pairs(3, 50_000, 1, rho, seed=8)
+    got = penalties.club(x, y)
+    assert got.numpy() == pytest.approx(np.full(3, rho ** 2 / (1 - rho ** 2)), rel=0.03)
+    assert (got > mine.gaussian_mi(rho, 1)).all()  # the bound is above the MI
+    # d independent pairs: the sum over the units of y
+    x, y = _pairs(2, 50_000, 3, rho, seed=9)
+    assert penalties.club(x, y).numpy() == pytest.approx(np.full(2, 3 * rho ** 2 / (1 - rho ** 2)),
+                                                         rel=0.03)
+    # independent groups: about dx·dy/S (the R² of a least-squares fit on noise)
+    T, S, d = 200, 200, 2
+    v = penalties.club(*_pairs(T, S, d, 0.0, seed=10))
+    assert float(v.mean()) == pytest.approx(d * d / S, rel=0.25)
+
+
+def test_groups_split_evenly_and_the_pairwise_sum_and_total_correlation_are_right():
+    z = torch.arange(2 * 5 * 10, dtype=torch.float64).reshape(2, 5, 10)
+    assert [g.shape[-1] for g in penalties.split_groups(z, 3)] == [4, 3, 3]
+    assert torch.equal(torch.cat(penalties.split_groups(z, 4), -1), z)
+    with pytest.raises(ValueError, match="parameter 'k'"):
+        penalties.split_groups(z, 1)
+    x, y = _pairs(2, 3000, 2, 0.5, seed=11)
+    w = _pairs(2, 3000, 2, 0.0, seed=12)[0]
+    for name, pen in penalties.PENALTIES.items():
+        torch.testing.assert_close(penalties.of_groups(pen, [x, y]), pen(x, y))
+        torch.testing.assert_close(penalties.of_groups(pen, [x, y, w]),
+                                   pen(x, y) + pen(x, w) + pen(y, w))
+    # two groups: the total correlation is the MI; three Gaussians where only x–y depend:
+    # TC = I(x; y) + I(xy; w) ≈ I(x; y)
+    torch.testing.assert_close(penalties.gaussian_total_correlation([x, y]),
+                               penalties.gaussian_mi(x, y))
+    tc = penalties.gaussian_total_correlation([x, y, w])
+    assert tc.numpy() == pytest.approx(np.full(2, mine.gaussian_mi(0.5, 2)), abs=0.02)
+    with pytest.raises(ValueError, match="parameter 'groups'"):
+        penalties.of_groups(penalties.club, [x])

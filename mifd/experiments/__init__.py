@@ -11,16 +11,18 @@ from .base import Experiment
 from .bimt import EXPERIMENT as BIMT
 from .bimt_separation import EXPERIMENT as BIMT_SEPARATION
 from .mine_gaussian import EXPERIMENT as MINE_GAUSSIAN
+from .penalties import EXPERIMENT as PENALTIES
 from .separation import EXPERIMENT as SEPARATION
 from .wm import EXPERIMENT as WM
 from .wm_audit import EXPERIMENT as WM_AUDIT
 
 #: every registered experiment by name: the MINE Gaussian benchmark, working memory (the leaky
 #: RNN on the 2-bit flip-flop task), the post-hoc audit of its networks, chaotic signal
-#: separation (the GRU) and BIMT's wiring cost beside MI minimization on both tasks
+#: separation (the GRU), BIMT's wiring cost beside MI minimization on both tasks, and cheaper
+#: dependence penalties in place of MINE
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (MINE_GAUSSIAN, WM, WM_AUDIT,
                                                              SEPARATION, BIMT,
-                                                             BIMT_SEPARATION)}
+                                                             BIMT_SEPARATION, PENALTIES)}
 
 
 def get_experiment(name: str) -> Experiment:

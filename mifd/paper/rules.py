@@ -297,6 +297,59 @@ def dependence_verdict(with_mi: Sequence[float], without: Sequence[float],
     return "removed" if h.size >= 2 and mean_ci(h)[2] <= 0 else "reduced"
 
 
+def trend_verdict(x: Sequence[float], y: Sequence[float]) -> tuple[str, float, float]:
+    """A dose-response over trials (``x``: each trial's dose, e.g. λ; ``y``: its metric):
+    Spearman's ρ and its two-sided p. *increases* / *decreases* when p < :data:`ALPHA`, *no
+    trend detected* otherwise; *not testable (n = k)* below 4 finite pairs or with one dose.
+    Returns ``(verdict, ρ, p)``."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 4 or np.unique(x).size < 2 or np.unique(y).size < 2:
+        return not_testable(int(x.size)), math.nan, math.nan
+    res = stats.spearmanr(x, y)
+    rho, p = float(res.statistic), float(res.pvalue)
+    if p < ALPHA:
+        return ("increases" if rho > 0 else "decreases"), rho, p
+    return "no trend detected", rho, p
+
+
+def rival_verdict(alt: Sequence[float], ref: Sequence[float], base: Sequence[float]) -> str:
+    """A rival method (``alt``) against a reference method (``ref``), both measured against no
+    treatment (``base``), per trial: *higher* / *lower* than the reference when a two-sided
+    Welch test of alt against ref gives p < :data:`ALPHA`; *as large* when it does not **and** the
+    95% t-interval of the difference lies within ± :data:`MATTERS` × the reference's effect
+    ``|mean(ref) − mean(base)|``; *not testable (n = k)* otherwise (the interval is too wide to
+    tell), and below 2 trials in any group."""
+    a, r, b = (np.asarray(v, float) for v in (alt, ref, base))
+    a, r, b = a[np.isfinite(a)], r[np.isfinite(r)], b[np.isfinite(b)]
+    n = min(a.size, r.size, b.size)
+    if n < 2:
+        return not_testable(n)
+    p = float(stats.ttest_ind(a, r, equal_var=False).pvalue)
+    diff = a.mean() - r.mean()
+    if np.isfinite(p) and p < ALPHA:
+        return "higher" if diff > 0 else "lower"
+    va, vr = a.var(ddof=1) / a.size, r.var(ddof=1) / r.size
+    se = math.sqrt(va + vr)
+    dof = (va + vr) ** 2 / (va ** 2 / (a.size - 1) + vr ** 2 / (r.size - 1)) if se > 0 else 1.0
+    half = stats.t.ppf(1 - ALPHA / 2, dof) * se
+    effect = abs(r.mean() - b.mean())
+    if abs(diff) + half <= MATTERS * effect:
+        return "as large"
+    return not_testable(n)
+
+
+#: the rules of the chapters beyond the paper, in one text
+BEYOND_RULES = (
+    f"trend: Spearman's ρ between each trial's dose and its metric, two-sided p < {ALPHA} "
+    f"(increases / decreases; no trend detected otherwise; not testable below 4 trials). "
+    f"rival against MINE at the same λ: higher / lower when a two-sided Welch test gives "
+    f"p < {ALPHA}; as large when it does not and the 95% interval of the difference lies within "
+    f"± {MATTERS:.0%} of MINE's own effect (MINE against no penalty); not testable otherwise. "
+    f"comparison against no penalty: the one-sided Welch test, p < {ALPHA}.")
+
+
 def bootstrap_ci(x: Sequence[float], level: float = 0.95, n_boot: int = 10_000,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean."""
