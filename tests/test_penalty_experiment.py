@@ -129,3 +129,28 @@ def test_a_stopped_penalty_run_resumes_to_the_same_result(tmp_path):
     assert resumed.result["trials"] == whole.result["trials"]
     np.testing.assert_array_equal(resumed.result["scale"], whole.result["scale"])
     assert dataclasses.asdict(resumed.config) == dataclasses.asdict(whole.config)
+
+
+def test_the_chapter_tables_and_questions_come_from_the_run(runs):
+    from mifd.paper import claims
+    from mifd.paper import penalties as P
+    pen, _ = runs
+    dose = P.dose_response(pen)
+    # λ = 0 is the no-penalty trials, shared by both methods
+    for method in ("mine", "gaussian"):
+        d = dose[(dose["method"] == method) & (dose["metric"] == "D_cor")]
+        assert d["λ"].tolist() == [0.0, 0.1]
+        none = np.mean(pen.result["trials"]["none"]["D_cor"])
+        assert d["mean"].iloc[0] == pytest.approx(none)
+    assert set(P.trends(pen).index.get_level_values(0)) == {"mine", "gaussian"}
+    riv = P.rivals(pen)
+    assert set(riv.index.get_level_values(1)) == {"gaussian"}  # the only rival at k = 2
+    g = P.groups(pen)
+    assert ("none", 3) in g.index and ("hsic=0.3/K3", 3) in g.index
+    qs = P.questions(pen)
+    allowed = ("increases", "decreases", "no trend detected", "higher", "lower", "as large",
+               "not testable", "yes", "not detected")
+    assert qs and all(q["answer"].startswith(allowed) for q in qs)
+    table = claims.beyond_table(penalties=pen)
+    assert len(table) == len(qs) and (table["section"] == "Is MINE needed? (working memory)").all()
+    assert table["where"].str.startswith("smoke, cpu, n = 2").all()

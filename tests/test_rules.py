@@ -194,3 +194,27 @@ def test_every_number_of_the_paper_has_a_row_in_the_claims_table(store_env):
     assert {"functional first (Fig. 9)", "functional first (Fig. 16)"} <= set(table["paper"])
     assert any("silence" in c for c in table["claim"]) and any("L2" in c for c in table["claim"])
     assert any("mse" in c for c in table["claim"])  # MI does not hurt performance
+
+
+def test_trend_verdict_on_hand_built_doses():
+    lam = [0, 0, 0, 0.1, 0.1, 0.1, 1, 1, 1]
+    assert rules.trend_verdict(lam, [1, 2, 3, 4, 5, 6, 7, 8, 9])[0] == "increases"
+    v, rho, p = rules.trend_verdict(lam, [9, 8, 7, 6, 5, 4, 3, 2, 1])
+    assert v == "decreases" and rho < -0.9 and p < 0.05
+    assert rules.trend_verdict(lam, [1, 3, 2, 3, 1, 2, 2, 1, 3])[0] == "no trend detected"
+    assert rules.trend_verdict([0, 1, 1], [1, 2, 3])[0] == "not testable (n = 3)"
+    assert rules.trend_verdict([1, 1, 1, 1], [1, 2, 3, 4])[0] == "not testable (n = 4)"
+    assert rules.trend_verdict([0, 1, 2, 3, np.nan], [1, 2, 3, 4, 5])[0] == "increases"
+
+
+def test_rival_verdict_on_hand_built_trials():
+    base = [0.0, 0.1, -0.1, 0.05, -0.05, 0.0]          # no penalty
+    ref = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0]             # MINE: effect 1
+    assert rules.rival_verdict([2.0, 2.1, 1.9, 2.0, 2.05, 1.95], ref, base) == "higher"
+    assert rules.rival_verdict([0.1, 0.0, 0.05, -0.05, 0.1, 0.0], ref, base) == "lower"
+    # equal to MINE within a tight interval: as large
+    assert rules.rival_verdict([1.0, 1.05, 0.95, 1.0, 1.02, 0.98], ref, base) == "as large"
+    # same means, too noisy to bound the difference within 25% of MINE's effect
+    noisy = [0.0, 2.0, 0.2, 1.8, 1.0, 1.0]
+    assert rules.rival_verdict(noisy, ref, base) == "not testable (n = 6)"
+    assert rules.rival_verdict([1.0], ref, base) == "not testable (n = 1)"

@@ -73,8 +73,9 @@ def _lags(rr: Any, condition: str, pair: tuple[str, str]) -> np.ndarray:
     return lag[np.isfinite(lag)]
 
 
-def answers(rr: Any) -> str:
-    """The chapter's two questions, answered from the run by stated rules:
+def questions(rr: Any) -> list[dict[str, str]]:
+    """The chapter's two questions, answered from the run by stated rules (one dict per
+    question: ``question``, ``answer`` (the verdict), ``ours`` (the numbers), ``rule``):
 
     1. *Does BIMT produce structural modularity where MI minimization gives mostly functional
        modularity?* **yes** when BIMT's Q_str is above MI's **and** MI's Q_cor above BIMT's,
@@ -83,12 +84,12 @@ def answers(rr: Any) -> str:
     2. *Does adding MI minimization to BIMT change the timing?* The lag (structural − functional
        onset, Q_cor/Q_str) of ``mi_bimt`` against ``bimt``: **changed** when a two-sided
        Mann–Whitney test gives p < α, **no change detected** otherwise; *not testable* below 2
-       trials with both onsets in either condition."""
+       trials with both onsets in either condition.
+
+    Empty when the run lacks the conditions ``bimt``, ``mi`` and ``mi_bimt``."""
     trials = rr.result["trials"]
-    need = {"bimt", "mi", "mi_bimt"}
-    if not need <= set(rr.layout.conditions):
-        return "Not answerable from this run: it lacks the conditions " + \
-            ", ".join(sorted(need - set(rr.layout.conditions))) + "."
+    if not {"bimt", "mi", "mi_bimt"} <= set(rr.layout.conditions):
+        return []
     q_str = rules.comparison(trials["bimt"]["Q_str"], trials["mi"]["Q_str"], "greater")
     q_cor = rules.comparison(trials["mi"]["Q_cor"], trials["bimt"]["Q_cor"], "greater")
     holds = [c["diff"] > 0 and c["welch_p"] < rules.ALPHA for c in (q_str, q_cor)]
@@ -97,23 +98,36 @@ def answers(rr: Any) -> str:
          for c in ("bimt", "mi")}
     a, b = _lags(rr, "mi_bimt", TIMING_PAIRS[0]), _lags(rr, "bimt", TIMING_PAIRS[0])
     if min(a.size, b.size) < 2:
-        two, detail = rules.not_testable(min(a.size, b.size)), ""
+        two, detail = rules.not_testable(min(a.size, b.size)), "too few trials with both onsets"
     else:
         p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
         two = "changed" if np.isfinite(p) and p < rules.ALPHA else "no change detected"
-        detail = (f" (median lag {np.median(a):+.0f} epochs with MI against {np.median(b):+.0f} "
-                  f"without, n = {a.size} and {b.size}, Mann–Whitney p = {p:.2g})")
+        detail = (f"median lag {np.median(a):+.0f} with MI against {np.median(b):+.0f} without "
+                  f"(n = {a.size} and {b.size}, Mann–Whitney p = {p:.2g})")
     n = rr.config.trials
-    return (f"**Does BIMT produce structural modularity where MI minimization gives mostly "
-            f"functional modularity? {one}.** Q_str {m['bimt']['Q_str']:.3f} with BIMT against "
-            f"{m['mi']['Q_str']:.3f} with MI (one-sided Welch p = {q_str['welch_p']:.2g}); "
-            f"Q_cor {m['mi']['Q_cor']:.3f} with MI against {m['bimt']['Q_cor']:.3f} with BIMT "
-            f"(p = {q_cor['welch_p']:.2g}); n = {n} per condition. (Rule: yes when both "
-            f"differences go that way with p < {rules.ALPHA}, partly when one does.)\n\n"
-            f"**Does adding MI minimization to BIMT change the timing of functional against "
-            f"structural modularity? {two}**{detail}. (Rule: the lag between the Q_str and "
-            f"Q_cor half-rise snapshots, MI + BIMT against BIMT, two-sided Mann–Whitney p < "
-            f"{rules.ALPHA}.)")
+    return [
+        {"question": "Does BIMT produce structural modularity where MI minimization gives "
+                     "mostly functional modularity?", "answer": one,
+         "ours": f"Q_str {m['bimt']['Q_str']:.3f} with BIMT against {m['mi']['Q_str']:.3f} with "
+                 f"MI (one-sided Welch p = {q_str['welch_p']:.2g}); Q_cor {m['mi']['Q_cor']:.3f} "
+                 f"with MI against {m['bimt']['Q_cor']:.3f} with BIMT (p = "
+                 f"{q_cor['welch_p']:.2g}); n = {n} per condition",
+         "rule": f"yes when both differences go that way with one-sided Welch p < {rules.ALPHA}, "
+                 "partly when one does"},
+        {"question": "Does adding MI minimization to BIMT change the timing of functional "
+                     "against structural modularity?", "answer": two, "ours": detail,
+         "rule": "the lag between the Q_str and Q_cor half-rise snapshots, MI + BIMT against "
+                 f"BIMT, two-sided Mann–Whitney p < {rules.ALPHA}"}]
+
+
+def answers(rr: Any) -> str:
+    """:func:`questions` as the chapter's markdown."""
+    qs = questions(rr)
+    if not qs:
+        return ("Not answerable from this run: it lacks one of the conditions bimt, mi, "
+                "mi_bimt.")
+    return "\n\n".join(f"**{q['question']} {q['answer']}.** {q['ours']}. (Rule: {q['rule']}.)"
+                        for q in qs)
 
 
 def settings(cfg: Any) -> pd.DataFrame:

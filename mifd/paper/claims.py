@@ -143,3 +143,26 @@ def summary(table: pd.DataFrame) -> str:
             f"Still changing at the end of training: {names('not converged')}. "
             f"Too few trials to tell: {names('not testable')}.")
     return "\n\n".join(paras)
+
+
+def beyond_table(bimt: Any | None = None, bimt_separation: Any | None = None,
+                 penalties: Any | None = None) -> pd.DataFrame:
+    """The questions the chapters beyond the paper ask, one row each: section, question, answer
+    (by the chapter's stated rule), ours (the numbers), where (profile, device, trials, length).
+    Built from the runs given (``None``: left out): BIMT beside MI minimization on working
+    memory and on separation (:func:`mifd.paper.bimt.questions`), and the dependence penalties
+    (:func:`mifd.paper.penalties.questions`)."""
+    from . import bimt as bimt_section
+    from . import penalties as penalties_section
+    rows = []
+    for rr, section, questions in (
+            (bimt, "BIMT beside MI minimization (working memory)", bimt_section.questions),
+            (bimt_separation, "BIMT beside MI minimization (separation)",
+             bimt_section.questions),
+            (penalties, "Is MINE needed? (working memory)", penalties_section.questions)):
+        if rr is None:
+            continue
+        for q in questions(rr):
+            rows.append({"section": section, "question": q["question"], "answer": q["answer"],
+                         "ours": q["ours"], "where": _where(rr)})
+    return pd.DataFrame(rows, columns=["section", "question", "answer", "ours", "where"])
