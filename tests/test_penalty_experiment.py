@@ -154,3 +154,21 @@ def test_the_chapter_tables_and_questions_come_from_the_run(runs):
     table = claims.beyond_table(penalties=pen)
     assert len(table) == len(qs) and (table["section"] == "Is MINE needed? (working memory)").all()
     assert table["where"].str.startswith("smoke, cpu, n = 2").all()
+
+
+def test_nwj_and_smile_trials_use_their_bound_of_the_same_critic_and_dv_trials_are_unchanged():
+    cfg = EXP.config("smoke", {"conditions": ("mine=0.1", "nwj=0.1", "smile=0.1")})
+    unit = PenaltyTrainUnit(cfg, "cpu")
+    tr, T = unit.trainer, cfg.trials
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3 * T, 64, cfg.n // 2, generator=g)
+    y = 0.5 * x + torch.randn(3 * T, 64, cfg.n // 2, generator=g)
+    v = tr.estimate(x, y, noise=False)
+    tj, tm = tr._last
+    torch.testing.assert_close(v[:T], mifd.mine.dv(tj[:T], tm[:T]))
+    torch.testing.assert_close(v[T:2 * T], mifd.mine.nwj(tj[T:2 * T], tm[T:2 * T]))
+    torch.testing.assert_close(v[2 * T:], mifd.mine.smile(tj[2 * T:], tm[2 * T:]))
+    assert not torch.allclose(v[:T], v[T:2 * T])
+    # the λ_I of every critic trial, and no critic-free penalty
+    assert tr.lambda_mi.tolist() == pytest.approx([0.1] * 3 * T)
+    assert not unit.problem.blocks

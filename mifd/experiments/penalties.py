@@ -6,6 +6,10 @@ A condition is ``"none"`` (no penalty: ``wm``'s ``no_mi``) or ``"METHOD=λ"`` wi
 
 * ``mine``: the paper's method, ``λ_I · DV`` from the statistics network (``wm``'s ``mi``, and
   bit for bit the same trials at λ_I = 0.1);
+* ``nwj``, ``smile``: the same statistics network trained on, and the RNN penalized by, the
+  NWJ bound or SMILE (DV with the shuffled scores clipped to ±5) instead of DV
+  (:mod:`mifd.mine`; InfoNCE is left out: it needs the critic's score of every pair of samples,
+  S² per step instead of 2S);
 * ``gaussian``: the Gaussian MI of the groups' rates (log-det of their covariance);
   ``gaussian_tc``: the Gaussian total correlation of ``k`` groups;
 * ``xcorr``: the mean squared cross-correlation between the groups' units;
@@ -14,14 +18,14 @@ A condition is ``"none"`` (no penalty: ``wm``'s ``no_mi``) or ``"METHOD=λ"`` wi
 
 With ``k > 2`` groups (contiguous blocks of units, :func:`mifd.penalties.split_groups`) the
 penalty is summed over every pair of groups (``gaussian_tc``: the total correlation instead);
-``mine`` measures two groups only and takes ``k = 2``. The critic-free penalties see the rates
+the critic methods measure two groups only and take ``k = 2``. The critic-free penalties see the rates
 without the statistics network's input noise, on every sample of the MM step's batch.
 
 **Matched strength** (``match=True``): a critic-free penalty ``P`` enters the loss as
 ``λ · c · P`` with ``c = G / P`` measured once per trial, before training, on a calibration
 batch of the initial network (``G``: the Gaussian total correlation of the same groups — for two
 groups the Gaussian MI), so that every method starts at the same ``λ · G``; λ is then on the
-scale of λ_I. ``mine`` is never rescaled (its λ is the paper's λ_I).
+scale of λ_I. the critic methods are never rescaled (their λ is the paper's λ_I).
 
 Every trial trains with its own statistics network, as in ``wm``: in the ``mine`` conditions it
 is minimized, in all others it only measures the DV between the two halves. The histories add,
@@ -42,14 +46,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import metrics, penalties
+from .. import metrics, mine, penalties
+from ..adversarial import AdversarialTrainer
 from ..config import ConfigError, param
 from .base import Checkpointer, Experiment, Layout, run_units
 from .wm import PROFILES as WM_PROFILES, WMConfig, WMProblem, WMTrainUnit
 from .wm import memory as wm_memory
 
-#: the methods a condition can name: the paper's critic and the critic-free penalties
-METHODS = ("mine", "gaussian_tc", *penalties.PENALTIES)
+#: the methods that penalize a bound of the statistics network, by the bound's function
+CRITIC_BOUNDS = {"mine": mine.dv, "nwj": mine.nwj, "smile": mine.smile}
+#: the methods a condition can name: the critic's bounds and the critic-free penalties
+METHODS = (*CRITIC_BOUNDS, "gaussian_tc", *penalties.PENALTIES)
 #: the block modularity and community detection computed with these numbers of fixed groups
 GROUPS = (2, 3, 4)
 
@@ -67,7 +74,8 @@ class Condition:
     def parse(cls, spec: str) -> "Condition":
         """``"none"``, ``"METHOD=λ"`` or ``"METHOD=λ/Kk"`` (one-line error otherwise)."""
         allowed = ("allowed: 'none', 'METHOD=λ' or 'METHOD=λ/Kk' with METHOD one of "
-                   + ", ".join(METHODS) + ", λ > 0 finite, k >= 2 ('mine': k = 2)")
+                   + ", ".join(METHODS) + ", λ > 0 finite, k >= 2 (k = 2 for "
+                   + ", ".join(CRITIC_BOUNDS) + ")")
         bad = ConfigError(f"parameter 'conditions': got {spec!r}; {allowed}")
         if spec == "none":
             return cls("none", 0.0)
@@ -79,7 +87,7 @@ class Condition:
         except ValueError:
             raise bad from None
         if (method not in METHODS or not (lam > 0 and math.isfinite(lam)) or k < 2
-                or (k_s and not k_s.startswith("K")) or (method == "mine" and k != 2)):
+                or (k_s and not k_s.startswith("K")) or (method in CRITIC_BOUNDS and k != 2)):
             raise bad
         return cls(method, lam, k)
 
@@ -89,6 +97,7 @@ LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: strengths, and three or four groups with the Gaussian total correlation
 CONDITIONS = ("none", *(f"mine={v:g}" for v in LAMBDAS), *(f"gaussian={v:g}" for v in LAMBDAS),
               *(f"{m}={v:g}" for m in ("xcorr", "hsic", "club") for v in (0.1, 1.0)),
+              "nwj=0.1", "smile=0.1",
               "gaussian_tc=0.1/K3", "gaussian_tc=0.1/K4")
 
 
@@ -120,7 +129,8 @@ PROFILES = {
              "audit_steps": 0},
     "smoke": {**WM_PROFILES["smoke"], "audit_steps": 0, "hsic_samples": 64,
               "conditions": ("none", "mine=0.1", "gaussian=0.1", "xcorr=0.1", "hsic=0.1",
-                             "club=0.1", "gaussian_tc=0.1/K3", "xcorr=0.1/K3")},
+                             "club=0.1", "nwj=0.1", "smile=0.1", "gaussian_tc=0.1/K3",
+                             "xcorr=0.1/K3")},
 }
 
 
@@ -146,13 +156,13 @@ class PenaltyProblem(WMProblem):
         per_trial = [c for c in conds for _ in range(cfg.trials)]
         self.blocks: dict[tuple[str, int], torch.Tensor] = {}
         for t, c in enumerate(per_trial):
-            if c.method not in ("none", "mine"):
+            if c.method not in ("none", *CRITIC_BOUNDS):
                 self.blocks.setdefault((c.method, c.k), []).append(t)
         self.blocks = {key: torch.tensor(v, device=self.device) for key, v in self.blocks.items()}
-        self.mask = torch.tensor([c.method not in ("none", "mine") for c in per_trial],
-                                 device=self.device)
-        self.lam = torch.tensor([c.lam if c.method not in ("none", "mine") else 0.0
-                                 for c in per_trial], device=self.device)
+        critic_free = [c.method not in ("none", *CRITIC_BOUNDS) for c in per_trial]
+        self.mask = torch.tensor(critic_free, device=self.device)
+        self.lam = torch.tensor([c.lam if f else 0.0 for c, f in zip(per_trial, critic_free)],
+                                device=self.device)
         self.scale = torch.ones(self.T, device=self.device)
         self.last_penalty = torch.full((self.T,), float("nan"), device=self.device)
         self.last_gauss = torch.full((self.T,), float("nan"), device=self.device)
@@ -206,6 +216,26 @@ class PenaltyProblem(WMProblem):
         return reg + self.lam * self.scale * p
 
 
+class BoundTrainer(AdversarialTrainer):
+    """The adversarial trainer whose estimate is, for the trials of :attr:`bounds`, another
+    bound of the same critic scores (NWJ, SMILE) instead of DV — in the statistics network's
+    updates and in the MM step alike; every other trial's estimate is DV, unchanged."""
+
+    bounds: dict[str, torch.Tensor] = {}
+
+    def _scores(self, x, y, y_sh):
+        self._last = super()._scores(x, y, y_sh)
+        return self._last
+
+    def estimate(self, x: torch.Tensor, y: torch.Tensor, noise: bool = True) -> torch.Tensor:
+        v = super().estimate(x, y, noise)
+        tj, tm = self._last
+        for name, idx in self.bounds.items():
+            v = v.index_copy(0, idx, CRITIC_BOUNDS[name](tj.index_select(0, idx).float(),
+                                                         tm.index_select(0, idx).float()))
+        return v
+
+
 class PenaltyTrainUnit(WMTrainUnit):
     """``wm``'s training unit on :class:`PenaltyProblem`: λ_I in the ``mine`` trials, the
     penalty in the others, and the critic's and the penalties' time."""
@@ -214,13 +244,17 @@ class PenaltyTrainUnit(WMTrainUnit):
         conds = cfg.parsed()
         view = WMConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(WMConfig)})
         view = dataclasses.replace(view, conditions=tuple(
-            "mi" if c.method == "mine" else "no_mi" for c in conds))
+            "mi" if c.method in CRITIC_BOUNDS else "no_mi" for c in conds))
         super().__init__(view, device)
         self.pcfg = cfg
-        # λ_I per trial: a mine condition's own λ (wm's view gives every one the same)
+        per_trial = [c for c in conds for _ in range(cfg.trials)]
+        # λ_I per trial: a critic condition's own λ (wm's view gives every one the same)
         self.trainer.lambda_mi = torch.tensor(
-            [c.lam if c.method == "mine" else 0.0 for c in conds for _ in range(cfg.trials)],
-            device=device)
+            [c.lam if c.method in CRITIC_BOUNDS else 0.0 for c in per_trial], device=device)
+        bounds = {m: [t for t, c in enumerate(per_trial) if c.method == m]
+                  for m in CRITIC_BOUNDS if m != "mine"}
+        self.trainer.__class__ = BoundTrainer  # the same state; NWJ / SMILE where asked
+        self.trainer.bounds = {m: torch.tensor(v, device=device) for m, v in bounds.items() if v}
         self.problem.__class__ = PenaltyProblem  # the same state, the penalty added
         self.problem.configure(cfg, conds)
         self.calib_gens = [torch.Generator(device=device).manual_seed(s + 6_100_003)

@@ -21,8 +21,11 @@ LABELS = {"Q_cor": "Q_cor (functional modularity)", "D_cor": "D_cor (functional 
           "success_rate": "success (accuracy > 0.9)",
           "gauss_mi_final": "Gaussian MI of the halves (nats)",
           "mi_final": "statistics network's DV (nats)"}
-#: the critic-free rivals of MINE, in the order the tables list them
-RIVALS = ("gaussian", "xcorr", "hsic", "club")
+#: MINE's rivals, in the order the tables list them: the critic-free penalties, then the
+#: other bounds of the same statistics network
+RIVALS = ("gaussian", "xcorr", "hsic", "club", "nwj", "smile")
+#: the rivals computed from the rates alone, rescaled to matched strength
+CRITIC_FREE = ("gaussian", "xcorr", "hsic", "club")
 
 
 def conditions(rr: Any) -> dict[str, Condition]:
@@ -97,7 +100,7 @@ def cost(rr: Any) -> pd.DataFrame:
 
 def rivals(rr: Any, metrics: tuple[str, ...] = ("Q_cor", "D_cor", "Q_str", "eval_mse",
                                                 "gauss_mi_final")) -> pd.DataFrame:
-    """Each critic-free penalty against MINE at the same λ (two groups): per metric the rival's
+    """Each rival (:data:`RIVALS`) against MINE at the same λ (two groups): per metric the rival's
     mean, MINE's, no penalty's, and the verdict of :func:`mifd.paper.rules.rival_verdict`."""
     df = trials_frame(rr)
     base = df[df["method"] == "none"]
@@ -168,8 +171,8 @@ def questions(rr: Any, lam: float = 0.1) -> list[dict[str, str]]:
     ``ours``, ``rule``), by the rules of :mod:`mifd.paper.rules`:
 
     * per method (MINE, the Gaussian penalty): does D_cor grow with λ? (the trend rule);
-    * per critic-free penalty at ``lam``: its D_cor against MINE's (the rival rule), with its
-      cost as a fraction of the statistics network's;
+    * per rival of MINE at ``lam`` (:data:`RIVALS`): its D_cor against MINE's (the rival
+      rule), with a critic-free penalty's cost as a fraction of the statistics network's;
     * per condition with k > 2 groups: is Q_cor with k blocks above no penalty's? (one-sided
       Welch)."""
     out = []
@@ -191,8 +194,10 @@ def questions(rr: Any, lam: float = 0.1) -> list[dict[str, str]]:
         key, col = f"{method} penalty (forward)", "fraction of the critic's"
         frac = (f"; its evaluation took {c.loc[key, col]:.1%} of the statistics network's time"
                 if key in c.index else "")
-        out.append({"question": f"Does the {method} penalty separate the groups as MINE does "
-                                f"(λ = {lam:g}, matched)?", "answer": r["against MINE"],
+        what = (f"the {method} penalty (λ = {lam:g}, matched)" if method in CRITIC_FREE
+                else f"the {method.upper()} bound of the critic (λ_I = {lam:g})")
+        out.append({"question": f"Does {what} separate the groups as MINE does?",
+                    "answer": r["against MINE"],
                     "ours": f"D_cor {r['penalty mean']:.3f} against MINE's {r['MINE mean']:.3f} "
                             f"and no penalty's {r['no penalty']:.3f}{frac}",
                     "rule": "rival"})
@@ -215,3 +220,14 @@ def answers(rr: Any) -> str:
     lines.append(f"(n = {rr.layout.per_condition} trials per condition; rules: "
                  f"{rules.BEYOND_RULES})")
     return "\n\n".join(lines)
+
+
+def calibration(rr: Any) -> pd.DataFrame:
+    """Per critic-free condition: the matching factor ``c = G/P`` of its trials (median, min,
+    max), measured on the initial networks (:class:`mifd.experiments.penalties.PenaltyProblem`)."""
+    scale = rr.layout.split(np.asarray(rr.result["scale"], float))
+    rows = [{"condition": name, "median c": float(np.median(scale[name])),
+             "min c": float(scale[name].min()), "max c": float(scale[name].max())}
+            for name, c in conditions(rr).items()
+            if c.method in (*CRITIC_FREE, "gaussian_tc")]
+    return pd.DataFrame(rows).set_index("condition")
