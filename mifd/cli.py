@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cuda", help="|".join(DEVICES))
     g.add_argument("--profile", default="paper", help="|".join(PROFILES))
     g.add_argument("--trials", default=None, help="trials per condition (default: what fits)")
+    g.add_argument("--experiment", default="wm", help="wm (default), bimt or penalties")
     g.add_argument("--no-tests", action="store_true", help="skip tests/test_cuda.py")
     g.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     i = sub.add_parser("import-results", help="check a results folder and copy it into "
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             check_profile(args.profile)
             run_session(args.out, minutes, args.device, args.profile, parse_set(args.sets),
                         tests=not args.no_tests,
-                        trials=None if args.trials is None else int(args.trials))
+                        trials=None if args.trials is None else int(args.trials),
+                        experiment=args.experiment)
             return 0
         if args.command == "results-status":
             from .runner import committed_status

@@ -14,6 +14,10 @@ this runs, against a wall-clock budget:
 and writes one results folder (:mod:`mifd.exchange`: the runs, ``timing-*.json`` with the
 probe, the run's wall time and the projected whole-profile time, the test report) that
 ``mifd import-results`` checks and copies into ``results/committed``.
+
+``experiment`` (:data:`EXPERIMENTS`) runs another experiment built on the working-memory task
+the same way (``bimt``: BIMT beside MI minimization at the published sizes; ``penalties``): its
+trials from the first seed (or ``--set seed=…``), as many per condition as fit.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def probe(experiment: str, cfg: Any, device: str) -> dict:
         u.step(i)
     torch.cuda.synchronize() if device.startswith("cuda") else None
     per_epoch = (time.perf_counter() - t1) / PROBE_EPOCHS
-    n = cfg.trials * len(cfg.conditions)
+    n = cfg.layout().size
     del u
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
@@ -76,12 +80,15 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
     return max(0, min(most, int(seconds // per_trial)))
 
 
+#: the experiments a session can run: the working-memory task's, stepped one epoch at a time
+EXPERIMENTS = ("wm", "bimt", "penalties")
+
 #: trials per condition of the fp32 run beside the TF32 one (the precision comparison)
 FP32_TRIALS = 4
 
 
-def next_shard(profile: str, device: str, overrides: dict, trials: int | None
-               ) -> tuple[dict, str]:
+def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
+               experiment: str = "wm") -> tuple[dict, str]:
     """What this session should train when the caller names no seed: the next consecutive
     seeds after the committed shards of the profile (as it runs on ``device``); once all of
     its trials are committed, the fp32 comparison (:data:`FP32_TRIALS` trials per condition
@@ -91,6 +98,8 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None
     from .shards import committed_shards
     if "seed" in overrides:
         return overrides, f"as asked: seed {overrides['seed']}"
+    if experiment != "wm":
+        return overrides, f"{experiment} from the first seed"
     exp = get_experiment("wm")
     cfg = exp.config(profile, overrides, device)
     if not device.startswith("cuda"):
@@ -116,17 +125,21 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None
 
 def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                 profile: str = "paper", overrides: dict | None = None, tests: bool = True,
-                probe_trials: int = 8, trials: int | None = None) -> Path:
+                probe_trials: int = 8, trials: int | None = None,
+                experiment: str = "wm") -> Path:
     """The whole GPU session into the results folder ``out`` (see the module docstring)."""
     from . import exchange
     from .experiments import get_experiment
     from .runner import RunPaused, resolve_device, run
     from .store import Store
     deadline = time.monotonic() + 60 * minutes
+    if experiment not in EXPERIMENTS:
+        raise ConfigError(f"parameter 'experiment': got {experiment!r}; allowed: one of "
+                          + ", ".join(repr(e) for e in EXPERIMENTS))
     dev = resolve_device(device)
-    exp = get_experiment("wm")
+    exp = get_experiment(experiment)
     exp.config(profile, overrides, dev)  # every parameter validated before any work
-    overrides, plan = next_shard(profile, dev, dict(overrides or {}), trials)
+    overrides, plan = next_shard(profile, dev, dict(overrides or {}), trials, experiment)
     full = exp.config(profile, overrides, dev)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -160,14 +173,15 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         trials = min(trials, full.trials)
     if plan.startswith("complete"):
         log["finished"] = now()
-        timing = out / f"timing-wm-{profile}-{tag}.json"
+        timing = out / f"timing-{experiment}-{profile}-{tag}.json"
         atomic_write_json(timing, log)
         exchange.pack(out, [], side + [timing], {"session": timing.name})
         return out
     probes = []
     k0 = min(probe_trials, full.trials)
     while True:  # probe; if fewer trials fit than were probed, probe again at that size
-        pr = probe("wm", exp.config(profile, {**(overrides or {}), "trials": k0}, dev), dev)
+        pr = probe(experiment, exp.config(profile, {**(overrides or {}), "trials": k0}, dev),
+                   dev)
         probes.append({**pr, "trials_per_condition": k0})
         left = deadline - time.monotonic()
         k = trials if trials is not None else choose_trials(
@@ -185,7 +199,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         store = Store(root=Path(os.environ.get("MIFD_STORE", out.parent / "gpu-store")))
         t = time.monotonic()
         try:
-            rr = run("wm", profile, dev, over, store=store, progress=False, verbose=True,
+            rr = run(experiment, profile, dev, over, store=store, progress=False, verbose=True,
                      max_seconds=max(1.0, deadline - time.monotonic()))
             entries.append(rr.path)
             log["run"] = {"key": rr.key, "trials_per_condition": k, "seed": rr.config.seed,
@@ -197,16 +211,18 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         print(f"run: {json.dumps(log['run'])}", flush=True)
         r = log["run"]
         if "wall_seconds" in r and r["wall_seconds"]:
-            per = r["wall_seconds"] / (k * len(full.conditions) * full.epochs)
+            conds = full.layout().size // full.trials
+            per = r["wall_seconds"] / (k * conds * full.epochs)
             log["projection"] = {
                 "seconds_per_trial_epoch_whole_run": per,
                 "projected_profile_minutes_at_this_batch": per * full.trials
-                * len(full.conditions) * full.epochs / 60,
+                * conds * full.epochs / 60,
                 "note": "whole profile = trials × conditions × epochs at the per-trial-epoch "
                         "time of this run (snapshots, evaluation and audit included); larger "
                         "batches are faster per trial, so this is an upper bound"}
     log["finished"] = now()
-    timing = out / f"timing-wm-{profile}-{tag}.json"
+    log["experiment"] = experiment
+    timing = out / f"timing-{experiment}-{profile}-{tag}.json"
     atomic_write_json(timing, log)
     side.append(timing)
     exchange.pack(out, entries, side, {"session": timing.name})

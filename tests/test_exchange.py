@@ -204,3 +204,21 @@ def test_the_next_gpu_session_continues_after_the_committed_shards(monkeypatch):
     monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 20, "fp32": 4}))
     assert gpu_session.next_shard("paper", "cuda", {}, None)[1].startswith("complete")
     assert gpu_session.next_shard("paper", "cuda", {"seed": 1010}, None)[0] == {"seed": 1010}
+
+
+def test_a_session_runs_bimt_from_the_first_seed_and_refuses_an_unknown_experiment(tmp_path,
+                                                                                  monkeypatch):
+    monkeypatch.setenv("MIFD_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    with pytest.raises(mifd.ConfigError, match="parameter 'experiment': got 'separation'"):
+        run_session(tmp_path / "x", minutes=1, device="cpu", profile="smoke", tests=False,
+                    experiment="separation")
+    out = run_session(tmp_path / "o", minutes=3, device="cpu", profile="smoke", tests=False,
+                      probe_trials=1, experiment="bimt")
+    names = sorted(f.name for f in out.iterdir())
+    assert any(n.startswith("run-bimt-") for n in names), names
+    timing = json.loads(next(out.glob("timing-bimt-*.json")).read_text())
+    assert timing["experiment"] == "bimt" and timing["plan"] == "bimt from the first seed"
+    assert timing["probes"][0]["trials_batched"] == len(
+        mifd.get_experiment("bimt").config("smoke").layout().conditions)
+    assert exchange.check_folder(out)["runs"][0]["experiment"] == "bimt"

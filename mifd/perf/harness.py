@@ -22,11 +22,17 @@ BENCH_OVERRIDES = {
 
 
 def unit_for(experiment: str, cfg: Any, device: str):
-    """The training unit of ``experiment`` (``"wm"`` or ``"separation"``) for ``cfg`` on
-    ``device``: all its trials batched, stepped one epoch (or MM step) per call."""
+    """The training unit of ``experiment`` (``wm``, ``separation``, ``bimt``, ``penalties``) for
+    ``cfg`` on ``device``: all its trials batched, stepped one epoch (or MM step) per call."""
     if experiment == "wm":
         from ..experiments.wm import WMTrainUnit
         return WMTrainUnit(cfg, device)
+    if experiment == "bimt":
+        from ..experiments.bimt import BIMTTrainUnit
+        return BIMTTrainUnit(cfg, device)
+    if experiment == "penalties":
+        from ..experiments.penalties import PenaltyTrainUnit
+        return PenaltyTrainUnit(cfg, device)
     from ..experiments.separation import SeparationTrainUnit
     return SeparationTrainUnit(cfg, device)
 
