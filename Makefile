@@ -44,9 +44,10 @@ results: $(STAMP)
 	    --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
 	# is MINE needed? critic-free dependence penalties, the λ dose-response, K > 2 groups
-	$(VENV)/bin/mifd run penalties --profile book --parts 2 --force --no-progress \
-	  --out _build/summaries/penalties && \
-	  $(VENV)/bin/mifd commit-results penalties --profile book
+	for e in penalties penalties-separation; do \
+	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
+	    --out _build/summaries/$$e && \
+	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
 	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs
 	for v in noise=inside target=step sm_per_mm=20 rmsprop_eps=inside sm_precision=bf16; do \
 	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --force \

@@ -73,7 +73,7 @@ def test_the_loss_adds_lambda_times_the_calibrated_penalty():
     assert (np.abs(scale[T:2 * T] - 1) > 0.1).all()
     # the calibration: c = G / P on the calibration batch of the initial network
     gens = [torch.Generator().manual_seed(s + 6_100_003) for s in cfg.layout().seeds()]
-    data = pb.sample("mm", 1, gens=gens, batch=cfg.sm_batch or cfg.batch)
+    data = pb.sample("mm", 1, gens=gens)
     with torch.no_grad():
         x, y, _ = pb.run(data, grad=False)
     z = torch.cat([x, y], 2).double()
@@ -172,3 +172,22 @@ def test_nwj_and_smile_trials_use_their_bound_of_the_same_critic_and_dv_trials_a
     # the λ_I of every critic trial, and no critic-free penalty
     assert tr.lambda_mi.tolist() == pytest.approx([0.1] * 3 * T)
     assert not unit.problem.blocks
+
+
+def test_separation_penalties_none_and_mine_are_separation_no_mi_and_mi_l2_bit_for_bit(tmp_path):
+    kw = dict(store=Store(tmp_path, []), verbose=False, progress=False)
+    pen = mifd.run("penalties-separation", "smoke", "cpu",
+                   {"conditions": ("mine=0.005", "none", "xcorr=0.005")}, **kw)
+    sep = mifd.run("separation", "smoke", "cpu", {"conditions": ("mi_l2", "no_mi")}, **kw)
+    for ours, theirs in (("mine=0.005", "mi_l2"), ("none", "no_mi")):
+        a, b = pen.layout.index(ours), sep.layout.index(theirs)
+        for k in ("task", "reg", "mi", "sm_mi"):
+            np.testing.assert_array_equal(pen.result["hist"][k][:, a], sep.result["hist"][k][:, b],
+                                          err_msg=f"{ours} {k}")
+        assert pen.result["trials"][ours]["R2"] == sep.result["trials"][theirs]["R2"]
+    x = pen.layout.index("xcorr=0.005")
+    assert np.isfinite(pen.result["hist"]["penalty"][:, x]).all()
+    assert pen.result["scale"][x].item() != 1.0
+    # the k-group metrics read U_h, as separation's Q_str
+    assert pen.result["trials"]["none"]["Q_str_3"] and \
+        np.isfinite(pen.result["trials"]["none"]["Q_str_3"]).all()

@@ -12,6 +12,7 @@ from .bimt import EXPERIMENT as BIMT
 from .bimt_separation import EXPERIMENT as BIMT_SEPARATION
 from .mine_gaussian import EXPERIMENT as MINE_GAUSSIAN
 from .penalties import EXPERIMENT as PENALTIES
+from .penalties_separation import EXPERIMENT as PENALTIES_SEPARATION
 from .separation import EXPERIMENT as SEPARATION
 from .wm import EXPERIMENT as WM
 from .wm_audit import EXPERIMENT as WM_AUDIT
@@ -19,10 +20,11 @@ from .wm_audit import EXPERIMENT as WM_AUDIT
 #: every registered experiment by name: the MINE Gaussian benchmark, working memory (the leaky
 #: RNN on the 2-bit flip-flop task), the post-hoc audit of its networks, chaotic signal
 #: separation (the GRU), BIMT's wiring cost beside MI minimization on both tasks, and cheaper
-#: dependence penalties in place of MINE
+#: dependence penalties in place of MINE on both tasks
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (MINE_GAUSSIAN, WM, WM_AUDIT,
                                                              SEPARATION, BIMT,
-                                                             BIMT_SEPARATION, PENALTIES)}
+                                                             BIMT_SEPARATION, PENALTIES,
+                                                             PENALTIES_SEPARATION)}
 
 
 def get_experiment(name: str) -> Experiment:

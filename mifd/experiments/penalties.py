@@ -102,9 +102,8 @@ CONDITIONS = ("none", *(f"mine={v:g}" for v in LAMBDAS), *(f"gaussian={v:g}" for
 
 
 @dataclass(frozen=True)
-class PenaltyConfig(WMConfig):
-    conditions: tuple[str, ...] = param(CONDITIONS, doc="conditions: 'none', 'METHOD=λ' or "
-                                        "'METHOD=λ/Kk' (see the module)")
+class PenaltySettings:
+    """The penalty experiments' own settings, shared by the configs of both tasks."""
     match: bool = param(True, doc="scale each critic-free penalty to the Gaussian MI of the "
                         "initial network (matched strength)")
     hsic_samples: int = param(512, doc="samples per HSIC evaluation (every S/m-th)", low=3)
@@ -112,12 +111,21 @@ class PenaltyConfig(WMConfig):
     def parsed(self) -> list[Condition]:
         return [Condition.parse(c) for c in self.conditions]
 
-    def check(self) -> None:
-        WMConfig.check(self)
+    def check_penalties(self) -> None:
         for c in self.parsed():
             if c.k > self.n // 2:
                 raise ConfigError(f"parameter 'conditions': got {c.method}=…/K{c.k} with n = "
                                   f"{self.n}; allowed: k <= n/2 (at least two units per group)")
+
+
+@dataclass(frozen=True)
+class PenaltyConfig(PenaltySettings, WMConfig):
+    conditions: tuple[str, ...] = param(CONDITIONS, doc="conditions: 'none', 'METHOD=λ' or "
+                                        "'METHOD=λ/Kk' (see the module)")
+
+    def check(self) -> None:
+        WMConfig.check(self)
+        self.check_penalties()
 
 
 PROFILES = {
@@ -147,13 +155,15 @@ def group_penalty(method: str, z: torch.Tensor, k: int, hsic_samples: int) -> to
     return penalties.of_groups(penalties.PENALTIES[method], groups)
 
 
-class PenaltyProblem(WMProblem):
-    """The flip-flop problem whose regularizer adds each trial's penalty: ``run`` with gradient
-    keeps the rates of the MM step's batch, ``reg_loss`` adds ``λ_t · c_t · P_t`` of them."""
+class PenaltyCost:
+    """A problem's regularizer plus each trial's penalty (put first among the problem's bases):
+    ``run`` with gradient keeps the groups' activity of the MM step's batch, ``reg_loss`` adds
+    ``λ_t · c_t · P_t`` of it (``c_t``: :meth:`calibrate`). Task-agnostic: the problem needs
+    ``cfg.n``, ``T``, ``device``, ``gens`` and ``sample("mm", 1)``."""
 
-    def configure(self, cfg: PenaltyConfig, conds: list[Condition]) -> None:
-        self.pcfg = cfg
-        per_trial = [c for c in conds for _ in range(cfg.trials)]
+    def configure(self, conds: list[Condition], trials: int, hsic_samples: int) -> None:
+        self.hsic_samples = hsic_samples
+        per_trial = [c for c in conds for _ in range(trials)]
         self.blocks: dict[tuple[str, int], torch.Tensor] = {}
         for t, c in enumerate(per_trial):
             if c.method not in ("none", *CRITIC_BOUNDS):
@@ -175,15 +185,20 @@ class PenaltyProblem(WMProblem):
         out = torch.zeros(self.T, dtype=z.dtype, device=z.device)
         for (method, k), idx in self.blocks.items():
             t0 = time.perf_counter()
-            p = group_penalty(method, z.index_select(0, idx).double(), k, self.pcfg.hsic_samples)
+            p = group_penalty(method, z.index_select(0, idx).double(), k, self.hsic_samples)
             out = out.index_copy(0, idx, p.to(z.dtype))
             if timed:
                 self.seconds[f"{method}/K{k}"] += time.perf_counter() - t0
         return out
 
     def calibrate(self, gens: list[torch.Generator]) -> None:
-        """``c_t = G_t / P_t`` on a calibration batch of the initial network (``match``)."""
-        data = self.sample("mm", 1, gens=gens, batch=self.cfg.sm_batch or self.cfg.batch)
+        """``c_t = G_t / P_t`` on a calibration batch of the initial network (``match``): an MM
+        batch drawn from ``gens``, so the trials' own data streams are untouched."""
+        own, self.gens = self.gens, gens
+        try:
+            data = self.sample("mm", 1)
+        finally:
+            self.gens = own
         with torch.no_grad():
             x, y, _ = self.run(data, grad=False)
             z = torch.cat([x, y], dim=2).double()
@@ -216,6 +231,10 @@ class PenaltyProblem(WMProblem):
         return reg + self.lam * self.scale * p
 
 
+class PenaltyProblem(PenaltyCost, WMProblem):
+    """The flip-flop problem with each trial's penalty (:class:`PenaltyCost`)."""
+
+
 class BoundTrainer(AdversarialTrainer):
     """The adversarial trainer whose estimate is, for the trials of :attr:`bounds`, another
     bound of the same critic scores (NWJ, SMILE) instead of DV — in the statistics network's
@@ -236,33 +255,35 @@ class BoundTrainer(AdversarialTrainer):
         return v
 
 
-class PenaltyTrainUnit(WMTrainUnit):
-    """``wm``'s training unit on :class:`PenaltyProblem`: λ_I in the ``mine`` trials, the
-    penalty in the others, and the critic's and the penalties' time."""
+def setup_penalties(unit: Any, conds: list[Condition], trials: int, hsic_samples: int,
+                    problem_cls: type, device: str) -> None:
+    """Turn a task's training unit (built from a view whose conditions say which trials train
+    with the critic) into the conditions ``conds``: λ_I of each critic trial, its bound
+    (:class:`BoundTrainer`), the penalty of the others (``problem_cls``, a
+    :class:`PenaltyCost`), the calibration streams and the extra histories."""
+    per_trial = [c for c in conds for _ in range(trials)]
+    tr = unit.trainer
+    tr.lambda_mi = torch.tensor([c.lam if c.method in CRITIC_BOUNDS else 0.0 for c in per_trial],
+                                device=device)
+    bounds = {m: [t for t, c in enumerate(per_trial) if c.method == m]
+              for m in CRITIC_BOUNDS if m != "mine"}
+    tr.__class__ = BoundTrainer  # the same state; NWJ / SMILE where asked
+    tr.bounds = {m: torch.tensor(v, device=device) for m, v in bounds.items() if v}
+    unit.problem.__class__ = problem_cls  # the same state, the penalty added
+    unit.problem.configure(conds, trials, hsic_samples)
+    seeds = [s for s in unit.pcfg.layout().seeds()]
+    unit.calib_gens = [torch.Generator(device=device).manual_seed(s + 6_100_003) for s in seeds]
+    E, T = unit.n_steps - 1, unit.problem.T
+    unit.hist.update({k: np.full((E, T), np.nan, dtype=np.float32)
+                      for k in ("penalty", "gauss_mi")})
+    unit.critic_seconds = 0.0
 
-    def __init__(self, cfg: PenaltyConfig, device: str):
-        conds = cfg.parsed()
-        view = WMConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(WMConfig)})
-        view = dataclasses.replace(view, conditions=tuple(
-            "mi" if c.method in CRITIC_BOUNDS else "no_mi" for c in conds))
-        super().__init__(view, device)
-        self.pcfg = cfg
-        per_trial = [c for c in conds for _ in range(cfg.trials)]
-        # λ_I per trial: a critic condition's own λ (wm's view gives every one the same)
-        self.trainer.lambda_mi = torch.tensor(
-            [c.lam if c.method in CRITIC_BOUNDS else 0.0 for c in per_trial], device=device)
-        bounds = {m: [t for t, c in enumerate(per_trial) if c.method == m]
-                  for m in CRITIC_BOUNDS if m != "mine"}
-        self.trainer.__class__ = BoundTrainer  # the same state; NWJ / SMILE where asked
-        self.trainer.bounds = {m: torch.tensor(v, device=device) for m, v in bounds.items() if v}
-        self.problem.__class__ = PenaltyProblem  # the same state, the penalty added
-        self.problem.configure(cfg, conds)
-        self.calib_gens = [torch.Generator(device=device).manual_seed(s + 6_100_003)
-                           for s in cfg.layout().seeds()]
-        E, T = cfg.epochs, self.problem.T
-        self.hist.update({k: np.full((E, T), np.nan, dtype=np.float32)
-                          for k in ("penalty", "gauss_mi")})
-        self.critic_seconds = 0.0
+
+class PenaltySteps:
+    """The calibration before, the critic's timing in, and the penalty's histories after every
+    step of a training unit set up by :func:`setup_penalties` (put first among its bases); its
+    result adds the conditions, the matching factors, the timing and the k-group metrics
+    (:meth:`recurrent`: the recurrent weights they read)."""
 
     def step(self, i: int) -> None:
         if i == 0 and self.pcfg.match:
@@ -273,7 +294,7 @@ class PenaltyTrainUnit(WMTrainUnit):
         tr, sm_steps = self.trainer, self.trainer.sm_steps
         t0 = time.perf_counter()
 
-        def timed_sm_steps(*a, **kw):  # the statistics network's k updates of this epoch
+        def timed_sm_steps(*a, **kw):  # the statistics network's k updates of this step
             v = sm_steps(*a, **kw)
             self.critic_seconds += time.perf_counter() - t0
             return v
@@ -294,16 +315,34 @@ class PenaltyTrainUnit(WMTrainUnit):
         self.problem.scale = s["scale"]
         self.problem.seconds, self.critic_seconds = dict(s["seconds"]), s["critic_seconds"]
 
+    def recurrent(self, res: dict) -> np.ndarray:
+        return res["weights"]["W_rec"][-1]
+
     def result(self) -> dict:
         res = super().result()
         res["conditions"] = list(self.pcfg.conditions)
         res["scale"] = self.problem.scale.cpu().numpy()
-        E = max(1, self.pcfg.epochs)
+        E = max(1, self.n_steps - 1)
         res["timing"] = {"critic_per_epoch": self.critic_seconds / E,
                          "penalty_per_epoch": {k: v / E for k, v in self.problem.seconds.items()},
                          "trials": self.problem.T}
-        res["group_metrics"] = group_metrics(res["final"]["abs_corr"], res["weights"]["W_rec"][-1])
+        res["group_metrics"] = group_metrics(res["final"]["abs_corr"], self.recurrent(res))
         return res
+
+
+class PenaltyTrainUnit(PenaltySteps, WMTrainUnit):
+    """``wm``'s training unit with the conditions of :class:`PenaltyConfig`: λ_I (and the
+    bound) in the critic trials, the penalty in the others, and the critic's and the
+    penalties' time (:class:`PenaltySteps`)."""
+
+    def __init__(self, cfg: PenaltyConfig, device: str):
+        conds = cfg.parsed()
+        view = WMConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(WMConfig)})
+        view = dataclasses.replace(view, conditions=tuple(
+            "mi" if c.method in CRITIC_BOUNDS else "no_mi" for c in conds))
+        super().__init__(view, device)
+        self.pcfg = cfg
+        setup_penalties(self, conds, cfg.trials, cfg.hsic_samples, PenaltyProblem, device)
 
 
 def block_groups(n: int, k: int) -> np.ndarray:

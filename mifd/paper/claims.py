@@ -146,12 +146,13 @@ def summary(table: pd.DataFrame) -> str:
 
 
 def beyond_table(bimt: Any | None = None, bimt_separation: Any | None = None,
-                 penalties: Any | None = None) -> pd.DataFrame:
+                 penalties: Any | None = None, penalties_separation: Any | None = None
+                 ) -> pd.DataFrame:
     """The questions the chapters beyond the paper ask, one row each: section, question, answer
     (by the chapter's stated rule), ours (the numbers), where (profile, device, trials, length).
     Built from the runs given (``None``: left out): BIMT beside MI minimization on working
     memory and on separation (:func:`mifd.paper.bimt.questions`), and the dependence penalties
-    (:func:`mifd.paper.penalties.questions`)."""
+    on both (:func:`mifd.paper.penalties.questions`)."""
     from . import bimt as bimt_section
     from . import penalties as penalties_section
     rows = []
@@ -159,7 +160,9 @@ def beyond_table(bimt: Any | None = None, bimt_separation: Any | None = None,
             (bimt, "BIMT beside MI minimization (working memory)", bimt_section.questions),
             (bimt_separation, "BIMT beside MI minimization (separation)",
              bimt_section.questions),
-            (penalties, "Is MINE needed? (working memory)", penalties_section.questions)):
+            (penalties, "Is MINE needed? (working memory)", penalties_section.questions),
+            (penalties_separation, "Is MINE needed? (separation)",
+             penalties_section.questions)):
         if rr is None:
             continue
         for q in questions(rr):

@@ -13,12 +13,15 @@ import pandas as pd
 from ..experiments.penalties import Condition
 from . import rules
 
-#: the per-trial metrics of the dose-response and the comparison
+#: the per-trial metrics of the dose-response and the comparison (working memory)
 METRICS = ("Q_cor", "D_cor", "Q_str", "eval_mse", "success_rate", "gauss_mi_final", "mi_final")
+#: the same on the separation task (``penalties-separation``)
+SEPARATION_METRICS = ("Q_cor", "D_cor", "Q_str", "R2", "NMI", "gauss_mi_final", "mi_final")
 #: what each metric is, for axis labels and table headers
 LABELS = {"Q_cor": "Q_cor (functional modularity)", "D_cor": "D_cor (functional separation)",
           "Q_str": "Q_str (structural modularity)", "eval_mse": "task MSE (evaluation)",
-          "success_rate": "success (accuracy > 0.9)",
+          "success_rate": "success (accuracy > 0.9)", "R2": "R² (separation)",
+          "NMI": "NMI of the |corr| communities with the halves",
           "gauss_mi_final": "Gaussian MI of the halves (nats)",
           "mi_final": "statistics network's DV (nats)"}
 #: MINE's rivals, in the order the tables list them: the critic-free penalties, then the
@@ -26,6 +29,17 @@ LABELS = {"Q_cor": "Q_cor (functional modularity)", "D_cor": "D_cor (functional 
 RIVALS = ("gaussian", "xcorr", "hsic", "club", "nwj", "smile")
 #: the rivals computed from the rates alone, rescaled to matched strength
 CRITIC_FREE = ("gaussian", "xcorr", "hsic", "club")
+
+
+def metrics_of(rr: Any) -> tuple[str, ...]:
+    """The metrics of the run's task: :data:`METRICS` or :data:`SEPARATION_METRICS`."""
+    first = next(iter(rr.result["trials"].values()))
+    return SEPARATION_METRICS if "R2" in first else METRICS
+
+
+def task_error(rr: Any) -> str:
+    """The run's task-error metric: the evaluation MSE (working memory) or R² (separation)."""
+    return "R2" if "R2" in metrics_of(rr) else "eval_mse"
 
 
 def conditions(rr: Any) -> dict[str, Condition]:
@@ -45,9 +59,10 @@ def trials_frame(rr: Any) -> pd.DataFrame:
 
 
 def dose_response(rr: Any, methods: tuple[str, ...] = ("mine", "gaussian"),
-                  metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
-    """Per method of ``methods``, λ (0: the ``none`` trials, shared) and metric: mean, 95%
-    t-interval and n over trials (two groups only)."""
+                  metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Per method of ``methods``, λ (0: the ``none`` trials, shared) and metric (default:
+    :func:`metrics_of`): mean, 95% t-interval and n over trials (two groups only)."""
+    metrics = metrics or metrics_of(rr)
     df = trials_frame(rr)
     none = df[df["method"] == "none"]
     rows = []
@@ -63,9 +78,11 @@ def dose_response(rr: Any, methods: tuple[str, ...] = ("mine", "gaussian"),
 
 
 def trends(rr: Any, methods: tuple[str, ...] = ("mine", "gaussian"),
-           metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
-    """Per method and metric: Spearman's ρ between λ (0 for ``none``) and the metric over the
-    trials, its p and the verdict (:func:`mifd.paper.rules.trend_verdict`)."""
+           metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Per method and metric (default: :func:`metrics_of`): Spearman's ρ between λ (0 for
+    ``none``) and the metric over the trials, its p and the verdict
+    (:func:`mifd.paper.rules.trend_verdict`)."""
+    metrics = metrics or metrics_of(rr)
     df = trials_frame(rr)
     rows = []
     for method in methods:
@@ -88,20 +105,21 @@ def cost(rr: Any) -> pd.DataFrame:
     for c in conditions(rr).values():
         counts[f"{c.method}/K{c.k}"] += rr.layout.per_condition
     rows = [{"what": "statistics network (MINE): k SM updates and their RNN passes",
-             "seconds per trial-epoch": tm["critic_per_epoch"] / T}]
+             "seconds per trial and MM step": tm["critic_per_epoch"] / T}]
     for key, sec in tm["penalty_per_epoch"].items():
         rows.append({"what": f"{key.replace('/K2', '')} penalty (forward)",
-                     "seconds per trial-epoch": sec / max(1, counts.get(key, 1))})
+                     "seconds per trial and MM step": sec / max(1, counts.get(key, 1))})
     out = pd.DataFrame(rows).set_index("what")
-    out["fraction of the critic's"] = out["seconds per trial-epoch"] / \
-        out["seconds per trial-epoch"].iloc[0]
+    out["fraction of the critic's"] = out["seconds per trial and MM step"] / \
+        out["seconds per trial and MM step"].iloc[0]
     return out
 
 
-def rivals(rr: Any, metrics: tuple[str, ...] = ("Q_cor", "D_cor", "Q_str", "eval_mse",
-                                                "gauss_mi_final")) -> pd.DataFrame:
-    """Each rival (:data:`RIVALS`) against MINE at the same λ (two groups): per metric the rival's
-    mean, MINE's, no penalty's, and the verdict of :func:`mifd.paper.rules.rival_verdict`."""
+def rivals(rr: Any, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Each rival (:data:`RIVALS`) against MINE at the same λ (two groups): per metric (default:
+    Q_cor, D_cor, Q_str, the task error, the Gaussian MI) the rival's mean, MINE's, no
+    penalty's, and the verdict of :func:`mifd.paper.rules.rival_verdict`."""
+    metrics = metrics or ("Q_cor", "D_cor", "Q_str", task_error(rr), "gauss_mi_final")
     df = trials_frame(rr)
     base = df[df["method"] == "none"]
     rows = []
@@ -122,7 +140,7 @@ def rivals(rr: Any, metrics: tuple[str, ...] = ("Q_cor", "D_cor", "Q_str", "eval
 
 def _vs_none(a: Any, b: Any, metric: str) -> str:
     """The one-sided comparison against no penalty, in the direction MINE moves ``metric``
-    (modularity up; the MSE and the dependence down)."""
+    (modularity and R² up; the MSE and the dependence down)."""
     direction = "less" if metric in ("eval_mse", "gauss_mi_final", "mi_final") else "greater"
     c = rules.comparison(a, b, direction)
     if not np.isfinite(c["welch_p"]):
@@ -138,27 +156,29 @@ def _key(metric: str, k: int) -> str:
 
 def groups(rr: Any) -> pd.DataFrame:
     """K > 2 groups: per condition with k groups (no penalty at every k; the Gaussian penalty
-    with two groups at λ = 0.1, the reference), the modularity of ``|corr|`` with k fixed blocks
+    with two groups at the same λ, the reference), the modularity of ``|corr|`` with k fixed blocks
     (``Q_cor_k``), the NMI between the blocks and k detected communities (``NMI_cor_k``),
     ``Q_str_k``, the task MSE, each as mean ± sd (n), and whether ``Q_cor_k`` is above no
     penalty's at the same k (one-sided Welch)."""
     df = trials_frame(rr)
     base = df[df["method"] == "none"]
+    multi = {c.lam for c in conditions(rr).values() if c.k > 2}  # their two-group reference
     rows = []
     for name, c in conditions(rr).items():
         if c.method == "none":
             ks = (2, 3, 4)
-        elif c.k > 2 or (c.method == "gaussian" and c.lam == 0.1):
+        elif c.k > 2 or (c.method == "gaussian" and c.lam in multi):
             ks = (c.k,)
         else:
             continue
         g = df[df["condition"] == name]
         for k in ks:
             row = {"condition": name, "k": k}
-            for m in ("Q_cor", "NMI_cor", "Q_str", "eval_mse"):
-                key = _key(m, k) if m != "eval_mse" else m
+            err = task_error(rr)
+            for m in ("Q_cor", "NMI_cor", "Q_str", err):
+                key = _key(m, k) if m != err else m
                 mean, sd, _, _, n = rules.mean_ci(g[key])
-                row[f"{m}_k" if m != "eval_mse" else m] = rules.fmt(mean, sd, n)
+                row[f"{m}_k" if m != err else m] = rules.fmt(mean, sd, n)
             row["Q_cor_k above no penalty"] = ("—" if c.method == "none" else
                                                _vs_none(g[_key("Q_cor", k)],
                                                         base[_key("Q_cor", k)], "Q_cor"))
@@ -166,13 +186,14 @@ def groups(rr: Any) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["condition", "k"])
 
 
-def questions(rr: Any, lam: float = 0.1) -> list[dict[str, str]]:
+def questions(rr: Any, lam: float | None = None) -> list[dict[str, str]]:
     """The chapter's questions answered from the run, one dict each (``question``, ``answer``,
     ``ours``, ``rule``), by the rules of :mod:`mifd.paper.rules`:
 
     * per method (MINE, the Gaussian penalty): does D_cor grow with λ? (the trend rule);
-    * per rival of MINE at ``lam`` (:data:`RIVALS`): its D_cor against MINE's (the rival
-      rule), with a critic-free penalty's cost as a fraction of the statistics network's;
+    * per rival of MINE at ``lam`` (:data:`RIVALS`; default: the smallest λ at which the run
+      has one): its D_cor against MINE's (the rival rule), with a critic-free penalty's cost as
+      a fraction of the statistics network's;
     * per condition with k > 2 groups: is Q_cor with k blocks above no penalty's? (one-sided
       Welch)."""
     out = []
@@ -187,6 +208,8 @@ def questions(rr: Any, lam: float = 0.1) -> list[dict[str, str]]:
                         "rule": "trend"})
     riv = rivals(rr, metrics=("D_cor",))
     c = cost(rr)
+    if lam is None:
+        lam = min(riv.index.get_level_values(0), default=0.0)
     for method in RIVALS:
         if (lam, method, "D_cor") not in riv.index:
             continue
