@@ -83,11 +83,11 @@ def test_targets_and_mask(per_task):
     theta = Y.preferred_directions(32)
     for task, b in per_task.items():
         y, m, resp = b["targets"], b["mask"], b["response"]
-        assert np.allclose(y[~resp, 0], 0.85) and np.allclose(y[~resp, 1:], 0.05)
+        assert np.allclose(y[~resp, 0], 0.8) and np.allclose(y[~resp, 1:], 0.05)
         for k in range(len(y)):
             r = resp[k]
             if b["should_fix"][k]:
-                assert b["direction"][k] == -1 and np.allclose(y[k, r, 0], 0.85)
+                assert b["direction"][k] == -1 and np.allclose(y[k, r, 0], 0.8)
                 assert np.allclose(y[k, r, 1:], 0.05)
             else:
                 assert np.allclose(y[k, r, 0], 0.05)

@@ -29,12 +29,11 @@ Choices (all spec fields):
   families is on during the first ("fixation") period only, not until the response; ``"yang"`` sets
   it to 1 at every step before the response period (Yang et al.'s convention). Nothing else changes.
 - Targets, from the neurogym ground-truth action ``a`` per step (0 = fixate, ``k`` = ring unit
-  ``k-1``): fixation output ``fix_high`` (0.85) when ``a = 0`` (before the response, and during the
+  ``k-1``): fixation output ``fix_high`` (0.8, as Yang et al.'s public code) when ``a = 0`` (before the response, and during the
   response of trials whose answer is to keep fixating, e.g. non-match trials of dms) and
   ``fix_low`` (0.05) when ``a > 0``; ring outputs ``ring_base + ring_peak·exp(-d²/2(π/8)²)``
   (0.05 + 0.8·bump, ``d`` the circular distance to the target direction) in the response, and
-  ``ring_base`` elsewhere. Yang et al.'s public code sets the fixation target to 0.8 (not 0.85);
-  set ``fix_high=0.8`` for that.
+  ``ring_base`` elsewhere.
 - Loss mask (Yang et al.'s code): weight 0 for the first ``skip_ms`` (100 ms) of the sequence,
   1 before the response, 0 in a ``grace_ms`` (100 ms) grace period after response onset, then
   ``response_weight`` (5) until the end; 0 on end padding. Yang et al. also double the weight of
@@ -110,7 +109,7 @@ class Yang19Spec:
     sigma: float = 1.0            # neurogym input-noise parameter (dm and match families)
     fix_input: str = "neurogym"   # "neurogym" | "yang"
     pad: str = "start"            # "start" (lengthen the fixation) | "end" (zeros, weight 0)
-    fix_high: float = 0.85        # fixation-output target while fixating
+    fix_high: float = 0.8         # fixation-output target while fixating
     fix_low: float = 0.05         # fixation-output target while responding
     ring_base: float = 0.05       # ring-output target baseline
     ring_peak: float = 0.8        # ring-output bump height above the baseline
