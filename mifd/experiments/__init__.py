@@ -10,6 +10,7 @@ from ..config import ConfigError
 from .base import Experiment
 from .bimt import EXPERIMENT as BIMT
 from .bimt_separation import EXPERIMENT as BIMT_SEPARATION
+from .growing_brains import EXPERIMENT as GROWING_BRAINS
 from .mine_gaussian import EXPERIMENT as MINE_GAUSSIAN
 from .penalties import EXPERIMENT as PENALTIES
 from .penalties_separation import EXPERIMENT as PENALTIES_SEPARATION
@@ -20,11 +21,13 @@ from .wm_audit import EXPERIMENT as WM_AUDIT
 #: every registered experiment by name: the MINE Gaussian benchmark, working memory (the leaky
 #: RNN on the 2-bit flip-flop task), the post-hoc audit of its networks, chaotic signal
 #: separation (the GRU), BIMT's wiring cost beside MI minimization on both tasks, and cheaper
-#: dependence penalties in place of MINE on both tasks
+#: dependence penalties in place of MINE on both tasks, and Growing Brains (BIMT on the 20
+#: cognitive tasks of Yang et al. 2019)
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (MINE_GAUSSIAN, WM, WM_AUDIT,
                                                              SEPARATION, BIMT,
                                                              BIMT_SEPARATION, PENALTIES,
-                                                             PENALTIES_SEPARATION)}
+                                                             PENALTIES_SEPARATION,
+                                                             GROWING_BRAINS)}
 
 
 def get_experiment(name: str) -> Experiment:

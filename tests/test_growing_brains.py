@@ -1,0 +1,117 @@
+"""Growing Brains: Yang et al.'s RNN (noise closed form, BIMT swaps keep its function), the
+functional clustering on planted examples, the anatomical measures on hand-built grids, and a
+smoke run."""
+
+import numpy as np
+import pytest
+import torch
+
+import mifd
+from mifd import bimt, cognitive
+from mifd.models.yang import YangRNN, YangSpec
+
+
+def test_recurrent_noise_has_the_stationary_variance_of_its_closed_form():
+    spec = YangSpec(n=200, n_in=3, n_out=2, dt=20, tau=100, sigma_rec=0.3, activation="relu")
+    m = YangRNN([torch.Generator().manual_seed(0)], spec)
+    with torch.no_grad():
+        m.W_rec.zero_()
+        m.W_in.zero_()
+    a = spec.alpha
+    x = torch.zeros(1, 8, 400, 3)
+    noise = torch.randn(1, 8, 400, 200, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        R, _ = m(x, noise)
+    # h_t = (1 − α) h + √(2α) σ ξ: Var h = 2σ²/(2 − α); r = relu(h) of a centred Gaussian has
+    # E r² = Var h / 2
+    want = 2 * spec.sigma_rec ** 2 / (2 - a) / 2
+    got = float((R[:, :, 100:] ** 2).mean())
+    assert got == pytest.approx(want, rel=0.05)
+
+
+def test_a_bimt_swap_leaves_yang_rnn_outputs_unchanged():
+    spec = YangSpec(n=16, n_in=5, n_out=3, activation="softplus")
+    m = YangRNN([torch.Generator().manual_seed(s) for s in (0, 1)], spec)
+    x = torch.randn(2, 3, 20, 5, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        R0, y0 = m(x)
+        perm = torch.stack([torch.randperm(16, generator=torch.Generator().manual_seed(3))] * 2)
+        bimt.permute_units(dict(m.named_parameters()), "leaky", perm)
+        R1, y1 = m(x)
+    torch.testing.assert_close(y1, y0, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(R1, R0)  # the units did move
+    with pytest.raises(ValueError, match="parameter 'activation'"):
+        YangRNN([torch.Generator()], YangSpec(activation="tanh"))
+
+
+def test_task_variance_and_its_normalization():
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=(50, 10, 4)) * np.array([0.0, 1.0, 2.0, 3.0])
+    tv = cognitive.task_variance(r)
+    assert tv[0] == 0 and tv[1:] == pytest.approx([1, 4, 9], rel=0.25)
+    keep, X = cognitive.normalized(np.stack([tv, 2 * tv]))
+    assert keep.tolist() == [1, 2, 3] and np.allclose(X, [[0.5, 1.0]] * 3)
+    with pytest.raises(ValueError, match="parameter 'rates'"):
+        cognitive.task_variance(r[:1])
+
+
+def test_silhouette_and_kmeans_find_planted_clusters():
+    rng = np.random.default_rng(1)
+    centres = np.eye(5)[:3] * 5
+    X = np.concatenate([c + 0.1 * rng.normal(size=(20, 5)) for c in centres])
+    truth = np.repeat([0, 1, 2], 20)
+    labels, k = cognitive.cluster(X, seed=0)
+    assert k == 3 and mifd.metrics.nmi(labels, truth) == pytest.approx(1.0)
+    assert cognitive.silhouette(X, truth) > 0.9
+    assert cognitive.silhouette(X, rng.permutation(truth)) < 0.1
+    # the textbook value on four points
+    P = np.array([[0.0], [1.0], [10.0], [12.0]])
+    lab = np.array([0, 0, 1, 1])
+    s = [(11 - 1) / 11, (10 - 1) / 10, (9.5 - 2) / 9.5, (11.5 - 2) / 11.5]
+    assert cognitive.silhouette(P, lab) == pytest.approx(np.mean(s))
+
+
+def test_isolated_ratio_and_index_variance_on_hand_built_grids():
+    n = 16  # a 4 × 4 grid, column-major: index = column · 4 + row
+    assert cognitive.grid_shape(n) == (4, 4)
+    units = np.arange(n)
+    halves = (units >= 8).astype(int)
+    assert cognitive.isolated_ratio(units, halves, n) == 0.0
+    checker = (units // 4 + units % 4) % 2
+    assert cognitive.isolated_ratio(units, checker, n) == 1.0
+    # two units of a cluster, neighbours in a column (indices 0, 1) or not (0, 5)
+    assert cognitive.isolated_ratio(np.array([0, 1]), np.array([0, 0]), n) == 0.0
+    assert cognitive.isolated_ratio(np.array([0, 5]), np.array([0, 0]), n) == 1.0
+    assert cognitive.index_variance(units, halves) == pytest.approx(2 * np.var(np.arange(8)))
+    stat, null = cognitive.with_null(cognitive.index_variance, units, halves, shuffles=200)
+    assert stat < null  # contiguous clusters: far below the shuffles
+    stat, null = cognitive.with_null(lambda u, l: cognitive.isolated_ratio(u, l, n), units,
+                                     halves, shuffles=200)
+    assert stat == 0.0 and null > 0.05
+
+
+def test_growing_brains_smoke_run_has_every_condition_and_metric(tmp_path):
+    pytest.importorskip("neurogym")
+    from mifd.store import Store
+    rr = mifd.run("growing-brains", "smoke", "cpu", store=Store(tmp_path, []), verbose=False,
+                  progress=False)
+    assert tuple(rr.result["trials"]) == ("none", "l1=0.001", "bimt=0.001")
+    for c, m in rr.result["trials"].items():
+        assert {"performance", "error", "active_units", "isolated", "isolated_null",
+                "index_var", "index_var_null", "clusters", "Q_str_clusters"} <= set(m)
+    f = rr.result["final"]
+    assert f["perf_task"].shape == (3, 20) and f["task_variance"].shape == (3, 20, 16)
+    assert rr.result["snaps"]["isolated"].shape[0] == len(rr.result["snap_epochs"])
+
+
+def test_bad_growing_brains_settings_are_refused_in_one_line():
+    exp = mifd.get_experiment("growing-brains")
+    assert exp.config("smoke").layout().conditions == ("none", "l1=0.001", "bimt=0.001")
+    assert exp.config("smoke", {"conditions": ("bimt=0.5",)}).layout().conditions == ("bimt=0.5",)
+    for over, match in (({"conditions": ("l2=0.1",)}, "parameter 'conditions'"),
+                        ({"conditions": ("bimt=0",)}, "parameter 'conditions'"),
+                        ({"strengths": (1e-3, 1e-3)}, "parameter 'strengths'"),
+                        ({"n": 15}, "parameter 'n'"), ({"dt": 30}, "parameter 'dt'"),
+                        ({"swap_top_k": 99}, "parameter 'swap_top_k'")):
+        with pytest.raises(mifd.ConfigError, match=match):
+            exp.config("smoke", over)
