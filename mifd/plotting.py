@@ -377,14 +377,21 @@ def grid_networks(weights: Mapping[str, np.ndarray], top: float = 0.1) -> plt.Fi
     return fig
 
 
-def error_vs_active(df: Any) -> plt.Figure:
+def error_vs_active(df: Any, reference: Any = None, reference_label: str = "paper"
+                    ) -> plt.Figure:
     """Task error against active units per trial, by method (Growing Brains' Fig. 2g): one
-    colour per method, one marker per λ_w."""
+    colour per method, one marker per λ_w; ``reference`` (columns method, active units, error):
+    another source's points, drawn as dashed lines in the method's colour."""
     fig, ax = plt.subplots(figsize=(4.6, 3.2))
-    markers = dict(zip(sorted(df["λ_w"].unique()), "osD^v<>"))
+    markers = dict(zip(sorted(df["λ_w"].unique()), "osD^v<>ph*"))
     for (method, lam), g in df.groupby(["method", "λ_w"]):
         ax.scatter(g["active units"], g["error"], color=cond_color(method),
                    marker=markers[lam], label=f"{method}, λ_w = {lam:g}")
+    if reference is not None:
+        for method, g in reference.groupby("method"):
+            g = g.sort_values("active units")
+            ax.plot(g["active units"], g["error"], ls="--", marker="x", ms=4, lw=0.8,
+                    color=cond_color(method), label=f"{method} ({reference_label})")
     ax.set_yscale("log")
     ax.set_xlabel("active units")
     ax.set_ylabel("task error (log)")
@@ -412,4 +419,69 @@ def dose_response(df: Any, metrics: tuple[str, ...], labels: Mapping[str, str] |
         ax.set_xlabel("λ (0: no penalty)")
         ax.set_ylabel(labels.get(m, m), fontsize=8)
     axes[0].legend(fontsize=7)
+    return fig
+
+
+# --------------------------------------------------------------------------- Growing Brains
+
+def cluster_grid(ax: plt.Axes, n: int, units: Any, labels: Any, title: str = "") -> None:
+    """Units on their grid (:func:`mifd.bimt.grid`) coloured by functional cluster; units left
+    out of the clustering (too little task variance) as small grey dots."""
+    from .bimt import grid
+    pos = grid(n).numpy()
+    units, labels = np.asarray(units, dtype=int), np.asarray(labels, dtype=int)
+    rest = np.setdiff1d(np.arange(n), units)
+    ax.scatter(*pos[rest].T, s=6, color="0.8", zorder=2)
+    for c in np.unique(labels):
+        ax.scatter(*pos[units[labels == c]].T, s=24, color=f"C{c % 10}", zorder=3,
+                   label=f"cluster {c + 1}")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1), ax.set_aspect("equal")
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(title)
+
+
+def cluster_grids(nets: Mapping[str, tuple[int, Any, Any]]) -> plt.Figure:
+    """:func:`cluster_grid` for each ``{label: (n, units, labels)}``."""
+    fig, axes = panels(len(nets), 2.5, 2.6)
+    for ax, (label, (n, units, labels)) in zip(axes, nets.items()):
+        cluster_grid(ax, n, units, labels, label)
+    return fig
+
+
+def task_variance_matrix(tv: np.ndarray, units: Any, labels: Any, tasks: Any,
+                         title: str = "") -> plt.Figure:
+    """Normalized task variance (tasks × clustered units), units sorted by cluster, cluster
+    boundaries marked (Yang et al. 2019, Fig. 2)."""
+    tv = np.asarray(tv, dtype=float)[:, np.asarray(units, dtype=int)]
+    tv = tv / np.maximum(tv.max(axis=0, keepdims=True), 1e-12)
+    order = np.argsort(np.asarray(labels), kind="stable")
+    fig, ax = plt.subplots(figsize=(min(MAX_WIDTH, 2 + 0.04 * tv.shape[1]), 3.6))
+    im = ax.imshow(tv[:, order], aspect="auto", cmap="hot", vmin=0, vmax=1,
+                   interpolation="nearest")
+    cuts = np.flatnonzero(np.diff(np.asarray(labels)[order])) + 0.5
+    for x in cuts:
+        ax.axvline(x, color="C0", lw=1)
+    ax.set_yticks(range(len(tasks)), tasks, fontsize=6)
+    ax.set_xlabel("units (sorted by cluster)")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="normalized task variance")
+    return fig
+
+
+def task_inputs(batches: Any, tasks: Any, dt: int) -> plt.Figure:
+    """One trial of each task: its inputs (fixation, two rings, rule) over time, the response
+    period shaded."""
+    fig, axes = panels(len(tasks), 1.5, 1.3, sharey=True)
+    for ax, b, name in zip(axes, batches, tasks):
+        x = b["inputs"][0]
+        L = int(b["lengths"][0])
+        ax.imshow(x[:L].T, aspect="auto", cmap="Greys", interpolation="nearest",
+                  extent=(0, L * dt, x.shape[1], 0))
+        rs = int(b["response_start"][0])
+        ax.axvspan(rs * dt, L * dt, color="C1", alpha=0.2)
+        ax.set_title(name, fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0].set_ylabel("input", fontsize=7)
+    for ax in axes[-5:]:
+        ax.set_xlabel("ms", fontsize=7)
     return fig

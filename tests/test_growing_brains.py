@@ -115,3 +115,12 @@ def test_bad_growing_brains_settings_are_refused_in_one_line():
                         ({"swap_top_k": 99}, "parameter 'swap_top_k'")):
         with pytest.raises(mifd.ConfigError, match=match):
             exp.config("smoke", over)
+
+
+def test_below_chance_rule_on_hand_built_trials():
+    from mifd.paper import growing_brains as G
+    null = np.full(8, 0.7)
+    assert G.below_chance(null - 0.2 - 0.01 * np.arange(8), null)[0] == "below chance"
+    assert G.below_chance(null + 0.01 * np.arange(1, 9), null)[0] == "not below chance"
+    assert G.below_chance(null[:4] - 0.2, null[:4])[0] == "not testable (n = 4)"
+    assert G.method_of("bimt=0.001") == ("bimt", 0.001) and G.method_of("none") == ("none", 0.0)

@@ -73,3 +73,26 @@ SEPARATION = {
     "mi_no_l2": {"D_cor": Reported(0.460, 0.285), "Q_cor": Reported(0.380, 0.075),
                  "D_out": Reported(0.041, 0.032), "Q_str": Reported(0.013, 0.006)},
 }
+
+
+# --------------------------------------------------------------------------- Growing Brains
+#: "Growing Brains" (Liu, Khona, Fiete & Tegmark 2023), read from its figures by eye (±5%;
+#: ``../shared/reference/bimt-notes.md``): 400 units on a 20 × 20 grid, one network per setting.
+#: Per method: (isolated-neuron ratio, its shuffle null), (within-cluster index variance, its
+#: null); the "none" row is the paper's unregularized ("fully connected") network.
+GROWING_BRAINS_ANATOMY = {
+    "none": {"isolated": (0.69, 0.71), "index_var": (86_000.0, 82_000.0)},
+    "l1": {"isolated": (0.64, 0.68), "index_var": (9_700.0, 9_300.0)},
+    "bimt": {"isolated": (0.39, 0.67), "index_var": (4_200.0, 6_400.0)},
+}
+#: task error against active neurons (its Fig. 2g analogue): method → [(active, error), ...],
+#: one point per regularization strength (7 for L1 and BIMT)
+GROWING_BRAINS_ERROR_VS_ACTIVE = {
+    "bimt": [(25, 0.17), (44, 0.095), (70, 0.057), (82, 0.045), (108, 0.031), (145, 0.026),
+             (200, 0.028)],
+    "l1": [(40, 0.195), (66, 0.097), (108, 0.045), (130, 0.031), (180, 0.030), (240, 0.033),
+           (285, 0.036)],
+    "none": [(355, 0.034)],
+}
+#: the network size of those readings
+GROWING_BRAINS_UNITS = 400

@@ -1,0 +1,152 @@
+"""Growing Brains reproduced: the ``growing-brains`` experiment read as the chapter's tables —
+task error against active units beside the paper's figure, the anatomical measures against
+their shuffle nulls beside the paper's readings, and the timing of functional against
+anatomical clustering — each judged by a stated rule (:mod:`mifd.paper.rules`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import reported, rules
+from .timing import onset
+
+#: the per-trial metrics of the final table
+METRICS = ("performance", "active_units", "wiring_length", "clusters", "silhouette",
+           "isolated", "isolated_null", "index_var", "index_var_null", "Q_str_clusters",
+           "Q_cor_clusters")
+#: fewest trials of a method for the below-chance test (a one-sided Wilcoxon test cannot reach
+#: p < 0.05 with fewer)
+MIN_TRIALS = 5
+
+
+def method_of(condition: str) -> tuple[str, float]:
+    """``"bimt=0.001"`` → ``("bimt", 0.001)``; ``"none"`` → ``("none", 0.0)``."""
+    m, _, v = condition.partition("=")
+    return m, float(v) if v else 0.0
+
+
+def final_table(rr: Any) -> pd.DataFrame:
+    """Mean ± sd (n) of :data:`METRICS` per condition at the end of training."""
+    trials = rr.result["trials"]
+    return pd.DataFrame({c: {m: rules.fmt(*rules.mean_ci(trials[c][m])[:2],
+                                          len(trials[c][m])) for m in METRICS}
+                         for c in rr.layout.conditions}).T
+
+
+def error_vs_active(rr: Any) -> pd.DataFrame:
+    """One row per trial: method, λ, active units, task error (1 − mean performance over the
+    20 tasks)."""
+    rows = []
+    for c in rr.layout.conditions:
+        method, lam = method_of(c)
+        tr = rr.result["trials"][c]
+        rows += [{"condition": c, "method": method, "λ_w": lam, "active units": a, "error": e}
+                 for a, e in zip(tr["active_units"], tr["error"])]
+    return pd.DataFrame(rows)
+
+
+def paper_error_vs_active(units: int | None = None) -> pd.DataFrame:
+    """The paper's points (:data:`mifd.paper.reported.GROWING_BRAINS_ERROR_VS_ACTIVE`); with
+    ``units``, active units rescaled to a network of that size (× units / 400)."""
+    scale = 1.0 if units is None else units / reported.GROWING_BRAINS_UNITS
+    return pd.DataFrame([{"method": m, "active units": a * scale, "error": e}
+                         for m, pts in reported.GROWING_BRAINS_ERROR_VS_ACTIVE.items()
+                         for a, e in pts])
+
+
+def below_chance(stat: Any, null: Any) -> tuple[str, float, int]:
+    """Is a statistic below its shuffle null? One-sided Wilcoxon signed-rank test of
+    ``stat − null`` < 0 over trials: *below chance* when p < α, *not below chance* otherwise,
+    *not testable (n = k)* below :data:`MIN_TRIALS` trials. Returns (verdict, p, n)."""
+    d = np.asarray(stat, float) - np.asarray(null, float)
+    d = d[np.isfinite(d)]
+    if d.size < MIN_TRIALS:
+        return rules.not_testable(int(d.size)), math.nan, int(d.size)
+    if not np.any(d != 0):
+        return "not below chance", 1.0, int(d.size)
+    p = float(stats.wilcoxon(d, alternative="less").pvalue)
+    return ("below chance" if p < rules.ALPHA else "not below chance"), p, int(d.size)
+
+
+def anatomy_table(rr: Any) -> pd.DataFrame:
+    """Per method (all its strengths and trials pooled): the isolated ratio and the index
+    variance as fractions of their nulls (ours: mean over trials; the paper's: from its
+    readings), and whether ours is below chance (:func:`below_chance`)."""
+    trials = rr.result["trials"]
+    rows = []
+    for method in ("none", "l1", "bimt"):
+        conds = [c for c in rr.layout.conditions if method_of(c)[0] == method]
+        if not conds:
+            continue
+        row: dict[str, Any] = {"method": method}
+        for stat in ("isolated", "index_var"):
+            s = np.concatenate([trials[c][stat] for c in conds]).astype(float)
+            n = np.concatenate([trials[c][f"{stat}_null"] for c in conds]).astype(float)
+            v, p, k = below_chance(s, n)
+            ps, pn = reported.GROWING_BRAINS_ANATOMY[method][stat]
+            row[f"{stat} / null (ours)"] = float(np.nanmean(s / n))
+            row[f"{stat} / null (paper)"] = ps / pn
+            row[f"{stat}: below chance?"] = v + (f" (p = {p:.2g}, n = {k})"
+                                                 if np.isfinite(p) else "")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
+
+
+def clustering_courses(rr: Any) -> dict[str, np.ndarray]:
+    """Per snapshot and trial: functional clustering (the silhouette of the task-variance
+    clusters) and anatomical clustering (``1 − isolated / null``), NaN where no clusters."""
+    s = rr.result["snaps"]
+    return {"functional": np.asarray(s["silhouette"], float),
+            "anatomical": 1 - np.asarray(s["isolated"], float) / np.asarray(s["isolated_null"],
+                                                                           float)}
+
+
+def timing_table(rr: Any) -> pd.DataFrame:
+    """Per method: the half-rise snapshot (:func:`mifd.paper.timing.onset`) of functional and
+    of anatomical clustering per trial, the lag (anatomical − functional), and a two-sided
+    Wilcoxon test of the lag; *one leads* when p < α (naming which), *together or not
+    resolved* otherwise, *not testable (n = k)* below :data:`MIN_TRIALS` trials with both
+    onsets."""
+    courses = clustering_courses(rr)
+    epochs = rr.result["snap_epochs"]
+    on = {k: rr.layout.split(onset(np.nan_to_num(v, nan=0.0), epochs)) for k, v in
+          courses.items()}
+    rows = []
+    for method in ("none", "l1", "bimt"):
+        conds = [c for c in rr.layout.conditions if method_of(c)[0] == method]
+        if not conds:
+            continue
+        f = np.concatenate([on["functional"][c] for c in conds])
+        a = np.concatenate([on["anatomical"][c] for c in conds])
+        ok = np.isfinite(f) & np.isfinite(a)
+        lag = a[ok] - f[ok]
+        if lag.size < MIN_TRIALS:
+            verdict, p = rules.not_testable(int(lag.size)), math.nan
+        elif not np.any(lag != 0):
+            verdict, p = "together or not resolved", 1.0
+        else:
+            p = float(stats.wilcoxon(lag).pvalue)
+            verdict = ("together or not resolved" if p >= rules.ALPHA else
+                       "functional leads" if np.median(lag) > 0 else "anatomical leads")
+        rows.append({"method": method, "trials with both onsets": int(ok.sum()),
+                     "median lag (steps)": float(np.median(lag)) if lag.size else math.nan,
+                     "Wilcoxon p (two-sided)": p, "verdict": verdict})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def representatives(rr: Any) -> dict[str, int]:
+    """One network per method to draw: ``none``, and of ``l1`` and ``bimt`` the last trial at
+    their median strength; ``{condition: trial index}``."""
+    out = {}
+    for method in ("none", "l1", "bimt"):
+        conds = sorted((c for c in rr.layout.conditions if method_of(c)[0] == method),
+                       key=lambda c: method_of(c)[1])
+        if conds:
+            c = conds[(len(conds) - 1) // 2]
+            out[c] = int(rr.layout.index(c)[-1])
+    return out
