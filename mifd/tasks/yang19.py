@@ -89,11 +89,8 @@ CRITERIA = ("strict", "last")
 PERS = ("trial", "batch")
 DTS = (1, 2, 4, 5, 10, 20, 25, 50, 100)   # divisors of 100 ms: grace and skip are whole steps
 
-_INSTALL = ("pip install --no-deps neurogym==2.3.1 gymnasium==0.29.1 cloudpickle==3.1.3 "
-            "farama-notifications==0.0.6 loguru==0.7.3 natsort==8.4.0 pydantic==2.14.4 "
-            "pydantic-core==2.50.5 pydantic-settings==2.16.3 python-dotenv==1.2.4 "
-            "typing-inspection==0.4.5 annotated-types==0.8.0 (--no-deps: neurogym 2.3.1 pins "
-            "numpy==2.2.* and matplotlib==3.10.* but runs with this project's newer ones)")
+_INSTALL = ("make venv (neurogym is a dependency of this project, pinned in constraints.txt), "
+            "or pip install -c constraints.txt neurogym")
 
 
 class NeurogymMissingError(ImportError):
