@@ -280,11 +280,15 @@ def test_profile_costs_read_the_committed_wall_times(tmp_path):
     from mifd.config import config_hash
     from mifd.experiments import get_experiment
     from mifd.perf.committed import COMMITTED
+    from mifd.perf import costs as costs_mod
     from mifd.perf.costs import profile_costs
     src = COMMITTED.parent
     costs = profile_costs(src)
+    beyond = {f"cost_{n.replace('-', '_')}_book" for n in costs_mod.BEYOND}
     assert set(costs) == {"cost_mine_gaussian_book", "cost_wm_book", "cost_wm_variants_book",
-                          "cost_wm_audit_book", "cost_separation_book", "cost_wm_paper_cpu"}
+                          "cost_wm_audit_book", "cost_separation_book", "cost_wm_paper_cpu",
+                          "cost_all_book"} | beyond
+    assert costs["cost_bimt_book"].startswith("≈ ")  # committed as two condition parts
     from mifd.shards import condition_parts
     from mifd.store import Store
     exp = get_experiment("wm")

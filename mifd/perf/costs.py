@@ -121,13 +121,20 @@ def paper_requirements() -> list[dict]:
     return out
 
 
+#: the experiments beyond the paper whose committed ``book`` cost the re-run page lists
+BEYOND = ("bimt", "bimt-separation", "penalties", "penalties-separation", "growing-brains")
+
+
 def profile_costs(root: Path | None = None) -> dict[str, str]:
     """What each profile cost where it was run, as the *How to re-run* page's substitutions:
     ``cost_<experiment>_book`` from the wall time recorded with the committed ``book`` result
     (``cost_wm_variants_book``: the range over the other committed ``wm`` runs; a run made as
     condition parts side by side: its longest part), and
     ``cost_wm_paper_cpu`` from the best exact CPU row at the published sizes of the newest
-    committed benchmark. A missing result reads "not measured"."""
+    committed benchmark; likewise ``cost_<experiment>_book`` of the experiments beyond the paper
+    (:data:`BEYOND`), and ``cost_all_book``, what ``make results`` takes on two cores (condition
+    parts side by side, other runs counted as sharing the two cores). A missing result reads
+    "not measured"."""
     from .._version import __version__
     from ..config import config_hash
     from ..experiments import get_experiment
@@ -142,8 +149,8 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
         n = mach.get("torch_threads", "?")
         return mach.get("gpu") or f"{n} CPU thread{'' if n == 1 else 's'}"
 
-    out = {}
-    for name in ("mine-gaussian", "wm", "wm-audit", "separation"):
+    out, total = {}, 0.0
+    for name in ("mine-gaussian", "wm", "wm-audit", "separation", *BEYOND):
         exp = get_experiment(name)
         cfg = exp.config("book")
         main = base / name / config_hash(exp.name, cfg, __version__)
@@ -164,12 +171,17 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
         what = ""
         if name != "mine-gaussian":
             n_cond = n_conditions(cfg)
-            units = {"wm": lambda: f"{cfg.epochs} epochs",
-                     "wm-audit": lambda: f"{cfg.steps} critic steps",
-                     "separation": lambda: f"{cfg.mm_steps} MM steps"}[name]()
+            units = (f"{cfg.steps} critic steps" if name == "wm-audit" else
+                     f"{cfg.epochs} epochs" if hasattr(cfg, "epochs") else
+                     f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else
+                     f"{cfg.steps} steps")
+            if hasattr(cfg, "layout"):
+                n_cond = len(cfg.layout().conditions)
             what = f"{cfg.trials} trials × {n_cond} conditions, {units}; "
         out[key] = (f"≈ {m['wall_seconds'] / 60:.0f} min ({what}{side}{where(m)}"
                     f"{' each' if side else ''})")
+        # wall time on a 2-core machine: parts run side by side, single runs one after another
+        total += m["wall_seconds"] if side else m["wall_seconds"] / 2
         if name == "wm":
             others = [meta(p) for p in sorted((base / name).iterdir())
                       if p != main and p.name not in parts and (p / "meta.json").exists()]
@@ -177,6 +189,10 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
             mins = sorted(o["wall_seconds"] / 60 for o in others)
             out["cost_wm_variants_book"] = (f"≈ {mins[0]:.0f}–{mins[-1]:.0f} min each "
                                             f"({where(others[0])})" if mins else "not measured")
+            total += sum(mins) * 60 / 2
+    missing = [k[5:-5].replace("_", "-") for k, v in out.items() if v == "not measured"]
+    out["cost_all_book"] = (f"≈ {total / 3600:.1f} h on 2 cores" + (
+        f" (not counting {', '.join(missing)}: not measured yet)" if missing else ""))
     out["cost_wm_paper_cpu"] = "not measured"
     for _, res in load_committed(base / "bench"):  # newest first
         rows = [r for r in res["rows"] if r["experiment"] == "wm" and r["device"] == "cpu"
