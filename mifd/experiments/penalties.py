@@ -130,9 +130,10 @@ class PenaltyConfig(PenaltySettings, WMConfig):
 PROFILES = {
     # five seeds per condition at the published sizes (the paper has no such experiment)
     "paper": {"trials": 5, "audit_steps": 0},
-    # four seeds per condition at the wm book profile's critic, 200 epochs (the functional
-    # modules of wm's book run have formed by then: its Q_cor peaks at about 300)
-    "book": {**WM_PROFILES["book"], "trials": 4, "epochs": 200, "snapshot_every": 20,
+    # four seeds per condition at the wm book profile's critic, 150 epochs (the functional
+    # modules of wm's book run are rising by then: its Q_cor is half-way up at about 150 and
+    # peaks at about 300)
+    "book": {**WM_PROFILES["book"], "trials": 4, "epochs": 150, "snapshot_every": 15,
              "audit_steps": 0},
     "smoke": {**WM_PROFILES["smoke"], "audit_steps": 0, "hsic_samples": 64,
               "conditions": ("none", "mine=0.1", "gaussian=0.1", "xcorr=0.1", "hsic=0.1",
