@@ -134,7 +134,10 @@ def test_a_stopped_penalty_run_resumes_to_the_same_result(tmp_path):
 def test_the_chapter_tables_and_questions_come_from_the_run(runs):
     from mifd.paper import claims
     from mifd.paper import penalties as P
-    pen, _ = runs
+    pen, wm = runs
+    same = P.against_wm(pen, wm)
+    assert same["trials"] == 2 and same["epochs"] == 4 and same["task"] == 0 and same["mi"] == 0
+    assert P.against_wm(pen, wm, "gaussian=0.1")["task"] > 0
     dose = P.dose_response(pen)
     # λ = 0 is the no-penalty trials, shared by both methods
     for method in ("mine", "gaussian"):

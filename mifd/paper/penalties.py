@@ -254,3 +254,22 @@ def calibration(rr: Any) -> pd.DataFrame:
             for name, c in conditions(rr).items()
             if c.method in (*CRITIC_FREE, "gaussian_tc")]
     return pd.DataFrame(rows).set_index("condition")
+
+
+def against_wm(rr: Any, wm: Any, condition: str = "mine=0.1") -> dict[str, Any]:
+    """The ``condition`` trials of a ``penalties`` run beside the ``mi`` trials of the same seeds
+    in a ``wm`` run (``wm``: its :class:`~mifd.experiments.base.RunResult`) over the epochs
+    both trained: the largest absolute difference of the task loss and of the DV per MM step
+    (0: the same computation), the trials and epochs compared. ``None`` values when the run
+    lacks the condition or the seeds differ."""
+    lay, wlay = rr.layout, wm.layout
+    if condition not in lay.conditions or "mi" not in wlay.conditions:
+        return {"trials": 0, "epochs": 0, "task": None, "mi": None}
+    n = min(lay.per_condition, wlay.per_condition)
+    if lay.seed != wlay.seed or n == 0:
+        return {"trials": 0, "epochs": 0, "task": None, "mi": None}
+    a, b = lay.index(condition)[:n], wlay.index("mi")[:n]
+    E = min(rr.result["hist"]["task"].shape[0], wm.result["hist"]["task"].shape[0])
+    diff = {k: float(np.nanmax(np.abs(rr.result["hist"][k][:E, a]
+                                      - wm.result["hist"][k][:E, b]))) for k in ("task", "mi")}
+    return {"trials": int(n), "epochs": int(E), **diff}
