@@ -181,7 +181,7 @@ class PenaltyCost:
 
     def penalties_of(self, z: torch.Tensor, timed: bool = False) -> torch.Tensor:
         """Each penalty trial's own (unscaled) penalty of ``z`` (computed in float64), zero for
-        the others (:attr:`mask` says which)."""
+        the others (``mask`` says which)."""
         out = torch.zeros(self.T, dtype=z.dtype, device=z.device)
         for (method, k), idx in self.blocks.items():
             t0 = time.perf_counter()
@@ -236,7 +236,7 @@ class PenaltyProblem(PenaltyCost, WMProblem):
 
 
 class BoundTrainer(AdversarialTrainer):
-    """The adversarial trainer whose estimate is, for the trials of :attr:`bounds`, another
+    """The adversarial trainer whose estimate is, for the trials of ``bounds``, another
     bound of the same critic scores (NWJ, SMILE) instead of DV — in the statistics network's
     updates and in the MM step alike; every other trial's estimate is DV, unchanged."""
 
@@ -283,7 +283,7 @@ class PenaltySteps:
     """The calibration before, the critic's timing in, and the penalty's histories after every
     step of a training unit set up by :func:`setup_penalties` (put first among its bases); its
     result adds the conditions, the matching factors, the timing and the k-group metrics
-    (:meth:`recurrent`: the recurrent weights they read)."""
+    (``recurrent``: the recurrent weights they read)."""
 
     def step(self, i: int) -> None:
         if i == 0 and self.pcfg.match:
@@ -364,7 +364,7 @@ def k_communities(A: np.ndarray, k: int) -> np.ndarray:
 
 
 def group_metrics(abs_corr: np.ndarray, W_rec: np.ndarray) -> dict[str, np.ndarray]:
-    """Per trial, for ``k`` in :data:`GROUPS`: ``Q_cor_k`` and ``Q_str_k`` (modularity with
+    """Per trial, for ``k`` in ``GROUPS``: ``Q_cor_k`` and ``Q_str_k`` (modularity with
     ``k`` fixed blocks; ``k = 2``: the paper's Q_cor, Q_str) and ``NMI_cor_k`` (NMI between the
     blocks and ``k`` communities of ``|corr|``)."""
     n = abs_corr.shape[-1]

@@ -11,7 +11,7 @@ neurogym is imported lazily (only when a batch is made); if it is missing,
 Shared spaces (``R = spec.dim_ring``):
 
 - inputs ``1 + 2R + 20``: fixation, modality-1 ring, modality-2 ring, one-hot rule (the task's
-  index in :data:`TASKS`, on at every step of the trial). neurogym already writes every task's
+  index in ``TASKS``, on at every step of the trial). neurogym already writes every task's
   observation as ``fixation | ring 1 | ring 2``: single-modality tasks (go, anti, dms, ... families)
   put the stimulus in one ring, chosen per trial, and leave the other zero; dm1/dlydm1 use ring 1,
   dm2/dlydm2 ring 2, but neurogym's dm family adds its input noise to *both* rings, so the unused
