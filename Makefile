@@ -37,8 +37,7 @@ results: $(STAMP)
 	$(VENV)/bin/mifd run wm-audit --profile book --force --no-progress \
 	  --out _build/summaries/wm-audit && \
 	  $(VENV)/bin/mifd commit-results wm-audit --profile book
-	# BIMT beside MI minimization on both tasks (book/drafts/bimt.ipynb joins the book once
-	# these are committed)
+	# BIMT beside MI minimization on both tasks (book/bimt.ipynb)
 	for e in bimt bimt-separation; do \
 	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
 	    --out _build/summaries/$$e && \
