@@ -47,6 +47,10 @@ results: $(STAMP)
 	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
 	    --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
+	# Growing Brains: BIMT, L1 and none on the 20 cognitive tasks (neurogym)
+	$(VENV)/bin/mifd run growing-brains --profile book --parts 2 --force --no-progress \
+	  --out _build/summaries/growing-brains && \
+	  $(VENV)/bin/mifd commit-results growing-brains --profile book
 	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs
 	for v in noise=inside target=step sm_per_mm=20 rmsprop_eps=inside sm_precision=bf16; do \
 	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --force \

@@ -262,7 +262,7 @@ def split_conditions(cfg: Any, parts: int) -> list[dict[str, tuple]]:
         raise ConfigError(f"parameter 'parts': got {parts!r} for {type(cfg).__name__}; allowed:"
                           " an experiment whose config lists its conditions (wm, separation)")
     names = _conditions(cfg)
-    base = list(cfg.conditions)
+    base = list(cfg.conditions) or names  # empty: the config's default set (growing-brains)
     if not isinstance(parts, int) or not 1 <= parts <= len(base):
         raise ConfigError(f"parameter 'parts': got {parts!r}; allowed: an integer from 1 to "
                           f"{len(base)} (the base conditions)")

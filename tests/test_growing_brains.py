@@ -124,3 +124,13 @@ def test_below_chance_rule_on_hand_built_trials():
     assert G.below_chance(null + 0.01 * np.arange(1, 9), null)[0] == "not below chance"
     assert G.below_chance(null[:4] - 0.2, null[:4])[0] == "not testable (n = 4)"
     assert G.method_of("bimt=0.001") == ("bimt", 0.001) and G.method_of("none") == ("none", 0.0)
+
+
+def test_a_growing_brains_run_splits_into_condition_parts():
+    from mifd.shards import split_conditions
+    cfg = mifd.get_experiment("growing-brains").config("book")
+    parts = split_conditions(cfg, 2)
+    got = [c for p in parts for c in p["conditions"]]
+    assert got == list(cfg.layout().conditions) and all(p["conditions"] for p in parts)
+    part = mifd.get_experiment("growing-brains").config("book", parts[1])
+    assert part.layout().conditions == parts[1]["conditions"]
