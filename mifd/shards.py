@@ -41,7 +41,23 @@ TRIAL_AXES: dict[str, dict[str, int | None]] = {
                         "final.example.x": None, "final.example.target": None},
     "separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
                    "final.example.x": None, "final.example.target": None},
+    "penalties": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0, "scale": 0,
+                  "group_metrics": 0},
+    "penalties-separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
+                             "final.example.x": None, "final.example.target": None,
+                             "scale": 0, "group_metrics": 0},
 }
+
+
+def _merge_timing(timings: Sequence[dict]) -> dict:
+    """The ``timing`` of parts run side by side as one run's: seconds per epoch summed over the
+    parts (each timed its own trials), trials summed."""
+    out = {"critic_per_epoch": sum(t["critic_per_epoch"] for t in timings),
+           "penalty_per_epoch": {}, "trials": sum(t["trials"] for t in timings)}
+    for t in timings:
+        for k, v in t["penalty_per_epoch"].items():
+            out["penalty_per_epoch"][k] = out["penalty_per_epoch"].get(k, 0.0) + v
+    return out
 #: fields that differ between the shards of one run
 SHARD_FIELDS = ("trials", "seed")
 
@@ -188,9 +204,11 @@ def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
                           f"{want}")
     k = cfg.trials
     blocks = [(where[c][0], where[c][1] * k, (where[c][1] + 1) * k) for c in want]
-    parts = [{n: v for n, v in r.result.items() if n not in ("trials", "conditions")}
+    parts = [{n: v for n, v in r.result.items() if n not in ("trials", "conditions", "timing")}
              for r in runs]
     result = _merge(parts, TRIAL_AXES[exp], "", blocks)
+    if "timing" in runs[0].result:  # measured per part: combined, not compared
+        result["timing"] = _merge_timing([r.result["timing"] for r in runs])
     result["conditions"] = list(want)
     result["trials"] = {c: runs[where[c][0]].result["trials"][c] for c in want}
     base = runs[0]

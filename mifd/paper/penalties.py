@@ -191,8 +191,8 @@ def questions(rr: Any, lam: float | None = None) -> list[dict[str, str]]:
     ``ours``, ``rule``), by the rules of :mod:`mifd.paper.rules`:
 
     * per method (MINE, the Gaussian penalty): does D_cor grow with λ? (the trend rule);
-    * per rival of MINE at ``lam`` (:data:`RIVALS`; default: the smallest λ at which the run
-      has one): its D_cor against MINE's (the rival rule), with a critic-free penalty's cost as
+    * per rival of MINE at ``lam`` (:data:`RIVALS`; default: the λ at which most of them ran,
+      the smallest of ties): its D_cor against MINE's (the rival rule), with a critic-free penalty's cost as
       a fraction of the statistics network's;
     * per condition with k > 2 groups: is Q_cor with k blocks above no penalty's? (one-sided
       Welch)."""
@@ -208,8 +208,9 @@ def questions(rr: Any, lam: float | None = None) -> list[dict[str, str]]:
                         "rule": "trend"})
     riv = rivals(rr, metrics=("D_cor",))
     c = cost(rr)
-    if lam is None:
-        lam = min(riv.index.get_level_values(0), default=0.0)
+    if lam is None:  # the λ at which most rivals ran (ties: the smallest)
+        per = riv.reset_index().groupby("λ")["penalty"].nunique()
+        lam = float(per[per == per.max()].index.min()) if len(per) else 0.0
     for method in RIVALS:
         if (lam, method, "D_cor") not in riv.index:
             continue
