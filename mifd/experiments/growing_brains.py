@@ -37,6 +37,7 @@ from ..models.yang import ACTIVATIONS, YangRNN, YangSpec
 from ..nn import generator_states, set_generator_states
 from ..tasks import yang19
 from .base import Checkpointer, Experiment, Layout, Unit, run_units
+from .bimt import trials_by_condition
 
 METHODS = ("none", "l1", "bimt")
 
@@ -325,11 +326,7 @@ def train(cfg: GrowingBrainsConfig, device: str, ckpt: Checkpointer, progress: b
                                           "Q_cor_clusters")},
                  "task_loss": np.nanmean(res["hist"]["task"][-max(1, min(100, cfg.steps)):],
                                          axis=0)}
-    trials: dict[str, dict[str, Any]] = {}
-    for k, v in per_trial.items():
-        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
-            trials.setdefault(c, {})[k] = vals.tolist()
-    return {**res, "trials": trials}
+    return {**res, "trials": trials_by_condition(cfg, per_trial)}
 
 
 def memory(cfg: GrowingBrainsConfig) -> int:

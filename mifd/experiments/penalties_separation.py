@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .base import Checkpointer, Experiment, Layout, run_units
+from .bimt import trials_by_condition
 from .penalties import PenaltyCost, PenaltySettings, PenaltySteps, setup_penalties
 from .separation import (PROFILES as SEP_PROFILES, SeparationConfig, SeparationProblem,
                          SeparationTrainUnit, memory as sep_memory)
@@ -96,11 +97,7 @@ def train(cfg: PenaltySeparationConfig, device: str, ckpt: Checkpointer,
         **{k: final[k] for k in ("R2", "D_cor", "Q_cor", "Q_str", "D_out", "NMI")},
         **{k: v for k, v in res["group_metrics"].items() if not k.endswith("_2")
            or k.startswith("NMI")}}
-    trials: dict[str, dict[str, Any]] = {}
-    for k, v in per_trial.items():
-        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
-            trials.setdefault(c, {})[k] = vals.tolist()
-    return {**res, "trials": trials}
+    return {**res, "trials": trials_by_condition(cfg, per_trial)}
 
 
 def memory(cfg: PenaltySeparationConfig) -> int:
