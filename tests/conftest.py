@@ -28,11 +28,20 @@ def env_with(**kw):
 
 
 @pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory):
+def smoke_store(tmp_path_factory):
+    """One results store for the whole test session, shared by the smoke build of the book and
+    the papermill runs of its chapters: whichever runs a chapter first computes its `smoke`
+    results, the other loads them (so each chapter's runs are computed once per session)."""
+    return tmp_path_factory.mktemp("smoke-store")
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_store):
     """The book built once per test session with ``mifd book --profile smoke`` (warnings are
-    errors); returns the HTML folder. An empty store, so every chapter computes its results."""
+    errors); returns the HTML folder. Starts from the session's `smoke` store (empty unless a
+    chapter's papermill test ran first), so every chapter computes or loads its results."""
     import subprocess
-    store = tmp_path_factory.mktemp("book-store")
+    store = smoke_store
     p = subprocess.run(mifd_cmd("book", "--profile", "smoke"), cwd=ROOT, capture_output=True,
                        text=True, timeout=1800, env=env_with(MIFD_STORE=store))
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]

@@ -31,8 +31,12 @@ def test_one_parameters_cell_with_profile_and_device(nb):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes_with_smoke_profile(nb, tmp_path, store_env):
+def test_notebook_executes_with_smoke_profile(nb, tmp_path, smoke_store, monkeypatch):
+    """Papermill with profile=smoke, on the session's `smoke` store (results the book build
+    computed are loaded, not recomputed)."""
     import papermill as pm
+    monkeypatch.setenv("MIFD_STORE", str(smoke_store))
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
     out = tmp_path / nb.name
     pm.execute_notebook(str(nb), str(out), parameters={"profile": "smoke", "device": "auto"},
                         cwd=str(nb.parent), progress_bar=False, kernel_name="python3")
@@ -44,6 +48,18 @@ def test_notebook_executes_with_smoke_profile(nb, tmp_path, store_env):
     assert "profile smoke" in text or "profile: smoke" in text
     if nb.name != "intro.ipynb":  # the landing page is a table
         assert "image/png" in text
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_cell_is_one_captioned_figure(nb):
+    """A cell that shows a figure shows exactly one and carries a MyST-NB caption, so a draft
+    joins the book without an uncaptioned figure (the built book is checked in test_html)."""
+    for c in nbformat.read(nb, as_version=4).cells:
+        shows = c.source.count("plt.show()") if c.cell_type == "code" else 0
+        if shows:
+            fig = c.metadata.get("mystnb", {}).get("figure", {})
+            assert shows == 1 and fig.get("caption") and fig.get("name"), \
+                f"{nb.name}: a figure cell needs one plt.show() and a caption: {c.source[:80]!r}"
 
 
 @pytest.mark.slow
