@@ -47,9 +47,9 @@ results: $(STAMP)
 	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
 	    --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
-	# Growing Brains: BIMT, L1 and none on the 20 cognitive tasks (neurogym)
-	# (one process: its result does not assemble from condition parts yet)
-	$(VENV)/bin/mifd run growing-brains --profile book --force --no-progress \
+	# Growing Brains: BIMT, L1, none and the Gaussian MI between the grid halves on the 20
+	# cognitive tasks (neurogym)
+	$(VENV)/bin/mifd run growing-brains --profile book --parts 2 --force --no-progress \
 	  --out _build/summaries/growing-brains && \
 	  $(VENV)/bin/mifd commit-results growing-brains --profile book
 	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs

@@ -46,6 +46,7 @@ TRIAL_AXES: dict[str, dict[str, int | None]] = {
     "penalties-separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
                              "final.example.x": None, "final.example.target": None,
                              "scale": 0, "group_metrics": 0},
+    "growing-brains": {"hist": -1, "snaps": 1, "final": 0, "weights": 0},
 }
 
 

@@ -134,3 +134,45 @@ def test_a_growing_brains_run_splits_into_condition_parts():
     assert got == list(cfg.layout().conditions) and all(p["conditions"] for p in parts)
     part = mifd.get_experiment("growing-brains").config("book", parts[1])
     assert part.layout().conditions == parts[1]["conditions"]
+
+
+def _leaves(d, pre=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{pre}{k}.")
+        else:
+            yield f"{pre}{k}", v
+
+
+def test_growing_brains_condition_parts_give_the_whole_run_bit_for_bit(tmp_path):
+    """``--parts``: a run assembled from parts that ran disjoint conditions equals the whole run
+    (each network's batch, noise, penalty and clusters are its own), the gauss condition
+    (the Gaussian MI between the grid halves, penalized) included."""
+    pytest.importorskip("neurogym")
+    import shutil
+    from mifd.experiments.growing_brains import clusters_of
+    from mifd.store import Store
+    conds = ("none", "bimt=0.001", "gauss=0.05")
+    over = {"conditions": conds, "steps": 3}
+    whole = mifd.run("growing-brains", "smoke", "cpu", over, store=Store(tmp_path / "a", []),
+                     verbose=False, progress=False)
+    assert whole.result["conditions"] == list(conds)
+    mi = whole.result["hist"]["mi"]
+    assert (mi[:, :2] == 0).all() and (mi[:, 2] > 0).all()  # only gauss pays the MI penalty
+    store = Store(tmp_path / "b", [])
+    for part in (("gauss=0.05", "none"), ("bimt=0.001",)):
+        r = mifd.run("growing-brains", "smoke", "cpu", {**over, "conditions": part},
+                     store=store, verbose=False, progress=False)
+    got = mifd.run("growing-brains", "smoke", "cpu", over, store=store, verbose=False,
+                   progress=False)
+    assert got.meta["parts"] and got.result["conditions"] == list(conds)
+    a, b = dict(_leaves(whole.result)), dict(_leaves(got.result))
+    assert a.keys() == b.keys()
+    for k in a:
+        if hasattr(a[k], "shape"):
+            np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+        else:
+            assert b[k] == a[k], k
+    units, labels = clusters_of(got.result["final"], 1)
+    assert len(units) == len(labels) and (labels >= 0).all()
+    assert np.isfinite(got.result["final"]["mi_halves"]).all()

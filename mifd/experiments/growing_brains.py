@@ -6,7 +6,11 @@ The network is Yang et al.'s leaky ReLU RNN (:mod:`mifd.models.yang`) with its u
 (:func:`mifd.bimt.grid`), the tasks neurogym's (:mod:`mifd.tasks.yang19`). Conditions:
 ``none``, and per strength λ of ``strengths`` an ``l1=λ`` (``λ·l0·Σ|w|``: the connection cost with
 ``A = 0``) and a ``bimt=λ`` (``λ·CC`` with ``A`` and swap steps every ``swap_every`` steps;
-λ × 10 from ¼ to ¾ of training with ``schedule``). Each training step draws, for every network
+λ × 10 from ¼ to ¾ of training with ``schedule``); per strength λ of ``mi_strengths`` a
+``gauss=λ``: the paper's idea, minimizing the dependence between the grid's two halves (units
+``0 … n/2 − 1`` and the rest), with ``λ`` × the Gaussian MI of their rates over the batch
+(:func:`mifd.penalties.gaussian_mi`, each network over its own trials' steps) in place of the
+MINE estimate (a critic-free stand-in; the "Is MINE needed?" chapter compares the two). Each training step draws, for every network
 from its own stream, one task and a batch of its trials (Yang et al.'s training: one task per
 batch); the loss is Yang et al.'s weighted squared error with sigmoid outputs. Adam.
 
@@ -15,7 +19,9 @@ evaluation batch of every task; the snapshot records per network its performance
 (Yang et al.'s decision criterion), the normalized task variance and its k-means clusters
 (k by silhouette, :mod:`mifd.cognitive`), the anatomical measures of those clusters on the
 grid (isolated ratio, index variance, each with its shuffle null), Q_str and Q_cor with the
-clusters as the partition, the wiring length, connection cost and active units.
+clusters as the partition, the NMI between the clusters and the grid halves (``NMI_halves``),
+the Gaussian MI between the halves over the evaluation batch (``mi_halves``), the wiring length,
+connection cost and active units.
 
 Settings we had to choose (Growing Brains states none of them where we can read it): the
 network and training are Yang et al.'s defaults; λ, A, ℓ0 and the swap settings are BIMT's
@@ -35,21 +41,25 @@ from .. import bimt, cognitive, metrics
 from ..config import ConfigError, param
 from ..models.yang import ACTIVATIONS, YangRNN, YangSpec
 from ..nn import generator_states, set_generator_states
+from ..penalties import gaussian_mi
 from ..tasks import yang19
 from .base import Checkpointer, Experiment, Layout, Unit, run_units
 from .bimt import trials_by_condition
 
-METHODS = ("none", "l1", "bimt")
+METHODS = ("none", "l1", "bimt", "gauss")
 
 
 @dataclass(frozen=True)
 class GrowingBrainsConfig:
-    conditions: tuple[str, ...] = param((), doc="conditions to run, each 'none', 'l1=λ' or "
-                                        "'bimt=λ' (empty: none, and l1 and bimt at every "
-                                        "strength)")
+    conditions: tuple[str, ...] = param((), doc="conditions to run, each 'none', 'l1=λ', "
+                                        "'bimt=λ' or 'gauss=λ' (empty: none, l1 and bimt at "
+                                        "every strength, gauss at every mi_strength)")
     strengths: tuple[float, ...] = param((1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
                                          doc="λ of the l1 and bimt conditions (7 each, as "
                                              "Growing Brains)", low=0.0)
+    mi_strengths: tuple[float, ...] = param((), doc="λ of the gauss conditions (the Gaussian MI "
+                                            "between the grid halves; not in Growing Brains)",
+                                            low=0.0)
     trials: int = param(1, doc="networks per condition (Growing Brains: 1)", low=1, high=100)
     seed: int = param(0, doc="seed of trial 0", low=0)
     n: int = param(400, doc="hidden units (Growing Brains: 400 on 20 × 20)", low=4, high=4096)
@@ -73,8 +83,9 @@ class GrowingBrainsConfig:
     shuffles: int = param(1000, doc="label shuffles of each anatomical null", low=1)
 
     def layout(self) -> Layout:
-        conds = self.conditions or ("none",) + tuple(f"{m}={v:g}" for m in ("l1", "bimt")
-                                                     for v in self.strengths)
+        conds = self.conditions or ("none",) + tuple(
+            f"{m}={v:g}" for m in ("l1", "bimt") for v in self.strengths) + tuple(
+            f"gauss={v:g}" for v in self.mi_strengths)
         return Layout(tuple(conds), self.trials, self.seed)
 
     def task_spec(self) -> yang19.Yang19Spec:
@@ -90,20 +101,21 @@ class GrowingBrainsConfig:
         if not self.dt / self.tau <= 1:
             raise ConfigError(f"parameter 'dt': got {self.dt} with tau = {self.tau}; allowed: "
                               "dt <= tau")
-        if len(set(self.strengths)) != len(self.strengths) or any(
-                not 0 < v < math.inf for v in self.strengths):
-            raise ConfigError(f"parameter 'strengths': got {self.strengths!r}; allowed: "
-                              "distinct finite values > 0")
+        for name in ("strengths", "mi_strengths"):
+            vals = getattr(self, name)
+            if len(set(vals)) != len(vals) or any(not 0 < v < math.inf for v in vals):
+                raise ConfigError(f"parameter '{name}': got {vals!r}; allowed: distinct finite "
+                                  "values > 0")
         for c in self.conditions:
             method, eq, v = c.partition("=")
             try:
-                ok = (method == "none" and not eq) or (method in ("l1", "bimt") and
+                ok = (method == "none" and not eq) or (method in METHODS[1:] and
                                                        0 < float(v) < math.inf)
             except ValueError:
                 ok = False
             if not ok:
                 raise ConfigError(f"parameter 'conditions': got {c!r}; allowed: 'none', "
-                                  "'l1=λ' or 'bimt=λ' with λ > 0")
+                                  "'l1=λ', 'bimt=λ' or 'gauss=λ' with λ > 0")
         if len(set(self.conditions)) != len(self.conditions):
             raise ConfigError(f"parameter 'conditions': got {self.conditions!r}; allowed: "
                               "distinct")
@@ -112,9 +124,12 @@ class GrowingBrainsConfig:
 
 PROFILES = {
     "paper": {},
-    # fewer units and steps on 2 CPU cores, every task kept; two networks per condition at four
-    # strengths (an unmeasured first choice, see the chapter's reductions)
-    "book": {"n": 100, "steps": 3000, "trials": 2, "strengths": (1e-4, 1e-3, 1e-2, 3e-2),
+    # fewer units (8 × 8), a smaller batch and fewer steps on 2 CPU cores (two condition parts,
+    # one per core), every task kept; two networks per condition at four strengths, and the
+    # Gaussian MI between the grid halves at two. Measured on a busy core: 22 networks of 100
+    # units, batch 64: 5.5 s per step; 12 networks of 64 units, batch 64: 2.2 s per step
+    "book": {"n": 64, "batch": 32, "steps": 3000, "trials": 2,
+             "strengths": (1e-4, 1e-3, 1e-2, 3e-2), "mi_strengths": (1e-3, 1e-2),
              "eval_every": 250, "eval_batch": 32, "swap_every": 100, "swap_top_k": 20,
              "shuffles": 200},
     "smoke": {"n": 16, "steps": 4, "batch": 4, "strengths": (1e-3,), "dim_ring": 8,
@@ -124,7 +139,8 @@ PROFILES = {
 
 
 def _conditions(cfg: GrowingBrainsConfig) -> list[tuple[str, float, float, bool]]:
-    """Per trial: (method, λ, A, swaps)."""
+    """Per trial: (method, λ, A, swaps) (λ of ``gauss``: the MI penalty's; its wiring λ is 0,
+    see :meth:`GrowingBrainsUnit.reg_loss`)."""
     out = []
     for name in cfg.layout().conditions:
         method, _, v = name.partition("=")
@@ -151,7 +167,9 @@ class GrowingBrainsUnit(Unit):
                              self.model_spec).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         conds = _conditions(cfg)
-        self.lam = torch.tensor([c[1] for c in conds], device=self.device)
+        self.lam = torch.tensor([c[1] if c[0] != "gauss" else 0.0 for c in conds],
+                                device=self.device)
+        self.mi_lam = [c[1] if c[0] == "gauss" else 0.0 for c in conds]
         self.A = torch.tensor([c[2] for c in conds], device=self.device)
         self.swaps = torch.tensor([c[3] for c in conds], device=self.device)
         self.wiring = bimt.Wiring(cfg.n, self.model_spec.n_in, self.model_spec.n_out, A=cfg.A,
@@ -161,16 +179,20 @@ class GrowingBrainsUnit(Unit):
                            for s in seeds]
         E = cfg.steps
         self.hist = {k: np.full((E, self.T), np.nan, dtype=np.float32)
-                     for k in ("task", "reg", "task_id")}
+                     for k in ("task", "reg", "task_id", "mi")}
         self.snap_steps: list[int] = []
         self.snaps: list[dict] = []
 
     # ------------------------------------------------------------------ data and loss
     def _batches(self) -> dict[str, torch.Tensor]:
-        """One task's batch per network from its own stream, padded at the end to the longest
-        (zero input, weight 0; each network's noise drawn at its own length)."""
+        """One task's batch per network from its own stream, padded at the end (zero input,
+        weight 0; each network's noise drawn at its own length) to the longest trial of the
+        fixed trial pools (so that a network's sums run over the same steps whatever its batch
+        companions draw; with fresh trials, ``cache_size = 0``, to the batch's longest)."""
         bs = [yang19.mixed_batch(self.spec, self.cfg.batch, r, per="batch") for r in self.rngs]
-        L = max(b["inputs"].shape[1] for b in bs)
+        if getattr(self, "pad_to", None) is None:
+            self.pad_to = yang19.longest_pooled(self.spec) or 0
+        L = max([self.pad_to] + [b["inputs"].shape[1] for b in bs])
         x = np.zeros((self.T, self.cfg.batch, L, self.model_spec.n_in), np.float32)
         y = np.zeros((self.T, self.cfg.batch, L, self.model_spec.n_out), np.float32)
         w = np.zeros_like(y)
@@ -184,7 +206,8 @@ class GrowingBrainsUnit(Unit):
         dev = self.device
         return {"x": torch.from_numpy(x).to(dev), "y": torch.from_numpy(y).to(dev),
                 "w": torch.from_numpy(w).to(dev), "noise": noise,
-                "task": np.array([int(b["task"][0]) for b in bs])}
+                "task": np.array([int(b["task"][0]) for b in bs]),
+                "lengths": [b["inputs"].shape[1] for b in bs]}
 
     def params(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.model.named_parameters() if k in bimt.UNIT_AXES["leaky"]}
@@ -196,6 +219,18 @@ class GrowingBrainsUnit(Unit):
         length = bimt.wiring_length(p, "leaky", self.wiring)
         return scale * self.lam * (self.A * length + self.wiring.l0 * l1)
 
+    def mi_loss(self, rates: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+        """``λ_t`` × the Gaussian MI between the grid halves of each ``gauss`` network's rates
+        ``(T, batch, L, n)`` over the steps of its own trials (0 for the other networks)."""
+        out = torch.zeros(self.T, device=rates.device)
+        h = self.cfg.n // 2
+        for t, lam in enumerate(self.mi_lam):
+            if lam > 0:
+                r = rates[t, :, :lengths[t]].reshape(1, -1, self.cfg.n)
+                out = out.index_put((torch.tensor([t], device=rates.device),),
+                                    lam * gaussian_mi(r[..., :h], r[..., h:]))
+        return out
+
     def step(self, i: int) -> None:
         if i == 0:
             self._snapshot(0)
@@ -203,16 +238,18 @@ class GrowingBrainsUnit(Unit):
         cfg = self.cfg
         scale = bimt.lambda_schedule(i - 1, cfg.steps, 1.0) if cfg.schedule else 1.0
         data = self._batches()
-        _, out = self.model(data["x"], data["noise"])
+        rates, out = self.model(data["x"], data["noise"])
         task = (data["w"] * (out - data["y"]) ** 2).mean(dim=(1, 2, 3))
         reg = self.reg_loss(scale)
+        mi = self.mi_loss(rates, data["lengths"])
         self.opt.zero_grad(set_to_none=True)
-        (task + reg).sum().backward()
+        (task + reg + mi).sum().backward()
         self.opt.step()
         e = i - 1
         self.hist["task"][e] = task.detach().cpu().numpy()
         self.hist["reg"][e] = reg.detach().cpu().numpy()
         self.hist["task_id"][e] = data["task"]
+        self.hist["mi"][e] = mi.detach().cpu().numpy()
         if i % cfg.swap_every == 0 and bool(self.swaps.any()):
             bimt.swap_step(self.model, "leaky", self.wiring, cfg.swap_top_k, self.opt, self.swaps)
         if i % cfg.eval_every == 0 or i == cfg.steps:
@@ -261,7 +298,8 @@ class GrowingBrainsUnit(Unit):
 def evaluate(unit: GrowingBrainsUnit, full: bool = False) -> dict[str, Any]:
     """Per network: performance per task, the clusters of its normalized task variance and
     their anatomical and modularity measures, wiring length, connection cost, active units.
-    ``full`` adds the task-variance matrix, the cluster labels and the units clustered."""
+    ``full`` adds the task-variance matrix and the cluster of every unit (``labels``, ``(T, n)``;
+    −1: too little task variance to be clustered)."""
     cfg, T, n = unit.cfg, unit.T, unit.cfg.n
     perf = np.zeros((T, len(yang19.TASKS)))
     tv = np.zeros((T, len(yang19.TASKS), n))
@@ -286,9 +324,12 @@ def evaluate(unit: GrowingBrainsUnit, full: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"performance": perf.mean(1), "perf_task": perf,
                            "wiring_length": length, "cc": cost, "active_units": active}
     keys = ("clusters", "silhouette", "isolated", "isolated_null", "index_var",
-            "index_var_null", "Q_str_clusters", "Q_cor_clusters", "clustered")
+            "index_var_null", "Q_str_clusters", "Q_cor_clusters", "clustered", "NMI_halves")
     vals = {k: np.full(T, np.nan) for k in keys}
-    labels_all, units_all = [], []
+    with torch.no_grad():
+        Rt = torch.from_numpy(R_all)
+        vals["mi_halves"] = gaussian_mi(Rt[..., :n // 2], Rt[..., n // 2:]).numpy()
+    all_labels = np.full((T, n), -1, dtype=np.int64)
     for t in range(T):
         units, X = cognitive.normalized(tv[t])
         labels, k = cognitive.cluster(X, seed=cfg.seed) if len(units) else (np.zeros(0, int), 0)
@@ -304,14 +345,20 @@ def evaluate(unit: GrowingBrainsUnit, full: bool = False) -> dict[str, Any]:
             vals["Q_str_clusters"][t] = metrics.modularity(S, labels)
             C = metrics.abs_corr(R_all[t][:, units])
             vals["Q_cor_clusters"][t] = metrics.modularity(np.nan_to_num(C), labels)
-        labels_all.append(labels)
-        units_all.append(units)
+            vals["NMI_halves"][t] = metrics.nmi(labels, (np.asarray(units) >= n // 2).astype(int))
+        all_labels[t, units] = labels
     out.update(vals)
     if full:
         out["task_variance"] = tv.astype(np.float32)
-        out["labels"] = [lab.tolist() for lab in labels_all]
-        out["units"] = [u.tolist() for u in units_all]
+        out["labels"] = all_labels
     return out
+
+
+def clusters_of(final: dict[str, Any], t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Network ``t``'s clustered units and their cluster labels from a ``full`` evaluation."""
+    labels = np.asarray(final["labels"][t])
+    units = np.flatnonzero(labels >= 0)
+    return units, labels[units]
 
 
 def train(cfg: GrowingBrainsConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
@@ -323,7 +370,7 @@ def train(cfg: GrowingBrainsConfig, device: str, ckpt: Checkpointer, progress: b
                  **{k: final[k] for k in ("wiring_length", "cc", "active_units", "clusters",
                                           "silhouette", "isolated", "isolated_null",
                                           "index_var", "index_var_null", "Q_str_clusters",
-                                          "Q_cor_clusters")},
+                                          "Q_cor_clusters", "NMI_halves", "mi_halves")},
                  "task_loss": np.nanmean(res["hist"]["task"][-max(1, min(100, cfg.steps)):],
                                          axis=0)}
     return {**res, "trials": trials_by_condition(cfg, per_trial)}

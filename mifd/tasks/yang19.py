@@ -280,6 +280,20 @@ def _trials(spec: Yang19Spec, task: str, n: int, rng: np.random.Generator) -> li
     return _new_trials(spec, task, n, rng)
 
 
+def longest_pooled(spec: Yang19Spec) -> int | None:
+    """The most steps of any trial in the pools of all tasks when they are fixed (``cache_size``
+    > 0, ``cache_refresh`` = 0): a padding length that no batch exceeds, whatever it draws;
+    ``None`` if the pools are not fixed."""
+    if not spec.cache_size or spec.cache_refresh > 0:
+        return None
+    rng = np.random.default_rng(0)  # draws nothing (n = 0): the pools are made from cache_seed
+    for task in TASKS:
+        _pool_trials(spec, task, 0, rng)
+    return max(len(trial[0]) for key, pool in _POOLS.items()
+               if key[1:] == (spec.dt, spec.dim_ring, float(spec.sigma), spec.cache_size,
+                              spec.cache_seed) for trial in pool)
+
+
 def clear_cache() -> None:
     """Forget the cached neurogym environments and trial pools."""
     _ENVS.clear()
