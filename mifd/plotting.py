@@ -424,6 +424,24 @@ def dose_response(df: Any, metrics: tuple[str, ...], labels: Mapping[str, str] |
 
 # --------------------------------------------------------------------------- Growing Brains
 
+def method_timecourses(epochs: Any, courses: Mapping[str, Mapping[str, Any]],
+                       labels: Mapping[str, str], xlabel: str = "training step") -> plt.Figure:
+    """Per metric (``labels``: metric → axis label), per method: the mean over its networks
+    (thick) and every network (thin) against ``epochs``; ``courses``: method → metric →
+    ``(snapshots, networks)`` (:func:`mifd.paper.growing_brains.courses_by_method`)."""
+    fig, axes = panels(len(labels), 2.6, 2.4)
+    for ax, (k, label) in zip(axes, labels.items()):
+        for method, m in courses.items():
+            if k not in m:
+                continue
+            ax.plot(epochs, m[k], color=cond_color(method), alpha=0.25, lw=0.7)
+            ax.plot(epochs, np.nanmean(m[k], 1), color=cond_color(method), label=method, lw=1.8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label, fontsize=8)
+    axes[0].legend(fontsize=7)
+    return fig
+
+
 def cluster_grid(ax: plt.Axes, n: int, units: Any, labels: Any, title: str = "") -> None:
     """Units on their grid (:func:`mifd.bimt.grid`) coloured by functional cluster; units left
     out of the clustering (too little task variance) as small grey dots."""

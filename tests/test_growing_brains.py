@@ -95,22 +95,29 @@ def test_growing_brains_smoke_run_has_every_condition_and_metric(tmp_path):
     from mifd.store import Store
     rr = mifd.run("growing-brains", "smoke", "cpu", store=Store(tmp_path, []), verbose=False,
                   progress=False)
-    assert tuple(rr.result["trials"]) == ("none", "l1=0.001", "bimt=0.001")
+    assert tuple(rr.result["trials"]) == ("none", "l1=0.001", "bimt=0.001", "gauss=0.01")
     for c, m in rr.result["trials"].items():
         assert {"performance", "error", "active_units", "isolated", "isolated_null",
-                "index_var", "index_var_null", "clusters", "Q_str_clusters"} <= set(m)
+                "index_var", "index_var_null", "clusters", "Q_str_clusters", "NMI_halves",
+                "mi_halves"} <= set(m)
     f = rr.result["final"]
-    assert f["perf_task"].shape == (3, 20) and f["task_variance"].shape == (3, 20, 16)
+    assert f["perf_task"].shape == (4, 20) and f["task_variance"].shape == (4, 20, 16)
+    from mifd.paper import growing_brains as G
+    qs = G.questions(rr)
+    assert len(qs) == 4 and all(q["answer"].startswith("not testable") for q in qs)  # n = 1
     assert rr.result["snaps"]["isolated"].shape[0] == len(rr.result["snap_epochs"])
 
 
 def test_bad_growing_brains_settings_are_refused_in_one_line():
     exp = mifd.get_experiment("growing-brains")
-    assert exp.config("smoke").layout().conditions == ("none", "l1=0.001", "bimt=0.001")
+    assert exp.config("smoke").layout().conditions == ("none", "l1=0.001", "bimt=0.001",
+                                                       "gauss=0.01")
     assert exp.config("smoke", {"conditions": ("bimt=0.5",)}).layout().conditions == ("bimt=0.5",)
     for over, match in (({"conditions": ("l2=0.1",)}, "parameter 'conditions'"),
                         ({"conditions": ("bimt=0",)}, "parameter 'conditions'"),
                         ({"strengths": (1e-3, 1e-3)}, "parameter 'strengths'"),
+                        ({"mi_strengths": (0.0,)}, "parameter 'mi_strengths'"),
+                        ({"conditions": ("gauss=-1",)}, "parameter 'conditions'"),
                         ({"n": 15}, "parameter 'n'"), ({"dt": 30}, "parameter 'dt'"),
                         ({"swap_top_k": 99}, "parameter 'swap_top_k'")):
         with pytest.raises(mifd.ConfigError, match=match):
@@ -124,6 +131,14 @@ def test_below_chance_rule_on_hand_built_trials():
     assert G.below_chance(null + 0.01 * np.arange(1, 9), null)[0] == "not below chance"
     assert G.below_chance(null[:4] - 0.2, null[:4])[0] == "not testable (n = 4)"
     assert G.method_of("bimt=0.001") == ("bimt", 0.001) and G.method_of("none") == ("none", 0.0)
+    # the halves questions' rule: one-sided Welch in the stated direction
+    lo, hi = [1.0, 1.1, 0.9, 1.05], [2.0, 2.1, 1.9, 2.05]
+    assert G._answer({**mifd.paper.rules.comparison(lo, hi, "less"), "n": 4}, "less", "lower",
+                     "no") == "lower"
+    assert G._answer({**mifd.paper.rules.comparison(hi, lo, "less"), "n": 4}, "less", "lower",
+                     "no") == "no"
+    assert G._answer({**mifd.paper.rules.comparison(lo[:1], hi, "less"), "n": 1}, "less",
+                     "lower", "no") == "not testable (n = 1)"
 
 
 def test_a_growing_brains_run_splits_into_condition_parts():

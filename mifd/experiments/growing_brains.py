@@ -132,7 +132,8 @@ PROFILES = {
              "strengths": (1e-4, 1e-3, 1e-2, 3e-2), "mi_strengths": (1e-3, 1e-2),
              "eval_every": 250, "eval_batch": 32, "swap_every": 100, "swap_top_k": 20,
              "shuffles": 200},
-    "smoke": {"n": 16, "steps": 4, "batch": 4, "strengths": (1e-3,), "dim_ring": 8,
+    "smoke": {"n": 16, "steps": 4, "batch": 4, "strengths": (1e-3,), "mi_strengths": (1e-2,),
+              "dim_ring": 8,
               "dt": 100, "eval_every": 2, "eval_batch": 3, "swap_every": 2, "swap_top_k": 4,
               "cache_size": 8, "shuffles": 5},
 }

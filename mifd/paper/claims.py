@@ -22,7 +22,8 @@ def _where(rr: Any) -> str:
     cfg = rr.config
     prec = getattr(cfg, "sm_precision", "fp32")
     length = (f"{cfg.epochs} epochs" if hasattr(cfg, "epochs") else
-              f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else "")
+              f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else
+              f"{cfg.steps} steps" if hasattr(cfg, "steps") else "")
     return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
             + (f", {length}" if length else "")
             + (f", {prec} critic" if prec != "fp32" else ""))
@@ -146,14 +147,16 @@ def summary(table: pd.DataFrame) -> str:
 
 
 def beyond_table(bimt: Any | None = None, bimt_separation: Any | None = None,
-                 penalties: Any | None = None, penalties_separation: Any | None = None
-                 ) -> pd.DataFrame:
+                 penalties: Any | None = None, penalties_separation: Any | None = None,
+                 growing_brains: Any | None = None) -> pd.DataFrame:
     """The questions the chapters beyond the paper ask, one row each: section, question, answer
     (by the chapter's stated rule), ours (the numbers), where (profile, device, trials, length).
     Built from the runs given (``None``: left out): BIMT beside MI minimization on working
-    memory and on separation (:func:`mifd.paper.bimt.questions`), and the dependence penalties
-    on both (:func:`mifd.paper.penalties.questions`)."""
+    memory and on separation (:func:`mifd.paper.bimt.questions`), the dependence penalties
+    on both (:func:`mifd.paper.penalties.questions`), and Growing Brains on the cognitive tasks
+    (:func:`mifd.paper.growing_brains.questions`)."""
     from . import bimt as bimt_section
+    from . import growing_brains as growing_brains_section
     from . import penalties as penalties_section
     rows = []
     for rr, section, questions in (
@@ -162,7 +165,9 @@ def beyond_table(bimt: Any | None = None, bimt_separation: Any | None = None,
              bimt_section.questions),
             (penalties, "Is MINE needed? (working memory)", penalties_section.questions),
             (penalties_separation, "Is MINE needed? (separation)",
-             penalties_section.questions)):
+             penalties_section.questions),
+            (growing_brains, "Growing Brains (20 cognitive tasks)",
+             growing_brains_section.questions)):
         if rr is None:
             continue
         for q in questions(rr):

@@ -1,7 +1,9 @@
 """Growing Brains reproduced: the ``growing-brains`` experiment read as the chapter's tables —
 task error against active units beside the paper's figure, the anatomical measures against
-their shuffle nulls beside the paper's readings, and the timing of functional against
-anatomical clustering — each judged by a stated rule (:mod:`mifd.paper.rules`)."""
+their shuffle nulls beside the paper's readings, the timing of functional against anatomical
+clustering, and (beyond Growing Brains) whether minimizing the dependence between the grid's
+halves aligns the task-variance clusters with them — each judged by a stated rule
+(:mod:`mifd.paper.rules`)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ from scipy import stats
 from . import reported, rules
 from .timing import onset
 
+#: the methods, in the order of the tables (``gauss``: the Gaussian MI between the grid halves,
+#: not in Growing Brains)
+METHODS = ("none", "l1", "bimt", "gauss")
 #: the per-trial metrics of the final table
 METRICS = ("performance", "active_units", "wiring_length", "clusters", "silhouette",
            "isolated", "isolated_null", "index_var", "index_var_null", "Q_str_clusters",
-           "Q_cor_clusters")
+           "Q_cor_clusters", "NMI_halves", "mi_halves")
 #: fewest trials of a method for the below-chance test (a one-sided Wilcoxon test cannot reach
 #: p < 0.05 with fewer)
 MIN_TRIALS = 5
@@ -79,7 +84,7 @@ def anatomy_table(rr: Any) -> pd.DataFrame:
     readings), and whether ours is below chance (:func:`below_chance`)."""
     trials = rr.result["trials"]
     rows = []
-    for method in ("none", "l1", "bimt"):
+    for method in METHODS:
         conds = [c for c in rr.layout.conditions if method_of(c)[0] == method]
         if not conds:
             continue
@@ -88,7 +93,8 @@ def anatomy_table(rr: Any) -> pd.DataFrame:
             s = np.concatenate([trials[c][stat] for c in conds]).astype(float)
             n = np.concatenate([trials[c][f"{stat}_null"] for c in conds]).astype(float)
             v, p, k = below_chance(s, n)
-            ps, pn = reported.GROWING_BRAINS_ANATOMY[method][stat]
+            ps, pn = reported.GROWING_BRAINS_ANATOMY.get(method, {}).get(stat,
+                                                                        (math.nan, 1.0))
             row[f"{stat} / null (ours)"] = float(np.nanmean(s / n))
             row[f"{stat} / null (paper)"] = ps / pn
             row[f"{stat}: below chance?"] = v + (f" (p = {p:.2g}, n = {k})"
@@ -106,6 +112,28 @@ def clustering_courses(rr: Any) -> dict[str, np.ndarray]:
                                                                            float)}
 
 
+#: the metrics of the chapter's time-course figure, with their axis labels
+COURSES = {"performance": "performance (mean over tasks)", "functional":
+           "functional clustering\n(silhouette)", "anatomical":
+           "anatomical clustering\n(1 − isolated / null)", "NMI_halves": "NMI(clusters, halves)",
+           "mi_halves": "Gaussian MI between\nhalves (nats)"}
+
+
+def courses_by_method(rr: Any) -> dict[str, dict[str, np.ndarray]]:
+    """Per method, per metric of :data:`COURSES`: its values ``(snapshots, networks)``, the
+    method's strengths and trials pooled."""
+    s = rr.result["snaps"]
+    per = {**clustering_courses(rr), **{k: np.asarray(s[k], float) for k in
+                                        ("performance", "NMI_halves", "mi_halves") if k in s}}
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for method in METHODS:
+        idx = [i for c in rr.layout.conditions if method_of(c)[0] == method
+               for i in rr.layout.index(c)]
+        if idx:
+            out[method] = {k: v[:, idx] for k, v in per.items() if k in COURSES}
+    return out
+
+
 def timing_table(rr: Any) -> pd.DataFrame:
     """Per method: the half-rise snapshot (:func:`mifd.paper.timing.onset`) of functional and
     of anatomical clustering per trial, the lag (anatomical − functional), and a two-sided
@@ -117,7 +145,7 @@ def timing_table(rr: Any) -> pd.DataFrame:
     on = {k: rr.layout.split(onset(np.nan_to_num(v, nan=0.0), epochs)) for k, v in
           courses.items()}
     rows = []
-    for method in ("none", "l1", "bimt"):
+    for method in METHODS:
         conds = [c for c in rr.layout.conditions if method_of(c)[0] == method]
         if not conds:
             continue
@@ -140,13 +168,97 @@ def timing_table(rr: Any) -> pd.DataFrame:
 
 
 def representatives(rr: Any) -> dict[str, int]:
-    """One network per method to draw: ``none``, and of ``l1`` and ``bimt`` the last trial at
-    their median strength; ``{condition: trial index}``."""
+    """One network per method to draw: ``none``, and of every other method the last trial at
+    its median strength; ``{condition: trial index}``."""
     out = {}
-    for method in ("none", "l1", "bimt"):
+    for method in METHODS:
         conds = sorted((c for c in rr.layout.conditions if method_of(c)[0] == method),
                        key=lambda c: method_of(c)[1])
         if conds:
             c = conds[(len(conds) - 1) // 2]
             out[c] = int(rr.layout.index(c)[-1])
+    return out
+
+
+def _pooled(rr: Any, metric: str, methods: tuple[str, ...]) -> np.ndarray:
+    trials = rr.result["trials"]
+    return np.concatenate([np.asarray(trials[c][metric], float) for c in rr.layout.conditions
+                           if method_of(c)[0] in methods] or [np.zeros(0)])
+
+
+def halves_table(rr: Any) -> pd.DataFrame:
+    """Per method (strengths and trials pooled), at the end of training: the Gaussian MI between
+    the grid halves' rates on the evaluation batch (nats), and the NMI between the task-variance
+    clusters and the halves (0: the clusters ignore the halves; 1: they are the halves)."""
+    rows = []
+    for method in METHODS:
+        mi, nmi = _pooled(rr, "mi_halves", (method,)), _pooled(rr, "NMI_halves", (method,))
+        if mi.size:
+            rows.append({"method": method, "networks": int(mi.size),
+                         "MI between halves (nats)": rules.fmt(*rules.mean_ci(mi)[:2], mi.size),
+                         "NMI(clusters, halves)": rules.fmt(*rules.mean_ci(nmi)[:2], nmi.size)})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def _answer(c: dict, direction: str, yes: str, no: str) -> str:
+    """``yes`` when the comparison (:func:`mifd.paper.rules.comparison`) goes in ``direction``
+    with one-sided Welch p < α, ``no`` otherwise; not testable below 2 networks a side."""
+    if not np.isfinite(c["welch_p"]):
+        return rules.not_testable(int(c.get("n", 0)))
+    right = c["diff"] > 0 if direction == "greater" else c["diff"] < 0
+    return yes if right and c["welch_p"] < rules.ALPHA else no
+
+
+def questions(rr: Any) -> list[dict[str, str]]:
+    """The chapter's questions, answered from the run by stated rules (one dict per question:
+    ``question``, ``answer``, ``ours``, ``rule``):
+
+    1. *Under BIMT, are the functional clusters anatomically clustered?* The isolated ratio
+       against its shuffle null, BIMT's trials pooled (:func:`below_chance`).
+    2. *Do functional and anatomical clustering emerge together under BIMT?* The lag's verdict
+       of :func:`timing_table`.
+    3. *Does minimizing the MI between the grid halves lower it?* ``mi_halves`` of the ``gauss``
+       networks against every network trained without it, one-sided Welch p < α: **lower**;
+       **no difference detected** otherwise.
+    4. *Does it align the task-variance clusters with the halves?* ``NMI_halves`` the same way:
+       **yes** / **not detected**.
+
+    Questions whose method the run lacks are left out."""
+    out = []
+    methods = {method_of(c)[0] for c in rr.layout.conditions}
+    if "bimt" in methods:
+        iso, null = _pooled(rr, "isolated", ("bimt",)), _pooled(rr, "isolated_null", ("bimt",))
+        v, p, k = below_chance(iso, null)
+        out.append({"question": "Under BIMT, are the functional clusters anatomically "
+                                "clustered (fewer isolated units than chance)?",
+                    "answer": v, "ours": f"isolated ratio {np.nanmean(iso):.2f} against "
+                    f"{np.nanmean(null):.2f} for shuffled positions (n = {k}"
+                    + (f", p = {p:.2g})" if np.isfinite(p) else ")"),
+                    "rule": f"one-sided Wilcoxon signed-rank p < {rules.ALPHA}, at least "
+                            f"{MIN_TRIALS} networks"})
+        row = timing_table(rr).loc["bimt"]
+        out.append({"question": "Under BIMT, do functional and anatomical clustering emerge "
+                                "together?", "answer": row["verdict"],
+                    "ours": (f"median lag {row['median lag (steps)']:+.0f} steps "
+                             if np.isfinite(row["median lag (steps)"]) else "no lag: ")
+                    + f"(anatomical − functional half-rise, n = {row['trials with both onsets']}"
+                      " networks with both onsets)",
+                    "rule": f"two-sided Wilcoxon on the lags, p < {rules.ALPHA}; at least "
+                            f"{MIN_TRIALS} networks with both onsets"})
+    if "gauss" in methods:
+        others = tuple(m for m in METHODS if m != "gauss")
+        for metric, q, yes, no, what in (
+                ("mi_halves", "Does minimizing the Gaussian MI between the grid halves lower "
+                 "it at the end of training?", "lower", "no difference detected", "less"),
+                ("NMI_halves", "Does minimizing the MI between the grid halves align the "
+                 "task-variance clusters with the halves?", "yes", "not detected", "greater")):
+            g, o = _pooled(rr, metric, ("gauss",)), _pooled(rr, metric, others)
+            c = {**rules.comparison(g, o, what),
+                 "n": int(min(np.isfinite(g).sum(), np.isfinite(o).sum()))}
+            out.append({"question": q, "answer": _answer(c, what, yes, no),
+                        "ours": f"{metric} {np.nanmean(g):.3f} with the penalty against "
+                                f"{np.nanmean(o):.3f} without (n = {g.size} and {o.size}, "
+                                f"one-sided Welch p = {c['welch_p']:.2g})",
+                        "rule": f"one-sided Welch p < {rules.ALPHA}, the penalized networks "
+                                "against every other network of the run"})
     return out
