@@ -1,0 +1,1 @@
+"""GPU kernels (Triton), each tested equal to its reference implementation."""

@@ -1,0 +1,79 @@
+"""The persistent Triton GRU recurrence (:mod:`mifd.kernels.gru`) equals the reference loop
+(:func:`mifd.models.bptt.gru_states`) for both cells, run on CPU tensors by Triton's
+interpreter (small sizes: the interpreter runs each program in Python); bad inputs refused."""
+
+import pytest
+import torch
+
+from mifd.kernels import gru as kgru
+from mifd.models import bptt
+
+pytest.importorskip("triton")
+
+
+@pytest.fixture
+def interpreted(monkeypatch):
+    """Triton's interpreter on for this test (the kernel is jitted on first use, so it is
+    rebuilt under the interpreter and again afterwards)."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setattr(kgru, "_KERNEL", None)
+    yield
+    kgru._KERNEL = None
+
+
+def _inputs(cell, T=2, B=19, L=13, n_in=3, n=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(T, B, L, n_in, generator=g)
+    h0 = torch.randn(T, B, n, generator=g) * 0.5
+    W = torch.randn(T, n_in, 3 * n, generator=g) * 0.5
+    U = torch.randn(T, n, 3 * n, generator=g) * 0.4
+    b = c = None
+    if cell == "keras":
+        b = torch.randn(T, 1, 3 * n, generator=g) * 0.3
+        c = torch.randn(T, 1, 3 * n, generator=g) * 0.3
+    return x, h0, W, U, b, c
+
+
+@pytest.mark.parametrize("cell", ["keras", "paper"])
+def test_kernel_states_equal_the_reference_loop(interpreted, cell):
+    """B not a multiple of the block, N not a power of two, a non-zero start: padded rows and
+    units never leak into the result."""
+    args = _inputs(cell)
+    ref = bptt.gru_states(*args, chunk=5)
+    got = kgru.gru_states(*args)
+    assert got.shape == ref.shape
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+    # the two trials are independent: trial 1 alone gives its states
+    one = [a[1:] if a is not None else None for a in args]
+    torch.testing.assert_close(kgru.gru_states(*one), got[1:], rtol=0, atol=0)
+
+
+def test_a_changed_weight_changes_the_states(interpreted):
+    """The test above can fail: the kernel reads the recurrent weights."""
+    x, h0, W, U, b, c = _inputs("keras", B=3, L=4)
+    U2 = U.clone()
+    U2[0, 0, 0] += 1.0
+    assert not torch.allclose(kgru.gru_states(x, h0, W, U2, b, c),
+                              bptt.gru_states(x, h0, W, U, b, c, chunk=4))
+
+
+def test_bad_inputs_are_refused_in_one_line(interpreted):
+    x, h0, W, U, b, c = _inputs("keras", B=2, L=2)
+    for kw, match in (({"precision": "fp16"}, "parameter 'precision'"),
+                      ({"block_b": 12}, "parameter 'block_b'")):
+        with pytest.raises(ValueError, match=match):
+            kgru.gru_states(x, h0, W, U, b, c, **kw)
+    with pytest.raises(ValueError, match="parameter 'b, c'"):
+        kgru.gru_states(x, h0, W, U, b, None)
+    with pytest.raises(ValueError, match="parameter 'U'"):
+        kgru.gru_states(x, h0, W, U[..., :-1], b, c)
+    with pytest.raises(ValueError, match="parameter 'h0'"):
+        kgru.gru_states(x, h0.double(), W, U, b, c)
+
+
+def test_without_the_interpreter_the_cpu_is_refused(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert not kgru.available("cpu")
+    x, h0, W, U, b, c = _inputs("paper", B=2, L=2)
+    with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
+        kgru.gru_states(x, h0, W, U, b, c)
