@@ -77,3 +77,14 @@ def test_without_the_interpreter_the_cpu_is_refused(monkeypatch):
     x, h0, W, U, b, c = _inputs("paper", B=2, L=2)
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
         kgru.gru_states(x, h0, W, U, b, c)
+
+
+def test_the_kernel_timing_reports_every_implementation(interpreted):
+    """The GPU session's timing of the kernel (here at tiny sizes on the interpreter): every
+    implementation timed, the kernels' states compared with the reference's."""
+    from mifd.perf.kernels import time_gru_states
+    res = time_gru_states("cpu", trials=1, batch=2, steps=3, n=8, reps=1)
+    assert set(res["seconds_per_step"]) == {"reference loop", "triton fp32", "triton tf32"}
+    assert all(v > 0 for v in res["seconds_per_step"].values())
+    assert set(res["max_abs_diff"]) == {"triton fp32", "triton tf32"}
+    assert all(v < 1e-5 for v in res["max_abs_diff"].values())

@@ -1,0 +1,62 @@
+"""Timing of the Triton kernels (:mod:`mifd.kernels`) beside the loops they replace, measured in
+one process on one device (the GPU session runs it after the CUDA tests; reported as per-step
+times and ratios, never asserted)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+#: the GRU pass timed in a GPU session: the separation experiment's width, its statistics
+#: network's batch of 20 sequences for 8 trials, 2000 steps (a fifth of the published length)
+GRU_SIZES = {"trials": 8, "batch": 20, "steps": 2000, "n": 100}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, steps: int = 2000,
+                    n: int = 100, reps: int = 3, cell: str = "keras") -> dict[str, Any]:
+    """Seconds per time step of the no-grad GRU pass: the reference loop
+    (:func:`mifd.models.bptt.gru_states`) and the Triton kernel with fp32 and TF32 products,
+    each the median of ``reps`` runs after one untimed run; with the largest |difference| of
+    each kernel's states from the reference's."""
+    from ..kernels import gru as kgru
+    from ..models import bptt
+    from ..models.gru import GRUSpec, TrialGRU
+    dev = torch.device(device)
+    g = torch.Generator().manual_seed(0)
+    m = TrialGRU([torch.Generator().manual_seed(s) for s in range(trials)],
+                 GRUSpec(n=n, cell=cell)).to(dev)
+    x = torch.randn(trials, batch, steps, 3, generator=g).to(dev)
+    h0 = torch.zeros(trials, batch, n, device=dev)
+    impls = {"reference loop": lambda: bptt.gru_states(x, h0, m.W, m.U, m.b, m.c, steps),
+             "triton fp32": lambda: kgru.gru_states(x, h0, m.W, m.U, m.b, m.c),
+             "triton tf32": lambda: kgru.gru_states(x, h0, m.W, m.U, m.b, m.c,
+                                                    precision="tf32")}
+    out: dict[str, Any] = {"device": str(dev), "trials": trials, "batch": batch,
+                           "steps": steps, "n": n, "cell": cell, "seconds_per_step": {},
+                           "max_abs_diff": {}}
+    ref = None
+    with torch.no_grad():
+        for name, f in impls.items():
+            H = f()
+            _sync(dev)
+            times = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                f()
+                _sync(dev)
+                times.append(time.perf_counter() - t)
+            out["seconds_per_step"][name] = sorted(times)[len(times) // 2] / steps
+            if ref is None:
+                ref = H
+            else:
+                out["max_abs_diff"][name] = float((H - ref).abs().max())
+    base = out["seconds_per_step"]["reference loop"]
+    out["speedup"] = {k: base / v for k, v in out["seconds_per_step"].items()}
+    return out
