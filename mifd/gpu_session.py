@@ -4,8 +4,8 @@ A GPU is lent here for about 15 minutes at a time, at most 10 minutes per comman
 this runs, against a wall-clock budget:
 
 1. the CUDA tests (``tests/test_cuda.py``; a JUnit report), then the timing of the Triton GRU
-   pass beside the reference loop (:func:`mifd.perf.kernels.time_gru_states`, into the timing
-   file);
+   passes beside the loops they replace (:func:`mifd.perf.kernels.time_gru_states`,
+   :func:`mifd.perf.kernels.time_gru_backward`; into the timing file);
 2. a probe of the ``wm`` ``paper`` profile on this GPU (a few epochs of a small batch of trials)
    that measures seconds per epoch;
 3. the ``wm`` ``paper`` run itself on the trials that fit the remaining budget (the whole 20 per
@@ -171,10 +171,11 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         if not xml.exists():
             side.remove(xml)
     if dev.startswith("cuda") and importlib.util.find_spec("triton") is not None:
-        from .perf.kernels import GRU_SIZES, time_gru_states
+        from .perf.kernels import GRU_SIZES, time_gru_backward, time_gru_states
         t = time.monotonic()
-        try:  # the Triton GRU pass beside the loop it replaces (a failure is logged, not fatal)
-            log["kernels"] = {"gru_states": time_gru_states(dev, **GRU_SIZES)}
+        try:  # the Triton GRU passes beside the loops they replace (a failure is logged)
+            log["kernels"] = {"gru_states": time_gru_states(dev, **GRU_SIZES),
+                              "gru_backward": time_gru_backward(dev, **GRU_SIZES)}
         except Exception as e:  # noqa: BLE001
             log["kernels"] = {"error": f"{type(e).__name__}: {e}"}
         log["kernels"]["seconds"] = time.monotonic() - t

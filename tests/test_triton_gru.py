@@ -88,3 +88,30 @@ def test_the_kernel_timing_reports_every_implementation(interpreted):
     assert all(v > 0 for v in res["seconds_per_step"].values())
     assert set(res["max_abs_diff"]) == {"triton fp32", "triton tf32"}
     assert all(v < 1e-5 for v in res["max_abs_diff"].values())
+
+
+@pytest.mark.parametrize("cell", ["keras", "paper"])
+def test_kernel_gradients_equal_the_hand_written_bptt(interpreted, cell):
+    """``gru_backward`` gives every gradient of ``Σ gH ⊙ H`` (inputs, start, kernels, biases)
+    as autograd through :func:`mifd.models.bptt.gru_scan` (the hand-written BPTT)."""
+    x, h0, W, U, b, c = _inputs(cell, B=17, L=7)
+    params = [t.clone().requires_grad_() if t is not None else None
+              for t in (x, h0, W, U, b, c)]
+    H = bptt.gru_scan(*params, 3)
+    gH = torch.randn(H.shape, generator=torch.Generator().manual_seed(9))
+    wanted = [p for p in params if p is not None]
+    ref = torch.autograd.grad((H * gH).sum(), wanted)
+    got = kgru.gru_backward(x, h0, W, U, b, c, H.detach(), gH)
+    assert (got[4] is None) == (got[5] is None) == (cell == "paper")
+    for name, a, r in zip(("dx", "dh0", "dW", "dU", "db", "dc"),
+                          [g for g in got if g is not None], ref):
+        torch.testing.assert_close(a, r, rtol=1e-4, atol=1e-5, msg=name)
+    with pytest.raises(ValueError, match="parameter 'gH'"):
+        kgru.gru_backward(x, h0, W, U, b, c, H.detach(), gH[:, :, :-1])
+
+
+def test_the_backward_timing_compares_the_kernel_with_the_bptt(interpreted):
+    from mifd.perf.kernels import time_gru_backward
+    res = time_gru_backward("cpu", trials=1, batch=2, steps=3, n=8, reps=1)
+    assert set(res["seconds_per_step"]) == {"hand-written BPTT", "triton fp32"}
+    assert res["max_abs_diff"] < 1e-5 and res["speedup"] > 0

@@ -60,3 +60,52 @@ def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, step
     base = out["seconds_per_step"]["reference loop"]
     out["speedup"] = {k: base / v for k, v in out["seconds_per_step"].items()}
     return out
+
+
+def time_gru_backward(device: str = "cuda", trials: int = 8, batch: int = 20, steps: int = 2000,
+                      n: int = 100, reps: int = 3, cell: str = "keras") -> dict[str, Any]:
+    """Seconds per time step of the GRU's backward pass given its states: the hand-written BPTT
+    (:mod:`mifd.models.bptt`, through autograd) and the Triton kernel
+    (:func:`mifd.kernels.gru.gru_backward`), each the median of ``reps`` runs after one untimed
+    run; with the largest |difference| of the kernel's weight gradients from the reference's."""
+    from ..kernels import gru as kgru
+    from ..models import bptt
+    from ..models.gru import GRUSpec, TrialGRU
+    dev = torch.device(device)
+    g = torch.Generator().manual_seed(1)
+    m = TrialGRU([torch.Generator().manual_seed(s) for s in range(trials)],
+                 GRUSpec(n=n, cell=cell)).to(dev)
+    x = torch.randn(trials, batch, steps, 3, generator=g).to(dev)
+    h0 = torch.zeros(trials, batch, n, device=dev)
+    params = [p for p in (m.W, m.U, m.b, m.c) if p is not None]
+    with torch.no_grad():
+        H = bptt.gru_states(x, h0, m.W, m.U, m.b, m.c, steps)
+    gH = torch.randn(H.shape, generator=g).to(dev)
+
+    def reference():
+        Hs = bptt.gru_scan(x, h0, m.W, m.U, m.b, m.c, steps, states=H)
+        return torch.autograd.grad((Hs * gH).sum(), params)
+
+    def kernel():
+        with torch.no_grad():
+            got = kgru.gru_backward(x, h0, m.W, m.U, m.b, m.c, H, gH)
+        return [t for t in got[2:] if t is not None]
+
+    out: dict[str, Any] = {"device": str(dev), "trials": trials, "batch": batch,
+                           "steps": steps, "n": n, "cell": cell, "seconds_per_step": {}}
+    grads = {}
+    for name, f in (("hand-written BPTT", reference), ("triton fp32", kernel)):
+        grads[name] = f()
+        _sync(dev)
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            f()
+            _sync(dev)
+            times.append(time.perf_counter() - t)
+        out["seconds_per_step"][name] = sorted(times)[len(times) // 2] / steps
+    out["max_abs_diff"] = max(float((a - b).abs().max()) for a, b in
+                              zip(grads["triton fp32"], grads["hand-written BPTT"]))
+    out["speedup"] = out["seconds_per_step"]["hand-written BPTT"] / \
+        out["seconds_per_step"]["triton fp32"]
+    return out
