@@ -9,7 +9,7 @@ The network is Yang et al.'s leaky ReLU RNN (:mod:`mifd.models.yang`) with its u
 λ × 10 from ¼ to ¾ of training with ``schedule``); per strength λ of ``mi_strengths`` a
 ``gauss=λ``: the paper's idea, minimizing the dependence between the grid's two halves (units
 ``0 … n/2 − 1`` and the rest), with ``λ`` × the Gaussian MI of their rates over the batch
-(:func:`mifd.penalties.gaussian_mi`, each network over its own trials' steps) in place of the
+(:func:`mifd.penalties.gaussian_mi`, each network over its own batch's steps) in place of the
 MINE estimate (a critic-free stand-in; the "Is MINE needed?" chapter compares the two). Each training step draws, for every network
 from its own stream, one task and a batch of its trials (Yang et al.'s training: one task per
 batch); the loss is Yang et al.'s weighted squared error with sigmoid outputs. Adam.
@@ -222,7 +222,8 @@ class GrowingBrainsUnit(Unit):
 
     def mi_loss(self, rates: torch.Tensor, lengths: list[int]) -> torch.Tensor:
         """``λ_t`` × the Gaussian MI between the grid halves of each ``gauss`` network's rates
-        ``(T, batch, L, n)`` over the steps of its own trials (0 for the other networks)."""
+        ``(T, batch, L, n)``, its samples every step up to its own batch's longest trial (the
+        steps after a shorter trial's end included: zero input), 0 for the other networks."""
         out = torch.zeros(self.T, device=rates.device)
         h = self.cfg.n // 2
         for t, lam in enumerate(self.mi_lam):
