@@ -191,3 +191,20 @@ def test_growing_brains_condition_parts_give_the_whole_run_bit_for_bit(tmp_path)
     units, labels = clusters_of(got.result["final"], 1)
     assert len(units) == len(labels) and (labels >= 0).all()
     assert np.isfinite(got.result["final"]["mi_halves"]).all()
+
+
+def test_the_halves_mi_survives_silenced_and_collinear_units():
+    """Rates of 64 units, 24 silenced (as BIMT and L1 leave them) and the rest driven by 3
+    sources: float32 Cholesky fails on their covariance (it did in a book run); the halves'
+    MI is computed in float64, finite, with a finite gradient."""
+    from mifd.experiments.growing_brains import halves_mi
+    from mifd.penalties import gaussian_mi
+    g = torch.Generator().manual_seed(0)
+    act = torch.randn(1, 5000, 3, generator=g) * 1e-3 @ torch.randn(3, 40, generator=g)
+    r = torch.cat([act, torch.zeros(1, 5000, 24)], -1).requires_grad_()
+    with pytest.raises(torch.linalg.LinAlgError):
+        gaussian_mi(r[..., :32], r[..., 32:])
+    v = halves_mi(r)
+    assert v.dtype == torch.float32 and torch.isfinite(v).all() and v.item() > 0
+    v.sum().backward()
+    assert torch.isfinite(r.grad).all()
