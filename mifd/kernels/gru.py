@@ -28,7 +28,7 @@ pre-activation; the weight gradients are batched products over all steps.
 
 Not yet here (issue: separation at the published scale): a bf16 state option, tuning on a GPU
 (the kernels keep every weight block on chip; at N = 100 the backward's six 128 × 128 blocks
-may not fit in registers), and the wiring into :class:`mifd.models.gru.TrialGRU` (it changes
+may not fit in registers), and the wiring into ``mifd.models.gru.TrialGRU`` (it changes
 the code hash of the committed separation results, so it waits for their recompute).
 """
 

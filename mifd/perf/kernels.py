@@ -1,4 +1,4 @@
-"""Timing of the Triton kernels (:mod:`mifd.kernels`) beside the loops they replace, measured in
+"""Timing of the Triton kernels (:mod:`mifd.kernels.gru`) beside the loops they replace, measured in
 one process on one device (the GPU session runs it after the CUDA tests; reported as per-step
 times and ratios, never asserted)."""
 
@@ -23,7 +23,7 @@ def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, step
                     n: int = 100, reps: int = 3, cell: str = "keras") -> dict[str, Any]:
     """Seconds per time step of the no-grad GRU pass: the reference loop
     (:func:`mifd.models.bptt.gru_states`) and the Triton kernel with fp32 and TF32 products,
-    each the median of ``reps`` runs after one untimed run; with the largest |difference| of
+    each the median of ``reps`` runs after one untimed run; with the largest absolute difference of
     each kernel's states from the reference's."""
     from ..kernels import gru as kgru
     from ..models import bptt
@@ -67,7 +67,7 @@ def time_gru_backward(device: str = "cuda", trials: int = 8, batch: int = 20, st
     """Seconds per time step of the GRU's backward pass given its states: the hand-written BPTT
     (:mod:`mifd.models.bptt`, through autograd) and the Triton kernel
     (:func:`mifd.kernels.gru.gru_backward`), each the median of ``reps`` runs after one untimed
-    run; with the largest |difference| of the kernel's weight gradients from the reference's."""
+    run; with the largest absolute difference of the kernel's weight gradients from the reference's."""
     from ..kernels import gru as kgru
     from ..models import bptt
     from ..models.gru import GRUSpec, TrialGRU
