@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cuda", help="|".join(DEVICES))
     g.add_argument("--profile", default="paper", help="|".join(PROFILES))
     g.add_argument("--trials", default=None, help="trials per condition (default: what fits)")
-    g.add_argument("--experiment", default="wm", help="wm (default), bimt or penalties")
+    g.add_argument("--experiment", default="wm", help="wm (default), bimt, penalties or growing-brains")
     g.add_argument("--no-tests", action="store_true", help="skip tests/test_cuda.py")
     g.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     i = sub.add_parser("import-results", help="check a results folder and copy it into "

@@ -18,8 +18,10 @@ probe, the run's wall time and the projected whole-profile time, the test report
 ``mifd import-results`` checks and copies into ``results/committed``.
 
 ``experiment`` (:data:`EXPERIMENTS`) runs another experiment built on the working-memory task
-the same way (``bimt``: BIMT beside MI minimization at the published sizes; ``penalties``): its
-trials from the first seed (or ``--set seed=…``), as many per condition as fit.
+the same way (``bimt``: BIMT beside MI minimization at the published sizes; ``penalties``), and
+``growing-brains`` (its published-size profile: 400 units on the 20 cognitive tasks; an "epoch"
+there is one training step): its trials from the first seed (or ``--set seed=…``), as many per
+condition as fit.
 """
 
 from __future__ import annotations
@@ -83,7 +85,16 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
 
 
 #: the experiments a session can run: the working-memory task's, stepped one epoch at a time
-EXPERIMENTS = ("wm", "bimt", "penalties")
+EXPERIMENTS = ("wm", "bimt", "penalties", "growing-brains")
+
+
+def training_length(cfg: Any) -> int:
+    """Epochs (``wm``-style experiments) or training steps (``growing-brains``) of ``cfg``: what
+    a probe's "epoch" (one unit step) counts."""
+    for name in ("epochs", "steps", "mm_steps"):
+        if hasattr(cfg, name):
+            return int(getattr(cfg, name))
+    raise ConfigError(f"parameter 'cfg': got {type(cfg).__name__} without epochs or steps")
 
 #: trials per condition of the fp32 run beside the TF32 one (the precision comparison)
 FP32_TRIALS = 4
@@ -197,7 +208,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         probes.append({**pr, "trials_per_condition": k0})
         left = deadline - time.monotonic()
         k = trials if trials is not None else choose_trials(
-            pr["seconds_per_epoch"], k0, full.epochs, left, full.trials)
+            pr["seconds_per_epoch"], k0, training_length(full), left, full.trials)
         print(f"probe: {pr['seconds_per_epoch']:.3f} s per epoch at {k0} trials per condition;"
               f" {left:.0f} s left -> {k} trials per condition", flush=True)
         if k >= k0 or k == 0 or trials is not None:
@@ -216,7 +227,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
             entries.append(rr.path)
             log["run"] = {"key": rr.key, "trials_per_condition": k, "seed": rr.config.seed,
                           "wall_seconds": rr.meta.get("wall_seconds"),
-                          "epochs": rr.config.epochs, "loaded": rr.loaded}
+                          "epochs": training_length(rr.config), "loaded": rr.loaded}
         except RunPaused as e:
             log["run"] = {"paused": str(e), "trials_per_condition": k,
                           "seconds": time.monotonic() - t}
@@ -224,11 +235,11 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         r = log["run"]
         if "wall_seconds" in r and r["wall_seconds"]:
             conds = full.layout().size // full.trials
-            per = r["wall_seconds"] / (k * conds * full.epochs)
+            per = r["wall_seconds"] / (k * conds * training_length(full))
             log["projection"] = {
                 "seconds_per_trial_epoch_whole_run": per,
                 "projected_profile_minutes_at_this_batch": per * full.trials
-                * conds * full.epochs / 60,
+                * conds * training_length(full) / 60,
                 "note": "whole profile = trials × conditions × epochs at the per-trial-epoch "
                         "time of this run (snapshots, evaluation and audit included); larger "
                         "batches are faster per trial, so this is an upper bound"}

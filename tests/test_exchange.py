@@ -222,3 +222,17 @@ def test_a_session_runs_bimt_from_the_first_seed_and_refuses_an_unknown_experime
     assert timing["probes"][0]["trials_batched"] == len(
         mifd.get_experiment("bimt").config("smoke").layout().conditions)
     assert exchange.check_folder(out)["runs"][0]["experiment"] == "bimt"
+
+
+def test_a_session_runs_growing_brains(tmp_path, monkeypatch):
+    """The published-size Growing Brains run fits the GPU command the same way (here: the smoke
+    profile on the CPU; a probe "epoch" is one training step)."""
+    pytest.importorskip("neurogym")
+    monkeypatch.setenv("MIFD_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    out = run_session(tmp_path / "gb", minutes=3, device="cpu", profile="smoke", tests=False,
+                      probe_trials=1, experiment="growing-brains")
+    timing = json.loads(next(out.glob("timing-*.json")).read_text())
+    assert timing["experiment"] == "growing-brains" and timing["run"]["trials_per_condition"] >= 1
+    assert timing["run"]["epochs"] == mifd.get_experiment("growing-brains").config("smoke").steps
+    assert exchange.check_folder(out)["runs"][0]["experiment"] == "growing-brains"

@@ -22,7 +22,8 @@ BENCH_OVERRIDES = {
 
 
 def unit_for(experiment: str, cfg: Any, device: str):
-    """The training unit of ``experiment`` (``wm``, ``separation``, ``bimt``, ``penalties``) for
+    """The training unit of ``experiment`` (``wm``, ``separation``, ``bimt``, ``penalties``,
+    ``growing-brains``) for
     ``cfg`` on ``device``: all its trials batched, stepped one epoch (or MM step) per call."""
     if experiment == "wm":
         from ..experiments.wm import WMTrainUnit
@@ -33,6 +34,9 @@ def unit_for(experiment: str, cfg: Any, device: str):
     if experiment == "penalties":
         from ..experiments.penalties import PenaltyTrainUnit
         return PenaltyTrainUnit(cfg, device)
+    if experiment == "growing-brains":
+        from ..experiments.growing_brains import GrowingBrainsUnit
+        return GrowingBrainsUnit(cfg, device)
     from ..experiments.separation import SeparationTrainUnit
     return SeparationTrainUnit(cfg, device)
 
