@@ -17,6 +17,15 @@ def store_env(tmp_path, monkeypatch):
     return store
 
 
+def leaves(d, pre=""):
+    """``(dotted path, value)`` of every leaf of a nested result dict."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from leaves(v, f"{pre}{k}.")
+        else:
+            yield f"{pre}{k}", v
+
+
 def mifd_cmd(*args):
     return [str(BIN / "mifd"), *args]
 

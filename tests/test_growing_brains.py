@@ -10,6 +10,8 @@ import mifd
 from mifd import bimt, cognitive
 from mifd.models.yang import YangRNN, YangSpec
 
+from conftest import leaves
+
 
 def test_recurrent_noise_has_the_stationary_variance_of_its_closed_form():
     spec = YangSpec(n=200, n_in=3, n_out=2, dt=20, tau=100, sigma_rec=0.3, activation="relu")
@@ -151,12 +153,6 @@ def test_a_growing_brains_run_splits_into_condition_parts():
     assert part.layout().conditions == parts[1]["conditions"]
 
 
-def _leaves(d, pre=""):
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _leaves(v, f"{pre}{k}.")
-        else:
-            yield f"{pre}{k}", v
 
 
 def test_growing_brains_condition_parts_give_the_whole_run_bit_for_bit(tmp_path):
@@ -181,7 +177,7 @@ def test_growing_brains_condition_parts_give_the_whole_run_bit_for_bit(tmp_path)
     got = mifd.run("growing-brains", "smoke", "cpu", over, store=store, verbose=False,
                    progress=False)
     assert got.meta["parts"] and got.result["conditions"] == list(conds)
-    a, b = dict(_leaves(whole.result)), dict(_leaves(got.result))
+    a, b = dict(leaves(whole.result)), dict(leaves(got.result))
     assert a.keys() == b.keys()
     for k in a:
         if hasattr(a[k], "shape"):

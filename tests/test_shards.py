@@ -12,6 +12,8 @@ from mifd.config import ConfigError
 from mifd.runner import commit_results
 from mifd.store import Store
 
+from conftest import leaves
+
 SMALL = {"epochs": 2, "audit_steps": 2}
 
 
@@ -32,19 +34,13 @@ def runs(tmp_path_factory):
     return store, full, parts
 
 
-def _leaves(d, pre=""):
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _leaves(v, f"{pre}{k}.")
-        else:
-            yield f"{pre}{k}", v
 
 
 def test_combined_shards_equal_the_run_of_all_trials(runs):
     _, full, parts = runs
     comb = shards.combine(parts[::-1])  # any order: trials go in seed order
     assert comb.config == full.config
-    a, b = dict(_leaves(full.result)), dict(_leaves(comb.result))
+    a, b = dict(leaves(full.result)), dict(leaves(comb.result))
     assert a.keys() == b.keys()
     for k in a:
         if hasattr(a[k], "shape") or all(isinstance(x, float) for x in a[k]):
@@ -166,7 +162,7 @@ def test_working_memory_run_in_condition_parts_equals_the_whole_run(runs):
         shutil.copytree(store.root / "wm" / p.key, other.root / "wm" / p.key)
     got = _run(other, trials=3, seed=1001)
     assert got.meta["parts"] and got.config == full.config
-    a, b = dict(_leaves(full.result)), dict(_leaves(got.result))
+    a, b = dict(leaves(full.result)), dict(leaves(got.result))
     assert a.keys() == b.keys()
     for k in a:
         if hasattr(a[k], "shape"):
@@ -183,7 +179,7 @@ def test_condition_parts_add_up_to_the_whole_run(sep_runs):
     assert sorted(p["key"] for p in got.meta["parts"]) == sorted(r.key for r in parts)
     assert got.config == whole.config
     assert got.result["conditions"] == whole.result["conditions"]
-    a, b = dict(_leaves(whole.result)), dict(_leaves(got.result))
+    a, b = dict(leaves(whole.result)), dict(leaves(got.result))
     assert a.keys() == b.keys()
     for k in a:
         if hasattr(a[k], "shape"):

@@ -125,6 +125,9 @@ def _kernel():
             h = z * h + (1.0 - z) * cand
             tl.store(o_rows + t * sol, h, mask=mask)
 
+    # the weight and bias loads repeat those of gru_states_kernel on purpose: a @triton.jit
+    # helper defined here is not visible to the kernels under the interpreter (NameError), and
+    # one defined at import would fix the interpreter mode before the tests can set it
     @triton.jit
     def gru_deltas_kernel(x_ptr, h0_ptr, hs_ptr, g_ptr, w_ptr, u_ptr, b_ptr, c_ptr,
                           d_ptr, e_ptr, q_ptr, carry_ptr,

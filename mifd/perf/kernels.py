@@ -19,6 +19,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(f, dev: torch.device, reps: int) -> tuple[Any, float]:
+    """``f()``'s result (one untimed run) and the median seconds of ``reps`` further runs."""
+    result = f()
+    _sync(dev)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        f()
+        _sync(dev)
+        times.append(time.perf_counter() - t)
+    return result, sorted(times)[len(times) // 2]
+
+
 def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, steps: int = 2000,
                     n: int = 100, reps: int = 3, cell: str = "keras") -> dict[str, Any]:
     """Seconds per time step of the no-grad GRU pass: the reference loop
@@ -44,15 +57,8 @@ def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, step
     ref = None
     with torch.no_grad():
         for name, f in impls.items():
-            H = f()
-            _sync(dev)
-            times = []
-            for _ in range(reps):
-                t = time.perf_counter()
-                f()
-                _sync(dev)
-                times.append(time.perf_counter() - t)
-            out["seconds_per_step"][name] = sorted(times)[len(times) // 2] / steps
+            H, seconds = _timed(f, dev, reps)
+            out["seconds_per_step"][name] = seconds / steps
             if ref is None:
                 ref = H
             else:
@@ -95,15 +101,8 @@ def time_gru_backward(device: str = "cuda", trials: int = 8, batch: int = 20, st
                            "steps": steps, "n": n, "cell": cell, "seconds_per_step": {}}
     grads = {}
     for name, f in (("hand-written BPTT", reference), ("triton fp32", kernel)):
-        grads[name] = f()
-        _sync(dev)
-        times = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            f()
-            _sync(dev)
-            times.append(time.perf_counter() - t)
-        out["seconds_per_step"][name] = sorted(times)[len(times) // 2] / steps
+        grads[name], seconds = _timed(f, dev, reps)
+        out["seconds_per_step"][name] = seconds / steps
     out["max_abs_diff"] = max(float((a - b).abs().max()) for a, b in
                               zip(grads["triton fp32"], grads["hand-written BPTT"]))
     out["speedup"] = out["seconds_per_step"]["hand-written BPTT"] / \
