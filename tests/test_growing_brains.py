@@ -204,3 +204,30 @@ def test_the_halves_mi_survives_silenced_and_collinear_units():
     assert v.dtype == torch.float32 and torch.isfinite(v).all() and v.item() > 0
     v.sum().backward()
     assert torch.isfinite(r.grad).all()
+
+
+def test_the_tasks_figure_shows_inputs_above_targets_on_one_scale():
+    pytest.importorskip("neurogym")
+    import matplotlib
+    matplotlib.use("Agg")
+    from mifd import cognitive_plots
+    from mifd.tasks import yang19
+    spec = yang19.Yang19Spec(dim_ring=8, dt=20)
+    tasks = ("go", "dm1")
+    batches = [yang19.batch(spec, t, 1, 0) for t in tasks]
+    fig = cognitive_plots.task_trials(batches, tasks, spec.dt, fix_rows=3)
+    for ax, b in zip(fig.axes, batches):
+        img = ax.get_images()[0]
+        rows = np.asarray(img.get_array())
+        x, y = b["inputs"][0], b["targets"][0]
+        L = int(b["lengths"][0])
+        # every input row, then every target row; the two fixation rows three rows high
+        assert rows.shape == (x.shape[1] + y.shape[1] + 2 * 2, L)
+        np.testing.assert_array_equal(rows[:3], np.tile(x[:L, 0], (3, 1)))
+        np.testing.assert_array_equal(rows[-y.shape[1] + 1:], y[:L, 1:].T)
+        np.testing.assert_array_equal(rows[x.shape[1] + 2:x.shape[1] + 5], np.tile(y[:L, 0], (3, 1)))
+        assert img.get_clim() == (0, 1)
+        assert ax.get_xlim() == (0, L * spec.dt)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["fix", "ring 1", "ring 2", "rule", "target fix", "target ring"]
+    matplotlib.pyplot.close(fig)
