@@ -19,10 +19,18 @@ def _rr(result, **cfg):
     return RunResult("wm", "smoke", SimpleNamespace(**cfg), "k", result, {}, {}, True)
 
 
-def test_no_difference_verdict():
-    assert rules.no_difference_verdict(0.3) == "consistent"
-    assert rules.no_difference_verdict(0.01) == "differs"
-    assert rules.no_difference_verdict(math.nan) == "not testable"
+def test_no_difference_verdict_needs_a_narrow_interval_to_agree():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.15, 0.01, 40)
+    # the same MSE, measured precisely: the interval of the difference is inside ± 25% of 0.166
+    assert rules.no_difference_verdict(base + 0.001, base[::-1], 0.166) == "consistent"
+    # clearly different
+    assert rules.no_difference_verdict(base + 0.05, base, 0.166) == "differs"
+    # four noisy trials: n.s., but a difference of 25% of the level cannot be ruled out
+    a, b = [0.10, 0.25, 0.12, 0.22], [0.14, 0.20, 0.09, 0.25]
+    assert rules.no_difference_verdict(a, b, 0.166) == "not testable (n = 4)"
+    assert rules.no_difference_verdict([0.1], b, 0.166) == "not testable (n = 1)"
+    assert rules.no_difference_verdict([0.1, math.nan], b, 0.166) == "not testable (n = 1)"
 
 
 def test_timing_verdict_needs_a_majority_and_significance():

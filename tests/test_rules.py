@@ -12,18 +12,37 @@ from mifd.paper import reported
 from mifd.paper import rules
 
 
-def test_level_verdict_uses_interval_overlap_and_resolution():
-    # overlap, and a half-width (0.07) well under the paper's sd (0.316)
+def test_level_verdict_is_welchs_test_then_an_equivalence_test():
+    # close to the paper's mean and precise enough: the 90% interval of the difference lies
+    # inside ± 0.5 paper sds
     assert rules.level_verdict([0.60, 0.65, 0.70, 0.62], 0.623, 0.316, 20) == "consistent"
     assert rules.level_verdict([0.02, 0.03, 0.04, 0.03], 0.299, 0.153, 20) == "differs"
     assert rules.level_verdict([0.3], 0.299, 0.153, 20) == "not testable (n = 1)"
-    # overlapping only because our interval is wide: half-width 1.6 × the paper's sd
+    # the right mean, but four spread-out trials cannot rule out a difference of 0.5 sd
     wide = [0.1, 0.5, 0.1, 0.5]
-    m, s, lo, hi, n = rules.mean_ci(wide)
-    assert (hi - lo) / 2 > rules.RESOLUTION * 0.2
     assert rules.level_verdict(wide, 0.3, 0.2, 20) == "not testable (n = 4)"
-    # the same spread over 40 trials is narrow enough
+    # the same spread over 40 trials can
     assert rules.level_verdict(wide * 10, 0.3, 0.2, 20) == "consistent"
+    # far from the paper (0.29 below, about one paper sd) and not significant at n = 4: the old
+    # overlap rule called this consistent; it is not testable
+    d_in = [0.05, 0.60, 0.20, 0.50]
+    assert rules.level_verdict(d_in, 0.623, 0.31, 20) == "not testable (n = 4)"
+
+
+def test_detectable_difference_has_the_stated_power():
+    from scipy import stats
+    ours, sd, n = [0.1, 0.3, 0.25, 0.4, 0.2, 0.35], 0.15, 20
+    d = rules.detectable(ours, sd, n)
+    x = np.asarray(ours)
+    se = np.sqrt(x.var(ddof=1) / x.size + sd ** 2 / n)
+    va, vb = x.var(ddof=1) / x.size, sd ** 2 / n
+    dof = (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (n - 1))
+    crit = stats.t.ppf(1 - rules.ALPHA / 2, dof)
+    power = stats.nct.sf(crit, dof, d / se) + stats.nct.cdf(-crit, dof, d / se)
+    assert abs(power - rules.POWER) < 0.02
+    # more trials detect smaller differences; one trial detects nothing
+    assert rules.detectable(ours * 4, sd, n) < d
+    assert np.isnan(rules.detectable([0.1], sd, n))
 
 
 def test_not_converged_replaces_differs_only_while_the_run_moves():
@@ -69,10 +88,16 @@ def test_count_verdict_is_fishers_exact_test_with_a_direction():
 
 def test_correlation_verdict_is_fishers_z_with_a_resolution():
     assert rules.correlation_verdict(-0.58, 4, 0.0046, 20) == "not testable (n = 4)"
+    # the paper's r = 0.005 against ours of −0.58: not agreement at n = 10; at n = 30 a difference
+    assert rules.correlation_verdict(-0.58, 10, 0.0046, 20) == "not testable (n = 10)"
+    assert rules.correlation_verdict(-0.58, 30, 0.0046, 20) == "differs"
     assert rules.correlation_verdict(0.9, 20, 0.0, 20) == "differs"
-    assert rules.correlation_verdict(0.05, 40, 0.0046, 20) == "consistent"
-    lo, hi = rules.correlation_ci(0.05, 40)
+    assert rules.correlation_verdict(0.05, 80, 0.0046, 20) == "consistent"
+    assert rules.correlation_verdict(0.05, 40, 0.0046, 20) == "not testable (n = 40)"
+    lo, hi = rules.correlation_ci(0.05, 80)
     assert lo < 0.05 < hi and hi - lo <= rules.CORR_RESOLUTION
+    lo, hi = rules.correlation_ci(0.05, 40)
+    assert hi - lo > rules.CORR_RESOLUTION
     assert rules.correlation_verdict(0.1, 3, 0.0, 20) == "not testable (n = 3)"
 
 

@@ -42,7 +42,9 @@ def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tu
 
 
 def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> pd.DataFrame:
-    """One row per claim: section, claim, paper, ours, where (profile, device), verdict.
+    """One row per claim: section, claim, paper, ours, our intervals, the smallest difference
+    from the paper's level our n detects (:func:`mifd.paper.rules.detectable`), where (profile,
+    device), verdict.
     ``wm_gpu``: a second working-memory run (the published settings on a GPU, possibly with
     fewer trials: :func:`mifd.shards.committed_shards`), whose rows follow the first's under
     their own section."""
@@ -54,7 +56,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
                 continue
             rows.append({"section": section, "claim": f"{qty} ({cond})", "paper": r["paper"],
                          "ours": r["ours"], "ours 95% CI (t)": r["ours 95% CI"],
-                         "bootstrap 95% CI": r["bootstrap 95% CI"], "where": _where(rr),
+                         "bootstrap 95% CI": r["bootstrap 95% CI"],
+                         "detectable Δ": r.get("detectable Δ", "—"), "where": _where(rr),
                          "verdict": r["verdict"]})
 
     def wm_rows(wm: Any, section: str) -> None:
@@ -100,8 +103,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
                          "paper": "Q_str, D_out: MI+L2 > MI without L2",
                          "ours": "; ".join(f"{m}: {x}" for m, x in zip(("Q_str", "D_out"), l2)),
                          "where": _where(sep), "verdict": v})
-    cols = ["section", "claim", "paper", "ours", "ours 95% CI (t)", "bootstrap 95% CI", "where",
-            "verdict"]
+    cols = ["section", "claim", "paper", "ours", "ours 95% CI (t)", "bootstrap 95% CI",
+            "detectable Δ", "where", "verdict"]
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 
 

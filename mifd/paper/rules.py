@@ -1,16 +1,17 @@
 """Verdicts comparing our trials with the paper's numbers, by rules stated here and on the pages
-(:data:`RULES` is the text the pages print).
+(:data:`RULES` is the one text the pages print).
 
-* **Level** (a paper mean ± sd over n trials): the 95% t-interval of our mean against the
-  paper's 95% t-interval of its mean. *Consistent* when they overlap **and** our interval is
-  narrow enough to have told them apart: its half-width at most :data:`RESOLUTION` × the
-  paper's sd; overlapping but wider: *not testable (n = k)*. Not overlapping: *differs*, or
-  *not converged* when the run's own time course still moved over the last
-  :data:`TAIL` of training by more than :data:`CONVERGED_TOL` × the larger of the paper's
-  absolute mean and its sd,
-  or, for a run shorter than the paper's, when that last change continued linearly to the
-  paper's training length would reach the paper's interval.
-  With fewer than 2 of our trials: *not testable (n = k)*.
+* **Level** (a paper mean ± sd over N trials): Welch's test of our mean against the paper's, from
+  our trials and the paper's mean, sd and N, two-sided. p < 0.05: *differs*, or *not converged*
+  when the run's own time course still moved over the last :data:`TAIL` of training by more
+  than :data:`CONVERGED_TOL` × the larger of the paper's absolute mean and its sd, or, for a
+  run shorter than the paper's, when that last change continued linearly to the paper's
+  training length would reach the paper's interval. Otherwise *consistent* only when an
+  equivalence test (two one-sided tests, each at 0.05) shows the difference smaller than
+  :data:`EQUIVALENCE` × the paper's sd, i.e. the 90% interval of the difference lies inside
+  that margin; else *not testable (n = k)*: our n could not have told a difference of that
+  size from none. Each row also gives the smallest difference our n detects with 80% power
+  (:func:`detectable`). With fewer than 2 of our trials: *not testable (n = k)*.
 * **Count** (k of n trials with a property against the paper's K of N): Fisher's exact test,
   two-sided. p < 0.05: *differs (fewer)* or *differs (more)*; otherwise *consistent* when our
   proportion's 95% Clopper–Pearson interval is at most :data:`COUNT_RESOLUTION` wide, else
@@ -23,6 +24,12 @@
   difference is at least :data:`MATTERS` × the paper's difference (from its two levels, where
   it gives both); *same direction, small* when only the size falls short; *same direction,
   n.s.* when only the direction matches; *not reproduced* otherwise.
+* **No difference** (the paper reports a non-significant difference): *differs* when our
+  two-sided t-test gives p < 0.05; *consistent* only when the 95% interval of our difference
+  lies within ± :data:`MATTERS` × the paper's level; *not testable (n = k)* otherwise.
+* **Timing** (functional before structural), **majority** (a property of the failed trials)
+  and **all of** (a claim made of parts): :func:`timing_verdict`, :func:`majority_verdict`,
+  :func:`all_of`.
 * Beside the t-interval each row shows the percentile bootstrap interval of the mean (10 000
   resamples; of the difference of means for comparisons), for information; verdicts use the
   t-interval.
@@ -42,12 +49,16 @@ from ..experiments.base import Layout
 
 #: the significance level of every test
 ALPHA = 0.05
-#: a level is located well enough when our 95% half-width is at most this many paper sds
-RESOLUTION = 1.0
+#: a level is *consistent* when the difference from the paper's mean is shown (equivalence test)
+#: to be smaller than this many paper sds
+EQUIVALENCE = 0.5
+#: the power at which :func:`detectable` states the smallest detectable difference
+POWER = 0.8
 #: a count's 95% Clopper–Pearson interval must be at most this wide for "consistent"
 COUNT_RESOLUTION = 0.5
-#: a correlation's 95% interval must be at most this wide for "consistent"
-CORR_RESOLUTION = 1.0
+#: a correlation's 95% interval must be at most this wide for "consistent" (about 60 trials
+#: around r = 0)
+CORR_RESOLUTION = 0.5
 #: a comparison's difference matters from this fraction of the paper's difference on
 MATTERS = 0.25
 #: the last fraction of training whose change decides "not converged"
@@ -62,18 +73,29 @@ DECLINE = 0.25
 RESIDUAL_MI = 0.1
 #: the rules in one text, printed on the pages
 RULES = (
-    f"level: consistent when the 95% t-intervals of our mean and the paper's overlap and ours "
-    f"has a half-width ≤ {RESOLUTION:g} × the paper's sd (else not testable at our n); differs "
-    f"when they do not overlap, or not converged when our metric still changed over the last "
-    f"{TAIL:.0%} of training by more than {CONVERGED_TOL:g} × max(|paper mean|, paper sd), or "
-    "(a run shorter than the paper's) when that change continued linearly to the paper's "
-    "training length would reach the paper's interval. "
+    f"level: Welch's test of our mean against the paper's (mean, sd, N), two-sided; p < {ALPHA}: "
+    f"differs, or not converged when our metric still changed over the last {TAIL:.0%} of "
+    f"training by more than {CONVERGED_TOL:g} × max(|paper mean|, paper sd), or (a run shorter "
+    "than the paper's) when that change continued linearly to the paper's training length would "
+    "reach the paper's interval; otherwise consistent only when two one-sided tests (each at "
+    f"{ALPHA}) show the difference smaller than {EQUIVALENCE:g} × the paper's sd, else not "
+    f"testable at our n (each row gives the smallest difference our n detects with "
+    f"{POWER:.0%} power). "
     f"count: Fisher's exact test (two-sided, p < {ALPHA}: differs, naming the direction); "
     f"consistent only when our proportion's 95% interval is ≤ {COUNT_RESOLUTION:g} wide. "
     f"correlation: Fisher's z-test against the paper's r; consistent only when our r's 95% "
     f"interval is ≤ {CORR_RESOLUTION:g} wide. comparison: reproduced when the difference has "
     f"the paper's sign, one-sided Welch p < {ALPHA} and at least {MATTERS:.0%} of the paper's "
-    "difference; same direction, small / same direction, n.s. / not reproduced otherwise.")
+    "difference; same direction, small / same direction, n.s. / not reproduced otherwise. "
+    f"no difference (the paper's test was n.s.): differs when our two-sided t-test gives "
+    f"p < {ALPHA}; consistent only when the 95% interval of our difference lies within "
+    f"± {MATTERS:.0%} of the paper's level; else not testable. "
+    f"timing: reproduced when most trials reach half their functional rise first and a "
+    f"one-sided Wilcoxon test on the lags gives p < {ALPHA}; same direction, n.s. when only most "
+    "are; not reproduced otherwise. failed trials: reproduced when more than half of them have "
+    "the property. a claim made of parts: reproduced when every part is, partly when some are. "
+    f"Every interval is 95%; the bootstrap intervals (percentile, 10 000 resamples) are shown "
+    "for information only.")
 #: every verdict category, in the order the tables count them
 VERDICTS = ("reproduced", "consistent", "partly", "same direction, small",
             "same direction, n.s.", "differs", "not converged", "not reproduced", "not testable")
@@ -110,19 +132,49 @@ def ci_from_stats(mean: float, sd: float | None, n: int, level: float = 0.95):
     return mean - h, mean + h
 
 
+def _welch(ours: np.ndarray, mean: float, sd: float | None, n: int) -> tuple[float, float, float]:
+    """Our mean minus the paper's, its standard error and Welch's degrees of freedom (the paper's
+    mean taken as exact when it gives no sd)."""
+    k = ours.size
+    va = ours.var(ddof=1) / k
+    vb = (sd ** 2 / n) if sd is not None and n >= 2 else 0.0
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return float(ours.mean() - mean), 0.0, float(k - 1)
+    dof = (va + vb) ** 2 / (va ** 2 / (k - 1) + (vb ** 2 / (n - 1) if vb else 0.0))
+    return float(ours.mean() - mean), se, dof
+
+
+def detectable(ours: Sequence[float], sd: float | None, n: int = 20, power: float = POWER) -> float:
+    """The smallest difference between our mean and the paper's that Welch's two-sided test at
+    :data:`ALPHA` detects with probability ``power``: ``(t_{1−α/2} + t_power) × SE`` (NaN below
+    2 finite trials)."""
+    x = np.asarray(ours, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan
+    _, se, dof = _welch(x, 0.0, sd, n)
+    return float((stats.t.ppf(1 - ALPHA / 2, dof) + stats.t.ppf(power, dof)) * se)
+
+
 def level_verdict(ours: Sequence[float], mean: float, sd: float | None, n: int = 20,
                   tail_change: float | None = None, more_tails: float = 0.0) -> str:
     """The level rule (module docstring); ``tail_change``: our mean change of the metric over the
     last :data:`TAIL` of training, if the run has a time course; ``more_tails``: how many such
     stretches the paper trained beyond our run (:func:`more_tails`)."""
-    m, s, lo, hi, k = mean_ci(ours)
+    x = np.asarray(ours, dtype=float)
+    x = x[np.isfinite(x)]
+    k = x.size
     if k < 2:
         return not_testable(k)
+    diff, se, dof = _welch(x, mean, sd, n)
+    p = 2 * stats.t.sf(abs(diff) / se, dof) if se > 0 else (0.0 if diff else 1.0)
+    if p >= ALPHA:
+        margin = EQUIVALENCE * sd if sd is not None else 0.0
+        return "consistent" if abs(diff) + stats.t.ppf(1 - ALPHA, dof) * se < margin \
+            else not_testable(k)
+    _, _, lo, hi, _ = mean_ci(x)
     plo, phi = ci_from_stats(mean, sd, n)
-    if lo <= phi and plo <= hi:
-        if sd is not None and (hi - lo) / 2 > RESOLUTION * sd:
-            return not_testable(k)
-        return "consistent"
     scale = max(abs(mean), sd or 0.0)
     if tail_change is not None and np.isfinite(tail_change):
         if abs(tail_change) > CONVERGED_TOL * scale:
@@ -230,13 +282,26 @@ def tail_changes(result: dict, tail: float = TAIL) -> dict[str, dict[str, float]
     return out
 
 
-def no_difference_verdict(p: float) -> str:
-    """A paper's *non*-significant difference (e.g. the task MSE with and without MI): *consistent*
-    when our two-sided test also gives p ≥ :data:`ALPHA`, *differs* when it gives p < ALPHA,
-    *not testable* without a p-value."""
-    if not np.isfinite(p):
-        return "not testable"
-    return "consistent" if p >= ALPHA else "differs"
+def no_difference_verdict(a: Sequence[float], b: Sequence[float], level: float) -> str:
+    """A paper's *non*-significant difference (e.g. the task MSE with and without MI; ``level``:
+    the paper's value of the quantity): *differs* when our two-sided t-test of ``a`` against
+    ``b`` gives p < :data:`ALPHA`; *consistent* only when the 95% t-interval of our difference
+    lies within ± :data:`MATTERS` × ``level``; *not testable (n = k)* otherwise and below 2
+    trials per condition."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    k = min(a.size, b.size)
+    if k < 2:
+        return not_testable(k)
+    c = comparison(a, b)
+    if not np.isfinite(c["t_p"]):
+        return not_testable(k)
+    if c["t_p"] < ALPHA:
+        return "differs"
+    dof = a.size + b.size - 2
+    pooled = ((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / dof
+    half = stats.t.ppf(1 - ALPHA / 2, dof) * math.sqrt(pooled * (1 / a.size + 1 / b.size))
+    return "consistent" if abs(c["diff"]) + half <= MATTERS * abs(level) else not_testable(k)
 
 
 def timing_verdict(n: int, first: int, p: float) -> str:
@@ -375,6 +440,10 @@ def bootstrap_diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.9
     return tuple(np.quantile(d, [0.5 - level / 2, 0.5 + level / 2]).tolist())
 
 
+def _fmt_num(x: float) -> str:
+    return f"{x:.3f}" if np.isfinite(x) else "—"
+
+
 def fmt_ci(lo: float, hi: float) -> str:
     return f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "—"
 
@@ -404,6 +473,8 @@ def level_rows(trials: dict, reported: dict, metrics: Sequence[str],
             row = {"condition": cond, "quantity": m, "ours": fmt(mean, sd, n),
                    "ours 95% CI": fmt_ci(lo, hi),
                    "bootstrap 95% CI": fmt_ci(*bootstrap_ci(ours)),
+                   "detectable Δ": "—" if rep is None or m == "success_rate" else
+                   _fmt_num(detectable(ours, rep.sd, rep.n)),
                    "paper": "—" if rep is None else
                    (f"{rep.mean:g} ± {rep.sd:g}" if rep.sd is not None else f"{rep.mean:g}"),
                    "verdict": "no paper value"}
