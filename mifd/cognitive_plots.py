@@ -25,7 +25,7 @@ def method_timecourses(epochs: Any, courses: Mapping[str, Mapping[str, Any]],
             ax.plot(epochs, np.nanmean(m[k], 1), color=cond_color(method), label=method, lw=1.8)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label, fontsize=8)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=8)
     return fig
 
 
@@ -66,7 +66,7 @@ def task_variance_matrix(tv: np.ndarray, units: Any, labels: Any, tasks: Any,
     cuts = np.flatnonzero(np.diff(np.asarray(labels)[order])) + 0.5
     for x in cuts:
         ax.axvline(x, color="C0", lw=1)
-    ax.set_yticks(range(len(tasks)), tasks, fontsize=6)
+    ax.set_yticks(range(len(tasks)), tasks, fontsize=8)
     ax.set_xlabel("units (sorted by cluster)")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label="normalized task variance")
@@ -92,10 +92,10 @@ def task_trials(batches: Any, tasks: Any, dt: int, fix_rows: int = 4) -> plt.Fig
         ax.axhline(edges[4], color="C0", lw=0.8)
         rs = int(b["response_start"][0])
         ax.axvspan(rs * dt, L * dt, color="C1", alpha=0.2)
-        ax.set_title(name, fontsize=7)
-        ax.tick_params(labelsize=6)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=8)
     axes[0].set_yticks((edges[:-1] + edges[1:]) / 2,
                        ["fix", "ring 1", "ring 2", "rule", "target fix", "target ring"])
     for ax in axes[-5:]:
-        ax.set_xlabel("time (ms)", fontsize=7)
+        ax.set_xlabel("time (ms)", fontsize=8)
     return fig

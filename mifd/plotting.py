@@ -21,6 +21,10 @@ GROUP_MARKERS = ("o", "^")
 MAX_WIDTH = 7.8
 
 
+#: narrowest panel (inches; 150 px on the page): :func:`panels` refuses narrower ones
+MIN_PANEL = 1.5
+
+
 def use_style() -> None:
     plt.style.use(str(STYLE))
 
@@ -29,6 +33,9 @@ def panels(n: int, width: float, height: float, **kw: Any) -> tuple[plt.Figure, 
     """``n`` panels of ``width`` × ``height`` inches, as many per row as fit in
     :data:`MAX_WIDTH` (at least one), further rows below; ``kw`` go to ``plt.subplots``.
     Returns the figure and the ``n`` axes in reading order (unused grid cells removed)."""
+    if not width >= MIN_PANEL:
+        raise ValueError(f"parameter 'width': got {width!r} in; allowed: at least MIN_PANEL = "
+                         f"{MIN_PANEL:g} in (a narrower panel's 8-pt labels would not fit)")
     per_row = max(1, min(n, int(MAX_WIDTH / width + 1e-9)))
     rows = -(-n // per_row)
     scale = min(1.0, MAX_WIDTH / (per_row * width))  # one panel wider than the page: shrink it
@@ -240,8 +247,10 @@ def unit_side_scatter(C: np.ndarray, picks: Mapping[str, int],
 
 
 def heatmap(ax: plt.Axes, M: np.ndarray, title: str, cmap: str = "Greys",
-            vmax: float | None = None, aspect: str = "auto"):
-    """|M| as a heat map with the group boundary marked (on axes with at least 8 entries)."""
+            vmax: float | None = None, aspect: str = "auto",
+            labels: tuple[str, str] | None = None):
+    """|M| as a heat map with the group boundary marked (on axes with at least 8 entries);
+    ``labels``: the (row, column) axis labels."""
     M = np.abs(M)
     im = ax.imshow(M, cmap=cmap, vmin=0, vmax=vmax if vmax is not None else M.max(),
                    aspect=aspect, interpolation="nearest")
@@ -250,15 +259,31 @@ def heatmap(ax: plt.Axes, M: np.ndarray, title: str, cmap: str = "Greys",
         if M.shape[dim] >= 8:
             line(M.shape[dim] / 2 - 0.5, color="C1", lw=0.8)
     ax.set_title(title)
+    if labels is not None:
+        ax.set_ylabel(labels[0])
+        ax.set_xlabel(labels[1])
     return im
 
 
+#: axis labels (rows, columns) of the matrices the chapters draw
+UNITS = ("unit", "unit")
+W_REC = ("to unit", "from unit")
+W_IN_T = ("unit", "input")
+W_OUT = ("unit", "output")
+W_OUT_T = ("output", "unit")
+
+
 def matrices(mats: Mapping[str, np.ndarray], cmap: str = "Greys", vmax: float | None = None,
-             size: float = 2.8) -> plt.Figure:
-    """Absolute-value heat maps side by side, group boundary marked."""
+             size: float = 2.8, labels: Any = UNITS) -> plt.Figure:
+    """Absolute-value heat maps side by side, group boundary marked; ``labels``: one (row,
+    column) pair of axis labels for every panel, or a list of pairs, one per panel."""
     fig, axes = panels(len(mats), size, size)
-    for ax, (title, M) in zip(axes, mats.items()):
-        fig.colorbar(heatmap(ax, M, title, cmap, vmax), ax=ax, shrink=0.8)
+    per = [labels] * len(mats) if isinstance(labels[0], str) else list(labels)
+    if len(per) != len(mats):
+        raise ValueError(f"parameter 'labels': got {len(per)} pairs for {len(mats)} panels; "
+                         "allowed: one (row, column) pair or one per panel")
+    for ax, (title, M), lab in zip(axes, mats.items(), per):
+        fig.colorbar(heatmap(ax, M, title, cmap, vmax, labels=lab), ax=ax, shrink=0.8)
     return fig
 
 
@@ -373,7 +398,7 @@ def grid_networks(weights: Mapping[str, np.ndarray], top: float = 0.1) -> plt.Fi
     fig, axes = panels(len(weights), 2.5, 2.6)
     for ax, (label, W) in zip(axes, weights.items()):
         grid_network(ax, W, label, top)
-    axes[0].legend(loc="lower left", fontsize=7, framealpha=0.8)
+    axes[0].legend(loc="lower left", fontsize=8, framealpha=0.8)
     return fig
 
 
@@ -395,7 +420,7 @@ def error_vs_active(df: Any, reference: Any = None, reference_label: str = "pape
     ax.set_yscale("log")
     ax.set_xlabel("active units")
     ax.set_ylabel("task error (log)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -418,5 +443,5 @@ def dose_response(df: Any, metrics: tuple[str, ...], labels: Mapping[str, str] |
         ax.set_xlim(left=-0.1 * lin)
         ax.set_xlabel("λ (0: no penalty)")
         ax.set_ylabel(labels.get(m, m), fontsize=8)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=8)
     return fig

@@ -106,20 +106,20 @@ def explorer_figure(res: dict, condition: str, trial: int, snap: int) -> plt.Fig
     plotting.side_scatter(axes[0], C, s=18)
     axes[0].set(xlabel="|corr| with " + ("bit 1" if wm else "Lorenz"),
                 ylabel="|corr| with " + ("bit 2" if wm else "Rössler"), title="units (final)")
-    axes[0].legend(loc="upper right", fontsize="small")
+    axes[0].legend(loc="upper right", fontsize=8)
     if wm:
         M, wt = np.abs(w["W_rec"][snap, t]).T, f"|W_rec| at epoch {int(ep[snap])}"
     else:
         M, wt = np.abs(w["U"][t][:, 2 * n:]), "|U_h| (final)"
     for ax, A, title in ((axes[1], final["abs_corr"][t], "|corr| (final)"), (axes[2], M, wt)):
-        plotting.heatmap(ax, A, title, aspect="equal")
-        ax.set_xlabel("unit")
+        plotting.heatmap(ax, A, title, aspect="equal",
+                         labels=plotting.W_REC if A is M and wm else plotting.UNITS)
     for key in ("Q_cor", "Q_str", "D_cor", "D_out"):
         if key in res["snaps"]:
             axes[3].plot(ep, res["snaps"][key][:, t], label=key)
     axes[3].axvline(ep[snap], color="k", lw=0.8, ls=":")
     axes[3].set_xlabel("epoch" if wm else "MM step")
-    axes[3].legend(fontsize="small")
+    axes[3].legend(fontsize=8)
     axes[3].set_title(f"{condition}, trial {trial}")
     return fig
 

@@ -66,13 +66,14 @@ def test_printed_lines_wrap_in_their_boxes(smoke_book):
 
 
 def test_no_figure_is_wider_than_the_text_column(smoke_book):
-    """Every chapter figure is at most ``plotting.MAX_WIDTH`` inches at 100 dpi (plus the tight
+    """Every chapter figure is at least one panel (``plotting.MIN_PANEL``, which
+    ``plotting.panels`` enforces per panel) and at most ``plotting.MAX_WIDTH`` inches at 100 dpi (plus the tight
     bounding box's margin): the text column shows it unscaled, so its 8-pt ticks and legends are
     8 pt on the page; multi-panel figures go to further rows instead (``plotting.panels``)."""
     from bs4 import BeautifulSoup
     from PIL import Image
 
-    from mifd.plotting import MAX_WIDTH
+    from mifd.plotting import MAX_WIDTH, MIN_PANEL
     limit = MAX_WIDTH * 100 + 40
     checked = 0
     for name, text in _pages(smoke_book).items():
@@ -83,6 +84,7 @@ def test_no_figure_is_wider_than_the_text_column(smoke_book):
                 continue
             width = Image.open(page / src).size[0]
             assert width <= limit, f"{name}: a figure {width} px wide ({src}); allowed ≤ {limit}"
+            assert width >= MIN_PANEL * 100, f"{name}: a figure {width} px wide ({src})"
             checked += 1
     assert checked >= 20
 

@@ -65,7 +65,12 @@ def test_panels_fill_rows_that_fit_the_text_column():
         width, height = fig.get_size_inches()
         assert width <= plotting.MAX_WIDTH + 1e-9
         assert height == pytest.approx(2.0 * -(-n // per_row)), (n, w)
+        # every panel at least MIN_PANEL wide on the page (100 dpi, shown unscaled)
+        assert min(a.get_position().width for a in axes) * width >= \
+            plotting.MIN_PANEL * 0.6, (n, w)
         plotting.plt.close(fig)
+    with pytest.raises(ValueError, match="parameter 'width'"):
+        plotting.panels(20, plotting.MIN_PANEL - 0.1, 1.0)
 
 
 def test_an_extra_condition_gets_a_colour_of_its_own():
