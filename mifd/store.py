@@ -183,30 +183,36 @@ class Entry:
 
     def load_result(self) -> Any | None:
         """The finished result, or ``None`` if absent or corrupt, or if its provenance
-        (``meta.json``) is missing or damaged: a result is only as good as the record of what
-        made it (each is warned about in one line)."""
+        (``meta.json``) or its config (``config.json``) is missing or damaged: a result is only
+        as good as the record of what made it (each is warned about in one line)."""
         if not self.result_path.exists():
             return None
-        if self.meta_error() is not None:
-            warnings.warn(f"{self.path / 'meta.json'}: {self.meta_error()}; recomputing",
-                          stacklevel=2)
-            return None
+        for name in ("meta.json", "config.json"):
+            error = self.json_error(name)
+            if error is not None:
+                warnings.warn(f"{self.path / name}: {error}; recomputing", stacklevel=2)
+                return None
         try:
             return load_blob(self.result_path)
         except CorruptFileError as e:
             warnings.warn(f"{e}; recomputing", stacklevel=2)
             return None
 
-    def meta_error(self) -> str | None:
-        """Why ``meta.json`` cannot be used (missing, not JSON, not an object), or ``None``."""
-        p = self.path / "meta.json"
+    def json_error(self, name: str) -> str | None:
+        """Why the entry's JSON file ``name`` cannot be used (missing, not JSON, not an
+        object), or ``None``."""
+        p = self.path / name
         if not p.exists():
             return "missing"
         try:
-            meta = json.loads(p.read_text())
+            data = json.loads(p.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             return f"damaged ({e.__class__.__name__})"
-        return None if isinstance(meta, dict) else "damaged (not a JSON object)"
+        return None if isinstance(data, dict) else "damaged (not a JSON object)"
+
+    def meta_error(self) -> str | None:
+        """Why ``meta.json`` cannot be used (:meth:`json_error`), or ``None``."""
+        return self.json_error("meta.json")
 
     def load_checkpoint(self) -> Any | None:
         if not self.checkpoint_path.exists():
@@ -262,5 +268,10 @@ class Store:
         return None
 
     def init_entry(self, entry: Entry, config: dict) -> None:
-        if not (entry.path / "config.json").exists():
-            atomic_write_json(entry.path / "config.json", config)
+        """Write the entry's ``config.json`` unless it already holds ``config`` (a missing,
+        damaged or different one is rewritten)."""
+        p = entry.path / "config.json"
+        want = json.loads(json.dumps(config, default=_json_default))
+        if entry.json_error("config.json") is None and json.loads(p.read_text()) == want:
+            return
+        atomic_write_json(p, config)

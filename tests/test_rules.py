@@ -29,6 +29,14 @@ def test_level_verdict_is_welchs_test_then_an_equivalence_test():
     assert rules.level_verdict(d_in, 0.623, 0.31, 20) == "not testable (n = 4)"
 
 
+def test_a_level_row_says_how_many_trials_were_not_finite():
+    rep = {"mi": {"Q_cor": reported.Reported(0.3, 0.1)}}
+    rows = rules.level_rows({"mi": {"Q_cor": [0.2, np.nan, 0.3, np.inf]}}, rep, ("Q_cor",))
+    assert rows[0]["ours"].endswith("(n=2); 2 non-finite left out")
+    rows = rules.level_rows({"mi": {"Q_cor": [0.2, 0.3]}}, rep, ("Q_cor",))
+    assert "non-finite" not in rows[0]["ours"]
+
+
 def test_detectable_difference_has_the_stated_power():
     from scipy import stats
     ours, sd, n = [0.1, 0.3, 0.25, 0.4, 0.2, 0.35], 0.15, 20

@@ -83,6 +83,29 @@ def test_a_damaged_or_missing_meta_json_means_recompute_with_a_warning(damage, t
         assert mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False).loaded
 
 
+@pytest.mark.parametrize("damage", ["garbage", "delete", "list"])
+def test_a_damaged_or_missing_config_json_means_recompute_with_a_warning(damage, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    store = Store(tmp_path / "s", [])
+    first = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    cfg = first.path / "config.json"
+    good = json.loads(cfg.read_text())
+    if damage == "garbage":
+        cfg.write_text("{not json")
+    elif damage == "delete":
+        cfg.unlink()
+    else:
+        cfg.write_text("[1, 2]")
+    with pytest.warns(UserWarning, match="config.json"):
+        again = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    assert not again.loaded
+    assert json.loads(cfg.read_text()) == good  # rewritten
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False).loaded
+
+
 def test_out_that_is_a_file_or_unwritable_is_refused_before_training(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")

@@ -470,7 +470,9 @@ def level_rows(trials: dict, reported: dict, metrics: Sequence[str],
                 continue
             mean, sd, lo, hi, n = mean_ci(ours)
             rep = reported.get(cond, {}).get(m)
-            row = {"condition": cond, "quantity": m, "ours": fmt(mean, sd, n),
+            dropped = int(np.size(ours)) - n
+            row = {"condition": cond, "quantity": m, "ours": fmt(mean, sd, n) + (
+                       f"; {dropped} non-finite left out" if dropped else ""),
                    "ours 95% CI": fmt_ci(lo, hi),
                    "bootstrap 95% CI": fmt_ci(*bootstrap_ci(ours)),
                    "detectable Δ": "—" if rep is None or m == "success_rate" else
