@@ -13,10 +13,13 @@ TINY = ["--set", "n=8", "--set", "batch=2", "--set", "transient=10", "--set", "s
 
 
 def test_bench_quick_writes_json_with_every_field(tmp_path):
-    """``mifd bench --quick`` (the acceptance check; it takes about a minute on 2 cores): both
-    experiments, 1 and 2 batched trials, the port, and every reported field."""
+    """``mifd bench --quick``: both experiments, 1 and 2 batched trials, the port, and every
+    reported field; at the quick sequence lengths but with a tiny network and critic (``--set``
+    goes over the quick sizes), so that the test stays short."""
     out = tmp_path / "b.json"
-    p = subprocess.run(mifd_cmd("bench", "--quick", "--device", "cpu", "--out", str(out)),
+    small = ["--set", "n=8", "--set", "batch=2", "--set", "eval_batch=2", "--set", "sm_width=8",
+             "--set", "sm_samples=32", "--set", "sm_per_mm=2"]
+    p = subprocess.run(mifd_cmd("bench", "--quick", "--device", "cpu", "--out", str(out), *small),
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     res = json.loads(out.read_text())

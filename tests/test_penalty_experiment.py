@@ -194,3 +194,27 @@ def test_separation_penalties_none_and_mine_are_separation_no_mi_and_mi_l2_bit_f
     # the k-group metrics read U_h, as separation's Q_str
     assert pen.result["trials"]["none"]["Q_str_3"] and \
         np.isfinite(pen.result["trials"]["none"]["Q_str_3"]).all()
+
+
+def test_the_committed_copy_leaves_out_the_example_sequences_and_still_serves_the_chapter(
+        tmp_path):
+    from conftest import leaves
+
+    from mifd.paper import penalties as P
+    from mifd.runner import COMMITTED_WITHOUT, commit_results
+    over = {"conditions": ("none", "mine=0.1", "gaussian=0.1")}
+    own = Store(tmp_path / "own", [tmp_path / "committed"])
+    local = mifd.run("penalties", "smoke", "cpu", over, store=own, verbose=False, progress=False)
+    assert "example" in local.result["final"]
+    dst = commit_results("penalties", "smoke", over, store=own)
+    fresh = mifd.run("penalties", "smoke", "cpu", over, verbose=False, progress=False,
+                     store=Store(tmp_path / "empty", [tmp_path / "committed"]))
+    assert fresh.loaded and fresh.meta["committed_without"] == ["final/example"]
+    assert COMMITTED_WITHOUT["penalties"] == (("final", "example"),)
+    kept = dict(leaves(fresh.result))
+    want = {k: v for k, v in leaves(local.result) if not k.startswith("final.example.")}
+    assert kept.keys() == want.keys()
+    for k, v in want.items():
+        np.testing.assert_array_equal(np.asarray(kept[k]), np.asarray(v), err_msg=k)
+    assert (dst / "result.bin").stat().st_size < (local.path / "result.bin").stat().st_size
+    assert P.questions(fresh) == P.questions(local)
