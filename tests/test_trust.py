@@ -61,46 +61,28 @@ def test_a_diverged_run_is_refused_and_stores_nothing(tmp_path, monkeypatch):
     assert not list((tmp_path / "s").rglob("result.bin"))
 
 
+@pytest.mark.parametrize("name", ["meta.json", "config.json"])
 @pytest.mark.parametrize("damage", ["garbage", "delete", "list"])
-def test_a_damaged_or_missing_meta_json_means_recompute_with_a_warning(damage, tmp_path,
-                                                                      monkeypatch):
+def test_a_damaged_or_missing_json_file_means_recompute_with_a_warning(name, damage, tmp_path,
+                                                                       monkeypatch):
+    """A damaged, deleted or non-object ``meta.json`` or ``config.json``: one warning naming it,
+    the entry recomputed and the file rewritten, then a clean load."""
     monkeypatch.setenv("MIFD_PROGRESS", "0")
     store = Store(tmp_path / "s", [])
     first = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
-    meta = first.path / "meta.json"
+    path = first.path / name
+    good = json.loads(path.read_text())
     if damage == "garbage":
-        meta.write_text("{not json")
+        path.write_text("{not json")
     elif damage == "delete":
-        meta.unlink()
+        path.unlink()
     else:
-        meta.write_text("[1, 2]")
-    with pytest.warns(UserWarning, match="meta.json"):
+        path.write_text("[1, 2]")
+    with pytest.warns(UserWarning, match=name):
         again = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
     assert not again.loaded and again.meta.get("code")
-    assert json.loads(meta.read_text())["key"] == first.key
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False).loaded
-
-
-@pytest.mark.parametrize("damage", ["garbage", "delete", "list"])
-def test_a_damaged_or_missing_config_json_means_recompute_with_a_warning(damage, tmp_path,
-                                                                        monkeypatch):
-    monkeypatch.setenv("MIFD_PROGRESS", "0")
-    store = Store(tmp_path / "s", [])
-    first = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
-    cfg = first.path / "config.json"
-    good = json.loads(cfg.read_text())
-    if damage == "garbage":
-        cfg.write_text("{not json")
-    elif damage == "delete":
-        cfg.unlink()
-    else:
-        cfg.write_text("[1, 2]")
-    with pytest.warns(UserWarning, match="config.json"):
-        again = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
-    assert not again.loaded
-    assert json.loads(cfg.read_text()) == good  # rewritten
+    rewritten = json.loads(path.read_text())
+    assert rewritten["key"] == first.key if name == "meta.json" else rewritten == good
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False).loaded
