@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean results results-status bench bench-merged gpu import-results
+.PHONY: book test venv clean results results-status bench bench-merged gpu gpu-light gpu-restore import-results
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -96,6 +96,14 @@ gpu:
 	rm -rf $(GPU_OUT)
 	PYTHONPATH=$(CURDIR) PYTHONUNBUFFERED=1 MIFD_PROGRESS=0 MIFD_STORE=$(CURDIR)/_build/gpu-store \
 	  $(GPU_PYTHON) -m mifd.cli gpu-session --out $(GPU_OUT) --minutes $(GPU_MINUTES) $(GPU_ARGS)
+
+## What travels to a GPU machine (64 MiB at most): plan the session here, leave the committed
+## results behind for the call (prints the GPU_ARGS to pass), then restore them.
+gpu-light: $(STAMP)
+	$(VENV)/bin/mifd gpu-tree light $(GPU_ARGS)
+
+gpu-restore: $(STAMP)
+	$(VENV)/bin/mifd gpu-tree restore
 
 import-results: $(STAMP)
 	$(VENV)/bin/mifd import-results $(FOLDER)

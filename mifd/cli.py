@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -116,6 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--replace", action="store_true", help="replace committed runs of the same key")
     sub.add_parser("results-status", help="list the committed results and whether this "
                                           "checkout's code made them (exit 1 if any did not)")
+    t = sub.add_parser("gpu-tree", help="what travels to a GPU machine: 'size'; 'light' plans "
+                                        "the session here and leaves results/committed behind; "
+                                        "'restore' after the call")
+    t.add_argument("action", help="size|light|restore")
+    t.add_argument("--experiment", default="wm", help="the session's experiment (light)")
+    t.add_argument("--profile", default="paper", help="the session's profile (light)")
+    t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     return p
 
 
@@ -214,6 +222,31 @@ def main(argv: list[str] | None = None) -> int:
                         tests=not args.no_tests,
                         trials=None if args.trials is None else int(args.trials),
                         experiment=args.experiment)
+            return 0
+        if args.command == "gpu-tree":
+            from . import gpu_tree
+            from .store import project_root
+            root = project_root()
+            if args.action not in ("size", "light", "restore") or root is None:
+                raise ConfigError(f"parameter 'action': got {args.action!r}"
+                                  f"{'' if root else ' outside a checkout'}; allowed: size, "
+                                  "light or restore, inside a checkout")
+            if args.action == "restore":
+                gpu_tree.restore_committed(root)
+                print(f"{gpu_tree.COMMITTED} is tracked again")
+            elif args.action == "size":
+                size = gpu_tree.travelling_bytes(root)
+                print(f"{size / 2 ** 20:.1f} MiB would travel (limit "
+                      f"{gpu_tree.TRAVEL_LIMIT / 2 ** 20:.0f} MiB)")
+                return 0 if size <= gpu_tree.TRAVEL_LIMIT else 1
+            else:
+                from .gpu_session import plan_args
+                check_profile(args.profile)
+                plan = plan_args(args.profile, parse_set(args.sets), args.experiment)
+                size = gpu_tree.hide_committed(root)
+                print(f"{gpu_tree.COMMITTED} left behind: {size / 2 ** 20:.1f} MiB travel; "
+                      "after the call: make gpu-restore")
+                print("GPU_ARGS=" + shlex.join(plan))
             return 0
         if args.command == "results-status":
             from .runner import committed_status

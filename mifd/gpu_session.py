@@ -136,6 +136,25 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
     return overrides, "complete: nothing to train"
 
 
+def plan_args(profile: str = "paper", overrides: dict | None = None,
+              experiment: str = "wm") -> list[str]:
+    """The arguments of a GPU session (``GPU_ARGS``) planned here, from the committed results,
+    for a call whose tree travels without them (:mod:`mifd.gpu_tree`): the experiment and every
+    override :func:`next_shard` chooses, as ``--set``. Refused in one line when nothing is left
+    to train."""
+    over, plan = next_shard(profile, "cuda", dict(overrides or {}), None, experiment)
+    if plan.startswith("complete"):
+        raise ConfigError(f"parameter 'experiment': got {experiment!r} with every trial of its "
+                          f"{profile!r} profile committed; allowed: another experiment or "
+                          "--set seed=… by hand")
+    args = [] if experiment == "wm" else ["--experiment", experiment]
+    for k, v in over.items():
+        v = ",".join(map(str, v)) if isinstance(v, (tuple, list)) else \
+            (f"{v:g}" if isinstance(v, float) else str(v))
+        args += ["--set", f"{k}={v}"]
+    return args
+
+
 def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                 profile: str = "paper", overrides: dict | None = None, tests: bool = True,
                 probe_trials: int = 8, trials: int | None = None,

@@ -1,0 +1,94 @@
+"""What travels to a GPU machine: the checkout's tracked files and its untracked files that git
+does not ignore, at most :data:`TRAVEL_LIMIT` bytes in all. The committed results
+(``results/committed``) alone are larger than that, and a GPU session needs none of them: the
+seeds it continues from are planned here first (:func:`mifd.gpu_session.plan_args`). So, for
+the length of one GPU call, :func:`hide_committed` takes ``results/committed`` out of git's
+index (the files stay on disk, untracked and ignored through ``.git/info/exclude``) and
+:func:`restore_committed` puts the index and the exclude file back as they were.
+
+``make gpu-light`` / ``make gpu-restore`` (``mifd gpu-tree light|restore|size``)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from .config import ConfigError
+
+#: the most a GPU call takes along (the device's limit on the working tree)
+TRAVEL_LIMIT = 64 * 2 ** 20
+#: the folder left behind
+COMMITTED = "results/committed"
+#: the line :func:`hide_committed` adds to ``.git/info/exclude``
+EXCLUDE_LINE = f"/{COMMITTED}/"
+#: where :func:`hide_committed` keeps the exclude file as it was (its presence: hidden)
+BACKUP = "exclude.mifd-gpu-light"
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                           text=True).stdout
+
+
+def travelling_files(root: Path | str) -> list[Path]:
+    """The files a GPU call takes along: tracked (in the index) and untracked but not ignored,
+    as they are on disk (a tracked file deleted on disk travels nowhere)."""
+    root = Path(root)
+    names = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    files = {root / n for n in names.split("\0") if n}
+    return sorted(f for f in files if f.is_file())
+
+
+def travelling_bytes(root: Path | str) -> int:
+    """The size of :func:`travelling_files`."""
+    return sum(f.stat().st_size for f in travelling_files(root))
+
+
+def is_light(root: Path | str) -> bool:
+    """Whether ``results/committed`` is hidden (:func:`hide_committed`)."""
+    return (Path(root) / ".git" / "info" / BACKUP).exists()
+
+
+def hide_committed(root: Path | str) -> int:
+    """Take ``results/committed`` out of the index and ignore it; returns the bytes that will
+    travel. Refused (one line, nothing changed) when ``results/committed`` has changes that are
+    not committed, when it is hidden already, or when even the light tree is over the limit."""
+    root = Path(root)
+    if is_light(root):
+        raise ConfigError(f"parameter 'gpu-tree': got 'light' while {COMMITTED} is hidden "
+                          "already; allowed: 'restore' first")
+    if _git(root, "status", "--porcelain", "--", COMMITTED).strip():
+        raise ConfigError(f"parameter 'gpu-tree': got 'light' with uncommitted changes in "
+                          f"{COMMITTED}; allowed: a committed {COMMITTED} (commit or stash "
+                          "them first)")
+    exclude = root / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    text = exclude.read_text() if exclude.exists() else None
+    (exclude.parent / BACKUP).write_text("absent" if text is None else "kept:" + text)
+    text = text or ""
+    exclude.write_text(text + ("" if not text or text.endswith("\n") else "\n")
+                       + EXCLUDE_LINE + "\n")
+    if _git(root, "ls-files", "--", COMMITTED).strip():
+        _git(root, "rm", "-r", "--cached", "--quiet", "--", COMMITTED)
+    size = travelling_bytes(root)
+    if size > TRAVEL_LIMIT:
+        restore_committed(root)
+        raise ConfigError(f"parameter 'gpu-tree': the tree without {COMMITTED} is {size} "
+                          f"bytes; allowed: at most {TRAVEL_LIMIT} (ignore or remove files)")
+    return size
+
+
+def restore_committed(root: Path | str) -> None:
+    """Put ``results/committed`` back into the index (as at ``HEAD``) and the exclude file as it
+    was; a no-op when it is not hidden."""
+    root = Path(root)
+    if not is_light(root):
+        return
+    _git(root, "reset", "--quiet", "--", COMMITTED)
+    info = root / ".git" / "info"
+    saved = (info / BACKUP).read_text()
+    if saved == "absent":
+        (info / "exclude").unlink(missing_ok=True)
+    else:
+        (info / "exclude").write_text(saved[len("kept:"):])
+    (info / BACKUP).unlink()
