@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .experiments.base import Layout
 from .mine import BOUND_LABELS
@@ -259,6 +260,8 @@ def heatmap(ax: plt.Axes, M: np.ndarray, title: str, cmap: str = "Greys",
         if M.shape[dim] >= 8:
             line(M.shape[dim] / 2 - 0.5, color="C1", lw=0.8)
     ax.set_title(title)
+    for axis in (ax.xaxis, ax.yaxis):  # matrix indices: whole numbers only
+        axis.set_major_locator(MaxNLocator(integer=True))
     if labels is not None:
         ax.set_ylabel(labels[0])
         ax.set_xlabel(labels[1])
