@@ -29,6 +29,18 @@ def test_level_verdict_is_welchs_test_then_an_equivalence_test():
     assert rules.level_verdict(d_in, 0.623, 0.31, 20) == "not testable (n = 4)"
 
 
+def test_not_converged_when_still_moving_towards_an_interval_it_overlaps():
+    # Welch's test separates 0.45 ± 0.1 (n = 40) from 0.623 ± 0.316 (N = 20) although the two
+    # 95% intervals overlap; a run still rising towards the paper is not converged
+    ours = list(np.random.default_rng(0).normal(0.45, 0.1, 40))
+    assert rules.level_verdict(ours, 0.623, 0.316, 20) == "differs"
+    assert rules.level_verdict(ours, 0.623, 0.316, 20, 0.01, more_tails=100) == "not converged"
+    assert rules.level_verdict(ours, 0.623, 0.316, 20, -0.01, more_tails=100) == "differs"
+    # no sd: agreement cannot be shown; no paper value: nothing to test
+    assert rules.level_verdict([0.3, 0.31, 0.29], 0.3, None, 20) == "not testable (n = 3)"
+    assert rules.level_verdict([0.3, 0.31], float("nan"), 0.1, 20) == "not testable (n = 2)"
+
+
 def test_a_level_row_says_how_many_trials_were_not_finite():
     rep = {"mi": {"Q_cor": reported.Reported(0.3, 0.1)}}
     rows = rules.level_rows({"mi": {"Q_cor": [0.2, np.nan, 0.3, np.inf]}}, rep, ("Q_cor",))
@@ -59,10 +71,11 @@ def test_not_converged_replaces_differs_only_while_the_run_moves():
     assert rules.level_verdict(ours, *paper, 20, tail_change=0.05) == "not converged"
     # hardly moving, at full length: differs
     assert rules.level_verdict(ours, *paper, 20, tail_change=0.001) == "differs"
-    # hardly moving, but continued over 30 more stretches of the same length it would get there
+    # hardly moving, but continued over more stretches of the same length it would reach the
+    # paper's interval (its mean − the 95% half-width)
     m, s, lo, hi, n = rules.mean_ci(ours)
     plo, phi = rules.ci_from_stats(*paper, 20)
-    need = plo - hi
+    need = plo - m
     assert rules.level_verdict(ours, *paper, 20, 0.001, more_tails=need / 0.001 + 1) == \
         "not converged"
     assert rules.level_verdict(ours, *paper, 20, 0.001, more_tails=need / 0.001 - 1) == \

@@ -6,12 +6,13 @@
   when the run's own time course still moved over the last :data:`TAIL` of training by more
   than :data:`CONVERGED_TOL` × the larger of the paper's absolute mean and its sd, or, for a
   run shorter than the paper's, when that last change continued linearly to the paper's
-  training length would reach the paper's interval. Otherwise *consistent* only when an
-  equivalence test (two one-sided tests, each at 0.05) shows the difference smaller than
-  :data:`EQUIVALENCE` × the paper's sd, i.e. the 90% interval of the difference lies inside
-  that margin; else *not testable (n = k)*: our n could not have told a difference of that
-  size from none. Each row also gives the smallest difference our n detects with 80% power
-  (:func:`detectable`). With fewer than 2 of our trials: *not testable (n = k)*.
+  training length would reach the paper's interval (its mean ± its 95% half-width). Otherwise
+  *consistent* only when an equivalence test (two one-sided tests, each at 0.05) shows the
+  difference smaller than :data:`EQUIVALENCE` × the paper's sd, i.e. the 90% interval of the
+  difference lies inside that margin; else *not testable (n = k)*: our n could not have told a
+  difference of that size from none (the paper's own N limits this too). Each row also gives
+  the smallest difference our n detects with 80% power (:func:`detectable`). With fewer than 2
+  of our trials, or a paper value without an sd: *not testable (n = k)*.
 * **Count** (k of n trials with a property against the paper's K of N): Fisher's exact test,
   two-sided. p < 0.05: *differs (fewer)* or *differs (more)*; otherwise *consistent* when our
   proportion's 95% Clopper–Pearson interval is at most :data:`COUNT_RESOLUTION` wide, else
@@ -50,8 +51,9 @@ from ..experiments.base import Layout
 #: the significance level of every test
 ALPHA = 0.05
 #: a level is *consistent* when the difference from the paper's mean is shown (equivalence test)
-#: to be smaller than this many paper sds
-EQUIVALENCE = 0.5
+#: to be smaller than this many paper sds (the paper's own N limits what can be shown: at our
+#: n = 20 against its 20 trials of equal spread, differences up to about 0.47 sd can be)
+EQUIVALENCE = 1.0
 #: the power at which :func:`detectable` states the smallest detectable difference
 POWER = 0.8
 #: a count's 95% Clopper–Pearson interval must be at most this wide for "consistent"
@@ -94,8 +96,8 @@ RULES = (
     f"one-sided Wilcoxon test on the lags gives p < {ALPHA}; same direction, n.s. when only most "
     "are; not reproduced otherwise. failed trials: reproduced when more than half of them have "
     "the property. a claim made of parts: reproduced when every part is, partly when some are. "
-    f"Every interval is 95%; the bootstrap intervals (percentile, 10 000 resamples) are shown "
-    "for information only.")
+    "The intervals shown are 95% (the equivalence test reads the 90% interval of the "
+    "difference); the bootstrap intervals (percentile, 10 000 resamples) are for information.")
 #: every verdict category, in the order the tables count them
 VERDICTS = ("reproduced", "consistent", "partly", "same direction, small",
             "same direction, n.s.", "differs", "not converged", "not reproduced", "not testable")
@@ -165,22 +167,24 @@ def level_verdict(ours: Sequence[float], mean: float, sd: float | None, n: int =
     x = np.asarray(ours, dtype=float)
     x = x[np.isfinite(x)]
     k = x.size
-    if k < 2:
+    if k < 2 or not np.isfinite(mean):
         return not_testable(k)
     diff, se, dof = _welch(x, mean, sd, n)
     p = 2 * stats.t.sf(abs(diff) / se, dof) if se > 0 else (0.0 if diff else 1.0)
     if p >= ALPHA:
-        margin = EQUIVALENCE * sd if sd is not None else 0.0
-        return "consistent" if abs(diff) + stats.t.ppf(1 - ALPHA, dof) * se < margin \
+        if sd is None:  # no spread to measure a margin in: agreement cannot be shown
+            return not_testable(k)
+        return "consistent" if abs(diff) + stats.t.ppf(1 - ALPHA, dof) * se < EQUIVALENCE * sd \
             else not_testable(k)
-    _, _, lo, hi, _ = mean_ci(x)
-    plo, phi = ci_from_stats(mean, sd, n)
     scale = max(abs(mean), sd or 0.0)
     if tail_change is not None and np.isfinite(tail_change):
         if abs(tail_change) > CONVERGED_TOL * scale:
             return "not converged"
+        # continued linearly over the paper's extra training, would the run reach the paper's
+        # interval (its mean ± the 95% half-width)?
         projected = tail_change * max(more_tails, 0.0)
-        if (hi < plo and projected >= plo - hi) or (lo > phi and projected <= phi - lo):
+        plo, phi = ci_from_stats(mean, sd, n)
+        if np.sign(projected) == -np.sign(diff) and abs(projected) >= abs(diff) - (phi - mean):
             return "not converged"
     return "differs"
 
