@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 from ._version import __version__
 from .config import ConfigError, apply_overrides, config_hash, to_dict
-from .store import atomic_write_json, now
+from .store import atomic_write_json, committed_files, now
 
 #: the manifest's format number
 FORMAT = 1
@@ -238,7 +238,8 @@ def import_results(folder: Path | str, committed: Path | str, replace: bool = Fa
         if (dst / "result.bin").exists() and not replace:
             raise _fail(folder, f"{name} destination", str(dst),
                         "a key not committed yet (or --replace)")
-        plan.append((dst, _read_run(folder, name, _run_bytes(folder, r))))
+        plan.append((dst, committed_files(r["experiment"],
+                                          _read_run(folder, name, _run_bytes(folder, r)))))
     for name in sorted(set(manifest["files"]) - parts):
         data = (folder / name).read_bytes()
         dst = committed / session_dir(manifest) / name

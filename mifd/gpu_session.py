@@ -148,9 +148,10 @@ def plan_args(profile: str = "paper", overrides: dict | None = None,
                           f"{profile!r} profile committed; allowed: another experiment or "
                           "--set seed=… by hand")
     args = [] if experiment == "wm" else ["--experiment", experiment]
+    args += [] if profile == "paper" else ["--profile", profile]
     for k, v in over.items():
-        v = ",".join(map(str, v)) if isinstance(v, (tuple, list)) else \
-            (f"{v:g}" if isinstance(v, float) else str(v))
+        v = ",".join(map(repr if isinstance(v, float) else str, v)) \
+            if isinstance(v, (tuple, list)) else (repr(v) if isinstance(v, float) else str(v))
         args += ["--set", f"{k}={v}"]
     return args
 

@@ -4,13 +4,16 @@ does not ignore, at most :data:`TRAVEL_LIMIT` bytes in all. The committed result
 seeds it continues from are planned here first (:func:`mifd.gpu_session.plan_args`). So, for
 the length of one GPU call, :func:`hide_committed` takes ``results/committed`` out of git's
 index (the files stay on disk, untracked and ignored through ``.git/info/exclude``) and
-:func:`restore_committed` puts the index and the exclude file back as they were.
+:func:`restore_committed` puts the index (as at the commit that was ``HEAD`` when it was hidden)
+and the exclude file back as they were. Commit nothing in between: the removal is staged.
 
 ``make gpu-light`` / ``make gpu-restore`` (``mifd gpu-tree light|restore|size``)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import warnings
 from pathlib import Path
 
 from .config import ConfigError
@@ -21,13 +24,21 @@ TRAVEL_LIMIT = 64 * 2 ** 20
 COMMITTED = "results/committed"
 #: the line :func:`hide_committed` adds to ``.git/info/exclude``
 EXCLUDE_LINE = f"/{COMMITTED}/"
-#: where :func:`hide_committed` keeps the exclude file as it was (its presence: hidden)
-BACKUP = "exclude.mifd-gpu-light"
+#: beside the exclude file: what :func:`restore_committed` needs (its presence: hidden)
+BACKUP = "mifd-gpu-light.json"
 
 
 def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                           text=True).stdout
+                          text=True).stdout
+
+
+def _exclude(root: Path) -> Path:
+    return root / _git(root, "rev-parse", "--git-path", "info/exclude").strip()
+
+
+def _backup(root: Path) -> Path:
+    return _exclude(root).with_name(BACKUP)
 
 
 def travelling_files(root: Path | str) -> list[Path]:
@@ -46,7 +57,7 @@ def travelling_bytes(root: Path | str) -> int:
 
 def is_light(root: Path | str) -> bool:
     """Whether ``results/committed`` is hidden (:func:`hide_committed`)."""
-    return (Path(root) / ".git" / "info" / BACKUP).exists()
+    return _backup(Path(root)).exists()
 
 
 def hide_committed(root: Path | str) -> int:
@@ -61,16 +72,21 @@ def hide_committed(root: Path | str) -> int:
         raise ConfigError(f"parameter 'gpu-tree': got 'light' with uncommitted changes in "
                           f"{COMMITTED}; allowed: a committed {COMMITTED} (commit or stash "
                           "them first)")
-    exclude = root / ".git" / "info" / "exclude"
+    exclude = _exclude(root)
     exclude.parent.mkdir(parents=True, exist_ok=True)
-    text = exclude.read_text() if exclude.exists() else None
-    (exclude.parent / BACKUP).write_text("absent" if text is None else "kept:" + text)
-    text = text or ""
-    exclude.write_text(text + ("" if not text or text.endswith("\n") else "\n")
-                       + EXCLUDE_LINE + "\n")
-    if _git(root, "ls-files", "--", COMMITTED).strip():
-        _git(root, "rm", "-r", "--cached", "--quiet", "--", COMMITTED)
-    size = travelling_bytes(root)
+    old = exclude.read_bytes() if exclude.exists() else None
+    head = _git(root, "rev-parse", "HEAD").strip()
+    _backup(root).write_text(json.dumps(
+        {"head": head, "exclude": None if old is None else old.decode("latin-1")}))
+    try:
+        sep = b"" if not old or old.endswith(b"\n") else b"\n"
+        exclude.write_bytes((old or b"") + sep + EXCLUDE_LINE.encode() + b"\n")
+        if _git(root, "ls-files", "--", COMMITTED).strip():
+            _git(root, "rm", "-r", "--cached", "--quiet", "--", COMMITTED)
+        size = travelling_bytes(root)
+    except BaseException:
+        restore_committed(root)
+        raise
     if size > TRAVEL_LIMIT:
         restore_committed(root)
         raise ConfigError(f"parameter 'gpu-tree': the tree without {COMMITTED} is {size} "
@@ -79,16 +95,23 @@ def hide_committed(root: Path | str) -> int:
 
 
 def restore_committed(root: Path | str) -> None:
-    """Put ``results/committed`` back into the index (as at ``HEAD``) and the exclude file as it
-    was; a no-op when it is not hidden."""
+    """Put ``results/committed`` back into the index as at the commit that was ``HEAD`` when it
+    was hidden, and the exclude file back byte for byte; a no-op when it is not hidden. Warns
+    when ``HEAD`` has moved since (a commit in between recorded the staged removal: the files
+    are back in the index, to be committed again)."""
     root = Path(root)
-    if not is_light(root):
+    backup = _backup(root)
+    if not backup.exists():
         return
-    _git(root, "reset", "--quiet", "--", COMMITTED)
-    info = root / ".git" / "info"
-    saved = (info / BACKUP).read_text()
-    if saved == "absent":
-        (info / "exclude").unlink(missing_ok=True)
+    saved = json.loads(backup.read_text())
+    if _git(root, "rev-parse", "HEAD").strip() != saved["head"]:
+        warnings.warn(f"HEAD moved while {COMMITTED} was hidden: its files are staged again "
+                      "from the commit before; commit them if the last commit removed them",
+                      stacklevel=2)
+    _git(root, "reset", "--quiet", saved["head"], "--", COMMITTED)
+    exclude = _exclude(root)
+    if saved["exclude"] is None:
+        exclude.unlink(missing_ok=True)
     else:
-        (info / "exclude").write_text(saved[len("kept:"):])
-    (info / BACKUP).unlink()
+        exclude.write_bytes(saved["exclude"].encode("latin-1"))
+    backup.unlink()

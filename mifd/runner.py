@@ -316,15 +316,6 @@ def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], p
     return next((c for c in codes if c), 0)
 
 
-#: leaves of a result that no page reads, left out of its committed copy (recorded in its
-#: ``meta.json`` as ``committed_without``): the example sequences of every trial of the penalty
-#: experiments (two thirds of their size; their chapters show none)
-COMMITTED_WITHOUT: dict[str, tuple[tuple[str, ...], ...]] = {
-    "penalties": (("final", "example"),),
-    "penalties-separation": (("final", "example"),),
-}
-
-
 def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None,
                    store: Store | None = None, device: str = "auto") -> Path:
     """Copy the finished run of ``experiment``/``profile`` into the first committed layer
@@ -347,7 +338,7 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
         if assembled is not None and local and store.committed:
             for k in local:
                 _copy_entry(store.root / exp.name / k, store.committed[0] / exp.name / k,
-                            COMMITTED_WITHOUT.get(exp.name, ()))
+                            exp.name)
             whole = store.committed[0] / exp.name / key
             if whole.exists():  # an older run of all conditions at once: superseded by the parts
                 import shutil
@@ -359,34 +350,18 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
     if not store.committed:
         raise ConfigError("parameter 'store': no committed layer (not inside a checkout)")
     dst = store.committed[0] / exp.name / key
-    _copy_entry(src.path, dst, COMMITTED_WITHOUT.get(exp.name, ()))
+    _copy_entry(src.path, dst, exp.name)
     return dst
 
 
-def _copy_entry(src: Path, dst: Path, without: Sequence[tuple[str, ...]] = ()) -> None:
-    """Copy a finished entry; the leaves ``without`` (key paths) are left out of the copy's
-    result and named in its ``meta.json``."""
-    import json
-    import shutil
-
-    from .store import atomic_write_json, dump_blob, load_blob
+def _copy_entry(src: Path, dst: Path, experiment: str) -> None:
+    """Copy a finished entry as its committed copy (:func:`mifd.store.committed_files`)."""
+    from .store import atomic_write_bytes, committed_files
     dst.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src / "config.json", dst / "config.json")
-    if not without:
-        for name in ("result.bin", "meta.json"):
-            shutil.copyfile(src / name, dst / name)
-        return
-    result, meta = load_blob(src / "result.bin"), json.loads((src / "meta.json").read_text())
-    dropped = []
-    for path in without:
-        node = result
-        for k in path[:-1]:
-            node = node.get(k, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict) and path[-1] in node:
-            del node[path[-1]]
-            dropped.append("/".join(path))
-    atomic_write_json(dst / "meta.json", {**meta, "committed_without": dropped})
-    dump_blob(dst / "result.bin", result)
+    files = committed_files(experiment, {n: (src / n).read_bytes()
+                                         for n in ("result.bin", "meta.json", "config.json")})
+    for name in ("config.json", "meta.json", "result.bin"):  # result.bin marks it complete
+        atomic_write_bytes(dst / name, files[name])
 
 
 def committed_status(store: Store | None = None) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ import numpy as np
 from .config import ConfigError, apply_overrides, to_dict
 from .experiments import get_experiment
 from .experiments.base import RunResult, summarize
-from .store import Entry, Store
+from .store import Entry, Store, without_uncommitted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,8 +139,8 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
     counts = [r.config.trials for r in runs]
     n_cond = len(base.config.conditions)
     blocks = [(i, c * k, (c + 1) * k) for c in range(n_cond) for i, k in enumerate(counts)]
-    result = _merge([{k: v for k, v in r.result.items() if k != "trials"} for r in runs],
-                    TRIAL_AXES[exp], "", blocks)
+    result = _merge([{k: v for k, v in without_uncommitted(exp, r.result)[0].items()
+                      if k != "trials"} for r in runs], TRIAL_AXES[exp], "", blocks)
     trials = {c: {m: [v for r in runs for v in r.result["trials"][c][m]]
                   for m in base.result["trials"][c]} for c in base.result["trials"]}
     result["trials"] = trials
@@ -205,8 +205,8 @@ def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
                           f"{want}")
     k = cfg.trials
     blocks = [(where[c][0], where[c][1] * k, (where[c][1] + 1) * k) for c in want]
-    parts = [{n: v for n, v in r.result.items() if n not in ("trials", "conditions", "timing")}
-             for r in runs]
+    parts = [{n: v for n, v in without_uncommitted(exp, r.result)[0].items()
+              if n not in ("trials", "conditions", "timing")} for r in runs]
     result = _merge(parts, TRIAL_AXES[exp], "", blocks)
     if "timing" in runs[0].result:  # measured per part: combined, not compared
         result["timing"] = _merge_timing([r.result["timing"] for r in runs])

@@ -84,15 +84,21 @@ def dump_blob(path: Path, obj: Any) -> None:
     Pickle protocol 4: numpy arrays as raw bytes (torch's default protocol 2 writes them as
     latin-1 text, about 1.45× their size, and loads them 10× slower); files of either protocol
     load."""
+    atomic_write_bytes(path, blob_bytes(obj))
+
+
+def blob_bytes(obj: Any) -> bytes:
+    """The bytes :func:`dump_blob` writes: a checksum line, then the pickle (protocol 4)."""
     buf = io.BytesIO()
     torch.save(obj, buf, pickle_protocol=4)
     payload = buf.getvalue()
-    atomic_write_bytes(path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+    return hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
 
 
-def load_blob(path: Path) -> Any:
-    """Read a file written by :func:`dump_blob`; raise :class:`CorruptFileError` if it fails."""
-    raw = Path(path).read_bytes()
+def load_blob(path: Path, raw: bytes | None = None) -> Any:
+    """Read a file written by :func:`dump_blob` (or its bytes ``raw``); raise
+    :class:`CorruptFileError` if it fails."""
+    raw = Path(path).read_bytes() if raw is None else raw
     head, sep, payload = raw.partition(b"\n")
     if not sep or len(head) != 64 or hashlib.sha256(payload).hexdigest().encode() != head:
         raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupt)")
@@ -164,6 +170,52 @@ def default_roots() -> tuple[Path, list[Path]]:
         writable = Path.home() / ".cache" / "mifd" / "store"
     committed = [root / "results" / "committed"] if root is not None else []
     return writable, committed
+
+
+#: leaves of a result that no page reads, left out of its committed copy (recorded in its
+#: ``meta.json`` as ``committed_without``): the example sequences of every trial of the penalty
+#: experiments (two thirds of their size; their chapters show none)
+COMMITTED_WITHOUT: dict[str, tuple[tuple[str, ...], ...]] = {
+    "penalties": (("final", "example"),),
+    "penalties-separation": (("final", "example"),),
+}
+
+
+def without_uncommitted(experiment: str, result: Any) -> tuple[Any, list[str]]:
+    """``result`` without the :data:`COMMITTED_WITHOUT` leaves of ``experiment`` (a shallow
+    copy along their paths; the input is unchanged) and the paths left out (``a/b``)."""
+    dropped = []
+    for path in COMMITTED_WITHOUT.get(experiment, ()):
+        node, parents = result, []
+        for k in path[:-1]:
+            if not (isinstance(node, dict) and k in node):
+                break
+            parents.append((node, k))
+            node = node[k]
+        else:
+            if isinstance(node, dict) and path[-1] in node:
+                copy = {k: v for k, v in node.items() if k != path[-1]}
+                for parent, k in reversed(parents):  # copy the dicts above it
+                    copy = {**parent, k: copy}
+                result = copy
+                dropped.append("/".join(path))
+    return result, dropped
+
+
+def committed_files(experiment: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files (``result.bin``, ``meta.json``, ``config.json``: their bytes) of a run's
+    committed copy: without the :data:`COMMITTED_WITHOUT` leaves, which its ``meta.json`` then
+    names (``committed_without``); unchanged for the other experiments."""
+    if experiment not in COMMITTED_WITHOUT:
+        return dict(files)
+    result, dropped = without_uncommitted(experiment, load_blob(Path("result.bin"),
+                                                                files["result.bin"]))
+    if not dropped:
+        return dict(files)
+    meta = {**json.loads(files["meta.json"]), "committed_without": dropped}
+    return {**files, "result.bin": blob_bytes(result),
+            "meta.json": (json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
+                          + "\n").encode()}
 
 
 class Entry:

@@ -201,7 +201,8 @@ def test_the_committed_copy_leaves_out_the_example_sequences_and_still_serves_th
     from conftest import leaves
 
     from mifd.paper import penalties as P
-    from mifd.runner import COMMITTED_WITHOUT, commit_results
+    from mifd.runner import commit_results
+    from mifd.store import COMMITTED_WITHOUT
     over = {"conditions": ("none", "mine=0.1", "gaussian=0.1")}
     own = Store(tmp_path / "own", [tmp_path / "committed"])
     local = mifd.run("penalties", "smoke", "cpu", over, store=own, verbose=False, progress=False)
@@ -218,3 +219,20 @@ def test_the_committed_copy_leaves_out_the_example_sequences_and_still_serves_th
         np.testing.assert_array_equal(np.asarray(kept[k]), np.asarray(v), err_msg=k)
     assert (dst / "result.bin").stat().st_size < (local.path / "result.bin").stat().st_size
     assert P.questions(fresh) == P.questions(local)
+
+
+def test_a_committed_part_without_examples_assembles_with_a_full_local_part(tmp_path):
+    from mifd import shards
+    from mifd.store import without_uncommitted
+    store = Store(tmp_path / "own", [])
+    kw = dict(store=store, verbose=False, progress=False)
+    whole = {"conditions": ("none", "mine=0.1")}
+    a = mifd.run("penalties", "smoke", "cpu", {"conditions": ("none",)}, **kw)
+    b = mifd.run("penalties", "smoke", "cpu", {"conditions": ("mine=0.1",)}, **kw)
+    b.result, dropped = without_uncommitted("penalties", b.result)
+    assert dropped == ["final/example"] and "example" not in b.result["final"]
+    assert "example" in a.result["final"]  # the input is not changed
+    cfg = EXP.config("smoke", whole)
+    both = shards.combine_conditions(cfg, [a, b])
+    assert "example" not in both.result["final"]
+    np.testing.assert_array_equal(both.result["final"]["Q_cor"][:2], a.result["final"]["Q_cor"])
