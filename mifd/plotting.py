@@ -189,8 +189,8 @@ def wm_task_example(final: Mapping[str, Any], trial: int, title: str = "") -> pl
         ax.plot(t, ex["y"][trial, :, j], color=f"C{j}", label="output")
         ax.set_ylabel(f"bit {j + 1}")
         ax.set_ylim(-1.5, 1.5)
-        ax.legend(loc="upper right", ncols=2)
-    axes[-1].set_xlabel("time step (after the 1000-step transient)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the ±1 target lines
+    axes[-1].set_xlabel("time step (after the transient)")
     return fig
 
 
