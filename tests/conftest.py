@@ -26,6 +26,17 @@ def leaves(d, pre=""):
             yield f"{pre}{k}", v
 
 
+def fake_committed_shards(counts):
+    """A stand-in for ``mifd.shards.committed_shards``: ``counts`` maps a statistics-network
+    precision to the number of committed trials per condition (none: no shards)."""
+    from types import SimpleNamespace
+
+    def committed(experiment, profile, device, store=None, where=None, first_seed=None):
+        n = counts.get(where["sm_precision"])
+        return None if not n else SimpleNamespace(config=SimpleNamespace(trials=n))
+    return committed
+
+
 def mifd_cmd(*args):
     return [str(BIN / "mifd"), *args]
 

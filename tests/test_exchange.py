@@ -13,7 +13,7 @@ from mifd.config import ConfigError
 from mifd.gpu_session import choose_trials, run_session
 from mifd.store import Store
 
-from conftest import ROOT, env_with, mifd_cmd
+from conftest import ROOT, env_with, fake_committed_shards, mifd_cmd
 
 
 @pytest.fixture(scope="module")
@@ -184,16 +184,9 @@ def test_a_run_larger_than_the_file_limit_travels_in_parts(session, tmp_path, mo
 
 
 def test_the_next_gpu_session_continues_after_the_committed_shards(monkeypatch):
-    from types import SimpleNamespace
-
     from mifd import gpu_session, shards
 
-    def fake(counts):
-        def committed(experiment, profile, device, store=None, where=None, first_seed=None):
-            n = counts.get(where["sm_precision"])
-            return None if not n else SimpleNamespace(config=SimpleNamespace(trials=n))
-        return committed
-
+    fake = fake_committed_shards
     monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 6}))
     over, plan = gpu_session.next_shard("paper", "cuda", {}, None)
     assert over == {"seed": 1007, "trials": 14} and "next shard" in plan

@@ -2,11 +2,9 @@
 call and put back afterwards, exactly; the session is planned here; the code side stays small."""
 
 import subprocess
-from types import SimpleNamespace
-
 import pytest
 
-from conftest import ROOT, env_with, mifd_cmd
+from conftest import ROOT, env_with, fake_committed_shards, mifd_cmd
 from mifd import gpu_session, gpu_tree, shards
 from mifd.config import ConfigError
 
@@ -87,12 +85,7 @@ def test_this_checkout_without_its_committed_results_fits_one_gpu_call_with_room
 
 
 def test_the_session_is_planned_here_as_gpu_args(monkeypatch):
-    def fake(counts):
-        def committed(experiment, profile, device, store=None, where=None, first_seed=None):
-            n = counts.get(where["sm_precision"])
-            return None if not n else SimpleNamespace(config=SimpleNamespace(trials=n))
-        return committed
-
+    fake = fake_committed_shards
     monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 6}))
     assert gpu_session.plan_args() == ["--set", "seed=1007", "--set", "trials=14"]
     monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 20, "fp32": 1}))
