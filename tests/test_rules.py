@@ -9,7 +9,7 @@ import mifd
 from conftest import ROOT
 from mifd.paper import claims as paper_claims
 from mifd.paper import reported
-from mifd.paper import rules
+from mifd.paper import intervals, rules
 
 
 def test_level_verdict_is_welchs_test_then_an_equivalence_test():
@@ -170,9 +170,9 @@ def test_timing_silenced_and_summary_rules_on_hand_built_tables():
 
 def test_bootstrap_interval_covers_the_mean():
     x = np.random.default_rng(0).normal(1.0, 0.5, 40)
-    lo, hi = rules.bootstrap_ci(x)
+    lo, hi = intervals.bootstrap_ci(x)
     assert lo < x.mean() < hi and hi - lo < 0.5
-    assert np.isnan(rules.bootstrap_ci([1.0])[0])
+    assert np.isnan(intervals.bootstrap_ci([1.0])[0])
 
 
 FACTS = ROOT / "tests" / "data" / "reference-facts-s5.md"  # §5 of the team's reference facts
