@@ -16,7 +16,7 @@ batch); the loss is Yang et al.'s weighted squared error with sigmoid outputs. A
 
 Every ``eval_every`` steps (and at the end) each network runs, without recurrent noise, a fixed
 evaluation batch of every task; the snapshot records per network its performance per task
-(Yang et al.'s decision criterion), the normalized task variance and its k-means clusters
+(Yang et al.'s decision criterion, by default as their code applies it: at the last step; the strict one beside it), the normalized task variance and its k-means clusters
 (k by silhouette, :mod:`mifd.cognitive`), the anatomical measures of those clusters on the
 grid (isolated ratio, index variance, each with its shuffle null), Q_str and Q_cor with the
 clusters as the partition, the NMI between the clusters and the grid halves (``NMI_halves``),
@@ -55,8 +55,12 @@ class GrowingBrainsConfig:
                                         "'bimt=λ' or 'gauss=λ' (empty: none, l1 and bimt at "
                                         "every strength, gauss at every mi_strength)")
     strengths: tuple[float, ...] = param((1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-                                         doc="λ of the l1 and bimt conditions (7 each, as "
-                                             "Growing Brains)", low=0.0)
+                                         doc="λ of the l1 conditions, and of the bimt conditions "
+                                             "unless bimt_strengths is set (7 each, as Growing "
+                                             "Brains)", low=0.0)
+    bimt_strengths: tuple[float, ...] = param((), doc="λ of the bimt conditions (empty: "
+                                              "strengths); BIMT's distance term makes its cost "
+                                              "at a given λ several times L1's", low=0.0)
     mi_strengths: tuple[float, ...] = param((), doc="λ of the gauss conditions (the Gaussian MI "
                                             "between the grid halves; not in Growing Brains)",
                                             low=0.0)
@@ -81,10 +85,14 @@ class GrowingBrainsConfig:
     cache_size: int = param(512, doc="trials kept per task (0: fresh trials every batch)",
                             low=0)
     shuffles: int = param(1000, doc="label shuffles of each anatomical null", low=1)
+    criterion: str = param("last", doc="decision criterion of the performance: 'last' (Yang et "
+                           "al.'s code: the last step only) or 'strict' (fixation also held at "
+                           "every step before the response)", choices=yang19.CRITERIA)
 
     def layout(self) -> Layout:
         conds = self.conditions or ("none",) + tuple(
-            f"{m}={v:g}" for m in ("l1", "bimt") for v in self.strengths) + tuple(
+            f"l1={v:g}" for v in self.strengths) + tuple(
+            f"bimt={v:g}" for v in self.bimt_strengths or self.strengths) + tuple(
             f"gauss={v:g}" for v in self.mi_strengths)
         return Layout(tuple(conds), self.trials, self.seed)
 
@@ -101,7 +109,7 @@ class GrowingBrainsConfig:
         if not self.dt / self.tau <= 1:
             raise ConfigError(f"parameter 'dt': got {self.dt} with tau = {self.tau}; allowed: "
                               "dt <= tau")
-        for name in ("strengths", "mi_strengths"):
+        for name in ("strengths", "bimt_strengths", "mi_strengths"):
             vals = getattr(self, name)
             if len(set(vals)) != len(vals) or any(not 0 < v < math.inf for v in vals):
                 raise ConfigError(f"parameter '{name}': got {vals!r}; allowed: distinct finite "
@@ -126,11 +134,14 @@ PROFILES = {
     "paper": {},
     # fewer units (8 × 8), a smaller batch and fewer steps on 2 CPU cores (two condition parts,
     # one per core), every task kept; three networks per condition at three strengths, and the
-    # Gaussian MI between the grid halves at two. Measured on one core: 10 networks of 64 units,
-    # batch 32: ≈ 0.03 s per network and step; a first run at strengths 1e-4 … 3e-2 had BIMT
-    # keep 5–23 of 64 units by step 500, before its λ × 10 phase, so the strengths moved down
-    "book": {"n": 64, "batch": 32, "steps": 5000, "trials": 3,
-             "strengths": (1e-5, 1e-4, 1e-3), "mi_strengths": (1e-3, 1e-2),
+    # Gaussian MI between the grid halves at two. Measured on one core: 15 networks of 64 units,
+    # batch 32: ≈ 0.45 s per step, ≈ 19 s per snapshot. Strengths from a first run (5000 steps,
+    # L1 and BIMT both at 1e-5 … 1e-3): L1 = 1e-5 kept 58 of 64 units at the unregularized
+    # performance, L1 = 1e-4 and BIMT = 1e-5 kept about 41 and lost the tasks, so BIMT's range
+    # sits ten times below L1's
+    "book": {"n": 64, "batch": 32, "steps": 10000, "trials": 3,
+             "strengths": (1e-5, 3e-5, 1e-4), "bimt_strengths": (1e-6, 3e-6, 1e-5),
+             "mi_strengths": (1e-3, 1e-2),
              "eval_every": 500, "eval_batch": 32, "swap_every": 100, "swap_top_k": 20,
              "shuffles": 200},
     "smoke": {"n": 16, "steps": 4, "batch": 4, "strengths": (1e-3,), "mi_strengths": (1e-2,),
@@ -315,6 +326,7 @@ def evaluate(unit: GrowingBrainsUnit, full: bool = False) -> dict[str, Any]:
     −1: too little task variance to be clustered)."""
     cfg, T, n = unit.cfg, unit.T, unit.cfg.n
     perf = np.zeros((T, len(yang19.TASKS)))
+    strict = np.zeros((T, len(yang19.TASKS)))
     tv = np.zeros((T, len(yang19.TASKS), n))
     rates = []
     with torch.no_grad():
@@ -323,7 +335,8 @@ def evaluate(unit: GrowingBrainsUnit, full: bool = False) -> dict[str, Any]:
             R, Y = unit.model(x.contiguous(), None)
             Y, R = Y.cpu().numpy(), R.cpu().numpy()
             for t in range(T):
-                perf[t, k] = yang19.performance(Y[t], b).mean()
+                perf[t, k] = yang19.performance(Y[t], b, cfg.criterion).mean()
+                strict[t, k] = yang19.performance(Y[t], b, "strict").mean()
             common = int(b["lengths"].min())
             tv[:, k] = R[:, :, :common].var(axis=1).mean(axis=1)
             rates.append(R[:, :, :common].reshape(T, -1, n))
@@ -335,6 +348,7 @@ def evaluate(unit: GrowingBrainsUnit, full: bool = False) -> dict[str, Any]:
         active = bimt.active_units(p, "leaky").cpu().numpy().astype(np.float32)
     W = unit.model.W_rec.detach().cpu().numpy()
     out: dict[str, Any] = {"performance": perf.mean(1), "perf_task": perf,
+                           "performance_strict": strict.mean(1),
                            "wiring_length": length, "cc": cost, "active_units": active}
     keys = ("clusters", "silhouette", "isolated", "isolated_null", "index_var",
             "index_var_null", "Q_str_clusters", "Q_cor_clusters", "clustered", "NMI_halves")
@@ -379,6 +393,7 @@ def train(cfg: GrowingBrainsConfig, device: str, ckpt: Checkpointer, progress: b
     res = dict(done["train"])
     final = res["final"]
     per_trial = {"performance": final["performance"], "error": 1 - final["performance"],
+                 "performance_strict": final["performance_strict"],
                  **{k: final[k] for k in ("wiring_length", "cc", "active_units", "clusters",
                                           "silhouette", "isolated", "isolated_null",
                                           "index_var", "index_var_null", "Q_str_clusters",
