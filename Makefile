@@ -23,42 +23,43 @@ test: $(STAMP)
 
 VARIANT_SETS := --set trials=4 --set epochs=300 --set snapshot_every=20
 
-## Recompute the committed results of the `book` profile and copy them to results/committed.
+## Recompute the committed `book` results that other code made (those this code made are kept;
+## an interrupted run resumes) and copy them to results/committed.
 results: $(STAMP)
-	$(VENV)/bin/mifd run mine-gaussian --profile book --force --no-progress \
+	$(VENV)/bin/mifd run mine-gaussian --profile book --refresh --no-progress \
 	  --out _build/summaries/mine-gaussian && \
 	  $(VENV)/bin/mifd commit-results mine-gaussian --profile book
 	# wm and separation: their conditions in two processes, one per core (committed as parts)
 	for e in wm separation; do \
-	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
+	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --refresh --no-progress \
 	    --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
 	# the audit of the wm networks (reads the wm run just made)
-	$(VENV)/bin/mifd run wm-audit --profile book --force --no-progress \
+	$(VENV)/bin/mifd run wm-audit --profile book --refresh --no-progress \
 	  --out _build/summaries/wm-audit && \
 	  $(VENV)/bin/mifd commit-results wm-audit --profile book
 	# BIMT beside MI minimization on both tasks (book/bimt.ipynb)
 	for e in bimt bimt-separation; do \
-	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
+	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --refresh --no-progress \
 	    --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
 	# is MINE needed? critic-free dependence penalties, the λ dose-response, K > 2 groups
 	for e in penalties penalties-separation; do \
-	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --force --no-progress \
+	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --refresh --no-progress \
 	    --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
 	# Growing Brains: BIMT, L1, none and the Gaussian MI between the grid halves on the 20
 	# cognitive tasks (neurogym)
-	$(VENV)/bin/mifd run growing-brains --profile book --parts 2 --force --no-progress \
+	$(VENV)/bin/mifd run growing-brains --profile book --parts 2 --refresh --no-progress \
 	  --out _build/summaries/growing-brains && \
 	  $(VENV)/bin/mifd commit-results growing-brains --profile book
 	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs
 	for v in noise=inside target=step sm_per_mm=20 rmsprop_eps=inside sm_precision=bf16; do \
-	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --force \
+	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --refresh \
 	    --no-progress --out _build/summaries/wm-$$v && \
 	  $(VENV)/bin/mifd commit-results wm --profile book $(VARIANT_SETS) --set conditions=mi \
 	    --set $$v || exit 1; done
-	$(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --force --no-progress \
+	$(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --refresh --no-progress \
 	  --out _build/summaries/wm-variants-default && \
 	  $(VENV)/bin/mifd commit-results wm --profile book $(VARIANT_SETS)
 

@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="directory for summary.json (default: .)")
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config field (repeatable)")
-    r.add_argument("--force", action="store_true", help="retrain even if stored")
+    r.add_argument("--force", action="store_true", help="retrain even if stored, from scratch")
+    r.add_argument("--refresh", action="store_true",
+                   help="retrain unless a result made by this code is stored (a committed "
+                        "result of other code is not shown); a checkpoint of this code resumes")
     r.add_argument("--max-minutes", default=None, metavar="M",
                    help="pause after M minutes of training with a checkpoint (exit code 3); "
                         "the same command continues")
@@ -318,13 +321,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"parameter '--parts': got {args.parts!r}; allowed: an "
                                   "integer >= 1") from None
             code = run_parts(args.experiment, args.profile, args.device, args.sets, parts,
-                             args.force, args.max_minutes)
+                             args.force, args.max_minutes, args.refresh)
             if code:
                 return code
             args.force = False  # the parts are trained: assemble them
         try:
             rr = run(args.experiment, args.profile, args.device, overrides,
-                     out=args.out or ".", force=args.force,
+                     out=args.out or ".", force=args.force, refresh=args.refresh,
                      progress=False if args.no_progress else None, max_seconds=max_s)
         except RunInterrupted as e:
             print(f"mifd: {args.experiment}: {e}", file=sys.stderr)

@@ -139,11 +139,14 @@ def check_finite(result: Mapping[str, Any], conditions: Sequence[str] = ()) -> N
 def run(experiment: str, profile: str = "book", device: str = "auto",
         overrides: Mapping[str, Any] | None = None, *, out: str | Path | None = None,
         store: Store | None = None, progress: bool | None = None, force: bool = False,
-        verbose: bool = True, max_seconds: float | None = None) -> RunResult:
+        verbose: bool = True, max_seconds: float | None = None,
+        refresh: bool = False) -> RunResult:
     """Train ``experiment`` under ``profile`` (or load it from the store) and summarize it.
 
     Parameters are validated first; a bad one raises :class:`~mifd.ConfigError` before anything is
-    written. ``force=True`` retrains even if a finished result is stored. ``max_seconds`` bounds
+    written. ``force=True`` retrains even if a finished result is stored, from scratch.
+    ``refresh=True`` loads only a result made by this code: one made by other code, committed
+    or not, is recomputed (a checkpoint of this code resumes; `make results`). ``max_seconds`` bounds
     this call's training time: past it the run checkpoints and raises
     :class:`~mifd.experiments.base.RunPaused`; the same call again resumes (a long GPU job in chunks).
     """
@@ -170,10 +173,10 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     changed = None
     if result is not None and (made_by := entry.meta().get("code", {}).get("hash")) != code:
         committed = None if entry.readonly else store.committed_entry(exp.name, key)
-        if committed is not None:  # a committed result of this key beats a stale local one
+        if committed is not None and not refresh:  # a committed one beats a stale local one
             entry, result = committed, committed.load_result()
             made_by = entry.meta().get("code", {}).get("hash")
-        if result is not None and made_by != code and entry.readonly:
+        if result is not None and made_by != code and entry.readonly and not refresh:
             changed = made_by or "unrecorded"  # shown with a note; `make results` recomputes
         elif result is None or made_by != code:
             if verbose:  # a line of information (stdout: a page's build treats stderr as a fault)
@@ -182,7 +185,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
             result = None
     if (result is None or changed) and not force:  # run as parts, one process per core?
         from .shards import condition_parts, describe
-        assembled = condition_parts(exp.name, cfg, store, code)
+        assembled = condition_parts(exp.name, cfg, store, code, current_only=refresh)
         if assembled is not None and (result is None or assembled.code_changed is None):
             # (parts of this code beat a whole run of other code)
             assembled.profile = profile
@@ -204,7 +207,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
                 entry.checkpoint_path.unlink()  # --force: from scratch, not from a checkpoint
             if result is None:
                 result = _train(exp, cfg, dev, profile, key, entry, store, progress,
-                                max_seconds, retain, code)
+                                max_seconds, retain, code, refresh)
     meta = entry.meta()
     summary = summarize(result["trials"])
     rr = RunResult(exp.name, profile, cfg, key, result, meta, summary, loaded, entry.path,
@@ -224,12 +227,12 @@ def _write_summary(out: str | Path, rr: RunResult) -> None:
 
 def _train(exp: Experiment, cfg: Any, dev: str, profile: str, key: str, entry: Entry,
            store: Store, progress: bool | None, max_seconds: float | None, retain: bool,
-           code: str) -> dict:
+           code: str, refresh: bool = False) -> dict:
     """Train (or resume) one run into ``entry`` and store it with its provenance. A derived
     experiment's inputs are loaded (or trained) first, outside its recorded wall time."""
     needs = getattr(exp, "inputs", None)
     inputs = None if needs is None else {
-        name: run(e, p, dev, o, store=store, progress=progress, verbose=False)
+        name: run(e, p, dev, o, store=store, progress=progress, verbose=False, refresh=refresh)
         for name, (e, p, o) in needs(cfg).items()}
     store.init_entry(entry, {"experiment": exp.name, "profile": profile, "key": key,
                              "config": to_dict(cfg), "mifd": __version__})
@@ -281,7 +284,8 @@ def entry_lock(path: Path, key: str) -> Iterator[bool]:
 
 
 def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], parts: int,
-              force: bool = False, max_minutes: str | None = None) -> int:
+              force: bool = False, max_minutes: str | None = None,
+              refresh: bool = False) -> int:
     """Run ``experiment``'s conditions as ``parts`` processes side by side, one per core (one
     thread each: small batched products gain little from a second thread), by ``mifd run`` with
     the part's ``--set conditions=… --set sweep_l2=…``; every part resumable on its own.
@@ -304,6 +308,7 @@ def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], p
         for s in [*sets, *own]:
             cmd += ["--set", s]
         cmd += ["--force"] if force else []
+        cmd += ["--refresh"] if refresh and not force else []
         cmd += ["--max-minutes", str(max_minutes)] if max_minutes is not None else []
         core = cpus[i % len(cpus)] if cpus else None
         sweeps = "".join(f", {k} " + ", ".join(map(str, v)) for k, v in part.items()
@@ -344,6 +349,12 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
                 import shutil
                 shutil.rmtree(whole)
             return store.committed[0] / exp.name / local[0]
+        if assembled is not None and assembled.code_changed is None and store.committed:
+            return store.committed[0] / exp.name / assembled.meta["parts"][0]["key"]  # as is
+        held = store.committed_entry(exp.name, key) if store.committed else None
+        if held is not None and held.load_result() is not None and \
+                held.meta().get("code", {}).get("hash") == exp.code_hash():
+            return held.path  # committed by this code already (`make results` keeps it)
     if not finished:
         raise ConfigError(f"parameter 'experiment': got {experiment!r} (profile {profile!r}); "
                           f"allowed: a run finished in the store (run `mifd run` first)")

@@ -229,11 +229,11 @@ def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
 
 
 def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
-                    code: str | None = None) -> RunResult | None:
+                    code: str | None = None, current_only: bool = False) -> RunResult | None:
     """``cfg``'s run assembled from finished parts in the store (committed layers first), each
     running some of its conditions (see :func:`combine_conditions`), or ``None`` if they do not
     cover every condition. A local part made by other code than ``code`` is not used; a
-    committed one is (its run then carries the note of stale code)."""
+    committed one is (its run then carries the note of stale code), unless ``current_only``."""
     if not _has_conditions(cfg):
         return None
     store = store or Store()
@@ -255,7 +255,7 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
                     any(c in found for c in names):
                 continue
             made_by = meta.get("code", {}).get("hash")
-            if not committed and code is not None and made_by != code:
+            if (not committed or current_only) and code is not None and made_by != code:
                 continue
             result = Entry(d.parent, readonly=committed).load_result()
             if result is None:

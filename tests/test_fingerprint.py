@@ -98,6 +98,46 @@ def test_a_committed_result_beats_a_stale_local_copy(tmp_path, monkeypatch, caps
     assert "recomputing" not in capsys.readouterr().out
 
 
+def test_refresh_recomputes_what_other_code_made_and_resumes_its_own_checkpoint(tmp_path,
+                                                                                monkeypatch):
+    """``make results`` (``mifd run --refresh``): a committed result of other code is recomputed,
+    not shown; a result of this code is loaded; a paused run of this code resumes."""
+    store = Store(tmp_path / "own", [tmp_path / "committed"])
+    mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False)
+    commit_results("wm", "smoke", TINY, store=store, device="cpu")
+    shutil.rmtree(tmp_path / "own")
+    rr = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False, refresh=True)
+    assert rr.loaded  # and committing it again keeps the committed copy
+    assert commit_results("wm", "smoke", TINY, store=store, device="cpu") == rr.path
+    _other_code(monkeypatch)
+    rr = mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False, refresh=True)
+    assert not rr.loaded and rr.code_changed is None and rr.meta["code"]["hash"] == "0123456789abcdef"
+    assert mifd.run("wm", "smoke", "cpu", TINY, store=store, verbose=False, refresh=True).loaded
+    longer = {**TINY, "epochs": 6}
+    with pytest.raises(RunPaused):
+        mifd.run("wm", "smoke", "cpu", longer, store=store, verbose=False, max_seconds=0.0,
+                 refresh=True)
+    rr = mifd.run("wm", "smoke", "cpu", longer, store=store, verbose=False, refresh=True)
+    assert rr.meta["resumed_from"] is not None
+
+
+def test_refresh_does_not_assemble_committed_parts_of_other_code(tmp_path, monkeypatch):
+    from mifd.shards import condition_parts
+    store = Store(tmp_path / "own", [tmp_path / "committed"])
+    for c in ("mi", "no_mi"):
+        mifd.run("wm", "smoke", "cpu", {**TINY, "conditions": (c,)}, store=store, verbose=False)
+        commit_results("wm", "smoke", {**TINY, "conditions": (c,)}, store=store, device="cpu")
+    shutil.rmtree(tmp_path / "own")
+    cfg = mifd.get_experiment("wm").config("smoke", TINY)
+    _other_code(monkeypatch)
+    code = mifd.get_experiment("wm").code_hash()
+    assert condition_parts("wm", cfg, store, code).code_changed  # shown, with its note
+    assert condition_parts("wm", cfg, store, code, current_only=True) is None
+    monkeypatch.undo()
+    assert commit_results("wm", "smoke", TINY, store=store, device="cpu").parent == (
+        tmp_path / "committed" / "wm")  # current parts, nothing to copy: kept
+
+
 def test_every_committed_book_result_is_made_by_this_code():
     """``make test`` fails while a committed ``book``-profile result was made by other code than
     this checkout's (``make results`` recomputes them; ``make results-status`` lists them)."""

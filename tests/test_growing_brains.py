@@ -103,6 +103,8 @@ def test_growing_brains_smoke_run_has_every_condition_and_metric(tmp_path):
                 "index_var", "index_var_null", "clusters", "Q_str_clusters", "NMI_halves",
                 "mi_halves"} <= set(m)
     f = rr.result["final"]
+    # strict = Yang et al.'s last-step criterion and fixation held before the response
+    assert np.all(f["performance_strict"] <= f["performance"])
     assert f["perf_task"].shape == (4, 20) and f["task_variance"].shape == (4, 20, 16)
     from mifd.paper import growing_brains as G
     qs = G.questions(rr)
@@ -115,10 +117,14 @@ def test_bad_growing_brains_settings_are_refused_in_one_line():
     assert exp.config("smoke").layout().conditions == ("none", "l1=0.001", "bimt=0.001",
                                                        "gauss=0.01")
     assert exp.config("smoke", {"conditions": ("bimt=0.5",)}).layout().conditions == ("bimt=0.5",)
+    assert exp.config("smoke", {"bimt_strengths": (1e-5, 1e-4)}).layout().conditions == (
+        "none", "l1=0.001", "bimt=1e-05", "bimt=0.0001", "gauss=0.01")
     for over, match in (({"conditions": ("l2=0.1",)}, "parameter 'conditions'"),
                         ({"conditions": ("bimt=0",)}, "parameter 'conditions'"),
                         ({"strengths": (1e-3, 1e-3)}, "parameter 'strengths'"),
                         ({"mi_strengths": (0.0,)}, "parameter 'mi_strengths'"),
+                        ({"bimt_strengths": (1e-3, 1e-3)}, "parameter 'bimt_strengths'"),
+                        ({"criterion": "first"}, "parameter 'criterion'"),
                         ({"conditions": ("gauss=-1",)}, "parameter 'conditions'"),
                         ({"n": 15}, "parameter 'n'"), ({"dt": 30}, "parameter 'dt'"),
                         ({"swap_top_k": 99}, "parameter 'swap_top_k'")):

@@ -21,7 +21,7 @@ from .timing import onset
 #: not in Growing Brains)
 METHODS = ("none", "l1", "bimt", "gauss")
 #: the per-trial metrics of the final table
-METRICS = ("performance", "active_units", "wiring_length", "clusters", "silhouette",
+METRICS = ("performance", "performance_strict", "active_units", "wiring_length", "clusters", "silhouette",
            "isolated", "isolated_null", "index_var", "index_var_null", "Q_str_clusters",
            "Q_cor_clusters", "NMI_halves", "mi_halves")
 #: fewest trials of a method for the below-chance test (a one-sided Wilcoxon test cannot reach
