@@ -410,7 +410,7 @@ def error_vs_active(df: Any, reference: Any = None, reference_label: str = "pape
     """Task error against active units per trial, by method (Growing Brains' Fig. 2g): one
     colour per method, one marker per λ_w; ``reference`` (columns method, active units, error):
     another source's points, drawn as dashed lines in the method's colour."""
-    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
     markers = dict(zip(sorted(df["λ_w"].unique()), "osD^v<>ph*"))
     for (method, lam), g in df.groupby(["method", "λ_w"]):
         ax.scatter(g["active units"], g["error"], color=cond_color(method),
@@ -423,7 +423,7 @@ def error_vs_active(df: Any, reference: Any = None, reference_label: str = "pape
     ax.set_yscale("log")
     ax.set_xlabel("active units")
     ax.set_ylabel("task error (log)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return fig
 
 
