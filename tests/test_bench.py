@@ -152,7 +152,7 @@ def test_bench_times_the_allocator_rows(tmp_path):
     out = tmp_path / "b.json"
     p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1", "--epochs", "1",
                                 "--experiments", "wm", "--allocator", "--out", str(out),
-                                *TINY[:-4]), capture_output=True, text=True, timeout=300)
+                                *TINY[:-4]), capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr
     rows = json.loads(out.read_text())["rows"]
     assert [r["impl"] for r in rows] == ["mifd", "mifd-mmap", "port", "port+retain"]
