@@ -333,11 +333,11 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     src = Entry(store.root / exp.name / key)
-    finished = src.load_result() is not None and \
-        src.meta().get("code", {}).get("hash") == exp.code_hash()
+    code = exp.code_hash()
+    finished = src.load_result() is not None and src.meta().get("code", {}).get("hash") == code
     if not finished:
         from .shards import condition_parts  # run as parts (`mifd run --parts`): commit them
-        assembled = condition_parts(exp.name, cfg, store, exp.code_hash())
+        assembled = condition_parts(exp.name, cfg, store, code)
         local = [p["key"] for p in (assembled.meta["parts"] if assembled else [])
                  if (store.root / exp.name / p["key"] / "result.bin").exists()]
         if assembled is not None and local and store.committed:
@@ -353,7 +353,7 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
             return store.committed[0] / exp.name / assembled.meta["parts"][0]["key"]  # as is
         held = store.committed_entry(exp.name, key) if store.committed else None
         if held is not None and held.load_result() is not None and \
-                held.meta().get("code", {}).get("hash") == exp.code_hash():
+                held.meta().get("code", {}).get("hash") == code:
             return held.path  # committed by this code already (`make results` keeps it)
     if not finished:
         raise ConfigError(f"parameter 'experiment': got {experiment!r} (profile {profile!r}); "
