@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean results results-status bench bench-merged gpu gpu-light gpu-restore import-results
+.PHONY: book test venv clean results results-status reproduce bench bench-merged gpu gpu-light gpu-restore import-results
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ results: $(STAMP)
 ## Which committed results this checkout's code made (exit 1 if any was made by other code).
 results-status: $(STAMP)
 	$(VENV)/bin/mifd results-status
+
+reproduce: $(STAMP)
+	$(VENV)/bin/mifd reproduce
 
 ## Time the training loops at the published sizes on this machine; the JSON goes to results/committed/bench.
 ## BENCH_BF16= drops the bf16 rows: on a CPU without AVX-512 (an AMD EPYC VM here) one such row

@@ -120,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--replace", action="store_true", help="replace committed runs of the same key")
     sub.add_parser("results-status", help="list the committed results and whether this "
                                           "checkout's code made them (exit 1 if any did not)")
+    r = sub.add_parser("reproduce", help="replay the start of every committed result made by "
+                                         "other code and record those this code reproduces "
+                                         "bit for bit (exit 1 if any differs)")
+    r.add_argument("experiments", nargs="*", help="only these experiments (default: all)")
+    r.add_argument("--profile", default="book", help="|".join(PROFILES))
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
     t = sub.add_parser("gpu-tree", help="what travels to a GPU machine: 'size'; 'light' plans "
                                         "the session here and leaves results/committed behind; "
                                         "'restore' after the call")
@@ -255,14 +261,25 @@ def main(argv: list[str] | None = None) -> int:
             from .runner import committed_status
             rows = committed_status()
             for r in rows:
-                print(f"{'current' if r['current'] else 'STALE  '}  {r['experiment']:<14} "
+                status = ("STALE  " if not r["current"] else
+                          "replay " if r.get("reproduced") else "current")
+                print(f"{status}  {r['experiment']:<14} "
                       f"{r['profile']:<6} {r['key']}  made by code {r['made by']} "
-                      f"(commit {r['commit']})")
+                      f"(commit {r['commit']})"
+                      + ("; reproduced by this code on replay" if r.get("reproduced") else ""))
             stale = sum(not r["current"] for r in rows)
             print(f"{len(rows)} committed results, {stale} made by other code than this "
                   "checkout's" + (" (`make results` recomputes the book profile's)" if stale
                                   else ""))
             return 1 if stale else 0
+        if args.command == "reproduce":
+            from .replay import reproduce_committed
+            reps = reproduce_committed(experiments=tuple(args.experiments), profile=args.profile,
+                                       progress=not args.quiet)
+            bad = [r for r in reps if not r.reproduced]
+            print(f"{len(reps)} replayed, {len(reps) - len(bad)} reproduced bit for bit"
+                  + (f", {len(bad)} differ (`make results` recomputes them)" if bad else ""))
+            return 1 if bad else 0
         if args.command == "import-results":
             from .exchange import import_results
             from .store import Store

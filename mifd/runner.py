@@ -23,6 +23,7 @@ from .config import ConfigError, check_device, check_profile, config_hash, to_di
 from .experiments import EXPERIMENTS, get_experiment
 from .experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused,
                                RunResult, check_memory, progress_enabled, summarize)
+from .replay import describe_reproduction, is_current
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
 
 __all__ = ["CHAPTER_PARAMETERS", "EXPERIMENTS", "RunInterrupted", "RunPaused", "RunResult", "check_finite", "check_out",
@@ -171,14 +172,18 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     entry = store.entry(exp.name, key)
     result = None if force else entry.load_result()
     changed = None
-    if result is not None and (made_by := entry.meta().get("code", {}).get("hash")) != code:
+    if result is not None and not is_current(entry.meta(), code):
+        made_by = entry.meta().get("code", {}).get("hash")
         committed = None if entry.readonly else store.committed_entry(exp.name, key)
         if committed is not None and not refresh:  # a committed one beats a stale local one
             entry, result = committed, committed.load_result()
             made_by = entry.meta().get("code", {}).get("hash")
-        if result is not None and made_by != code and entry.readonly and not refresh:
+        current = is_current(entry.meta(), code)
+        if result is not None and current:
+            pass  # a committed result this code reproduced on replay (mifd.replay)
+        elif result is not None and entry.readonly and not refresh:
             changed = made_by or "unrecorded"  # shown with a note; `make results` recomputes
-        elif result is None or made_by != code:
+        elif result is None or not current:
             if verbose:  # a line of information (stdout: a page's build treats stderr as a fault)
                 print(f"mifd: {exp.name} {key}: the stored result was made by other code "
                       f"({made_by or 'unrecorded'}; now {code}): recomputing", flush=True)
@@ -200,7 +205,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         with entry_lock(entry.path, key) as waited:
             if waited and not force:  # the other process may have finished it
                 result = entry.load_result()
-                if entry.meta().get("code", {}).get("hash") != code:
+                if not is_current(entry.meta(), code):
                     result = None
                 loaded = result is not None
             if result is None and force and entry.checkpoint_path.exists():
@@ -215,7 +220,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if out is not None:
         _write_summary(out, rr)
     if verbose:
-        print(rr.describe())
+        print(rr.describe() + describe_reproduction(meta, code))
     return rr
 
 
@@ -334,7 +339,7 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
     key = config_hash(exp.name, cfg, __version__)
     src = Entry(store.root / exp.name / key)
     code = exp.code_hash()
-    finished = src.load_result() is not None and src.meta().get("code", {}).get("hash") == code
+    finished = src.load_result() is not None and is_current(src.meta(), code)
     if not finished:
         from .shards import condition_parts  # run as parts (`mifd run --parts`): commit them
         assembled = condition_parts(exp.name, cfg, store, code)
@@ -352,8 +357,7 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
         if assembled is not None and assembled.code_changed is None and store.committed:
             return store.committed[0] / exp.name / assembled.meta["parts"][0]["key"]  # as is
         held = store.committed_entry(exp.name, key) if store.committed else None
-        if held is not None and held.load_result() is not None and \
-                held.meta().get("code", {}).get("hash") == code:
+        if held is not None and held.load_result() is not None and is_current(held.meta(), code):
             return held.path  # committed by this code already (`make results` keeps it)
     if not finished:
         raise ConfigError(f"parameter 'experiment': got {experiment!r} (profile {profile!r}); "
@@ -391,6 +395,7 @@ def committed_status(store: Store | None = None) -> list[dict[str, Any]]:
             rows.append({"experiment": exp_name, "profile": meta.get("profile", "?"),
                          "key": meta_path.parent.name, "made by": made_by or "unrecorded",
                          "commit": (meta.get("code", {}).get("git_commit") or "?")[:10],
-                         "current": made_by == code})
+                         "current": is_current(meta, code),
+                         "reproduced": made_by != code and is_current(meta, code)})
     return rows
 

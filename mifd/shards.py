@@ -26,6 +26,7 @@ import numpy as np
 from .config import ConfigError, apply_overrides, to_dict
 from .experiments import get_experiment
 from .experiments.base import RunResult, summarize
+from .replay import describe_reproduction, is_current
 from .store import Entry, Store, without_uncommitted
 
 if TYPE_CHECKING:
@@ -103,10 +104,17 @@ def _merge(parts: Sequence[Any], axes: dict[str, int | None], path: str,
     return np.concatenate(out, axis=ax)
 
 
+def _effective_code(meta: dict) -> str:
+    """The code a part counts as made by: the last code that reproduced it on replay
+    (:mod:`mifd.replay`), else the code that made it."""
+    rep = meta.get("reproduced") or ()
+    return rep[-1]["code"] if rep else (meta.get("code", {}).get("hash") or "unrecorded")
+
+
 def _same_code(runs: Sequence[RunResult]) -> None:
     """Refuse parts made by different code (their code hashes differ; an unrecorded hash
     counts as a code of its own)."""
-    made = {r.meta.get("code", {}).get("hash") or "unrecorded" for r in runs}
+    made = {_effective_code(r.meta) for r in runs}
     if len(made) > 1:
         codes = ", ".join(sorted(made))
         raise ConfigError(f"parameter 'runs': got parts made by different code ({codes}); "
@@ -255,14 +263,15 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
                     any(c in found for c in names):
                 continue
             made_by = meta.get("code", {}).get("hash")
-            if (not committed or current_only) and code is not None and made_by != code:
+            current = is_current(meta, code)
+            if (not committed or current_only) and code is not None and not current:
                 continue
             result = Entry(d.parent, readonly=committed).load_result()
             if result is None:
                 continue
             rr = RunResult(experiment, meta.get("profile", "?"), part, meta["key"], result, meta,
                            summarize(result["trials"]), True, d.parent,
-                           (made_by or "unrecorded") if code is not None and made_by != code
+                           (made_by or "unrecorded") if code is not None and not current
                            else None)
             for c in names:
                 found[c] = rr
@@ -360,10 +369,12 @@ def describe(rr: RunResult) -> str:
                 f"{rr.meta.get('code', {}).get('mifd', '?')}, last finished "
                 f"{rr.meta.get('finished')}, {rr.meta.get('wall_seconds', float('nan')):.0f} s"
                 + (f"; NOTE: made by other code than this checkout's (code hash "
-                   f"{rr.code_changed}); `make results` recomputes it" if rr.code_changed else ""))
+                   f"{rr.code_changed}); `make results` recomputes it" if rr.code_changed else "")
+                + describe_reproduction(rr.meta, get_experiment(rr.experiment).code_hash()))
     shards = rr.meta.get("shards")
     if not shards:
-        return rr.describe()
+        return rr.describe() + describe_reproduction(
+            rr.meta, get_experiment(rr.experiment).code_hash())
     m = rr.meta.get("machine", {})
     parts = ", ".join(f"seeds {s['seed']}–{s['seed'] + s['trials'] - 1} ({s['key']}, "
                       f"{s['wall_seconds']:.0f} s)" for s in shards)

@@ -1,0 +1,306 @@
+"""Does this code still make a committed result? Replay its start and compare, bit for bit.
+
+A committed result records the hash of the code that made it (:mod:`mifd.fingerprint`); any
+later change to that code makes it *stale*, and recomputing every committed ``book`` result
+takes about nine hours of two CPU cores. A change that does not alter what is computed (a
+guard, a new option off by default, a refactor) is shown to be such by a **replay**: this code
+trains the committed config from scratch up to its first snapshot after training starts, and
+every per-step history (task loss, L2 term, MI estimate, critic estimate, accuracy, … of every
+trial) and every snapshot metric made so far must equal the committed values bit for bit.
+A replay that passes is recorded in the result's ``meta.json`` (``reproduced``: this code's
+hash, the steps replayed of how many, what was compared, when, at which commit); the result
+then counts as made by this code (:func:`is_current`) and its page says how that is known.
+
+What a replay does not cover is stated with it: the steps after the first snapshot run the
+same code as the steps before it, but the last evaluation and a post-hoc audit after training
+are not replayed. A code change that alters what is computed fails the replay, and the result
+stays stale until ``make results`` recomputes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .config import ConfigError, apply_overrides, config_hash
+from .store import Entry, Store, atomic_write_json, code_version, now
+
+__all__ = ["Replay", "ReplayStop", "is_current", "replay", "reproduce_committed"]
+
+#: (path in the training unit's state, path in the stored result) of per-step histories: row
+#: ``i`` holds step ``i``'s values of every trial, ``NaN`` before the step has run
+HISTORIES = (("hist", "hist"), ("train_dv", "audit/train_dv"),
+             ("inner/train_dv", "audit/train_dv"))
+#: (path in the unit's state, path in the result) of snapshot lists: one dict of metrics per
+#: snapshot in the state, ``{metric: (snapshots, ...)}`` in the result
+SNAPSHOTS = (("snaps", "snaps"), ("evals", "snaps"))
+#: replay at most this many steps where a unit keeps no snapshots
+STEPS_WITHOUT_SNAPSHOTS = 25
+
+
+def is_current(meta: Mapping[str, Any], code: str | None) -> bool:
+    """Whether a result with provenance ``meta`` counts as made by the code ``code``: made by
+    it, or reproduced by it on replay (``meta["reproduced"]``)."""
+    if code is None:
+        return False
+    if meta.get("code", {}).get("hash") == code:
+        return True
+    return any(r.get("code") == code for r in meta.get("reproduced", ()))
+
+
+def reproduction(meta: Mapping[str, Any], code: str | None) -> dict | None:
+    """The replay record of ``code`` in ``meta`` (``None`` where the result was made by
+    ``code`` itself, or never replayed by it)."""
+    if meta.get("code", {}).get("hash") == code:
+        return None
+    return next((r for r in meta.get("reproduced", ()) if r.get("code") == code), None)
+
+
+def describe_reproduction(meta: Mapping[str, Any], code: str | None) -> str:
+    """One line for a page: how a result made by other code is known to be this code's."""
+    r = reproduction(meta, code)
+    if r is None:
+        return ""
+    made = meta.get("code", {})
+    return (f"; made by code {made.get('hash')} ({(made.get('git_commit') or '?')[:10]}), "
+            f"reproduced by this code bit for bit on replay of the first {r['steps']} of "
+            f"{r['of']} steps of its unit {r.get('unit', 'train')!r} ({len(r['compared'])} "
+            f"histories and snapshot metrics of every trial; {r['date'][:10]}); later units "
+            "and the last evaluation not replayed")
+
+
+class ReplayStop(Exception):
+    """Raised inside :func:`~mifd.experiments.base.run_units` when the replay has run far
+    enough; carries the run's state (as a checkpoint would hold it)."""
+
+    def __init__(self, state: dict):
+        super().__init__("replay stopped")
+        self.state = state
+
+
+def _get(tree: Any, path: str) -> Any:
+    for k in path.split("/"):
+        if not isinstance(tree, Mapping) or k not in tree:
+            return None
+        tree = tree[k]
+    return tree
+
+
+def _snap_count(unit_state: Mapping[str, Any]) -> int | None:
+    for path, _ in SNAPSHOTS:
+        s = _get(unit_state, path)
+        if isinstance(s, list):
+            return len(s)
+    return None
+
+
+class _ReplayCheckpointer:
+    """Stands in for :class:`~mifd.experiments.base.Checkpointer`: nothing is written; the
+    state is looked at after every step, and the run stops at the first snapshot after step
+    0 of its first unit (or after :data:`STEPS_WITHOUT_SNAPSHOTS` steps)."""
+
+    def __init__(self):
+        self.prior_seconds, self.resumed_from, self.deadline = 0.0, None, None
+
+    def resume(self) -> None:
+        return None
+
+    def elapsed(self) -> float:
+        return 0.0
+
+    def expired(self) -> bool:
+        return False
+
+    def due(self) -> bool:
+        return True
+
+    def save(self, state: dict, force: bool = False) -> bool:
+        cur = state.get("current")
+        if cur is None:  # the first unit finished before a second snapshot: stop there
+            raise ReplayStop(state)
+        n = _snap_count(cur["state"])
+        if (n is not None and n >= 2) or (n is None and cur["step"] >= STEPS_WITHOUT_SNAPSHOTS):
+            raise ReplayStop(state)
+        return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "fc" or b.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+@dataclass
+class Replay:
+    """What a replay compared and found: ``steps`` training steps replayed of ``of``."""
+
+    experiment: str
+    key: str
+    steps: int
+    of: int
+    compared: list[str] = field(default_factory=list)
+    differ: list[str] = field(default_factory=list)
+    unit: str = "train"
+
+    @property
+    def reproduced(self) -> bool:
+        return bool(self.compared) and not self.differ
+
+    def record(self, code: str) -> dict[str, Any]:
+        v = code_version()
+        return {"code": code, "git_commit": v.get("git_commit"), "date": now(),
+                "unit": self.unit, "steps": self.steps, "of": self.of,
+                "compared": self.compared}
+
+
+def _rows_run(a: np.ndarray) -> int:
+    """Leading rows of a NaN-prefilled history that hold values."""
+    if a.dtype.kind != "f" or a.ndim == 0:
+        return a.shape[0] if a.ndim else 0
+    ran = ~np.isnan(a.reshape(a.shape[0], -1)).all(1)
+    return a.shape[0] if ran.all() else int(np.argmin(ran))
+
+
+def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any]
+            ) -> tuple[list[str], list[str], int, int]:
+    """Compare the histories and snapshots a replay made with the stored ones: the names
+    compared, those that differ (a shape, a value or a NaN in another place), and the steps
+    replayed of how many (rows of the first history)."""
+    compared, differ = [], []
+    steps = of = 0
+    for s_path, r_path in HISTORIES:
+        hist, stored = _get(unit_state, s_path), _get(result, r_path)
+        if hist is None or stored is None:
+            continue
+        items = list(hist.items()) if isinstance(hist, Mapping) else [("", hist)]
+        # the rows that have run: those before the first all-NaN row of any of the histories
+        # (a history kept as zeros until its step runs cannot tell)
+        rows = min(_rows_run(np.asarray(a)) for _, a in items)
+        if rows == 0:
+            continue
+        for k, a in items:
+            a = np.asarray(a)
+            b = np.asarray(stored[k] if k else stored)
+            name = f"{r_path}/{k}" if k else r_path
+            compared.append(name)
+            if not of:
+                steps, of = rows, b.shape[0]
+            if a.shape[1:] != b.shape[1:] or b.shape[0] < rows or not _same(a[:rows], b[:rows]):
+                differ.append(name)
+    for s_path, r_path in SNAPSHOTS:
+        snaps, stored = _get(unit_state, s_path), _get(result, r_path)
+        if not isinstance(snaps, list) or not isinstance(stored, Mapping):
+            continue
+        for k in snaps[0] if snaps else ():
+            if k not in stored:
+                continue  # a leaf the committed copy leaves out
+            name = f"{r_path}/{k}"
+            compared.append(name)
+            b = np.asarray(stored[k])
+            if b.shape[0] < len(snaps) or not all(_same(s[k], b[i]) for i, s in enumerate(snaps)):
+                differ.append(name)
+        break
+    return compared, differ, steps, of
+
+
+def compare_all(made: Mapping[str, Any], stored: Mapping[str, Any], prefix: str = ""
+                ) -> tuple[list[str], list[str]]:
+    """Compare every array a replayed unit made with the stored one at the same path."""
+    compared, differ = [], []
+    for k, v in made.items():
+        name = f"{prefix}/{k}" if prefix else k
+        if isinstance(v, Mapping):
+            if isinstance(stored.get(k), Mapping):
+                c, d = compare_all(v, stored[k], name)
+                compared += c
+                differ += d
+            continue
+        if k not in stored or isinstance(v, str):
+            continue
+        compared.append(name)
+        if not _same(v, stored[k]):
+            differ.append(name)
+    return compared, differ
+
+
+def replay(entry: Entry, progress: bool = False,
+           load_inputs: Callable[[str, str, Mapping[str, Any]], Any] | None = None) -> Replay:
+    """Replay the committed (or stored) run in ``entry`` with this code on the CPU, up to its
+    first snapshot after step 0, and compare (:func:`compare`). Raises
+    :class:`~mifd.ConfigError` for an entry that cannot be replayed (no result, a config
+    whose key is not the entry's)."""
+    from .experiments import get_experiment
+    from ._version import __version__
+    result = entry.load_result()
+    if result is None:
+        raise ConfigError(f"parameter 'entry': got {str(entry.path)!r}; allowed: a finished "
+                          "result with its config.json")
+    stored = json.loads((entry.path / "config.json").read_text())
+    exp = get_experiment(stored["experiment"])
+    cfg = apply_overrides(exp.config_cls(), stored["config"])
+    key = config_hash(exp.name, cfg, __version__)
+    if key != entry.path.name:
+        raise ConfigError(f"parameter 'entry': got {str(entry.path)!r} whose config has key "
+                          f"{key}; allowed: an entry whose folder is its config's key")
+    ckpt = _ReplayCheckpointer()
+    needs = getattr(exp, "inputs", None)
+    try:
+        if needs is not None:
+            from .runner import run
+            inputs = {name: run(e, p, "cpu", o, verbose=False, progress=False)
+                      for name, (e, p, o) in needs(cfg).items()}
+            exp.train(cfg, "cpu", ckpt, progress, inputs=inputs)
+        else:
+            exp.train(cfg, "cpu", ckpt, progress)
+    except ReplayStop as stop:
+        state = stop.state
+    else:  # pragma: no cover - a run shorter than its first snapshot
+        raise ConfigError(f"parameter 'entry': got {str(entry.path)!r}, a run that finished "
+                          "before its first snapshot; allowed: a run with one (recompute it)")
+    cur = state["current"]
+    if cur is None:  # the whole first unit ran: every value it made is compared
+        name, made = next(iter(state["done"].items()))
+        stored = _get(result, name) or _get(result, f"units/{name}") or result
+        compared, differ = compare_all(made, stored, name)
+        steps = of = int(state["step"])
+    else:
+        name = cur["unit"]
+        compared, differ, steps, of = compare(cur["state"], result)
+    return Replay(exp.name, entry.path.name, steps, of, compared, differ, name)
+
+
+def reproduce_committed(store: Store | None = None, experiments: tuple[str, ...] = (),
+                        profile: str = "book", progress: bool = True,
+                        report: Callable[[str], None] = print) -> list[Replay]:
+    """Replay every committed ``profile`` result not made by this code (of ``experiments``,
+    or all) and record in its ``meta.json`` each that this code reproduces. Returns the
+    replays; those that differ stay stale (``make results`` recomputes them)."""
+    from .runner import EXPERIMENTS
+    store = store or Store()
+    out = []
+    for layer in store.committed:
+        for meta_path in sorted(layer.glob("*/*/meta.json")):
+            name = meta_path.parent.parent.name
+            if name not in EXPERIMENTS or (experiments and name not in experiments):
+                continue
+            entry = Entry(meta_path.parent, readonly=True)
+            meta = entry.meta()
+            code = EXPERIMENTS[name].code_hash()
+            if meta.get("profile") != profile or is_current(meta, code):
+                continue
+            r = replay(entry, progress=progress)
+            out.append(r)
+            if r.reproduced:
+                meta = {**meta, "reproduced": [*meta.get("reproduced", ()), r.record(code)]}
+                atomic_write_json(meta_path, meta)
+            report(f"{'reproduced' if r.reproduced else 'DIFFERS   '}  {name:<20} {r.key}  "
+                   f"steps {r.steps} of {r.of}; compared {len(r.compared)}"
+                   + (f"; differ: {', '.join(r.differ)}" if r.differ else ""))
+    return out

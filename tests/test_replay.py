@@ -1,0 +1,95 @@
+"""Replaying the start of a stored run with this code (mifd.replay): a run of this code is
+reproduced, a changed value is found, and a reproduced committed result counts as current."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mifd.replay import is_current, replay, reproduce_committed
+from mifd.runner import committed_status, run
+from mifd.store import Entry, Store, dump_blob
+
+
+@pytest.fixture(scope="module")
+def wm_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("replay")
+    store = Store(root=root / "store", committed=[])
+    rr = run("wm", "smoke", store=store, verbose=False, progress=False)
+    return root, rr
+
+
+def _copy(rr, dst):
+    shutil.copytree(rr.path, dst)
+    return Entry(dst)
+
+
+def test_a_run_of_this_code_is_reproduced(wm_run):
+    root, rr = wm_run
+    r = replay(Entry(rr.path))
+    assert r.reproduced and not r.differ
+    assert {"hist/task", "hist/mi", "hist/sm_mi", "snaps/Q_cor", "snaps/mse"} <= set(r.compared)
+    assert 0 < r.steps < r.of == rr.config.epochs  # the start, not the whole run
+
+
+@pytest.mark.parametrize("path", [("hist", "task", 0), ("snaps", "Q_cor", 1)])
+def test_a_changed_value_is_found(wm_run, tmp_path, path):
+    _, rr = wm_run
+    e = _copy(rr, tmp_path / rr.key)
+    res = e.load_result()
+    a = np.array(res[path[0]][path[1]], copy=True)
+    a[path[2], 0] = np.nextafter(a[path[2], 0], np.inf)  # one ulp in one trial
+    res[path[0]][path[1]] = a
+    dump_blob(e.result_path, res)
+    r = replay(e)
+    assert not r.reproduced and r.differ == [f"{path[0]}/{path[1]}"]
+
+
+def test_a_reproduced_committed_result_counts_as_current(wm_run, tmp_path):
+    _, rr = wm_run
+    committed = tmp_path / "committed"
+    good = _copy(rr, committed / "wm" / rr.key)
+    meta = good.meta()
+    code = meta["code"]["hash"]
+    meta["code"]["hash"] = "0" * 16  # as if made by other code
+    (good.path / "meta.json").write_text(json.dumps(meta))
+    store = Store(root=tmp_path / "local", committed=[committed])
+    assert [r["current"] for r in committed_status(store)] == [False]
+    again = run("wm", "smoke", store=store, verbose=False, progress=False)
+    assert again.code_changed == "0" * 16  # shown with a note before the replay
+    reps = reproduce_committed(store, profile="smoke", report=lambda line: None, progress=False)
+    assert [r.reproduced for r in reps] == [True]
+    meta = good.meta()
+    assert meta["reproduced"][0]["code"] == code and is_current(meta, code)
+    assert [(r["current"], r["reproduced"]) for r in committed_status(store)] == [(True, True)]
+    loaded = run("wm", "smoke", store=store, verbose=False, progress=False)
+    assert loaded.loaded and loaded.code_changed is None
+    assert not (tmp_path / "local" / "wm").exists()  # nothing recomputed
+    assert reproduce_committed(store, profile="smoke", report=lambda line: None) == []  # current: not replayed
+
+
+def test_a_result_that_differs_stays_stale(wm_run, tmp_path):
+    _, rr = wm_run
+    committed = tmp_path / "committed"
+    e = _copy(rr, committed / "wm" / rr.key)
+    meta = e.meta()
+    meta["code"]["hash"] = "0" * 16
+    (e.path / "meta.json").write_text(json.dumps(meta))
+    res = e.load_result()
+    res["hist"]["mi"] = res["hist"]["mi"] + 1.0
+    dump_blob(e.result_path, res)
+    store = Store(root=tmp_path / "local", committed=[committed])
+    lines = []
+    reps = reproduce_committed(store, profile="smoke", report=lines.append, progress=False)
+    assert [r.differ for r in reps] == [["hist/mi"]] and "DIFFERS" in lines[0]
+    assert "reproduced" not in e.meta()
+    assert [r["current"] for r in committed_status(store)] == [False]
+
+
+def test_a_unit_replayed_whole_is_compared_whole(tmp_path):
+    store = Store(root=tmp_path, committed=[])
+    rr = run("wm-audit", "smoke", store=store, verbose=False, progress=False)
+    r = replay(Entry(rr.path))
+    assert r.reproduced and r.unit == "audit" and r.steps == r.of
+    assert {"audit/train_dv", "audit/held_out_dv", "audit/p_perm"} <= set(r.compared)
