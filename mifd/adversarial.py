@@ -38,7 +38,8 @@ import torch
 from .config import ConfigError, param
 from .cudagraphs import GraphedPass, check_graph_device
 
-from .mine import NonFiniteError, dv
+from .finite import FiniteWatch
+from .mine import log_mean_exp
 from .nn import clip_grad_norm_per_trial, generator_states, set_generator_states
 
 
@@ -151,6 +152,23 @@ def _batch_size(data: dict) -> int:
     return next(v for v in data.values() if v is not None).shape[1]
 
 
+#: the terms watched every step (:class:`~mifd.finite.FiniteWatch`), in the order they are
+#: computed, and what feeds each
+WATCHED = {
+    "RNN activities": "the RNN's weights and inputs (mm_lr, l2, lambda_mi, sigma)",
+    "critic mean T_joint": "the statistics network's weights (sm_lr, sm_clip) and the RNN "
+                           "activities",
+    "critic log-mean-exp T_marginal": "the statistics network's weights (sm_lr, sm_clip) and "
+                                      "the RNN activities",
+    "task loss": "the RNN's outputs and the targets",
+    "L2 term": "l2 and the RNN's weights",
+    "MI estimate": "the statistics network and the RNN activities",
+    "MM loss": "task loss + L2 term + lambda_mi · MI estimate (lambda_mi)",
+}
+#: MM steps between two reads of the watch on the host (besides every checkpoint)
+CHECK_EVERY = 100
+
+
 class AdversarialTrainer:
     """Owns the critic, both optimizers and the per-trial random streams of the SM."""
 
@@ -172,10 +190,14 @@ class AdversarialTrainer:
             raise ConfigError("parameter 'merge_mm_pass': got True with batch_sm_passes=False; "
                               "allowed: True only with batch_sm_passes=True")
         self._mm_pending: tuple[dict, dict] | None = None  # (data, states) of the next MM step
+        self.watch = FiniteWatch(WATCHED, len(lambda_mi), lambda_mi.device,
+                                 where="MM step {step} (or the SM steps before it)")
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: both networks, both optimizers, every random stream."""
-        return {"model": self.problem.model.state_dict(), "critic": self.critic.state_dict(),
+        """Everything needed to resume: both networks, both optimizers, every random stream,
+        the finite watch (checked first: nothing non-finite is checkpointed)."""
+        self.watch.check()
+        return {"watch": self.watch.state_dict(),"model": self.problem.model.state_dict(), "critic": self.critic.state_dict(),
                 "mm_opt": self.mm_opt.state_dict(), "sm_opt": self.sm_opt.state_dict(),
                 "gens": generator_states(self.problem.gens), "sm_gens": generator_states(self.gens)}
 
@@ -186,6 +208,8 @@ class AdversarialTrainer:
         self.sm_opt.load_state_dict(s["sm_opt"])
         set_generator_states(self.problem.gens, s["gens"])
         set_generator_states(self.gens, s["sm_gens"])
+        if "watch" in s:
+            self.watch.load_state_dict(s["watch"])
 
     # ------------------------------------------------------------------ SM
     def _noise_like(self, x: torch.Tensor) -> torch.Tensor:
@@ -211,26 +235,14 @@ class AdversarialTrainer:
         y_sh = torch.take_along_dim(yn if self.s.noise_on_shuffled else y, perm[:, :, None], dim=1)
         with critic_precision(self.s.sm_precision, x.device.type):
             tj, tm = self._scores(xn, yn, y_sh)
-        try:
-            return dv(tj.float(), tm.float())
-        except NonFiniteError as e:  # only then look for the cause (no host sync per step)
-            raise NonFiniteError(self._non_finite_cause(x, y, str(e))) from None
-
-    def _non_finite_cause(self, x: torch.Tensor, y: torch.Tensor, what: str) -> str:
-        """Name the trials whose RNN activities (the critic's inputs) are not finite, else the
-        trials whose critic parameters are not; ``what``: the DV's own message."""
-        bad_in = (~torch.isfinite(x).flatten(1).all(1)) | (~torch.isfinite(y).flatten(1).all(1))
-        if bool(bad_in.any()):
-            trials = bad_in.nonzero().flatten().tolist()
-            return (f"{what}, because the RNN activities of trial(s) {trials} are not finite "
-                    "(the network diverged: its weights, lambda_mi, l2 or the learning rate)")
-        bad_c = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-        for p in self.critic.parameters():
-            bad_c |= ~torch.isfinite(p.detach()).flatten(1).all(1)
-        if bool(bad_c.any()):
-            return (f"{what}, because the statistics network of trial(s) "
-                    f"{bad_c.nonzero().flatten().tolist()} is not finite (sm_lr, sm_clip)")
-        return what
+        # the DV bound (paper Eq. 14, mifd.mine.dv) from its two terms, each watched on the
+        # device (mine.dv's own check would synchronise with the host every step)
+        ej, lme = tj.float().mean(-1), log_mean_exp(tm.float())
+        w = self.watch
+        w.observe("RNN activities", torch.cat([x.flatten(1), y.flatten(1)], 1))
+        w.observe("critic mean T_joint", ej)
+        w.observe("critic log-mean-exp T_marginal", lme)
+        return ej - lme
 
     def _scores(self, x: torch.Tensor, y: torch.Tensor, y_sh: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -330,6 +342,11 @@ class AdversarialTrainer:
         reg = self.problem.reg_loss()
         mi = self.estimate(x, y, noise=self.s.mm_noise)
         total = task + reg + self.lambda_mi * mi
+        w = self.watch
+        w.observe("task loss", task)
+        w.observe("L2 term", reg)
+        w.observe("MI estimate", mi)
+        w.observe("MM loss", total)
         grads = torch.autograd.grad(total.sum(), self.mm_params)
         for p, g in zip(self.mm_params, grads):
             p.grad = g
@@ -337,6 +354,9 @@ class AdversarialTrainer:
             clip_grad_norm_per_trial(self.mm_params, self.s.mm_clip)
         self.mm_opt.step()
         self.mm_opt.zero_grad(set_to_none=True)
+        w.step += 1
+        if w.step % CHECK_EVERY == 0:
+            w.check()
         return {"task": task.detach(), "reg": reg.detach(), "mi": mi.detach(), "out": out,
                 "data": data}
 

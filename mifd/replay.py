@@ -251,6 +251,10 @@ def replay(entry: Entry, progress: bool = False,
                           f"{key}; allowed: an entry whose folder is its config's key")
     ckpt = _ReplayCheckpointer()
     needs = getattr(exp, "inputs", None)
+    import torch
+    threads = torch.get_num_threads()
+    # CPU sums may be split across threads: replay with as many as the run had
+    torch.set_num_threads(int(entry.meta().get("machine", {}).get("torch_threads") or threads))
     try:
         if needs is not None:
             from .runner import run
@@ -261,6 +265,8 @@ def replay(entry: Entry, progress: bool = False,
             exp.train(cfg, "cpu", ckpt, progress)
     except ReplayStop as stop:
         state = stop.state
+    finally:
+        torch.set_num_threads(threads)
     else:  # pragma: no cover - a run shorter than its first snapshot
         raise ConfigError(f"parameter 'entry': got {str(entry.path)!r}, a run that finished "
                           "before its first snapshot; allowed: a run with one (recompute it)")

@@ -246,10 +246,16 @@ def _train(exp: Experiment, cfg: Any, dev: str, profile: str, key: str, entry: E
     t0 = time.time()
     started = now()
     version = {**code_version(), "hash": code}  # the code that runs, not what is there at the end
-    if inputs is not None:
-        result = exp.train(cfg, dev, ckpt, progress_enabled(progress), inputs=inputs)
-    else:
-        result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
+    from .finite import TermNotFinite
+    try:
+        if inputs is not None:
+            result = exp.train(cfg, dev, ckpt, progress_enabled(progress), inputs=inputs)
+        else:
+            result = exp.train(cfg, dev, ckpt, progress_enabled(progress))
+    except TermNotFinite as e:  # name the trials by condition
+        label = cfg.layout().label if hasattr(cfg, "layout") else str
+        raise TermNotFinite(e.term, e.trials, e.step, e.feeds, e.where) \
+            .with_label(label) from None
     check_finite(result, getattr(cfg, "conditions", ()))
     meta = {"experiment": exp.name, "profile": profile, "key": key, "config": to_dict(cfg),
             "code": version, "machine": machine_info(dev), "started": started,

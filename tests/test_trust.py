@@ -42,23 +42,70 @@ def test_a_non_finite_network_is_not_stored_as_finished():
         check_finite(bad, ("mi", "no_mi"))
 
 
-def test_a_diverged_run_is_refused_and_stores_nothing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("last", [False, True])
+def test_a_diverged_run_is_refused_and_stores_nothing(tmp_path, monkeypatch, last):
     """A network whose weights became NaN in training (simulated: the per-variable clipping
-    keeps the real updates finite) is not stored as finished (it was at 40927dd)."""
+    keeps the real updates finite) is not stored as finished (it was at 40927dd): refused at
+    the next checkpoint by the finite watch, naming the term, trial and step, or at the end."""
     from mifd.experiments.wm import WMTrainUnit
     step = WMTrainUnit.step
+    at = 3 if last else 2  # the run has steps 0 (pre-training), 1, 2, 3
 
     def diverging(self, i):
-        if i == self.n_steps - 1:
+        if i == at:
             with torch.no_grad():
                 self.problem.model.W_rec[1].fill_(float("nan"))
         step(self, i)
     monkeypatch.setattr(WMTrainUnit, "step", diverging)
     monkeypatch.setenv("MIFD_PROGRESS", "0")
+    monkeypatch.setenv("MIFD_CHECKPOINT_SECONDS", "0")
     store = Store(tmp_path / "s", [])
-    with pytest.raises(NonFiniteError, match=r"RNN activities of trial\(s\) \[1\]"):
-        mifd.run("wm", "smoke", "cpu", {**TINY, "epochs": 2}, store=store, verbose=False)
+    want = (r"trial\(s\) 1 \(mi trial 1\)" if last else
+            r"RNN activities is not finite in trial\(s\) 1 \(mi trial 1\) at MM step 2 "
+            r"\(or the SM steps before it\); it is fed by the RNN's weights")
+    with pytest.raises(NonFiniteError, match=want):
+        mifd.run("wm", "smoke", "cpu", {**TINY, "trials": 2, "epochs": 3}, store=store,
+                 verbose=False)
     assert not list((tmp_path / "s").rglob("result.bin"))
+
+
+@pytest.mark.parametrize("term,make", [
+    ("L2 term", lambda tr: setattr(tr.problem, "reg_loss", lambda: torch.full_like(
+        tr.lambda_mi, float("inf")))),
+    ("MM loss", lambda tr: tr.lambda_mi.fill_(float("inf"))),
+    ("critic mean T_joint", lambda tr: [p.data.fill_(float("nan"))
+                                        for p in tr.critic.parameters()]),
+])
+def test_the_finite_watch_names_the_term(term, make, monkeypatch):
+    """Each term of the MM and SM losses is watched: the first non-finite one is named, with
+    its step and trials, at the next read (here: the checkpoint's state)."""
+    from mifd.experiments.wm import WMConfig, WMTrainUnit
+    from mifd.config import apply_overrides
+    from mifd.finite import TermNotFinite
+    cfg = apply_overrides(WMConfig(), {**mifd.EXPERIMENTS["wm"].profiles["smoke"], **TINY})
+    unit = WMTrainUnit(cfg, "cpu")
+    unit.step(0)
+    unit.state_dict()  # finite so far
+    make(unit.trainer)
+    unit.step(1)
+    with pytest.raises(TermNotFinite, match=f"^{term} is not finite in trial\\(s\\) .*MM step 1"):
+        unit.state_dict()
+
+
+def test_the_finite_watch_keeps_the_first_step_across_a_resume():
+    from mifd.finite import FiniteWatch, TermNotFinite
+    w = FiniteWatch({"a": "x", "b": "y"}, 3, "cpu")
+    w.observe("a", torch.ones(3))
+    w.step = 4
+    w.observe("b", torch.tensor([1.0, float("nan"), 1.0]))
+    w.step = 5
+    w.observe("a", torch.tensor([float("inf"), float("nan"), 1.0]))
+    again = FiniteWatch({"a": "x", "b": "y"}, 3, "cpu")
+    again.load_state_dict(w.state_dict())
+    with pytest.raises(TermNotFinite) as e:
+        again.check()
+    assert (e.value.term, e.value.trials, e.value.step) == ("b", [1], 4)
+    FiniteWatch({"a": "x"}, 2, "cpu").check()  # nothing seen: no error
 
 
 @pytest.mark.parametrize("name", ["meta.json", "config.json"])
