@@ -230,8 +230,7 @@ def compare_all(made: Mapping[str, Any], stored: Mapping[str, Any], prefix: str 
     return compared, differ
 
 
-def replay(entry: Entry, progress: bool = False,
-           load_inputs: Callable[[str, str, Mapping[str, Any]], Any] | None = None) -> Replay:
+def replay(entry: Entry, progress: bool = False) -> Replay:
     """Replay the committed (or stored) run in ``entry`` with this code on the CPU, up to its
     first snapshot after step 0, and compare (:func:`compare`). Raises
     :class:`~mifd.ConfigError` for an entry that cannot be replayed (no result, a config
@@ -265,11 +264,11 @@ def replay(entry: Entry, progress: bool = False,
             exp.train(cfg, "cpu", ckpt, progress)
     except ReplayStop as stop:
         state = stop.state
-    finally:
-        torch.set_num_threads(threads)
     else:  # pragma: no cover - a run shorter than its first snapshot
         raise ConfigError(f"parameter 'entry': got {str(entry.path)!r}, a run that finished "
                           "before its first snapshot; allowed: a run with one (recompute it)")
+    finally:
+        torch.set_num_threads(threads)
     cur = state["current"]
     if cur is None:  # the whole first unit ran: every value it made is compared
         name, made = next(iter(state["done"].items()))
