@@ -54,7 +54,8 @@ results: $(STAMP)
 	  --out _build/summaries/growing-brains && \
 	  $(VENV)/bin/mifd commit-results growing-brains --profile book
 	# the variants page keeps its own book settings (mifd.paper.variants.BASE): 4 trials, 300 epochs
-	for v in noise=inside target=step sm_per_mm=20 rmsprop_eps=inside sm_precision=bf16; do \
+	for v in noise=inside target=step sm_per_mm=20 rmsprop_eps=inside critic_double_bias=true \
+	    sm_precision=bf16; do \
 	  $(VENV)/bin/mifd run wm --profile book $(VARIANT_SETS) --set conditions=mi --set $$v --refresh \
 	    --no-progress --out _build/summaries/wm-$$v && \
 	  $(VENV)/bin/mifd commit-results wm --profile book $(VARIANT_SETS) --set conditions=mi \

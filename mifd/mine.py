@@ -56,12 +56,14 @@ class JointCritic(nn.Module):
 
     def __init__(self, gens: Sequence[torch.Generator], dx: int, dy: int,
                  widths: Sequence[int] = (512, 512), act: str = "relu",
-                 out_bias: bool = True, init: str = "glorot"):
+                 out_bias: bool = True, init: str = "glorot", double_bias: bool = False):
         super().__init__()
         if len(widths) < 1:
             raise ValueError("parameter 'widths': got (); allowed: at least one width")
         self.fx = TrialLinear(gens, dx, widths[0], True, init)
-        self.fy = TrialLinear(gens, dy, widths[0], False, init)
+        # double_bias: both first-layer Dense layers carry a bias, as in the authors' code (the
+        # same function; under Adam or RMSprop their sum moves about twice as fast as one bias)
+        self.fy = TrialLinear(gens, dy, widths[0], double_bias, init)
         self.head = TrialMLP(gens, widths[0], widths[1:], 1, act, out_bias, init)
         self.act = activation(act)
 
@@ -84,7 +86,8 @@ class JointCritic(nn.Module):
         n = x.shape[1]
         W = torch.cat([self.fx.weight, self.fy.weight], dim=1)
         z = torch.cat([torch.cat([x, y], dim=2), torch.cat([x, y_sh], dim=2)], dim=1)
-        s = self.head(self.act(torch.baddbmm(self.fx.bias, z, W))).squeeze(-1)
+        bias = self.fx.bias if self.fy.bias is None else self.fx.bias + self.fy.bias
+        s = self.head(self.act(torch.baddbmm(bias, z, W))).squeeze(-1)
         return s[:, :n], s[:, n:]
 
     def pair_scores(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -121,11 +124,12 @@ class SeparableCritic(nn.Module):
 
 def make_critic(kind: str, seeds: Sequence[int], dx: int, dy: int, widths: Sequence[int],
                 act: str = "relu", out_bias: bool = True, embed: int = 32,
-                init: str = "glorot") -> nn.Module:
-    """Build ``len(seeds)`` independent critics of ``kind`` ('joint' | 'separable')."""
+                init: str = "glorot", double_bias: bool = False) -> nn.Module:
+    """Build ``len(seeds)`` independent critics of ``kind`` ('joint' | 'separable');
+    ``double_bias``: see :class:`JointCritic`."""
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     if kind == "joint":
-        return JointCritic(gens, dx, dy, widths, act, out_bias, init)
+        return JointCritic(gens, dx, dy, widths, act, out_bias, init, double_bias)
     if kind == "separable":
         return SeparableCritic(gens, dx, dy, widths, embed, act, init)
     raise ValueError(f"parameter 'critic': got {kind!r}; allowed: 'joint', 'separable'")

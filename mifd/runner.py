@@ -159,6 +159,12 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if hasattr(cfg, "sm_precision"):
         from .adversarial import check_precision
         check_precision(cfg.sm_precision, dev)
+    if getattr(cfg, "gru_kernel", "torch") != "torch":
+        from .kernels.gru import available
+        if not available(dev):
+            raise ConfigError(f"parameter 'gru_kernel': got {cfg.gru_kernel!r} on {dev}; "
+                              "allowed: 'torch' there (the Triton kernels need Triton and a "
+                              "CUDA device, or TRITON_INTERPRET=1 on the CPU)")
     if getattr(cfg, "graph_sm_pass", False):
         from .cudagraphs import check_graph_device
         check_graph_device(dev)

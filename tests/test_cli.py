@@ -48,7 +48,7 @@ def test_run_writes_summary_and_repeat_loads(tmp_path, store_env):
     assert "trained now" in p1.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     cond = summary["conditions"]["staircase/separable/gaussian/smile"]
-    assert set(cond["bias@2"]) == {"mean", "sd", "n"} and cond["bias@2"]["n"] == 1
+    assert set(cond["bias@2"]) == {"mean", "sd", "n", "nonfinite"} and cond["bias@2"]["n"] == 1
     assert summary["provenance"]["config"]["game_steps"] == 2
     p2 = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert p2.returncode == 0 and "loaded from the results store" in p2.stdout

@@ -72,6 +72,7 @@ def test_a_smoke_run_has_the_result_schema(smoke, name):
         for m, vals in metrics.items():
             v = np.asarray(vals, dtype=float)
             assert rr.summary[cond][m]["n"] == int(np.isfinite(v).sum()), (cond, m)
+            assert rr.summary[cond][m]["nonfinite"] == int((~np.isfinite(v)).sum()), (cond, m)
     if hasattr(rr.config, "layout"):
         lay = rr.layout
         assert lay == rr.config.layout()

@@ -50,3 +50,37 @@ def test_the_wm_option_keeps_the_default_key_and_changes_the_run(store_env):
     b = mifd.run("wm", "smoke", "cpu", {**tiny, "rmsprop_eps": "inside"}, verbose=False)
     assert a.key != b.key
     assert not np.array_equal(a.result["weights"]["W_rec"], b.result["weights"]["W_rec"])
+
+
+def test_the_doubled_critic_bias_is_the_same_function_and_moves_twice_as_fast():
+    """The authors' critic adds a bias on both first-layer Dense layers: the same function at
+    initialisation (zero biases), but under Adam two biases receiving the same gradient move
+    their sum twice as far per step as one bias."""
+    from mifd.mine import make_critic
+    one = make_critic("joint", [1, 2], 3, 4, (8, 8))
+    two = make_critic("joint", [1, 2], 3, 4, (8, 8), double_bias=True)
+    assert two.fy.bias is not None and one.fy.bias is None
+    g = torch.Generator().manual_seed(0)
+    x, y, y_sh = (torch.randn(2, 5, d, generator=g) for d in (3, 4, 4))
+    assert torch.equal(one(x, y), two(x, y))
+    assert torch.equal(one.joint_and_shuffled(x, y, y_sh)[0], two.joint_and_shuffled(x, y, y_sh)[0])
+    moved = []
+    for c in (one, two):
+        opt = torch.optim.Adam(c.parameters(), lr=1e-3)
+        c(x, y).sum().backward()
+        opt.step()
+        total = c.fx.bias + (c.fy.bias if c.fy.bias is not None else 0)
+        moved.append(total.detach().abs())
+    torch.testing.assert_close(moved[1], 2 * moved[0])
+
+
+def test_the_options_reach_the_optimizers_and_the_critic():
+    from mifd.experiments.separation import EXPERIMENT, SeparationTrainUnit
+    cfg = EXPERIMENT.config("smoke", {"adam_eps": 1e-7, "critic_double_bias": True})
+    unit = SeparationTrainUnit(cfg, "cpu")
+    assert unit.trainer.mm_opt.defaults["eps"] == unit.trainer.sm_opt.defaults["eps"] == 1e-7
+    assert unit.critic.fy.bias is not None
+    from mifd.experiments.wm import EXPERIMENT as WM, WMTrainUnit
+    assert WMTrainUnit(WM.config("smoke", {"critic_double_bias": True}), "cpu").critic.fy.bias \
+        is not None
+    assert WM.config("smoke").critic_double_bias is False

@@ -248,3 +248,9 @@ def test_the_memory_bound_counts_what_a_run_allocates():
     assert more - base == 4 * 5 * 1000 * len(cfg.conditions) * cfg.trials
     sep = mifd.get_experiment("separation")
     assert sep.memory(sep.config("paper")) > 30 * 2**30  # the published run: tens of GiB
+
+
+def test_a_summary_counts_the_values_it_could_not_use():
+    from mifd.experiments.base import summarize
+    s = summarize({"mi": {"q": [0.1, float("nan"), 0.3, float("inf")]}})["mi"]["q"]
+    assert (s["n"], s["nonfinite"]) == (2, 2) and s["mean"] == pytest.approx(0.2)

@@ -264,17 +264,19 @@ def run_units(factories: list[tuple[str, int, Callable[[dict], Unit]]], ckpt: Ch
 
 
 def summarize(trials: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
-    """Per condition and metric: mean, sd (ddof = 1) and n over trials (non-finite dropped;
-    ``None`` where undefined, so the JSON stays valid)."""
+    """Per condition and metric: mean, sd (ddof = 1) and n over the finite values, and how
+    many were not finite (``nonfinite``: none is dropped silently; ``None`` where undefined,
+    so the JSON stays valid)."""
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for cond, metrics in trials.items():
         out[cond] = {}
         for m, vals in metrics.items():
             v = np.asarray(vals, dtype=float).ravel()
+            bad = int((~np.isfinite(v)).sum())
             v = v[np.isfinite(v)]
             out[cond][m] = {"mean": float(v.mean()) if v.size else None,
                             "sd": float(v.std(ddof=1)) if v.size > 1 else None,
-                            "n": int(v.size)}
+                            "n": int(v.size), "nonfinite": bad}
     return out
 
 

@@ -20,7 +20,7 @@ from .. import metrics
 from ..adversarial import AdversarialSettings, CriticOptions, AdversarialTrainer, check_merge
 from ..config import ConfigError, param
 from ..mine import make_critic
-from ..models.gru import GRUSpec, TrialGRU
+from ..models.gru import KERNELS, GRUSpec, TrialGRU
 from .base import Checkpointer, Experiment, Layout, Unit, run_units
 from ..tasks.chaos import ChaosDataset, ChaosSpec, mix
 
@@ -45,6 +45,16 @@ class SeparationConfig(CriticOptions):
     l2: float = param(1e-5, doc="L2 weight (Keras c·Σw²) of the L2 conditions", low=0.0)
     mm_lr: float = param(1e-3, doc="GRU Adam learning rate", low=1e-7, high=1.0)
     sm_lr: float = param(1e-2, doc="statistics-network Adam learning rate", low=1e-7, high=1.0)
+    gru_kernel: str = param("torch", doc="the GRU's time loop: torch (the reference), triton "
+                            "(the whole loop in one kernel launch, forward and backward; CUDA, "
+                            "equal up to rounding) or triton_tf32 (its products on TF32 tensor "
+                            "cores)", choices=KERNELS, added=True)
+    adam_eps: float = param(1e-8, doc="Adam's ε of both networks (torch 1e-8; Keras, the "
+                            "authors' code: 1e-7)", low=1e-12, high=1e-3, added=True)
+    critic_double_bias: bool = param(False, doc="the statistics network's first layer with a "
+                                     "bias on both Dense layers, as in the authors' code (the "
+                                     "same function; the bias sum moves about twice as fast)",
+                                     added=True)
     sm_clip_value: float = param(1.0, doc="statistics-network gradient clip-value", low=0.0)
     sm_width: int = param(100, doc="statistics-network width", low=1)
     sm_batch: int = param(0, doc="sequences per SM step (0: same as batch)", low=0)
@@ -123,7 +133,8 @@ class SeparationProblem:
         self.model = TrialGRU([torch.Generator().manual_seed(s) for s in seeds],
                               GRUSpec(n=cfg.n, cell=cfg.cell), time_chunk=cfg.time_chunk,
                               checkpoint=cfg.bptt_checkpoint,
-                              fused_bptt=cfg.fused_bptt).to(self.device)
+                              fused_bptt=cfg.fused_bptt,
+                              kernel=cfg.gru_kernel).to(self.device)
         self.pool = torch.as_tensor(data["train"], device=self.device)
         self.test = torch.as_tensor(data["test"], device=self.device)
         self.gens = [torch.Generator(device=self.device).manual_seed(s + 3_000_017) for s in seeds]
@@ -219,15 +230,18 @@ class SeparationTrainUnit(Unit):
         half = cfg.n // 2
         self.critic = make_critic("joint", [s + 41_113 for s in seeds], half, cfg.n - half,
                                   (cfg.sm_width, cfg.sm_width), act="leaky_relu_0.25",
-                                  out_bias=False).to(device)
+                                  out_bias=False,
+                                  double_bias=cfg.critic_double_bias).to(device)
         # the authors' separation code adds the noise to both groups before the statistics
         # network shuffles y (unlike their working-memory MINE, which shuffles the clean y)
         settings = AdversarialSettings.from_config(cfg, noise_on_shuffled=True, sm_clip=0.0,
                                                    mm_clip=0.0)
         sm_gens = [torch.Generator(device=device).manual_seed(s + 8_200_009) for s in seeds]
         self.trainer = AdversarialTrainer(
-            self.problem, self.critic, torch.optim.Adam(self.problem.model.parameters(), lr=cfg.mm_lr),
-            torch.optim.Adam(self.critic.parameters(), lr=cfg.sm_lr), lambda_mi, sm_gens,
+            self.problem, self.critic,
+            torch.optim.Adam(self.problem.model.parameters(), lr=cfg.mm_lr, eps=cfg.adam_eps),
+            torch.optim.Adam(self.critic.parameters(), lr=cfg.sm_lr, eps=cfg.adam_eps),
+            lambda_mi, sm_gens,
             settings)
         E = cfg.mm_steps
         T = len(seeds)

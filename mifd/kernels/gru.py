@@ -26,10 +26,11 @@ The backward pass (:func:`gru_backward`): one reverse-time launch recomputes eac
 from the stored states, as :mod:`mifd.models.bptt` does, and writes the δ of every gate's
 pre-activation; the weight gradients are batched products over all steps.
 
-Not yet here (issue: separation at the published scale): a bf16 state option, tuning on a GPU
-(the kernels keep every weight block on chip; at N = 100 the backward's six 128 × 128 blocks
-may not fit in registers), and the wiring into ``mifd.models.gru.TrialGRU`` (it changes
-the code hash of the committed separation results, so it waits for their recompute).
+:func:`gru_scan` makes the two a differentiable GRU; ``TrialGRU(kernel="triton")``
+(:class:`mifd.models.gru.TrialGRU`) and the separation experiments' ``gru_kernel`` option use
+it. Not yet here (issue: separation at the published scale): a bf16 state option and tuning
+on a GPU (the kernels keep every weight block on chip; at N = 100 the backward's six
+128 × 128 blocks may not fit in registers).
 """
 
 from __future__ import annotations
@@ -350,3 +351,35 @@ def gru_backward(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Te
     dW = _outer_sum(x, Dgx)
     dx = torch.bmm(Dgx.reshape(T, B * L, 3 * n), W.transpose(1, 2)).view(T, B, L, n_in)
     return dx, dh0, dW, dU, db, dc
+
+
+class GRUScan(torch.autograd.Function):
+    """The states of :func:`gru_states` with the backward of :func:`gru_backward`: the
+    persistent kernels as a differentiable GRU (``states``: states already computed by a
+    no-grad pass of the same weights, as :func:`mifd.models.bptt.gru_scan` takes them)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, W, U, b, c, states, block_b, precision):  # type: ignore[override]
+        H = gru_states(x.detach(), h0.detach(), W.detach(), U.detach(),
+                       None if b is None else b.detach(), None if c is None else c.detach(),
+                       block_b, precision) if states is None else states
+        ctx.save_for_backward(x, h0, W, U, b, c, H)
+        ctx.block_b, ctx.precision = block_b, precision
+        return H
+
+    @staticmethod
+    def backward(ctx, gH):  # type: ignore[override]
+        x, h0, W, U, b, c, H = ctx.saved_tensors
+        dx, dh0, dW, dU, db, dc = gru_backward(x, h0, W, U, b, c, H, gH, ctx.block_b,
+                                               ctx.precision)
+        return dx, dh0, dW, dU, db, dc, None, None, None
+
+
+def gru_scan(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tensor,
+             b: torch.Tensor | None, c: torch.Tensor | None,
+             states: torch.Tensor | None = None, block_b: int = 16,
+             precision: str = "ieee") -> torch.Tensor:
+    """Differentiable GRU states by the persistent kernels (forward :func:`gru_states`,
+    backward :func:`gru_backward`); the arguments as :func:`mifd.models.bptt.gru_scan`'s."""
+    return GRUScan.apply(x, h0, W, U, b, c, None if states is None else states.detach(),
+                         block_b, precision)

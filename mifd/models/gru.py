@@ -36,6 +36,10 @@ from ..nn import _init_weight
 from .bptt import check_states, gru_chunk, gru_scan, gru_states
 
 
+#: the time-loop implementations of :class:`TrialGRU`
+KERNELS = ("torch", "triton", "triton_tf32")
+
+
 @dataclass(frozen=True)
 class GRUSpec:
     n: int = 100
@@ -56,10 +60,17 @@ def orthogonal(g: torch.Generator, rows: int, cols: int) -> torch.Tensor:
 
 class TrialGRU(nn.Module):
     def __init__(self, gens: Sequence[torch.Generator], spec: GRUSpec = GRUSpec(),
-                 time_chunk: int = 0, checkpoint: bool = False, fused_bptt: bool = False):
+                 time_chunk: int = 0, checkpoint: bool = False, fused_bptt: bool = False,
+                 kernel: str = "torch"):
         super().__init__()
         if spec.cell not in ("keras", "paper"):
             raise ValueError(f"parameter 'cell': got {spec.cell!r}; allowed: 'keras', 'paper'")
+        if kernel not in KERNELS:
+            raise ValueError(f"parameter 'kernel': got {kernel!r}; allowed: "
+                             + ", ".join(map(repr, KERNELS)))
+        # "triton": the whole time loop in one kernel launch (mifd.kernels.gru), fp32 products;
+        # "triton_tf32": its products on TF32 tensor cores; both equal up to rounding
+        self.kernel = kernel
         self.fused_bptt = fused_bptt
         if time_chunk < 0:
             raise ValueError(f"parameter 'time_chunk': got {time_chunk}; allowed: an integer >= 0")
@@ -98,6 +109,14 @@ class TrialGRU(nn.Module):
         grad = torch.is_grad_enabled()
         if states is not None and not grad:
             H = states
+        elif self.kernel != "torch":
+            from ..kernels import gru as kgru
+            precision = "tf32" if self.kernel == "triton_tf32" else "ieee"
+            if grad:
+                H = kgru.gru_scan(x, h, self.W, self.U, self.b, self.c, states,
+                                  precision=precision)
+            else:
+                H = kgru.gru_states(x, h, self.W, self.U, self.b, self.c, precision=precision)
         elif grad and self.fused_bptt:
             H = gru_scan(x, h, self.W, self.U, self.b, self.c, chunk, states)
         elif chunk >= L:

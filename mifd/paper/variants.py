@@ -28,6 +28,9 @@ VARIANTS: Mapping[str, tuple[dict[str, Any], str]] = {
     "RMSprop ε inside √": ({"rmsprop_eps": "inside"}, "Keras ≥ 2.11's RMSprop, ε inside the "
                            "square root (both networks); which Keras the authors ran is not "
                            "known"),
+    "doubled critic bias": ({"critic_double_bias": True}, "the authors' statistics network: "
+                            "a bias on both first-layer Dense layers (the same function; under "
+                            "RMSprop the bias sum moves about twice as fast)"),
     "bf16 critic": ({"sm_precision": "bf16"}, "a speed option of mifd, not in the paper: the "
                     "statistics network's matmuls in bfloat16 (autocast)"),
 }
