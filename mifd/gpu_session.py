@@ -20,8 +20,9 @@ probe, the run's wall time and the projected whole-profile time, the test report
 ``experiment`` (:data:`EXPERIMENTS`) runs another experiment built on the working-memory task
 the same way (``bimt``: BIMT beside MI minimization at the published sizes; ``penalties``), and
 ``growing-brains`` (its published-size profile: 400 units on the 20 cognitive tasks; an "epoch"
-there is one training step): its trials from the first seed (or ``--set seed=…``), as many per
-condition as fit.
+there is one training step) and ``separation`` (one MM step; the ``paper`` profile reduced to
+one call by :data:`SESSION_SETTINGS`): their trials from the first seed (or
+``--set seed=…``), as many per condition as fit.
 """
 
 from __future__ import annotations
@@ -84,8 +85,24 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
     return max(0, min(most, int(seconds // per_trial)))
 
 
-#: the experiments a session can run: the working-memory task's, stepped one epoch at a time
-EXPERIMENTS = ("wm", "bimt", "penalties", "growing-brains")
+#: the experiments a session can run: the working-memory task's, stepped one epoch at a time,
+#: Growing Brains (one training step) and chaotic separation (one MM step)
+EXPERIMENTS = ("wm", "bimt", "penalties", "growing-brains", "separation")
+#: per (experiment, profile), what a session runs unless the caller sets it: the separation
+#: ``paper`` profile (34 GPU-hours at the published sizes) reduced to what one call can hold —
+#: N = 100, batch 50, the three conditions and the critic kept; sequences and MM steps cut
+#: to 1000 each (issue: separation at the published scale) — on the Triton GRU, fused BPTT
+#: and TF32 critic matmuls; the probe then chooses the trials per condition
+SESSION_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
+    ("separation", "paper"): {"length": 1000, "mm_steps": 1000, "eval_every": 50,
+                              "n_train": 1000, "gru_kernel": "triton", "fused_bptt": True,
+                              "sm_precision": "tf32"},
+}
+
+
+def session_overrides(experiment: str, profile: str, overrides: dict | None) -> dict:
+    """:data:`SESSION_SETTINGS` of ``experiment``/``profile`` under the caller's ``overrides``."""
+    return {**SESSION_SETTINGS.get((experiment, profile), {}), **(overrides or {})}
 
 
 def training_length(cfg: Any) -> int:
@@ -142,7 +159,8 @@ def plan_args(profile: str = "paper", overrides: dict | None = None,
     for a call whose tree travels without them (:mod:`mifd.gpu_tree`): the experiment and every
     override :func:`next_shard` chooses, as ``--set``. Refused in one line when nothing is left
     to train."""
-    over, plan = next_shard(profile, "cuda", dict(overrides or {}), None, experiment)
+    over, plan = next_shard(profile, "cuda", session_overrides(experiment, profile, overrides),
+                            None, experiment)
     if plan.startswith("complete"):
         raise ConfigError(f"parameter 'experiment': got {experiment!r} with every trial of its "
                           f"{profile!r} profile committed; allowed: another experiment or "
@@ -163,7 +181,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     """The whole GPU session into the results folder ``out`` (see the module docstring)."""
     from . import exchange
     from .experiments import get_experiment
-    from .runner import RunPaused, resolve_device, run
+    from .runner import RunPaused, check_kernel, resolve_device, run
     from .store import Store
     deadline = time.monotonic() + 60 * minutes
     if experiment not in EXPERIMENTS:
@@ -171,7 +189,8 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                           + ", ".join(repr(e) for e in EXPERIMENTS))
     dev = resolve_device(device)
     exp = get_experiment(experiment)
-    exp.config(profile, overrides, dev)  # every parameter validated before any work
+    overrides = session_overrides(experiment, profile, overrides)
+    check_kernel(exp.config(profile, overrides, dev), dev)  # all validated before any work
     overrides, plan = next_shard(profile, dev, dict(overrides or {}), trials, experiment)
     full = exp.config(profile, overrides, dev)
     out = Path(out)

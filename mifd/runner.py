@@ -26,7 +26,7 @@ from .experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted,
 from .replay import describe_reproduction, is_current
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
 
-__all__ = ["CHAPTER_PARAMETERS", "EXPERIMENTS", "RunInterrupted", "RunPaused", "RunResult", "check_finite", "check_out",
+__all__ = ["CHAPTER_PARAMETERS", "EXPERIMENTS", "RunInterrupted", "RunPaused", "RunResult", "check_finite", "check_kernel", "check_out",
            "check_parameters", "commit_results", "entry_lock", "get_experiment", "resolve_device",
            "run"]
 
@@ -108,6 +108,17 @@ def check_out(out: str | Path) -> None:
                           "folder this user can write") from None
 
 
+def check_kernel(cfg: Any, device: str) -> None:
+    """Refuse, in one line and before any work, a config whose ``gru_kernel`` cannot run on
+    ``device`` (the Triton kernels need Triton and CUDA, or Triton's interpreter on the CPU)."""
+    if getattr(cfg, "gru_kernel", "torch") != "torch":
+        from .kernels.gru import available
+        if not available(device):
+            raise ConfigError(f"parameter 'gru_kernel': got {cfg.gru_kernel!r} on {device}; "
+                              "allowed: 'torch' there (the Triton kernels need Triton and a "
+                              "CUDA device, or TRITON_INTERPRET=1 on the CPU)")
+
+
 def check_finite(result: Mapping[str, Any], conditions: Sequence[str] = ()) -> None:
     """Refuse a finished result whose networks are not finite: any non-finite value in its
     ``weights``, or in the last recorded task or regularization loss of a trial (``hist``).
@@ -159,12 +170,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if hasattr(cfg, "sm_precision"):
         from .adversarial import check_precision
         check_precision(cfg.sm_precision, dev)
-    if getattr(cfg, "gru_kernel", "torch") != "torch":
-        from .kernels.gru import available
-        if not available(dev):
-            raise ConfigError(f"parameter 'gru_kernel': got {cfg.gru_kernel!r} on {dev}; "
-                              "allowed: 'torch' there (the Triton kernels need Triton and a "
-                              "CUDA device, or TRITON_INTERPRET=1 on the CPU)")
+    check_kernel(cfg, dev)
     if getattr(cfg, "graph_sm_pass", False):
         from .cudagraphs import check_graph_device
         check_graph_device(dev)

@@ -3,7 +3,9 @@
 - Every page states the profile it was built with (the ``MIFD_PROFILE`` that ``mifd book`` sets)
   in the theme's announcement bar.
 - The *How to re-run* page's cost table is filled from the committed results
-  (:func:`mifd.perf.costs.profile_costs`, as MyST substitutions ``{{ cost_… }}``), not typed.
+  (:func:`mifd.perf.costs.profile_costs`, as MyST substitutions ``{{ cost_… }}``), not typed;
+  so are the measured effects in the discrepancy appendix
+  (:func:`mifd.paper.variants.substitutions`).
 - Each ``<script>`` appears once per page: sphinx-thebe 0.3.1 registers its inline configuration
   (``const THEBE_JS_URL = …``) on every read of the environment, and the second copy raises
   "Identifier 'THEBE_JS_URL' has already been declared" in the browser.
@@ -25,8 +27,10 @@ def _announce(app) -> None:
 
 
 def _costs(app, config) -> None:
+    from .paper.variants import substitutions
     from .perf.costs import profile_costs
-    config.myst_substitutions = {**profile_costs(), **(config.myst_substitutions or {})}
+    config.myst_substitutions = {**profile_costs(), **substitutions(),
+                                 **(config.myst_substitutions or {})}
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:

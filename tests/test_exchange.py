@@ -203,9 +203,9 @@ def test_a_session_runs_bimt_from_the_first_seed_and_refuses_an_unknown_experime
                                                                                   monkeypatch):
     monkeypatch.setenv("MIFD_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("MIFD_PROGRESS", "0")
-    with pytest.raises(mifd.ConfigError, match="parameter 'experiment': got 'separation'"):
+    with pytest.raises(mifd.ConfigError, match="parameter 'experiment': got 'wm-audit'"):
         run_session(tmp_path / "x", minutes=1, device="cpu", profile="smoke", tests=False,
-                    experiment="separation")
+                    experiment="wm-audit")
     out = run_session(tmp_path / "o", minutes=3, device="cpu", profile="smoke", tests=False,
                       probe_trials=1, experiment="bimt")
     names = sorted(f.name for f in out.iterdir())
@@ -229,3 +229,23 @@ def test_a_session_runs_growing_brains(tmp_path, monkeypatch):
     assert timing["experiment"] == "growing-brains" and timing["run"]["trials_per_condition"] >= 1
     assert timing["run"]["epochs"] == mifd.get_experiment("growing-brains").config("smoke").steps
     assert exchange.check_folder(out)["runs"][0]["experiment"] == "growing-brains"
+
+
+def test_a_separation_session_takes_its_settings_and_the_callers_over_them(tmp_path,
+                                                                          monkeypatch):
+    """The separation ``paper`` session runs the reduced settings on the Triton GRU (refused
+    in one line on a CPU without the interpreter, before any work); a caller's ``--set`` wins."""
+    from mifd.gpu_session import SESSION_SETTINGS, plan_args, session_overrides
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    over = session_overrides("separation", "paper", {"mm_steps": 7})
+    assert over["mm_steps"] == 7 and over["gru_kernel"] == "triton"
+    assert session_overrides("wm", "paper", None) == {}
+    args = plan_args("paper", None, "separation")
+    assert args[:2] == ["--experiment", "separation"] and "gru_kernel=triton" in args
+    with pytest.raises(mifd.ConfigError, match="parameter 'gru_kernel'"):
+        run_session(tmp_path / "x", minutes=1, device="cpu", tests=False,
+                    experiment="separation")
+    assert not (tmp_path / "x").exists()
+    cfg = mifd.get_experiment("separation").config(
+        "paper", SESSION_SETTINGS[("separation", "paper")], "cuda")
+    assert (cfg.n, cfg.batch, cfg.trials, len(cfg.layout().conditions)) == (100, 50, 20, 3)

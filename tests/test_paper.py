@@ -215,3 +215,16 @@ def test_peaks_find_the_rise_then_fall():
     s2 = timing.decline_summary(res, "mi", ("Q_cor",))
     assert "Q_cor: 1 of 3 trials fell more than 25% below their peak" in s2
     assert "median peak at epoch 20 of 40" in s2
+
+
+def test_a_paired_effect_is_stated_with_its_test_and_its_limit():
+    from types import SimpleNamespace
+    from mifd.paper.variants import paired_effect
+    run = lambda v: SimpleNamespace(result={"trials": {"mi": {"q": v}}})  # noqa: E731
+    base = run([0.1, 0.2, 0.3, 0.4])
+    four = paired_effect(base, run([0.2, 0.3, 0.4, 0.5]), "mi", ("q",))
+    assert four.startswith("paired over n = 4 trials: q +0.1 (p = 0.12)")
+    assert four.endswith("not testable at n = 4")
+    six = paired_effect(run(list(range(6))), run([x + 1 + x / 10 for x in range(6)]), "mi",
+                        ("q",))
+    assert "(p = 0.031)" in six and "not testable" not in six

@@ -85,3 +85,69 @@ def describe() -> pd.DataFrame:
     return pd.DataFrame([{"variant": k, "overrides": ", ".join(f"{a}={b}" for a, b in o.items()),
                           "what it changes": d} for k, (o, d) in VARIANTS.items()]
                         ).set_index("variant")
+
+
+#: the separation comparison of the discrepancy appendix: the ``book`` profile's L2 + MI
+#: condition with Keras' Adam ε and the authors' doubled critic bias, beside the committed run
+SEPARATION_KERAS = {"conditions": ("mi_l2",), "sweep_l2": (), "adam_eps": 1e-7,
+                    "critic_double_bias": True}
+SEPARATION_METRICS = ("R2", "Q_cor", "D_cor", "Q_str", "D_out", "NMI")
+
+
+def stored_run(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None
+               ) -> Any | None:
+    """The run of ``experiment``/``profile``/``overrides`` if the store or the committed
+    results hold it (whole or as condition parts), else ``None``: never trains (a page's
+    build only reads)."""
+    from .._version import __version__
+    from ..config import config_hash
+    from ..experiments import get_experiment
+    from ..shards import condition_parts
+    from ..store import Store
+    exp = get_experiment(experiment)
+    cfg = exp.config(profile, overrides)
+    store = Store()
+    if not store.entry(exp.name, config_hash(exp.name, cfg, __version__)).result_path.exists() \
+            and condition_parts(exp.name, cfg, store) is None:
+        return None
+    return run(experiment, profile, "cpu", overrides, verbose=False, progress=False)
+
+
+def paired_effect(base: Any, other: Any, condition: str, metrics: tuple[str, ...]) -> str:
+    """One sentence: per metric, the mean paired difference ``other − base`` over the trials of
+    ``condition`` (trial t of each from the same seed) and its two-sided Wilcoxon p."""
+    parts = []
+    for m in metrics:
+        b = np.asarray(base.result["trials"][condition][m], dtype=float)
+        x = np.asarray(other.result["trials"][condition][m], dtype=float)
+        k = min(len(b), len(x))
+        d = x[:k] - b[:k]
+        p = f"{stats.wilcoxon(d).pvalue:.2g}" if k >= 2 and np.any(d != 0) else "—"
+        parts.append(f"{m} {d.mean():+.3g} (p = {p})")
+    # the smallest two-sided exact Wilcoxon p of n pairs is 2 / 2**n
+    small = (f"; with n = {k} no difference can reach p < 0.05: not testable at n = {k}"
+             if 2.0 / 2 ** k >= 0.05 else "")
+    return f"paired over n = {k} trials: " + ", ".join(parts) + small
+
+
+def substitutions() -> dict[str, str]:
+    """The discrepancy appendix's measured effects, as MyST substitutions computed from the
+    committed runs when the book is built (``{{ rmsprop_eps_book }}``,
+    ``{{ double_bias_wm }}``, ``{{ keras_adam_separation }}``): never typed."""
+    missing = "not computed yet (`make results` computes it)"
+    out = {}
+    base = BASE.get("book", {})
+    default = stored_run("wm", "book", base)
+    for key, name in (("rmsprop_eps_book", "RMSprop ε inside √"),
+                      ("double_bias_wm", "doubled critic bias")):
+        over = {**base, "conditions": ("mi",), **VARIANTS[name][0]}
+        other = stored_run("wm", "book", over) if default is not None else None
+        out[key] = (missing if other is None else
+                    "working memory, MI condition, " + paired_effect(default, other, "mi",
+                                                                     METRICS))
+    sep = stored_run("separation", "book")
+    other = stored_run("separation", "book", SEPARATION_KERAS) if sep is not None else None
+    out["keras_adam_separation"] = (missing if other is None else
+                                    "separation, L2 + MI condition, both options together, "
+                                    + paired_effect(sep, other, "mi_l2", SEPARATION_METRICS))
+    return out
