@@ -340,6 +340,11 @@ def test_row_names_compose_options_and_bad_names_are_rejected():
     with pytest.raises(ConfigError, match="allowed there: rows without \\+graph"):
         rows.check_rows(["mifd", "mifd+fused+graph"], "cpu")
     rows.check_rows(["mifd+tf32+graph"], "cuda")
+    assert rows.row_settings("mifd+fused+triton", "config") == {
+        "fused_bptt": True, "gru_kernel": "triton"}
+    assert rows.is_exact_mifd("mifd+fused+triton")  # equal up to rounding (tested)
+    with pytest.raises(ConfigError, match="allowed there: rows without \\+triton"):
+        rows.check_rows(["mifd+fused+triton"], "cpu")
 
 
 def test_ops_per_step_shows_what_hand_written_bptt_removes():

@@ -23,12 +23,13 @@ ROW_PARTS: dict[str, tuple[str, dict[str, Any]]] = {
     "+fused": ("config", {"fused_bptt": True}),         # hand-written BPTT
     "+graph": ("config", {"graph_sm_pass": True}),      # SM passes from a CUDA graph (CUDA)
     "+merged": ("config", {"merge_mm_pass": True}),     # MM forward in the SM pass (+fused)
+    "+triton": ("config", {"gru_kernel": "triton"}),    # separation: the Triton GRU (CUDA)
     "-mmap": ("host", {}),                              # glibc's default allocator
 }
 #: parts whose results differ from the default's by more than float rounding
 INEXACT_PARTS = ("+bf16", "+tf32")
 #: parts that need a CUDA device
-CUDA_PARTS = ("+tf32", "+graph")
+CUDA_PARTS = ("+tf32", "+graph", "+triton")
 #: parts that need another part in the same row
 NEEDS_PARTS = {"+merged": "+fused"}
 #: the straightforward port: with glibc's default allocator, and with freed memory retained
