@@ -7,7 +7,8 @@ change what a run computes. Each module enters by its syntax tree without docstr
 comments, docstrings and formatting do not count; any change to code does.
 
 The runner records the hash with every result and checkpoint; a result or checkpoint made by
-other code is never loaded or resumed as current (:func:`mifd.runner.run`).
+other code is never loaded or resumed as current (:func:`mifd.runner.run`), unless this code
+reproduced it bit for bit on replay (:mod:`mifd.replay`).
 """
 
 from __future__ import annotations

@@ -140,8 +140,10 @@ def test_refresh_does_not_assemble_committed_parts_of_other_code(tmp_path, monke
 
 def test_every_committed_book_result_is_made_by_this_code():
     """``make test`` fails while a committed ``book``-profile result was made by other code than
-    this checkout's (``make results`` recomputes them; ``make results-status`` lists them)."""
+    this checkout's and not reproduced by it on replay (``make reproduce`` replays them,
+    ``make results`` recomputes them; ``make results-status`` lists them)."""
     stale = [f"{r['experiment']} {r['key']} (made by {r['made by']}, commit {r['commit']})"
              for r in committed_status(Store()) if r["profile"] == "book" and not r["current"]]
-    assert not stale, ("committed book results made by other code (run `make results`): "
+    assert not stale, ("committed book results made by other code (run `make reproduce`, "
+                       "then `make results` for those that differ): "
                        + "; ".join(stale))
