@@ -283,12 +283,13 @@ def replay(entry: Entry, progress: bool = False) -> Replay:
 
 def reproduce_committed(store: Store | None = None, experiments: tuple[str, ...] = (),
                         profile: str = "book", progress: bool = True,
-                        report: Callable[[str], None] = print) -> list[Replay]:
+                        report: Callable[[str], None] | None = None) -> list[Replay]:
     """Replay every committed ``profile`` result not made by this code (of ``experiments``,
     or all) and record in its ``meta.json`` each that this code reproduces. Returns the
     replays; those that differ stay stale (``make results`` recomputes them)."""
     from .runner import EXPERIMENTS
     store = store or Store()
+    report = report or (lambda line: print(line, flush=True))
     out = []
     for layer in store.committed:
         for meta_path in sorted(layer.glob("*/*/meta.json")):
