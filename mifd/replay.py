@@ -6,7 +6,10 @@ takes about nine hours of two CPU cores. A change that does not alter what is co
 guard, a new option off by default, a refactor) is shown to be such by a **replay**: this code
 trains the committed config from scratch up to its first snapshot after training starts, and
 every per-step history (task loss, L2 term, MI estimate, critic estimate, accuracy, … of every
-trial) and every snapshot metric made so far must equal the committed values bit for bit.
+trial) and every snapshot metric made so far must equal the committed values bit for bit —
+except float64 metrics that numpy computes after training (e.g. the evaluation MSE), whose
+last bits depend on numpy's summation order and so on its version: they must agree within
+:data:`FLOAT64_RTOL` relative, and the largest difference is recorded.
 A replay that passes is recorded in the result's ``meta.json`` (``reproduced``: this code's
 hash, the steps replayed of how many, what was compared, when, at which commit); the result
 then counts as made by this code (:func:`is_current`) and its page says how that is known.
@@ -69,8 +72,11 @@ def describe_reproduction(meta: Mapping[str, Any], code: str | None) -> str:
     return (f"; made by code {made.get('hash')} ({(made.get('git_commit') or '?')[:10]}), "
             f"reproduced by this code bit for bit on replay of the first {r['steps']} of "
             f"{r['of']} steps of its unit {r.get('unit', 'train')!r} ({len(r['compared'])} "
-            f"histories and snapshot metrics of every trial; {r['date'][:10]}); later units "
-            "and the last evaluation not replayed")
+            f"histories and snapshot metrics of every trial; {r['date'][:10]})"
+            + (f" — float64 evaluation metrics equal within {FLOAT64_RTOL:g} relative, not "
+               f"bit for bit ({', '.join(f'{k} {v:.1e}' for k, v in rounding.items())}: "
+               "numpy's summation order)" if (rounding := r.get("float64_rounding")) else "")
+            + "; later units and the last evaluation not replayed")
 
 
 class ReplayStop(Exception):
@@ -128,12 +134,40 @@ class _ReplayCheckpointer:
         return True
 
 
-def _same(a: Any, b: Any) -> bool:
+#: float64 values (evaluation metrics computed in numpy after training) may differ in their
+#: last bits between numpy versions, which sum in other orders; they count as the same within
+#: this relative difference, and the largest difference found is recorded
+FLOAT64_RTOL = 1e-12
+
+
+def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest relative difference of two float arrays of one shape (NaN where both are)."""
+    both = np.isnan(a) & np.isnan(b)
+    d = np.abs(a - b)[~both]
+    scale = np.maximum(np.abs(a), np.abs(b))[~both]
+    if d.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(d == 0, 0.0, d / scale)
+    return float(np.nanmax(np.where(np.isnan(r), np.inf, r)))
+
+
+def _same(a: Any, b: Any, rounding: dict[str, float] | None = None, name: str = "") -> bool:
+    """Bit for bit (NaN where NaN); float64 arrays within :data:`FLOAT64_RTOL`, their largest
+    relative difference noted in ``rounding[name]``."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return False
     if a.dtype.kind in "fc" or b.dtype.kind in "fc":
-        return bool(np.array_equal(a, b, equal_nan=True))
+        if np.array_equal(a, b, equal_nan=True):
+            return True
+        if a.dtype == np.float64 and b.dtype == np.float64:
+            r = _rel_diff(a, b)
+            if r <= FLOAT64_RTOL:
+                if rounding is not None:
+                    rounding[name] = max(rounding.get(name, 0.0), r)
+                return True
+        return False
     return bool(np.array_equal(a, b))
 
 
@@ -148,6 +182,8 @@ class Replay:
     compared: list[str] = field(default_factory=list)
     differ: list[str] = field(default_factory=list)
     unit: str = "train"
+    #: float64 values equal only within :data:`FLOAT64_RTOL`: their largest relative difference
+    rounding: dict[str, float] = field(default_factory=dict)
 
     @property
     def reproduced(self) -> bool:
@@ -157,7 +193,7 @@ class Replay:
         v = code_version()
         return {"code": code, "git_commit": v.get("git_commit"), "date": now(),
                 "unit": self.unit, "steps": self.steps, "of": self.of,
-                "compared": self.compared}
+                "compared": self.compared, "float64_rounding": self.rounding}
 
 
 def _rows_run(a: np.ndarray) -> int:
@@ -168,12 +204,13 @@ def _rows_run(a: np.ndarray) -> int:
     return a.shape[0] if ran.all() else int(np.argmin(ran))
 
 
-def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any]
-            ) -> tuple[list[str], list[str], int, int]:
+def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any],
+            rounding: dict[str, float] | None = None) -> tuple[list[str], list[str], int, int]:
     """Compare the histories and snapshots a replay made with the stored ones: the names
     compared, those that differ (a shape, a value or a NaN in another place), and the steps
     replayed of how many (rows of the first history)."""
     compared, differ = [], []
+    rounding = rounding if rounding is not None else {}
     steps = of = 0
     for s_path, r_path in HISTORIES:
         hist, stored = _get(unit_state, s_path), _get(result, r_path)
@@ -192,7 +229,8 @@ def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any]
             compared.append(name)
             if not of:
                 steps, of = rows, b.shape[0]
-            if a.shape[1:] != b.shape[1:] or b.shape[0] < rows or not _same(a[:rows], b[:rows]):
+            if a.shape[1:] != b.shape[1:] or b.shape[0] < rows or \
+                    not _same(a[:rows], b[:rows], rounding, name):
                 differ.append(name)
     for s_path, r_path in SNAPSHOTS:
         snaps, stored = _get(unit_state, s_path), _get(result, r_path)
@@ -204,28 +242,30 @@ def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any]
             name = f"{r_path}/{k}"
             compared.append(name)
             b = np.asarray(stored[k])
-            if b.shape[0] < len(snaps) or not all(_same(s[k], b[i]) for i, s in enumerate(snaps)):
+            if b.shape[0] < len(snaps) or \
+                    not all(_same(s[k], b[i], rounding, name) for i, s in enumerate(snaps)):
                 differ.append(name)
         break
     return compared, differ, steps, of
 
 
-def compare_all(made: Mapping[str, Any], stored: Mapping[str, Any], prefix: str = ""
-                ) -> tuple[list[str], list[str]]:
+def compare_all(made: Mapping[str, Any], stored: Mapping[str, Any], prefix: str = "",
+                rounding: dict[str, float] | None = None) -> tuple[list[str], list[str]]:
     """Compare every array a replayed unit made with the stored one at the same path."""
     compared, differ = [], []
+    rounding = rounding if rounding is not None else {}
     for k, v in made.items():
         name = f"{prefix}/{k}" if prefix else k
         if isinstance(v, Mapping):
             if isinstance(stored.get(k), Mapping):
-                c, d = compare_all(v, stored[k], name)
+                c, d = compare_all(v, stored[k], name, rounding)
                 compared += c
                 differ += d
             continue
         if k not in stored or isinstance(v, str):
             continue
         compared.append(name)
-        if not _same(v, stored[k]):
+        if not _same(v, stored[k], rounding, name):
             differ.append(name)
     return compared, differ
 
@@ -270,15 +310,16 @@ def replay(entry: Entry, progress: bool = False) -> Replay:
     finally:
         torch.set_num_threads(threads)
     cur = state["current"]
+    rounding: dict[str, float] = {}
     if cur is None:  # the whole first unit ran: every value it made is compared
         name, made = next(iter(state["done"].items()))
         stored = _get(result, name) or _get(result, f"units/{name}") or result
-        compared, differ = compare_all(made, stored, name)
+        compared, differ = compare_all(made, stored, name, rounding)
         steps = of = int(state["step"])
     else:
         name = cur["unit"]
-        compared, differ, steps, of = compare(cur["state"], result)
-    return Replay(exp.name, entry.path.name, steps, of, compared, differ, name)
+        compared, differ, steps, of = compare(cur["state"], result, rounding)
+    return Replay(exp.name, entry.path.name, steps, of, compared, differ, name, rounding)
 
 
 def reproduce_committed(store: Store | None = None, experiments: tuple[str, ...] = (),

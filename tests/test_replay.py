@@ -39,7 +39,9 @@ def test_a_changed_value_is_found(wm_run, tmp_path, path):
     e = _copy(rr, tmp_path / rr.key)
     res = e.load_result()
     a = np.array(res[path[0]][path[1]], copy=True)
-    a[path[2], 0] = np.nextafter(a[path[2], 0], np.inf)  # one ulp in one trial
+    # one float32 ulp in one trial; float64 metrics: 1e-9 relative (below 1e-12 is rounding)
+    a[path[2], 0] = (np.nextafter(a[path[2], 0], np.inf) if a.dtype == np.float32
+                     else a[path[2], 0] * (1 + 1e-9))
     res[path[0]][path[1]] = a
     dump_blob(e.result_path, res)
     r = replay(e)
@@ -93,3 +95,24 @@ def test_a_unit_replayed_whole_is_compared_whole(tmp_path):
     r = replay(Entry(rr.path))
     assert r.reproduced and r.unit == "audit" and r.steps == r.of
     assert {"audit/train_dv", "audit/held_out_dv", "audit/p_perm"} <= set(r.compared)
+
+
+def test_float64_metrics_may_differ_in_their_last_bits_and_say_so(wm_run, tmp_path):
+    """numpy's summation order (its version) moves float64 evaluation metrics by ~1e-16: within
+    1e-12 relative they count as reproduced, with the difference recorded; beyond, they differ."""
+    from mifd.replay import describe_reproduction
+    _, rr = wm_run
+    for step, ok in ((1e-15, True), (1e-9, False)):
+        e = _copy(rr, tmp_path / f"{step}" / rr.key)
+        res = e.load_result()
+        mse = np.array(res["snaps"]["mse"], dtype=np.float64, copy=True)
+        assert mse.dtype == np.float64
+        mse[0, 0] *= 1 + step
+        res["snaps"]["mse"] = mse
+        dump_blob(e.result_path, res)
+        r = replay(e)
+        assert r.reproduced is ok
+        assert (r.differ, list(r.rounding)) == (([], ["snaps/mse"]) if ok else (["snaps/mse"], []))
+    meta = {"code": {"hash": "a"}, "reproduced": [{**replay(Entry(rr.path)).record("b"),
+                                                    "float64_rounding": {"snaps/mse": 2e-16}}]}
+    assert "snaps/mse 2.0e-16: numpy's summation order" in describe_reproduction(meta, "b")
