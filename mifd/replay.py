@@ -349,5 +349,6 @@ def reproduce_committed(store: Store | None = None, experiments: tuple[str, ...]
                 atomic_write_json(meta_path, meta)
             report(f"{'reproduced' if r.reproduced else 'DIFFERS   '}  {name:<20} {r.key}  "
                    f"steps {r.steps} of {r.of}; compared {len(r.compared)}"
+                   + (f"; float64 within {max(r.rounding.values()):.1e}" if r.rounding else "")
                    + (f"; differ: {', '.join(r.differ)}" if r.differ else ""))
     return out
