@@ -218,8 +218,9 @@ def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any],
             continue
         items = list(hist.items()) if isinstance(hist, Mapping) else [("", hist)]
         # the rows that have run: those before the first all-NaN row of any of the histories
-        # (a history kept as zeros until its step runs cannot tell)
-        rows = min(_rows_run(np.asarray(a)) for _, a in items)
+        # (a history kept as zeros until its step runs cannot tell; one that is NaN in every
+        # row, a term this config does not compute, is compared over the same rows)
+        rows = min((r for r in (_rows_run(np.asarray(a)) for _, a in items) if r), default=0)
         if rows == 0:
             continue
         for k, a in items:

@@ -116,3 +116,20 @@ def test_float64_metrics_may_differ_in_their_last_bits_and_say_so(wm_run, tmp_pa
     meta = {"code": {"hash": "a"}, "reproduced": [{**replay(Entry(rr.path)).record("b"),
                                                     "float64_rounding": {"snaps/mse": 2e-16}}]}
     assert "snaps/mse 2.0e-16: numpy's summation order" in describe_reproduction(meta, "b")
+
+
+def test_a_history_this_config_never_computes_does_not_hide_the_others():
+    """A term that is NaN at every step (e.g. a penalty of a condition not in this part) is
+    compared over the rows the others ran, and does not stop them being compared."""
+    from mifd.replay import compare
+    full = np.arange(12, dtype=np.float32).reshape(6, 2)
+    ran = np.full((6, 2), np.nan, dtype=np.float32)
+    ran[:2] = full[:2]
+    never = np.full((6, 2), np.nan, dtype=np.float32)
+    compared, differ, steps, of = compare({"hist": {"a": ran, "b": never}},
+                                          {"hist": {"a": full, "b": never}})
+    assert (compared, differ, steps, of) == (["hist/a", "hist/b"], [], 2, 6)
+    other = full.copy()
+    other[1, 1] += 1
+    assert compare({"hist": {"a": ran, "b": never}}, {"hist": {"a": other, "b": never}})[1] \
+        == ["hist/a"]
