@@ -20,7 +20,7 @@ __all__ = ["FiniteWatch", "TermNotFinite"]
 
 class TermNotFinite(NonFiniteError):
     """A watched term was not finite: which, in which trials (batch positions), at which
-    step, and what feeds it. :meth:`message` names the trials with a caller's labels."""
+    step, and what feeds it; ``message`` names the trials with a caller's labels."""
 
     def __init__(self, term: str, trials: list[int], step: int, feeds: str, where: str):
         self.term, self.trials, self.step, self.feeds, self.where = term, trials, step, feeds, where

@@ -12,7 +12,8 @@ last bits depend on numpy's summation order and so on its version: they must agr
 :data:`FLOAT64_RTOL` relative, and the largest difference is recorded.
 A replay that passes is recorded in the result's ``meta.json`` (``reproduced``: this code's
 hash, the steps replayed of how many, what was compared, when, at which commit); the result
-then counts as made by this code (:func:`is_current`) and its page says how that is known.
+then counts as made by this code (:func:`mifd.provenance.is_current`) and its page says how
+that is known.
 
 What a replay does not cover is stated with it: the steps after the first snapshot run the
 same code as the steps before it, but the last evaluation and a post-hoc audit after training
@@ -30,9 +31,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .config import ConfigError, apply_overrides, config_hash
+from .provenance import is_current
 from .store import Entry, Store, atomic_write_json, code_version, now
 
-__all__ = ["Replay", "ReplayStop", "is_current", "replay", "reproduce_committed"]
+__all__ = ["FLOAT64_RTOL", "Replay", "ReplayStop", "compare", "compare_all", "replay",
+           "reproduce_committed"]
 
 #: (path in the training unit's state, path in the stored result) of per-step histories: row
 #: ``i`` holds step ``i``'s values of every trial, ``NaN`` before the step has run
@@ -43,40 +46,6 @@ HISTORIES = (("hist", "hist"), ("train_dv", "audit/train_dv"),
 SNAPSHOTS = (("snaps", "snaps"), ("evals", "snaps"))
 #: replay at most this many steps where a unit keeps no snapshots
 STEPS_WITHOUT_SNAPSHOTS = 25
-
-
-def is_current(meta: Mapping[str, Any], code: str | None) -> bool:
-    """Whether a result with provenance ``meta`` counts as made by the code ``code``: made by
-    it, or reproduced by it on replay (``meta["reproduced"]``)."""
-    if code is None:
-        return False
-    if meta.get("code", {}).get("hash") == code:
-        return True
-    return any(r.get("code") == code for r in meta.get("reproduced", ()))
-
-
-def reproduction(meta: Mapping[str, Any], code: str | None) -> dict | None:
-    """The replay record of ``code`` in ``meta`` (``None`` where the result was made by
-    ``code`` itself, or never replayed by it)."""
-    if meta.get("code", {}).get("hash") == code:
-        return None
-    return next((r for r in meta.get("reproduced", ()) if r.get("code") == code), None)
-
-
-def describe_reproduction(meta: Mapping[str, Any], code: str | None) -> str:
-    """One line for a page: how a result made by other code is known to be this code's."""
-    r = reproduction(meta, code)
-    if r is None:
-        return ""
-    made = meta.get("code", {})
-    return (f"; made by code {made.get('hash')} ({(made.get('git_commit') or '?')[:10]}), "
-            f"reproduced by this code bit for bit on replay of the first {r['steps']} of "
-            f"{r['of']} steps of its unit {r.get('unit', 'train')!r} ({len(r['compared'])} "
-            f"histories and snapshot metrics of every trial; {r['date'][:10]})"
-            + (f" — float64 evaluation metrics equal within {FLOAT64_RTOL:g} relative, not "
-               f"bit for bit ({', '.join(f'{k} {v:.1e}' for k, v in rounding.items())}: "
-               "numpy's summation order)" if (rounding := r.get("float64_rounding")) else "")
-            + "; later units and the last evaluation not replayed")
 
 
 class ReplayStop(Exception):
@@ -193,7 +162,8 @@ class Replay:
         v = code_version()
         return {"code": code, "git_commit": v.get("git_commit"), "date": now(),
                 "unit": self.unit, "steps": self.steps, "of": self.of,
-                "compared": self.compared, "float64_rounding": self.rounding}
+                "compared": self.compared, "float64_rounding": self.rounding,
+                "float64_rtol": FLOAT64_RTOL}
 
 
 def _rows_run(a: np.ndarray) -> int:

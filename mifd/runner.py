@@ -23,7 +23,7 @@ from .config import ConfigError, check_device, check_profile, config_hash, to_di
 from .experiments import EXPERIMENTS, get_experiment
 from .experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused,
                                RunResult, check_memory, progress_enabled, summarize)
-from .replay import describe_reproduction, is_current
+from .provenance import describe_reproduction, is_current
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
 
 __all__ = ["CHAPTER_PARAMETERS", "EXPERIMENTS", "RunInterrupted", "RunPaused", "RunResult", "check_finite", "check_kernel", "check_out",

@@ -26,7 +26,7 @@ import numpy as np
 from .config import ConfigError, apply_overrides, to_dict
 from .experiments import get_experiment
 from .experiments.base import RunResult, summarize
-from .replay import describe_reproduction, is_current
+from .provenance import describe_reproduction, is_current
 from .store import Entry, Store, without_uncommitted
 
 if TYPE_CHECKING:

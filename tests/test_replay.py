@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from mifd.replay import is_current, replay, reproduce_committed
+from mifd.provenance import is_current
+from mifd.replay import replay, reproduce_committed
 from mifd.runner import committed_status, run
 from mifd.store import Entry, Store, dump_blob
 
@@ -100,7 +101,7 @@ def test_a_unit_replayed_whole_is_compared_whole(tmp_path):
 def test_float64_metrics_may_differ_in_their_last_bits_and_say_so(wm_run, tmp_path):
     """numpy's summation order (its version) moves float64 evaluation metrics by ~1e-16: within
     1e-12 relative they count as reproduced, with the difference recorded; beyond, they differ."""
-    from mifd.replay import describe_reproduction
+    from mifd.provenance import describe_reproduction
     _, rr = wm_run
     for step, ok in ((1e-15, True), (1e-9, False)):
         e = _copy(rr, tmp_path / f"{step}" / rr.key)

@@ -59,6 +59,12 @@ def orthogonal(g: torch.Generator, rows: int, cols: int) -> torch.Tensor:
 
 
 class TrialGRU(nn.Module):
+    """A GRU per trial (``T`` trials on the leading axis): the Keras cell with biases (the
+    authors' code) or the paper's Eq. 3, initialised as Keras does (Glorot input and output
+    kernels, orthogonal recurrent kernel, zero biases). ``kernel`` chooses the time loop:
+    ``"torch"`` (the reference; chunked, checkpointed or with hand-written BPTT as set) or the
+    persistent Triton kernels of :mod:`mifd.kernels.gru` (``"triton"``, ``"triton_tf32"``)."""
+
     def __init__(self, gens: Sequence[torch.Generator], spec: GRUSpec = GRUSpec(),
                  time_chunk: int = 0, checkpoint: bool = False, fused_bptt: bool = False,
                  kernel: str = "torch"):

@@ -1,0 +1,47 @@
+"""Whether a result counts as made by this code: made by it, or reproduced by it on replay.
+
+A result records the hash of the code that made it (:mod:`mifd.fingerprint`); a replay
+(:mod:`mifd.replay`) that reproduces it adds a record of the replaying code to its provenance
+(``meta["reproduced"]``). The store, the runner and the condition parts ask here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+__all__ = ["describe_reproduction", "is_current", "reproduction"]
+
+
+def is_current(meta: Mapping[str, Any], code: str | None) -> bool:
+    """Whether a result with provenance ``meta`` counts as made by the code ``code``: made by
+    it, or reproduced by it on replay (``meta["reproduced"]``)."""
+    if code is None:
+        return False
+    if meta.get("code", {}).get("hash") == code:
+        return True
+    return any(r.get("code") == code for r in meta.get("reproduced", ()))
+
+
+def reproduction(meta: Mapping[str, Any], code: str | None) -> dict | None:
+    """The replay record of ``code`` in ``meta`` (``None`` where the result was made by
+    ``code`` itself, or never replayed by it)."""
+    if meta.get("code", {}).get("hash") == code:
+        return None
+    return next((r for r in meta.get("reproduced", ()) if r.get("code") == code), None)
+
+
+def describe_reproduction(meta: Mapping[str, Any], code: str | None) -> str:
+    """One line for a page: how a result made by other code is known to be this code's."""
+    r = reproduction(meta, code)
+    if r is None:
+        return ""
+    made = meta.get("code", {})
+    return (f"; made by code {made.get('hash')} ({(made.get('git_commit') or '?')[:10]}), "
+            f"reproduced by this code bit for bit on replay of the first {r['steps']} of "
+            f"{r['of']} steps of its unit {r.get('unit', 'train')!r} ({len(r['compared'])} "
+            f"histories and snapshot metrics of every trial; {r['date'][:10]})"
+            + (f" — float64 evaluation metrics equal within {r.get('float64_rtol', 1e-12):g} "
+               "relative, not "
+               f"bit for bit ({', '.join(f'{k} {v:.1e}' for k, v in rounding.items())}: "
+               "numpy's summation order)" if (rounding := r.get("float64_rounding")) else "")
+            + "; later units and the last evaluation not replayed")
