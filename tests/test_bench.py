@@ -343,6 +343,10 @@ def test_row_names_compose_options_and_bad_names_are_rejected():
     assert rows.row_settings("mifd+fused+triton", "config") == {
         "fused_bptt": True, "gru_kernel": "triton"}
     assert rows.is_exact_mifd("mifd+fused+triton")  # equal up to rounding (tested)
+    # bf16 state storage combines with a critic precision, and is not exact
+    assert rows.row_settings("mifd+fused+bf16h+tf32", "config") == {
+        "fused_bptt": True, "sm_states": "bf16", "sm_precision": "tf32"}
+    assert not rows.is_exact("mifd+fused+bf16h")
     with pytest.raises(ConfigError, match="allowed there: rows without \\+triton"):
         rows.check_rows(["mifd+fused+triton"], "cpu")
 

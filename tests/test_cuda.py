@@ -179,6 +179,9 @@ def test_triton_gru_kernel_on_cuda_equals_the_reference_loop(cell):
         tf32 = kgru.gru_states(x, h0, m.W, m.U, m.b, m.c, precision="tf32")
     torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
     assert (tf32 - ref).abs().max().item() < 0.05
+    with torch.no_grad():  # bf16 storage: the fp32 recurrence's states, each rounded to nearest
+        low = kgru.gru_states(x, h0, m.W, m.U, m.b, m.c, out_dtype=torch.bfloat16)
+    assert low.dtype == torch.bfloat16 and torch.equal(low, got.to(torch.bfloat16))
 
 
 @pytest.mark.parametrize("cell", ["keras", "paper"])

@@ -145,3 +145,21 @@ def test_signed_and_absolute_correlation():
     assert S[0, 1] < -0.9 and abs(S[0, 2]) < 0.2 and S[0, 0] == 0
     np.testing.assert_array_equal(metrics.abs_corr(X), np.abs(S))
     np.testing.assert_allclose(S[0, 1], np.corrcoef(X.T)[0, 1])
+
+
+def test_bf16_sm_states_change_only_the_statistics_network_passes(store_env):
+    """``sm_states="bf16"``: the statistics network's first estimates (before any MM step) are
+    those of the fp32 run up to the rounding of its inputs, not equal to them; the
+    evaluation before training (fp32 states) is identical; refused with ``merge_mm_pass``."""
+    import mifd
+    from mifd.config import ConfigError
+    runs = {d: mifd.run("separation", "smoke", "cpu", {"sm_states": d, "mm_steps": 2},
+                        verbose=False, progress=False).result for d in ("fp32", "bf16")}
+    a, b = runs["fp32"], runs["bf16"]
+    assert not np.array_equal(a["pre_mi"], b["pre_mi"])
+    np.testing.assert_allclose(b["pre_mi"], a["pre_mi"], rtol=0, atol=2e-2)
+    for k in ("R2", "Q_cor"):  # step 0: no MM step yet, states of an fp32 evaluation
+        np.testing.assert_array_equal(b["snaps"][k][0], a["snaps"][k][0])
+    with pytest.raises(ConfigError, match="parameter 'sm_states'"):
+        mifd.run("separation", "smoke", "cpu", {"sm_states": "bf16", "fused_bptt": True,
+                                                "merge_mm_pass": True}, verbose=False)

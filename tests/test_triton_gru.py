@@ -49,6 +49,24 @@ def test_kernel_states_equal_the_reference_loop(interpreted, cell):
     torch.testing.assert_close(kgru.gru_states(*one), got[1:], rtol=0, atol=0)
 
 
+def test_bf16_states_are_the_fp32_recurrence_rounded_once(interpreted):
+    """``out_dtype=bfloat16``: the recurrence stays fp32 (no rounding carried from step to
+    step), each written state within one bf16 unit in the last place of the fp32 kernel's
+    (on CUDA rounded to nearest, equal to ``.to(bfloat16)``, ``tests/test_cuda.py``; Triton's
+    interpreter truncates); another dtype refused."""
+    args = _inputs("keras", L=40)
+    f32 = kgru.gru_states(*args)
+    low = kgru.gru_states(*args, out_dtype=torch.bfloat16)
+    assert low.dtype == torch.bfloat16
+    err = (low.float() - f32).abs()
+    assert torch.all(err <= f32.abs() * 2.0 ** -7 + 1e-30)
+    assert err.max() > 0  # rounded: the option does something
+    # had the state been carried in bf16, the error would grow along the sequence
+    assert err[:, :, -10:].max() <= 2.0 ** -7 * f32.abs().max()
+    with pytest.raises(ValueError, match="parameter 'out_dtype'"):
+        kgru.gru_states(*args, out_dtype=torch.float16)
+
+
 def test_a_changed_weight_changes_the_states(interpreted):
     """The test above can fail: the kernel reads the recurrent weights."""
     x, h0, W, U, b, c = _inputs("keras", B=3, L=4)
@@ -85,10 +103,15 @@ def test_the_kernel_timing_reports_every_implementation(interpreted):
     implementation timed, the kernels' states compared with the reference's."""
     from mifd.perf.kernels import time_gru_states
     res = time_gru_states("cpu", trials=1, batch=2, steps=3, n=8, reps=1)
-    assert set(res["seconds_per_step"]) == {"reference loop", "triton fp32", "triton tf32"}
+    kernels = {"triton fp32", "triton tf32", "triton fp32, bf16 states",
+               "triton fp32, block 32", "triton fp32, block 64"}
+    assert set(res["seconds_per_step"]) == {"reference loop"} | kernels
     assert all(v > 0 for v in res["seconds_per_step"].values())
-    assert set(res["max_abs_diff"]) == {"triton fp32", "triton tf32"}
-    assert all(v < 1e-5 for v in res["max_abs_diff"].values())
+    assert set(res["max_abs_diff"]) == kernels and not res["errors"]
+    exact = {k: v for k, v in res["max_abs_diff"].items() if "bf16" not in k}
+    assert all(v < 1e-5 for v in exact.values())
+    # bf16 states: within one bf16 unit in the last place of states bounded by 1
+    assert 0 < res["max_abs_diff"]["triton fp32, bf16 states"] <= 2.0 ** -7
 
 
 @pytest.mark.parametrize("cell", ["keras", "paper"])
@@ -158,6 +181,28 @@ def test_a_separation_run_with_the_kernel_matches_the_reference(interpreted, tmp
     # the MI estimates are small differences of O(1) critic terms: absolute rounding
     for k in ("mi", "sm_mi"):
         np.testing.assert_allclose(h1[k], h0[k], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel", ["torch", "triton"])
+def test_trial_gru_stores_bf16_states_only_without_gradient(interpreted, kernel):
+    """``state_dtype=bfloat16``: a pass without gradient returns the fp32 states rounded
+    (exactly ``.to(bfloat16)`` on the reference path), a pass with gradient stays fp32."""
+    from mifd.models.gru import GRUSpec, TrialGRU
+    m = TrialGRU([torch.Generator().manual_seed(s) for s in (3, 4)], GRUSpec(n=6),
+                 kernel=kernel)
+    x = torch.randn(2, 5, 7, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        H, y = m(x)
+        Hl, yl = m(x, state_dtype=torch.bfloat16)
+    assert Hl.dtype == yl.dtype == torch.bfloat16
+    if kernel == "torch":
+        assert torch.equal(Hl, H.to(torch.bfloat16))
+    assert (Hl.float() - H).abs().max() <= 2.0 ** -7 * H.abs().max()
+    torch.testing.assert_close(yl.float(), y, rtol=0.05, atol=0.05)
+    Hg, _ = m(x, state_dtype=torch.bfloat16)
+    assert Hg.dtype == torch.float32 and Hg.requires_grad
+    with pytest.raises(ValueError, match="parameter 'state_dtype'"):
+        m(x, state_dtype=torch.float16)
 
 
 def test_the_kernel_is_refused_where_it_cannot_run(monkeypatch):

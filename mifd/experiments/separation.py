@@ -81,6 +81,11 @@ class SeparationConfig(CriticOptions):
                             "signed correlations averaged over sequences (authors' code), or the "
                             "average of their absolute values", choices=("signed_mean",
                                                                          "abs_mean"), added=True)
+    sm_states: str = param("fp32", doc="dtype the GRU states of the statistics network's passes "
+                           "are stored in: fp32, or bf16 (half the memory and bytes written, "
+                           "each state rounded once; the recurrence stays fp32; not exact; not "
+                           "with merge_mm_pass, whose MM step reuses those states)",
+                           choices=("fp32", "bf16"), added=True)
     fused_bptt: bool = param(False, doc="hand-written BPTT through the GRU instead of autograd "
                              "over every step (gradients equal up to rounding; "
                              "keeps only the states, so bptt_checkpoint has no effect with it)",
@@ -90,6 +95,10 @@ class SeparationConfig(CriticOptions):
         if self.n % 2:
             raise ConfigError(f"parameter 'n': got {self.n}; allowed: an even integer")
         check_merge(self)
+        if self.sm_states != "fp32" and self.merge_mm_pass:
+            raise ConfigError(f"parameter 'sm_states': got {self.sm_states!r} with merge_mm_pass;"
+                              " allowed there: 'fp32' (the merged pass's states feed the MM "
+                              "step's task loss and gradient)")
         if self.loss_from >= self.length:
             raise ConfigError(f"parameter 'loss_from': got {self.loss_from}; allowed: an integer"
                               f" < length ({self.length})")
@@ -139,6 +148,7 @@ class SeparationProblem:
         self.test = torch.as_tensor(data["test"], device=self.device)
         self.gens = [torch.Generator(device=self.device).manual_seed(s + 3_000_017) for s in seeds]
         self.l2 = l2
+        self.sm_dtype = torch.bfloat16 if cfg.sm_states == "bf16" else torch.float32
 
     @property
     def T(self) -> int:
@@ -155,13 +165,16 @@ class SeparationProblem:
     def run(self, data: dict, grad: bool, states: dict | None = None
             ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """The two groups' states and the outputs ``{"H", "Y"}``; ``states``: the outputs of an
-        earlier run of the same data with the same weights, reused (``fused_bptt``)."""
+        earlier run of the same data with the same weights, reused (``fused_bptt``). Without
+        gradient the states are stored as ``sm_states`` says; the groups' activities handed on
+        are fp32 (of bf16-rounded states with ``sm_states="bf16"``)."""
         with torch.set_grad_enabled(grad):
-            H, Y = self.model(data["x"], states=None if states is None else states["H"])
+            H, Y = self.model(data["x"], states=None if states is None else states["H"],
+                              state_dtype=torch.float32 if grad else self.sm_dtype)
             half = self.cfg.n // 2
             T = H.shape[0]
-            return (H[..., :half].reshape(T, -1, half), H[..., half:].reshape(T, -1, self.cfg.n - half),
-                    {"H": H, "Y": Y})
+            return (H[..., :half].float().reshape(T, -1, half),
+                    H[..., half:].float().reshape(T, -1, self.cfg.n - half), {"H": H, "Y": Y})
 
     def task_loss(self, out: dict, data: dict) -> torch.Tensor:
         s = self.cfg.loss_from

@@ -28,8 +28,9 @@ pre-activation; the weight gradients are batched products over all steps.
 
 :func:`gru_scan` makes the two a differentiable GRU; ``TrialGRU(kernel="triton")``
 (:class:`mifd.models.gru.TrialGRU`) and the separation experiments' ``gru_kernel`` option use
-it. Not yet here (issue: separation at the published scale): a bf16 state option and tuning
-on a GPU (the kernels keep every weight block on chip; at N = 100 the backward's six
+it. The states may be written in bf16 (``out_dtype``; the statistics network's passes,
+``sm_states`` of the separation experiments). Not yet here (issue: separation at the published
+scale): tuning on a GPU (the kernels keep every weight block on chip; at N = 100 the backward's six
 128 × 128 blocks may not fit in registers).
 """
 
@@ -40,6 +41,8 @@ import os
 import torch
 
 PRECISIONS = ("ieee", "tf32")
+#: the dtypes :func:`gru_states` may write the states in (the recurrence itself is fp32)
+STATE_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def available(device: torch.device | str) -> bool:
@@ -124,7 +127,9 @@ def _kernel():
                 a = xh + tl.dot(r * h, Uh, input_precision=PRECISION)
             cand = 2.0 / (1.0 + tl.exp(-2.0 * a)) - 1.0
             h = z * h + (1.0 - z) * cand
-            tl.store(o_rows + t * sol, h, mask=mask)
+            # the state stays fp32 on chip; only what is written may be rounded (bf16 out)
+            tl.store(o_rows + t * sol, h.to(out_ptr.dtype.element_ty, fp_downcast_rounding="rtne"),
+                     mask=mask)
 
     # the weight and bias loads repeat those of gru_states_kernel on purpose: a @triton.jit
     # helper defined here is not visible to the kernels under the interpreter (NameError), and
@@ -280,11 +285,16 @@ def _check(x, h0, W, U, b, c, block_b, precision, **more) -> None:
 
 def gru_states(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tensor,
                b: torch.Tensor | None, c: torch.Tensor | None, block_b: int = 16,
-               precision: str = "ieee") -> torch.Tensor:
+               precision: str = "ieee", out_dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The states ``(T, B, L, N)`` of ``x`` ``(T, B, L, in)`` from ``h0`` ``(T, B, N)``, as
     :func:`mifd.models.bptt.gru_states` (the same arguments; ``b``, ``c`` ``(T, 1, 3N)`` for
-    the Keras cell, ``None`` for the paper's), in one kernel launch. fp32 only, no graph."""
+    the Keras cell, ``None`` for the paper's), in one kernel launch; fp32 inputs, no graph.
+    ``out_dtype``: the dtype the states are written in (:data:`STATE_DTYPES`; ``bfloat16``
+    halves the bytes written and stored, each state rounded once: the recurrence keeps fp32)."""
     _check(x, h0, W, U, b, c, block_b, precision)
+    if out_dtype not in STATE_DTYPES:
+        raise ValueError(f"parameter 'out_dtype': got {out_dtype}; allowed: "
+                         + ", ".join(map(str, STATE_DTYPES)))
     T, B, L, n_in = x.shape
     n = U.shape[1]
     x = x.contiguous()
@@ -292,7 +302,7 @@ def gru_states(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tens
     keep = b is not None
     bb = b.contiguous() if keep else W
     cc = c.contiguous() if keep else W
-    out = torch.empty(T, B, L, n, device=x.device, dtype=torch.float32)
+    out = torch.empty(T, B, L, n, device=x.device, dtype=out_dtype)
     if L == 0 or B == 0 or T == 0:
         return out
     grid = (T, -(-B // block_b))

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from ..kernels.gru import STATE_DTYPES
 from ..nn import _init_weight
 from .bptt import check_states, gru_chunk, gru_scan, gru_states
 
@@ -104,15 +105,23 @@ class TrialGRU(nn.Module):
         return self.U[..., 2 * self.spec.n:]
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None,
-                states: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                states: torch.Tensor | None = None,
+                state_dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(T, B, L, in)`` → states ``(T, B, L, N)`` and outputs ``(T, B, L, out)``.
-        ``states``: as in :meth:`mifd.models.leaky.LeakyRNN.forward` (``fused_bptt`` only)."""
+        ``states``: as in :meth:`mifd.models.leaky.LeakyRNN.forward` (``fused_bptt`` only).
+        ``state_dtype``: ``torch.bfloat16`` stores the states of a pass without gradient in bf16
+        (each rounded once, to nearest; the recurrence itself stays fp32), and its outputs are
+        then bf16 products; a pass with gradient always keeps fp32."""
         check_states(states, self.fused_bptt)
+        if state_dtype not in STATE_DTYPES:
+            raise ValueError(f"parameter 'state_dtype': got {state_dtype}; allowed: "
+                             + ", ".join(map(str, STATE_DTYPES)))
         T, B, L, _ = x.shape
         n = self.spec.n
         h = torch.zeros(T, B, n, device=x.device, dtype=x.dtype) if h0 is None else h0
         chunk = self.time_chunk or L
         grad = torch.is_grad_enabled()
+        low = state_dtype != torch.float32 and not grad and states is None
         if states is not None and not grad:
             H = states
         elif self.kernel != "torch":
@@ -122,7 +131,8 @@ class TrialGRU(nn.Module):
                 H = kgru.gru_scan(x, h, self.W, self.U, self.b, self.c, states,
                                   precision=precision)
             else:
-                H = kgru.gru_states(x, h, self.W, self.U, self.b, self.c, precision=precision)
+                H = kgru.gru_states(x, h, self.W, self.U, self.b, self.c, precision=precision,
+                                    out_dtype=state_dtype if low else torch.float32)
         elif grad and self.fused_bptt:
             H = gru_scan(x, h, self.W, self.U, self.b, self.c, chunk, states)
         elif chunk >= L:
@@ -138,6 +148,11 @@ class TrialGRU(nn.Module):
             H = torch.cat(parts, dim=2)
         else:  # no graph: write each chunk into one tensor
             H = gru_states(x, h, self.W, self.U, self.b, self.c, chunk)
+        if low:
+            H = H.to(state_dtype)  # the Triton kernel wrote them so already
+            y = torch.baddbmm(self.b_out.to(state_dtype), H.reshape(T, B * L, n),
+                              self.W_out.to(state_dtype)).view(T, B, L, -1)
+            return H, y
         y = torch.baddbmm(self.b_out, H.reshape(T, B * L, n), self.W_out).view(T, B, L, -1)
         return H, y
 

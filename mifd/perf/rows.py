@@ -24,10 +24,13 @@ ROW_PARTS: dict[str, tuple[str, dict[str, Any]]] = {
     "+graph": ("config", {"graph_sm_pass": True}),      # SM passes from a CUDA graph (CUDA)
     "+merged": ("config", {"merge_mm_pass": True}),     # MM forward in the SM pass (+fused)
     "+triton": ("config", {"gru_kernel": "triton"}),    # separation: the Triton GRU (CUDA)
+    "+bf16h": ("config", {"sm_states": "bf16"}),        # separation: SM-pass states in bf16
     "-mmap": ("host", {}),                              # glibc's default allocator
 }
 #: parts whose results differ from the default's by more than float rounding
-INEXACT_PARTS = ("+bf16", "+tf32")
+INEXACT_PARTS = ("+bf16", "+tf32", "+bf16h")
+#: the statistics network's matmul precisions: at most one per row
+CRITIC_PRECISION_PARTS = ("+bf16", "+tf32")
 #: parts that need a CUDA device
 CUDA_PARTS = ("+tf32", "+graph", "+triton")
 #: parts that need another part in the same row
@@ -44,10 +47,10 @@ def row_parts(impl: str, name: str = "impls") -> list[str]:
     parts = re.findall(r"[+-][a-z0-9]+", impl[4:])
     if not impl.startswith("mifd") or "".join(parts) != impl[4:] or \
             any(p not in ROW_PARTS for p in parts) or len(set(parts)) != len(parts) or \
-            sum(p in INEXACT_PARTS for p in parts) > 1:
+            sum(p in CRITIC_PRECISION_PARTS for p in parts) > 1:
         raise ConfigError(f"parameter '{name}': got {impl!r}; allowed: 'mifd' followed by any "
                           "of " + ", ".join(repr(p) for p in ROW_PARTS) + " (e.g. "
-                          "'mifd+bf16+fused'; each at most once, one precision), or one of "
+                          "'mifd+bf16+fused'; each at most once, one critic precision), or one of "
                           + ", ".join(repr(p) for p in PORTS))
     for p in parts:
         if p in NEEDS_PARTS and NEEDS_PARTS[p] not in parts:
