@@ -239,7 +239,8 @@ class AdversarialTrainer:
         # device (mine.dv's own check would synchronise with the host every step)
         ej, lme = tj.float().mean(-1), log_mean_exp(tm.float())
         w = self.watch
-        w.observe("RNN activities", torch.cat([x.flatten(1), y.flatten(1)], 1))
+        w.observe("RNN activities", x)  # each group as it is: no concatenated copy
+        w.observe("RNN activities", y)
         w.observe("critic mean T_joint", ej)
         w.observe("critic log-mean-exp T_marginal", lme)
         return ej - lme

@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             from .experiments import EXPERIMENTS
             for name, exp in sorted(EXPERIMENTS.items()):
-                print(f"{name}: profiles {', '.join(PROFILES)}")
+                print(f"{name}: profiles {', '.join(p for p in PROFILES if p in exp.profiles)}")
             return 0
         if args.command == "bench":
             from .perf.measure import format_table

@@ -17,7 +17,9 @@ import json
 import typing
 from typing import Any, Mapping
 
-PROFILES = ("smoke", "book", "paper")
+#: run sizes: ``smoke`` (seconds, tests), ``book`` (CPU, committed), ``gpu`` (one GPU call; only
+#: experiments that define it), ``paper`` (the published settings)
+PROFILES = ("smoke", "book", "gpu", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -52,8 +52,8 @@ class FiniteWatch:
         """Record the trials (leading axis of ``values``) whose ``term`` is not finite at the
         current step; no host synchronisation."""
         i = self.names.index(term)
-        v = values.detach()
-        bad = ~torch.isfinite(v.reshape(v.shape[0], -1)).all(1)
+        ok = torch.isfinite(values.detach())  # no copy of the values, strided or not
+        bad = ~ok.all(dim=tuple(range(1, ok.dim()))) if ok.dim() > 1 else ~ok
         row = self.first[i]
         self.first[i] = torch.where((row < 0) & bad, torch.full_like(row, self.step), row)
 

@@ -56,8 +56,13 @@ def _stamp() -> str:
 
 def probe(experiment: str, cfg: Any, device: str) -> dict:
     """Seconds per epoch of ``cfg`` (all its trials batched) on ``device``: the pre-training
-    step and one epoch untimed, then :data:`PROBE_EPOCHS` timed epochs."""
+    step and one epoch untimed, then :data:`PROBE_EPOCHS` timed epochs; for a unit that
+    evaluates by itself (separation) also the seconds of one evaluation; on CUDA the peak
+    memory allocated."""
     from .perf.harness import unit_for
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     u = unit_for(experiment, cfg, device)
     u.step(0)
@@ -68,12 +73,19 @@ def probe(experiment: str, cfg: Any, device: str) -> dict:
         u.step(i)
     torch.cuda.synchronize() if device.startswith("cuda") else None
     per_epoch = (time.perf_counter() - t1) / PROBE_EPOCHS
+    out = {}
+    if hasattr(u, "_eval"):
+        t2 = time.perf_counter()
+        u._eval(1 + PROBE_EPOCHS)
+        out["seconds_per_eval"] = time.perf_counter() - t2
     n = cfg.layout().size
+    if cuda:
+        out["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
     del u
-    if device.startswith("cuda"):
+    if cuda:
         torch.cuda.empty_cache()
     return {"trials_batched": n, "seconds_per_epoch": per_epoch,
-            "seconds_per_trial_epoch": per_epoch / n, "setup_seconds": t1 - t0}
+            "seconds_per_trial_epoch": per_epoch / n, "setup_seconds": t1 - t0, **out}
 
 
 def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: float,
@@ -89,15 +101,142 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
 #: Growing Brains (one training step) and chaotic separation (one MM step)
 EXPERIMENTS = ("wm", "bimt", "penalties", "growing-brains", "separation")
 #: per (experiment, profile), what a session runs unless the caller sets it: the separation
-#: ``paper`` profile (34 GPU-hours at the published sizes) reduced to what one call can hold —
-#: N = 100, batch 50, the three conditions and the critic kept; sequences and MM steps cut
-#: to 1000 each (issue: separation at the published scale) — on the Triton GRU, fused BPTT
-#: and TF32 critic matmuls; the probe then chooses the trials per condition
+#: ``paper`` profile (34 GPU-hours at the published sizes) on the Triton GRU, fused BPTT and
+#: TF32 critic matmuls, with a training pool of 1000 sequences; N = 100, batch 50, the three
+#: conditions and the critic kept. Its sequence length and MM steps are chosen by measurement
+#: (:data:`SESSION_PLANS`, :func:`plan_by_measurement`)
 SESSION_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
-    ("separation", "paper"): {"length": 1000, "mm_steps": 1000, "eval_every": 50,
-                              "n_train": 1000, "gru_kernel": "triton", "fused_bptt": True,
+    ("separation", "paper"): {"n_train": 1000, "gru_kernel": "triton", "fused_bptt": True,
                               "sm_precision": "tf32"},
 }
+
+#: per (experiment, profile), a session that shortens sequences and training to fit its budget
+#: rather than dropping trials (issue: separation at the published scale — "shorten sequences
+#: and steps before anything else"): the probe's sequence length and MM steps, the published
+#: lengths and step counts and the shorter ones a session may take (each list from the
+#: published value down), and the snapshots a run keeps
+SESSION_PLANS: dict[tuple[str, str], dict[str, Any]] = {
+    ("separation", "paper"): {"probe": {"length": 1000, "mm_steps": 8, "pre_steps": 1},
+                              "lengths": (10000, 5000, 2000, 1000, 500, 250),
+                              "steps": (4000, 2000, 1000, 500, 250, 100),
+                              "snapshots": 20},
+}
+#: fraction of the device's memory a planned run may be projected to use
+MEMORY_FRACTION = 0.85
+
+
+def plan_ladder(lengths: tuple[int, ...], steps: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(sequence length, MM steps) from the published pair down: each rung shortens, by one
+    place in its list, whichever of the two is the larger fraction of its published value (the
+    sequence on a tie), so the two shrink together."""
+    i = j = 0
+    out = [(lengths[0], steps[0])]
+    while i < len(lengths) - 1 or j < len(steps) - 1:
+        longer = lengths[i] / lengths[0] >= steps[j] / steps[0]
+        if (longer and i < len(lengths) - 1) or j == len(steps) - 1:
+            i += 1
+        else:
+            j += 1
+        out.append((lengths[i], steps[j]))
+    return out
+
+
+def choose_rung(per_step: float, length_at: int, peak_bytes: float, seconds: float,
+                ladder: list[tuple[int, int]], memory_bytes: float | None,
+                extra_steps: float = 0.0) -> tuple[int, int] | None:
+    """The first rung of ``ladder`` that fits: its projected time — ``per_step`` seconds per MM
+    step measured at sequence length ``length_at``, growing linearly with the length (the
+    recurrence, the critic's samples and the evaluation all do), times the MM steps plus
+    ``extra_steps`` (the pre-training SM steps in MM-step units), plus :data:`RESERVE` — within
+    ``seconds``, and its projected peak memory (``peak_bytes`` at ``length_at``, linear in the
+    length) within :data:`MEMORY_FRACTION` of ``memory_bytes`` (unknown: not checked). None if
+    no rung fits."""
+    for length, steps in ladder:
+        scale = length / length_at
+        if per_step * scale * (steps + extra_steps) * (1 + RESERVE) > seconds:
+            continue
+        if memory_bytes is not None and peak_bytes * scale > MEMORY_FRACTION * memory_bytes:
+            continue
+        return length, steps
+    return None
+
+
+#: the statistics network's passes per group a probe tries after running out of memory
+#: (0: all of an MM step's passes at once)
+PASS_GROUPS = (0, 10, 5, 2, 1)
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e)
+
+
+def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: str,
+                        deadline: float, most: int) -> dict:
+    """A session's settings chosen by measurement (:data:`SESSION_PLANS`): probe all ``most``
+    trials per condition at the plan's short probe settings (after running out of memory: fewer
+    statistics-network passes per group, :data:`PASS_GROUPS`, then half the trials), then take
+    the first rung of :func:`plan_ladder` whose projected time and memory fit what is left
+    (:func:`choose_rung`). If none fits, the trials that fit the last rung, probed again.
+    Returns ``{"overrides", "probes", "trials", "rung", "projected_paper_minutes"}`` (trials 0:
+    nothing fits; the projection: the published length and steps at ``most`` trials, linear
+    in both, from the last probe)."""
+    from .experiments import get_experiment
+    exp = get_experiment(experiment)
+    plan = SESSION_PLANS[(experiment, profile)]
+    ladder = plan_ladder(plan["lengths"], plan["steps"])
+    cuda = device.startswith("cuda")
+    memory = torch.cuda.get_device_properties(device).total_memory if cuda else None
+    length_at = plan["probe"]["length"]
+    probes: list[dict] = []
+    k, gi = most, 0
+    while True:
+        group = PASS_GROUPS[gi]
+        over = {**overrides, **plan["probe"], "trials": k, "sm_pass_group": group}
+        try:
+            pr = probe(experiment, exp.config(profile, over, device), device)
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
+            if not _out_of_memory(e):
+                raise
+            if cuda:
+                torch.cuda.empty_cache()
+            probes.append({"trials_per_condition": k, "sm_pass_group": group,
+                           "length": length_at, "out_of_memory": True})
+            print(f"probe: out of memory at {k} trials per condition, sm_pass_group {group}",
+                  flush=True)
+            if gi + 1 < len(PASS_GROUPS):
+                gi += 1
+            elif k > 1:
+                k //= 2
+            else:
+                return {"overrides": overrides, "probes": probes, "trials": 0, "rung": None,
+                        "projected_paper_minutes": None}
+            continue
+        probes.append({**pr, "trials_per_condition": k, "sm_pass_group": group,
+                       "length": length_at})
+        cfg = exp.config(profile, {**overrides, "trials": k}, device)
+        extra = cfg.pre_steps / cfg.sm_per_mm  # the pre-training SM steps, in MM steps
+        per_step = pr["seconds_per_epoch"] + pr.get("seconds_per_eval", 0.0) \
+            * plan["snapshots"] / ladder[-1][1]  # evaluations, counted at the fewest steps
+        left = deadline - time.monotonic()
+        rung = choose_rung(per_step, length_at, pr.get("peak_memory_bytes", 0), left, ladder,
+                           memory, extra)
+        projected = pr["seconds_per_epoch"] * plan["lengths"][0] / length_at \
+            * plan["steps"][0] * most / k / 60
+        print(f"probe: {pr['seconds_per_epoch']:.3f} s per MM step at {k} trials per condition,"
+              f" length {length_at}; {left:.0f} s left -> length, steps {rung}", flush=True)
+        if rung is not None:
+            length, steps = rung
+            chosen = {**overrides, "trials": k, "sm_pass_group": group, "length": length,
+                      "mm_steps": steps, "eval_every": max(1, steps // plan["snapshots"])}
+            return {"overrides": chosen, "probes": probes, "trials": k, "rung": rung,
+                    "projected_paper_minutes": projected}
+        length, steps = ladder[-1]
+        need = per_step * length / length_at * (steps + extra) * (1 + RESERVE)
+        fit = int(k * left // need)
+        if fit < 1 or fit >= k:
+            return {"overrides": overrides, "probes": probes, "trials": 0, "rung": None,
+                    "projected_paper_minutes": projected}
+        k = fit
 
 
 def session_overrides(experiment: str, profile: str, overrides: dict | None) -> dict:
@@ -189,6 +328,9 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                           + ", ".join(repr(e) for e in EXPERIMENTS))
     dev = resolve_device(device)
     exp = get_experiment(experiment)
+    # planned by measurement unless the caller fixed the length, the steps or the trials
+    planned = (experiment, profile) in SESSION_PLANS and trials is None and \
+        not {"length", "mm_steps", "trials"} & set(overrides or {})
     overrides = session_overrides(experiment, profile, overrides)
     check_kernel(exp.config(profile, overrides, dev), dev)  # all validated before any work
     overrides, plan = next_shard(profile, dev, dict(overrides or {}), trials, experiment)
@@ -241,18 +383,31 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         return out
     probes = []
     k0 = min(probe_trials, full.trials)
-    while True:  # probe; if fewer trials fit than were probed, probe again at that size
-        pr = probe(experiment, exp.config(profile, {**(overrides or {}), "trials": k0}, dev),
-                   dev)
-        probes.append({**pr, "trials_per_condition": k0})
-        left = deadline - time.monotonic()
-        k = trials if trials is not None else choose_trials(
-            pr["seconds_per_epoch"], k0, training_length(full), left, full.trials)
-        print(f"probe: {pr['seconds_per_epoch']:.3f} s per epoch at {k0} trials per condition;"
-              f" {left:.0f} s left -> {k} trials per condition", flush=True)
-        if k >= k0 or k == 0 or trials is not None:
-            break
-        k0 = k
+    if planned:  # sequences and steps shortened to fit, trials kept where possible
+        chosen = plan_by_measurement(experiment, profile, dict(overrides or {}), dev, deadline,
+                                     full.trials)
+        probes, k = chosen["probes"], chosen["trials"]
+        overrides = chosen["overrides"]
+        full = exp.config(profile, {**overrides, "trials": full.trials}, dev)
+        log["plan_by_measurement"] = {
+            "rung": chosen["rung"], "projected_paper_minutes": chosen["projected_paper_minutes"],
+            "overrides": overrides,
+            "rule": "the first (length, MM steps) from the published pair down, each rung "
+                    "shortening the larger fraction, whose time projected from the probe "
+                    f"(linear in the length, + {RESERVE:.0%}) and memory fit what is left"}
+    else:
+        while True:  # probe; if fewer trials fit than were probed, probe again at that size
+            pr = probe(experiment, exp.config(profile, {**(overrides or {}), "trials": k0},
+                                              dev), dev)
+            probes.append({**pr, "trials_per_condition": k0})
+            left = deadline - time.monotonic()
+            k = trials if trials is not None else choose_trials(
+                pr["seconds_per_epoch"], k0, training_length(full), left, full.trials)
+            print(f"probe: {pr['seconds_per_epoch']:.3f} s per epoch at {k0} trials per "
+                  f"condition; {left:.0f} s left -> {k} trials per condition", flush=True)
+            if k >= k0 or k == 0 or trials is not None:
+                break
+            k0 = k
     log["probes"] = probes
     log["trials_per_condition"] = k
     entries = []

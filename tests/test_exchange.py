@@ -249,3 +249,65 @@ def test_a_separation_session_takes_its_settings_and_the_callers_over_them(tmp_p
     cfg = mifd.get_experiment("separation").config(
         "paper", SESSION_SETTINGS[("separation", "paper")], "cuda")
     assert (cfg.n, cfg.batch, cfg.trials, len(cfg.layout().conditions)) == (100, 50, 20, 3)
+
+
+def test_the_plan_ladder_shortens_sequences_and_steps_together():
+    from mifd.gpu_session import SESSION_PLANS, choose_rung, plan_ladder
+    p = SESSION_PLANS[("separation", "paper")]
+    ladder = plan_ladder(p["lengths"], p["steps"])
+    assert ladder[:8] == [(10000, 4000), (5000, 4000), (5000, 2000), (2000, 2000), (2000, 1000),
+                          (2000, 500), (1000, 500), (1000, 250)]
+    assert ladder[-1] == (250, 100) and len(set(ladder)) == len(ladder)
+    # 1 s per MM step at length 1000, 1000 s: length × steps × 1.25 / 1000 ≤ 1000
+    assert choose_rung(1.0, 1000, 0, 1000.0, ladder, None) == (1000, 500)
+    # 400 pre-training MM-step equivalents push it one rung down: (500 + 400) × 1.25 > 1000
+    assert choose_rung(1.0, 1000, 0, 1000.0, ladder, None, extra_steps=400) == (1000, 250)
+    # memory: 30 GB at length 1000 on an 80 GB device allows length ≤ 2266
+    assert choose_rung(1e-9, 1000, 30e9, 1e9, ladder, 80e9) == (2000, 2000)
+    assert choose_rung(1.0, 1000, 0, 1.0, ladder, None) is None
+
+
+def test_a_planned_session_keeps_the_trials_and_shortens_to_fit(tmp_path, monkeypatch):
+    """A session with a plan (here a tiny one for the smoke profile on the CPU): the probe runs
+    all the trials at the short probe settings, the longest rung that fits is trained, and the
+    timing file says which and why; a probe out of memory is retried with smaller SM-pass
+    groups."""
+    from mifd import gpu_session
+    monkeypatch.setenv("MIFD_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    plan = {"probe": {"length": 20, "mm_steps": 6, "pre_steps": 1}, "lengths": (40, 20),
+            "steps": (4, 2), "snapshots": 2}
+    monkeypatch.setitem(gpu_session.SESSION_PLANS, ("separation", "smoke"), plan)
+    real, calls = gpu_session.probe, []
+
+    def flaky(experiment, cfg, device):
+        calls.append(cfg.sm_pass_group)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        assert (cfg.length, cfg.mm_steps, cfg.pre_steps) == (20, 6, 1)
+        return real(experiment, cfg, device)
+
+    monkeypatch.setattr(gpu_session, "probe", flaky)
+    out = run_session(tmp_path / "o", minutes=3, device="cpu", profile="smoke", tests=False,
+                      experiment="separation")
+    assert calls == [0, 10]
+    timing = json.loads(next(out.glob("timing-separation-*.json")).read_text())
+    assert timing["probes"][0]["out_of_memory"] and "seconds_per_eval" in timing["probes"][1]
+    chosen = timing["plan_by_measurement"]
+    assert chosen["rung"] == [40, 4] and chosen["projected_paper_minutes"] > 0
+    assert (chosen["overrides"]["length"], chosen["overrides"]["eval_every"]) == (40, 2)
+    assert timing["run"]["epochs"] == 4 and "wall_seconds" in timing["run"]
+    assert timing["run"]["trials_per_condition"] == \
+        mifd.get_experiment("separation").config("smoke").trials
+    assert exchange.check_folder(out)["runs"][0]["experiment"] == "separation"
+    # a caller who fixes the steps gets the fixed settings and no plan
+    out2 = run_session(tmp_path / "p", minutes=3, device="cpu", profile="smoke", tests=False,
+                       experiment="separation", overrides={"mm_steps": 2}, probe_trials=1)
+    assert "plan_by_measurement" not in json.loads(
+        next(out2.glob("timing-separation-*.json")).read_text())
+    # any other error of a probe is not taken for memory
+    monkeypatch.setattr(gpu_session, "probe", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("shape mismatch")))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_session(tmp_path / "q", minutes=3, device="cpu", profile="smoke", tests=False,
+                    experiment="separation")

@@ -53,7 +53,10 @@ class Experiment:
         (``cpu``, ``cuda``, ``cuda:N``; ``None``: as on a CPU) selects the profile's CUDA
         settings (``cuda_profiles``), which ``overrides`` can still change."""
         check_profile(profile)
-        cfg = apply_overrides(self.config_cls(), self.profiles.get(profile, {}))
+        if profile not in self.profiles:
+            raise ConfigError(f"parameter 'profile': got {profile!r} for {self.name}; allowed: "
+                              + ", ".join(repr(p) for p in self.profiles))
+        cfg = apply_overrides(self.config_cls(), self.profiles[profile])
         if device is not None and str(device).startswith("cuda"):
             cfg = apply_overrides(cfg, self.cuda_profiles.get(profile, {}))
         return apply_overrides(cfg, overrides or {})

@@ -125,10 +125,20 @@ PROFILES = {
     "book": {"trials": 5, "length": 200, "loss_from": 50, "batch": 16, "mm_steps": 4000,
              "sm_per_mm": 4, "sm_batch": 8, "sm_samples": 2048, "eval_every": 40,
              "n_train": 200, "n_test": 10, "pre_steps": 50, "sweep_l2": (1e-3,)},
+    # one GPU call (≤ 9 min): the published N, batch, critic, conditions and trials; a pool of
+    # 1000 sequences; sequences and MM steps shortened to what a session measures to fit
+    # (mifd.gpu_session.SESSION_PLANS chooses length, mm_steps and eval_every; these are its
+    # starting values); on CUDA the Triton GRU and TF32 critic matmuls (CUDA_PROFILES)
+    "gpu": {"n_train": 1000, "length": 1000, "mm_steps": 1000, "eval_every": 50,
+            "fused_bptt": True},
     "smoke": {"trials": 1, "n": 8, "length": 60, "loss_from": 10, "batch": 3, "mm_steps": 4,
               "sm_per_mm": 2, "pre_steps": 2, "eval_every": 2, "n_train": 4, "n_test": 2,
               "sm_width": 8, "sm_samples": 64},
 }
+
+
+#: per profile, the settings it takes on a CUDA device
+CUDA_PROFILES = {"gpu": {"gru_kernel": "triton", "sm_precision": "tf32"}}
 
 
 def dataset(cfg: SeparationConfig) -> ChaosDataset:
@@ -329,4 +339,4 @@ def memory(cfg: SeparationConfig) -> int:
 
 
 EXPERIMENT = Experiment("separation", SeparationConfig, PROFILES, train, __doc__ or "",
-                        memory=memory)
+                        CUDA_PROFILES, memory=memory)
