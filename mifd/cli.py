@@ -108,9 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="an empty or new folder for the results")
     g.add_argument("--minutes", default="8.5", help="wall-clock budget of the whole call")
     g.add_argument("--device", default="cuda", help="|".join(DEVICES))
-    g.add_argument("--profile", default="paper", help="|".join(PROFILES))
+    g.add_argument("--profile", default=None, help="|".join(PROFILES) + " (default: paper; "
+                   "separation: gpu)")
     g.add_argument("--trials", default=None, help="trials per condition (default: what fits)")
-    g.add_argument("--experiment", default="wm", help="wm (default), bimt, penalties or growing-brains")
+    g.add_argument("--experiment", default="wm", help="wm (default), bimt, penalties, growing-brains or separation")
     g.add_argument("--no-tests", action="store_true", help="skip tests/test_cuda.py")
     g.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     i = sub.add_parser("import-results", help="check a results folder and copy it into "
@@ -131,7 +132,8 @@ def _parser() -> argparse.ArgumentParser:
                                         "'restore' after the call")
     t.add_argument("action", help="size|light|restore")
     t.add_argument("--experiment", default="wm", help="the session's experiment (light)")
-    t.add_argument("--profile", default="paper", help="the session's profile (light)")
+    t.add_argument("--profile", default=None, help="the session's profile (light; default: "
+                   "paper; separation: gpu)")
     t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     return p
 
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.trials is not None and (not args.trials.isdigit() or int(args.trials) < 1):
                 raise ConfigError(f"parameter '--trials': got {args.trials!r}; allowed: an "
                                   "integer >= 1")
-            check_profile(args.profile)
+            if args.profile is not None:
+                check_profile(args.profile)
             run_session(args.out, minutes, args.device, args.profile, parse_set(args.sets),
                         tests=not args.no_tests,
                         trials=None if args.trials is None else int(args.trials),
@@ -250,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0 if size <= gpu_tree.TRAVEL_LIMIT else 1
             else:
                 from .gpu_session import plan_args
-                check_profile(args.profile)
+                if args.profile is not None:
+                    check_profile(args.profile)
                 plan = plan_args(args.profile, parse_set(args.sets), args.experiment)
                 size = gpu_tree.hide_committed(root)
                 print(f"{gpu_tree.COMMITTED} left behind: {size / 2 ** 20:.1f} MiB travel; "

@@ -16,7 +16,7 @@ A *results folder* (written by :func:`pack`, e.g. by ``mifd gpu-session``) holds
 missing or altered file, an unlisted file, a run whose provenance lacks a field, whose key does
 not follow from its config under this code, or whose config is not its profile's (only the
 fields in :data:`RUN_FIELDS` may differ: which trials ran, and exactness-preserving or stated
-precision options).
+precision options; and those a session plans by measurement, :data:`PLANNED_FIELDS`).
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ PROVENANCE = ("experiment", "profile", "key", "config", "code", "machine", "star
 RUN_FIELDS = ("trials", "seed", "conditions", "sm_precision", "fused_bptt", "merge_mm_pass",
               "graph_sm_pass", "compile_critic", "sm_pass_group", "batch_sm_passes",
               "time_chunk", "bptt_checkpoint")
+#: per profile, config fields a GPU session chooses by measurement, which may differ from the
+#: profile's too (:data:`mifd.gpu_session.SESSION_PLANS`: the ``gpu`` profile's sequence
+#: length, its MM steps and the snapshots' spacing)
+PLANNED_FIELDS = {"gpu": ("length", "mm_steps", "eval_every")}
 #: side files: timing or benchmark JSON, test reports
 SIDE_SUFFIXES = (".json", ".xml")
 #: where side files go under the committed results, one folder per session
@@ -156,8 +160,9 @@ def check_run(folder: Path, name: str, files: dict[str, bytes], record: dict) ->
     if config_hash(exp.name, cfg, __version__) != meta["key"]:
         raise _fail(folder, f"{name} key", meta["key"], "the key of its config under this code")
     profile_cfg = to_dict(exp.config(meta["profile"], device=meta["machine"]["device"]))
+    free = RUN_FIELDS + PLANNED_FIELDS.get(meta["profile"], ())
     differs = {k: v for k, v in to_dict(cfg).items()
-               if k not in RUN_FIELDS and profile_cfg.get(k) != v}
+               if k not in free and profile_cfg.get(k) != v}
     if differs:
         k, v = next(iter(differs.items()))
         raise _fail(folder, f"{name} config field {k!r}", repr(v),

@@ -20,9 +20,11 @@ probe, the run's wall time and the projected whole-profile time, the test report
 ``experiment`` (:data:`EXPERIMENTS`) runs another experiment built on the working-memory task
 the same way (``bimt``: BIMT beside MI minimization at the published sizes; ``penalties``), and
 ``growing-brains`` (its published-size profile: 400 units on the 20 cognitive tasks; an "epoch"
-there is one training step) and ``separation`` (one MM step; the ``paper`` profile reduced to
-one call by :data:`SESSION_SETTINGS`): their trials from the first seed (or
-``--set seed=…``), as many per condition as fit.
+there is one training step): their trials from the first seed (or ``--set seed=…``), as many
+per condition as fit. ``separation`` (one MM step) runs its ``gpu`` profile
+(:data:`DEFAULT_PROFILES`) planned by measurement instead: all 20 trials per condition kept,
+its sequence length and MM steps chosen to fit the budget (:data:`SESSION_PLANS`,
+:func:`plan_by_measurement`), and the projected time of the published run recorded.
 """
 
 from __future__ import annotations
@@ -56,10 +58,14 @@ def _stamp() -> str:
 
 def probe(experiment: str, cfg: Any, device: str) -> dict:
     """Seconds per epoch of ``cfg`` (all its trials batched) on ``device``: the pre-training
-    step and one epoch untimed, then :data:`PROBE_EPOCHS` timed epochs; for a unit that
-    evaluates by itself (separation) also the seconds of one evaluation; on CUDA the peak
-    memory allocated."""
+    step and one epoch untimed, then :data:`PROBE_EPOCHS` timed epochs; for separation also
+    the seconds of one evaluation; on CUDA the peak memory allocated."""
+    import dataclasses
+
     from .perf.harness import unit_for
+    name = next(n for n in ("epochs", "steps", "mm_steps") if hasattr(cfg, n))
+    if getattr(cfg, name) < 1 + PROBE_EPOCHS:  # a short run is probed as long as the probe
+        cfg = dataclasses.replace(cfg, **{name: 1 + PROBE_EPOCHS})
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -74,7 +80,7 @@ def probe(experiment: str, cfg: Any, device: str) -> dict:
     torch.cuda.synchronize() if device.startswith("cuda") else None
     per_epoch = (time.perf_counter() - t1) / PROBE_EPOCHS
     out = {}
-    if hasattr(u, "_eval"):
+    if experiment == "separation":  # evaluates every eval_every MM steps (held-out set)
         t2 = time.perf_counter()
         u._eval(1 + PROBE_EPOCHS)
         out["seconds_per_eval"] = time.perf_counter() - t2
@@ -100,15 +106,16 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
 #: the experiments a session can run: the working-memory task's, stepped one epoch at a time,
 #: Growing Brains (one training step) and chaotic separation (one MM step)
 EXPERIMENTS = ("wm", "bimt", "penalties", "growing-brains", "separation")
-#: per (experiment, profile), what a session runs unless the caller sets it: the separation
-#: ``paper`` profile (34 GPU-hours at the published sizes) on the Triton GRU, fused BPTT and
-#: TF32 critic matmuls, with a training pool of 1000 sequences; N = 100, batch 50, the three
-#: conditions and the critic kept. Its sequence length and MM steps are chosen by measurement
-#: (:data:`SESSION_PLANS`, :func:`plan_by_measurement`)
-SESSION_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
-    ("separation", "paper"): {"n_train": 1000, "gru_kernel": "triton", "fused_bptt": True,
-                              "sm_precision": "tf32"},
-}
+#: the profile a session runs when the caller names none: ``paper`` (its trials sharded over
+#: sessions), or the profile made for one GPU call where the published run cannot be sharded
+#: into calls (separation: 34 GPU-hours, ≈ 2 h per trial)
+DEFAULT_PROFILES = {"separation": "gpu"}
+
+
+def default_profile(experiment: str) -> str:
+    """The profile a session of ``experiment`` runs unless told (:data:`DEFAULT_PROFILES`)."""
+    return DEFAULT_PROFILES.get(experiment, "paper")
+
 
 #: per (experiment, profile), a session that shortens sequences and training to fit its budget
 #: rather than dropping trials (issue: separation at the published scale — "shorten sequences
@@ -116,7 +123,7 @@ SESSION_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
 #: lengths and step counts and the shorter ones a session may take (each list from the
 #: published value down), and the snapshots a run keeps
 SESSION_PLANS: dict[tuple[str, str], dict[str, Any]] = {
-    ("separation", "paper"): {"probe": {"length": 1000, "mm_steps": 8, "pre_steps": 1},
+    ("separation", "gpu"): {"probe": {"length": 1000, "mm_steps": 8, "pre_steps": 1},
                               "lengths": (10000, 5000, 2000, 1000, 500, 250),
                               "steps": (4000, 2000, 1000, 500, 250, 100),
                               "snapshots": 20},
@@ -239,11 +246,6 @@ def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: 
         k = fit
 
 
-def session_overrides(experiment: str, profile: str, overrides: dict | None) -> dict:
-    """:data:`SESSION_SETTINGS` of ``experiment``/``profile`` under the caller's ``overrides``."""
-    return {**SESSION_SETTINGS.get((experiment, profile), {}), **(overrides or {})}
-
-
 def training_length(cfg: Any) -> int:
     """Epochs (``wm``-style experiments) or training steps (``growing-brains``) of ``cfg``: what
     a probe's "epoch" (one unit step) counts."""
@@ -292,20 +294,20 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
     return overrides, "complete: nothing to train"
 
 
-def plan_args(profile: str = "paper", overrides: dict | None = None,
+def plan_args(profile: str | None = None, overrides: dict | None = None,
               experiment: str = "wm") -> list[str]:
     """The arguments of a GPU session (``GPU_ARGS``) planned here, from the committed results,
     for a call whose tree travels without them (:mod:`mifd.gpu_tree`): the experiment and every
     override :func:`next_shard` chooses, as ``--set``. Refused in one line when nothing is left
     to train."""
-    over, plan = next_shard(profile, "cuda", session_overrides(experiment, profile, overrides),
-                            None, experiment)
+    profile = profile or default_profile(experiment)
+    over, plan = next_shard(profile, "cuda", dict(overrides or {}), None, experiment)
     if plan.startswith("complete"):
         raise ConfigError(f"parameter 'experiment': got {experiment!r} with every trial of its "
                           f"{profile!r} profile committed; allowed: another experiment or "
                           "--set seed=… by hand")
     args = [] if experiment == "wm" else ["--experiment", experiment]
-    args += [] if profile == "paper" else ["--profile", profile]
+    args += [] if profile == default_profile(experiment) else ["--profile", profile]
     for k, v in over.items():
         v = ",".join(map(repr if isinstance(v, float) else str, v)) \
             if isinstance(v, (tuple, list)) else (repr(v) if isinstance(v, float) else str(v))
@@ -314,10 +316,11 @@ def plan_args(profile: str = "paper", overrides: dict | None = None,
 
 
 def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
-                profile: str = "paper", overrides: dict | None = None, tests: bool = True,
+                profile: str | None = None, overrides: dict | None = None, tests: bool = True,
                 probe_trials: int = 8, trials: int | None = None,
                 experiment: str = "wm") -> Path:
-    """The whole GPU session into the results folder ``out`` (see the module docstring)."""
+    """The whole GPU session into the results folder ``out`` (see the module docstring);
+    ``profile``: :func:`default_profile` unless given."""
     from . import exchange
     from .experiments import get_experiment
     from .runner import RunPaused, check_kernel, resolve_device, run
@@ -328,10 +331,11 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                           + ", ".join(repr(e) for e in EXPERIMENTS))
     dev = resolve_device(device)
     exp = get_experiment(experiment)
+    profile = profile or default_profile(experiment)
     # planned by measurement unless the caller fixed the length, the steps or the trials
     planned = (experiment, profile) in SESSION_PLANS and trials is None and \
         not {"length", "mm_steps", "trials"} & set(overrides or {})
-    overrides = session_overrides(experiment, profile, overrides)
+    overrides = dict(overrides or {})
     check_kernel(exp.config(profile, overrides, dev), dev)  # all validated before any work
     overrides, plan = next_shard(profile, dev, dict(overrides or {}), trials, experiment)
     full = exp.config(profile, overrides, dev)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .config import ConfigError, apply_overrides, to_dict
+from .exchange import PLANNED_FIELDS
 from .experiments import get_experiment
 from .experiments.base import RunResult, summarize
 from .provenance import describe_reproduction, is_current
@@ -313,7 +314,9 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
                      first_seed: int | None = None) -> RunResult | None:
     """The committed runs of ``profile`` on ``device`` (as their provenance records it) that are
     shards of the profile's trials, combined: the consecutive block from the profile's first
-    seed (or ``first_seed``; the largest such block if several configs were run). ``where``:
+    seed (or ``first_seed``; the largest such block if several configs were run, e.g. a
+    ``gpu`` profile's sessions that planned different lengths,
+    :data:`mifd.exchange.PLANNED_FIELDS`). ``where``:
     only runs whose config has these values (e.g. ``{"sm_precision": "fp32"}``; default: the
     profile's own settings on ``device``). ``None`` if there is none."""
     store = store or Store()
@@ -330,7 +333,8 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
             cfg = apply_overrides(exp.config_cls(), meta["config"])
             rest = {k: v for k, v in to_dict(cfg).items() if k not in SHARD_FIELDS}
             if any(rest.get(k) != v for k, v in profile_cfg.items() if k not in
-                   ("sm_precision", "fused_bptt", "merge_mm_pass", "graph_sm_pass")):
+                   ("sm_precision", "fused_bptt", "merge_mm_pass", "graph_sm_pass")
+                   + PLANNED_FIELDS.get(profile, ())):
                 continue
             wanted = where if where is not None else {
                 k: profile_cfg[k] for k in ("sm_precision",) if k in profile_cfg}

@@ -10,7 +10,7 @@ from conftest import ROOT, mifd_cmd
 
 @pytest.mark.parametrize("args,needle", [
     (["run", "nope"], "parameter 'experiment': got 'nope'; allowed: one of 'bimt', 'bimt-separation', 'growing-brains', 'mine-gaussian'"),
-    (["run", "mine-gaussian", "--profile", "fast"], "parameter 'profile': got 'fast'; allowed: one of 'smoke', 'book', 'paper'"),
+    (["run", "mine-gaussian", "--profile", "fast"], "parameter 'profile': got 'fast'; allowed: one of 'smoke', 'book', 'gpu', 'paper'"),
     (["run", "mine-gaussian", "--set", "nonsense=1"], "parameter 'nonsense': unknown"),
     (["run", "mine-gaussian", "--set", "batch=abc"], "parameter 'batch': got 'abc'; allowed: an integer in [2, 4096]"),
     (["run", "mine-gaussian", "--set", "batch=1"], "parameter 'batch': got 1; allowed: an integer in [2, 4096]"),

@@ -231,29 +231,31 @@ def test_a_session_runs_growing_brains(tmp_path, monkeypatch):
     assert exchange.check_folder(out)["runs"][0]["experiment"] == "growing-brains"
 
 
-def test_a_separation_session_takes_its_settings_and_the_callers_over_them(tmp_path,
-                                                                          monkeypatch):
-    """The separation ``paper`` session runs the reduced settings on the Triton GRU (refused
-    in one line on a CPU without the interpreter, before any work); a caller's ``--set`` wins."""
-    from mifd.gpu_session import SESSION_SETTINGS, plan_args, session_overrides
+def test_a_separation_session_runs_its_gpu_profile(tmp_path, monkeypatch):
+    """A separation session runs the ``gpu`` profile unless told (the Triton GRU and TF32 critic
+    on CUDA; refused in one line on a CPU without the interpreter, before any work); the
+    profile keeps the published N, batch, trials and conditions; another experiment refuses it."""
+    from mifd.gpu_session import plan_args
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    over = session_overrides("separation", "paper", {"mm_steps": 7})
-    assert over["mm_steps"] == 7 and over["gru_kernel"] == "triton"
-    assert session_overrides("wm", "paper", None) == {}
-    args = plan_args("paper", None, "separation")
-    assert args[:2] == ["--experiment", "separation"] and "gru_kernel=triton" in args
+    assert plan_args(None, None, "separation")[:2] == ["--experiment", "separation"]
+    assert "--profile" not in plan_args(None, None, "separation")
+    assert plan_args("paper", None, "separation")[2:4] == ["--profile", "paper"]
     with pytest.raises(mifd.ConfigError, match="parameter 'gru_kernel'"):
         run_session(tmp_path / "x", minutes=1, device="cpu", tests=False,
-                    experiment="separation")
+                    experiment="separation", overrides={"gru_kernel": "triton"})
     assert not (tmp_path / "x").exists()
-    cfg = mifd.get_experiment("separation").config(
-        "paper", SESSION_SETTINGS[("separation", "paper")], "cuda")
+    exp = mifd.get_experiment("separation")
+    cfg = exp.config("gpu", device="cuda")
     assert (cfg.n, cfg.batch, cfg.trials, len(cfg.layout().conditions)) == (100, 50, 20, 3)
+    assert (cfg.gru_kernel, cfg.sm_precision) == ("triton", "tf32")
+    assert exp.config("gpu").gru_kernel == "torch"  # as on a CPU
+    with pytest.raises(mifd.ConfigError, match="parameter 'profile': got 'gpu' for wm"):
+        mifd.get_experiment("wm").config("gpu")
 
 
 def test_the_plan_ladder_shortens_sequences_and_steps_together():
     from mifd.gpu_session import SESSION_PLANS, choose_rung, plan_ladder
-    p = SESSION_PLANS[("separation", "paper")]
+    p = SESSION_PLANS[("separation", "gpu")]
     ladder = plan_ladder(p["lengths"], p["steps"])
     assert ladder[:8] == [(10000, 4000), (5000, 4000), (5000, 2000), (2000, 2000), (2000, 1000),
                           (2000, 500), (1000, 500), (1000, 250)]
@@ -278,6 +280,7 @@ def test_a_planned_session_keeps_the_trials_and_shortens_to_fit(tmp_path, monkey
     plan = {"probe": {"length": 20, "mm_steps": 6, "pre_steps": 1}, "lengths": (40, 20),
             "steps": (4, 2), "snapshots": 2}
     monkeypatch.setitem(gpu_session.SESSION_PLANS, ("separation", "smoke"), plan)
+    monkeypatch.setitem(exchange.PLANNED_FIELDS, "smoke", exchange.PLANNED_FIELDS["gpu"])
     real, calls = gpu_session.probe, []
 
     def flaky(experiment, cfg, device):
@@ -300,7 +303,13 @@ def test_a_planned_session_keeps_the_trials_and_shortens_to_fit(tmp_path, monkey
     assert timing["run"]["trials_per_condition"] == \
         mifd.get_experiment("separation").config("smoke").trials
     assert exchange.check_folder(out)["runs"][0]["experiment"] == "separation"
+    assert set(chosen["overrides"]) - set(exchange.RUN_FIELDS) <= set(
+        exchange.PLANNED_FIELDS["gpu"])  # the import accepts exactly what a plan chooses
+    monkeypatch.delitem(exchange.PLANNED_FIELDS, "smoke")
+    with pytest.raises(ConfigError, match="config field 'length'"):
+        exchange.check_folder(out)  # not a planned profile: its fields are the profile's
     # a caller who fixes the steps gets the fixed settings and no plan
+    monkeypatch.setattr(gpu_session, "probe", real)
     out2 = run_session(tmp_path / "p", minutes=3, device="cpu", profile="smoke", tests=False,
                        experiment="separation", overrides={"mm_steps": 2}, probe_trials=1)
     assert "plan_by_measurement" not in json.loads(

@@ -75,7 +75,7 @@ def test_book_builds_with_warnings_as_errors(smoke_book):
 @pytest.mark.slow
 @pytest.mark.parametrize("parameters,line", [
     ({"profile": "fast"},
-     "ConfigError: parameter 'profile': got 'fast'; allowed: one of 'smoke', 'book', 'paper'"),
+     "ConfigError: parameter 'profile': got 'fast'; allowed: one of 'smoke', 'book', 'gpu', 'paper'"),
     # issue (trust) item 11: papermill -p trials 4 was silently ignored
     ({"profile": "smoke", "trials": 4},
      "ConfigError: parameter 'trials': not declared by this chapter; allowed: 'profile', "

@@ -240,6 +240,12 @@ def test_every_number_of_the_paper_has_a_row_in_the_claims_table(store_env):
     assert {"functional first (Fig. 9)", "functional first (Fig. 16)"} <= set(table["paper"])
     assert any("silence" in c for c in table["claim"]) and any("L2" in c for c in table["claim"])
     assert any("mse" in c for c in table["claim"])  # MI does not hurt performance
+    # a second separation run (the gpu profile's place) gets its own, labelled section
+    both = paper_claims.claims_table(wm, sep, sep_gpu=sep)
+    second = both[both["section"] == "chaotic separation, gpu profile"]
+    first = table[table["section"] == "chaotic separation"]
+    assert list(second["claim"]) == list(first["claim"])
+    assert all("MM steps of 60-step sequences" in w for w in second["where"])
 
 
 def test_trend_verdict_on_hand_built_doses():

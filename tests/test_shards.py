@@ -251,3 +251,20 @@ def test_current_parts_beat_a_committed_whole_run_of_other_code(sep_runs, tmp_pa
     alone = mifd.run("separation", "smoke", "cpu", SEP, verbose=False,
                      store=Store(tmp_path / "empty", [tmp_path / "committed"]))
     assert not alone.meta.get("parts") and alone.code_changed == "0" * 16
+
+
+def test_committed_shards_of_a_planned_profile_may_differ_in_the_planned_fields(tmp_path,
+                                                                                 monkeypatch):
+    """A GPU session plans the ``gpu`` profile's length and steps by measurement
+    (:data:`mifd.exchange.PLANNED_FIELDS`): such runs are found as the profile's shards; for a
+    profile without a plan, a run with another length is not the profile's."""
+    from mifd import exchange
+    store = Store(tmp_path / "s", [tmp_path / "c"])
+    over = {"length": 40, "mm_steps": 2}
+    mifd.run("separation", "smoke", "cpu", over, store=store, verbose=False, progress=False)
+    commit_results("separation", "smoke", over, store=store, device="cpu")
+    look = Store(tmp_path / "x", store.committed)
+    assert shards.committed_shards("separation", "smoke", "cpu", store=look) is None
+    monkeypatch.setitem(exchange.PLANNED_FIELDS, "smoke", ("length", "mm_steps", "eval_every"))
+    got = shards.committed_shards("separation", "smoke", "cpu", store=look)
+    assert got is not None and (got.config.length, got.config.mm_steps) == (40, 2)

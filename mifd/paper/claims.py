@@ -22,6 +22,8 @@ def _where(rr: Any) -> str:
     cfg = rr.config
     prec = getattr(cfg, "sm_precision", "fp32")
     length = (f"{cfg.epochs} epochs" if hasattr(cfg, "epochs") else
+              f"{cfg.mm_steps} MM steps of {cfg.length}-step sequences"
+              if hasattr(cfg, "mm_steps") and hasattr(cfg, "length") else
               f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else
               f"{cfg.steps} steps" if hasattr(cfg, "steps") else "")
     return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
@@ -41,13 +43,14 @@ def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tu
     return ours, rules.timing_verdict(n, first, p)
 
 
-def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> pd.DataFrame:
+def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
+                 sep_gpu: Any | None = None) -> pd.DataFrame:
     """One row per claim: section, claim, paper, ours, our intervals, the smallest difference
     from the paper's level our n detects (:func:`mifd.paper.rules.detectable`), where (profile,
     device), verdict.
     ``wm_gpu``: a second working-memory run (the published settings on a GPU, possibly with
     fewer trials: :func:`mifd.shards.committed_shards`), whose rows follow the first's under
-    their own section."""
+    their own section; ``sep_gpu`` likewise for separation (its ``gpu`` profile)."""
     rows: list[dict] = []
 
     def add(section: str, rr: Any, frame: pd.DataFrame) -> None:
@@ -85,24 +88,29 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None) -> 
     for run, section in ((wm, "working memory"), (wm_gpu, "working memory, published settings")):
         if run is not None:
             wm_rows(run, section)
-    if sep is not None:
+    def sep_rows(sep: Any, section: str) -> None:
         frame = separation_section.paper_table(sep)
-        add("chaotic separation", sep, frame)
+        add(section, sep, frame)
         t = separation_section.timing(sep, "mi_l2" if "mi_l2" in sep.config.conditions
                                       else sep.result["conditions"][0])
         for f, s in reported.SEPARATION_TIMING_PAIRS:
             ours, v = _timing_verdict(t, f, s)
-            rows.append({"section": "chaotic separation", "claim": f"{f} rises before {s}",
+            rows.append({"section": section, "claim": f"{f} rises before {s}",
                          "paper": "functional first (Fig. 16)", "ours": ours,
                          "where": _where(sep), "verdict": v})
         l2 = [frame.loc[("mi_l2 vs mi_no_l2", m), "verdict"] for m in ("Q_str", "D_out")
               if ("mi_l2 vs mi_no_l2", m) in frame.index]
         if l2:
             v = rules.all_of(l2)
-            rows.append({"section": "chaotic separation", "claim": "L2 is needed for structure",
+            rows.append({"section": section, "claim": "L2 is needed for structure",
                          "paper": "Q_str, D_out: MI+L2 > MI without L2",
                          "ours": "; ".join(f"{m}: {x}" for m, x in zip(("Q_str", "D_out"), l2)),
                          "where": _where(sep), "verdict": v})
+
+    for run, section in ((sep, "chaotic separation"),
+                         (sep_gpu, "chaotic separation, gpu profile")):
+        if run is not None:
+            sep_rows(run, section)
     cols = ["section", "claim", "paper", "ours", "ours 95% CI (t)", "bootstrap 95% CI",
             "detectable Δ", "where", "verdict"]
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
