@@ -367,13 +367,22 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         if not xml.exists():
             side.remove(xml)
     if dev.startswith("cuda") and importlib.util.find_spec("triton") is not None:
-        from .perf.kernels import GRU_SIZES, time_gru_backward, time_gru_states
+        from .perf.kernels import (FULL_BATCH_SIZES, GRU_SIZES, time_gru_backward,
+                                   time_gru_states)
         t = time.monotonic()
-        try:  # the Triton GRU passes beside the loops they replace (a failure is logged)
-            log["kernels"] = {"gru_states": time_gru_states(dev, **GRU_SIZES),
-                              "gru_backward": time_gru_backward(dev, **GRU_SIZES)}
-        except Exception as e:  # noqa: BLE001
-            log["kernels"] = {"error": f"{type(e).__name__}: {e}"}
+        log["kernels"] = {}
+        timings = (("gru_states", time_gru_states, GRU_SIZES),
+                   ("gru_backward", time_gru_backward, GRU_SIZES),
+                   ("gru_states_full_batch", time_gru_states, FULL_BATCH_SIZES["gru_states"]),
+                   ("gru_backward_full_batch", time_gru_backward,
+                    FULL_BATCH_SIZES["gru_backward"]))
+        for name, f, sizes in timings:  # the Triton GRU beside the loops it replaces
+            try:
+                log["kernels"][name] = f(dev, **sizes)
+            except Exception as e:  # noqa: BLE001 (logged; the session goes on)
+                log["kernels"][name] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+            if dev.startswith("cuda"):
+                torch.cuda.empty_cache()
         log["kernels"]["seconds"] = time.monotonic() - t
         print(f"kernels: {json.dumps(log['kernels'])}", flush=True)
     print(f"plan: {plan}", flush=True)
@@ -451,6 +460,29 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     return out
 
 
+def kernel_table(committed: Path | str | None = None) -> "pd.DataFrame":
+    """The Triton GRU timings of every committed GPU session (:func:`mifd.perf.kernels.
+    timing_table` of each session's ``kernels`` record), with the session and device."""
+    import pandas as pd
+    from .exchange import SESSIONS
+    from .perf.kernels import timing_table
+    from .store import default_roots
+    if committed is None:
+        roots = default_roots()[1]
+        committed = roots[0] if roots else Path("results/committed")
+    frames = []
+    for f in sorted((Path(committed) / SESSIONS).glob("*/timing-*.json")):
+        s = json.loads(f.read_text())
+        if not isinstance(s.get("kernels"), dict):
+            continue
+        t = timing_table(s["kernels"])
+        if len(t):
+            t.insert(0, "device", s.get("machine", {}).get("gpu", s.get("device")))
+            t.insert(0, "session", f.parent.name)
+            frames.append(t)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def session_table(committed: Path | str | None = None) -> "pd.DataFrame":
     """One row per committed GPU session (``results/committed/bench/sessions/*/timing-*.json``):
     device, the probes, the run's trials and wall time, seconds per trial-epoch and the
@@ -468,12 +500,15 @@ def session_table(committed: Path | str | None = None) -> "pd.DataFrame":
         pr = s.get("probes", [])
         k = run.get("trials_per_condition")
         rows.append({
-            "session": f.parent.name, "device": s.get("machine", {}).get("gpu", s.get("device")),
+            "session": f.parent.name, "experiment": s.get("experiment", "wm"),
+            "device": s.get("machine", {}).get("gpu", s.get("device")),
             "commit": s.get("code", {}).get("git_commit", "?")[:10],
             "CUDA tests": ("—" if "tests" not in s else "passed" if s["tests"]["returncode"] == 0
                            else f"exit {s['tests']['returncode']}"),
             "probe s/epoch (trials per condition)": "; ".join(
-                f"{p['seconds_per_epoch']:.3f} ({p['trials_per_condition']})" for p in pr),
+                f"{p['seconds_per_epoch']:.3f} ({p['trials_per_condition']})"
+                if "seconds_per_epoch" in p else
+                f"out of memory ({p.get('trials_per_condition')})" for p in pr),
             "run: trials per condition": k if k else "none fitted",
             "run: seeds": (f"{run['seed']}–{run['seed'] + k - 1}" if k and "seed" in run
                            else "—"),
@@ -483,5 +518,12 @@ def session_table(committed: Path | str | None = None) -> "pd.DataFrame":
                 if "projection" in s else "—"),
             "projected whole profile, min (at this batch)": (
                 round(s["projection"]["projected_profile_minutes_at_this_batch"], 1)
-                if "projection" in s else "—")})
+                if "projection" in s else "—"),
+            "planned (length, MM steps)": (
+                tuple(s["plan_by_measurement"]["rung"])
+                if (s.get("plan_by_measurement") or {}).get("rung") else "—"),
+            "projected published run, min": (
+                round(s["plan_by_measurement"]["projected_paper_minutes"], 1)
+                if (s.get("plan_by_measurement") or {}).get("projected_paper_minutes")
+                else "—")})
     return pd.DataFrame(rows)

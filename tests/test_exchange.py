@@ -320,3 +320,37 @@ def test_a_planned_session_keeps_the_trials_and_shortens_to_fit(tmp_path, monkey
     with pytest.raises(RuntimeError, match="shape mismatch"):
         run_session(tmp_path / "q", minutes=3, device="cpu", profile="smoke", tests=False,
                     experiment="separation")
+
+
+def test_the_performance_tables_read_the_committed_sessions(tmp_path):
+    """``session_table`` and ``kernel_table`` from hand-built timing files: a wm session (probes
+    and projection) and a planned separation session (its rung, the projected published run
+    and the kernel timings)."""
+    from mifd.gpu_session import kernel_table, session_table
+    base = tmp_path / exchange.SESSIONS
+    wm = {"experiment": "wm", "machine": {"gpu": "H100"}, "code": {"git_commit": "abc"},
+          "tests": {"returncode": 0}, "probes": [{"seconds_per_epoch": 0.5,
+                                                  "trials_per_condition": 8}],
+          "run": {"trials_per_condition": 8, "seed": 0, "wall_seconds": 400.0},
+          "projection": {"seconds_per_trial_epoch_whole_run": 0.01,
+                         "projected_profile_minutes_at_this_batch": 20.0}}
+    sep = {"experiment": "separation", "machine": {"gpu": "H200"}, "code": {},
+           "probes": [{"trials_per_condition": 20, "out_of_memory": True},
+                      {"seconds_per_epoch": 0.2, "trials_per_condition": 20}],
+           "run": {"trials_per_condition": 20, "seed": 625, "wall_seconds": 300.0},
+           "plan_by_measurement": {"rung": [2000, 500], "projected_paper_minutes": 2666.7},
+           "kernels": {"gru_states": {"trials": 8, "batch": 20, "steps": 2000,
+                                      "seconds_per_step": {"reference loop": 1e-4,
+                                                           "triton fp32": 1e-5}}}}
+    for name, rec in (("20261101-000000", wm), ("20261102-000000", sep)):
+        (base / name).mkdir(parents=True)
+        (base / name / f"timing-{rec['experiment']}-x.json").write_text(json.dumps(rec))
+    t = session_table(tmp_path).set_index("experiment")
+    assert t.loc["wm", "projected whole profile, min (at this batch)"] == 20.0
+    assert t.loc["wm", "planned (length, MM steps)"] == "—"
+    assert t.loc["separation", "planned (length, MM steps)"] == (2000, 500)
+    assert t.loc["separation", "projected published run, min"] == 2666.7
+    assert t.loc["separation", "run: seeds"] == "625–644"
+    k = kernel_table(tmp_path)
+    assert list(k["implementation"]) == ["reference loop", "triton fp32"]
+    assert set(k["device"]) == {"H200"} and list(k["speed-up"]) == [1.0, 10.0]

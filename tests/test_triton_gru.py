@@ -211,3 +211,29 @@ def test_the_kernel_is_refused_where_it_cannot_run(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ConfigError, match="parameter 'gru_kernel'"):
         mifd.run("separation", "smoke", "cpu", {"gru_kernel": "triton"}, verbose=False)
+
+
+def test_the_timing_table_reads_a_session_and_judges_the_goal_on_the_full_batch():
+    """Hand-built records: µs per step, speed-up over the first (replaced) loop, differences,
+    and the 5 µs goal judged on the fastest exact kernel of a full-batch pass only."""
+    from mifd.perf.kernels import GOAL_US_PER_STEP, timing_table
+    sizes = {"trials": 60, "batch": 1000, "steps": 200}
+    rec = {"gru_states_full_batch": {**sizes, "seconds_per_step": {
+        "reference loop": 100e-6, "triton fp32": 8e-6, "triton tf32": 2e-6,
+        "triton fp32, block 32": 4e-6}, "max_abs_diff": {"triton fp32": 1e-6}},
+        "gru_backward": {**sizes, "seconds_per_step": {"hand-written BPTT": 50e-6,
+                                                       "triton fp32": 10e-6},
+                         "max_abs_diff": 2e-5},
+        "gru_states": {"error": "OutOfResources"}, "seconds": 12.0}
+    t = timing_table(rec).set_index(["pass", "implementation"])
+    assert len(t) == 6  # the failed pass and the elapsed seconds are not rows
+    assert t.loc[("gru_states_full_batch", "triton fp32"), "speed-up"] == 12.5
+    assert t.loc[("gru_backward", "triton fp32"), "max |difference|"] == "2.0e-05"
+    assert t.loc[("gru_backward", "hand-written BPTT"), "max |difference|"] == "—"
+    # TF32 is faster but not exact: the goal is judged on block 32 (4 µs)
+    assert t.loc[("gru_states_full_batch", "triton fp32, block 32"), "goal"] == \
+        f"≤ {GOAL_US_PER_STEP:g} µs: met"
+    assert (t.loc["gru_backward", "goal"] == "—").all()
+    rec["gru_states_full_batch"]["seconds_per_step"]["triton fp32, block 32"] = 6e-6
+    t = timing_table(rec).set_index(["pass", "implementation"])
+    assert t.loc[("gru_states_full_batch", "triton fp32, block 32"), "goal"].endswith("not met")

@@ -12,6 +12,46 @@ import torch
 #: the GRU pass timed in a GPU session: the separation experiment's width, its statistics
 #: network's batch of 20 sequences for 8 trials, 2000 steps (a fifth of the published length)
 GRU_SIZES = {"trials": 8, "batch": 20, "steps": 2000, "n": 100}
+#: the sizes of a separation MM step at the published N, batch and trials (20 per condition,
+#: 3 conditions): all 20 statistics-network passes of 50 sequences at once (no gradient), and
+#: the MM pass's 50 sequences (its backward); 200 steps (the time per step does not depend on it)
+FULL_BATCH_SIZES = {"gru_states": {"trials": 60, "batch": 1000, "steps": 200, "n": 100},
+                    "gru_backward": {"trials": 60, "batch": 50, "steps": 200, "n": 100}}
+#: the issue's goal for the recurrence: microseconds per time step for a full trial batch
+GOAL_US_PER_STEP = 5.0
+
+
+def timing_table(kernels: dict) -> "pd.DataFrame":
+    """One row per timed pass and implementation of a GPU session's ``kernels`` record (the
+    session's timing file): sizes, µs per time step, speed-up over the loop it replaces, the
+    largest difference from it, and, for the full-batch passes, whether the fastest exact
+    kernel meets :data:`GOAL_US_PER_STEP`."""
+    import pandas as pd
+    rows = []
+    for name, rec in kernels.items():
+        if not isinstance(rec, dict) or "seconds_per_step" not in rec:
+            continue
+        times = rec["seconds_per_step"]
+        base = next(iter(times))  # the loop it replaces, timed first
+        diff = rec.get("max_abs_diff")
+        for impl, sec in times.items():
+            d = diff.get(impl) if isinstance(diff, dict) else (diff if impl != base else None)
+            rows.append({"pass": name, "trials × sequences × steps":
+                         f"{rec['trials']} × {rec['batch']} × {rec['steps']}",
+                         "implementation": impl, "µs per step": round(sec * 1e6, 2),
+                         "speed-up": round(times[base] / sec, 2),
+                         "max |difference|": "—" if d is None else f"{d:.1e}", "goal": "—"})
+        if name.endswith("full_batch"):
+            exact = {k: v for k, v in rec["seconds_per_step"].items()
+                     if k.startswith("triton") and "bf16" not in k and "tf32" not in k}
+            if exact:
+                best = min(exact, key=exact.get)
+                us = exact[best] * 1e6
+                for r in rows:
+                    if r["pass"] == name and r["implementation"] == best:
+                        r["goal"] = (f"≤ {GOAL_US_PER_STEP:g} µs: "
+                                     + ("met" if us <= GOAL_US_PER_STEP else "not met"))
+    return pd.DataFrame(rows)
 
 
 def _sync(device: torch.device) -> None:
