@@ -260,8 +260,10 @@ class AdversarialTrainer:
         return self.critic.from_projections(a, b), self.critic.from_projections(a, b_sh)
 
     def sm_update(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One statistics-network step on detached activities; returns the DV per trial."""
-        v = self.estimate(x.detach(), y.detach())
+        """One statistics-network step on detached activities; returns the DV per trial.
+        Activities stored in a lower precision (separation's ``sm_states="bf16"``) are made
+        fp32 here, one step's batch at a time (fp32 ones are used as they are)."""
+        v = self.estimate(x.detach().float(), y.detach().float())
         self.sm_opt.zero_grad(set_to_none=True)
         # TF32 holds for the SM backward too (bf16 autocast is followed by autograd anyway);
         # in the MM step the backward runs through the RNN as well and stays fp32

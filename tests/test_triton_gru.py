@@ -102,9 +102,10 @@ def test_the_kernel_timing_reports_every_implementation(interpreted):
     """The GPU session's timing of the kernel (here at tiny sizes on the interpreter): every
     implementation timed, the kernels' states compared with the reference's."""
     from mifd.perf.kernels import time_gru_states
+    from mifd.perf.kernels import LAUNCHES
     res = time_gru_states("cpu", trials=1, batch=2, steps=3, n=8, reps=1)
-    kernels = {"triton fp32", "triton tf32", "triton fp32, bf16 states",
-               "triton fp32, block 32", "triton fp32, block 64"}
+    kernels = {"triton fp32", "triton tf32", "triton fp32, bf16 states"} | {
+        f"triton fp32, block {b}, {w} warps" for b, w in LAUNCHES}
     assert set(res["seconds_per_step"]) == {"reference loop"} | kernels
     assert all(v > 0 for v in res["seconds_per_step"].values())
     assert set(res["max_abs_diff"]) == kernels and not res["errors"]
@@ -132,13 +133,18 @@ def test_kernel_gradients_equal_the_hand_written_bptt(interpreted, cell):
         torch.testing.assert_close(a, r, rtol=1e-4, atol=1e-5, msg=name)
     with pytest.raises(ValueError, match="parameter 'gH'"):
         kgru.gru_backward(x, h0, W, U, b, c, H.detach(), gH[:, :, :-1])
+    with pytest.raises(ValueError, match="parameter 'num_warps'"):
+        kgru.gru_backward(x, h0, W, U, b, c, H.detach(), gH, num_warps=3)
 
 
 def test_the_backward_timing_compares_the_kernel_with_the_bptt(interpreted):
-    from mifd.perf.kernels import time_gru_backward
+    from mifd.perf.kernels import LAUNCHES, time_gru_backward
     res = time_gru_backward("cpu", trials=1, batch=2, steps=3, n=8, reps=1)
-    assert set(res["seconds_per_step"]) == {"hand-written BPTT", "triton fp32"}
-    assert res["max_abs_diff"] < 1e-5 and res["speedup"] > 0
+    kernels = {"triton fp32"} | {f"triton fp32, block {b}, {w} warps" for b, w in LAUNCHES}
+    assert set(res["seconds_per_step"]) == {"hand-written BPTT"} | kernels
+    assert set(res["max_abs_diff"]) == kernels and not res["errors"]
+    assert all(v < 1e-5 for v in res["max_abs_diff"].values())
+    assert all(v > 0 for v in res["speedup"].values())
 
 
 @pytest.mark.parametrize("cell", ["keras", "paper"])

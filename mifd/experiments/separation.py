@@ -176,15 +176,16 @@ class SeparationProblem:
             ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """The two groups' states and the outputs ``{"H", "Y"}``; ``states``: the outputs of an
         earlier run of the same data with the same weights, reused (``fused_bptt``). Without
-        gradient the states are stored as ``sm_states`` says; the groups' activities handed on
-        are fp32 (of bf16-rounded states with ``sm_states="bf16"``)."""
+        gradient the states are stored as ``sm_states`` says, and the groups' activities are
+        views of them (bf16 with ``sm_states="bf16"``: the statistics network's step makes each
+        batch fp32 when it uses it, :meth:`~mifd.adversarial.AdversarialTrainer.sm_update`)."""
         with torch.set_grad_enabled(grad):
             H, Y = self.model(data["x"], states=None if states is None else states["H"],
                               state_dtype=torch.float32 if grad else self.sm_dtype)
             half = self.cfg.n // 2
             T = H.shape[0]
-            return (H[..., :half].float().reshape(T, -1, half),
-                    H[..., half:].float().reshape(T, -1, self.cfg.n - half), {"H": H, "Y": Y})
+            return (H[..., :half].reshape(T, -1, half), H[..., half:].reshape(T, -1, self.cfg.n - half),
+                    {"H": H, "Y": Y})
 
     def task_loss(self, out: dict, data: dict) -> torch.Tensor:
         s = self.cfg.loss_from

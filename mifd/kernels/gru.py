@@ -251,8 +251,16 @@ def _pow2(n: int, least: int) -> int:
     return p
 
 
-def _check(x, h0, W, U, b, c, block_b, precision, **more) -> None:
+#: warps per program a launch may use (Triton's default is 4); more warps spread a program's
+#: on-chip weight blocks over more registers (a tuning option, timed in a GPU session)
+NUM_WARPS = (1, 2, 4, 8, 16)
+
+
+def _check(x, h0, W, U, b, c, block_b, precision, num_warps=4, **more) -> None:
     """Refuse bad arguments in one line (name, value, what is allowed) before any work."""
+    if num_warps not in NUM_WARPS:
+        raise ValueError(f"parameter 'num_warps': got {num_warps!r}; allowed: "
+                         + ", ".join(map(str, NUM_WARPS)))
     if precision not in PRECISIONS:
         raise ValueError(f"parameter 'precision': got {precision!r}; allowed: "
                          + ", ".join(map(repr, PRECISIONS)))
@@ -285,13 +293,16 @@ def _check(x, h0, W, U, b, c, block_b, precision, **more) -> None:
 
 def gru_states(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tensor,
                b: torch.Tensor | None, c: torch.Tensor | None, block_b: int = 16,
-               precision: str = "ieee", out_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+               precision: str = "ieee", out_dtype: torch.dtype = torch.float32,
+               num_warps: int = 4) -> torch.Tensor:
     """The states ``(T, B, L, N)`` of ``x`` ``(T, B, L, in)`` from ``h0`` ``(T, B, N)``, as
     :func:`mifd.models.bptt.gru_states` (the same arguments; ``b``, ``c`` ``(T, 1, 3N)`` for
     the Keras cell, ``None`` for the paper's), in one kernel launch; fp32 inputs, no graph.
     ``out_dtype``: the dtype the states are written in (:data:`STATE_DTYPES`; ``bfloat16``
-    halves the bytes written and stored, each state rounded once: the recurrence keeps fp32)."""
-    _check(x, h0, W, U, b, c, block_b, precision)
+    halves the bytes written and stored, each state rounded once: the recurrence keeps fp32).
+    ``block_b`` sequences per program and ``num_warps`` warps per program: launch settings (the
+    same states)."""
+    _check(x, h0, W, U, b, c, block_b, precision, num_warps)
     if out_dtype not in STATE_DTYPES:
         raise ValueError(f"parameter 'out_dtype': got {out_dtype}; allowed: "
                          + ", ".join(map(str, STATE_DTYPES)))
@@ -310,7 +321,7 @@ def gru_states(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tens
                     x.stride(0), x.stride(1), x.stride(2), h0.stride(0), h0.stride(1),
                     out.stride(0), out.stride(1), out.stride(2),
                     KEEP_BIAS=keep, RESET_AFTER=keep, BLOCK_B=block_b, NP=_pow2(n, 16),
-                    INP=_pow2(n_in, 16), PRECISION=precision)
+                    INP=_pow2(n_in, 16), PRECISION=precision, num_warps=num_warps)
     return out
 
 
@@ -321,14 +332,14 @@ def _outer_sum(a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 
 def gru_backward(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tensor,
                  b: torch.Tensor | None, c: torch.Tensor | None, H: torch.Tensor,
-                 gH: torch.Tensor, block_b: int = 16, precision: str = "ieee"
-                 ) -> tuple[torch.Tensor, ...]:
+                 gH: torch.Tensor, block_b: int = 16, precision: str = "ieee",
+                 num_warps: int = 4) -> tuple[torch.Tensor, ...]:
     """The gradients ``(dx, dh0, dW, dU, db, dc)`` of ``Σ gH ⊙ H`` for the states ``H`` of
     :func:`gru_states`, as the hand-written BPTT of :mod:`mifd.models.bptt` (``db``, ``dc``:
     ``None`` for the paper's cell). One reverse-time kernel launch recomputes each step's gates
     from ``H`` and writes the δ of every gate's pre-activation; the weight gradients are then
     batched products over all steps (equal to the reference up to float rounding)."""
-    _check(x, h0, W, U, b, c, block_b, precision, H=H, gH=gH)
+    _check(x, h0, W, U, b, c, block_b, precision, num_warps, H=H, gH=gH)
     T, B, L, n_in = x.shape
     n = U.shape[1]
     x, h0, W, U = x.contiguous(), h0.contiguous(), W.contiguous(), U.contiguous()
@@ -348,7 +359,7 @@ def gru_backward(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Te
             H.stride(0), H.stride(1), H.stride(2), D.stride(0), D.stride(1), D.stride(2),
             E.stride(0), E.stride(1), E.stride(2),
             KEEP_BIAS=keep, RESET_AFTER=keep, BLOCK_B=block_b, NP=_pow2(n, 16),
-            INP=_pow2(n_in, 16), PRECISION=precision)
+            INP=_pow2(n_in, 16), PRECISION=precision, num_warps=num_warps)
     Hp = torch.cat([h0[:, :, None], H[:, :, :-1]], dim=2)
     Dgx = torch.cat([D[..., :2 * n], E], dim=-1)
     if keep:

@@ -17,6 +17,10 @@ GRU_SIZES = {"trials": 8, "batch": 20, "steps": 2000, "n": 100}
 #: the MM pass's 50 sequences (its backward); 200 steps (the time per step does not depend on it)
 FULL_BATCH_SIZES = {"gru_states": {"trials": 60, "batch": 1000, "steps": 200, "n": 100},
                     "gru_backward": {"trials": 60, "batch": 50, "steps": 200, "n": 100}}
+#: (sequences, warps) per program timed beside the default (16, 4): the weight blocks a program
+#: keeps on chip (six 128 × 128 fp32 blocks in the backward at N = 100) may not fit in the
+#: registers of 4 warps
+LAUNCHES = ((16, 8), (16, 16), (32, 8), (64, 8))
 #: the issue's goal for the recurrence: microseconds per time step for a full trial batch
 GOAL_US_PER_STEP = 5.0
 
@@ -76,8 +80,8 @@ def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, step
                     n: int = 100, reps: int = 3, cell: str = "keras") -> dict[str, Any]:
     """Seconds per time step of the no-grad GRU pass: the reference loop
     (:func:`mifd.models.bptt.gru_states`) and the Triton kernel with fp32 and TF32 products,
-    with its states written in bf16 (``out_dtype``), and with blocks of 32 and 64 sequences
-    per program (the default is 16), each the median of ``reps`` runs after one untimed run;
+    with its states written in bf16 (``out_dtype``), and with the other launch settings of
+    :data:`LAUNCHES` (the default: 16 sequences and 4 warps per program), each the median of ``reps`` runs after one untimed run;
     with the largest absolute difference of each kernel's states from the reference's. A
     variant that fails is recorded under ``errors`` and the others still run."""
     from ..kernels import gru as kgru
@@ -95,9 +99,9 @@ def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, step
                                                     precision="tf32"),
              "triton fp32, bf16 states": lambda: kgru.gru_states(
                  x, h0, m.W, m.U, m.b, m.c, out_dtype=torch.bfloat16)}
-    for bb in (32, 64):
-        impls[f"triton fp32, block {bb}"] = \
-            lambda bb=bb: kgru.gru_states(x, h0, m.W, m.U, m.b, m.c, block_b=bb)
+    for bb, nw in LAUNCHES:
+        impls[f"triton fp32, block {bb}, {nw} warps"] = lambda bb=bb, nw=nw: kgru.gru_states(
+            x, h0, m.W, m.U, m.b, m.c, block_b=bb, num_warps=nw)
     out: dict[str, Any] = {"device": str(dev), "trials": trials, "batch": batch,
                            "steps": steps, "n": n, "cell": cell, "seconds_per_step": {},
                            "max_abs_diff": {}, "errors": {}}
@@ -125,8 +129,9 @@ def time_gru_backward(device: str = "cuda", trials: int = 8, batch: int = 20, st
                       n: int = 100, reps: int = 3, cell: str = "keras") -> dict[str, Any]:
     """Seconds per time step of the GRU's backward pass given its states: the hand-written BPTT
     (:mod:`mifd.models.bptt`, through autograd) and the Triton kernel
-    (:func:`mifd.kernels.gru.gru_backward`), each the median of ``reps`` runs after one untimed
-    run; with the largest absolute difference of the kernel's weight gradients from the reference's."""
+    (:func:`mifd.kernels.gru.gru_backward`) at its default launch and at :data:`LAUNCHES`, each
+    the median of ``reps`` runs after one untimed run; with the largest absolute difference of
+    each kernel's weight gradients from the reference's (a launch that fails: ``errors``)."""
     from ..kernels import gru as kgru
     from ..models import bptt
     from ..models.gru import GRUSpec, TrialGRU
@@ -145,19 +150,32 @@ def time_gru_backward(device: str = "cuda", trials: int = 8, batch: int = 20, st
         Hs = bptt.gru_scan(x, h0, m.W, m.U, m.b, m.c, steps, states=H)
         return torch.autograd.grad((Hs * gH).sum(), params)
 
-    def kernel():
+    def kernel(block_b: int = 16, num_warps: int = 4):
         with torch.no_grad():
-            got = kgru.gru_backward(x, h0, m.W, m.U, m.b, m.c, H, gH)
+            got = kgru.gru_backward(x, h0, m.W, m.U, m.b, m.c, H, gH, block_b=block_b,
+                                    num_warps=num_warps)
         return [t for t in got[2:] if t is not None]
 
     out: dict[str, Any] = {"device": str(dev), "trials": trials, "batch": batch,
-                           "steps": steps, "n": n, "cell": cell, "seconds_per_step": {}}
-    grads = {}
-    for name, f in (("hand-written BPTT", reference), ("triton fp32", kernel)):
-        grads[name], seconds = _timed(f, dev, reps)
+                           "steps": steps, "n": n, "cell": cell, "seconds_per_step": {},
+                           "max_abs_diff": {}, "errors": {}}
+    impls = {"hand-written BPTT": reference, "triton fp32": kernel}
+    for bb, nw in LAUNCHES:
+        impls[f"triton fp32, block {bb}, {nw} warps"] = lambda bb=bb, nw=nw: kernel(bb, nw)
+    ref = None
+    for name, f in impls.items():
+        try:
+            g, seconds = _timed(f, dev, reps)
+        except Exception as e:  # noqa: BLE001 (a launch setting that does not compile here)
+            if ref is None:
+                raise
+            out["errors"][name] = f"{type(e).__name__}: {str(e)[:300]}"
+            continue
         out["seconds_per_step"][name] = seconds / steps
-    out["max_abs_diff"] = max(float((a - b).abs().max()) for a, b in
-                              zip(grads["triton fp32"], grads["hand-written BPTT"]))
-    out["speedup"] = out["seconds_per_step"]["hand-written BPTT"] / \
-        out["seconds_per_step"]["triton fp32"]
+        if ref is None:
+            ref = g
+        else:
+            out["max_abs_diff"][name] = max(float((a - b).abs().max()) for a, b in zip(g, ref))
+    out["speedup"] = {k: out["seconds_per_step"]["hand-written BPTT"] / v
+                      for k, v in out["seconds_per_step"].items()}
     return out
