@@ -163,3 +163,23 @@ def test_bf16_sm_states_change_only_the_statistics_network_passes(store_env):
     with pytest.raises(ConfigError, match="parameter 'sm_states'"):
         mifd.run("separation", "smoke", "cpu", {"sm_states": "bf16", "fused_bptt": True,
                                                 "merge_mm_pass": True}, verbose=False)
+
+
+def test_the_bf16_states_table_pairs_a_short_run_with_the_longer_runs_snapshot(store_env):
+    """``mifd.paper.variants.bf16_states_effect``: a short fp32 run of the same condition is
+    the longer run's first steps up to float rounding (its batch holds one condition, the
+    longer run's three: batched products may round differently), which the page relies on;
+    with bf16 states the critic's first estimate moves by more than that."""
+    import mifd
+    from mifd.paper import variants
+    base = mifd.run("separation", "smoke", "cpu", {"mm_steps": 4}, verbose=False)
+    short = {"conditions": ("mi_l2",), "sweep_l2": (), "mm_steps": 2}
+    same = mifd.run("separation", "smoke", "cpu", short, verbose=False)
+    t = variants.bf16_states_effect(base, same)
+    assert len(t) == 2 + len(variants.SEPARATION_METRICS)
+    assert all(float(v) < 1e-5 for v in t["max |Δ|"]), t
+    assert float(t.iloc[0]["max |Δ|"]) == 0  # before any MM step: the same estimate
+    low = mifd.run("separation", "smoke", "cpu", {**short, "sm_states": "bf16"}, verbose=False)
+    t = variants.bf16_states_effect(base, low)
+    pre = float(t.iloc[0]["max |Δ|"])
+    assert 1e-5 < pre < 0.02

@@ -94,6 +94,49 @@ SEPARATION_KERAS = {"conditions": ("mi_l2",), "sweep_l2": (), "adam_eps": 1e-7,
 SEPARATION_METRICS = ("R2", "Q_cor", "D_cor", "Q_str", "D_out", "NMI")
 
 
+#: separation's bf16 state storage (``sm_states``, a speed option of mifd for the GPU, not in
+#: the paper): the ``book`` profile's L2 + MI condition for its first 400 MM steps (a tenth),
+#: beside the committed ``book`` run, whose first 400 steps are the same computation in fp32 up
+#: to float rounding (its batch holds more trials, which batched products may round otherwise)
+SEPARATION_BF16 = {"conditions": ("mi_l2",), "sweep_l2": (), "sm_states": "bf16",
+                   "mm_steps": 400}
+
+
+def bf16_states_effect(base: Any, other: Any, condition: str = "mi_l2") -> pd.DataFrame:
+    """What storing the statistics network's GRU states in bf16 changes (``other``, a run of
+    :data:`SEPARATION_BF16`) against the fp32 run ``base`` (the same seeds, trained at least as
+    long), trial by trial: the critic's estimate after its pre-training steps (the same GRU
+    weights in both: only the rounding of its inputs differs), the MI estimate of the MM steps
+    averaged over ``other``'s steps, and every metric at ``other``'s last evaluation beside
+    ``base``'s evaluation at that step. Per row: mean of each, the paired difference, its
+    largest magnitude, the two-sided Wilcoxon p, and the trial-to-trial sd of ``base`` (the
+    scale a tolerance is judged against)."""
+    bi = base.config.layout().index(condition)
+    oi = other.config.layout().index(condition)
+    steps = other.config.mm_steps
+    b_snaps, o_snaps = base.result["snaps"], other.result["snaps"]
+    at = list(np.asarray(base.result["snap_epochs"])).index(steps)
+    pairs = {"critic estimate after pre-training (pre_mi)":
+             (base.result["pre_mi"][bi], other.result["pre_mi"][oi]),
+             f"MI estimate, mean of MM steps 1–{steps}":
+             (np.nanmean(base.result["hist"]["mi"][:steps, bi], 0),
+              np.nanmean(other.result["hist"]["mi"][:, oi], 0))}
+    for m in SEPARATION_METRICS:
+        pairs[f"{m} at MM step {steps}"] = (np.asarray(b_snaps[m][at])[bi],
+                                            np.asarray(o_snaps[m][-1])[oi])
+    rows = []
+    for name, (b, x) in pairs.items():
+        b, x = np.asarray(b, dtype=float), np.asarray(x, dtype=float)
+        d = x - b
+        rows.append({"quantity": name, "fp32 (committed)": f"{b.mean():.4g}",
+                     "bf16 states": f"{x.mean():.4g}", "paired Δ (mean)": f"{d.mean():+.2g}",
+                     "max |Δ|": f"{np.abs(d).max():.2g}", "sd of fp32 trials":
+                     f"{b.std(ddof=1):.2g}" if len(b) > 1 else "—",
+                     "Wilcoxon p": f"{stats.wilcoxon(d).pvalue:.2g}"
+                     if len(d) >= 2 and np.any(d != 0) else "—", "n": len(d)})
+    return pd.DataFrame(rows).set_index("quantity")
+
+
 def stored_run(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None
                ) -> Any | None:
     """The run of ``experiment``/``profile``/``overrides`` if the store or the committed
