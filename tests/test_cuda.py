@@ -123,6 +123,9 @@ def test_graphed_sm_passes_and_fused_bptt_on_cuda_train_like_the_default(experim
     ("mine-gaussian", {}),
     ("wm", {}),                      # the audit included (it crashed on CUDA at 40927dd)
     ("separation", {}),
+    # the gpu profile's CUDA settings (Triton GRU, TF32 critic, fused BPTT) with bf16 SM states
+    ("separation", {"gru_kernel": "triton", "sm_precision": "tf32", "fused_bptt": True,
+                    "sm_states": "bf16"}),
 ])
 def test_a_complete_run_of_every_experiment_on_cuda(experiment, overrides, store_env):
     rr = mifd.run(experiment, "smoke", "cuda", overrides, verbose=False)
@@ -182,6 +185,12 @@ def test_triton_gru_kernel_on_cuda_equals_the_reference_loop(cell):
     with torch.no_grad():  # bf16 storage: the fp32 recurrence's states, each rounded to nearest
         low = kgru.gru_states(x, h0, m.W, m.U, m.b, m.c, out_dtype=torch.bfloat16)
     assert low.dtype == torch.bfloat16 and torch.equal(low, got.to(torch.bfloat16))
+    from mifd.perf.kernels import LAUNCHES
+    for block_b, num_warps in LAUNCHES:  # launch settings: the same states up to rounding
+        with torch.no_grad():
+            other = kgru.gru_states(x, h0, m.W, m.U, m.b, m.c, block_b=block_b,
+                                    num_warps=num_warps)
+        torch.testing.assert_close(other, ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("cell", ["keras", "paper"])
@@ -202,4 +211,8 @@ def test_triton_gru_backward_on_cuda_equals_the_hand_written_bptt(cell):
     with torch.no_grad():
         got = kgru.gru_backward(x, h0, m.W, m.U, m.b, m.c, H.detach(), gH)
     for a, r in zip([t for t in got[2:] if t is not None], ref):
+        torch.testing.assert_close(a, r, rtol=1e-3, atol=1e-3)
+    with torch.no_grad():  # another launch setting: the same gradients up to rounding
+        wide = kgru.gru_backward(x, h0, m.W, m.U, m.b, m.c, H.detach(), gH, num_warps=8)
+    for a, r in zip([t for t in wide[2:] if t is not None], ref):
         torch.testing.assert_close(a, r, rtol=1e-3, atol=1e-3)
