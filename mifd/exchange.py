@@ -49,7 +49,7 @@ PROVENANCE = ("experiment", "profile", "key", "config", "code", "machine", "star
 #: trials from ``seed`` is a shard of the profile's trials) and the implementation options
 RUN_FIELDS = ("trials", "seed", "conditions", "sm_precision", "fused_bptt", "merge_mm_pass",
               "graph_sm_pass", "compile_critic", "sm_pass_group", "batch_sm_passes",
-              "time_chunk", "bptt_checkpoint")
+              "time_chunk", "bptt_checkpoint", "gru_kernel", "sm_states")
 #: per profile, config fields a GPU session chooses by measurement, which may differ from the
 #: profile's too (:data:`mifd.gpu_session.SESSION_PLANS`: the ``gpu`` profile's sequence
 #: length, its MM steps and the snapshots' spacing)

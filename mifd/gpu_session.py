@@ -397,8 +397,22 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     probes = []
     k0 = min(probe_trials, full.trials)
     if planned:  # sequences and steps shortened to fit, trials kept where possible
-        chosen = plan_by_measurement(experiment, profile, dict(overrides or {}), dev, deadline,
-                                     full.trials)
+        try:
+            chosen = plan_by_measurement(experiment, profile, dict(overrides or {}), dev,
+                                         deadline, full.trials)
+        except Exception as e:  # noqa: BLE001
+            if getattr(full, "gru_kernel", "torch") == "torch":
+                raise
+            # the Triton GRU failed here (compiler, resources): the reference loop, said so
+            log["fallback"] = {"error": f"{type(e).__name__}: {str(e)[:500]}",
+                               "gru_kernel": "torch"}
+            print(f"probe failed with gru_kernel={full.gru_kernel}: {log['fallback']['error']};"
+                  " planning again with the reference loop", flush=True)
+            if dev.startswith("cuda"):
+                torch.cuda.empty_cache()
+            overrides = {**(overrides or {}), "gru_kernel": "torch"}
+            chosen = plan_by_measurement(experiment, profile, overrides, dev, deadline,
+                                         full.trials)
         probes, k = chosen["probes"], chosen["trials"]
         overrides = chosen["overrides"]
         full = exp.config(profile, {**overrides, "trials": full.trials}, dev)
@@ -438,6 +452,11 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         except RunPaused as e:
             log["run"] = {"paused": str(e), "trials_per_condition": k,
                           "seconds": time.monotonic() - t}
+        except Exception as e:  # noqa: BLE001 (the folder still brings back what was measured)
+            log["run"] = {"error": f"{type(e).__name__}: {str(e)[:500]}",
+                          "trials_per_condition": k, "seconds": time.monotonic() - t}
+            if dev.startswith("cuda"):
+                torch.cuda.empty_cache()
         print(f"run: {json.dumps(log['run'])}", flush=True)
         r = log["run"]
         if "wall_seconds" in r and r["wall_seconds"]:

@@ -333,7 +333,8 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
             cfg = apply_overrides(exp.config_cls(), meta["config"])
             rest = {k: v for k, v in to_dict(cfg).items() if k not in SHARD_FIELDS}
             if any(rest.get(k) != v for k, v in profile_cfg.items() if k not in
-                   ("sm_precision", "fused_bptt", "merge_mm_pass", "graph_sm_pass")
+                   ("sm_precision", "fused_bptt", "merge_mm_pass", "graph_sm_pass",
+                    "gru_kernel")
                    + PLANNED_FIELDS.get(profile, ())):
                 continue
             wanted = where if where is not None else {

@@ -314,6 +314,34 @@ def test_a_planned_session_keeps_the_trials_and_shortens_to_fit(tmp_path, monkey
                        experiment="separation", overrides={"mm_steps": 2}, probe_trials=1)
     assert "plan_by_measurement" not in json.loads(
         next(out2.glob("timing-separation-*.json")).read_text())
+    # a probe that fails with the Triton GRU is planned again with the reference loop
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setitem(exchange.PLANNED_FIELDS, "smoke", exchange.PLANNED_FIELDS["gpu"])
+    kernels = []
+
+    def no_triton(experiment, cfg, device):
+        kernels.append(cfg.gru_kernel)
+        if cfg.gru_kernel != "torch":
+            raise RuntimeError("triton: out of resources (shared memory)")
+        return real(experiment, cfg, device)
+
+    monkeypatch.setattr(gpu_session, "probe", no_triton)
+    out3 = run_session(tmp_path / "t", minutes=3, device="cpu", profile="smoke", tests=False,
+                       experiment="separation", overrides={"gru_kernel": "triton"})
+    timing = json.loads(next(out3.glob("timing-separation-*.json")).read_text())
+    assert kernels == ["triton", "torch"] and "out of resources" in timing["fallback"]["error"]
+    assert timing["plan_by_measurement"]["overrides"]["gru_kernel"] == "torch"
+    assert exchange.check_folder(out3)["runs"][0]["experiment"] == "separation"
+    # a run that fails after its probe: the folder still comes back, with the error
+    monkeypatch.setattr(gpu_session, "probe", real)
+    from mifd import runner
+    monkeypatch.setattr(runner, "run", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("CUDA error: an illegal memory access")))
+    out4 = run_session(tmp_path / "e", minutes=3, device="cpu", profile="smoke", tests=False,
+                       experiment="separation")
+    timing = json.loads(next(out4.glob("timing-separation-*.json")).read_text())
+    assert "illegal memory access" in timing["run"]["error"] and "probes" in timing
+    assert exchange.check_folder(out4)["runs"] == []
     # any other error of a probe is not taken for memory
     monkeypatch.setattr(gpu_session, "probe", lambda *a: (_ for _ in ()).throw(
         RuntimeError("shape mismatch")))
