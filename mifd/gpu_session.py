@@ -150,17 +150,17 @@ def plan_ladder(lengths: tuple[int, ...], steps: tuple[int, ...]) -> list[tuple[
 
 def choose_rung(per_step: float, length_at: int, peak_bytes: float, seconds: float,
                 ladder: list[tuple[int, int]], memory_bytes: float | None,
-                extra_steps: float = 0.0) -> tuple[int, int] | None:
+                extra_steps: float = 0.0, fixed_seconds: float = 0.0) -> tuple[int, int] | None:
     """The first rung of ``ladder`` that fits: its projected time — ``per_step`` seconds per MM
-    step measured at sequence length ``length_at``, growing linearly with the length (the
-    recurrence, the critic's samples and the evaluation all do), times the MM steps plus
-    ``extra_steps`` (the pre-training SM steps in MM-step units), plus :data:`RESERVE` — within
-    ``seconds``, and its projected peak memory (``peak_bytes`` at ``length_at``, linear in the
-    length) within :data:`MEMORY_FRACTION` of ``memory_bytes`` (unknown: not checked). None if
-    no rung fits."""
+    step measured at sequence length ``length_at``, times the MM steps plus ``extra_steps``
+    (the pre-training SM steps in MM-step units), plus ``fixed_seconds`` (the evaluations, at
+    ``length_at``), all growing linearly with the length (the recurrence, the critic's samples
+    and the evaluation all do), plus :data:`RESERVE` — within ``seconds``, and its projected
+    peak memory (``peak_bytes`` at ``length_at``, linear in the length) within
+    :data:`MEMORY_FRACTION` of ``memory_bytes`` (unknown: not checked). None if no rung fits."""
     for length, steps in ladder:
         scale = length / length_at
-        if per_step * scale * (steps + extra_steps) * (1 + RESERVE) > seconds:
+        if (per_step * (steps + extra_steps) + fixed_seconds) * scale * (1 + RESERVE) > seconds:
             continue
         if memory_bytes is not None and peak_bytes * scale > MEMORY_FRACTION * memory_bytes:
             continue
@@ -222,11 +222,11 @@ def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: 
                        "length": length_at})
         cfg = exp.config(profile, {**overrides, "trials": k}, device)
         extra = cfg.pre_steps / cfg.sm_per_mm  # the pre-training SM steps, in MM steps
-        per_step = pr["seconds_per_epoch"] + pr.get("seconds_per_eval", 0.0) \
-            * plan["snapshots"] / ladder[-1][1]  # evaluations, counted at the fewest steps
+        per_step = pr["seconds_per_epoch"]
+        evals = pr.get("seconds_per_eval", 0.0) * (plan["snapshots"] + 2)  # + first, final
         left = deadline - time.monotonic()
         rung = choose_rung(per_step, length_at, pr.get("peak_memory_bytes", 0), left, ladder,
-                           memory, extra)
+                           memory, extra, evals)
         projected = pr["seconds_per_epoch"] * plan["lengths"][0] / length_at \
             * plan["steps"][0] * most / k / 60
         print(f"probe: {pr['seconds_per_epoch']:.3f} s per MM step at {k} trials per condition,"
@@ -238,7 +238,7 @@ def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: 
             return {"overrides": chosen, "probes": probes, "trials": k, "rung": rung,
                     "projected_paper_minutes": projected}
         length, steps = ladder[-1]
-        need = per_step * length / length_at * (steps + extra) * (1 + RESERVE)
+        need = (per_step * (steps + extra) + evals) * length / length_at * (1 + RESERVE)
         fit = int(k * left // need)
         if fit < 1 or fit >= k:
             return {"overrides": overrides, "probes": probes, "trials": 0, "rung": None,

@@ -264,6 +264,9 @@ def test_the_plan_ladder_shortens_sequences_and_steps_together():
     assert choose_rung(1.0, 1000, 0, 1000.0, ladder, None) == (1000, 500)
     # 400 pre-training MM-step equivalents push it one rung down: (500 + 400) × 1.25 > 1000
     assert choose_rung(1.0, 1000, 0, 1000.0, ladder, None, extra_steps=400) == (1000, 250)
+    # evaluations cost the same at any number of steps: 300 s of them, (500 + 300) × 1.25
+    assert choose_rung(1.0, 1000, 0, 1000.0, ladder, None, fixed_seconds=300) == (1000, 500)
+    assert choose_rung(1.0, 1000, 0, 1000.0, ladder, None, fixed_seconds=400) == (1000, 250)
     # memory: 30 GB at length 1000 on an 80 GB device allows length ≤ 2266
     assert choose_rung(1e-9, 1000, 30e9, 1e9, ladder, 80e9) == (2000, 2000)
     assert choose_rung(1.0, 1000, 0, 1.0, ladder, None) is None
