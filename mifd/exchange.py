@@ -159,7 +159,10 @@ def check_run(folder: Path, name: str, files: dict[str, bytes], record: dict) ->
         raise _fail(folder, f"{name} config", str(e), "a valid config") from None
     if config_hash(exp.name, cfg, __version__) != meta["key"]:
         raise _fail(folder, f"{name} key", meta["key"], "the key of its config under this code")
-    profile_cfg = to_dict(exp.config(meta["profile"], device=meta["machine"]["device"]))
+    try:
+        profile_cfg = to_dict(exp.config(meta["profile"], device=meta["machine"]["device"]))
+    except ConfigError as e:
+        raise _fail(folder, f"{name} profile", str(e), "a profile of its experiment") from None
     free = RUN_FIELDS + PLANNED_FIELDS.get(meta["profile"], ())
     differs = {k: v for k, v in to_dict(cfg).items()
                if k not in free and profile_cfg.get(k) != v}

@@ -48,6 +48,8 @@ from .store import atomic_write_json, code_version, machine_info, now
 PROBE_EPOCHS = 3
 #: seconds the CUDA tests may take in all (a hung test must not eat the run's budget)
 TEST_TIMEOUT = 240
+#: seconds the kernel timings may take in all (a pass is skipped once they are spent)
+KERNEL_SECONDS = 90
 #: fraction of the projected time kept in reserve for snapshots, the audit, final evaluation
 RESERVE = 0.25
 
@@ -64,8 +66,8 @@ def probe(experiment: str, cfg: Any, device: str) -> dict:
 
     from .perf.harness import unit_for
     name = next(n for n in ("epochs", "steps", "mm_steps") if hasattr(cfg, n))
-    if getattr(cfg, name) < 1 + PROBE_EPOCHS:  # a short run is probed as long as the probe
-        cfg = dataclasses.replace(cfg, **{name: 1 + PROBE_EPOCHS})
+    if getattr(cfg, name) < 2 + PROBE_EPOCHS:  # a short run is probed as a longer one (its
+        cfg = dataclasses.replace(cfg, **{name: 2 + PROBE_EPOCHS})  # last step evaluates)
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -115,6 +117,16 @@ DEFAULT_PROFILES = {"separation": "gpu"}
 def default_profile(experiment: str) -> str:
     """The profile a session of ``experiment`` runs unless told (:data:`DEFAULT_PROFILES`)."""
     return DEFAULT_PROFILES.get(experiment, "paper")
+
+
+def check_session_profile(experiment: str, profile: str) -> None:
+    """Refuse, in one line, a profile that no session can run: the ``paper`` profile of an
+    experiment whose session runs another (:data:`DEFAULT_PROFILES`), since one of its trials
+    alone outlasts a call."""
+    if profile == "paper" and DEFAULT_PROFILES.get(experiment, "paper") != "paper":
+        raise ConfigError(f"parameter 'profile': got 'paper' for a {experiment} GPU session "
+                          "(the published run takes GPU-hours and cannot be split into calls); "
+                          f"allowed: {DEFAULT_PROFILES[experiment]!r} (the default)")
 
 
 #: per (experiment, profile), a session that shortens sequences and training to fit its budget
@@ -178,7 +190,7 @@ def _out_of_memory(e: BaseException) -> bool:
 
 
 def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: str,
-                        deadline: float, most: int) -> dict:
+                        deadline: float, most: int, memory_bytes: float | None = None) -> dict:
     """A session's settings chosen by measurement (:data:`SESSION_PLANS`): probe all ``most``
     trials per condition at the plan's short probe settings (after running out of memory: fewer
     statistics-network passes per group, :data:`PASS_GROUPS`, then half the trials), then take
@@ -186,15 +198,18 @@ def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: 
     (:func:`choose_rung`). If none fits, the trials that fit the last rung, probed again.
     Returns ``{"overrides", "probes", "trials", "rung", "projected_paper_minutes"}`` (trials 0:
     nothing fits; the projection: the published length and steps at ``most`` trials, linear
-    in both, from the last probe)."""
+    in both, from the last probe). ``memory_bytes``: the device's memory (default: as CUDA
+    reports it; on a CPU, not checked)."""
     from .experiments import get_experiment
     exp = get_experiment(experiment)
     plan = SESSION_PLANS[(experiment, profile)]
     ladder = plan_ladder(plan["lengths"], plan["steps"])
     cuda = device.startswith("cuda")
-    memory = torch.cuda.get_device_properties(device).total_memory if cuda else None
+    memory = memory_bytes if memory_bytes is not None else \
+        torch.cuda.get_device_properties(device).total_memory if cuda else None
     length_at = plan["probe"]["length"]
     probes: list[dict] = []
+    started = time.monotonic()
     k, gi = most, 0
     while True:
         group = PASS_GROUPS[gi]
@@ -227,6 +242,13 @@ def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: 
         left = deadline - time.monotonic()
         rung = choose_rung(per_step, length_at, pr.get("peak_memory_bytes", 0), left, ladder,
                            memory, extra, evals)
+        if rung != choose_rung(per_step, length_at, 0, left, ladder, None, extra, evals) \
+                and gi + 1 < len(PASS_GROUPS) and left > 2 * (time.monotonic() - started):
+            # memory, not time, holds the run back: probe fewer passes per group
+            print(f"probe: memory limits the run at sm_pass_group {group}; probing "
+                  f"{PASS_GROUPS[gi + 1]}", flush=True)
+            gi += 1
+            continue
         projected = pr["seconds_per_epoch"] * plan["lengths"][0] / length_at \
             * plan["steps"][0] * most / k / 60
         print(f"probe: {pr['seconds_per_epoch']:.3f} s per MM step at {k} trials per condition,"
@@ -301,6 +323,7 @@ def plan_args(profile: str | None = None, overrides: dict | None = None,
     override :func:`next_shard` chooses, as ``--set``. Refused in one line when nothing is left
     to train."""
     profile = profile or default_profile(experiment)
+    check_session_profile(experiment, profile)
     over, plan = next_shard(profile, "cuda", dict(overrides or {}), None, experiment)
     if plan.startswith("complete"):
         raise ConfigError(f"parameter 'experiment': got {experiment!r} with every trial of its "
@@ -332,6 +355,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     dev = resolve_device(device)
     exp = get_experiment(experiment)
     profile = profile or default_profile(experiment)
+    check_session_profile(experiment, profile)
     # planned by measurement unless the caller fixed the length, the steps or the trials
     planned = (experiment, profile) in SESSION_PLANS and trials is None and \
         not {"length", "mm_steps", "trials"} & set(overrides or {})
@@ -377,8 +401,11 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                    ("gru_backward_full_batch", time_gru_backward,
                     FULL_BATCH_SIZES["gru_backward"]))
         for name, f, sizes in timings:  # the Triton GRU beside the loops it replaces
+            if time.monotonic() - t > KERNEL_SECONDS:
+                log["kernels"][name] = {"skipped": f"over {KERNEL_SECONDS} s of kernel timing"}
+                continue
             try:
-                log["kernels"][name] = f(dev, **sizes)
+                log["kernels"][name] = f(dev, **sizes, launches=name.endswith("full_batch"))
             except Exception as e:  # noqa: BLE001 (logged; the session goes on)
                 log["kernels"][name] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
             if dev.startswith("cuda"):
@@ -411,8 +438,14 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
             if dev.startswith("cuda"):
                 torch.cuda.empty_cache()
             overrides = {**(overrides or {}), "gru_kernel": "torch"}
-            chosen = plan_by_measurement(experiment, profile, overrides, dev, deadline,
-                                         full.trials)
+            try:
+                chosen = plan_by_measurement(experiment, profile, overrides, dev, deadline,
+                                             full.trials)
+            except Exception as e2:  # noqa: BLE001 (e.g. a CUDA context the failure broke)
+                log["plan_error"] = f"{type(e2).__name__}: {str(e2)[:500]}"
+                print(f"planning failed again: {log['plan_error']}", flush=True)
+                chosen = {"overrides": overrides, "probes": [], "trials": 0, "rung": None,
+                          "projected_paper_minutes": None}
         probes, k = chosen["probes"], chosen["trials"]
         overrides = chosen["overrides"]
         full = exp.config(profile, {**overrides, "trials": full.trials}, dev)

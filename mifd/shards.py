@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .config import ConfigError, apply_overrides, to_dict
-from .exchange import PLANNED_FIELDS
+from .exchange import PLANNED_FIELDS, RUN_FIELDS
 from .experiments import get_experiment
 from .experiments.base import RunResult, summarize
 from .provenance import describe_reproduction, is_current
@@ -63,6 +63,13 @@ def _merge_timing(timings: Sequence[dict]) -> dict:
     return out
 #: fields that differ between the shards of one run
 SHARD_FIELDS = ("trials", "seed")
+#: config fields in which a committed run may differ from its profile and still be one of its
+#: shards: the implementation and precision options a run may choose (those of
+#: :data:`mifd.exchange.RUN_FIELDS` but the trials, seeds and conditions)
+FREE_FIELDS = tuple(f for f in RUN_FIELDS if f not in SHARD_FIELDS + ("conditions",))
+#: of those, the ones that change results beyond rounding: shards are combined only with the
+#: profile's value unless ``where`` asks for another
+PRECISION_FIELDS = ("sm_precision", "sm_states")
 
 
 def _axis(axes: dict[str, int | None], path: str) -> int | None:
@@ -316,9 +323,9 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
     shards of the profile's trials, combined: the consecutive block from the profile's first
     seed (or ``first_seed``; the largest such block if several configs were run, e.g. a
     ``gpu`` profile's sessions that planned different lengths,
-    :data:`mifd.exchange.PLANNED_FIELDS`). ``where``:
-    only runs whose config has these values (e.g. ``{"sm_precision": "fp32"}``; default: the
-    profile's own settings on ``device``). ``None`` if there is none."""
+    :data:`mifd.exchange.PLANNED_FIELDS`). Only runs whose :data:`PRECISION_FIELDS` hold the
+    profile's own values on ``device``, or those of ``where`` (e.g. ``{"sm_precision":
+    "fp32"}``). ``None`` if there is none."""
     store = store or Store()
     exp = get_experiment(experiment)
     profile_cfg = {k: v for k, v in to_dict(exp.config(profile, device=device)).items()
@@ -332,13 +339,11 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
                 continue
             cfg = apply_overrides(exp.config_cls(), meta["config"])
             rest = {k: v for k, v in to_dict(cfg).items() if k not in SHARD_FIELDS}
-            if any(rest.get(k) != v for k, v in profile_cfg.items() if k not in
-                   ("sm_precision", "fused_bptt", "merge_mm_pass", "graph_sm_pass",
-                    "gru_kernel")
+            if any(rest.get(k) != v for k, v in profile_cfg.items() if k not in FREE_FIELDS
                    + PLANNED_FIELDS.get(profile, ())):
                 continue
-            wanted = where if where is not None else {
-                k: profile_cfg[k] for k in ("sm_precision",) if k in profile_cfg}
+            wanted = {**{k: profile_cfg[k] for k in PRECISION_FIELDS if k in profile_cfg},
+                      **(where or {})}
             if any(rest.get(k) != v for k, v in wanted.items()):
                 continue
             result = Entry(d.parent).load_result()

@@ -186,7 +186,8 @@ def test_triton_gru_kernel_on_cuda_equals_the_reference_loop(cell):
         low = kgru.gru_states(x, h0, m.W, m.U, m.b, m.c, out_dtype=torch.bfloat16)
     assert low.dtype == torch.bfloat16 and torch.equal(low, got.to(torch.bfloat16))
     from mifd.perf.kernels import LAUNCHES
-    for block_b, num_warps in LAUNCHES:  # launch settings: the same states up to rounding
+    for block_b, num_warps in LAUNCHES if cell == "keras" else ():  # launch settings: the
+        # same states up to rounding (one cell: each launch compiles anew)
         with torch.no_grad():
             other = kgru.gru_states(x, h0, m.W, m.U, m.b, m.c, block_b=block_b,
                                     num_warps=num_warps)

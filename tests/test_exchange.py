@@ -239,7 +239,12 @@ def test_a_separation_session_runs_its_gpu_profile(tmp_path, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     assert plan_args(None, None, "separation")[:2] == ["--experiment", "separation"]
     assert "--profile" not in plan_args(None, None, "separation")
-    assert plan_args("paper", None, "separation")[2:4] == ["--profile", "paper"]
+    with pytest.raises(mifd.ConfigError, match="parameter 'profile': got 'paper' for a "
+                                               "separation GPU session"):
+        plan_args("paper", None, "separation")
+    with pytest.raises(mifd.ConfigError, match="parameter 'profile'"):
+        run_session(tmp_path / "y", minutes=1, device="cpu", tests=False, profile="paper",
+                    experiment="separation")
     with pytest.raises(mifd.ConfigError, match="parameter 'gru_kernel'"):
         run_session(tmp_path / "x", minutes=1, device="cpu", tests=False,
                     experiment="separation", overrides={"gru_kernel": "triton"})
@@ -385,3 +390,29 @@ def test_the_performance_tables_read_the_committed_sessions(tmp_path):
     k = kernel_table(tmp_path)
     assert list(k["implementation"]) == ["reference loop", "triton fp32"]
     assert set(k["device"]) == {"H200"} and list(k["speed-up"]) == [1.0, 10.0]
+
+
+def test_when_memory_holds_the_run_back_the_plan_probes_smaller_pass_groups(monkeypatch):
+    """A probe whose peak memory rules out a rung that time allows is repeated with fewer
+    statistics-network passes per group; the smaller group's lower peak lets the longer rung in.
+    Probes are stand-ins (seconds and bytes chosen here)."""
+    import time
+    from mifd import gpu_session
+    plan = {"probe": {"length": 20, "mm_steps": 6, "pre_steps": 1}, "lengths": (80, 40, 20),
+            "steps": (4, 2), "snapshots": 2}
+    monkeypatch.setitem(gpu_session.SESSION_PLANS, ("separation", "smoke"), plan)
+    groups = []
+
+    def fake(experiment, cfg, device):
+        groups.append(cfg.sm_pass_group)
+        peak = {0: 40e9, 10: 20e9}.get(cfg.sm_pass_group, 10e9)  # at length 20
+        return {"seconds_per_epoch": 0.01, "seconds_per_eval": 0.0, "peak_memory_bytes": peak,
+                "trials_batched": 3, "seconds_per_trial_epoch": 0.0, "setup_seconds": 0.0}
+
+    monkeypatch.setattr(gpu_session, "probe", fake)
+    got = gpu_session.plan_by_measurement("separation", "smoke", {}, "cpu",
+                                          time.monotonic() + 600, 1, memory_bytes=100e9)
+    # length 80 needs 4 × the probe's peak: 160 GB at group 0 (over 85 % of 100 GB: only
+    # length 40 would fit), 80 GB at group 10 (fits)
+    assert groups == [0, 10] and got["rung"] == (80, 4)
+    assert got["overrides"]["sm_pass_group"] == 10 and got["trials"] == 1

@@ -61,8 +61,6 @@ def test_bf16_states_are_the_fp32_recurrence_rounded_once(interpreted):
     err = (low.float() - f32).abs()
     assert torch.all(err <= f32.abs() * 2.0 ** -7 + 1e-30)
     assert err.max() > 0  # rounded: the option does something
-    # had the state been carried in bf16, the error would grow along the sequence
-    assert err[:, :, -10:].max() <= 2.0 ** -7 * f32.abs().max()
     with pytest.raises(ValueError, match="parameter 'out_dtype'"):
         kgru.gru_states(*args, out_dtype=torch.float16)
 

@@ -77,11 +77,12 @@ def _timed(f, dev: torch.device, reps: int) -> tuple[Any, float]:
 
 
 def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, steps: int = 2000,
-                    n: int = 100, reps: int = 3, cell: str = "keras") -> dict[str, Any]:
+                    n: int = 100, reps: int = 3, cell: str = "keras",
+                    launches: bool = True) -> dict[str, Any]:
     """Seconds per time step of the no-grad GRU pass: the reference loop
     (:func:`mifd.models.bptt.gru_states`) and the Triton kernel with fp32 and TF32 products,
-    with its states written in bf16 (``out_dtype``), and with the other launch settings of
-    :data:`LAUNCHES` (the default: 16 sequences and 4 warps per program), each the median of ``reps`` runs after one untimed run;
+    with its states written in bf16 (``out_dtype``), and (``launches``) with the other launch
+    settings of :data:`LAUNCHES` (the default: 16 sequences and 4 warps per program), each the median of ``reps`` runs after one untimed run;
     with the largest absolute difference of each kernel's states from the reference's. A
     variant that fails is recorded under ``errors`` and the others still run."""
     from ..kernels import gru as kgru
@@ -99,7 +100,7 @@ def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, step
                                                     precision="tf32"),
              "triton fp32, bf16 states": lambda: kgru.gru_states(
                  x, h0, m.W, m.U, m.b, m.c, out_dtype=torch.bfloat16)}
-    for bb, nw in LAUNCHES:
+    for bb, nw in LAUNCHES if launches else ():
         impls[f"triton fp32, block {bb}, {nw} warps"] = lambda bb=bb, nw=nw: kgru.gru_states(
             x, h0, m.W, m.U, m.b, m.c, block_b=bb, num_warps=nw)
     out: dict[str, Any] = {"device": str(dev), "trials": trials, "batch": batch,
@@ -126,10 +127,12 @@ def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, step
 
 
 def time_gru_backward(device: str = "cuda", trials: int = 8, batch: int = 20, steps: int = 2000,
-                      n: int = 100, reps: int = 3, cell: str = "keras") -> dict[str, Any]:
+                      n: int = 100, reps: int = 3, cell: str = "keras",
+                      launches: bool = True) -> dict[str, Any]:
     """Seconds per time step of the GRU's backward pass given its states: the hand-written BPTT
     (:mod:`mifd.models.bptt`, through autograd) and the Triton kernel
-    (:func:`mifd.kernels.gru.gru_backward`) at its default launch and at :data:`LAUNCHES`, each
+    (:func:`mifd.kernels.gru.gru_backward`) at its default launch and (``launches``) at
+    :data:`LAUNCHES`, each
     the median of ``reps`` runs after one untimed run; with the largest absolute difference of
     each kernel's weight gradients from the reference's (a launch that fails: ``errors``)."""
     from ..kernels import gru as kgru
@@ -160,7 +163,7 @@ def time_gru_backward(device: str = "cuda", trials: int = 8, batch: int = 20, st
                            "steps": steps, "n": n, "cell": cell, "seconds_per_step": {},
                            "max_abs_diff": {}, "errors": {}}
     impls = {"hand-written BPTT": reference, "triton fp32": kernel}
-    for bb, nw in LAUNCHES:
+    for bb, nw in LAUNCHES if launches else ():
         impls[f"triton fp32, block {bb}, {nw} warps"] = lambda bb=bb, nw=nw: kernel(bb, nw)
     ref = None
     for name, f in impls.items():
