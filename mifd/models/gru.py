@@ -111,7 +111,9 @@ class TrialGRU(nn.Module):
         ``states``: as in :meth:`mifd.models.leaky.LeakyRNN.forward` (``fused_bptt`` only).
         ``state_dtype``: ``torch.bfloat16`` stores the states of a pass without gradient in bf16
         (each rounded once, to nearest; the recurrence itself stays fp32), and its outputs are
-        then bf16 products; a pass with gradient always keeps fp32."""
+        then bf16 products; a pass with gradient always keeps fp32. The Triton kernels write the
+        bf16 states directly; the reference loop computes them in fp32 and rounds them
+        afterwards (the same values, but no memory saved while the pass runs)."""
         check_states(states, self.fused_bptt)
         if state_dtype not in STATE_DTYPES:
             raise ValueError(f"parameter 'state_dtype': got {state_dtype}; allowed: "
