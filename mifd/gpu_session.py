@@ -512,19 +512,25 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     return out
 
 
-def kernel_table(committed: Path | str | None = None) -> "pd.DataFrame":
-    """The Triton GRU timings of every committed GPU session (:func:`mifd.perf.kernels.
-    timing_table` of each session's ``kernels`` record), with the session and device."""
-    import pandas as pd
+def committed_sessions(committed: Path | str | None = None) -> list[tuple[Path, dict]]:
+    """Every committed GPU session's timing file (``results/committed/bench/sessions/*/
+    timing-*.json``, or under ``committed``) and its contents, in date order."""
     from .exchange import SESSIONS
-    from .perf.kernels import timing_table
     from .store import default_roots
     if committed is None:
         roots = default_roots()[1]
         committed = roots[0] if roots else Path("results/committed")
+    return [(f, json.loads(f.read_text()))
+            for f in sorted((Path(committed) / SESSIONS).glob("*/timing-*.json"))]
+
+
+def kernel_table(committed: Path | str | None = None) -> "pd.DataFrame":
+    """The Triton GRU timings of every committed GPU session (:func:`mifd.perf.kernels.
+    timing_table` of each session's ``kernels`` record), with the session and device."""
+    import pandas as pd
+    from .perf.kernels import timing_table
     frames = []
-    for f in sorted((Path(committed) / SESSIONS).glob("*/timing-*.json")):
-        s = json.loads(f.read_text())
+    for f, s in committed_sessions(committed):
         if not isinstance(s.get("kernels"), dict):
             continue
         t = timing_table(s["kernels"])
@@ -540,14 +546,8 @@ def session_table(committed: Path | str | None = None) -> "pd.DataFrame":
     device, the probes, the run's trials and wall time, seconds per trial-epoch and the
     projected time of the whole profile at that batch size."""
     import pandas as pd
-    from .exchange import SESSIONS
-    from .store import default_roots
-    if committed is None:
-        roots = default_roots()[1]
-        committed = roots[0] if roots else Path("results/committed")
     rows = []
-    for f in sorted((Path(committed) / SESSIONS).glob("*/timing-*.json")):
-        s = json.loads(f.read_text())
+    for f, s in committed_sessions(committed):
         run = s.get("run", {})
         pr = s.get("probes", [])
         k = run.get("trials_per_condition")
