@@ -27,6 +27,7 @@ SEPARATION_KERAS := --set conditions=mi_l2 --set sweep_l2= --set adam_eps=1e-7 \
 # the same condition's first 400 MM steps with bf16 statistics-network states
 # (mifd.paper.variants.SEPARATION_BF16)
 SEPARATION_BF16 := --set conditions=mi_l2 --set sweep_l2= --set sm_states=bf16 --set mm_steps=400
+SEPARATION_FP32_ALONE := --set conditions=mi_l2 --set sweep_l2= --set mm_steps=400
 
 ## Recompute the committed `book` results that other code made and this code does not
 ## reproduce on replay (those it made or reproduces are kept; an interrupted run resumes) and
@@ -77,10 +78,12 @@ results: $(STAMP)
 	$(VENV)/bin/mifd run separation --profile book $(SEPARATION_KERAS) --refresh --no-progress \
 	  --out _build/summaries/separation-keras && \
 	  $(VENV)/bin/mifd commit-results separation --profile book $(SEPARATION_KERAS)
-	# the performance page: what bf16 storage of the statistics network's states changes
-	$(VENV)/bin/mifd run separation --profile book $(SEPARATION_BF16) --refresh --no-progress \
-	  --out _build/summaries/separation-bf16 && \
-	  $(VENV)/bin/mifd commit-results separation --profile book $(SEPARATION_BF16)
+	# the performance page: what bf16 storage of the statistics network's states changes, and
+	# its control (the same steps in fp32, the condition alone in its batch)
+	for s in "$(SEPARATION_BF16)" "$(SEPARATION_FP32_ALONE)"; do \
+	  $(VENV)/bin/mifd run separation --profile book $$s --refresh --no-progress \
+	    --out _build/summaries/separation-400 && \
+	  $(VENV)/bin/mifd commit-results separation --profile book $$s || exit 1; done
 
 ## Which committed results this checkout's code made (exit 1 if any was made by other code).
 results-status: $(STAMP)

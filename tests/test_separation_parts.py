@@ -178,6 +178,8 @@ def test_the_bf16_states_table_pairs_a_short_run_with_the_longer_runs_snapshot(s
     t = variants.bf16_states_effect(base, same)
     assert len(t) == 2 + len(variants.SEPARATION_METRICS)
     assert all(float(v) < 1e-5 for v in t["max |Δ|"]), t
+    with_control = variants.bf16_states_effect(base, same, control=same)
+    assert (with_control["max |Δ|, fp32 alone (control)"] == t["max |Δ|"]).all()
     assert float(t.iloc[0]["max |Δ|"]) == 0  # before any MM step: the same estimate
     low = mifd.run("separation", "smoke", "cpu", {**short, "sm_states": "bf16"}, verbose=False)
     t = variants.bf16_states_effect(base, low)

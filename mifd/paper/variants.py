@@ -100,9 +100,13 @@ SEPARATION_METRICS = ("R2", "Q_cor", "D_cor", "Q_str", "D_out", "NMI")
 #: to float rounding (its batch holds more trials, which batched products may round otherwise)
 SEPARATION_BF16 = {"conditions": ("mi_l2",), "sweep_l2": (), "sm_states": "bf16",
                    "mm_steps": 400}
+#: its control: the same condition and steps in fp32, alone in its batch — what rounding-level
+#: differences alone (a batch of 5 trials instead of 20) do to the same quantities
+SEPARATION_FP32_ALONE = {k: v for k, v in SEPARATION_BF16.items() if k != "sm_states"}
 
 
-def bf16_states_effect(base: Any, other: Any, condition: str = "mi_l2") -> pd.DataFrame:
+def bf16_states_effect(base: Any, other: Any, condition: str = "mi_l2",
+                       control: Any | None = None) -> pd.DataFrame:
     """What storing the statistics network's GRU states in bf16 changes (``other``, a run of
     :data:`SEPARATION_BF16`) against the fp32 run ``base`` (the same seeds, trained at least as
     long), trial by trial: the critic's estimate after its pre-training steps (the same GRU
@@ -110,30 +114,44 @@ def bf16_states_effect(base: Any, other: Any, condition: str = "mi_l2") -> pd.Da
     averaged over ``other``'s steps, and every metric at ``other``'s last evaluation beside
     ``base``'s evaluation at that step. Per row: mean of each, the paired difference, its
     largest magnitude, the two-sided Wilcoxon p, and the trial-to-trial sd of ``base`` (the
-    scale a tolerance is judged against)."""
+    scale a tolerance is judged against); with ``control`` (a run of
+    :data:`SEPARATION_FP32_ALONE`), the largest magnitude of its own paired difference from
+    ``base``: what differences at the level of rounding alone do to the same quantity."""
     bi = base.config.layout().index(condition)
-    oi = other.config.layout().index(condition)
     steps = other.config.mm_steps
-    b_snaps, o_snaps = base.result["snaps"], other.result["snaps"]
+    b_snaps = base.result["snaps"]
     at = list(np.asarray(base.result["snap_epochs"])).index(steps)
-    pairs = {"critic estimate after pre-training (pre_mi)":
-             (base.result["pre_mi"][bi], other.result["pre_mi"][oi]),
-             f"MI estimate, mean of MM steps 1–{steps}":
-             (np.nanmean(base.result["hist"]["mi"][:steps, bi], 0),
-              np.nanmean(other.result["hist"]["mi"][:, oi], 0))}
+
+    def quantities(rr: Any) -> dict[str, np.ndarray]:
+        i = rr.config.layout().index(condition)
+        out = {"critic estimate after pre-training (pre_mi)": rr.result["pre_mi"][i],
+               f"MI estimate, mean of MM steps 1–{steps}":
+               np.nanmean(rr.result["hist"]["mi"][:, i], 0)}
+        for m in SEPARATION_METRICS:
+            out[f"{m} at MM step {steps}"] = np.asarray(rr.result["snaps"][m][-1])[i]
+        return out
+
+    ref = {"critic estimate after pre-training (pre_mi)": base.result["pre_mi"][bi],
+           f"MI estimate, mean of MM steps 1–{steps}":
+           np.nanmean(base.result["hist"]["mi"][:steps, bi], 0)}
     for m in SEPARATION_METRICS:
-        pairs[f"{m} at MM step {steps}"] = (np.asarray(b_snaps[m][at])[bi],
-                                            np.asarray(o_snaps[m][-1])[oi])
+        ref[f"{m} at MM step {steps}"] = np.asarray(b_snaps[m][at])[bi]
+    got = quantities(other)
+    ctl = quantities(control) if control is not None else None
     rows = []
-    for name, (b, x) in pairs.items():
-        b, x = np.asarray(b, dtype=float), np.asarray(x, dtype=float)
+    for name, b in ref.items():
+        b, x = np.asarray(b, dtype=float), np.asarray(got[name], dtype=float)
         d = x - b
-        rows.append({"quantity": name, "fp32 (committed)": f"{b.mean():.4g}",
-                     "bf16 states": f"{x.mean():.4g}", "paired Δ (mean)": f"{d.mean():+.2g}",
-                     "max |Δ|": f"{np.abs(d).max():.2g}", "sd of fp32 trials":
-                     f"{b.std(ddof=1):.2g}" if len(b) > 1 else "—",
-                     "Wilcoxon p": f"{stats.wilcoxon(d).pvalue:.2g}"
-                     if len(d) >= 2 and np.any(d != 0) else "—", "n": len(d)})
+        row = {"quantity": name, "fp32 (committed)": f"{b.mean():.4g}",
+               "bf16 states": f"{x.mean():.4g}", "paired Δ (mean)": f"{d.mean():+.2g}",
+               "max |Δ|": f"{np.abs(d).max():.2g}"}
+        if ctl is not None:
+            row["max |Δ|, fp32 alone (control)"] = \
+                f"{np.abs(np.asarray(ctl[name], dtype=float) - b).max():.2g}"
+        row.update({"sd of fp32 trials": f"{b.std(ddof=1):.2g}" if len(b) > 1 else "—",
+                    "Wilcoxon p": f"{stats.wilcoxon(d).pvalue:.2g}"
+                    if len(d) >= 2 and np.any(d != 0) else "—", "n": len(d)})
+        rows.append(row)
     return pd.DataFrame(rows).set_index("quantity")
 
 
