@@ -185,3 +185,22 @@ def test_the_bf16_states_table_pairs_a_short_run_with_the_longer_runs_snapshot(s
     t = variants.bf16_states_effect(base, low)
     pre = float(t.iloc[0]["max |Δ|"])
     assert 1e-5 < pre < 0.02
+
+
+def test_the_bf16_states_sentence_follows_its_rule_on_hand_built_tables():
+    import pandas as pd
+    from mifd.paper import variants
+
+    def table(d, ctl, sd, p="0.5", n=5):
+        return pd.DataFrame([{"quantity": "Q_cor", "max |Δ|": d,
+                              "max |Δ|, fp32 alone (control)": ctl, "sd of fp32 trials": sd,
+                              "Wilcoxon p": p, "n": n}]).set_index("quantity")
+    assert variants.bf16_states_sentence(table("1e-6", "2e-7", "0.01")).startswith(
+        "Unchanged within tolerance")                      # within 10 × rounding
+    assert variants.bf16_states_sentence(table("1e-3", "0", "0.05")).startswith(
+        "Unchanged")                                       # within a tenth of the trial sd
+    s = variants.bf16_states_sentence(table("0.02", "1e-7", "0.05"))
+    assert s.startswith("Not unchanged") and "Q_cor (up to 0.02" in s
+    assert "not testable at n = 5" in s
+    s = variants.bf16_states_sentence(table("0.02", "1e-7", "0.05", p="0.01", n=8))
+    assert "A mean shift over the trials: detected (smallest p = 0.01)" in s

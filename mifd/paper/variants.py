@@ -155,6 +155,30 @@ def bf16_states_effect(base: Any, other: Any, condition: str = "mi_l2",
     return pd.DataFrame(rows).set_index("quantity")
 
 
+def bf16_states_sentence(table: pd.DataFrame) -> str:
+    """What :func:`bf16_states_effect`'s table says, by one stated rule: bf16 states leave the
+    critic *unchanged within tolerance* only if, on every row, their largest paired difference
+    is within ten times the control's (rounding alone) or within a tenth of the trial-to-trial
+    sd; a mean shift is tested separately (two-sided Wilcoxon; at n ≤ 5 no p can fall below
+    0.05, so it is "not testable")."""
+    rows = []
+    for name, r in table.iterrows():
+        d, sd = float(r["max |Δ|"]), float(r["sd of fp32 trials"])
+        ctl = float(r["max |Δ|, fp32 alone (control)"]) if "max |Δ|, fp32 alone (control)" \
+            in table.columns else float("nan")
+        if not (d <= 10 * ctl or d <= 0.1 * sd):
+            rows.append(f"{name} (up to {d:.2g}; rounding alone {ctl:.2g}; trial sd {sd:.2g})")
+    n = int(table["n"].iloc[0])
+    ps = [float(p) for p in table["Wilcoxon p"] if p != "—"]
+    mean = (f"not testable at n = {n}" if 2.0 / 2 ** n >= 0.05 else
+            "detected" if ps and min(ps) < 0.05 else "not detected")
+    if not rows:
+        return (f"Unchanged within tolerance on every row; a mean shift: {mean} (n = {n}).")
+    return ("Not unchanged within tolerance: bf16 states move single trials beyond rounding in "
+            + "; ".join(rows) + f". A mean shift over the trials: {mean}"
+            + (f" (smallest p = {min(ps):.2g})" if ps else "") + ".")
+
+
 def stored_run(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None
                ) -> Any | None:
     """The run of ``experiment``/``profile``/``overrides`` if the store or the committed
