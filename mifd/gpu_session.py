@@ -525,8 +525,9 @@ def committed_sessions(committed: Path | str | None = None) -> list[tuple[Path, 
 
 
 def kernel_table(committed: Path | str | None = None) -> "pd.DataFrame":
-    """The Triton GRU timings of every committed GPU session (:func:`mifd.perf.kernels.
-    timing_table` of each session's ``kernels`` record), with the session and device."""
+    """The Triton GRU timings of every committed GPU session
+    (:func:`mifd.perf.kernels.timing_table` of each session's ``kernels`` record), with the
+    session and device."""
     import pandas as pd
     from .perf.kernels import timing_table
     frames = []
