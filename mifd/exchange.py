@@ -51,7 +51,7 @@ RUN_FIELDS = ("trials", "seed", "conditions", "sm_precision", "fused_bptt", "mer
               "graph_sm_pass", "compile_critic", "sm_pass_group", "batch_sm_passes",
               "time_chunk", "bptt_checkpoint", "gru_kernel", "sm_states")
 #: per profile, config fields a GPU session chooses by measurement, which may differ from the
-#: profile's too (:data:`mifd.gpu_session.SESSION_PLANS`: the ``gpu`` profile's sequence
+#: profile's too (:data:`mifd.session_plan.SESSION_PLANS`: the ``gpu`` profile's sequence
 #: length, its MM steps and the snapshots' spacing)
 PLANNED_FIELDS = {"gpu": ("length", "mm_steps", "eval_every")}
 #: side files: timing or benchmark JSON, test reports

@@ -23,7 +23,8 @@ the same way (``bimt``: BIMT beside MI minimization at the published sizes; ``pe
 there is one training step): their trials from the first seed (or ``--set seed=…``), as many
 per condition as fit. ``separation`` (one MM step) runs its ``gpu`` profile
 (:data:`DEFAULT_PROFILES`) planned by measurement instead: all 20 trials per condition kept,
-its sequence length and MM steps chosen to fit the budget (:data:`SESSION_PLANS`,
+its sequence length and MM steps chosen to fit the budget
+(:data:`mifd.session_plan.SESSION_PLANS`,
 :func:`plan_by_measurement`), and the projected time of the published run recorded.
 """
 
@@ -42,6 +43,8 @@ from typing import Any
 import torch
 
 from .config import ConfigError
+from .session_plan import (PASS_GROUPS, RESERVE, SESSION_PLANS, choose_rung, out_of_memory,
+                           plan_ladder)
 from .store import atomic_write_json, code_version, machine_info, now
 
 #: the epochs the probe times after one untimed epoch (graph capture, warm-up)
@@ -50,8 +53,6 @@ PROBE_EPOCHS = 3
 TEST_TIMEOUT = 240
 #: seconds the kernel timings may take in all (a pass is skipped once they are spent)
 KERNEL_SECONDS = 90
-#: fraction of the projected time kept in reserve for snapshots, the audit, final evaluation
-RESERVE = 0.25
 
 
 def _stamp() -> str:
@@ -100,7 +101,7 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
                   most: int) -> int:
     """Trials per condition that fit ``seconds``: the epoch time grows at most linearly with the
     batched trials (measured ``per_epoch_at`` with ``trials_at`` per condition), plus
-    :data:`RESERVE` for the rest of the run. 0 if not even one fits."""
+    :data:`mifd.session_plan.RESERVE` for the rest of the run. 0 if not even one fits."""
     per_trial = per_epoch_at / trials_at * epochs * (1 + RESERVE)
     return max(0, min(most, int(seconds // per_trial)))
 
@@ -129,73 +130,13 @@ def check_session_profile(experiment: str, profile: str) -> None:
                           f"allowed: {DEFAULT_PROFILES[experiment]!r} (the default)")
 
 
-#: per (experiment, profile), a session that shortens sequences and training to fit its budget
-#: rather than dropping trials (issue: separation at the published scale — "shorten sequences
-#: and steps before anything else"): the probe's sequence length and MM steps, the published
-#: lengths and step counts and the shorter ones a session may take (each list from the
-#: published value down), and the snapshots a run keeps
-SESSION_PLANS: dict[tuple[str, str], dict[str, Any]] = {
-    ("separation", "gpu"): {"probe": {"length": 1000, "mm_steps": 8, "pre_steps": 1},
-                              "lengths": (10000, 5000, 2000, 1000, 500, 250),
-                              "steps": (4000, 2000, 1000, 500, 250, 100),
-                              "snapshots": 20},
-}
-#: fraction of the device's memory a planned run may be projected to use
-MEMORY_FRACTION = 0.85
-
-
-def plan_ladder(lengths: tuple[int, ...], steps: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(sequence length, MM steps) from the published pair down: each rung shortens, by one
-    place in its list, whichever of the two is the larger fraction of its published value (the
-    sequence on a tie), so the two shrink together."""
-    i = j = 0
-    out = [(lengths[0], steps[0])]
-    while i < len(lengths) - 1 or j < len(steps) - 1:
-        longer = lengths[i] / lengths[0] >= steps[j] / steps[0]
-        if (longer and i < len(lengths) - 1) or j == len(steps) - 1:
-            i += 1
-        else:
-            j += 1
-        out.append((lengths[i], steps[j]))
-    return out
-
-
-def choose_rung(per_step: float, length_at: int, peak_bytes: float, seconds: float,
-                ladder: list[tuple[int, int]], memory_bytes: float | None,
-                extra_steps: float = 0.0, fixed_seconds: float = 0.0) -> tuple[int, int] | None:
-    """The first rung of ``ladder`` that fits: its projected time — ``per_step`` seconds per MM
-    step measured at sequence length ``length_at``, times the MM steps plus ``extra_steps``
-    (the pre-training SM steps in MM-step units), plus ``fixed_seconds`` (the evaluations, at
-    ``length_at``), all growing linearly with the length (the recurrence, the critic's samples
-    and the evaluation all do), plus :data:`RESERVE` — within ``seconds``, and its projected
-    peak memory (``peak_bytes`` at ``length_at``, linear in the length) within
-    :data:`MEMORY_FRACTION` of ``memory_bytes`` (unknown: not checked). None if no rung fits."""
-    for length, steps in ladder:
-        scale = length / length_at
-        if (per_step * (steps + extra_steps) + fixed_seconds) * scale * (1 + RESERVE) > seconds:
-            continue
-        if memory_bytes is not None and peak_bytes * scale > MEMORY_FRACTION * memory_bytes:
-            continue
-        return length, steps
-    return None
-
-
-#: the statistics network's passes per group a probe tries after running out of memory
-#: (0: all of an MM step's passes at once)
-PASS_GROUPS = (0, 10, 5, 2, 1)
-
-
-def _out_of_memory(e: BaseException) -> bool:
-    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e)
-
-
 def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: str,
                         deadline: float, most: int, memory_bytes: float | None = None) -> dict:
-    """A session's settings chosen by measurement (:data:`SESSION_PLANS`): probe all ``most``
+    """A session's settings chosen by measurement (:data:`mifd.session_plan.SESSION_PLANS`): probe all ``most``
     trials per condition at the plan's short probe settings (after running out of memory: fewer
-    statistics-network passes per group, :data:`PASS_GROUPS`, then half the trials), then take
-    the first rung of :func:`plan_ladder` whose projected time and memory fit what is left
-    (:func:`choose_rung`). If none fits, the trials that fit the last rung, probed again.
+    statistics-network passes per group, :data:`mifd.session_plan.PASS_GROUPS`, then half the trials), then take
+    the first rung of :func:`mifd.session_plan.plan_ladder` whose projected time and memory fit what is left
+    (:func:`mifd.session_plan.choose_rung`). If none fits, the trials that fit the last rung, probed again.
     Returns ``{"overrides", "probes", "trials", "rung", "projected_paper_minutes"}`` (trials 0:
     nothing fits; the projection: the published length and steps at ``most`` trials, linear
     in both, from the last probe). ``memory_bytes``: the device's memory (default: as CUDA
@@ -217,7 +158,7 @@ def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: 
         try:
             pr = probe(experiment, exp.config(profile, over, device), device)
         except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
-            if not _out_of_memory(e):
+            if not out_of_memory(e):
                 raise
             if cuda:
                 torch.cuda.empty_cache()
@@ -510,73 +451,3 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     exchange.pack(out, entries, side, {"session": timing.name})
     print(f"wrote {out} ({len(list(out.iterdir()))} files)", flush=True)
     return out
-
-
-def committed_sessions(committed: Path | str | None = None) -> list[tuple[Path, dict]]:
-    """Every committed GPU session's timing file (``results/committed/bench/sessions/*/
-    timing-*.json``, or under ``committed``) and its contents, in date order."""
-    from .exchange import SESSIONS
-    from .store import default_roots
-    if committed is None:
-        roots = default_roots()[1]
-        committed = roots[0] if roots else Path("results/committed")
-    return [(f, json.loads(f.read_text()))
-            for f in sorted((Path(committed) / SESSIONS).glob("*/timing-*.json"))]
-
-
-def kernel_table(committed: Path | str | None = None) -> "pd.DataFrame":
-    """The Triton GRU timings of every committed GPU session
-    (:func:`mifd.perf.kernels.timing_table` of each session's ``kernels`` record), with the
-    session and device."""
-    import pandas as pd
-    from .perf.kernels import timing_table
-    frames = []
-    for f, s in committed_sessions(committed):
-        if not isinstance(s.get("kernels"), dict):
-            continue
-        t = timing_table(s["kernels"])
-        if len(t):
-            t.insert(0, "device", s.get("machine", {}).get("gpu", s.get("device")))
-            t.insert(0, "session", f.parent.name)
-            frames.append(t)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def session_table(committed: Path | str | None = None) -> "pd.DataFrame":
-    """One row per committed GPU session (``results/committed/bench/sessions/*/timing-*.json``):
-    device, the probes, the run's trials and wall time, seconds per trial-epoch and the
-    projected time of the whole profile at that batch size."""
-    import pandas as pd
-    rows = []
-    for f, s in committed_sessions(committed):
-        run = s.get("run", {})
-        pr = s.get("probes", [])
-        k = run.get("trials_per_condition")
-        rows.append({
-            "session": f.parent.name, "experiment": s.get("experiment", "wm"),
-            "device": s.get("machine", {}).get("gpu", s.get("device")),
-            "commit": s.get("code", {}).get("git_commit", "?")[:10],
-            "CUDA tests": ("—" if "tests" not in s else "passed" if s["tests"]["returncode"] == 0
-                           else f"exit {s['tests']['returncode']}"),
-            "probe s/epoch (trials per condition)": "; ".join(
-                f"{p['seconds_per_epoch']:.3f} ({p['trials_per_condition']})"
-                if "seconds_per_epoch" in p else
-                f"out of memory ({p.get('trials_per_condition')})" for p in pr),
-            "run: trials per condition": k if k else "none fitted",
-            "run: seeds": (f"{run['seed']}–{run['seed'] + k - 1}" if k and "seed" in run
-                           else "—"),
-            "run: wall s": round(run["wall_seconds"]) if run.get("wall_seconds") else "—",
-            "s per trial-epoch (whole run)": (
-                round(s["projection"]["seconds_per_trial_epoch_whole_run"], 4)
-                if "projection" in s else "—"),
-            "projected whole profile, min (at this batch)": (
-                round(s["projection"]["projected_profile_minutes_at_this_batch"], 1)
-                if "projection" in s else "—"),
-            "planned (length, MM steps)": (
-                tuple(s["plan_by_measurement"]["rung"])
-                if (s.get("plan_by_measurement") or {}).get("rung") else "—"),
-            "projected published run, min": (
-                round(s["plan_by_measurement"]["projected_paper_minutes"], 1)
-                if (s.get("plan_by_measurement") or {}).get("projected_paper_minutes")
-                else "—")})
-    return pd.DataFrame(rows)

@@ -259,7 +259,7 @@ def test_a_separation_session_runs_its_gpu_profile(tmp_path, monkeypatch):
 
 
 def test_the_plan_ladder_shortens_sequences_and_steps_together():
-    from mifd.gpu_session import SESSION_PLANS, choose_rung, plan_ladder
+    from mifd.session_plan import SESSION_PLANS, choose_rung, plan_ladder
     p = SESSION_PLANS[("separation", "gpu")]
     ladder = plan_ladder(p["lengths"], p["steps"])
     assert ladder[:8] == [(10000, 4000), (5000, 4000), (5000, 2000), (2000, 2000), (2000, 1000),
@@ -362,7 +362,7 @@ def test_the_performance_tables_read_the_committed_sessions(tmp_path):
     """``session_table`` and ``kernel_table`` from hand-built timing files: a wm session (probes
     and projection) and a planned separation session (its rung, the projected published run
     and the kernel timings)."""
-    from mifd.gpu_session import kernel_table, session_table
+    from mifd.session_tables import kernel_table, session_table
     base = tmp_path / exchange.SESSIONS
     wm = {"experiment": "wm", "machine": {"gpu": "H100"}, "code": {"git_commit": "abc"},
           "tests": {"returncode": 0}, "probes": [{"seconds_per_epoch": 0.5,
