@@ -117,25 +117,19 @@ def bf16_states_effect(base: Any, other: Any, condition: str = "mi_l2",
     scale a tolerance is judged against); with ``control`` (a run of
     :data:`SEPARATION_FP32_ALONE`), the largest magnitude of its own paired difference from
     ``base``: what differences at the level of rounding alone do to the same quantity."""
-    bi = base.config.layout().index(condition)
     steps = other.config.mm_steps
-    b_snaps = base.result["snaps"]
     at = list(np.asarray(base.result["snap_epochs"])).index(steps)
 
-    def quantities(rr: Any) -> dict[str, np.ndarray]:
+    def quantities(rr: Any, snap: int = -1) -> dict[str, np.ndarray]:
         i = rr.config.layout().index(condition)
         out = {"critic estimate after pre-training (pre_mi)": rr.result["pre_mi"][i],
                f"MI estimate, mean of MM steps 1–{steps}":
-               np.nanmean(rr.result["hist"]["mi"][:, i], 0)}
+               np.nanmean(rr.result["hist"]["mi"][:steps, i], 0)}
         for m in SEPARATION_METRICS:
-            out[f"{m} at MM step {steps}"] = np.asarray(rr.result["snaps"][m][-1])[i]
+            out[f"{m} at MM step {steps}"] = np.asarray(rr.result["snaps"][m][snap])[i]
         return out
 
-    ref = {"critic estimate after pre-training (pre_mi)": base.result["pre_mi"][bi],
-           f"MI estimate, mean of MM steps 1–{steps}":
-           np.nanmean(base.result["hist"]["mi"][:steps, bi], 0)}
-    for m in SEPARATION_METRICS:
-        ref[f"{m} at MM step {steps}"] = np.asarray(b_snaps[m][at])[bi]
+    ref = quantities(base, at)
     got = quantities(other)
     ctl = quantities(control) if control is not None else None
     rows = []
