@@ -35,12 +35,17 @@ class ConfigError(ValueError):
 
 
 def param(default: Any, *, doc: str = "", choices: tuple | None = None,
-          low: float | None = None, high: float | None = None, added: bool = False) -> Any:
+          low: float | None = None, high: float | None = None, added: bool = False,
+          legacy: Any = dataclasses.MISSING) -> Any:
     """A config field with its allowed values (used by ``validate``).
 
     ``added``: a field added after results were stored; it enters the store key only when it
-    differs from its default, so existing keys stay valid (:func:`config_hash`)."""
-    meta = {"doc": doc, "choices": choices, "low": low, "high": high, "added": added}
+    differs from ``legacy``, the value every result stored before the field existed implicitly
+    had (by default the field's default), so existing keys stay valid and a key follows from the
+    full config alone: changing such a field's default later changes no key
+    (:func:`config_hash`)."""
+    meta = {"doc": doc, "choices": choices, "low": low, "high": high, "added": added,
+            "legacy": default if legacy is dataclasses.MISSING else legacy}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults so configs stay hashable")
     return dataclasses.field(default=default, metadata=meta)
@@ -225,11 +230,13 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def config_hash(experiment: str, cfg: Any, version: str) -> str:
     """Key of a run in the results store: hash of experiment, full config and package version.
 
-    Fields declared with ``param(..., added=True)`` are left out while they hold their default,
-    so adding such a field keeps every existing key."""
+    Fields declared with ``param(..., added=True)`` are left out while they hold their legacy
+    value (the one results stored before the field existed had), so adding such a field, or
+    changing its default afterwards, keeps every existing key."""
     config = to_dict(cfg)
     for f in dataclasses.fields(cfg):
-        if f.metadata.get("added") and getattr(cfg, f.name) == f.default:
+        if f.metadata.get("added") and \
+                getattr(cfg, f.name) == f.metadata.get("legacy", f.default):
             del config[f.name]
     blob = json.dumps({"experiment": experiment, "config": config, "version": version},
                       sort_keys=True, separators=(",", ":"))
