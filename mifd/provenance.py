@@ -30,6 +30,17 @@ def reproduction(meta: Mapping[str, Any], code: str | None) -> dict | None:
     return next((r for r in meta.get("reproduced", ()) if r.get("code") == code), None)
 
 
+def _how(r: Mapping[str, Any]) -> str:
+    """How a replay matched: bit for bit, or within its stated tolerance and why."""
+    if r.get("mode") != "within tolerance":
+        return "bit for bit"
+    why = {"different": "made on other CPU numerics",
+           "unrecorded": "made on CPU numerics its record does not name"}.get(r.get("numerics"),
+                                                                             "")
+    return (f"within {r.get('tolerance_scaled', 0):g} of each value's scale "
+            f"(largest {max(r.get('tolerance', {0: 0}).values()):.1e}; {why})")
+
+
 def describe_reproduction(meta: Mapping[str, Any], code: str | None) -> str:
     """One line for a page: how a result made by other code is known to be this code's."""
     r = reproduction(meta, code)
@@ -37,7 +48,7 @@ def describe_reproduction(meta: Mapping[str, Any], code: str | None) -> str:
         return ""
     made = meta.get("code", {})
     return (f"; made by code {made.get('hash')} ({(made.get('git_commit') or '?')[:10]}), "
-            f"reproduced by this code bit for bit on replay of the first {r['steps']} of "
+            f"reproduced by this code {_how(r)} on replay of the first {r['steps']} of "
             f"{r['of']} steps of its unit {r.get('unit', 'train')!r} ({len(r['compared'])} "
             f"histories and snapshot metrics of every trial; {r['date'][:10]})"
             + (f" — float64 evaluation metrics equal within {r.get('float64_rtol', 1e-12):g} "

@@ -15,6 +15,14 @@ hash, the steps replayed of how many, what was compared, when, at which commit);
 then counts as made by this code (:func:`mifd.provenance.is_current`) and its page says how
 that is known.
 
+Bit for bit holds only on the same numerics (:mod:`mifd.numerics`: CPU vendor, torch's CPU
+capability, BLAS, torch): another machine may run other kernels whose float32 sums differ in
+their last bits, and training carries that on. A result made on other numerics (or on numerics
+its record does not name: results made before the record existed) whose replay differs is
+therefore compared again within :data:`CROSS_NUMERICS_TOL` (each history's or metric's largest
+difference relative to its largest magnitude), and the record says which comparison passed and
+why.
+
 What a replay does not cover is stated with it: the steps after the first snapshot run the
 same code as the steps before it, but the last evaluation and a post-hoc audit after training
 are not replayed. A code change that alters what is computed fails the replay, and the result
@@ -29,11 +37,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from . import numerics
 from .config import ConfigError, apply_overrides, config_hash
 from .provenance import is_current
 from .store import Entry, Store, atomic_write_json, code_version, now
 
-__all__ = ["FLOAT64_RTOL", "Replay", "ReplayStop", "compare", "compare_all", "replay",
+__all__ = ["CROSS_NUMERICS_TOL", "FLOAT64_RTOL", "Replay", "ReplayStop", "compare", "compare_all", "replay",
            "reproduce_committed"]
 
 #: (path in the training unit's state, path in the stored result) of per-step histories: row
@@ -120,7 +129,29 @@ def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmax(np.where(np.isnan(r), np.inf, r)))
 
 
-def _same(a: Any, b: Any, rounding: dict[str, float] | None = None, name: str = "") -> bool:
+#: on other (or unrecorded) numerics, a replayed history or snapshot metric counts as the same
+#: when its largest difference is at most this fraction of its largest magnitude (rounding
+#: carried through the replayed steps stays far below it: ``tests/test_numerics.py``; a change
+#: of what is computed, e.g. a value moved by 1 %, is far above it)
+CROSS_NUMERICS_TOL = 1e-3
+
+
+def _scaled_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest difference of two arrays relative to the larger one's largest magnitude
+    (``inf`` where NaN stands in one only)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return float("inf")
+    ok = ~np.isnan(a)
+    if not ok.any():
+        return 0.0
+    d = float(np.max(np.abs(a[ok] - b[ok])))
+    scale = float(max(np.max(np.abs(a[ok])), np.max(np.abs(b[ok]))))
+    return 0.0 if d == 0 else (d / scale if scale > 0 else float("inf"))
+
+
+def _same(a: Any, b: Any, rounding: dict[str, float] | None = None, name: str = "",
+          tolerance: dict[str, float] | None = None) -> bool:
     """Bit for bit (NaN where NaN); float64 arrays within :data:`FLOAT64_RTOL`, their largest
     relative difference noted in ``rounding[name]``."""
     a, b = np.asarray(a), np.asarray(b)
@@ -134,6 +165,11 @@ def _same(a: Any, b: Any, rounding: dict[str, float] | None = None, name: str = 
             if r <= FLOAT64_RTOL:
                 if rounding is not None:
                     rounding[name] = max(rounding.get(name, 0.0), r)
+                return True
+        if tolerance is not None:
+            r = _scaled_diff(a, b)
+            if r <= CROSS_NUMERICS_TOL:
+                tolerance[name] = max(tolerance.get(name, 0.0), r)
                 return True
         return False
     return bool(np.array_equal(a, b))
@@ -152,6 +188,17 @@ class Replay:
     unit: str = "train"
     #: float64 values equal only within :data:`FLOAT64_RTOL`: their largest relative difference
     rounding: dict[str, float] = field(default_factory=dict)
+    #: "same", "different" or "unrecorded": the committed result's numerics against this
+    #: machine's (:func:`mifd.numerics.same_numerics`)
+    numerics: str = "same"
+    #: values equal only within :data:`CROSS_NUMERICS_TOL` (other or unrecorded numerics):
+    #: their largest scaled difference; empty when the replay matched bit for bit
+    tolerance: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        """How the replay matched: "bit for bit" or "within tolerance"."""
+        return "within tolerance" if self.tolerance else "bit for bit"
 
     @property
     def reproduced(self) -> bool:
@@ -162,7 +209,10 @@ class Replay:
         return {"code": code, "git_commit": v.get("git_commit"), "date": now(),
                 "unit": self.unit, "steps": self.steps, "of": self.of,
                 "compared": self.compared, "float64_rounding": self.rounding,
-                "float64_rtol": FLOAT64_RTOL}
+                "float64_rtol": FLOAT64_RTOL, "mode": self.mode, "numerics": self.numerics,
+                "machine_numerics": numerics.record(),
+                **({"tolerance": self.tolerance, "tolerance_scaled": CROSS_NUMERICS_TOL}
+                   if self.tolerance else {})}
 
 
 def _rows_run(a: np.ndarray) -> int:
@@ -174,7 +224,8 @@ def _rows_run(a: np.ndarray) -> int:
 
 
 def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any],
-            rounding: dict[str, float] | None = None) -> tuple[list[str], list[str], int, int]:
+            rounding: dict[str, float] | None = None, tolerance: dict[str, float] | None = None
+            ) -> tuple[list[str], list[str], int, int]:
     """Compare the histories and snapshots a replay made with the stored ones: the names
     compared, those that differ (a shape, a value or a NaN in another place), and the steps
     replayed of how many (rows of the first history)."""
@@ -200,7 +251,7 @@ def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any],
             if not of:
                 steps, of = rows, b.shape[0]
             if a.shape[1:] != b.shape[1:] or b.shape[0] < rows or \
-                    not _same(a[:rows], b[:rows], rounding, name):
+                    not _same(a[:rows], b[:rows], rounding, name, tolerance):
                 differ.append(name)
     for s_path, r_path in SNAPSHOTS:
         snaps, stored = _get(unit_state, s_path), _get(result, r_path)
@@ -213,14 +264,16 @@ def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any],
             compared.append(name)
             b = np.asarray(stored[k])
             if b.shape[0] < len(snaps) or \
-                    not all(_same(s[k], b[i], rounding, name) for i, s in enumerate(snaps)):
+                    not all(_same(s[k], b[i], rounding, name, tolerance)
+                            for i, s in enumerate(snaps)):
                 differ.append(name)
         break
     return compared, differ, steps, of
 
 
 def compare_all(made: Mapping[str, Any], stored: Mapping[str, Any], prefix: str = "",
-                rounding: dict[str, float] | None = None) -> tuple[list[str], list[str]]:
+                rounding: dict[str, float] | None = None,
+                tolerance: dict[str, float] | None = None) -> tuple[list[str], list[str]]:
     """Compare every array a replayed unit made with the stored one at the same path."""
     compared, differ = [], []
     rounding = rounding if rounding is not None else {}
@@ -228,14 +281,14 @@ def compare_all(made: Mapping[str, Any], stored: Mapping[str, Any], prefix: str 
         name = f"{prefix}/{k}" if prefix else k
         if isinstance(v, Mapping):
             if isinstance(stored.get(k), Mapping):
-                c, d = compare_all(v, stored[k], name, rounding)
+                c, d = compare_all(v, stored[k], name, rounding, tolerance)
                 compared += c
                 differ += d
             continue
         if k not in stored or isinstance(v, str):
             continue
         compared.append(name)
-        if not _same(v, stored[k], rounding, name):
+        if not _same(v, stored[k], rounding, name, tolerance):
             differ.append(name)
     return compared, differ
 
@@ -279,17 +332,35 @@ def replay(entry: Entry, progress: bool = False) -> Replay:
                           "before its first snapshot; allowed: a run with one (recompute it)")
     finally:
         torch.set_num_threads(threads)
+    same = numerics.same_numerics(entry.meta().get("machine", {}).get("numerics"),
+                                  numerics.record())
+    kind = "unrecorded" if same is None else ("same" if same else "different")
+    return _compare_state(state, result, exp.name, entry.path.name, kind)
+
+
+def _compare_state(state: dict, result: Mapping[str, Any], experiment: str, key: str,
+                   kind: str = "same") -> Replay:
+    """Compare a replayed state with the stored result: bit for bit, and on other or
+    unrecorded numerics (``kind``) what differs again within :data:`CROSS_NUMERICS_TOL`."""
     cur = state["current"]
-    rounding: dict[str, float] = {}
-    if cur is None:  # the whole first unit ran: every value it made is compared
-        name, made = next(iter(state["done"].items()))
-        stored = _get(result, name) or _get(result, f"units/{name}") or result
-        compared, differ = compare_all(made, stored, name, rounding)
-        steps = of = int(state["step"])
-    else:
-        name = cur["unit"]
-        compared, differ, steps, of = compare(cur["state"], result, rounding)
-    return Replay(exp.name, entry.path.name, steps, of, compared, differ, name, rounding)
+
+    def run(tolerance):
+        rounding: dict[str, float] = {}
+        if cur is None:  # the whole first unit ran: every value it made is compared
+            name, made = next(iter(state["done"].items()))
+            stored = _get(result, name) or _get(result, f"units/{name}") or result
+            compared, differ = compare_all(made, stored, name, rounding, tolerance)
+            steps = of = int(state["step"])
+        else:
+            name = cur["unit"]
+            compared, differ, steps, of = compare(cur["state"], result, rounding, tolerance)
+        return Replay(experiment, key, steps, of, compared, differ, name, rounding, kind,
+                      tolerance or {})
+
+    r = run(None)
+    if r.differ and kind != "same":
+        r = run({})
+    return r
 
 
 def reproduce_committed(store: Store | None = None, experiments: tuple[str, ...] = (),
@@ -318,7 +389,11 @@ def reproduce_committed(store: Store | None = None, experiments: tuple[str, ...]
                 meta = {**meta, "reproduced": [*meta.get("reproduced", ()), r.record(code)]}
                 atomic_write_json(meta_path, meta)
             report(f"{'reproduced' if r.reproduced else 'DIFFERS   '}  {name:<20} {r.key}  "
-                   f"steps {r.steps} of {r.of}; compared {len(r.compared)}"
+                   f"steps {r.steps} of {r.of}; compared {len(r.compared)}; "
+                   f"{r.mode if r.reproduced else 'not even within tolerance'} "
+                   f"({r.numerics} numerics)"
+                   + (f"; largest scaled difference {max(r.tolerance.values()):.1e}"
+                      if r.tolerance else "")
                    + (f"; float64 within {max(r.rounding.values()):.1e}" if r.rounding else "")
                    + (f"; differ: {', '.join(r.differ)}" if r.differ else ""))
     return out

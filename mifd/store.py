@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from ._version import __version__
+from . import numerics
 
 
 class CorruptFileError(IOError):
@@ -133,7 +134,8 @@ def code_version() -> dict[str, Any]:
 def machine_info(device: str) -> dict[str, Any]:
     info = {"host_cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "device": device}
+            "torch_threads": torch.get_num_threads(), "device": device,
+            "numerics": numerics.record()}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

@@ -71,3 +71,44 @@ def smoke_book(smoke_store):
 def toc_files():
     import re
     return re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text())
+
+
+#: where this machine's BLAS gives a matrix of a batched product other bits in batches of other
+#: sizes (``mifd.numerics.batch_invariance``: an AMD EPYC with MKL), runs whose trials share
+#: their batch with other companions are compared within this bound instead of bit for bit: an
+#: ulp of a float32 sum carried through a few smoke steps (seen: 7.5e-9 absolute, 1.7e-10 on a
+#: metric)
+BATCH_RTOL, BATCH_ATOL = 1e-5, 1e-6
+
+
+def batch_invariant() -> bool:
+    """Whether trials computed in batches of different sizes give the same bits here."""
+    from mifd.numerics import batch_invariance
+    return batch_invariance()["batched"]
+
+
+def assert_batch_equal(actual, expected, err_msg=""):
+    """Equal bit for bit where this machine is batch-invariant (:func:`batch_invariant`), else
+    within :data:`BATCH_RTOL`/:data:`BATCH_ATOL` (the batch's size picks another BLAS kernel)."""
+    import numpy as np
+    if batch_invariant():
+        np.testing.assert_array_equal(actual, expected, err_msg=err_msg)
+    else:
+        np.testing.assert_allclose(actual, expected, rtol=BATCH_RTOL, atol=BATCH_ATOL,
+                                   err_msg=f"{err_msg} (this BLAS is not batch-invariant)")
+
+
+def assert_summaries_equal(a, b):
+    """Two run summaries equal (within the batch bound where the BLAS is not batch-invariant)."""
+    import numpy as np
+    if batch_invariant():
+        assert a == b
+        return
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], dict):
+            assert_summaries_equal(a[k], b[k])
+        elif isinstance(a[k], (int, float)) and not isinstance(a[k], bool):
+            assert_batch_equal(np.float64(b[k]), np.float64(a[k]), err_msg=k)
+        else:
+            assert a[k] == b[k], k

@@ -33,3 +33,29 @@ def test_an_empty_list_means_none_and_a_list_of_choices_needs_one():
         sep.config("book", {"conditions": ""})
     with pytest.raises(ConfigError, match="a comma-separated list of finite numbers"):
         sep.config("book", {"sweep_l2": "a"})
+
+
+def test_an_added_field_is_keyed_against_its_legacy_value_not_its_default():
+    """wm's RMSprop ε moved inside √ by default; the committed ε-outside runs keep their keys,
+    an ε-inside run gets its own, and the key follows from the full config alone."""
+    import dataclasses
+
+    from mifd.config import config_hash
+    from mifd._version import __version__
+    wm = mifd.get_experiment("wm")
+    assert wm.config_cls().rmsprop_eps == "inside"
+    outside = wm.config("book", {"conditions": ("mi",), "rmsprop_eps": "outside"})
+    # the committed 10-trial ε-outside MI run (results/committed/wm/b1575054e2aef9a8)
+    assert config_hash("wm", outside, __version__) == "b1575054e2aef9a8"
+    inside = dataclasses.replace(outside, rmsprop_eps="inside")
+    assert config_hash("wm", inside, __version__) != "b1575054e2aef9a8"
+    # the same config reached through another default gives the same key
+    assert config_hash("wm", wm.config("smoke", {"rmsprop_eps": "inside"}), __version__) == \
+        config_hash("wm", wm.config("smoke"), __version__)
+
+
+def test_the_wm_paper_profile_runs_fp32_matmuls_on_cuda():
+    """The authors' wm runs set NVIDIA_TF32_OVERRIDE=0: fp32, TF32 only when asked for."""
+    wm = mifd.get_experiment("wm")
+    assert wm.config("paper", device="cuda").sm_precision == "fp32"
+    assert wm.config("paper", {"sm_precision": "tf32"}, device="cuda").sm_precision == "tf32"

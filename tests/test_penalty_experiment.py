@@ -16,6 +16,8 @@ from mifd.experiments.penalties import (Condition, PenaltyTrainUnit, block_group
                                         group_metrics, group_penalty, k_communities)
 from mifd.store import Store
 
+from conftest import assert_batch_equal
+
 EXP = mifd.get_experiment("penalties")
 
 
@@ -184,10 +186,13 @@ def test_separation_penalties_none_and_mine_are_separation_no_mi_and_mi_l2_bit_f
     sep = mifd.run("separation", "smoke", "cpu", {"conditions": ("mi_l2", "no_mi")}, **kw)
     for ours, theirs in (("mine=0.005", "mi_l2"), ("none", "no_mi")):
         a, b = pen.layout.index(ours), sep.layout.index(theirs)
+        # the two runs batch their trials with other companions (6 against 4): bit for bit
+        # where the BLAS is batch-invariant, within the conftest bound where it is not
         for k in ("task", "reg", "mi", "sm_mi"):
-            np.testing.assert_array_equal(pen.result["hist"][k][:, a], sep.result["hist"][k][:, b],
-                                          err_msg=f"{ours} {k}")
-        assert pen.result["trials"][ours]["R2"] == sep.result["trials"][theirs]["R2"]
+            assert_batch_equal(pen.result["hist"][k][:, a], sep.result["hist"][k][:, b],
+                               err_msg=f"{ours} {k}")
+        assert_batch_equal(np.array(pen.result["trials"][ours]["R2"]),
+                           np.array(sep.result["trials"][theirs]["R2"]), err_msg="R2")
     x = pen.layout.index("xcorr=0.005")
     assert np.isfinite(pen.result["hist"]["penalty"][:, x]).all()
     assert pen.result["scale"][x].item() != 1.0
