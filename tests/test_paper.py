@@ -79,6 +79,39 @@ def test_onset_is_the_first_snapshot_past_the_fraction_of_the_rise():
     assert on[0] == 20 and np.isnan(on[1]) and np.isnan(on[2])  # falling, flat: no onset
 
 
+def test_onset_of_a_rise_and_fall_curve_is_read_against_its_peak():
+    ep = np.array([0, 100, 200, 300, 400, 500, 600, 700, 800, 900])
+    # rises to 1.0 by epoch 300, falls back to 0.1 (net rise 0.1: half of it, 0.05, is
+    # reached at epoch 100 by the old rule; half of the rise to the peak, 0.5, at epoch 200)
+    fall = np.array([0.0, 0.3, 0.6, 1.0, 0.8, 0.6, 0.4, 0.2, 0.1, 0.1])
+    stay = np.array([0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.0, 1.0])  # rise and stay
+    never = np.array([0.5, 0.4, 0.3, 0.2, 0.2, 0.1, 0.1, 0.1, 0.0, 0.0])  # peak at the start
+    flat = np.full(10, 0.2)
+    nan_start = np.r_[np.nan, np.linspace(0, 1, 9)]
+    on = timing.onset(np.stack([fall, stay, never, flat, nan_start], 1), ep)
+    assert on[0] == 200 and on[1] == 400
+    assert np.isnan(on[2]) and np.isnan(on[3]) and np.isnan(on[4])
+    assert list(timing.rises(np.stack([fall, stay, never, flat], 1))) == [True, True, False, False]
+    # a fall after the peak no longer moves the onset: the same rise with a deep fall
+    deeper = fall.copy()
+    deeper[4:] = -0.5
+    assert timing.onset(deeper[:, None], ep)[0] == 200
+
+
+def test_onset_test_counts_curves_that_never_rise():
+    ep = np.arange(0, 100, 10)
+    up = lambda at: (ep >= at).astype(float)  # noqa: E731 - a step at epoch ``at``
+    down = np.linspace(1, 0, 10)
+    f = np.stack([up(10), up(20), down, up(10)], 1)   # functional: trial 2 never rises
+    s = np.stack([up(50), down, up(60), up(60)], 1)   # structural: trial 1 never rises
+    res = {"snaps": {"F": f, "S": s}, "snap_epochs": ep, "conditions": ["mi"],
+           "trials": {"mi": {"x": [0] * 4}}}
+    t = timing.onset_test(res, "mi", [("F", "S")]).iloc[0]
+    assert t["trials with both onsets"] == 2 and t["functional first"] == 2
+    assert t["functional never rises"] == 1 and t["structural never rises"] == 1
+    assert t["median lag"] == 45
+
+
 def test_onset_test_on_planted_lags():
     ep = np.arange(0, 110, 10)
     rise = lambda at: (ep >= at).astype(float)  # noqa: E731 - a step at epoch ``at``

@@ -1,5 +1,6 @@
 """The verdict rules (mifd.paper.rules), the claims table built on them, and the paper's numbers."""
 
+import math
 import re
 
 import numpy as np
@@ -105,6 +106,41 @@ def test_count_verdict_is_fishers_exact_test_with_a_direction():
     assert rules.count_verdict(0, 4, 10, 20) == "not testable (n = 4)"  # p = 0.26, CI 0.6 wide
     assert rules.count_verdict(20, 20, 20, 20) == "consistent"
     assert rules.count_verdict(0, 0, 10, 20) == "not testable (n = 0)"
+    # Fisher n.s. (p = 0.26) and the Wilson interval [0, 0.49] only 0.49 wide, but without the
+    # paper's 0.5 in it: not shown to agree
+    assert rules.count_verdict(0, 4, 10, 20) == "not testable (n = 4)"
+    assert rules.count_verdict(0, 20, 0, 20) == "consistent"  # a proportion of 0.0: [0, 0.16]
+    assert rules.count_verdict(2, 4, 10, 20) == "not testable (n = 4)"  # [0.15, 0.85]: wide
+
+
+def test_wilson_interval_stays_inside_zero_one():
+    from mifd.paper.intervals import proportion, wilson_ci
+    lo, hi = wilson_ci(20, 20)  # a proportion of 1.0: [0.839, 1]
+    assert hi == 1.0 and lo == pytest.approx(0.8389, abs=1e-4)
+    lo, hi = wilson_ci(0, 20)  # a proportion of 0.0: [0, 0.161]
+    assert lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
+    lo, hi = wilson_ci(18, 20)  # where the t-interval of 0/1 outcomes is 0.9 ± 0.14
+    assert (lo, hi) == pytest.approx((0.6990, 0.9721), abs=1e-4)
+    assert wilson_ci(1, 1) == (pytest.approx(0.2065, abs=1e-4), 1.0)
+    assert all(math.isnan(v) for v in wilson_ci(0, 0))
+    for k in range(11):
+        lo, hi = wilson_ci(k, 10)
+        assert 0 <= lo <= k / 10 <= hi <= 1
+    assert proportion([1.0, 0.0, 1.0, math.nan]) == (2, 3)
+
+
+def test_success_rate_rows_show_the_wilson_interval_not_a_t_interval():
+    from mifd.paper.reported import Reported
+    ours = [1.0] * 17 + [0.0] * 3  # 17/20: the t-interval [0.68, 1.02] leaves [0, 1]
+    rows = rules.level_rows({"mi": {"success_rate": ours}},
+                            {"mi": {"success_rate": Reported(1.0, None, 20, "")}},
+                            ["success_rate"])
+    assert rows[0]["ours"] == "17/20 = 0.850" and rows[0]["ours 95% CI"] == "[0.640, 0.948]"
+    assert rows[0]["verdict"] == "not testable (n = 20)"  # p = 0.23; 1.0 outside [0.64, 0.95]
+    rows = rules.level_rows({"mi": {"success_rate": [1.0] * 20}},
+                            {"mi": {"success_rate": Reported(1.0, None, 20, "")}},
+                            ["success_rate"])
+    assert rows[0]["ours 95% CI"] == "[0.839, 1.000]" and rows[0]["verdict"] == "consistent"
 
 
 def test_correlation_verdict_is_fishers_z_with_a_resolution():

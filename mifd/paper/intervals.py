@@ -1,5 +1,8 @@
-"""Percentile bootstrap intervals, shown beside the t-intervals of the claims tables for
-information (the verdicts of :mod:`mifd.paper.rules` use the t-intervals)."""
+"""Intervals beside the verdicts: percentile bootstrap intervals, shown beside the t-intervals of
+the claims tables for information (the level verdicts of :mod:`mifd.paper.rules` use the
+t-intervals), and Wilson score intervals for proportions (a success rate, k of n trials with a
+property), which every rate shown and the count rule use: a proportion's interval stays inside
+[0, 1], where a t-interval of 0/1 outcomes can leave it (0.9 ± 0.226 at 18 of 20)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+from scipy import stats
 
 
 def bootstrap_ci(x: Sequence[float], level: float = 0.95, n_boot: int = 10_000,
@@ -32,3 +36,27 @@ def bootstrap_diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.9
     rng = np.random.default_rng(seed)
     d = (rng.choice(a, size=(n_boot, a.size)).mean(1) - rng.choice(b, size=(n_boot, b.size)).mean(1))
     return tuple(np.quantile(d, [0.5 - level / 2, 0.5 + level / 2]).tolist())
+
+
+def wilson_ci(k: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n``: the proportions p whose score test
+    ``|k/n − p| ≤ z·√(p(1 − p)/n)`` does not reject at ``level``; always inside [0, 1], exactly
+    [·, 1] at k = n and [0, ·] at k = 0 (NaN for n = 0). ``k`` is rounded to a whole count."""
+    if n <= 0:
+        return math.nan, math.nan
+    k = int(round(k))
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    phat, z2 = k / n, z * z
+    centre = (phat + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(phat * (1 - phat) / n + z2 / (4 * n * n))
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return lo, hi
+
+
+def proportion(x: Sequence[float]) -> tuple[int, int]:
+    """``(k, n)`` of a per-trial 0/1 outcome (e.g. ``success_rate`` per trial), non-finite
+    entries left out."""
+    a = np.asarray(x, dtype=float)
+    a = a[np.isfinite(a)]
+    return int(round(float(a.sum()))), int(a.size)

@@ -15,8 +15,10 @@
   of our trials, or a paper value without an sd: *not testable (n = k)*.
 * **Count** (k of n trials with a property against the paper's K of N): Fisher's exact test,
   two-sided. p < 0.05: *differs (fewer)* or *differs (more)*; otherwise *consistent* when our
-  proportion's 95% Clopper–Pearson interval is at most :data:`COUNT_RESOLUTION` wide, else
-  *not testable (n = n)*.
+  proportion's 95% Wilson score interval (:func:`mifd.paper.intervals.wilson_ci`) contains the
+  paper's proportion and is at most :data:`COUNT_RESOLUTION` wide, else *not testable (n = n)*.
+  Every rate shown (a success rate: trials with accuracy > 0.9) carries its Wilson interval,
+  never a t-interval, so it stays inside [0, 1].
 * **Correlation** (our Pearson r over n trials against the paper's r over N): Fisher's z-test,
   two-sided; p < 0.05: *differs*; otherwise *consistent* when our r's 95% interval is at most
   :data:`CORR_RESOLUTION` wide, else *not testable (n = n)*.
@@ -28,7 +30,8 @@
 * **No difference** (the paper reports a non-significant difference): *differs* when our
   two-sided t-test gives p < 0.05; *consistent* only when the 95% interval of our difference
   lies within ± :data:`MATTERS` × the paper's level; *not testable (n = k)* otherwise.
-* **Timing** (functional before structural), **majority** (a property of the failed trials)
+* **Timing** (functional before structural): onsets against each trial's peak
+  (:data:`mifd.paper.timing.ONSET_RULE`); **majority** (a property of the failed trials)
   and **all of** (a claim made of parts): :func:`timing_verdict`, :func:`majority_verdict`,
   :func:`all_of`.
 * Beside the t-interval each row shows the percentile bootstrap interval of the mean (10 000
@@ -47,7 +50,7 @@ import numpy as np
 from scipy import stats
 
 from ..experiments.base import Layout
-from .intervals import bootstrap_ci, bootstrap_diff_ci
+from .intervals import bootstrap_ci, bootstrap_diff_ci, proportion, wilson_ci
 
 #: the significance level of every test
 ALPHA = 0.05
@@ -57,7 +60,8 @@ ALPHA = 0.05
 EQUIVALENCE = 1.0
 #: the power at which :func:`detectable` states the smallest detectable difference
 POWER = 0.8
-#: a count's 95% Clopper–Pearson interval must be at most this wide for "consistent"
+#: a count's 95% Wilson interval must be at most this wide (and hold the paper's proportion) for
+#: "consistent": from 4 trials at a proportion of 0 or 1, from 12 at one half
 COUNT_RESOLUTION = 0.5
 #: a correlation's 95% interval must be at most this wide for "consistent" (about 60 trials
 #: around r = 0)
@@ -85,7 +89,8 @@ RULES = (
     f"testable at our n (each row gives the smallest difference our n detects with "
     f"{POWER:.0%} power). "
     f"count: Fisher's exact test (two-sided, p < {ALPHA}: differs, naming the direction); "
-    f"consistent only when our proportion's 95% interval is ≤ {COUNT_RESOLUTION:g} wide. "
+    f"consistent only when our proportion's 95% Wilson interval holds the paper's proportion "
+    f"and is ≤ {COUNT_RESOLUTION:g} wide (every rate shown carries its Wilson interval). "
     f"correlation: Fisher's z-test against the paper's r; consistent only when our r's 95% "
     f"interval is ≤ {CORR_RESOLUTION:g} wide. comparison: reproduced when the difference has "
     f"the paper's sign, one-sided Welch p < {ALPHA} and at least {MATTERS:.0%} of the paper's "
@@ -93,9 +98,11 @@ RULES = (
     f"no difference (the paper's test was n.s.): differs when our two-sided t-test gives "
     f"p < {ALPHA}; consistent only when the 95% interval of our difference lies within "
     f"± {MATTERS:.0%} of the paper's level; else not testable. "
-    f"timing: reproduced when most trials reach half their functional rise first and a "
-    f"one-sided Wilcoxon test on the lags gives p < {ALPHA}; same direction, n.s. when only most "
-    "are; not reproduced otherwise. failed trials: reproduced when more than half of them have "
+    "timing: a curve's onset is the first snapshot that covers half of its rise from the first "
+    "snapshot to its peak (a curve whose peak is its first snapshot never rises: no onset, "
+    "counted); reproduced when most trials with both onsets reach the functional onset first and "
+    f"a one-sided Wilcoxon test on the lags gives p < {ALPHA}; same direction, n.s. when only "
+    "most are; not reproduced otherwise. failed trials: reproduced when more than half of them have "
     "the property. a claim made of parts: reproduced when every part is, partly when some are. "
     "The intervals shown are 95% (the equivalence test reads the 90% interval of the "
     "difference); the bootstrap intervals (percentile, 10 000 resamples) are for information.")
@@ -208,8 +215,9 @@ def count_verdict(k: int, n: int, k_paper: int, n_paper: int) -> str:
     p = stats.fisher_exact([[k, n - k], [k_paper, n_paper - k_paper]]).pvalue
     if p < ALPHA:
         return "differs (fewer)" if k / n < k_paper / n_paper else "differs (more)"
-    ci = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
-    return "consistent" if ci.high - ci.low <= COUNT_RESOLUTION else not_testable(n)
+    lo, hi = wilson_ci(k, n)
+    inside = lo <= k_paper / n_paper <= hi if n_paper else False
+    return "consistent" if inside and hi - lo <= COUNT_RESOLUTION else not_testable(n)
 
 
 def _fisher_z(r: float) -> float:
@@ -428,6 +436,11 @@ def fmt_ci(lo: float, hi: float) -> str:
     return f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "—"
 
 
+def fmt_rate(k: int, n: int) -> str:
+    """A proportion as ``"k/n = 0.900"`` (its interval: :func:`mifd.paper.intervals.wilson_ci`)."""
+    return f"{k}/{n} = {k / n:.3f}" if n else "—"
+
+
 def fmt(m: float, s: float, n: int, digits: int = 3) -> str:
     if not np.isfinite(m):
         return "—"
@@ -451,20 +464,20 @@ def level_rows(trials: dict, reported: dict, metrics: Sequence[str],
             mean, sd, lo, hi, n = mean_ci(ours)
             rep = reported.get(cond, {}).get(m)
             dropped = int(np.size(ours)) - n
-            row = {"condition": cond, "quantity": m, "ours": fmt(mean, sd, n) + (
+            rate = m == "success_rate"  # a proportion: k of n, with its Wilson interval
+            row = {"condition": cond, "quantity": m,
+                   "ours": (fmt_rate(*proportion(ours)) if rate else fmt(mean, sd, n)) + (
                        f"; {dropped} non-finite left out" if dropped else ""),
-                   "ours 95% CI": fmt_ci(lo, hi),
-                   "bootstrap 95% CI": fmt_ci(*bootstrap_ci(ours)),
+                   "ours 95% CI": fmt_ci(*(wilson_ci(*proportion(ours)) if rate else (lo, hi))),
+                   "bootstrap 95% CI": "—" if rate else fmt_ci(*bootstrap_ci(ours)),
                    "detectable Δ": "—" if rep is None or m == "success_rate" else
                    _fmt_num(detectable(ours, rep.sd, rep.n)),
                    "paper": "—" if rep is None else
                    (f"{rep.mean:g} ± {rep.sd:g}" if rep.sd is not None else f"{rep.mean:g}"),
                    "verdict": "no paper value"}
             if rep is not None:
-                if m == "success_rate":  # a count: trials with accuracy > 0.9
-                    x = np.asarray(ours, dtype=float)
-                    x = x[np.isfinite(x)]
-                    row["verdict"] = count_verdict(int(round(x.sum())), x.size,
+                if rate:  # a count: trials with accuracy > 0.9
+                    row["verdict"] = count_verdict(*proportion(ours),
                                                    int(round(rep.mean * rep.n)), rep.n)
                 else:
                     tail = (tails or {}).get(cond, {}).get(m)

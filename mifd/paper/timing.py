@@ -1,5 +1,6 @@
-"""When a metric rises: onset times per trial and the paired test that a functional metric rises
-before a structural one (the paper's "functional first" claims, Figs. 9 and 16)."""
+"""When a metric rises: onset times per trial (against each trial's peak: :data:`ONSET_RULE`) and
+the paired test that a functional metric rises before a structural one (the paper's "functional
+first" claims, Figs. 9 and 16)."""
 
 from __future__ import annotations
 
@@ -13,26 +14,44 @@ from scipy import stats
 from ..experiments.base import Layout
 
 
+#: the onset rule in one sentence, printed where the timing verdicts are
+ONSET_RULE = ("a curve's onset is the first snapshot at which it has covered half of its rise "
+              "from the first snapshot to its peak (its highest snapshot), so a curve that rises "
+              "and then falls is timed by its rise; a curve whose peak is its first snapshot "
+              "never rises, has no onset and is counted as such")
+
+
+def rises(series: np.ndarray) -> np.ndarray:
+    """Per trial (columns of ``series``, ``(snapshots, trials)``): whether some snapshot is above
+    the first (NaN snapshots ignored; a trial with a NaN first snapshot never rises)."""
+    s = np.asarray(series, dtype=float)
+    with np.errstate(invalid="ignore"):
+        peak = np.nanmax(np.where(np.isfinite(s), s, -np.inf), axis=0)
+    return np.isfinite(s[0]) & (peak > s[0])
+
+
 def onset(series: np.ndarray, epochs: np.ndarray, fraction: float = 0.5) -> np.ndarray:
-    """First epoch at which each trial's metric covers ``fraction`` of its rise from the first
-    snapshot to the last; NaN where it does not rise (final ≤ initial)."""
+    """Per trial, the first epoch at which the metric covers ``fraction`` of its rise from the
+    first snapshot to its peak over training (:data:`ONSET_RULE`): a rise-then-fall curve is
+    timed by its rise, not by its net change; NaN where it never rises (:func:`rises`)."""
     s = np.asarray(series, dtype=float)  # (snapshots, trials)
-    start, end = s[0], s[-1]
-    level = start + fraction * (end - start)
+    epochs = np.asarray(epochs)
+    up = rises(s)
     out = np.full(s.shape[1], np.nan)
-    for t in range(s.shape[1]):
-        if not end[t] > start[t]:
-            continue
-        hit = np.flatnonzero(s[:, t] >= level[t])
-        if hit.size:
-            out[t] = epochs[hit[0]]
+    for t in np.flatnonzero(up):
+        col = s[:, t]
+        peak = float(np.nanmax(col))
+        level = col[0] + fraction * (peak - col[0])
+        out[t] = epochs[np.flatnonzero(col >= level)[0]]  # the peak itself qualifies
     return out
 
 
 def onset_test(res: Mapping[str, Any], condition: str, pairs: Sequence[tuple[str, str]],
                fraction: float = 0.5) -> pd.DataFrame:
-    """Per (functional, structural) pair: onsets per trial of ``condition`` and a paired test
-    that the functional onset comes first (Wilcoxon signed-rank on the lag, one-sided)."""
+    """Per (functional, structural) pair: onsets per trial of ``condition`` (:func:`onset`,
+    against each trial's peak), the trials whose functional or structural curve never rises
+    (no onset: left out of the test, counted), and a paired test that the functional onset
+    comes first (Wilcoxon signed-rank on the lag, one-sided)."""
     epochs, lay = res["snap_epochs"], Layout.of(res)
     rows = []
     for f, s in pairs:
@@ -44,6 +63,8 @@ def onset_test(res: Mapping[str, Any], condition: str, pairs: Sequence[tuple[str
         if ok.sum() >= 2 and np.any(lag != 0):
             p = float(stats.wilcoxon(lag, alternative="greater").pvalue)
         rows.append({"functional": f, "structural": s, "trials with both onsets": int(ok.sum()),
+                     "functional never rises": int((~np.isfinite(of)).sum()),
+                     "structural never rises": int((~np.isfinite(os_)).sum()),
                      "functional first": int((lag > 0).sum()), "same snapshot": int((lag == 0).sum()),
                      "median lag": float(np.median(lag)) if lag.size else math.nan,
                      "Wilcoxon p (functional first)": p})
