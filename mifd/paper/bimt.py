@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import rules
+from . import rules, task_criterion
 from .timing import onset, onset_test
 
 #: the final metrics of the comparison (per trial)
@@ -33,13 +33,19 @@ def final_table(rr: Any) -> pd.DataFrame:
 
 
 def timing_table(rr: Any) -> pd.DataFrame:
-    """Per condition and pair of :data:`TIMING_PAIRS`: the onset test (half-rise snapshot of the
-    functional against the structural index, :func:`mifd.paper.timing.onset_test`) and its
+    """Per condition and pair of :data:`TIMING_PAIRS`: the onset test (the snapshot at half the
+    rise to the peak of the functional against the structural index,
+    :func:`mifd.paper.timing.onset_test`) on the condition's networks that solve the task
+    (:mod:`mifd.paper.task_criterion`; the others counted in "left out (fail the task)") and its
     verdict by :func:`mifd.paper.rules.timing_verdict` ("functional first")."""
+    trials = rr.result["trials"]
+    metric, level, _ = task_criterion.criterion(trials)
     frames = []
     for c in rr.layout.conditions:
-        t = onset_test(rr.result, c, TIMING_PAIRS)
+        keep = task_criterion.meets(trials[c][metric], metric, level)
+        t = onset_test(rr.result, c, TIMING_PAIRS, keep=keep)
         t.insert(0, "condition", c)
+        t.insert(1, "left out (fail the task)", int((~keep).sum()))
         t["functional first?"] = [rules.timing_verdict(r["trials with both onsets"],
                                                        r["functional first"],
                                                        r["Wilcoxon p (functional first)"])
@@ -64,60 +70,102 @@ def error_vs_active(rr: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _lags(rr: Any, condition: str, pair: tuple[str, str]) -> np.ndarray:
-    """Structural minus functional onset epoch per trial of ``condition`` (finite ones)."""
+def _lags(rr: Any, condition: str, pair: tuple[str, str],
+          keep: np.ndarray | None = None) -> np.ndarray:
+    """Structural minus functional onset epoch per trial of ``condition`` (finite ones; with
+    ``keep``, only the trials it marks)."""
     res = rr.result
     f, s = (rr.layout.split(onset(res["snaps"][k], res["snap_epochs"]))[condition]
             for k in pair)
     lag = s - f
+    if keep is not None:
+        lag = lag[keep]
     return lag[np.isfinite(lag)]
 
 
+#: the conditions the chapter's questions compare
+QUESTION_CONDITIONS = ("bimt", "mi", "mi_bimt")
+
+
+def _structure_answer(trials: dict, masks: dict[str, np.ndarray]) -> tuple[str, dict, dict]:
+    """Question 1 on the networks that meet the task criterion: (answer, Q_str comparison,
+    Q_cor comparison); not testable below 2 such networks in ``bimt`` or ``mi``."""
+    v = {c: {k: np.asarray(trials[c][k], float)[masks[c]] for k in ("Q_str", "Q_cor")}
+         for c in ("bimt", "mi")}
+    q_str = rules.comparison(v["bimt"]["Q_str"], v["mi"]["Q_str"], "greater")
+    q_cor = rules.comparison(v["mi"]["Q_cor"], v["bimt"]["Q_cor"], "greater")
+    k = int(min(masks["bimt"].sum(), masks["mi"].sum()))
+    if k < 2:
+        return rules.not_testable(k), q_str, q_cor
+    holds = [c["diff"] > 0 and c["welch_p"] < rules.ALPHA for c in (q_str, q_cor)]
+    return ("yes" if all(holds) else ("partly" if any(holds) else "no")), q_str, q_cor
+
+
+def _timing_answer(rr: Any, masks: dict[str, np.ndarray]) -> tuple[str, str]:
+    """Question 2 on the networks that meet the task criterion: (answer, numbers)."""
+    a = _lags(rr, "mi_bimt", TIMING_PAIRS[0], masks["mi_bimt"])
+    b = _lags(rr, "bimt", TIMING_PAIRS[0], masks["bimt"])
+    if min(a.size, b.size) < 2:
+        return (rules.not_testable(min(a.size, b.size)),
+                f"too few networks that solve the task with both onsets ({a.size} with MI, "
+                f"{b.size} without)")
+    p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    two = "changed" if np.isfinite(p) and p < rules.ALPHA else "no change detected"
+    return two, (f"median lag {np.median(a):+.0f} with MI against {np.median(b):+.0f} without "
+                 f"(n = {a.size} and {b.size}, Mann–Whitney p = {p:.2g})")
+
+
+def _mean(x: np.ndarray) -> str:
+    return f"{np.nanmean(x):.3f}" if np.isfinite(x).any() else "— (no network)"
+
+
+def _p(c: dict) -> str:
+    return f"{c['welch_p']:.2g}" if np.isfinite(c["welch_p"]) else "—"
+
+
 def questions(rr: Any) -> list[dict[str, str]]:
-    """The chapter's two questions, answered from the run by stated rules (one dict per
-    question: ``question``, ``answer`` (the verdict), ``ours`` (the numbers), ``rule``):
+    """The chapter's two questions, answered from the run by stated rules, on the networks that
+    meet the task criterion only (:mod:`mifd.paper.task_criterion`: accuracy > 0.9 on working
+    memory, R² > :data:`~mifd.paper.task_criterion.R2_MIN` on separation); the others are
+    counted and named in ``ours``, not pooled. One dict per question: ``question``, ``answer``
+    (the verdict), ``ours`` (the numbers), ``rule``:
 
     1. *Does BIMT produce structural modularity where MI minimization gives mostly functional
        modularity?* **yes** when BIMT's Q_str is above MI's **and** MI's Q_cor above BIMT's,
        each by the comparison rule (one-sided Welch p < α); **partly** when one of the two
-       holds; **no** otherwise.
+       holds; **no** otherwise; *not testable* below 2 networks that solve the task in either.
     2. *Does adding MI minimization to BIMT change the timing?* The lag (structural − functional
        onset, Q_cor/Q_str) of ``mi_bimt`` against ``bimt``: **changed** when a two-sided
        Mann–Whitney test gives p < α, **no change detected** otherwise; *not testable* below 2
-       trials with both onsets in either condition.
+       networks that solve the task with both onsets in either condition.
 
     Empty when the run lacks the conditions ``bimt``, ``mi`` and ``mi_bimt``."""
     trials = rr.result["trials"]
-    if not {"bimt", "mi", "mi_bimt"} <= set(rr.layout.conditions):
+    if not set(QUESTION_CONDITIONS) <= set(rr.layout.conditions):
         return []
-    q_str = rules.comparison(trials["bimt"]["Q_str"], trials["mi"]["Q_str"], "greater")
-    q_cor = rules.comparison(trials["mi"]["Q_cor"], trials["bimt"]["Q_cor"], "greater")
-    holds = [c["diff"] > 0 and c["welch_p"] < rules.ALPHA for c in (q_str, q_cor)]
-    one = "yes" if all(holds) else ("partly" if any(holds) else "no")
-    m = {c: {k: float(np.nanmean(trials[c][k])) for k in ("Q_str", "Q_cor")}
+    metric, level, text = task_criterion.criterion(trials)
+    masks = task_criterion.split(trials, QUESTION_CONDITIONS, metric, level)
+    one, q_str, q_cor = _structure_answer(trials, masks)
+    two, detail = _timing_answer(rr, masks)
+    m = {c: {k: _mean(np.asarray(trials[c][k], float)[masks[c]]) for k in ("Q_str", "Q_cor")}
          for c in ("bimt", "mi")}
-    a, b = _lags(rr, "mi_bimt", TIMING_PAIRS[0]), _lags(rr, "bimt", TIMING_PAIRS[0])
-    if min(a.size, b.size) < 2:
-        two, detail = rules.not_testable(min(a.size, b.size)), "too few trials with both onsets"
-    else:
-        p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-        two = "changed" if np.isfinite(p) and p < rules.ALPHA else "no change detected"
-        detail = (f"median lag {np.median(a):+.0f} with MI against {np.median(b):+.0f} without "
-                  f"(n = {a.size} and {b.size}, Mann–Whitney p = {p:.2g})")
-    n = rr.config.trials
+    solved = (f"networks that solve the task ({text}): {task_criterion.counted(masks)}; "
+              f"left out: {task_criterion.failed_names(trials, masks, metric)}")
     return [
         {"question": "Does BIMT produce structural modularity where MI minimization gives "
                      "mostly functional modularity?", "answer": one,
-         "ours": f"Q_str {m['bimt']['Q_str']:.3f} with BIMT against {m['mi']['Q_str']:.3f} with "
-                 f"MI (one-sided Welch p = {q_str['welch_p']:.2g}); Q_cor {m['mi']['Q_cor']:.3f} "
-                 f"with MI against {m['bimt']['Q_cor']:.3f} with BIMT (p = "
-                 f"{q_cor['welch_p']:.2g}); n = {n} per condition",
-         "rule": f"yes when both differences go that way with one-sided Welch p < {rules.ALPHA}, "
-                 "partly when one does"},
+         "ours": f"Q_str {m['bimt']['Q_str']} with BIMT against {m['mi']['Q_str']} with "
+                 f"MI (one-sided Welch p = {_p(q_str)}); Q_cor {m['mi']['Q_cor']} "
+                 f"with MI against {m['bimt']['Q_cor']} with BIMT (p = "
+                 f"{_p(q_cor)}); {solved}",
+         "rule": f"on the networks that solve the task ({text}): yes when both differences go "
+                 f"that way with one-sided Welch p < {rules.ALPHA}, partly when one does"},
         {"question": "Does adding MI minimization to BIMT change the timing of functional "
-                     "against structural modularity?", "answer": two, "ours": detail,
-         "rule": "the lag between the Q_str and Q_cor half-rise snapshots, MI + BIMT against "
-                 f"BIMT, two-sided Mann–Whitney p < {rules.ALPHA}"}]
+                     "against structural modularity?", "answer": two,
+         "ours": f"{detail}; {solved}",
+         "rule": f"on the networks that solve the task ({text}): the lag between the Q_str and "
+                 "Q_cor onsets (half the rise to the peak), MI + BIMT against BIMT, two-sided "
+                 f"Mann–Whitney p < {rules.ALPHA}"}]
 
 
 def answers(rr: Any) -> str:

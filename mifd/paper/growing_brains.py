@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import reported, rules
+from . import reported, rules, task_criterion
 from .timing import onset
 
 #: the methods, in the order of the tables (``gauss``: the Gaussian MI between the grid halves,
@@ -79,23 +79,25 @@ def below_chance(stat: Any, null: Any) -> tuple[str, float, int]:
 
 
 def anatomy_table(rr: Any) -> pd.DataFrame:
-    """Per method (all its strengths and trials pooled): the isolated ratio and the index
-    variance as fractions of their nulls (ours: mean over trials; the paper's: from its
-    readings), and whether ours is below chance (:func:`below_chance`)."""
-    trials = rr.result["trials"]
+    """Per method (all its strengths pooled, the networks that solve the task only:
+    :func:`solves`; the others counted): the isolated ratio and the index variance as fractions
+    of their nulls (ours: mean over networks; the paper's: from its readings), and whether ours
+    is below chance (:func:`below_chance`)."""
+    keep, _ = solves(rr)
     rows = []
     for method in METHODS:
         conds = [c for c in rr.layout.conditions if method_of(c)[0] == method]
         if not conds:
             continue
-        row: dict[str, Any] = {"method": method}
+        row: dict[str, Any] = {"method": method, "networks that solve the task": (
+            f"{sum(int(keep[c].sum()) for c in conds)} of {sum(keep[c].size for c in conds)}")}
         for stat in ("isolated", "index_var"):
-            s = np.concatenate([trials[c][stat] for c in conds]).astype(float)
-            n = np.concatenate([trials[c][f"{stat}_null"] for c in conds]).astype(float)
+            s = _pooled(rr, stat, (method,), keep)
+            n = _pooled(rr, f"{stat}_null", (method,), keep)
             v, p, k = below_chance(s, n)
             ps, pn = reported.GROWING_BRAINS_ANATOMY.get(method, {}).get(stat,
                                                                         (math.nan, 1.0))
-            row[f"{stat} / null (ours)"] = float(np.nanmean(s / n))
+            row[f"{stat} / null (ours)"] = float(np.nanmean(s / n)) if s.size else math.nan
             row[f"{stat} / null (paper)"] = ps / pn
             row[f"{stat}: below chance?"] = v + (f" (p = {p:.2g}, n = {k})"
                                                  if np.isfinite(p) else "")
@@ -135,22 +137,24 @@ def courses_by_method(rr: Any) -> dict[str, dict[str, np.ndarray]]:
 
 
 def timing_table(rr: Any) -> pd.DataFrame:
-    """Per method: the half-rise snapshot (:func:`mifd.paper.timing.onset`) of functional and
-    of anatomical clustering per trial, the lag (anatomical − functional), and a two-sided
-    Wilcoxon test of the lag; *one leads* when p < α (naming which), *together or not
-    resolved* otherwise, *not testable (n = k)* below :data:`MIN_TRIALS` trials with both
-    onsets."""
+    """Per method, on its networks that solve the task (:func:`solves`; the others counted in
+    "left out (fail the task)"): the onset (:func:`mifd.paper.timing.onset`: half the rise
+    to the peak) of functional and of anatomical clustering per network, the lag (anatomical −
+    functional), and a two-sided Wilcoxon test of the lag; *one leads* when p < α (naming
+    which), *together or not resolved* otherwise, *not testable (n = k)* below
+    :data:`MIN_TRIALS` networks with both onsets."""
     courses = clustering_courses(rr)
     epochs = rr.result["snap_epochs"]
     on = {k: rr.layout.split(onset(np.nan_to_num(v, nan=0.0), epochs)) for k, v in
           courses.items()}
+    keep, _ = solves(rr)
     rows = []
     for method in METHODS:
         conds = [c for c in rr.layout.conditions if method_of(c)[0] == method]
         if not conds:
             continue
-        f = np.concatenate([on["functional"][c] for c in conds])
-        a = np.concatenate([on["anatomical"][c] for c in conds])
+        f = np.concatenate([on["functional"][c][keep[c]] for c in conds])
+        a = np.concatenate([on["anatomical"][c][keep[c]] for c in conds])
         ok = np.isfinite(f) & np.isfinite(a)
         lag = a[ok] - f[ok]
         if lag.size < MIN_TRIALS:
@@ -161,7 +165,9 @@ def timing_table(rr: Any) -> pd.DataFrame:
             p = float(stats.wilcoxon(lag).pvalue)
             verdict = ("together or not resolved" if p >= rules.ALPHA else
                        "functional leads" if np.median(lag) > 0 else "anatomical leads")
-        rows.append({"method": method, "trials with both onsets": int(ok.sum()),
+        rows.append({"method": method,
+                     "left out (fail the task)": sum(int((~keep[c]).sum()) for c in conds),
+                     "trials with both onsets": int(ok.sum()),
                      "median lag (steps)": float(np.median(lag)) if lag.size else math.nan,
                      "Wilcoxon p (two-sided)": p, "verdict": verdict})
     return pd.DataFrame(rows).set_index("method")
@@ -180,10 +186,33 @@ def representatives(rr: Any) -> dict[str, int]:
     return out
 
 
-def _pooled(rr: Any, metric: str, methods: tuple[str, ...]) -> np.ndarray:
+def solves(rr: Any) -> tuple[dict[str, np.ndarray], str]:
+    """Per condition, which networks meet the task criterion
+    (:data:`mifd.paper.task_criterion.PERFORMANCE_FRACTION` of the unregularized networks'
+    median performance), and the criterion in words; every network when the run has no
+    ``none`` networks to measure it against."""
     trials = rr.result["trials"]
-    return np.concatenate([np.asarray(trials[c][metric], float) for c in rr.layout.conditions
-                           if method_of(c)[0] in methods] or [np.zeros(0)])
+    try:
+        metric, level, text = task_criterion.criterion(trials)
+    except KeyError:
+        return ({c: np.ones(len(trials[c]["performance"]), bool) for c in rr.layout.conditions},
+                "no criterion (no unregularized networks in the run)")
+    return task_criterion.split(trials, rr.layout.conditions, metric, level), text
+
+
+def _pooled(rr: Any, metric: str, methods: tuple[str, ...],
+            keep: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """``metric`` of every network of ``methods`` (with ``keep``: only those it marks)."""
+    trials = rr.result["trials"]
+    return np.concatenate([np.asarray(trials[c][metric], float)[
+        keep[c] if keep is not None else slice(None)] for c in rr.layout.conditions
+        if method_of(c)[0] in methods] or [np.zeros(0)])
+
+
+def _left_out(rr: Any, keep: dict[str, np.ndarray], methods: tuple[str, ...]) -> str:
+    """The networks of ``methods`` that fail the task, named (``"bimt=1e-05 trial 0 (…)"``)."""
+    sub = {c: m for c, m in keep.items() if method_of(c)[0] in methods}
+    return task_criterion.failed_names(rr.result["trials"], sub, "performance")
 
 
 def halves_table(rr: Any) -> pd.DataFrame:
@@ -209,12 +238,69 @@ def _answer(c: dict, direction: str, yes: str, no: str) -> str:
     return yes if right and c["welch_p"] < rules.ALPHA else no
 
 
+def _bimt_questions(rr: Any, keep: dict[str, np.ndarray], text: str) -> list[dict[str, str]]:
+    """Questions 1 and 2 of :func:`questions`, on BIMT's networks that solve the task."""
+    iso = _pooled(rr, "isolated", ("bimt",), keep)
+    null = _pooled(rr, "isolated_null", ("bimt",), keep)
+    v, p, k = below_chance(iso, null)
+    solved = (f"networks that solve the task ({text}): {iso.size} of "
+              f"{_pooled(rr, 'isolated', ('bimt',)).size}; left out: "
+              f"{_left_out(rr, keep, ('bimt',))}")
+    row = timing_table(rr).loc["bimt"]
+    return [
+        {"question": "Under BIMT, are the functional clusters anatomically clustered (fewer "
+                     "isolated units than chance)?", "answer": v,
+         "ours": (f"isolated ratio {np.nanmean(iso):.2f} against {np.nanmean(null):.2f} for "
+                  f"shuffled positions (n = {k}" + (f", p = {p:.2g}); " if np.isfinite(p)
+                                                     else "); ") if iso.size else "") + solved,
+         "rule": f"one-sided Wilcoxon signed-rank p < {rules.ALPHA}, at least {MIN_TRIALS} "
+                 "networks that solve the task"},
+        {"question": "Under BIMT, do functional and anatomical clustering emerge together?",
+         "answer": row["verdict"],
+         "ours": (f"median lag {row['median lag (steps)']:+.0f} steps "
+                  if np.isfinite(row["median lag (steps)"]) else "no lag: ")
+         + f"(anatomical − functional onset, n = {row['trials with both onsets']} networks "
+           f"with both onsets); {solved}",
+         "rule": f"two-sided Wilcoxon on the lags, p < {rules.ALPHA}; at least {MIN_TRIALS} "
+                 "networks that solve the task with both onsets (onset: half the rise to the "
+                 "peak)"}]
+
+
+def _gauss_questions(rr: Any, keep: dict[str, np.ndarray], text: str) -> list[dict[str, str]]:
+    """Questions 3 (every network: the penalty's own objective) and 4 (a structure of the
+    clusters: the networks that solve the task only) of :func:`questions`."""
+    others = tuple(m for m in METHODS if m != "gauss")
+    out = []
+    for metric, q, yes, no, what, sel in (
+            ("mi_halves", "Does minimizing the Gaussian MI between the grid halves lower it at "
+             "the end of training?", "lower", "no difference detected", "less", None),
+            ("NMI_halves", "Does minimizing the MI between the grid halves align the "
+             "task-variance clusters with the halves?", "yes", "not detected", "greater", keep)):
+        g, o = _pooled(rr, metric, ("gauss",), sel), _pooled(rr, metric, others, sel)
+        c = {**rules.comparison(g, o, what),
+             "n": int(min(np.isfinite(g).sum(), np.isfinite(o).sum()))}
+        scope = ("every network" if sel is None else
+                 f"networks that solve the task ({text}); left out: "
+                 f"{_left_out(rr, keep, METHODS)}")
+        out.append({"question": q, "answer": _answer(c, what, yes, no),
+                    "ours": (f"{metric} {np.nanmean(g):.3f} with the penalty against "
+                             f"{np.nanmean(o):.3f} without " if g.size and o.size else "")
+                    + f"(n = {g.size} and {o.size}, one-sided Welch p = {c['welch_p']:.2g}); "
+                    + scope,
+                    "rule": f"one-sided Welch p < {rules.ALPHA}, the penalized networks against "
+                            "every other network of the run"
+                            + ("" if sel is None else ", both that solve the task")})
+    return out
+
+
 def questions(rr: Any) -> list[dict[str, str]]:
     """The chapter's questions, answered from the run by stated rules (one dict per question:
-    ``question``, ``answer``, ``ours``, ``rule``):
+    ``question``, ``answer``, ``ours``, ``rule``). The structural and timing questions (1, 2, 4)
+    count only the networks that solve the task (:func:`solves`); the others are counted and
+    named in ``ours``, not pooled.
 
     1. *Under BIMT, are the functional clusters anatomically clustered?* The isolated ratio
-       against its shuffle null, BIMT's trials pooled (:func:`below_chance`).
+       against its shuffle null, BIMT's networks pooled (:func:`below_chance`).
     2. *Do functional and anatomical clustering emerge together under BIMT?* The lag's verdict
        of :func:`timing_table`.
     3. *Does minimizing the MI between the grid halves lower it?* ``mi_halves`` of the ``gauss``
@@ -224,41 +310,7 @@ def questions(rr: Any) -> list[dict[str, str]]:
        **yes** / **not detected**.
 
     Questions whose method the run lacks are left out."""
-    out = []
+    keep, text = solves(rr)
     methods = {method_of(c)[0] for c in rr.layout.conditions}
-    if "bimt" in methods:
-        iso, null = _pooled(rr, "isolated", ("bimt",)), _pooled(rr, "isolated_null", ("bimt",))
-        v, p, k = below_chance(iso, null)
-        out.append({"question": "Under BIMT, are the functional clusters anatomically "
-                                "clustered (fewer isolated units than chance)?",
-                    "answer": v, "ours": f"isolated ratio {np.nanmean(iso):.2f} against "
-                    f"{np.nanmean(null):.2f} for shuffled positions (n = {k}"
-                    + (f", p = {p:.2g})" if np.isfinite(p) else ")"),
-                    "rule": f"one-sided Wilcoxon signed-rank p < {rules.ALPHA}, at least "
-                            f"{MIN_TRIALS} networks"})
-        row = timing_table(rr).loc["bimt"]
-        out.append({"question": "Under BIMT, do functional and anatomical clustering emerge "
-                                "together?", "answer": row["verdict"],
-                    "ours": (f"median lag {row['median lag (steps)']:+.0f} steps "
-                             if np.isfinite(row["median lag (steps)"]) else "no lag: ")
-                    + f"(anatomical − functional half-rise, n = {row['trials with both onsets']}"
-                      " networks with both onsets)",
-                    "rule": f"two-sided Wilcoxon on the lags, p < {rules.ALPHA}; at least "
-                            f"{MIN_TRIALS} networks with both onsets"})
-    if "gauss" in methods:
-        others = tuple(m for m in METHODS if m != "gauss")
-        for metric, q, yes, no, what in (
-                ("mi_halves", "Does minimizing the Gaussian MI between the grid halves lower "
-                 "it at the end of training?", "lower", "no difference detected", "less"),
-                ("NMI_halves", "Does minimizing the MI between the grid halves align the "
-                 "task-variance clusters with the halves?", "yes", "not detected", "greater")):
-            g, o = _pooled(rr, metric, ("gauss",)), _pooled(rr, metric, others)
-            c = {**rules.comparison(g, o, what),
-                 "n": int(min(np.isfinite(g).sum(), np.isfinite(o).sum()))}
-            out.append({"question": q, "answer": _answer(c, what, yes, no),
-                        "ours": f"{metric} {np.nanmean(g):.3f} with the penalty against "
-                                f"{np.nanmean(o):.3f} without (n = {g.size} and {o.size}, "
-                                f"one-sided Welch p = {c['welch_p']:.2g})",
-                        "rule": f"one-sided Welch p < {rules.ALPHA}, the penalized networks "
-                                "against every other network of the run"})
-    return out
+    return ((_bimt_questions(rr, keep, text) if "bimt" in methods else [])
+            + (_gauss_questions(rr, keep, text) if "gauss" in methods else []))

@@ -47,16 +47,19 @@ def onset(series: np.ndarray, epochs: np.ndarray, fraction: float = 0.5) -> np.n
 
 
 def onset_test(res: Mapping[str, Any], condition: str, pairs: Sequence[tuple[str, str]],
-               fraction: float = 0.5) -> pd.DataFrame:
+               fraction: float = 0.5, keep: np.ndarray | None = None) -> pd.DataFrame:
     """Per (functional, structural) pair: onsets per trial of ``condition`` (:func:`onset`,
     against each trial's peak), the trials whose functional or structural curve never rises
     (no onset: left out of the test, counted), and a paired test that the functional onset
-    comes first (Wilcoxon signed-rank on the lag, one-sided)."""
+    comes first (Wilcoxon signed-rank on the lag, one-sided). ``keep``: a mask over the trials
+    of ``condition``; only those it marks are counted (e.g. the networks that solve the task)."""
     epochs, lay = res["snap_epochs"], Layout.of(res)
     rows = []
     for f, s in pairs:
         of = lay.split(onset(res["snaps"][f], epochs, fraction))[condition]
         os_ = lay.split(onset(res["snaps"][s], epochs, fraction))[condition]
+        if keep is not None:
+            of, os_ = of[keep], os_[keep]
         ok = np.isfinite(of) & np.isfinite(os_)
         lag = os_[ok] - of[ok]
         p = math.nan
