@@ -54,23 +54,54 @@ def test_all_of_says_partly_for_some():
 
 
 def test_classify_applies_each_rule_to_hand_built_trials():
-    # 4 trials per condition, 2 units per group; trial 0 of mi: group 2 silent
+    # 4 trials per condition, 2 units per group
     sd = np.ones((8, 4))
-    sd[0, 2:] = 0.1  # ratio 0.1 < 0.25: silenced, whatever its D_cor
+    corr = np.full((8, 4, 2), 0.5)
+    w_out = np.ones((8, 4, 2))
+    corr[0, 2:], w_out[0, 2:] = 0.02, 0.01  # mi 0: group 2 carries no bit, not read: silenced
+    sd[0, 2:] = 0.4  # ... though its rate still varies at the noise floor
+    sd[1, 2:] = 0.1  # mi 1: group 2 quiet but carrying both bits and read out: not silenced
+    corr[5, :2] = 0.02  # no_mi 1: group 1 uncorrelated but still read out: not silenced
     d_cor = np.array([0.9, 0.9, 0.9, 0.2, 0.9, 0.9, 0.1, 0.1])
     q_str = np.array([0.5, 0.3, 0.05, 0.3, 0.1, 0.2, 0.0, 0.0])
-    final = {"group_rate_sd": sd, "D_cor": d_cor, "Q_str": q_str, "Q_cor": d_cor / 2,
-             "accuracy": np.ones(8)}
-    res = {"final": final, "conditions": ["mi", "no_mi"],
+    final = {"group_rate_sd": sd, "unit_target_corr": corr, "D_cor": d_cor, "Q_str": q_str,
+             "Q_cor": d_cor / 2, "accuracy": np.ones(8)}
+    weights = {"W_out": w_out[None], "W_in": np.ones((1, 8, 4, 4))}
+    res = {"final": final, "weights": weights, "conditions": ["mi", "no_mi"],
            "trials": {"mi": {"Q_str": [0] * 4}, "no_mi": {"Q_str": [0] * 4}}}
     cls = wm_paper.classify(_rr(res, n=4, seed=100))
     assert list(cls["class"]) == ["silenced group", "differentiated", "functional only",
                                   "undifferentiated", "functional only", "differentiated",
                                   "undifferentiated", "undifferentiated"]
+    assert cls.loc[0, "|corr| ratio"] == pytest.approx(0.04) and cls.loc[0, "rate sd ratio"] == 0.4
+    assert cls.loc[1, "rate sd ratio"] == pytest.approx(0.1)  # below the former 0.25 rule
     assert list(cls["condition"]) == ["mi"] * 4 + ["no_mi"] * 4
     assert list(cls["seed"]) == [100, 101, 102, 103] * 2
     # Q_str exactly at the threshold is not structural
     assert cls.loc[4, "Q_str"] == wm_paper.STRUCTURAL_Q and cls.loc[4, "class"] == "functional only"
+
+
+def test_silencing_rule_separates_hand_built_cut_off_from_noisy_networks():
+    from mifd.paper import silencing
+    h = silencing.hand_built(per_kind=8, seed=3)
+    c = silencing.confusion(h)
+    assert c.loc["one group cut off", "silenced"] == 8
+    assert c.loc["noisy, undifferentiated", "not silenced"] == 8
+    assert c.loc["functional split", "not silenced"] == 8
+    cut = h[h["kind"] == "one group cut off"]
+    # a cut-off group keeps varying (noise), far above the former rate s.d. rule's 0.25
+    assert cut["rate sd ratio"].min() > 0.25
+    assert cut["|corr| ratio"].max() < silencing.SILENCED_CORR
+    noisy = h[h["kind"] == "noisy, undifferentiated"]
+    assert noisy["|corr| ratio"].min() > silencing.SILENCED_CORR
+    assert noisy["|W_out| ratio"].min() > silencing.SILENCED_WOUT
+    # the calibration table reads the noise floor from the no-MI trials
+    run = pd.DataFrame({"condition": ["no_mi", "no_mi"], "rate sd ratio": [0.9, 0.6],
+                        "|corr| ratio": [0.5, 0.8], "|W_out| ratio": [0.3, 0.9],
+                        "|W_in| ratio": [0.4, 0.9]})
+    cal = silencing.calibration(run, h)
+    assert cal.loc["|corr| ratio", "noise floor (lowest no_mi)"] == 0.5
+    assert cal.loc["|W_out| ratio", "threshold"] == silencing.SILENCED_WOUT
 
 
 def test_onset_is_the_first_snapshot_past_the_fraction_of_the_rise():

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import reported, rules
+from . import reported, rules, silencing
 from .timing import onset_test
 
 #: the final metrics the section reports
@@ -64,46 +64,44 @@ def mi_loss_correlation(rr: Any) -> tuple[float, float]:
     return float(r), float(p)
 
 
-#: a group is silenced when its mean rate s.d. is below this fraction of the other's
-SILENCED_RATIO = 0.25
 #: a trial is functionally modular from this D_cor on
 FUNCTIONAL_D = 0.5
 #: a trial is structurally modular above the paper's threshold
 STRUCTURAL_Q = reported.WM_QSTR_THRESHOLD
-#: the classification rules, printed on the failure-modes page
+#: the classification rules, printed on the failure-modes page (the silencing rule and its
+#: calibration: :mod:`mifd.paper.silencing`)
 CLASS_RULES = (
-    f"silenced group: the less active group's mean rate s.d. is below {SILENCED_RATIO} × the "
-    f"other's; differentiated: not silenced, D_cor ≥ {FUNCTIONAL_D} and Q_str > {STRUCTURAL_Q}; "
-    f"functional only: not silenced, D_cor ≥ {FUNCTIONAL_D}, Q_str ≤ {STRUCTURAL_Q}; "
-    "undifferentiated: the rest")
+    f"silenced group: {silencing.RULE}; differentiated: not silenced, D_cor ≥ {FUNCTIONAL_D} "
+    f"and Q_str > {STRUCTURAL_Q}; functional only: not silenced, D_cor ≥ {FUNCTIONAL_D}, "
+    f"Q_str ≤ {STRUCTURAL_Q}; undifferentiated: the rest")
+
+
+def _class(silenced: bool, dcor: float, qstr: float) -> str:
+    """The class of one trial by :data:`CLASS_RULES`."""
+    if silenced:
+        return "silenced group"
+    if dcor >= FUNCTIONAL_D:
+        return "differentiated" if qstr > STRUCTURAL_Q else "functional only"
+    return "undifferentiated"
 
 
 def classify(rr: Any) -> pd.DataFrame:
-    """One row per trial: condition, measured quantities and the class by :data:`CLASS_RULES`."""
-    res, cfg = rr.result, rr.config
-    final = res["final"]
-    sd = final["group_rate_sd"]  # (T, N)
-    half = cfg.n // 2
-    g1, g2 = sd[:, :half].mean(1), sd[:, half:].mean(1)
-    ratio = np.minimum(g1, g2) / np.maximum(np.maximum(g1, g2), 1e-12)
-    rows = []
+    """One row per trial: condition, seed, the silencing measures
+    (:func:`mifd.paper.silencing.of_run`), D_cor, Q_str, Q_cor, accuracy and the class by
+    :data:`CLASS_RULES`."""
+    final = rr.result["final"]
+    m = silencing.of_run(rr)
     lay = rr.layout
+    rows = []
     for t in range(lay.size):
-        c, k = divmod(t, lay.per_condition)
-        silenced = ratio[t] < SILENCED_RATIO
         dcor, qstr = float(final["D_cor"][t]), float(final["Q_str"][t])
-        if silenced:
-            cls = "silenced group"
-        elif dcor >= FUNCTIONAL_D and qstr > STRUCTURAL_Q:
-            cls = "differentiated"
-        elif dcor >= FUNCTIONAL_D:
-            cls = "functional only"
-        else:
-            cls = "undifferentiated"
-        rows.append({"trial": t, "condition": lay.conditions[c], "seed": lay.seed + k,
-                     "rate sd ratio": round(float(ratio[t]), 3), "D_cor": round(dcor, 3),
-                     "Q_str": round(qstr, 3), "Q_cor": round(float(final["Q_cor"][t]), 3),
-                     "accuracy": round(float(final["accuracy"][t]), 3), "class": cls})
+        rows.append({"trial": t, "condition": m.loc[t, "condition"],
+                     "seed": lay.seed + t % lay.per_condition,
+                     **{k: round(float(m.loc[t, k]), 3) for k in silencing.MEASURES},
+                     "D_cor": round(dcor, 3), "Q_str": round(qstr, 3),
+                     "Q_cor": round(float(final["Q_cor"][t]), 3),
+                     "accuracy": round(float(final["accuracy"][t]), 3),
+                     "class": _class(bool(m.loc[t, "silenced"]), dcor, qstr)})
     return pd.DataFrame(rows).set_index("trial")
 
 
