@@ -171,3 +171,16 @@ def calibration(run: pd.DataFrame, hand: pd.DataFrame, floor: str = "no_mi") -> 
                      "hand-built cut off (highest)": float(cut.max()),
                      "hand-built not cut off (lowest)": float(other.min())})
     return pd.DataFrame(rows).set_index("measure")
+
+
+def explain(row: pd.Series) -> str:
+    """Why the rule does or does not find a group silenced in one trial (a row of
+    :func:`of_run` or of :func:`mifd.paper.wm.classify`), in one sentence."""
+    c, o = float(row["|corr| ratio"]), float(row["|W_out| ratio"])
+    marks = (f"|corr| ratio {c:.3f} ({'<' if c < SILENCED_CORR else '≥'} {SILENCED_CORR:g}), "
+             f"|W_out| ratio {o:.3f} ({'<' if o < SILENCED_WOUT else '≥'} {SILENCED_WOUT:g})")
+    same = row.get("low group (|corr|)") == row.get("low group (|W_out|)")
+    if c < SILENCED_CORR and o < SILENCED_WOUT and same:
+        return (f"group {int(row['low group (|corr|)'])} silenced: {marks}; its rate s.d. ratio "
+                f"{float(row['rate sd ratio']):.3f} is read, not used")
+    return f"no group silenced: {marks}" + ("" if same else "; the low groups differ")

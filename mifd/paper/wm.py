@@ -98,11 +98,32 @@ def classify(rr: Any) -> pd.DataFrame:
         rows.append({"trial": t, "condition": m.loc[t, "condition"],
                      "seed": lay.seed + t % lay.per_condition,
                      **{k: round(float(m.loc[t, k]), 3) for k in silencing.MEASURES},
+                     **{k: int(m.loc[t, k]) for k in ("low group (|corr|)",
+                                                       "low group (|W_out|)")},
                      "D_cor": round(dcor, 3), "Q_str": round(qstr, 3),
                      "Q_cor": round(float(final["Q_cor"][t]), 3),
                      "accuracy": round(float(final["accuracy"][t]), 3),
                      "class": _class(bool(m.loc[t, "silenced"]), dcor, qstr)})
     return pd.DataFrame(rows).set_index("trial")
+
+
+def failure_summary(classes: pd.DataFrame, condition: str = "mi") -> str:
+    """A computed paragraph from :func:`classify`: of the ``condition`` trials that failed
+    structurally (Q_str ≤ :data:`STRUCTURAL_Q`), how many have a silenced group (named), how many
+    of the others do, and the no-MI trials' count (the rule's false alarms at the noise floor)."""
+    mi = classes[classes["condition"] == condition]
+    failed = mi[mi["Q_str"] <= STRUCTURAL_Q]
+    sil = failed[failed["class"] == "silenced group"]
+    others = mi[mi["Q_str"] > STRUCTURAL_Q]
+    base = classes[classes["condition"] != condition]
+    verdict = rules.majority_verdict(len(sil), len(failed), len(others), len(mi))
+    return (f"{len(failed)} of {len(mi)} {condition} trials failed structurally (Q_str ≤ "
+            f"{STRUCTURAL_Q:g}); {len(sil)} of them have a silenced group (trials "
+            f"{', '.join(str(t) for t in sil.index) or 'none'}), against "
+            f"{int((others['class'] == 'silenced group').sum())} of the {len(others)} with "
+            f"Q_str > {STRUCTURAL_Q:g} and {int((base['class'] == 'silenced group').sum())} of "
+            f"the {len(base)} trials of the other conditions (the noise floor). \"Failed trials "
+            f"silence a group\" (more than half of them): {verdict}.")
 
 
 def timing(rr: Any, condition: str = "mi", fraction: float = 0.5) -> pd.DataFrame:
