@@ -118,8 +118,8 @@ def failure_summary(classes: pd.DataFrame, condition: str = "mi") -> str:
     base = classes[classes["condition"] != condition]
     verdict = rules.majority_verdict(len(sil), len(failed), len(others), len(mi))
     return (f"{len(failed)} of {len(mi)} {condition} trials failed structurally (Q_str ≤ "
-            f"{STRUCTURAL_Q:g}); {len(sil)} of them have a silenced group (trials "
-            f"{', '.join(str(t) for t in sil.index) or 'none'}), against "
+            f"{STRUCTURAL_Q:g}); {len(sil)} of them have a silenced group ("
+            f"{'trials ' + ', '.join(str(t) for t in sil.index) if len(sil) else 'none'}), against "
             f"{int((others['class'] == 'silenced group').sum())} of the {len(others)} with "
             f"Q_str > {STRUCTURAL_Q:g} and {int((base['class'] == 'silenced group').sum())} of "
             f"the {len(base)} trials of the other conditions (the noise floor). \"Failed trials "
