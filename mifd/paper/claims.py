@@ -58,7 +58,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
             if r["verdict"] == "no paper value":
                 continue
             rows.append({"section": section, "claim": f"{qty} ({cond})", "paper": r["paper"],
-                         "ours": r["ours"], "ours 95% CI (t)": r["ours 95% CI"],
+                         "ours": r["ours"], "ours 95% CI (t; Wilson for counts)": r["ours 95% CI"],
                          "bootstrap 95% CI": r["bootstrap 95% CI"],
                          "detectable Δ": r.get("detectable Δ", "—"), "where": _where(rr),
                          "verdict": r["verdict"]})
@@ -111,7 +111,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                          (sep_gpu, "chaotic separation, gpu profile")):
         if run is not None:
             sep_rows(run, section)
-    cols = ["section", "claim", "paper", "ours", "ours 95% CI (t)", "bootstrap 95% CI",
+    cols = ["section", "claim", "paper", "ours", "ours 95% CI (t; Wilson for counts)", "bootstrap 95% CI",
             "detectable Δ", "where", "verdict"]
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 

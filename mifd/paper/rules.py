@@ -50,6 +50,7 @@ import numpy as np
 from scipy import stats
 
 from ..experiments.base import Layout
+from . import task_criterion
 from .intervals import bootstrap_ci, bootstrap_diff_ci, proportion, wilson_ci
 
 #: the significance level of every test
@@ -425,7 +426,13 @@ BEYOND_RULES = (
     f"rival against MINE at the same λ: higher / lower when a two-sided Welch test gives "
     f"p < {ALPHA}; as large when it does not and the 95% interval of the difference lies within "
     f"± {MATTERS:.0%} of MINE's own effect (MINE against no penalty); not testable otherwise. "
-    f"comparison against no penalty: the one-sided Welch test, p < {ALPHA}.")
+    f"comparison against no penalty: the one-sided Welch test, p < {ALPHA}. "
+    "structure and timing answers (BIMT, Growing Brains) count only the networks that solve "
+    f"the task (working memory: accuracy > {task_criterion.ACCURACY_MIN:g}; separation: R² > "
+    f"{task_criterion.R2_MIN:g}; Growing Brains: mean performance ≥ "
+    f"{task_criterion.PERFORMANCE_FRACTION:.0%} of the unregularized networks' median), "
+    "the others counted and named beside the answer; onsets: half the rise from the first "
+    "snapshot to the peak, none for a curve that never rises.")
 
 
 def _fmt_num(x: float) -> str:

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from . import reported, rules, silencing
+from .intervals import wilson_ci
 from .timing import onset_test
 
 #: the final metrics the section reports
@@ -40,7 +41,8 @@ def paper_table(rr: Any) -> pd.DataFrame:
         below = int((q < reported.WM_QSTR_THRESHOLD).sum())
         rows.append({"condition": "mi",
                      "quantity": f"trials with Q_str < {reported.WM_QSTR_THRESHOLD:g}",
-                     "ours": f"{below}/{q.size}", "ours 95% CI": "—",
+                     "ours": f"{below}/{q.size}",
+                     "ours 95% CI": rules.fmt_ci(*wilson_ci(below, q.size)),
                      "paper": f"{k}/{n}",
                      "verdict": rules.count_verdict(below, q.size, k, n)})
         r, p = mi_loss_correlation(rr)
