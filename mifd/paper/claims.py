@@ -40,6 +40,10 @@ def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tu
     n, first, p = int(r["trials with both onsets"]), int(r["functional first"]), \
         r["Wilcoxon p (functional first)"]
     ours = f"{first}/{n} trials functional first; Wilcoxon p = {p:.2g}" if n else "no onsets"
+    never = [f"{int(r[f'{k} never rises'])} {k} curve(s) never rise" for k in
+             ("functional", "structural") if r.get(f"{k} never rises", 0)]
+    if never:  # no onset (mifd.paper.timing.ONSET_RULE): left out of the test, counted
+        ours += "; " + ", ".join(never)
     return ours, rules.timing_verdict(n, first, p)
 
 
