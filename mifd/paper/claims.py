@@ -115,8 +115,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                          (sep_gpu, "chaotic separation, gpu profile")):
         if run is not None:
             sep_rows(run, section)
-    cols = ["section", "claim", "paper", "ours", "ours 95% CI (t; Wilson for counts)", "bootstrap 95% CI",
-            "detectable Δ", "where", "verdict"]
+    cols = ["section", "claim", "paper", "ours", "ours 95% CI (t; Wilson for counts)",
+            "bootstrap 95% CI", "detectable Δ", "where", "verdict"]
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 
 
