@@ -3,12 +3,19 @@
 :func:`code_hash` hashes, for an experiment, its module and every ``mifd`` module it imports,
 directly or through others (at module level or inside functions): tasks, models, estimator,
 trainer, metrics, configuration. Not the store, the registry, plotting or the book, which do not
-change what a run computes. Each module enters by its syntax tree without docstrings, so
-comments, docstrings and formatting do not count; any change to code does.
+change what a run computes.
+
+The hash follows what is computed, not where the code lives: it is taken over the *multiset of
+top-level statements* (functions, classes, assignments, third-party imports) of those modules,
+each by its syntax tree without docstrings and without imports of ``mifd`` modules. So comments,
+docstrings and formatting do not count; nor do a module's path or name, the order of its
+definitions, the file a function or class lives in, or the import lines that name where
+something comes from — a move or a split of modules keeps every committed result current. Any
+change to code that runs does count.
 
 The runner records the hash with every result and checkpoint; a result or checkpoint made by
 other code is never loaded or resumed as current (:func:`mifd.runner.run`), unless this code
-reproduced it bit for bit on replay (:mod:`mifd.replay`).
+reproduced it on replay (:mod:`mifd.replay`).
 """
 
 from __future__ import annotations
@@ -90,37 +97,59 @@ def computing_modules(module: str, known: dict[str, Path] | None = None) -> list
     return sorted(seen)
 
 
-_DIGESTS: dict[Path, tuple[tuple[int, int], str]] = {}
+_DIGESTS: dict[Path, tuple[tuple[int, int], list[str]]] = {}
 
 
-def _digest(path: Path) -> str:
-    """Hash of the module's syntax tree without its docstrings (cached while the file is
-    unchanged)."""
+def _digest(path: Path) -> list[str]:
+    """Digests of the module's top-level statements (cached while the file is unchanged)."""
     st = path.stat()
     sig = (st.st_mtime_ns, st.st_size)
     hit = _DIGESTS.get(path)
     if hit is None or hit[0] != sig:
-        hit = _DIGESTS[path] = (sig, _tree_digest(path))
+        hit = _DIGESTS[path] = (sig, _statement_digests(path))
     return hit[1]
 
 
-def _tree_digest(path: Path) -> str:
-    tree = ast.parse(path.read_text())  # a fresh tree: the docstrings are cut out of it
+def _internal(node: ast.AST) -> bool:
+    """An import of a ``mifd`` module (relative, or absolute from the package)."""
+    if isinstance(node, ast.ImportFrom):
+        return bool(node.level) or (node.module or "").split(".")[0] == "mifd"
+    if isinstance(node, ast.Import):
+        return any(a.name.split(".")[0] == "mifd" for a in node.names)
+    return False
+
+
+def _strip(tree: ast.AST) -> None:
+    """Cut docstrings and imports of ``mifd`` modules out of ``tree`` (a body left empty gets
+    ``pass``)."""
     for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)
-                and isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef,
-                                      ast.ClassDef))):
-            node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+        for attr in ("body", "orelse", "finalbody"):
+            body = getattr(node, attr, None)
+            if not isinstance(body, list) or not body:
+                continue
+            if (attr == "body" and isinstance(node, (ast.Module, ast.FunctionDef,
+                                                     ast.AsyncFunctionDef, ast.ClassDef))
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                body = body[1:]
+            body = [b for b in body if not _internal(b)]
+            if not body and not isinstance(node, ast.Module) and attr == "body":
+                body = [ast.Pass()]
+            setattr(node, attr, body)
+
+
+def _statement_digests(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())  # a fresh tree: docstrings and imports are cut from it
+    _strip(tree)
+    return [hashlib.sha256(ast.dump(node, include_attributes=False).encode()).hexdigest()
+            for node in tree.body]
 
 
 def code_hash(experiment_module: str) -> str:
     """16 hex digits over the code of :func:`computing_modules` of ``experiment_module``
-    (e.g. ``"mifd.experiments.wm"``)."""
+    (e.g. ``"mifd.experiments.wm"``): the sorted digests of their top-level statements, so the
+    hash does not depend on module names, paths, import lines or the order of definitions."""
     known = modules()
-    h = hashlib.sha256()
-    for mod in computing_modules(experiment_module, known):
-        h.update(f"{mod}:{_digest(known[mod])}\n".encode())
-    return h.hexdigest()[:16]
+    digests = sorted(d for mod in computing_modules(experiment_module, known)
+                     for d in _digest(known[mod]))
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]

@@ -2,6 +2,7 @@
 follows the computing code and nothing else; a stored result or checkpoint of other code is
 never used as current; a committed one is shown with a note."""
 
+import ast
 import shutil
 
 import pytest
@@ -47,6 +48,50 @@ def test_the_code_hash_follows_the_computing_code_only(package_copy):
     assert fingerprint.code_hash(wm) == h_wm
     assert "mifd.tasks.flipflop" in fingerprint.computing_modules(wm)
     assert "mifd.plotting" not in fingerprint.computing_modules(wm)
+
+
+EXPERIMENTS = ("wm", "separation", "bimt", "bimt_separation", "penalties",
+               "penalties_separation", "growing_brains", "mine_gaussian", "wm_audit")
+
+
+def _hashes():
+    return {e: fingerprint.code_hash(f"mifd.experiments.{e}") for e in EXPERIMENTS}
+
+
+def test_moving_a_module_or_its_definitions_keeps_every_code_hash(package_copy):
+    """The hash follows what is computed, not where it lives: a module moved into a new
+    package (its importers' lines rewritten), definitions reordered and an import line moved
+    keep every experiment's hash; a changed constant does not."""
+    before = _hashes()
+    # move mifd/finite.py to mifd/guards/finite.py and rewrite the lines that import it
+    (package_copy / "guards").mkdir()
+    (package_copy / "guards" / "__init__.py").write_text('"""Guards."""\n')
+    (package_copy / "finite.py").rename(package_copy / "guards" / "finite.py")
+    moved = package_copy / "guards" / "finite.py"
+    moved.write_text(moved.read_text().replace("from .", "from .."))
+    for p in package_copy.rglob("*.py"):
+        t = p.read_text()
+        if p != moved and ".finite import" in t:
+            depth = len(p.relative_to(package_copy).parts) - 1
+            p.write_text(t.replace("from " + "." * (depth + 1) + "finite import",
+                                   "from " + "." * (depth + 1) + "guards.finite import"))
+    assert "mifd.guards.finite" in fingerprint.computing_modules("mifd.experiments.wm")
+    assert _hashes() == before
+    # the top-level statements of a module in reverse order, an import at another place
+    metrics = package_copy / "metrics.py"
+    text = metrics.read_text()
+    lines = text.splitlines(keepends=True)
+    nodes = ast.parse(text).body
+    spans = [("".join(lines[(n.decorator_list[0] if getattr(n, "decorator_list", None)
+                             else n).lineno - 1:n.end_lineno])) for n in nodes]
+    # (the docstring and the __future__ import stay first: that is where Python needs them)
+    metrics.write_text("\n\n".join(spans[:2] + spans[2:][::-1])
+                       + "\nfrom . import config as _unused\n")
+    assert _hashes() == before
+    # a constant that changes what is computed
+    flipflop = package_copy / "tasks" / "flipflop.py"
+    flipflop.write_text(flipflop.read_text().replace("0.002", "0.003"))
+    assert _hashes()["wm"] != before["wm"]
 
 
 def _other_code(monkeypatch, value="0123456789abcdef"):
