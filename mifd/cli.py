@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
                                               "check fails)")
     i.add_argument("folder")
     i.add_argument("--replace", action="store_true", help="replace committed runs of the same key")
+    cv = sub.add_parser("convert-results", help="convert results and checkpoints of the former "
+                                                "pickle format into data files, exactly "
+                                                "(files already converted are only verified)")
+    cv.add_argument("paths", nargs="*", help="files or folders (default: the results store and "
+                                             "results/committed)")
     sub.add_parser("results-status", help="list the committed results and whether this "
                                           "checkout's code made them (exit 1 if any did not)")
     r = sub.add_parser("reproduce", help="replay the start of every committed result made by "
@@ -189,6 +194,31 @@ def build_book(profile: str, root: Path) -> int:
         cmd += ["--path-output", str(root / "_build" / profile)]
     print("+", " ".join(cmd), f"(MIFD_PROFILE={profile})", flush=True)
     return subprocess.call(cmd, env=env)
+
+
+def _convert_results(paths: list[str]) -> int:
+    """``mifd convert-results``: :func:`mifd.store.convert_results`, one line per converted
+    file and a total; a file that does not convert is one line (exit 2)."""
+    from .store import CorruptFileError, Store, convert_results
+    if not paths:
+        store = Store()
+        paths = [str(p) for p in (store.root, *store.committed) if p.exists()]
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise ConfigError(f"parameter 'paths': got {missing[0]!r}; allowed: existing files or "
+                          "folders")
+    try:
+        rows = convert_results(paths)
+    except CorruptFileError as e:
+        raise ConfigError(f"parameter 'paths': {e}; allowed: files of the former or the data "
+                          "format that verify") from None
+    for r in rows:
+        if r["status"] == "converted":
+            print(f"converted {r['path']} ({r['bytes_before']} -> {r['bytes_after']} bytes)")
+    done = [r for r in rows if r["status"] == "converted"]
+    print(f"{len(done)} converted, {len(rows) - len(done)} already data files; "
+          f"{sum(r['bytes_before'] for r in rows)} -> {sum(r['bytes_after'] for r in rows)} bytes")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                   "or unrecorded CPU numerics; float64 metrics within 1e-12 relative)"
                   + (f", {len(bad)} differ (`make results` recomputes them)" if bad else ""))
             return 1 if bad else 0
+        if args.command == "convert-results":
+            return _convert_results(args.paths)
         if args.command == "import-results":
             from .exchange import import_results
             from .store import Store

@@ -7,9 +7,13 @@ Layout: ``ROOT/<experiment>/<key>/`` holding
 * ``result.bin`` – the finished result (arrays, per-trial metrics, histories);
 * ``meta.json`` – provenance: code version, git commit, machine, device, dates, wall time.
 
-Binary files start with the SHA-256 of their payload, so a truncated or corrupt file is detected
-(and recomputed, never silently used). Every file is written to a temporary name in the same
-directory, flushed to disk and renamed over the target (atomic on POSIX). A run is *complete*
+The ``.bin`` files are data files (``mifd.blobs``: JSON for the structure and the scalars,
+``.npy`` arrays, in one zip; read without unpickling, so a file cannot run code). They start with
+the SHA-256 of their payload, so a truncated or corrupt file is detected (and recomputed, never
+silently used). A file of the former pickle format is refused with one line naming
+``mifd convert-results``, which converts it exactly (``convert_results``). Every file is written
+to a temporary name in the same directory, flushed to disk and renamed over the target (atomic
+on POSIX). A run is *complete*
 when ``result.bin`` verifies.
 
 Read-only layers (``committed`` roots: compact results of long GPU runs kept in the repository)
@@ -19,7 +23,6 @@ are searched after the writable root.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import platform
@@ -33,10 +36,8 @@ import torch
 
 from ._version import __version__
 from . import numerics
-
-
-class CorruptFileError(IOError):
-    """A store file failed its checksum or could not be decoded."""
+from .blobs import (CorruptFileError, LegacyFormatError, blob_bytes,  # noqa: F401 (the API)
+                    content_digest, is_legacy, load_blob, read_legacy, same)
 
 
 class StoreWriteError(OSError):
@@ -79,34 +80,62 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
-def dump_blob(path: Path, obj: Any) -> None:
-    """Serialize ``obj`` with a checksum header and write it atomically.
-
-    Pickle protocol 4: numpy arrays as raw bytes (torch's default protocol 2 writes them as
-    latin-1 text, about 1.45× their size, and loads them 10× slower); files of either protocol
-    load."""
-    atomic_write_bytes(path, blob_bytes(obj))
+def dump_blob(path: Path, obj: Any, compress: bool = False) -> None:
+    """Write ``obj`` as a data file (:mod:`mifd.blobs`: a format and checksum line, then a zip
+    of ``tree.json`` and ``.npy`` arrays; deflated if ``compress``) atomically."""
+    atomic_write_bytes(path, blob_bytes(obj, compress))
 
 
-def blob_bytes(obj: Any) -> bytes:
-    """The bytes :func:`dump_blob` writes: a checksum line, then the pickle (protocol 4)."""
-    buf = io.BytesIO()
-    torch.save(obj, buf, pickle_protocol=4)
-    payload = buf.getvalue()
-    return hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
-
-
-def load_blob(path: Path, raw: bytes | None = None) -> Any:
-    """Read a file written by :func:`dump_blob` (or its bytes ``raw``); raise
-    :class:`CorruptFileError` if it fails."""
-    raw = Path(path).read_bytes() if raw is None else raw
-    head, sep, payload = raw.partition(b"\n")
-    if not sep or len(head) != 64 or hashlib.sha256(payload).hexdigest().encode() != head:
-        raise CorruptFileError(f"{path}: checksum mismatch (truncated or corrupt)")
+def convert_file(path: Path | str) -> dict[str, Any]:
+    """Convert one file of the former pickle format (:func:`mifd.blobs.is_legacy`) in place into
+    a data file, exactly: it is decoded with the allow-list unpickler
+    (:func:`mifd.blobs.read_legacy`: arrays, tensors and plain values, never other code),
+    encoded, decoded again and compared with :func:`mifd.blobs.same` (types, dtypes, shapes,
+    bits) before the new file replaces the old one (atomically). A data file is only verified:
+    converting twice changes nothing. ``checkpoint.bin`` is stored, anything else deflated. A
+    ``result.bin`` beside a ``meta.json`` is recorded there (``converted``: the old file's
+    SHA-256 and size, and the :func:`mifd.blobs.content_digest` that the new one must match).
+    Returns ``path``, ``status`` (``converted`` or ``current``), the bytes before and after and
+    the :func:`mifd.blobs.content_digest`; raises :class:`CorruptFileError` (one line)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if not is_legacy(raw):
+        obj = load_blob(path, raw)
+        return {"path": str(path), "status": "current", "bytes_before": len(raw),
+                "bytes_after": len(raw), "digest": content_digest(obj)}
+    obj = read_legacy(raw, path)
     try:
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
-    except Exception as e:  # pragma: no cover - checksum passed but decode failed
-        raise CorruptFileError(f"{path}: cannot decode ({e})") from e
+        new = blob_bytes(obj, compress=path.name != "checkpoint.bin")
+    except TypeError as e:
+        raise CorruptFileError(f"{path}: cannot convert ({e})") from None
+    if not same(load_blob(path, new), obj):  # pragma: no cover - a bug of the format
+        raise CorruptFileError(f"{path}: the conversion does not read back exactly; kept as is")
+    digest = content_digest(obj)
+    meta = path.with_name("meta.json")
+    if path.name == "result.bin" and meta.exists():  # the record: what it was, what it holds
+        record = json.loads(meta.read_text())
+        if isinstance(record, dict):
+            record["converted"] = {"from": "torch.save pickle (mifd < data files)",
+                                   "sha256_before": hashlib.sha256(raw).hexdigest(),
+                                   "bytes_before": len(raw), "content_digest": digest}
+            atomic_write_json(meta, record)
+    atomic_write_bytes(path, new)
+    return {"path": str(path), "status": "converted", "bytes_before": len(raw),
+            "bytes_after": len(new), "digest": digest}
+
+
+def convert_results(paths: list[Path | str]) -> list[dict[str, Any]]:
+    """:func:`convert_file` for each file of ``paths`` and each ``*.bin`` under each folder
+    (``result.bin``, ``checkpoint.bin``, cached data sets; temporary ``.``-files skipped), in
+    sorted order."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*.bin") if f.is_file() and not f.is_symlink()
+                            and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        else:
+            files.append(p)
+    return [convert_file(f) for f in files]
 
 
 def code_version() -> dict[str, Any]:
@@ -215,7 +244,7 @@ def committed_files(experiment: str, files: dict[str, bytes]) -> dict[str, bytes
     if not dropped:
         return dict(files)
     meta = {**json.loads(files["meta.json"]), "committed_without": dropped}
-    return {**files, "result.bin": blob_bytes(result),
+    return {**files, "result.bin": blob_bytes(result, compress=True),
             "meta.json": (json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
                           + "\n").encode()}
 
@@ -248,6 +277,8 @@ class Entry:
                 return None
         try:
             return load_blob(self.result_path)
+        except LegacyFormatError:
+            raise  # convert it (one line): recomputing would discard a finished run
         except CorruptFileError as e:
             warnings.warn(f"{e}; recomputing", stacklevel=2)
             return None
@@ -273,6 +304,8 @@ class Entry:
             return None
         try:
             return load_blob(self.checkpoint_path)
+        except LegacyFormatError:
+            raise  # convert it (one line): starting afresh would overwrite the run's progress
         except CorruptFileError as e:
             warnings.warn(f"{e}; starting from scratch", stacklevel=2)
             return None
@@ -283,7 +316,7 @@ class Entry:
     def save_result(self, result: Any, meta: dict) -> None:
         # provenance first: result.bin marks the entry complete
         atomic_write_json(self.path / "meta.json", meta)
-        dump_blob(self.result_path, result)
+        dump_blob(self.result_path, result, compress=True)
         if self.checkpoint_path.exists():
             self.checkpoint_path.unlink()
 

@@ -30,11 +30,13 @@ def test_blob_roundtrip_and_corruption_detected(tmp_path):
         load_blob(p)
 
 
-def test_blob_stores_arrays_near_their_size_and_reads_the_old_format(tmp_path):
-    """Arrays cost their bytes (pickle protocol 4; torch's default protocol 2 wrote them as
-    latin-1 text, ~1.45×), load bit-equal, and a file of the old protocol still loads."""
+def test_blob_stores_arrays_near_their_size_and_converts_the_old_format(tmp_path):
+    """Arrays cost their bytes (``.npy`` members of a zip) and load bit-equal; a file of the
+    former pickle format is refused with one line naming ``mifd convert-results``, which
+    converts it exactly (and only verifies it the second time)."""
     import hashlib
     import io
+    from mifd.store import LegacyFormatError, convert_file
     rng = np.random.default_rng(0)
     obj = {"w": rng.standard_normal((50, 40, 40)).astype(np.float32), "n": [1, 2.5, "x"]}
     p = tmp_path / "x.bin"
@@ -44,11 +46,18 @@ def test_blob_stores_arrays_near_their_size_and_reads_the_old_format(tmp_path):
     assert back["w"].dtype == np.float32 and np.array_equal(back["w"], obj["w"])
     assert back["n"] == obj["n"]
     buf = io.BytesIO()
-    torch.save(obj, buf)  # the former format
-    assert len(buf.getvalue()) > 1.3 * obj["w"].nbytes
+    torch.save(obj, buf, pickle_protocol=4)  # the former format
     old = tmp_path / "old.bin"
     old.write_bytes(hashlib.sha256(buf.getvalue()).hexdigest().encode() + b"\n" + buf.getvalue())
-    assert np.array_equal(load_blob(old)["w"], obj["w"])
+    with pytest.raises(LegacyFormatError, match="mifd convert-results") as e:
+        load_blob(old)
+    assert "\n" not in str(e.value) and isinstance(e.value, mifd.ConfigError)
+    assert convert_file(old)["status"] == "converted"
+    again = load_blob(old)
+    assert again["w"].dtype == np.float32 and np.array_equal(again["w"], obj["w"])
+    assert again["n"] == obj["n"]
+    raw = old.read_bytes()
+    assert convert_file(old)["status"] == "current" and old.read_bytes() == raw
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
