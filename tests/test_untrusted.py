@@ -458,3 +458,63 @@ def test_the_library_reads_no_pickle():
             if any(s in line for s in ("weights_only=False", "pickle.load", "allow_pickle=True")):
                 hits.append(f"{f.relative_to(ROOT)}:{i}")
     assert not hits
+
+
+# --- the runs of the former format: convert, then resume or commit --------------------------------
+
+def _leaves(obj, prefix=""):
+    if isinstance(obj, dict):
+        return {k2: v2 for k, v in obj.items() for k2, v2 in _leaves(v, f"{prefix}/{k}").items()}
+    if isinstance(obj, (list, tuple)) and obj and not isinstance(obj[0], (int, float, str)):
+        return {k2: v2 for i, v in enumerate(obj) for k2, v2 in _leaves(v, f"{prefix}/{i}").items()}
+    return {prefix: obj}
+
+
+def test_a_converted_checkpoint_of_the_former_format_resumes_bit_identical(tmp_path):
+    """A run paused by older code (its checkpoint a pickle) stops with one line naming the
+    converter; converted, it resumes and ends bit-identical to an uninterrupted run."""
+    from mifd.experiments.base import RunPaused
+    from mifd.store import Store
+    overrides = {"epochs": 60}
+    store = Store(tmp_path / "s", [])
+    with pytest.raises(RunPaused):
+        mifd.run("wm", "smoke", "cpu", overrides, store=store, verbose=False, max_seconds=0.3)
+    ckpt = next((tmp_path / "s").rglob("checkpoint.bin"))
+    state = load_blob(ckpt)
+    assert 0 < state["step"]
+    ckpt.write_bytes(legacy_bytes(state))  # as the former code wrote it
+    with pytest.raises(LegacyFormatError, match="convert-results"):
+        mifd.run("wm", "smoke", "cpu", overrides, store=store, verbose=False)
+    assert convert_file(ckpt)["status"] == "converted"
+    assert blobs.same(load_blob(ckpt), state)
+    resumed = mifd.run("wm", "smoke", "cpu", overrides, store=store, verbose=False)
+    assert not resumed.loaded and resumed.meta["resumed_from"]
+    fresh = mifd.run("wm", "smoke", "cpu", overrides, store=Store(tmp_path / "fresh", []),
+                     verbose=False)
+    a, b = _leaves(resumed.result), _leaves(fresh.result)
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            assert a[k].dtype == b[k].dtype and a[k].tobytes() == b[k].tobytes(), k
+    assert resumed.summary == fresh.summary
+
+
+def test_a_finished_run_of_the_former_format_is_converted_then_committed(tmp_path):
+    """What the wm runs begun before data files go through: `mifd commit-results` names the
+    converter; converted, the run commits and loads equal to what it held."""
+    from mifd.runner import commit_results
+    from mifd.store import Store
+    small = {"critics": ("separable/gaussian",), "ps_steps": 3, "game_steps": 2}
+    store = Store(tmp_path / "own", [tmp_path / "committed"])
+    rr = mifd.run("mine-gaussian", "smoke", "cpu", small, verbose=False, store=store)
+    result = Path(rr.path) / "result.bin"
+    held = load_blob(result)
+    result.write_bytes(legacy_bytes(held))  # as the former code wrote it
+    with pytest.raises(LegacyFormatError, match="convert-results") as e:
+        commit_results("mine-gaussian", "smoke", small, store=store)
+    assert "\n" not in str(e.value)
+    mifd.store.convert_results([Path(rr.path)])
+    dst = commit_results("mine-gaussian", "smoke", small, store=store)
+    assert blobs.same(load_blob(dst / "result.bin"), held)
+    assert json.loads((dst / "meta.json").read_text())["converted"]["content_digest"] == \
+        blobs.content_digest(held)
