@@ -227,6 +227,15 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
+def stored_config(cls: type, stored: Mapping[str, Any]) -> Any:
+    """The config a stored ``config.json`` describes: a field added after it was stored
+    (``param(..., added=True)``) takes its *legacy* value, the one the stored run had, not
+    today's default (which may have changed since: wm's RMSprop ε)."""
+    legacy = {f.name: f.metadata["legacy"] for f in dataclasses.fields(cls)
+              if f.metadata.get("added") and f.name not in stored}
+    return apply_overrides(cls(), {**legacy, **stored})
+
+
 def config_hash(experiment: str, cfg: Any, version: str) -> str:
     """Key of a run in the results store: hash of experiment, full config and package version.
 

@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import numerics
-from .config import ConfigError, apply_overrides, config_hash
+from .config import ConfigError, apply_overrides, config_hash, stored_config
 from .provenance import is_current
 from .store import Entry, Store, atomic_write_json, code_version, now
 
@@ -306,7 +306,7 @@ def replay(entry: Entry, progress: bool = False) -> Replay:
                           "result with its config.json")
     stored = json.loads((entry.path / "config.json").read_text())
     exp = get_experiment(stored["experiment"])
-    cfg = apply_overrides(exp.config_cls(), stored["config"])
+    cfg = stored_config(exp.config_cls, stored["config"])
     key = config_hash(exp.name, cfg, __version__)
     if key != entry.path.name:
         raise ConfigError(f"parameter 'entry': got {str(entry.path)!r} whose config has key "

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .config import ConfigError, apply_overrides, to_dict
+from .config import ConfigError, apply_overrides, stored_config, to_dict
 from .exchange import PLANNED_FIELDS, RUN_FIELDS
 from .experiments import get_experiment
 from .experiments.base import RunResult, summarize
@@ -263,7 +263,7 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
         for d in sorted((root / experiment).glob("*/meta.json")):
             try:
                 meta = json.loads(d.read_text())
-                part = apply_overrides(exp.config_cls(), meta["config"])
+                part = stored_config(exp.config_cls, meta["config"])
             except (ValueError, KeyError, TypeError, AttributeError, ConfigError):  # damaged
                 continue
             names = _conditions(part)
@@ -327,7 +327,8 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
     ``gpu`` profile's sessions that planned different lengths,
     :data:`mifd.exchange.PLANNED_FIELDS`). Only runs whose :data:`PRECISION_FIELDS` hold the
     profile's own values on ``device``, or those of ``where`` (e.g. ``{"sm_precision":
-    "fp32"}``). ``None`` if there is none."""
+    "fp32"}``; a field named in ``where`` may differ from the profile, e.g. runs made before
+    the profile's default changed). ``None`` if there is none."""
     store = store or Store()
     exp = get_experiment(experiment)
     profile_cfg = {k: v for k, v in to_dict(exp.config(profile, device=device)).items()
@@ -339,10 +340,10 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
             if meta.get("profile") != profile or \
                     not str(meta.get("machine", {}).get("device", "")).startswith(device):
                 continue
-            cfg = apply_overrides(exp.config_cls(), meta["config"])
+            cfg = stored_config(exp.config_cls, meta["config"])
             rest = {k: v for k, v in to_dict(cfg).items() if k not in SHARD_FIELDS}
             if any(rest.get(k) != v for k, v in profile_cfg.items() if k not in FREE_FIELDS
-                   + PLANNED_FIELDS.get(profile, ())):
+                   + PLANNED_FIELDS.get(profile, ()) + tuple(where or ())):
                 continue
             wanted = {**{k: profile_cfg[k] for k in PRECISION_FIELDS if k in profile_cfg},
                       **(where or {})}

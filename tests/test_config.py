@@ -59,3 +59,25 @@ def test_the_wm_paper_profile_runs_fp32_matmuls_on_cuda():
     wm = mifd.get_experiment("wm")
     assert wm.config("paper", device="cuda").sm_precision == "fp32"
     assert wm.config("paper", {"sm_precision": "tf32"}, device="cuda").sm_precision == "tf32"
+
+
+def test_a_stored_config_without_an_added_field_reads_its_legacy_value():
+    """A run stored before ``rmsprop_eps`` existed ran ε outside √: read back so, whatever the
+    default is now; a stored value is kept."""
+    from mifd.config import stored_config, to_dict
+    wm = mifd.get_experiment("wm")
+    stored = {k: v for k, v in to_dict(wm.config("smoke")).items() if k != "rmsprop_eps"}
+    assert stored_config(wm.config_cls, stored).rmsprop_eps == "outside"
+    assert stored_config(wm.config_cls, {**stored, "rmsprop_eps": "inside"}).rmsprop_eps == \
+        "inside"
+
+
+def test_the_earlier_gpu_shards_are_shown_with_their_settings_named():
+    """The committed wm GPU shards ran TF32 and ε outside (before the defaults changed): found
+    only when asked for those settings, and labelled so."""
+    from mifd import shards
+    from mifd.paper import wm
+    assert shards.committed_shards("wm", "paper", "cuda") is None
+    rr, label = wm.committed_gpu()
+    assert rr is not None and rr.config.sm_precision == "tf32"
+    assert rr.config.rmsprop_eps == "outside" and "earlier settings" in label

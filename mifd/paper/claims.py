@@ -28,7 +28,9 @@ def _where(rr: Any) -> str:
               f"{cfg.steps} steps" if hasattr(cfg, "steps") else "")
     return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
             + (f", {length}" if length else "")
-            + (f", {prec} critic" if prec != "fp32" else ""))
+            + (f", {prec} critic" if prec != "fp32" else "")
+            + (", RMSprop ε outside √" if getattr(cfg, "rmsprop_eps", "inside") == "outside"
+               else ""))
 
 
 def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tuple[str, str]:

@@ -207,3 +207,25 @@ def audit_summary(audit: Any) -> str:
         f"when the Gaussian estimate is lower with MI, one-sided Welch p < {rules.ALPHA}; "
         f"removed when, besides, it is at most {rules.RESIDUAL_MI:g} nats and the permutation "
         "test finds dependence in fewer than half of the MI trials).")
+
+
+#: the settings of the working-memory GPU shards committed so far (before the ε default and the
+#: paper profile's fp32 matmuls changed): TF32 critic matmuls, RMSprop's ε outside √. They stay
+#: shown, labelled, until a GPU session replaces them with the profile's own settings.
+GPU_STALE_SETTINGS = {"sm_precision": "tf32", "rmsprop_eps": "outside"}
+
+
+def committed_gpu(store: Any = None) -> tuple[Any, str]:
+    """The committed GPU shards of the ``paper`` profile, combined, and a label for the page:
+    the profile's own settings if committed, else the earlier TF32 / ε-outside shards
+    (:data:`GPU_STALE_SETTINGS`, said in the label); ``(None, "")`` if neither."""
+    from .. import shards
+    rr = shards.committed_shards("wm", "paper", "cuda", store=store)
+    if rr is not None:
+        return rr, "the paper profile's settings (fp32 matmuls, RMSprop's ε inside √)"
+    rr = shards.committed_shards("wm", "paper", "cuda", store=store, where=GPU_STALE_SETTINGS)
+    if rr is None:
+        return None, ""
+    return rr, ("earlier settings: TF32 critic matmuls and RMSprop's ε outside √ — not the "
+                "profile's defaults now (the authors ran fp32 and most likely ε inside √); "
+                "to be replaced by a GPU session at the profile's settings")

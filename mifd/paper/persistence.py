@@ -1,0 +1,164 @@
+"""Do the functional modules stay? Working-memory settings side by side over all 1000 epochs.
+
+The paper reports its modularity at the end of training (Q_cor 0.299 ± 0.153 at epoch 1000).
+In our runs the modules form at about that level by epoch ~300 and then fade. This module
+compares settings of the working-memory run (RMSprop's ε placement, the SM:MM schedule, the
+critic, λ_I, …) trial by trial on paired seeds: each metric at epochs 300, 500 and 1000, each
+trial's peak, how many trials *keep* their modules (final value ≥ :data:`KEEP` × their peak),
+a paired test at the last epoch, and one sentence computed from those numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..experiments.base import Layout
+
+#: a trial *keeps* its modules when its final value is at least this fraction of its peak
+#: (the issue's definition: "how many trials keep ≥ 75% of their peak")
+KEEP = 0.75
+#: the epochs at which the settings are compared (the modules peak by about 300; the paper's
+#: value is the one at the end of training, 1000)
+EPOCHS = (300, 500, 1000)
+METRICS = ("Q_cor", "D_cor", "Q_str")
+#: a paired difference at the last epoch counts as shown at this two-sided level
+ALPHA = 0.05
+
+
+def trial_series(rr: Any, metric: str, condition: str = "mi") -> tuple[np.ndarray, np.ndarray,
+                                                                      np.ndarray]:
+    """``(epochs, seeds, values)`` of one snapshot metric: values ``(snapshots, trials)`` of
+    ``condition``'s trials, seeds in trial order."""
+    res = rr.result
+    lay = Layout.of(res) if rr.layout is None else rr.layout
+    vals = lay.split(np.asarray(res["snaps"][metric], dtype=float))[condition]
+    seeds = np.asarray(lay.seeds()[:lay.per_condition])
+    return np.asarray(res["snap_epochs"]), seeds, vals
+
+
+def at_epoch(epochs: np.ndarray, values: np.ndarray, epoch: int) -> np.ndarray:
+    """Each trial's value at the snapshot ``epoch`` (the last snapshot at or before it)."""
+    i = int(np.searchsorted(epochs, epoch, side="right")) - 1
+    return values[max(i, 0)]
+
+
+def kept(values: np.ndarray, keep: float = KEEP) -> np.ndarray:
+    """Per trial: whether its final value is at least ``keep`` × its peak (a trial whose peak
+    is not positive has no modules to keep: ``False``)."""
+    peak = np.nanmax(values, axis=0)
+    return (peak > 0) & (values[-1] >= keep * peak)
+
+
+def table(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str] = METRICS,
+          epochs: Sequence[int] = EPOCHS) -> pd.DataFrame:
+    """One row per setting and metric: mean ± s.d. at each of ``epochs``, the mean peak and the
+    median epoch of the peak, and the trials that keep their modules (:func:`kept`)."""
+    rows = []
+    for label, rr in runs.items():
+        for m in metrics:
+            ep, _, v = trial_series(rr, m, condition)
+            row: dict[str, Any] = {"setting": label, "metric": m, "n": v.shape[1]}
+            for e in epochs:
+                if e <= ep[-1]:
+                    x = at_epoch(ep, v, e)
+                    row[f"epoch {e}"] = f"{np.mean(x):.3f} ± {np.std(x, ddof=1):.3f}" \
+                        if x.size > 1 else f"{x[0]:.3f}"
+            peak_i = np.nanargmax(v, axis=0)
+            row["mean peak"] = round(float(np.mean(np.nanmax(v, axis=0))), 3)
+            row["median peak epoch"] = int(np.median(ep[peak_i]))
+            k = kept(v)
+            row[f"keep ≥ {KEEP:.0%} of peak"] = f"{int(k.sum())}/{k.size}"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired(a: Any, b: Any, metric: str = "Q_cor", epoch: int = 1000,
+           condition: str = "mi") -> dict[str, Any]:
+    """Setting ``a`` against ``b`` on the seeds both ran: the paired difference a − b of
+    ``metric`` at ``epoch`` (mean, and per seed) and the two-sided Wilcoxon signed-rank p."""
+    ea, sa, va = trial_series(a, metric, condition)
+    eb, sb, vb = trial_series(b, metric, condition)
+    common = np.intersect1d(sa, sb)
+    xa = at_epoch(ea, va, epoch)[np.searchsorted(sa, common)]
+    xb = at_epoch(eb, vb, epoch)[np.searchsorted(sb, common)]
+    d = xa - xb
+    p = math.nan
+    if d.size >= 2 and np.any(d != 0):
+        p = float(stats.wilcoxon(d).pvalue)
+    return {"metric": metric, "epoch": epoch, "n": int(d.size), "mean difference": float(d.mean())
+            if d.size else math.nan, "p": p, "seeds": common.tolist(), "differences": d.tolist()}
+
+
+def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
+             metric: str = "Q_cor", paper_level: float | None = None) -> str:
+    """What the reader should conclude, computed: per setting the mean of ``metric`` at its
+    peak-time epoch (300) and at the end, how many trials keep their modules, and — against
+    ``reference`` on paired seeds — the difference at the end and whether it is shown."""
+    parts = []
+    for label, rr in runs.items():
+        ep, _, v = trial_series(rr, metric, condition)
+        k = kept(v)
+        start = at_epoch(ep, v, EPOCHS[0]).mean()
+        end = v[-1].mean()
+        s = (f"**{label}** (n = {v.shape[1]}): mean {metric} {start:.3f} at epoch {EPOCHS[0]}, "
+             f"{end:.3f} at epoch {int(ep[-1])}; {int(k.sum())} of {k.size} trials keep ≥ "
+             f"{KEEP:.0%} of their peak")
+        if label != reference and reference in runs:
+            t = paired(rr, runs[reference], metric, int(ep[-1]), condition)
+            shown = t["p"] < ALPHA if np.isfinite(t["p"]) else False
+            s += (f"; against {reference} on {t['n']} paired seeds {t['mean difference']:+.3f} "
+                  f"(Wilcoxon p = {t['p']:.2g}: "
+                  + ("a difference shown" if shown else
+                     f"no difference shown at n = {t['n']}") + ")")
+        parts.append(s + ".")
+    def falls(rr: Any) -> bool:
+        ep, _, v = trial_series(rr, metric, condition)
+        return bool(at_epoch(ep, v, EPOCHS[0]).mean() > v[-1].mean())
+
+    fade = all(falls(rr) for rr in runs.values())
+    head = (f"In every setting the mean {metric} is lower at the end of training than at epoch "
+            f"{EPOCHS[0]}: the modules form and then fade." if fade else
+            f"Not every setting loses {metric} between epoch {EPOCHS[0]} and the end.")
+    if paper_level is not None:
+        head += f" The paper's value at the end of training is {paper_level:.3f}."
+    return " ".join([head, *parts])
+
+
+def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str] = METRICS,
+           paper_levels: Mapping[str, float] | None = None):
+    """Per metric (columns) and setting (rows): every trial's time course (thin) and the mean
+    (thick); the MM step's and the statistics network's MI estimates in the last column;
+    the paper's end-of-training level as a dashed line."""
+    import matplotlib.pyplot as plt
+    n_rows, n_cols = len(runs), len(metrics) + 1
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.0 * n_cols, 2.3 * n_rows),
+                             squeeze=False, sharex=True)
+    for r, (label, rr) in enumerate(runs.items()):
+        for c, m in enumerate(metrics):
+            ax = axes[r, c]
+            ep, _, v = trial_series(rr, m, condition)
+            ax.plot(ep, v, color="0.6", lw=0.6)
+            ax.plot(ep, v.mean(1), color="C0", lw=2, label="mean")
+            if paper_levels and m in paper_levels:
+                ax.axhline(paper_levels[m], color="C3", ls="--", lw=1, label="paper (end)")
+            ax.set_title(f"{label}: {m}", fontsize=9)
+            ax.set_ylabel(m)
+        ax = axes[r, -1]
+        lay = rr.layout
+        for key, color, name in (("mi", "C1", "MM step"), ("sm_mi", "C2", "critic (SM)")):
+            h = lay.split(np.asarray(rr.result["hist"][key], dtype=float))[condition]
+            ax.plot(np.arange(1, h.shape[0] + 1), np.median(h, axis=1), color=color, label=name)
+        ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_title(f"{label}: MI estimates (median)", fontsize=9)
+        ax.set_ylabel("nats")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
