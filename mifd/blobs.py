@@ -230,7 +230,20 @@ def decode(payload: bytes, max_unpacked: int = MAX_UNPACKED) -> Any:
         if not isinstance(name, str) or f"{name}.npy" not in members:
             raise CorruptFileError(f"{TREE}: array {name!r} not in the file")
         if name not in loaded:
-            with z.open(f"{name}.npy") as f:
+            info = z.getinfo(f"{name}.npy")
+            with z.open(info) as f:  # the header's shape and dtype match the member's size
+                version = np.lib.format.read_magic(f)
+                if version not in ((1, 0), (2, 0)):
+                    raise CorruptFileError(f"{name}.npy: format {version}")
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+                if dtype.hasobject:
+                    raise CorruptFileError(f"{name}.npy: an array of Python objects")
+                if math.prod(shape) * dtype.itemsize != info.file_size - f.tell():
+                    raise CorruptFileError(f"{name}.npy: shape {shape} of {dtype} does not "
+                                           f"fit its {info.file_size} bytes")
+            with z.open(info) as f:
                 loaded[name] = np.lib.format.read_array(f, allow_pickle=False)
         return loaded[name]
 

@@ -518,3 +518,18 @@ def test_a_finished_run_of_the_former_format_is_converted_then_committed(tmp_pat
     assert blobs.same(load_blob(dst / "result.bin"), held)
     assert json.loads((dst / "meta.json").read_text())["converted"]["content_digest"] == \
         blobs.content_digest(held)
+
+
+def test_an_array_header_larger_than_its_member_is_refused_before_allocating(tmp_path):
+    """A crafted ``.npy`` declaring 10^12 elements in a few bytes: refused, nothing allocated."""
+    header = {"descr": "<f8", "fortran_order": False, "shape": (10 ** 12,)}
+    npy = io.BytesIO()
+    np.lib.format.write_array_header_1_0(npy, header)
+    npy.write(b"\0" * 8)
+    z = io.BytesIO()
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("tree.json", json.dumps({"$array": "0"}))
+        zf.writestr("0.npy", npy.getvalue())
+    data = blobs.MAGIC + hashlib.sha256(z.getvalue()).hexdigest().encode() + b"\n" + z.getvalue()
+    with pytest.raises(CorruptFileError, match="does not fit"):
+        load_blob("crafted", data)
