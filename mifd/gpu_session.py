@@ -217,17 +217,21 @@ def training_length(cfg: Any) -> int:
             return int(getattr(cfg, name))
     raise ConfigError(f"parameter 'cfg': got {type(cfg).__name__} without epochs or steps")
 
-#: trials per condition of the fp32 run beside the TF32 one (the precision comparison)
-FP32_TRIALS = 4
+#: trials per condition of the comparison run at the other critic precision (TF32 beside the
+#: profile's fp32: the authors' wm runs set NVIDIA_TF32_OVERRIDE=0, so TF32 is a measured option)
+COMPARISON_TRIALS = 4
+#: the precision each profile precision is compared with
+COMPARISON = {"fp32": "tf32", "tf32": "fp32"}
 
 
 def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
                experiment: str = "wm") -> tuple[dict, str]:
     """What this session should train when the caller names no seed: the next consecutive
     seeds after the committed shards of the profile (as it runs on ``device``); once all of
-    its trials are committed, the fp32 comparison (:data:`FP32_TRIALS` trials per condition
-    from the first seed, ``sm_precision=fp32``); once that is committed too, nothing. Returns
-    the overrides (``seed``, ``trials`` = the most that may run) and a one-line plan."""
+    its trials are committed, the precision comparison (:data:`COMPARISON_TRIALS` trials per
+    condition from the first seed at the other precision, :data:`COMPARISON`); once that is
+    committed too, nothing. Returns the overrides (``seed``, ``trials`` = the most that may
+    run) and a one-line plan."""
     from .experiments import get_experiment
     from .shards import committed_shards
     if "seed" in overrides:
@@ -246,14 +250,15 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
         return ({**overrides, "seed": seed, "trials": n},
                 f"the next shard: seeds from {seed} ({have} of {cfg.trials} per condition "
                 "committed)")
-    if cfg.sm_precision != "fp32" and "sm_precision" not in overrides:
-        fp = committed_shards("wm", profile, "cuda", where={"sm_precision": "fp32"})
-        if fp is None or fp.config.trials < FP32_TRIALS:
-            have32 = fp.config.trials if fp is not None else 0
-            return ({**overrides, "sm_precision": "fp32", "seed": cfg.seed + have32,
-                     "trials": FP32_TRIALS - have32},
-                    f"all {cfg.trials} trials committed; the fp32 comparison "
-                    f"({have32} of {FP32_TRIALS} per condition committed)")
+    other = COMPARISON.get(cfg.sm_precision)
+    if other is not None and "sm_precision" not in overrides:
+        cmp_run = committed_shards("wm", profile, "cuda", where={"sm_precision": other})
+        if cmp_run is None or cmp_run.config.trials < COMPARISON_TRIALS:
+            have_o = cmp_run.config.trials if cmp_run is not None else 0
+            return ({**overrides, "sm_precision": other, "seed": cfg.seed + have_o,
+                     "trials": COMPARISON_TRIALS - have_o},
+                    f"all {cfg.trials} trials committed; the {other} comparison "
+                    f"({have_o} of {COMPARISON_TRIALS} per condition committed)")
     return overrides, "complete: nothing to train"
 
 

@@ -187,14 +187,18 @@ def test_the_next_gpu_session_continues_after_the_committed_shards(monkeypatch):
     from mifd import gpu_session, shards
 
     fake = fake_committed_shards
+    # the profile runs fp32 on CUDA: TF32 shards (made before) do not count for it
     monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 6}))
+    over, plan = gpu_session.next_shard("paper", "cuda", {}, None)
+    assert over == {"seed": 1001, "trials": 20} and "next shard" in plan
+    monkeypatch.setattr(shards, "committed_shards", fake({"fp32": 6}))
     over, plan = gpu_session.next_shard("paper", "cuda", {}, None)
     assert over == {"seed": 1007, "trials": 14} and "next shard" in plan
     assert gpu_session.next_shard("paper", "cuda", {}, 3)[0]["trials"] == 3
-    monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 20, "fp32": 1}))
+    monkeypatch.setattr(shards, "committed_shards", fake({"fp32": 20, "tf32": 1}))
     over, plan = gpu_session.next_shard("paper", "cuda", {}, None)
-    assert over == {"sm_precision": "fp32", "seed": 1002, "trials": 3} and "fp32" in plan
-    monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 20, "fp32": 4}))
+    assert over == {"sm_precision": "tf32", "seed": 1002, "trials": 3} and "tf32" in plan
+    monkeypatch.setattr(shards, "committed_shards", fake({"fp32": 20, "tf32": 4}))
     assert gpu_session.next_shard("paper", "cuda", {}, None)[1].startswith("complete")
     assert gpu_session.next_shard("paper", "cuda", {"seed": 1010}, None)[0] == {"seed": 1010}
 

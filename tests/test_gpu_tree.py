@@ -86,12 +86,12 @@ def test_this_checkout_without_its_committed_results_fits_one_gpu_call_with_room
 
 def test_the_session_is_planned_here_as_gpu_args(monkeypatch):
     fake = fake_committed_shards
-    monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 6}))
+    monkeypatch.setattr(shards, "committed_shards", fake({"fp32": 6}))
     assert gpu_session.plan_args() == ["--set", "seed=1007", "--set", "trials=14"]
-    monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 20, "fp32": 1}))
-    assert gpu_session.plan_args() == ["--set", "sm_precision=fp32", "--set", "seed=1002",
+    monkeypatch.setattr(shards, "committed_shards", fake({"fp32": 20, "tf32": 1}))
+    assert gpu_session.plan_args() == ["--set", "sm_precision=tf32", "--set", "seed=1002",
                                        "--set", "trials=3"]
-    monkeypatch.setattr(shards, "committed_shards", fake({"tf32": 20, "fp32": 4}))
+    monkeypatch.setattr(shards, "committed_shards", fake({"fp32": 20, "tf32": 4}))
     with pytest.raises(ConfigError, match="every trial of its 'paper' profile committed"):
         gpu_session.plan_args()
     assert gpu_session.plan_args(experiment="bimt", overrides={"sm_precision": "tf32"}) == \

@@ -30,6 +30,53 @@ METRICS = ("Q_cor", "D_cor", "Q_str")
 ALPHA = 0.05
 
 
+#: the screen of the fade's causes (issue 39, item 2): label → the wm ``book`` overrides of
+#: the MI condition and its seed shards ``(first seed, trials)``, all 1000 epochs, the book critic
+#: unless the setting is the critic. The first is the reference of the paired tests. A setting
+#: is shown once all its shards are committed; the page names those still missing.
+SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
+    "ε inside √ (the default)": ({"rmsprop_eps": "inside"}, ((1001, 10), (1011, 10))),
+    "ε outside √ (torch; before)": ({"rmsprop_eps": "outside"}, ((1001, 10),)),
+    "ε inside √, 20 SM steps per MM step": ({"rmsprop_eps": "inside", "sm_per_mm": 20},
+                                            ((1001, 8),)),
+    "ε inside √, λ_I = 0.12": ({"rmsprop_eps": "inside", "lambda_mi": 0.12}, ((1001, 8),)),
+    "ε inside √, critic 256 wide on 16 384 samples": (
+        {"rmsprop_eps": "inside", "sm_width": 256, "sm_samples": 16384}, ((1001, 8),)),
+}
+
+
+def _shard_overrides(over: Mapping[str, Any], seed: int, trials: int) -> dict[str, Any]:
+    return {"conditions": ("mi",), **over, "seed": seed, "trials": trials}
+
+
+def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any], list[str]]:
+    """The committed runs of :data:`SCREEN` (``profile`` ``book``; shards combined) and the
+    commands that would make the settings not committed yet. Nothing is trained."""
+    from .. import shards
+    from ..config import config_hash
+    from ..experiments import get_experiment
+    from ..runner import run
+    from ..store import Store
+    from .._version import __version__
+    store = store or Store()
+    exp = get_experiment("wm")
+    runs, missing = {}, []
+    for label, (over, parts) in SCREEN.items():
+        got = []
+        for seed, trials in parts:
+            o = _shard_overrides(over, seed, trials)
+            key = config_hash("wm", exp.config(profile, o), __version__)
+            if store.committed_entry("wm", key) is None:
+                missing.append(f"{label}: mifd run wm --profile {profile} "
+                               + " ".join(f"--set {k}={','.join(v) if isinstance(v, tuple) else v}"
+                                          for k, v in o.items()))
+                continue
+            got.append(run("wm", profile, "cpu", o, store=store, verbose=False, progress=False))
+        if len(got) == len(parts):
+            runs[label] = got[0] if len(got) == 1 else shards.combine(got)
+    return runs, missing
+
+
 def trial_series(rr: Any, metric: str, condition: str = "mi") -> tuple[np.ndarray, np.ndarray,
                                                                       np.ndarray]:
     """``(epochs, seeds, values)`` of one snapshot metric: values ``(snapshots, trials)`` of
