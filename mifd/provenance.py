@@ -37,8 +37,10 @@ def _how(r: Mapping[str, Any]) -> str:
     why = {"different": "made on other CPU numerics",
            "unrecorded": "made on CPU numerics its record does not name"}.get(r.get("numerics"),
                                                                              "")
-    return (f"within {r.get('tolerance_scaled', 0):g} of each value's scale "
-            f"(largest {max(r.get('tolerance', {0: 0}).values()):.1e}; {why})")
+    return (f"within {r.get('tolerance_scaled', 0):g} of each value's scale over its first "
+            f"{r.get('tolerance_steps', 1)} step(s) and initial snapshot only "
+            f"(largest {max(r.get('tolerance', {0: 0}).values()):.1e}; {why}: later steps "
+            "amplify rounding)")
 
 
 def describe_reproduction(meta: Mapping[str, Any], code: str | None) -> str:

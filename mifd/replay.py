@@ -19,9 +19,10 @@ Bit for bit holds only on the same numerics (:mod:`mifd.numerics`: CPU vendor, t
 capability, BLAS, torch): another machine may run other kernels whose float32 sums differ in
 their last bits, and training carries that on. A result made on other numerics (or on numerics
 its record does not name: results made before the record existed) whose replay differs is
-therefore compared again within :data:`CROSS_NUMERICS_TOL` (each history's or metric's largest
-difference relative to its largest magnitude), and the record says which comparison passed and
-why.
+therefore compared again over its first :data:`CROSS_NUMERICS_STEPS` step(s) and initial
+snapshot only, within :data:`CROSS_NUMERICS_TOL` (each history's or metric's largest difference
+relative to its largest magnitude: later steps amplify rounding chaotically), and the record
+says which comparison passed, over how many steps, and why.
 
 What a replay does not cover is stated with it: the steps after the first snapshot run the
 same code as the steps before it, but the last evaluation and a post-hoc audit after training
@@ -42,7 +43,7 @@ from .config import ConfigError, apply_overrides, config_hash, stored_config
 from .provenance import is_current
 from .store import Entry, Store, atomic_write_json, code_version, now
 
-__all__ = ["CROSS_NUMERICS_TOL", "FLOAT64_RTOL", "Replay", "ReplayStop", "compare", "compare_all", "replay",
+__all__ = ["CROSS_NUMERICS_STEPS", "CROSS_NUMERICS_TOL", "FLOAT64_RTOL", "Replay", "ReplayStop", "compare", "compare_all", "replay",
            "reproduce_committed"]
 
 #: (path in the training unit's state, path in the stored result) of per-step histories: row
@@ -129,11 +130,16 @@ def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmax(np.where(np.isnan(r), np.inf, r)))
 
 
-#: on other (or unrecorded) numerics, a replayed history or snapshot metric counts as the same
-#: when its largest difference is at most this fraction of its largest magnitude (rounding
-#: carried through the replayed steps stays far below it: ``tests/test_numerics.py``; a change
-#: of what is computed, e.g. a value moved by 1 %, is far above it)
-CROSS_NUMERICS_TOL = 1e-3
+#: on other (or unrecorded) numerics only the first :data:`CROSS_NUMERICS_STEPS` training steps
+#: and the initial snapshot are compared, each value within this fraction of its largest
+#: magnitude. Measured (a committed 10-trial ``book`` wm run replayed with MKL's AVX2 kernels,
+#: ``MKL_CBWR=AVX2``, against the AVX-512 ones it was made with): the initial snapshot's metrics
+#: differ by ≤ 2.3e-5 of their scale, the first step's task loss and accuracy not at all and its
+#: MI estimates — differences of large critic terms — by 3.4e-3; but training amplifies rounding
+#: chaotically: by step 25 the task loss differs by 0.17 and the MI estimates by 0.23 of their
+#: scale, so later steps cannot tell rounding from a code change on other numerics.
+CROSS_NUMERICS_TOL = 1e-2
+CROSS_NUMERICS_STEPS = 1
 
 
 def _scaled_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -211,8 +217,8 @@ class Replay:
                 "compared": self.compared, "float64_rounding": self.rounding,
                 "float64_rtol": FLOAT64_RTOL, "mode": self.mode, "numerics": self.numerics,
                 "machine_numerics": numerics.record(),
-                **({"tolerance": self.tolerance, "tolerance_scaled": CROSS_NUMERICS_TOL}
-                   if self.tolerance else {})}
+                **({"tolerance": self.tolerance, "tolerance_scaled": CROSS_NUMERICS_TOL,
+                    "tolerance_steps": CROSS_NUMERICS_STEPS} if self.tolerance else {})}
 
 
 def _rows_run(a: np.ndarray) -> int:
@@ -224,11 +230,12 @@ def _rows_run(a: np.ndarray) -> int:
 
 
 def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any],
-            rounding: dict[str, float] | None = None, tolerance: dict[str, float] | None = None
-            ) -> tuple[list[str], list[str], int, int]:
+            rounding: dict[str, float] | None = None, tolerance: dict[str, float] | None = None,
+            first: int | None = None) -> tuple[list[str], list[str], int, int]:
     """Compare the histories and snapshots a replay made with the stored ones: the names
     compared, those that differ (a shape, a value or a NaN in another place), and the steps
-    replayed of how many (rows of the first history)."""
+    replayed of how many (rows of the first history). ``first``: only the first so many
+    history rows and snapshots."""
     compared, differ = [], []
     rounding = rounding if rounding is not None else {}
     steps = of = 0
@@ -241,6 +248,7 @@ def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any],
         # (a history kept as zeros until its step runs cannot tell; one that is NaN in every
         # row, a term this config does not compute, is compared over the same rows)
         rows = min((r for r in (_rows_run(np.asarray(a)) for _, a in items) if r), default=0)
+        rows = rows if first is None else min(rows, first)
         if rows == 0:
             continue
         for k, a in items:
@@ -257,6 +265,7 @@ def compare(unit_state: Mapping[str, Any], result: Mapping[str, Any],
         snaps, stored = _get(unit_state, s_path), _get(result, r_path)
         if not isinstance(snaps, list) or not isinstance(stored, Mapping):
             continue
+        snaps = snaps if first is None else snaps[:first]
         for k in snaps[0] if snaps else ():
             if k not in stored:
                 continue  # a leaf the committed copy leaves out
@@ -344,7 +353,7 @@ def _compare_state(state: dict, result: Mapping[str, Any], experiment: str, key:
     unrecorded numerics (``kind``) what differs again within :data:`CROSS_NUMERICS_TOL`."""
     cur = state["current"]
 
-    def run(tolerance):
+    def run(tolerance, first=None):
         rounding: dict[str, float] = {}
         if cur is None:  # the whole first unit ran: every value it made is compared
             name, made = next(iter(state["done"].items()))
@@ -353,13 +362,16 @@ def _compare_state(state: dict, result: Mapping[str, Any], experiment: str, key:
             steps = of = int(state["step"])
         else:
             name = cur["unit"]
-            compared, differ, steps, of = compare(cur["state"], result, rounding, tolerance)
+            compared, differ, steps, of = compare(cur["state"], result, rounding, tolerance,
+                                                  first)
         return Replay(experiment, key, steps, of, compared, differ, name, rounding, kind,
                       tolerance or {})
 
     r = run(None)
     if r.differ and kind != "same":
-        r = run({})
+        r = run({}, CROSS_NUMERICS_STEPS)
+        if r.reproduced and not r.tolerance:  # equal bit for bit over the first steps only
+            r.tolerance = {name: 0.0 for name in r.compared}
     return r
 
 

@@ -5,10 +5,12 @@ A lent GPU gives about 10 minutes per command, too little today for the 20 + 20 
 ``seed`` (the profile's trials ``seed_0 … seed_0 + 19`` are cut into consecutive pieces); every
 other config field equal. Trial ``t`` of a run uses seed ``seed + t`` for its initial weights,
 data and critic, and a trial's computation does not depend on its batch companions (tested on
-CPU bit for bit where the BLAS is batch-invariant, :func:`mifd.numerics.batch_invariance`:
-an Intel CPU with MKL for every batch of ≥ 2 trials; within float tolerance on an AMD CPU with
-MKL and on CUDA), so shards add up to the profile's run: up to the rounding of differently
-sized batched products there, which 1000 epochs of training
+CPU bit for bit where the BLAS and torch's elementwise kernels are batch-invariant,
+:func:`mifd.numerics.batch_invariance`: the working-memory runs on an Intel CPU with MKL for
+every batch of ≥ 2 trials; within float tolerance on an AMD CPU with MKL, for the GRU
+experiments — torch's sigmoid depends on the tensor's size — and on CUDA), so shards add up to
+the profile's run: up to the rounding of differently sized batched products there, which 1000
+epochs of training
 can amplify into different (equally valid) trajectories of the same trial.
 
 :func:`combine` concatenates the trial axes of shard results (which axis is the trial axis of

@@ -40,7 +40,11 @@ def test_same_numerics_needs_vendor_capability_blas_and_environment():
 
 def test_the_probe_answers_for_batches_of_other_sizes():
     got = numerics.batch_invariance()
-    assert set(got) == {"batched", "single"} and all(isinstance(v, bool) for v in got.values())
+    assert set(got) == {"batched", "single", *numerics.ELEMENTWISE}
+    assert all(isinstance(v, bool) for v in got.values())
+    # the probe can fail: a function whose value depends on the tensor's size is found
+    assert not numerics.size_invariant(lambda x: x + x.numel() * 1e-3)
+    assert numerics.size_invariant(lambda x: x * 2)
     if got["batched"]:  # then a new product of the probe's kind agrees across batch sizes too
         g = torch.Generator().manual_seed(3)
         a, b = torch.randn(7, 20, 4096, generator=g), torch.randn(7, 4096, 64, generator=g)
@@ -65,13 +69,16 @@ def _state(task):
 
 
 @pytest.mark.parametrize("change, same, other", [(0.0, True, True), (1e-7, False, True),
-                                                  (1e-2, False, False)])
+                                                  (1e-1, False, False)])
 def test_a_replay_on_other_numerics_accepts_rounding_not_a_change(change, same, other):
+    """On other numerics the first step is compared within the tolerance, later steps not
+    (training amplifies rounding: a difference at step 3 is not held against the code)."""
     stored = np.full((5, 2), np.nan, dtype=np.float32)
     stored[:3] = [[1.0, 2.0], [0.5, 0.25], [0.125, 3.0]]
     result = {"hist": {"task": stored}, "snaps": {"Q": np.array([0.25, 0.5], np.float32)}}
     made = stored.copy()
-    made[2, 1] *= np.float32(1 + change)
+    made[0, 1] *= np.float32(1 + change)
+    made[2, 0] += np.float32(0.5 if change else 0.0)  # later: amplified rounding
     r = replay._compare_state(_state(made), result, "wm", "k", "same")
     assert r.reproduced is same and r.mode == "bit for bit"
     for kind in ("different", "unrecorded"):
@@ -83,7 +90,8 @@ def test_a_replay_on_other_numerics_accepts_rounding_not_a_change(change, same, 
             assert rec["mode"] == "within tolerance" and rec["numerics"] == kind
             line = provenance.describe_reproduction(
                 {"code": {"hash": "x"}, "reproduced": [rec]}, "c" * 16)
-            assert "within 0.001 of each value's scale" in line and "bit for bit" not in line
+            assert "within 0.01 of each value's scale over its first 1 step(s)" in line
+            assert "bit for bit" not in line and r.steps == 1
         elif other:
             assert r.mode == "bit for bit"
 

@@ -17,13 +17,16 @@ from .penalties_separation import EXPERIMENT as PENALTIES_SEPARATION
 from .separation import EXPERIMENT as SEPARATION
 from .wm import EXPERIMENT as WM
 from .wm_audit import EXPERIMENT as WM_AUDIT
+from .wm_mechanism import EXPERIMENT as WM_MECHANISM
 
 #: every registered experiment by name: the MINE Gaussian benchmark, working memory (the leaky
-#: RNN on the 2-bit flip-flop task), the post-hoc audit of its networks, chaotic signal
+#: RNN on the 2-bit flip-flop task), the post-hoc audit of its networks, a look at its
+#: optimizers while the modules fade (wm-mechanism), chaotic signal
 #: separation (the GRU), BIMT's wiring cost beside MI minimization on both tasks, and cheaper
 #: dependence penalties in place of MINE on both tasks, and Growing Brains (BIMT on the 20
 #: cognitive tasks of Yang et al. 2019)
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (MINE_GAUSSIAN, WM, WM_AUDIT,
+                                                             WM_MECHANISM,
                                                              SEPARATION, BIMT,
                                                              BIMT_SEPARATION, PENALTIES,
                                                              PENALTIES_SEPARATION,

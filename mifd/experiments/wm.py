@@ -255,9 +255,14 @@ class WMTrainUnit(Unit):
                 self.pre_mi = tr.sm_steps(self.cfg.pre_steps, "sm_pre").cpu().numpy()
             self._snapshot(0)
             return
-        e = i - 1
         sm = tr.sm_steps(self.cfg.sm_per_mm, "sm", before_mm=True)
         out = tr.mm_step()
+        self._keep(i, sm, out)
+
+    def _keep(self, i: int, sm: torch.Tensor, out: dict) -> None:
+        """Keep epoch ``i``'s histories (the SM steps' estimate ``sm``, the MM step's ``out``)
+        and, when due, a snapshot."""
+        e = i - 1
         tgt = out["data"]["target"][:, :, self.cfg.transient:]
         self.hist["task"][e] = out["task"].cpu().numpy()
         self.hist["reg"][e] = out["reg"].cpu().numpy()

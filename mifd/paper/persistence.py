@@ -120,8 +120,19 @@ def table(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str]
             row["median peak epoch"] = int(np.median(ep[peak_i]))
             k = kept(v)
             row[f"keep ≥ {KEEP:.0%} of peak"] = f"{int(k.sum())}/{k.size}"
+            row["CPU min per trial"] = cost(rr)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def cost(rr: Any) -> float:
+    """Wall minutes per trial of the run (one core; shards summed), NaN if not recorded. A run
+    of several conditions counts all its trials."""
+    wall = (getattr(rr, "meta", None) or {}).get("wall_seconds")
+    if not wall:
+        return math.nan
+    lay = rr.layout
+    return round(float(wall) / 60 / lay.size, 1)
 
 
 def paired(a: Any, b: Any, metric: str = "Q_cor", epoch: int = 1000,

@@ -1,0 +1,98 @@
+"""Why do the modules fade? What RMSprop does to each parameter group (``wm-mechanism`` runs).
+
+Reads the looks at the optimizers that :mod:`mifd.experiments.wm_mechanism` records: per
+parameter group the median √v, the share of parameters with v < ε (where ε's placement changes
+the step) and the median step taken (in units of the learning rate), beside the modularity
+Q_cor of the same trials; one figure and a sentence computed from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+#: the runs of the page: label → ``wm-mechanism`` ``book`` overrides (the same four seeds)
+RUNS = {"ε inside √": {"rmsprop_eps": "inside"}, "ε outside √": {"rmsprop_eps": "outside"}}
+#: the groups drawn (the rest stay in the result)
+SHOWN = ("W_rec within", "W_rec between", "W_in", "W_out", "critic fx.weight",
+         "critic head.hidden.0.weight")
+#: the share of training counted as "late" in the sentence
+LATE = 0.2
+
+
+def committed_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any], list[str]]:
+    """The committed ``wm-mechanism`` runs of :data:`RUNS` and the commands for the missing."""
+    from ..config import config_hash
+    from ..experiments import get_experiment
+    from ..runner import run
+    from ..store import Store
+    from .._version import __version__
+    store = store or Store()
+    exp = get_experiment("wm-mechanism")
+    runs, missing = {}, []
+    for label, over in RUNS.items():
+        key = config_hash(exp.name, exp.config(profile, over), __version__)
+        if store.committed_entry(exp.name, key) is None:
+            missing.append(f"{label}: mifd run wm-mechanism --profile {profile} "
+                           + " ".join(f"--set {k}={v}" for k, v in over.items()))
+            continue
+        runs[label] = run(exp.name, profile, "cpu", over, store=store, verbose=False,
+                          progress=False)
+    return runs, missing
+
+
+def _series(rr: Any, quantity: str, group: str) -> tuple[np.ndarray, np.ndarray]:
+    m = rr.result["mechanism"]
+    j = list(m["groups"]).index(group)
+    return np.asarray(m["epochs"]), np.asarray(m[quantity])[:, j, :]  # (looks, trials)
+
+
+def late_mean(rr: Any, quantity: str, group: str, late: float = LATE) -> float:
+    """Mean over trials and the last ``late`` share of the looks."""
+    ep, v = _series(rr, quantity, group)
+    keep = ep >= ep[-1] * (1 - late)
+    return float(np.nanmean(v[keep]))
+
+
+def sentence(runs: Mapping[str, Any], groups: Sequence[str] = ("W_rec within", "W_rec between",
+                                                                "critic fx.weight")) -> str:
+    """Per run and group, late in training: the share of parameters with v < ε and the median
+    step (in learning rates); computed, for the page."""
+    parts = []
+    for label, rr in runs.items():
+        bits = [f"{g}: {late_mean(rr, 'share_v_below_eps', g):.0%} with v < ε, median step "
+                f"{late_mean(rr, 'step', g):.2g} × lr" for g in groups]
+        parts.append(f"**{label}** — " + "; ".join(bits))
+    return (f"Over the last {LATE:.0%} of training (mean over trials): " + ". ".join(parts)
+            + ". Where v < ε the two placements differ most: ε inside √ divides by at least √ε "
+            "(≈ 3.2e-4), ε outside by as little as ε (1e-7), so a parameter whose gradient has "
+            "gone quiet takes steps up to ~3000× larger with ε outside.")
+
+
+def figure(runs: Mapping[str, Any], groups: Sequence[str] = SHOWN):
+    """Rows: √v (median), the share with v < ε, the median step / lr; columns: parameter
+    groups; one colour per run (mean over trials, shaded: min–max)."""
+    import matplotlib.pyplot as plt
+    rows = (("sqrt_v", "median √v"), ("share_v_below_eps", "share with v < ε"),
+            ("step", "median |Δw| / lr"))
+    fig, axes = plt.subplots(len(rows), len(groups), figsize=(2.6 * len(groups), 6.6),
+                             sharex=True, squeeze=False)
+    for c, g in enumerate(groups):
+        for r, (q, name) in enumerate(rows):
+            ax = axes[r, c]
+            for k, (label, rr) in enumerate(runs.items()):
+                ep, v = _series(rr, q, g)
+                ax.plot(ep, np.nanmean(v, 1), color=f"C{k}", label=label)
+                ax.fill_between(ep, np.nanmin(v, 1), np.nanmax(v, 1), color=f"C{k}", alpha=0.2)
+            if q != "share_v_below_eps":
+                ax.set_yscale("log")
+            if c == 0:
+                ax.set_ylabel(name)
+            if r == 0:
+                ax.set_title(g, fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
