@@ -132,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("experiments", nargs="*", help="only these experiments (default: all)")
     r.add_argument("--profile", default="book", help="|".join(PROFILES))
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    j = sub.add_parser("jobs", help="the long runs the open work needs and no commit holds yet "
+                                    "(mifd.jobs.planned): N processes at a time, one thread "
+                                    "each, each committed as it finishes")
+    j.add_argument("--profile", default="book", help="|".join(PROFILES))
+    j.add_argument("--parallel", default="2", metavar="N", help="processes at a time")
+    j.add_argument("--list", action="store_true", help="only list them")
     t = sub.add_parser("gpu-tree", help="what travels to a GPU machine: 'size'; 'light' plans "
                                         "the session here and leaves results/committed behind; "
                                         "'restore' after the call")
@@ -306,6 +312,22 @@ def main(argv: list[str] | None = None) -> int:
                   "checkout's" + (" (`make results` recomputes the book profile's)" if stale
                                   else ""))
             return 1 if stale else 0
+        if args.command == "jobs":
+            from .jobs import planned, run_jobs
+            check_profile(args.profile)
+            try:
+                parallel = int(args.parallel)
+                assert parallel >= 1
+            except (ValueError, AssertionError):
+                raise ConfigError(f"parameter '--parallel': got {args.parallel!r}; allowed: an "
+                                  "integer >= 1") from None
+            todo = planned(args.profile)
+            for job in todo:
+                print(f"{job.name()}  {job.label}: mifd {' '.join(job.command())}")
+            if args.list or not todo:
+                print(f"{len(todo)} planned runs not committed yet")
+                return 0
+            return 1 if run_jobs(todo, parallel) else 0
         if args.command == "reproduce":
             from .replay import reproduce_committed
             reps = reproduce_committed(experiments=tuple(args.experiments), profile=args.profile,

@@ -38,7 +38,8 @@ def _how(r: Mapping[str, Any]) -> str:
            "unrecorded": "made on CPU numerics its record does not name"}.get(r.get("numerics"),
                                                                              "")
     return (f"within {r.get('tolerance_scaled', 0):g} of each value's scale over its first "
-            f"{r.get('tolerance_steps', 1)} step(s) and initial snapshot only "
+            f"{r.get('tolerance_steps', 1)} step(s) and initial snapshot only, the critic's "
+            "estimates not compared "
             f"(largest {max(r.get('tolerance', {0: 0}).values()):.1e}; {why}: later steps "
             "amplify rounding)")
 

@@ -45,6 +45,11 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
 }
 
 
+#: the no-MI condition of the 20-trial ε-inside ``book`` run (the MI condition is the screen's
+#: first setting), in seed shards that each fit a session on one core
+NO_MI_SHARDS = ((1001, 10), (1011, 10))
+
+
 def _shard_overrides(over: Mapping[str, Any], seed: int, trials: int) -> dict[str, Any]:
     return {"conditions": ("mi",), **over, "seed": seed, "trials": trials}
 

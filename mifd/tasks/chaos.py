@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,19 +80,52 @@ def make_pair(seed: int, spec: ChaosSpec = ChaosSpec()) -> np.ndarray:
     return np.concatenate([lor, ros], axis=1).astype(np.float32)
 
 
-def _pair_job(args: tuple[int, ChaosSpec]) -> np.ndarray:
-    return make_pair(*args)
+#: OpenBLAS kernels the integration runs with, whatever the CPU: ``solve_ivp``'s step-size
+#: control takes norms through numpy's BLAS, whose last bits depend on the kernel OpenBLAS picks
+#: for the CPU, and a chaotic trajectory carries that to entirely different data (found 2026-12:
+#: the same seeds gave other data on an Intel Xeon with AVX-512, whose kernels are "SkylakeX",
+#: than on the AMD EPYC machines the committed results were made on; "Haswell" — also what
+#: OpenBLAS runs on those — reproduces them). Needs AVX2; elsewhere OpenBLAS picks its own.
+OPENBLAS_CORETYPE = "Haswell"
+
+
+def _pinned_env() -> dict[str, str]:
+    from ..numerics import record
+    return {"OPENBLAS_CORETYPE": OPENBLAS_CORETYPE} if "avx2" in record()["cpu_flags"] else {}
 
 
 def generate(seeds: list[int], spec: ChaosSpec = ChaosSpec(), workers: int | None = None
              ) -> np.ndarray:
-    """Samples for ``seeds`` ``(n, length, 6)``, in parallel over ``workers`` processes."""
-    workers = workers or os.cpu_count() or 1
-    jobs = [(int(s), spec) for s in seeds]
-    if workers <= 1 or len(jobs) < 4:
-        return np.stack([_pair_job(j) for j in jobs])
-    with ProcessPoolExecutor(max_workers=workers) as ex:
-        return np.stack(list(ex.map(_pair_job, jobs, chunksize=max(1, len(jobs) // (4 * workers)))))
+    """Samples for ``seeds`` ``(n, length, 6)``, over ``workers`` fresh Python processes
+    (:data:`WORKER`) whose OpenBLAS runs the kernels of
+    :data:`OPENBLAS_CORETYPE`, so the data do not depend on the CPU."""
+    import subprocess
+    import sys
+    import tempfile
+    workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
+    chunks = [list(map(int, c)) for c in np.array_split(np.asarray(seeds), workers) if len(c)]
+    env = {**os.environ, **_pinned_env(), "OMP_NUM_THREADS": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        procs, outs = [], []
+        for i, chunk in enumerate(chunks):
+            out = Path(tmp) / f"part{i}.npy"
+            arg = json.dumps({"seeds": chunk, "spec": asdict(spec), "out": str(out)})
+            procs.append(subprocess.Popen([sys.executable, "-c", WORKER, arg], env=env))
+            outs.append(out)
+        if any(p.wait() for p in procs):
+            raise RuntimeError("chaos data generation failed in a worker process")
+        return np.concatenate([np.load(o, allow_pickle=False) for o in outs])
+
+
+#: the worker processes' program (numpy, and so OpenBLAS, loads in a fresh process)
+WORKER = "import sys; from mifd.tasks.chaos import _main; _main(sys.argv[1])"
+
+
+def _main(arg: str) -> None:
+    """A worker of :func:`generate`: the samples of the seeds in ``arg`` (JSON) to an ``.npy``."""
+    job = json.loads(arg)
+    spec = ChaosSpec(**job["spec"])
+    np.save(job["out"], np.stack([make_pair(s, spec) for s in job["seeds"]]), allow_pickle=False)
 
 
 @dataclass(frozen=True)

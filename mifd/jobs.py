@@ -1,0 +1,112 @@
+"""Long CPU runs in the background: a list of runs, a few processes at a time, one thread each,
+each committed as soon as it finishes.
+
+A session lasts three hours; a working-memory shard of 10 trials × 1000 epochs takes about 80
+minutes of one core. Runs therefore go out as separate processes, one per core and one thread
+each (two threads per process on two cores slowed a pair of such runs about sevenfold), and each
+is copied to ``results/committed`` the moment it finishes, so that what a session finishes is
+kept whatever happens to the rest. :func:`planned` is the list the open work needs (issue 39):
+the shards of the screen (:data:`mifd.paper.persistence.SCREEN`) and of the 20-trial no-MI
+condition, and the ``wm-mechanism`` runs — those not committed yet.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .config import config_hash
+from .experiments import get_experiment
+from .store import Store
+from ._version import __version__
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: ``mifd run EXPERIMENT --profile PROFILE --set …`` (``sets``: ``key=value``)."""
+
+    experiment: str
+    profile: str
+    overrides: tuple[tuple[str, Any], ...]
+    label: str = ""
+
+    def sets(self) -> list[str]:
+        return [f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+                for k, v in self.overrides]
+
+    def command(self) -> list[str]:
+        cmd = ["run", self.experiment, "--profile", self.profile, "--device", "cpu",
+               "--no-progress", "--out", str(Path("_build") / "jobs" / self.name())]
+        for s in self.sets():
+            cmd += ["--set", s]
+        return cmd
+
+    def key(self) -> str:
+        exp = get_experiment(self.experiment)
+        return config_hash(exp.name, exp.config(self.profile, dict(self.overrides)), __version__)
+
+    def name(self) -> str:
+        return f"{self.experiment}-{self.key()}"
+
+
+def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
+    """The runs the open work needs that are not committed yet (see the module's text)."""
+    from .paper import mechanism, persistence
+    store = store or Store()
+    jobs = []
+    for label, (over, parts) in persistence.SCREEN.items():
+        for seed, trials in parts:
+            jobs.append(Job("wm", profile, tuple(persistence._shard_overrides(over, seed, trials)
+                                                 .items()), label))
+    for seed, trials in persistence.NO_MI_SHARDS:
+        jobs.append(Job("wm", profile, (("conditions", ("no_mi",)), ("rmsprop_eps", "inside"),
+                                        ("seed", seed), ("trials", trials)),
+                        "no-MI condition, ε inside √"))
+    for label, over in mechanism.RUNS.items():
+        jobs.append(Job("wm-mechanism", profile, tuple(over.items()), f"mechanism, {label}"))
+    return [j for j in jobs if store.committed_entry(j.experiment, j.key()) is None]
+
+
+def run_jobs(jobs: Sequence[Job], parallel: int = 2, store: Store | None = None,
+             report: Callable[[str], None] = print, poll: float = 5.0) -> int:
+    """Run ``jobs`` as ``parallel`` processes at a time (one thread each), commit each that
+    finishes (:func:`mifd.runner.commit_results`); a failed job is reported and the others go
+    on. Returns the number of failed jobs. An interrupted job resumes when run again."""
+    from .runner import commit_results
+    for job in jobs:  # every config valid before anything starts (one-line ConfigError)
+        job.key()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MIFD_PROGRESS": "0"}
+    if store is not None:
+        env["MIFD_STORE"] = str(store.root)
+    todo, running, failed = list(jobs), [], 0
+    logs = Path("_build") / "jobs"
+    logs.mkdir(parents=True, exist_ok=True)
+    while todo or running:
+        while todo and len(running) < parallel:
+            job = todo.pop(0)
+            log = open(logs / f"{job.name()}.log", "w")
+            proc = subprocess.Popen([sys.executable, "-m", "mifd.cli", *job.command()], env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+            running.append((job, proc, log))
+            report(f"started   {job.name()}  {job.label}: {' '.join(job.sets())}")
+        for item in list(running):
+            job, proc, log = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            log.close()
+            if proc.returncode:
+                failed += 1
+                report(f"FAILED    {job.name()} (exit {proc.returncode}; {log.name})")
+                continue
+            path = commit_results(job.experiment, job.profile, dict(job.overrides), store=store,
+                                  device="cpu")
+            report(f"committed {job.name()} -> {path}")
+        if running:
+            time.sleep(poll)
+    return failed

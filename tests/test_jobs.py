@@ -1,0 +1,52 @@
+"""mifd.jobs: long runs as background processes, each committed as it finishes."""
+
+import pytest
+
+import mifd
+from mifd.config import ConfigError
+from mifd.jobs import Job, planned, run_jobs
+from mifd.store import Store
+
+
+class Broken(Job):
+    """A job whose process fails (a profile the CLI refuses)."""
+
+    def command(self):
+        return ["run", "wm", "--profile", "fast"]
+
+
+def test_jobs_run_side_by_side_and_each_is_committed_a_failure_counted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store(tmp_path / "store", [tmp_path / "committed"])
+    tiny = (("conditions", ("mi",)), ("epochs", 2), ("audit_steps", 0))
+    jobs = [Job("wm", "smoke", tiny + (("seed", 1001),), "a"),
+            Job("wm", "smoke", tiny + (("seed", 1002),), "b"),
+            Broken("wm", "smoke", tiny + (("seed", 1003),), "bad")]
+    lines = []
+    assert run_jobs(jobs, parallel=2, store=store, report=lines.append, poll=0.2) == 1
+    for j in jobs[:2]:
+        assert (tmp_path / "committed" / "wm" / j.key() / "meta.json").exists()
+        rr = mifd.run("wm", "smoke", "cpu", dict(j.overrides), store=store, verbose=False)
+        assert rr.loaded and rr.meta["machine"]["torch_threads"] == 1  # one thread each
+    assert any(line.startswith("FAILED") and jobs[2].name() in line for line in lines)
+    assert sum(line.startswith("committed") for line in lines) == 2
+
+
+def test_a_bad_job_is_refused_before_any_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store(tmp_path / "store", [tmp_path / "committed"])
+    jobs = [Job("wm", "smoke", (("epochs", 2),)), Job("wm", "smoke", (("sm_lr", -1.0),))]
+    with pytest.raises(ConfigError, match="parameter 'sm_lr'"):
+        run_jobs(jobs, store=store)
+    assert not (tmp_path / "_build" / "jobs").exists()
+
+
+def test_the_plan_lists_only_what_no_commit_holds(tmp_path):
+    empty = Store(tmp_path / "s", [tmp_path / "c"])
+    jobs = planned("book", store=empty)
+    labels = {j.label for j in jobs}
+    assert "ε inside √ (the default)" in labels and "mechanism, ε outside √" in labels
+    assert all(j.profile == "book" for j in jobs)
+    # the committed 10-trial ε-outside run is not planned again
+    assert not any(dict(j.overrides).get("rmsprop_eps") == "outside" and j.experiment == "wm"
+                   for j in planned("book"))
