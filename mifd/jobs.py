@@ -3,7 +3,8 @@ each committed as soon as it finishes.
 
 A session lasts three hours; a working-memory shard of 10 trials × 1000 epochs takes about 80
 minutes of one core. Runs therefore go out as separate processes, one per core and one thread
-each (two threads per process on two cores slowed a pair of such runs about sevenfold), and each
+each (two processes with torch's default two threads on two cores, beside other work, ran at
+about an eighth of the one-thread speed), and each
 is copied to ``results/committed`` the moment it finishes, so that what a session finishes is
 kept whatever happens to the rest. :func:`planned` is the list the open work needs (issue 39):
 the shards of the screen (:data:`mifd.paper.persistence.SCREEN`) and of the 20-trial no-MI
