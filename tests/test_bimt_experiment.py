@@ -13,6 +13,8 @@ from mifd.experiments.bimt import BIMTProblem, BIMTTrainUnit
 from mifd.experiments.bimt_separation import BIMTSeparationProblem, BIMTSeparationTrainUnit
 from mifd.store import Store
 
+from conftest import BATCH_ATOL, BATCH_RTOL
+
 SMALL = {"epochs": 4, "trials": 1}
 
 
@@ -37,8 +39,10 @@ def test_conditions_without_a_wiring_cost_are_the_wm_conditions(runs):
     rr, wm = runs
     for ours, theirs in (("mi", "mi"), ("none", "no_mi")):
         for m, vals in wm[theirs].result["trials"][theirs].items():
-            np.testing.assert_allclose(rr.result["trials"][ours][m], vals, rtol=1e-6, atol=1e-7,
-                                       err_msg=f"{ours} {m}")
+            # each wm run holds one trial: torch hands a batch of one to a plain gemm, whose
+            # last bits differ from the batched product's (mifd.numerics): the batch bound
+            np.testing.assert_allclose(rr.result["trials"][ours][m], vals, rtol=BATCH_RTOL,
+                                       atol=BATCH_ATOL, err_msg=f"{ours} {m}")
 
 
 @pytest.mark.parametrize("name, unit_cls, problem_cls", [
