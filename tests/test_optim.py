@@ -40,14 +40,23 @@ def test_eps_inside_follows_the_keras_formula():
         rmsprop_keras([torch.nn.Parameter(torch.zeros(1))], lr, "middle")
 
 
-def test_the_wm_option_keeps_the_default_key_and_changes_the_run(store_env):
+def test_the_wm_option_keeps_the_legacy_key_and_changes_the_run(store_env):
+    """ε outside √ (the value before the field existed) keeps the keys stored before it; the
+    default, ε inside √ (issue 39), has keys of its own and trains differently."""
     exp = mifd.get_experiment("wm")
-    from mifd.config import config_hash
-    assert config_hash("wm", exp.config("smoke"), "v") == \
-        config_hash("wm", exp.config("smoke", {"rmsprop_eps": "outside"}), "v")
+    from dataclasses import replace
+
+    from mifd.config import config_hash, stored_config, to_dict
+    outside = exp.config("smoke", {"rmsprop_eps": "outside"})
+    # a config stored before the field existed reads back as ε outside, with the same key
+    before = {k: v for k, v in to_dict(outside).items() if k != "rmsprop_eps"}
+    assert config_hash("wm", stored_config(exp.config_cls, before), "v") == \
+        config_hash("wm", outside, "v")
+    assert config_hash("wm", replace(outside, rmsprop_eps="inside"), "v") != \
+        config_hash("wm", outside, "v")
     tiny = {"trials": 1, "epochs": 2, "audit_steps": 0}
-    a = mifd.run("wm", "smoke", "cpu", tiny, verbose=False)
-    b = mifd.run("wm", "smoke", "cpu", {**tiny, "rmsprop_eps": "inside"}, verbose=False)
+    a = mifd.run("wm", "smoke", "cpu", {**tiny, "rmsprop_eps": "outside"}, verbose=False)
+    b = mifd.run("wm", "smoke", "cpu", tiny, verbose=False)
     assert a.key != b.key
     assert not np.array_equal(a.result["weights"]["W_rec"], b.result["weights"]["W_rec"])
 

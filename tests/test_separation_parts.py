@@ -7,6 +7,8 @@ import torch
 from mifd.models.gru import GRUSpec, TrialGRU, orthogonal
 from mifd.tasks import chaos
 
+from conftest import batch_invariant
+
 
 def test_integration_with_the_default_tolerances_is_accurate_where_it_can_be():
     # solve_ivp's defaults (rtol 1e-3, the authors' choice) against a tight reference: chaos
@@ -180,7 +182,10 @@ def test_the_bf16_states_table_pairs_a_short_run_with_the_longer_runs_snapshot(s
     assert all(float(v) < 1e-5 for v in t["max |Δ|"]), t
     with_control = variants.bf16_states_effect(base, same, control=same)
     assert (with_control["max |Δ|, fp32 alone (control)"] == t["max |Δ|"]).all()
-    assert float(t.iloc[0]["max |Δ|"]) == 0  # before any MM step: the same estimate
+    # before any MM step: the same estimate (bit for bit where the GRU's batch is invariant;
+    # torch's sigmoid rounds with the batch's size: mifd.numerics)
+    first = float(t.iloc[0]["max |Δ|"])
+    assert first == 0 if batch_invariant() else first < 1e-6
     low = mifd.run("separation", "smoke", "cpu", {**short, "sm_states": "bf16"}, verbose=False)
     t = variants.bf16_states_effect(base, low)
     pre = float(t.iloc[0]["max |Δ|"])
