@@ -5,7 +5,7 @@ A *data file* (``result.bin``, ``checkpoint.bin``, a cached data set) is one lin
 * ``mifd-data-1 <SHA-256 of the zip>\\n`` — the format and a checksum, so a truncated or
   corrupt file is detected;
 * a zip (deterministic: fixed dates and order; deflated for results, stored for checkpoints) of ``tree.json`` and one ``<n>.npy`` per
-  array (:func:`numpy.lib.format.write_array`, read with ``allow_pickle=False``).
+  array (``numpy.lib.format.write_array``, read with ``allow_pickle=False``).
 
 ``tree.json`` holds the structure and every scalar: ``null``, booleans, integers, strings and
 finite floats as JSON (Python's float repr round-trips exactly), lists and plain dicts (string
@@ -26,7 +26,7 @@ else (an object, a function, an array of Python objects) is refused when written
 data. Reading never unpickles; sizes are checked against a bound before anything is
 decompressed or allocated.
 
-The former format (the checksum line, then :func:`torch.save`'s pickle) is recognised and
+The former format (the checksum line, then ``torch.save``'s pickle) is recognised and
 refused when read (:class:`LegacyFormatError`); :func:`read_legacy` decodes it for the one-time
 conversion (``mifd convert-results``) with an unpickler that resolves only the numpy and torch
 array constructors such files use (no other global, hence no code) — see
@@ -447,8 +447,8 @@ class _LegacyUnpickler(pickle.Unpickler):
 
 
 def read_legacy(raw: bytes, path: Any = "file", max_unpacked: int = MAX_UNPACKED) -> Any:
-    """Decode a file of the former format (checksum line, then :func:`torch.save`'s zip) with
-    the allow-list unpickler (:class:`_LegacyUnpickler`): arrays, tensors and plain Python
+    """Decode a file of the former format (checksum line, then ``torch.save``'s zip) with
+    the allow-list unpickler (``_LegacyUnpickler``): arrays, tensors and plain Python
     values only; raises :class:`CorruptFileError` for anything else."""
     head, sep, payload = raw.partition(b"\n")
     if not is_legacy(raw) or hashlib.sha256(payload).hexdigest().encode() != head:

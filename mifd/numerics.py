@@ -131,8 +131,8 @@ def size_invariant(fn, sizes: range = range(1, 80), pad: int = 37) -> bool:
 @functools.lru_cache(maxsize=1)
 def batch_invariance() -> dict[str, bool]:
     """Measure on this machine whether a matrix of a batched product (``torch.bmm``, float32,
-    the shapes of :data:`PROBE_SHAPES`) gets the same bits in batches of every size of
-    :data:`PROBE_BATCHES` (``batched``) and alone (``single``: a batch of one), and, per
+    the shapes of ``PROBE_SHAPES``) gets the same bits in batches of every size of
+    ``PROBE_BATCHES`` (``batched``) and alone (``single``: a batch of one), and, per
     function of :data:`ELEMENTWISE`, whether its values do not depend on the tensor's size."""
     g = torch.Generator().manual_seed(0)
     batched = single = True

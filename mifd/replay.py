@@ -19,8 +19,8 @@ Bit for bit holds only on the same numerics (:mod:`mifd.numerics`: CPU vendor, t
 capability, BLAS, torch): another machine may run other kernels whose float32 sums differ in
 their last bits, and training carries that on. A result made on other numerics (or on numerics
 its record does not name: results made before the record existed) whose replay differs is
-therefore compared again over its first :data:`CROSS_NUMERICS_STEPS` step(s) and initial
-snapshot only, without the critic's estimates, within :data:`CROSS_NUMERICS_TOL` (each history's or metric's largest difference
+therefore compared again over its first ``CROSS_NUMERICS_STEPS`` step(s) and initial
+snapshot only, without the critic's estimates, within ``CROSS_NUMERICS_TOL`` (each history's or metric's largest difference
 relative to its largest magnitude: later steps amplify rounding chaotically), and the record
 says which comparison passed, over how many steps, and why.
 
@@ -130,7 +130,7 @@ def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmax(np.where(np.isnan(r), np.inf, r)))
 
 
-#: on other (or unrecorded) numerics only the first :data:`CROSS_NUMERICS_STEPS` training steps
+#: on other (or unrecorded) numerics only the first ``CROSS_NUMERICS_STEPS`` training steps
 #: and the initial snapshot are compared, each value within this fraction of its largest
 #: magnitude, and the critic's estimates (:data:`CROSS_NUMERICS_SKIP`) not at all. Measured:
 #: a committed 10-trial ``book`` wm run replayed with MKL's AVX2 kernels (``MKL_CBWR=AVX2``)
@@ -201,7 +201,7 @@ class Replay:
     #: "same", "different" or "unrecorded": the committed result's numerics against this
     #: machine's (:func:`mifd.numerics.same_numerics`)
     numerics: str = "same"
-    #: values equal only within :data:`CROSS_NUMERICS_TOL` (other or unrecorded numerics):
+    #: values equal only within ``CROSS_NUMERICS_TOL`` (other or unrecorded numerics):
     #: their largest scaled difference; empty when the replay matched bit for bit
     tolerance: dict[str, float] = field(default_factory=dict)
 
@@ -356,7 +356,7 @@ def replay(entry: Entry, progress: bool = False) -> Replay:
 def _compare_state(state: dict, result: Mapping[str, Any], experiment: str, key: str,
                    kind: str = "same") -> Replay:
     """Compare a replayed state with the stored result: bit for bit, and on other or
-    unrecorded numerics (``kind``) what differs again within :data:`CROSS_NUMERICS_TOL`."""
+    unrecorded numerics (``kind``) what differs again within ``CROSS_NUMERICS_TOL``."""
     cur = state["current"]
 
     def run(tolerance, first=None):

@@ -1,6 +1,6 @@
 """``wm-mechanism``: what RMSprop does to each parameter group while the modules fade.
 
-The working-memory run (:mod:`mifd.experiments.wm`), trained exactly as there, with a look at
+The working-memory run (``mifd.experiments.wm``), trained exactly as there, with a look at
 the optimizers every ``every`` epochs (issue 39, item 6). Per trial and parameter group — the
 RNN's recurrent weights within and between the two groups, its input and output weights and
 biases, and each layer of the statistics network — it records:
@@ -29,7 +29,7 @@ from ..config import param
 from .base import Checkpointer, Experiment, run_units
 from .wm import PROFILES as WM_PROFILES, WMConfig, WMTrainUnit, memory
 
-#: Keras' ε of RMSprop (the authors' value; :func:`mifd.nn.rmsprop_keras`)
+#: Keras' ε of RMSprop (the authors' value; ``mifd.nn.rmsprop_keras``)
 EPS = 1e-7
 QUANTITIES = ("sqrt_v", "share_v_below_eps", "step")
 
@@ -61,7 +61,7 @@ def rnn_groups(name: str, p: torch.Tensor, half: int) -> dict[str, torch.Tensor]
 
 
 class MechanismUnit(WMTrainUnit):
-    """:class:`~mifd.experiments.wm.WMTrainUnit` with a look at its optimizers."""
+    """``WMTrainUnit`` of ``mifd.experiments.wm`` with a look at its optimizers."""
 
     def __init__(self, cfg: MechanismConfig, device: str):
         super().__init__(cfg, device)

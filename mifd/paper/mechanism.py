@@ -77,7 +77,7 @@ def figure(runs: Mapping[str, Any], groups: Sequence[str] = SHOWN):
     rows = (("sqrt_v", "median √v"), ("share_v_below_eps", "share with v < ε"),
             ("step", "median |Δw| / lr"))
     fig, axes = plt.subplots(len(rows), len(groups), figsize=(2.6 * len(groups), 6.6),
-                             sharex=True, squeeze=False)
+                             sharex=True, squeeze=False, layout="constrained")
     for c, g in enumerate(groups):
         for r, (q, name) in enumerate(rows):
             ax = axes[r, c]
@@ -94,5 +94,4 @@ def figure(runs: Mapping[str, Any], groups: Sequence[str] = SHOWN):
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
     return fig

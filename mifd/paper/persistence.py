@@ -200,7 +200,7 @@ def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str
     import matplotlib.pyplot as plt
     n_rows, n_cols = len(runs), len(metrics) + 1
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.0 * n_cols, 2.3 * n_rows),
-                             squeeze=False, sharex=True)
+                             squeeze=False, sharex=True, layout="constrained")
     for r, (label, rr) in enumerate(runs.items()):
         for c, m in enumerate(metrics):
             ax = axes[r, c]
@@ -223,5 +223,4 @@ def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str
         ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize=7)
     axes[0, -1].legend(fontsize=7)
-    fig.tight_layout()
     return fig

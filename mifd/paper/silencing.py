@@ -3,8 +3,8 @@ hand-built networks with one group cut off against noisy undifferentiated ones, 
 trials of a run as the noise floor.
 
 A silenced group, as the paper's Fig. 8 shows it, carries neither memory bit (its units'
-|corr| with both targets near zero while the other group carries both) and the readout ignores
-it (its rows of |W_out| near zero). Its units need not be quiet: with the noise added outside
+``|corr|`` with both targets near zero while the other group carries both) and the readout ignores
+it (its rows of ``|W_out|`` near zero). Its units need not be quiet: with the noise added outside
 the leak α every unit's rate keeps varying, so the rate s.d. of a cut-off group stays at about
 0.4 of the other's (the committed working-memory run: 0.415–0.426), which the former rule
 ("rate s.d. ratio < 0.25") could not see. Each measure is a *ratio*: the less coupled group's
@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import metrics
 
-#: a group is silenced in activity when its units' mean |corr| with the targets (each unit's
+#: a group is silenced in activity when its units' mean ``|corr|`` with the targets (each unit's
 #: larger of the two bits) is below this fraction of the other group's. The noise floor — the
 #: lowest ratio of a no-MI trial, where neither group is silenced — is 0.50 in the committed
 #: book run (10 trials; the next lowest 0.74); a cut-off group's units correlate with the bits
@@ -27,7 +27,7 @@ from .. import metrics
 #: and about 0.08–0.14 in the hand-built cut-off networks (:func:`hand_built`, seed 0), whose
 #: noisy undifferentiated networks go down to about 0.38. Half the noise floor sits between
 SILENCED_CORR = 0.25
-#: a group is silenced in the weights when its rows of |W_out| (summed over the two outputs)
+#: a group is silenced in the weights when its rows of ``|W_out|`` (summed over the two outputs)
 #: average below this fraction of the other group's. No-MI noise floor 0.30 (the next lowest
 #: 0.62); the MI trials with a cut-off group 0.08–0.18; hand-built cut-off networks about 0.02,
 #: noisy undifferentiated ones from about 0.69. Between the two, as the activity threshold
@@ -54,9 +54,9 @@ def _ratio(per_unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def measures(rate_sd: np.ndarray, target_corr: np.ndarray, w_out: np.ndarray,
              w_in: np.ndarray) -> pd.DataFrame:
-    """One row per trial: the :data:`MEASURES` ratios and the less coupled group by |corr| and
-    by |W_out|. ``rate_sd`` ``(T, N)``: each unit's rate s.d.; ``target_corr`` ``(T, N, 2)``:
-    |corr| of each unit with each target; ``w_out`` ``(T, N, 2)``; ``w_in`` ``(T, inputs, N)``."""
+    """One row per trial: the :data:`MEASURES` ratios and the less coupled group by ``|corr|`` and
+    by ``|W_out|``. ``rate_sd`` ``(T, N)``: each unit's rate s.d.; ``target_corr`` ``(T, N, 2)``:
+    ``|corr|`` of each unit with each target; ``w_out`` ``(T, N, 2)``; ``w_in`` ``(T, inputs, N)``."""
     r_sd, _ = _ratio(rate_sd)
     r_c, low_c = _ratio(np.abs(np.asarray(target_corr, float)).max(-1))
     r_o, low_o = _ratio(np.abs(np.asarray(w_out, float)).sum(-1))
@@ -89,7 +89,7 @@ HAND_SAMPLES, HAND_UNITS, HAND_INPUTS = 4000, 40, 4
 #: a bit of the hand-built targets flips with this probability per step (long memory periods)
 HAND_FLIP = 0.01
 #: the hand-built noise's AR(1) coefficient: slow noise, so a unit unrelated to the bits still
-#: shows |corr| of a few hundredths with them, as estimates on a finite batch do
+#: shows ``|corr|`` of a few hundredths with them, as estimates on a finite batch do
 HAND_NOISE_AR = 0.9
 
 
