@@ -60,7 +60,12 @@ def test_a_ray_sweep_equals_the_local_one_and_a_second_one_loads(local, ray_clus
     on_ray = sweep(SweepSpec.from_dict(SPEC), backend="ray", store=store, progress=False)
     assert [o.status for o in on_ray] == ["trained", "trained"]
     assert [o.key for o in on_ray] == [o.key for o in first]
-    assert [o.summary for o in on_ray] == [o.summary for o in first]  # result for result
+    # result for result: bit for bit where the machine allows (a Ray worker is another process
+    # with one thread, as Ray starts it; on an Intel Xeon with MKL the two differed in the last
+    # bits), else within the conftest bound
+    for a, b in zip(on_ray, first):
+        if a.summary != b.summary:
+            _close_summaries(a.summary, b.summary)
     again = sweep(SweepSpec.from_dict(SPEC), backend="ray", store=store, progress=False)
     assert [o.status for o in again] == ["loaded", "loaded"]
 
@@ -111,3 +116,17 @@ def test_the_command_line_sweep_writes_its_report(tmp_path, monkeypatch, capsys)
     (tmp_path / "bad.yml").write_text("experiment: [unclosed")
     assert cli.main(["sweep", str(tmp_path / "bad.yml")]) == 2
     assert "parameter 'spec'" in capsys.readouterr().err
+
+
+def _close_summaries(a, b):
+    import numpy as np
+
+    from conftest import BATCH_ATOL, BATCH_RTOL
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], dict):
+            _close_summaries(a[k], b[k])
+        elif isinstance(a[k], float):
+            np.testing.assert_allclose(a[k], b[k], rtol=BATCH_RTOL, atol=BATCH_ATOL, err_msg=k)
+        else:
+            assert a[k] == b[k], k

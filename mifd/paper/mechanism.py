@@ -15,8 +15,7 @@ import numpy as np
 #: the runs of the page: label → ``wm-mechanism`` ``book`` overrides (the same four seeds)
 RUNS = {"ε inside √": {"rmsprop_eps": "inside"}, "ε outside √": {"rmsprop_eps": "outside"}}
 #: the groups drawn (the rest stay in the result)
-SHOWN = ("W_rec within", "W_rec between", "W_in", "W_out", "critic fx.weight",
-         "critic head.hidden.0.weight")
+SHOWN = ("W_rec within", "W_rec between", "W_out", "critic fx.weight")
 #: the share of training counted as "late" in the sentence
 LATE = 0.2
 
@@ -76,7 +75,7 @@ def figure(runs: Mapping[str, Any], groups: Sequence[str] = SHOWN):
     import matplotlib.pyplot as plt
     rows = (("sqrt_v", "median √v"), ("share_v_below_eps", "share with v < ε"),
             ("step", "median |Δw| / lr"))
-    fig, axes = plt.subplots(len(rows), len(groups), figsize=(2.6 * len(groups), 6.6),
+    fig, axes = plt.subplots(len(rows), len(groups), figsize=(7.8, 6.0),
                              sharex=True, squeeze=False, layout="constrained")
     for c, g in enumerate(groups):
         for r, (q, name) in enumerate(rows):
