@@ -75,7 +75,7 @@ def figure(runs: Mapping[str, Any], groups: Sequence[str] = SHOWN):
     import matplotlib.pyplot as plt
     rows = (("sqrt_v", "median √v"), ("share_v_below_eps", "share with v < ε"),
             ("step", "median |Δw| / lr"))
-    fig, axes = plt.subplots(len(rows), len(groups), figsize=(7.8, 6.0),
+    fig, axes = plt.subplots(len(rows), len(groups), figsize=(7.0, 5.6),
                              sharex=True, squeeze=False, layout="constrained")
     for c, g in enumerate(groups):
         for r, (q, name) in enumerate(rows):

@@ -199,7 +199,7 @@ def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str
     the paper's end-of-training level as a dashed line."""
     import matplotlib.pyplot as plt
     n_rows, n_cols = len(runs), len(metrics) + 1
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(7.8, 2.0 * n_rows),
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(7.0, 1.9 * n_rows),
                              squeeze=False, sharex=True, layout="constrained")
     for r, (label, rr) in enumerate(runs.items()):
         for c, m in enumerate(metrics):
