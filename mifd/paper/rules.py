@@ -51,6 +51,7 @@ from scipy import stats
 
 from ..experiments.base import Layout
 from . import task_criterion
+from .formatting import _fmt_num, fmt, fmt_ci, fmt_rate  # noqa: F401 (rules.fmt … stay the API)
 from .intervals import bootstrap_ci, bootstrap_diff_ci, proportion, wilson_ci
 
 #: the significance level of every test
@@ -433,27 +434,6 @@ BEYOND_RULES = (
     f"{task_criterion.PERFORMANCE_FRACTION:.0%} of the unregularized networks' median), "
     "the others counted and named beside the answer; onsets: half the rise from the first "
     "snapshot to the peak, none for a curve that never rises.")
-
-
-def _fmt_num(x: float) -> str:
-    return f"{x:.3f}" if np.isfinite(x) else "—"
-
-
-def fmt_ci(lo: float, hi: float) -> str:
-    return f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "—"
-
-
-def fmt_rate(k: int, n: int) -> str:
-    """A proportion as ``"k/n = 0.900"`` (its interval: :func:`mifd.paper.intervals.wilson_ci`)."""
-    return f"{k}/{n} = {k / n:.3f}" if n else "—"
-
-
-def fmt(m: float, s: float, n: int, digits: int = 3) -> str:
-    if not np.isfinite(m):
-        return "—"
-    if not np.isfinite(s):
-        return f"{m:.{digits}f} (n={n})"
-    return f"{m:.{digits}f} ± {s:.{digits}f} (n={n})"
 
 
 def level_rows(trials: dict, reported: dict, metrics: Sequence[str],
