@@ -60,14 +60,17 @@ def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
     from .paper import mechanism, persistence
     store = store or Store()
     jobs = []
-    for label, (over, parts) in persistence.SCREEN.items():
-        for seed, trials in parts:
-            jobs.append(Job("wm", profile, tuple(persistence._shard_overrides(over, seed, trials)
-                                                 .items()), label))
+    screen = [Job("wm", profile, tuple(persistence._shard_overrides(over, seed, trials).items()),
+                  label)
+              for label, (over, parts) in persistence.SCREEN.items() for seed, trials in parts]
+    first = len(next(iter(persistence.SCREEN.values()))[1])
+    # the 20-trial run first (its MI shards, then its no-MI shards), then the rest of the screen
+    jobs += screen[:first]
     for seed, trials in persistence.NO_MI_SHARDS:
         jobs.append(Job("wm", profile, (("conditions", ("no_mi",)), ("rmsprop_eps", "inside"),
                                         ("seed", seed), ("trials", trials)),
                         "no-MI condition, ε inside √"))
+    jobs += screen[first:]
     for label, over in mechanism.RUNS.items():
         jobs.append(Job("wm-mechanism", profile, tuple(over.items()), f"mechanism, {label}"))
     return [j for j in jobs if store.committed_entry(j.experiment, j.key()) is None]
