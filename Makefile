@@ -34,7 +34,7 @@ SEPARATION_FP32_ALONE := --set conditions=mi_l2 --set sweep_l2= --set mm_steps=4
 ## copy them to results/committed.
 results: $(STAMP)
 	# first replay the start of each result other code made: those this code reproduces bit
-	# for bit are kept (mifd.replay); the rest are recomputed below
+	# for bit are kept (mifd.results.replay); the rest are recomputed below
 	-$(VENV)/bin/mifd reproduce --quiet
 	$(VENV)/bin/mifd run mine-gaussian --profile book --refresh --no-progress \
 	  --out _build/summaries/mine-gaussian && \

@@ -8,6 +8,6 @@ A reproduction library for Tomoda, Tsuda & Yamaguti (2025). Entry points:
 from ._version import __version__
 from .config import ConfigError
 from .experiments import EXPERIMENTS, get_experiment
-from .runner import check_parameters, run
+from .results.runner import check_parameters, run
 
 __all__ = ["ConfigError", "EXPERIMENTS", "check_parameters", "get_experiment", "run", "__version__"]

@@ -36,7 +36,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .config import ConfigError, param
-from .cudagraphs import GraphedPass, check_graph_device
+from .accel.cudagraphs import GraphedPass, check_graph_device
 
 from .finite import FiniteWatch
 from .mine import log_mean_exp

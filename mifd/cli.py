@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="also time the one-pass critic under torch.compile (rows 'mifd+compile')")
     bn.add_argument("--fused", action="store_true",
                     help="also time hand-written BPTT through the RNN (rows 'mifd+fused'; "
-                         "see mifd.models.bptt), and with the MM forward merged into the SM "
+                         "see mifd.accel.bptt), and with the MM forward merged into the SM "
                          "pass (rows 'mifd+fused+merged')")
     bn.add_argument("--graph", action="store_true",
                     help="also time the SM passes replayed from a CUDA graph (rows 'mifd+graph', "
@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--allocator", action="store_true",
                     help="also time mifd with glibc's default allocator (rows 'mifd-mmap') and "
                          "the port with freed host memory retained ('port+retain'); "
-                         "see mifd.allocator")
+                         "see mifd.accel.allocator")
     bn.add_argument("--device", default="auto", help="|".join(DEVICES))
     bn.add_argument("--trials", default=None, help="batched trial counts, e.g. 1,8 (1,8)")
     bn.add_argument("--epochs", default=None, help="timed epochs after the warm-up (2)")
@@ -133,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="book", help="|".join(PROFILES))
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     j = sub.add_parser("jobs", help="the long runs the open work needs and no commit holds yet "
-                                    "(mifd.jobs.planned): N processes at a time, one thread "
+                                    "(mifd.results.jobs.planned): N processes at a time, one thread "
                                     "each, each committed as it finishes")
     j.add_argument("--profile", default="book", help="|".join(PROFILES))
     j.add_argument("--parallel", default="2", metavar="N", help="processes at a time")
@@ -183,7 +183,7 @@ def build_book(profile: str, root: Path) -> int:
     The default ``book`` profile writes ``_build/html``; another profile builds in
     ``_build/<profile>/`` with its own execution cache, so results never mix.
     """
-    from .assets import AssetError, ensure_assets
+    from .pages.assets import AssetError, ensure_assets
     vendor = root / "book" / "_static" / "vendor"
     try:
         fetched = ensure_assets(vendor)
@@ -203,9 +203,9 @@ def build_book(profile: str, root: Path) -> int:
 
 
 def _convert_results(paths: list[str]) -> int:
-    """``mifd convert-results``: :func:`mifd.store.convert_results`, one line per converted
+    """``mifd convert-results``: :func:`mifd.results.store.convert_results`, one line per converted
     file and a total; a file that does not convert is one line (exit 2)."""
-    from .store import CorruptFileError, Store, convert_results
+    from .results.store import CorruptFileError, Store, convert_results
     if not paths:
         store = Store()
         paths = [str(p) for p in (store.root, *store.committed) if p.exists()]
@@ -248,13 +248,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {opts.out}")
             return 0
         if args.command == "commit-results":
-            from .runner import commit_results
+            from .results.runner import commit_results
             path = commit_results(args.experiment, args.profile, parse_set(args.sets),
                                   device=args.device)
             print(f"copied to {path}")
             return 0
         if args.command == "gpu-session":
-            from .gpu_session import run_session
+            from .gpu.session import run_session
             try:
                 minutes = float(args.minutes)
                 assert 0 < minutes <= 600
@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                         experiment=args.experiment)
             return 0
         if args.command == "gpu-tree":
-            from . import gpu_tree
-            from .store import project_root
+            from .gpu import tree as gpu_tree
+            from .results.store import project_root
             root = project_root()
             if args.action not in ("size", "light", "restore") or root is None:
                 raise ConfigError(f"parameter 'action': got {args.action!r}"
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{gpu_tree.TRAVEL_LIMIT / 2 ** 20:.0f} MiB)")
                 return 0 if size <= gpu_tree.TRAVEL_LIMIT else 1
             else:
-                from .gpu_session import plan_args
+                from .gpu.session import plan_args
                 if args.profile is not None:
                     check_profile(args.profile)
                 plan = plan_args(args.profile, parse_set(args.sets), args.experiment)
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("GPU_ARGS=" + shlex.join(plan))
             return 0
         if args.command == "results-status":
-            from .runner import committed_status
+            from .results.runner import committed_status
             rows = committed_status()
             for r in rows:
                 status = ("STALE  " if not r["current"] else
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                                   else ""))
             return 1 if stale else 0
         if args.command == "jobs":
-            from .jobs import planned, run_jobs
+            from .results.jobs import planned, run_jobs
             check_profile(args.profile)
             try:
                 parallel = int(args.parallel)
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             return 1 if run_jobs(todo, parallel) else 0
         if args.command == "reproduce":
-            from .replay import reproduce_committed
+            from .results.replay import reproduce_committed
             reps = reproduce_committed(experiments=tuple(args.experiments), profile=args.profile,
                                        progress=not args.quiet)
             bad = [r for r in reps if not r.reproduced]
@@ -342,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "convert-results":
             return _convert_results(args.paths)
         if args.command == "import-results":
-            from .exchange import import_results
-            from .store import Store
+            from .results.exchange import import_results
+            from .results.store import Store
             store = Store()
             if not store.committed:
                 raise ConfigError("parameter 'store': no committed layer (not inside a checkout)")
@@ -351,13 +351,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"imported {p}")
             return 0
         if args.command == "sweep":
-            from .sweep import SweepSpec, sweep, write_report
+            from .results.sweep import SweepSpec, sweep, write_report
             if not args.retries.isdigit():
                 raise ConfigError(f"parameter '--retries': got {args.retries!r}; allowed: an "
                                   "integer >= 0")
             spec = SweepSpec.load(args.spec)
             if args.out is not None:
-                from .runner import check_out
+                from .results.runner import check_out
                 check_out(args.out)
             outcomes = sweep(spec, args.backend, args.address, retries=int(args.retries),
                              progress=not args.no_progress)
@@ -372,13 +372,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if failed else 0
         if args.command == "book":
             check_profile(args.profile)
-            from .store import project_root
+            from .results.store import project_root
             root = Path(args.root) if args.root else project_root()
             if root is None:
                 raise ConfigError("parameter '--root': got None; allowed: a checkout with _toc.yml")
             return build_book(args.profile, root)
         from .experiments import get_experiment
-        from .runner import resolve_device, run
+        from .results.runner import resolve_device, run
         exp = get_experiment(args.experiment)
         overrides = parse_set(args.sets)
         exp.config(args.profile, overrides, resolve_device(args.device))  # validate first
@@ -390,9 +390,9 @@ def main(argv: list[str] | None = None) -> int:
             except (ValueError, AssertionError):
                 raise ConfigError(f"parameter '--max-minutes': got {args.max_minutes!r}; "
                                   "allowed: a number >= 0") from None
-        from .runner import RunInterrupted, RunPaused
+        from .results.runner import RunInterrupted, RunPaused
         if args.parts is not None:
-            from .runner import run_parts
+            from .results.runner import run_parts
             try:
                 parts = int(args.parts)
             except ValueError:
@@ -421,8 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as e:  # mifd.mine.NonFiniteError: training diverged
         print(f"mifd: error: {e}", file=sys.stderr)
         return 1
-    except OSError as e:  # mifd.store.StoreWriteError: a full disk, no permission
-        from .store import StoreWriteError
+    except OSError as e:  # mifd.results.store.StoreWriteError: a full disk, no permission
+        from .results.store import StoreWriteError
         if not isinstance(e, StoreWriteError):
             raise
         print(f"mifd: error: {e.strerror}", file=sys.stderr)

@@ -27,7 +27,7 @@ def leaves(d, pre=""):
 
 
 def fake_committed_shards(counts):
-    """A stand-in for ``mifd.shards.committed_shards``: ``counts`` maps a statistics-network
+    """A stand-in for ``mifd.results.shards.committed_shards``: ``counts`` maps a statistics-network
     precision to the number of committed trials per condition (none: no shards)."""
     from types import SimpleNamespace
 
@@ -74,7 +74,7 @@ def toc_files():
 
 
 #: where this machine's BLAS gives a matrix of a batched product other bits in batches of other
-#: sizes (``mifd.numerics.batch_invariance``: an AMD EPYC with MKL), or torch's sigmoid gives an
+#: sizes (``mifd.results.numerics.batch_invariance``: an AMD EPYC with MKL), or torch's sigmoid gives an
 #: element other bits in tensors of other sizes (every CPU today), runs whose trials share their
 #: batch with other companions are compared within this bound instead of bit for bit: an ulp of
 #: a float32 value carried through a few smoke steps (seen: 7.5e-9 and 1.5e-7 absolute, 1.7e-10
@@ -85,8 +85,8 @@ BATCH_RTOL, BATCH_ATOL = 1e-5, 1e-6
 def batch_invariant() -> bool:
     """Whether trials computed in batches of different sizes give the same bits here: batched
     products and the GRU's sigmoid (which torch computes size-dependently on every CPU today:
-    ``mifd.numerics``; the tests that call this run GRUs)."""
-    from mifd.numerics import batch_invariance
+    ``mifd.results.numerics``; the tests that call this run GRUs)."""
+    from mifd.results.numerics import batch_invariance
     got = batch_invariance()
     return got["batched"] and got["sigmoid"]
 

@@ -1,4 +1,4 @@
-"""Retaining freed host memory (mifd.allocator): no page faults for reused blocks, results
+"""Retaining freed host memory (mifd.accel.allocator): no page faults for reused blocks, results
 bit-identical, the setting restored and validated."""
 
 import resource
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import mifd
-from mifd import allocator
+from mifd.accel import allocator
 from mifd.config import ConfigError
 
 pytestmark = pytest.mark.skipif(not allocator.available(), reason="needs glibc's mallopt")

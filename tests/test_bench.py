@@ -110,7 +110,7 @@ def test_in_fresh_process_runs_the_function_in_a_new_interpreter():
 
     import pytest
 
-    from mifd import allocator
+    from mifd.accel import allocator
     from mifd.perf import rows
     from mifd.perf.harness import in_fresh_process
 
@@ -148,7 +148,7 @@ def test_bench_times_the_options_beside_the_default(tmp_path):
 def test_bench_times_the_allocator_rows(tmp_path):
     """``--allocator``: mifd with glibc's default allocator and the port with freed host memory
     retained, beside the default rows; each row says which it ran with."""
-    from mifd import allocator
+    from mifd.accel import allocator
     out = tmp_path / "b.json"
     p = subprocess.run(mifd_cmd("bench", "--device", "cpu", "--trials", "1", "--epochs", "1",
                                 "--experiments", "wm", "--allocator", "--out", str(out),
@@ -257,7 +257,7 @@ def test_phase_times_splits_an_epoch_into_its_three_phases():
 
 
 def test_code_version_takes_the_commit_from_the_environment(monkeypatch):
-    from mifd.store import code_version
+    from mifd.results.store import code_version
 
     monkeypatch.setenv("MIFD_GIT_COMMIT", "f" * 40)
     info = code_version()
@@ -292,8 +292,8 @@ def test_profile_costs_read_the_committed_wall_times(tmp_path):
                           "cost_wm_audit_book", "cost_separation_book", "cost_wm_paper_cpu",
                           "cost_all_book"} | beyond
     assert costs["cost_bimt_book"].startswith("≈ ")  # committed as two condition parts
-    from mifd.shards import condition_parts
-    from mifd.store import Store
+    from mifd.results.shards import condition_parts
+    from mifd.results.store import Store
     exp = get_experiment("wm")
     cfg = exp.config("book")
     key = config_hash(exp.name, cfg, __version__)
@@ -383,8 +383,8 @@ def test_the_cost_of_a_run_made_in_parts_is_its_longest_part(tmp_path):
     import mifd
     from mifd.perf.committed import COMMITTED
     from mifd.perf.costs import profile_costs
-    from mifd.shards import condition_parts
-    from mifd.store import Store
+    from mifd.results.shards import condition_parts
+    from mifd.results.store import Store
     src = COMMITTED.parent
     cfg = mifd.get_experiment("separation").config("book")
     rr = condition_parts("separation", cfg, Store(tmp_path / "none", [src]))

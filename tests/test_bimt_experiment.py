@@ -11,7 +11,7 @@ from mifd import bimt
 from mifd.config import ConfigError
 from mifd.experiments.bimt import BIMTProblem, BIMTTrainUnit
 from mifd.experiments.bimt_separation import BIMTSeparationProblem, BIMTSeparationTrainUnit
-from mifd.store import Store
+from mifd.results.store import Store
 
 from conftest import BATCH_ATOL, BATCH_RTOL
 
@@ -40,7 +40,7 @@ def test_conditions_without_a_wiring_cost_are_the_wm_conditions(runs):
     for ours, theirs in (("mi", "mi"), ("none", "no_mi")):
         for m, vals in wm[theirs].result["trials"][theirs].items():
             # each wm run holds one trial: torch hands a batch of one to a plain gemm, whose
-            # last bits differ from the batched product's (mifd.numerics): the batch bound
+            # last bits differ from the batched product's (mifd.results.numerics): the batch bound
             np.testing.assert_allclose(rr.result["trials"][ours][m], vals, rtol=BATCH_RTOL,
                                        atol=BATCH_ATOL, err_msg=f"{ours} {m}")
 
@@ -100,7 +100,7 @@ def test_bad_bimt_settings_are_refused_in_one_line():
 def test_a_run_in_condition_parts_equals_the_whole_run(runs, tmp_path):
     """``mifd run bimt --parts 2`` splits the conditions (a λ_w sweep value's l1 and bimt
     conditions together); the parts assemble into the whole run, bit for bit."""
-    from mifd import shards
+    from mifd.results import shards
     rr, _ = runs
     over = {**SMALL, "sweep_wiring": (0.01,)}
     cfg = mifd.get_experiment("bimt").config("smoke", over)

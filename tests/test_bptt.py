@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mifd.config import config_hash
-from mifd.models import bptt
+from mifd.accel import bptt
 from mifd.models.gru import GRUSpec, TrialGRU
 from mifd.models.leaky import LeakyRNN, LeakySpec
 from mifd.experiments import get_experiment

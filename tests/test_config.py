@@ -75,7 +75,7 @@ def test_a_stored_config_without_an_added_field_reads_its_legacy_value():
 def test_the_earlier_gpu_shards_are_shown_with_their_settings_named():
     """The committed wm GPU shards ran TF32 and ε outside (before the defaults changed): found
     only when asked for those settings, and labelled so."""
-    from mifd import shards
+    from mifd.results import shards
     from mifd.paper import wm
     assert shards.committed_shards("wm", "paper", "cuda") is None
     rr, label = wm.committed_gpu()

@@ -168,8 +168,8 @@ def test_triton_gru_kernel_on_cuda_equals_the_reference_loop(cell):
     """The persistent Triton recurrence at the separation experiment's width (N = 100, padded to
     128) over 500 steps: fp32 products equal the reference loop to rounding; TF32 close."""
     pytest.importorskip("triton")
-    from mifd.kernels import gru as kgru
-    from mifd.models import bptt
+    from mifd.accel.kernels import gru as kgru
+    from mifd.accel import bptt
     g = torch.Generator().manual_seed(5)
     T, B, L, n = 3, 40, 500, 100
     x = torch.randn(T, B, L, 3, generator=g).cuda()
@@ -197,8 +197,8 @@ def test_triton_gru_kernel_on_cuda_equals_the_reference_loop(cell):
 @pytest.mark.parametrize("cell", ["keras", "paper"])
 def test_triton_gru_backward_on_cuda_equals_the_hand_written_bptt(cell):
     pytest.importorskip("triton")
-    from mifd.kernels import gru as kgru
-    from mifd.models import bptt
+    from mifd.accel.kernels import gru as kgru
+    from mifd.accel import bptt
     g = torch.Generator().manual_seed(6)
     T, B, L, n = 2, 24, 300, 100
     m = TrialGRU([torch.Generator().manual_seed(s) for s in range(T)],

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mifd.config import ConfigError
-from mifd.cudagraphs import GraphedPass
+from mifd.accel.cudagraphs import GraphedPass
 
 
 def test_graphed_pass_refuses_a_cpu_tensor():

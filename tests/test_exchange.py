@@ -8,10 +8,10 @@ import subprocess
 import pytest
 
 import mifd
-from mifd import exchange
+from mifd.results import exchange
 from mifd.config import ConfigError
-from mifd.gpu_session import choose_trials, run_session
-from mifd.store import Store
+from mifd.gpu.session import choose_trials, run_session
+from mifd.results.store import Store
 
 from conftest import ROOT, env_with, fake_committed_shards, mifd_cmd
 
@@ -184,7 +184,8 @@ def test_a_run_larger_than_the_file_limit_travels_in_parts(session, tmp_path, mo
 
 
 def test_the_next_gpu_session_continues_after_the_committed_shards(monkeypatch):
-    from mifd import gpu_session, shards
+    from mifd.gpu import session as gpu_session
+    from mifd.results import shards
 
     fake = fake_committed_shards
     # the profile runs fp32 on CUDA: TF32 shards (made before) do not count for it
@@ -239,7 +240,7 @@ def test_a_separation_session_runs_its_gpu_profile(tmp_path, monkeypatch):
     """A separation session runs the ``gpu`` profile unless told (the Triton GRU and TF32 critic
     on CUDA; refused in one line on a CPU without the interpreter, before any work); the
     profile keeps the published N, batch, trials and conditions; another experiment refuses it."""
-    from mifd.gpu_session import plan_args
+    from mifd.gpu.session import plan_args
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     assert plan_args(None, None, "separation")[:2] == ["--experiment", "separation"]
     assert "--profile" not in plan_args(None, None, "separation")
@@ -263,7 +264,7 @@ def test_a_separation_session_runs_its_gpu_profile(tmp_path, monkeypatch):
 
 
 def test_the_plan_ladder_shortens_sequences_and_steps_together():
-    from mifd.session_plan import SESSION_PLANS, choose_rung, plan_ladder
+    from mifd.gpu.plan import SESSION_PLANS, choose_rung, plan_ladder
     p = SESSION_PLANS[("separation", "gpu")]
     ladder = plan_ladder(p["lengths"], p["steps"])
     assert ladder[:8] == [(10000, 4000), (5000, 4000), (5000, 2000), (2000, 2000), (2000, 1000),
@@ -286,7 +287,7 @@ def test_a_planned_session_keeps_the_trials_and_shortens_to_fit(tmp_path, monkey
     all the trials at the short probe settings, the longest rung that fits is trained, and the
     timing file says which and why; a probe out of memory is retried with smaller SM-pass
     groups."""
-    from mifd import gpu_session
+    from mifd.gpu import session as gpu_session
     monkeypatch.setenv("MIFD_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("MIFD_PROGRESS", "0")
     plan = {"probe": {"length": 20, "mm_steps": 6, "pre_steps": 1}, "lengths": (40, 20),
@@ -346,7 +347,7 @@ def test_a_planned_session_keeps_the_trials_and_shortens_to_fit(tmp_path, monkey
     assert exchange.check_folder(out3)["runs"][0]["experiment"] == "separation"
     # a run that fails after its probe: the folder still comes back, with the error
     monkeypatch.setattr(gpu_session, "probe", real)
-    from mifd import runner
+    from mifd.results import runner
     monkeypatch.setattr(runner, "run", lambda *a, **k: (_ for _ in ()).throw(
         RuntimeError("CUDA error: an illegal memory access")))
     out4 = run_session(tmp_path / "e", minutes=3, device="cpu", profile="smoke", tests=False,
@@ -366,7 +367,7 @@ def test_the_performance_tables_read_the_committed_sessions(tmp_path):
     """``session_table`` and ``kernel_table`` from hand-built timing files: a wm session (probes
     and projection) and a planned separation session (its rung, the projected published run
     and the kernel timings)."""
-    from mifd.session_tables import kernel_table, session_table
+    from mifd.gpu.tables import kernel_table, session_table
     base = tmp_path / exchange.SESSIONS
     wm = {"experiment": "wm", "machine": {"gpu": "H100"}, "code": {"git_commit": "abc"},
           "tests": {"returncode": 0}, "probes": [{"seconds_per_epoch": 0.5,
@@ -401,7 +402,7 @@ def test_when_memory_holds_the_run_back_the_plan_probes_smaller_pass_groups(monk
     statistics-network passes per group; the smaller group's lower peak lets the longer rung in.
     Probes are stand-ins (seconds and bytes chosen here)."""
     import time
-    from mifd import gpu_session
+    from mifd.gpu import session as gpu_session
     plan = {"probe": {"length": 20, "mm_steps": 6, "pre_steps": 1}, "lengths": (80, 40, 20),
             "steps": (4, 2), "snapshots": 2}
     monkeypatch.setitem(gpu_session.SESSION_PLANS, ("separation", "smoke"), plan)

@@ -15,7 +15,7 @@ import mifd
 from mifd import experiments
 from mifd.config import ConfigError, apply_overrides, config_hash, to_dict
 from mifd.experiments import EXPERIMENTS
-from mifd.store import Store
+from mifd.results.store import Store
 
 NAMES = sorted(EXPERIMENTS)
 

@@ -8,10 +8,10 @@ import shutil
 import pytest
 
 import mifd
-from mifd import fingerprint
+from mifd.results import fingerprint
 from mifd.experiments.base import Experiment, RunPaused
-from mifd.runner import committed_status, commit_results
-from mifd.store import Store
+from mifd.results.runner import committed_status, commit_results
+from mifd.results.store import Store
 
 from conftest import ROOT
 
@@ -42,12 +42,12 @@ def test_the_code_hash_follows_the_computing_code_only(package_copy):
     flipflop.write_text(text)
     assert fingerprint.code_hash(wm) == h_wm
     # plotting, the store and the book do not compute results
-    for name in ("plotting.py", "store.py", "paper/claims.py"):
+    for name in ("pages/plotting.py", "results/store.py", "paper/claims.py"):
         p = package_copy / name
         p.write_text(p.read_text() + "\nX_UNUSED = 1\n")
     assert fingerprint.code_hash(wm) == h_wm
     assert "mifd.tasks.flipflop" in fingerprint.computing_modules(wm)
-    assert "mifd.plotting" not in fingerprint.computing_modules(wm)
+    assert "mifd.pages.plotting" not in fingerprint.computing_modules(wm)
 
 
 EXPERIMENTS = ("wm", "separation", "bimt", "bimt_separation", "penalties",
@@ -167,7 +167,7 @@ def test_refresh_recomputes_what_other_code_made_and_resumes_its_own_checkpoint(
 
 
 def test_refresh_does_not_assemble_committed_parts_of_other_code(tmp_path, monkeypatch):
-    from mifd.shards import condition_parts
+    from mifd.results.shards import condition_parts
     store = Store(tmp_path / "own", [tmp_path / "committed"])
     for c in ("mi", "no_mi"):
         mifd.run("wm", "smoke", "cpu", {**TINY, "conditions": (c,)}, store=store, verbose=False)

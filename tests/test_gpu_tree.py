@@ -1,11 +1,12 @@
-"""What travels to a GPU machine (mifd.gpu_tree): the committed results are left behind for the
+"""What travels to a GPU machine (mifd.gpu.tree): the committed results are left behind for the
 call and put back afterwards, exactly; the session is planned here; the code side stays small."""
 
 import subprocess
 import pytest
 
 from conftest import ROOT, env_with, fake_committed_shards, mifd_cmd
-from mifd import gpu_session, gpu_tree, shards
+from mifd.gpu import session as gpu_session, tree as gpu_tree
+from mifd.results import shards
 from mifd.config import ConfigError
 
 

@@ -94,7 +94,7 @@ def test_isolated_ratio_and_index_variance_on_hand_built_grids():
 
 def test_growing_brains_smoke_run_has_every_condition_and_metric(tmp_path):
     pytest.importorskip("neurogym")
-    from mifd.store import Store
+    from mifd.results.store import Store
     rr = mifd.run("growing-brains", "smoke", "cpu", store=Store(tmp_path, []), verbose=False,
                   progress=False)
     assert tuple(rr.result["trials"]) == ("none", "l1=0.001", "bimt=0.001", "gauss=0.01")
@@ -150,7 +150,7 @@ def test_below_chance_rule_on_hand_built_trials():
 
 
 def test_a_growing_brains_run_splits_into_condition_parts():
-    from mifd.shards import split_conditions
+    from mifd.results.shards import split_conditions
     cfg = mifd.get_experiment("growing-brains").config("book")
     parts = split_conditions(cfg, 2)
     got = [c for p in parts for c in p["conditions"]]
@@ -168,7 +168,7 @@ def test_growing_brains_condition_parts_give_the_whole_run_bit_for_bit(tmp_path)
     pytest.importorskip("neurogym")
     import shutil
     from mifd.experiments.growing_brains import clusters_of
-    from mifd.store import Store
+    from mifd.results.store import Store
     conds = ("none", "bimt=0.001", "gauss=0.05")
     over = {"conditions": conds, "steps": 3}
     whole = mifd.run("growing-brains", "smoke", "cpu", over, store=Store(tmp_path / "a", []),
@@ -219,7 +219,7 @@ def test_the_tasks_figure_shows_inputs_above_targets_on_one_scale():
     pytest.importorskip("neurogym")
     import matplotlib
     matplotlib.use("Agg")
-    from mifd import cognitive_plots
+    from mifd.pages import cognitive_plots
     from mifd.tasks import yang19
     spec = yang19.Yang19Spec(dim_ring=8, dt=20)
     tasks = ("go", "dm1")

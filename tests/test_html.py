@@ -73,7 +73,7 @@ def test_no_figure_is_wider_than_the_text_column(smoke_book):
     from bs4 import BeautifulSoup
     from PIL import Image
 
-    from mifd.plotting import MAX_WIDTH, MIN_PANEL
+    from mifd.pages.plotting import MAX_WIDTH, MIN_PANEL
     limit = MAX_WIDTH * 100 + 40
     checked = 0
     for name, text in _pages(smoke_book).items():

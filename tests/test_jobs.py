@@ -1,11 +1,11 @@
-"""mifd.jobs: long runs as background processes, each committed as it finishes."""
+"""mifd.results.jobs: long runs as background processes, each committed as it finishes."""
 
 import pytest
 
 import mifd
 from mifd.config import ConfigError
-from mifd.jobs import Job, planned, run_jobs
-from mifd.store import Store
+from mifd.results.jobs import Job, planned, run_jobs
+from mifd.results.store import Store
 
 
 class Broken(Job):

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import conftest
-from mifd import numerics, provenance, replay
-from mifd.store import machine_info
+from mifd.results import numerics, provenance, replay
+from mifd.results.store import machine_info
 
 from conftest import ROOT, assert_batch_equal
 

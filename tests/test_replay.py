@@ -1,4 +1,4 @@
-"""Replaying the start of a stored run with this code (mifd.replay): a run of this code is
+"""Replaying the start of a stored run with this code (mifd.results.replay): a run of this code is
 reproduced, a changed value is found, and a reproduced committed result counts as current."""
 
 import json
@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from mifd.provenance import is_current
-from mifd.replay import replay, reproduce_committed
-from mifd.runner import committed_status, run
-from mifd.store import Entry, Store, dump_blob
+from mifd.results.provenance import is_current
+from mifd.results.replay import replay, reproduce_committed
+from mifd.results.runner import committed_status, run
+from mifd.results.store import Entry, Store, dump_blob
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_a_unit_replayed_whole_is_compared_whole(tmp_path):
 def test_float64_metrics_may_differ_in_their_last_bits_and_say_so(wm_run, tmp_path):
     """numpy's summation order (its version) moves float64 evaluation metrics by ~1e-16: within
     1e-12 relative they count as reproduced, with the difference recorded; beyond, they differ."""
-    from mifd.provenance import describe_reproduction
+    from mifd.results.provenance import describe_reproduction
     _, rr = wm_run
     for step, ok in ((1e-15, True), (1e-9, False)):
         e = _copy(rr, tmp_path / f"{step}" / rr.key)
@@ -122,7 +122,7 @@ def test_float64_metrics_may_differ_in_their_last_bits_and_say_so(wm_run, tmp_pa
 def test_a_history_this_config_never_computes_does_not_hide_the_others():
     """A term that is NaN at every step (e.g. a penalty of a condition not in this part) is
     compared over the rows the others ran, and does not stop them being compared."""
-    from mifd.replay import compare
+    from mifd.results.replay import compare
     full = np.arange(12, dtype=np.float32).reshape(6, 2)
     ran = np.full((6, 2), np.nan, dtype=np.float32)
     ran[:2] = full[:2]

@@ -46,7 +46,7 @@ def test_dataset_is_deterministic_cached_and_rebuilt_when_corrupt(tmp_path):
 def test_the_dataset_cache_lives_in_the_store_and_follows_the_code(tmp_path, monkeypatch):
     """Issue (trust) item 10: with MIFD_STORE=/x the cache was written to /x/../datasets, and its
     key was a hand-bumped format number."""
-    from mifd import fingerprint
+    from mifd.results import fingerprint
     monkeypatch.setenv("MIFD_STORE", str(tmp_path / "store"))
     ds = chaos.ChaosDataset(n_train=2, n_test=2, seed=3, spec=chaos.ChaosSpec(length=50))
     ds.load(workers=1)
@@ -183,7 +183,7 @@ def test_the_bf16_states_table_pairs_a_short_run_with_the_longer_runs_snapshot(s
     with_control = variants.bf16_states_effect(base, same, control=same)
     assert (with_control["max |Δ|, fp32 alone (control)"] == t["max |Δ|"]).all()
     # before any MM step: the same estimate (bit for bit where the GRU's batch is invariant;
-    # torch's sigmoid rounds with the batch's size: mifd.numerics)
+    # torch's sigmoid rounds with the batch's size: mifd.results.numerics)
     first = float(t.iloc[0]["max |Δ|"])
     assert first == 0 if batch_invariant() else first < 1e-6
     low = mifd.run("separation", "smoke", "cpu", {**short, "sm_states": "bf16"}, verbose=False)

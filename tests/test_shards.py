@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import mifd
-from mifd import shards
+from mifd.results import shards
 from mifd.paper import wm as wm_paper
 from mifd.config import ConfigError
-from mifd.runner import commit_results
-from mifd.store import Store
+from mifd.results.runner import commit_results
+from mifd.results.store import Store
 
 from conftest import assert_batch_equal, assert_summaries_equal, leaves
 
@@ -172,6 +172,41 @@ def test_working_memory_run_in_condition_parts_equals_the_whole_run(runs):
     assert got.summary == full.summary
 
 
+def test_condition_parts_in_seed_shards_assemble_the_whole_run(runs):
+    """A condition run in seed shards (the 20-trial working-memory run: the MI condition as
+    two shards, the no-MI condition as others) is assembled by ``mifd.run`` into the whole
+    run: each condition's shards combined in seed order, then the conditions."""
+    store, full, _ = runs
+    pieces = [_run(store, trials=2, seed=1001, conditions=("mi",)),
+              _run(store, trials=1, seed=1003, conditions=("mi",)),
+              _run(store, trials=1, seed=1001, conditions=("no_mi",)),
+              _run(store, trials=2, seed=1002, conditions=("no_mi",))]
+    other = Store(store.root.parent / "wm-shards-only", [])
+    import shutil
+    for p in pieces:
+        shutil.copytree(store.root / "wm" / p.key, other.root / "wm" / p.key)
+    got = _run(other, trials=3, seed=1001)
+    assert got.config == full.config and len(got.meta["parts"]) == 2
+    assert got.result["conditions"] == full.result["conditions"]
+    a, b = dict(leaves(full.result)), dict(leaves(got.result))
+    assert a.keys() == b.keys()
+    for k in a:  # shards of other batch sizes: bit for bit where the BLAS is batch-invariant
+        if hasattr(a[k], "shape") and a[k].dtype.kind == "f":
+            assert_batch_equal(b[k], a[k], err_msg=k)
+        elif hasattr(a[k], "shape"):
+            np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+        elif isinstance(a[k], list) and a[k] and all(isinstance(x, float) for x in a[k]):
+            assert_batch_equal(np.array(b[k]), np.array(a[k]), err_msg=k)
+        else:
+            assert b[k] == a[k], k
+    assert_summaries_equal(got.summary, full.summary)
+    # a gap in one condition's seeds: not assembled (the run is computed instead)
+    gap = Store(store.root.parent / "wm-shards-gap", [])
+    for p in pieces[:3]:
+        shutil.copytree(store.root / "wm" / p.key, gap.root / "wm" / p.key)
+    assert shards.condition_parts("wm", full.config, gap) is None
+
+
 def test_condition_parts_add_up_to_the_whole_run(sep_runs):
     """Parts that ran disjoint conditions (in any order) are found by ``mifd.run`` and give the
     whole run's result bit for bit (CPU: a trial does not depend on its batch companions)."""
@@ -261,9 +296,9 @@ def test_current_parts_beat_a_committed_whole_run_of_other_code(sep_runs, tmp_pa
 def test_committed_shards_of_a_planned_profile_may_differ_in_the_planned_fields(tmp_path,
                                                                                  monkeypatch):
     """A GPU session plans the ``gpu`` profile's length and steps by measurement
-    (:data:`mifd.exchange.PLANNED_FIELDS`): such runs are found as the profile's shards; for a
+    (:data:`mifd.results.exchange.PLANNED_FIELDS`): such runs are found as the profile's shards; for a
     profile without a plan, a run with another length is not the profile's."""
-    from mifd import exchange
+    from mifd.results import exchange
     store = Store(tmp_path / "s", [tmp_path / "c"])
     over = {"length": 40, "mm_steps": 2}
     mifd.run("separation", "smoke", "cpu", over, store=store, verbose=False, progress=False)

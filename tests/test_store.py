@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import mifd
-from mifd.store import CorruptFileError, Store, atomic_write_bytes, dump_blob, load_blob
+from mifd.results.store import CorruptFileError, Store, atomic_write_bytes, dump_blob, load_blob
 
 from conftest import mifd_cmd, env_with
 
@@ -36,7 +36,7 @@ def test_blob_stores_arrays_near_their_size_and_converts_the_old_format(tmp_path
     converts it exactly (and only verifies it the second time)."""
     import hashlib
     import io
-    from mifd.store import LegacyFormatError, convert_file
+    from mifd.results.store import LegacyFormatError, convert_file
     rng = np.random.default_rng(0)
     obj = {"w": rng.standard_normal((50, 40, 40)).astype(np.float32), "n": [1, 2.5, "x"]}
     p = tmp_path / "x.bin"
@@ -156,7 +156,7 @@ def test_kill_and_resume_loses_nothing(tmp_path, store_env, experiment, sets, ki
 
 
 def test_commit_results_copies_a_finished_run_into_the_committed_layer(tmp_path, store_env):
-    from mifd.runner import commit_results
+    from mifd.results.runner import commit_results
     store = Store(tmp_path / "own", [tmp_path / "committed"])
     with pytest.raises(mifd.ConfigError, match="a run finished in the store"):
         commit_results("mine-gaussian", "smoke", SMALL, store=store)
@@ -171,7 +171,7 @@ def test_commit_results_copies_a_finished_run_into_the_committed_layer(tmp_path,
 def test_a_run_in_time_budgeted_chunks_equals_an_uninterrupted_run(tmp_path, store_env):
     """``max_seconds`` (``mifd run --max-minutes``): each call pauses with a checkpoint, the
     next resumes; the finished run equals one run in a single call."""
-    from mifd.runner import RunPaused
+    from mifd.results.runner import RunPaused
     overrides = {"epochs": 6}
     pauses = 0
     while True:

@@ -10,8 +10,8 @@ import pytest
 
 from mifd import cli
 from mifd.config import ConfigError
-from mifd.store import Store
-from mifd.sweep import SweepSpec, run_unit, sweep
+from mifd.results.store import Store
+from mifd.results.sweep import SweepSpec, run_unit, sweep
 
 SPEC = {"experiment": "wm", "profile": "smoke", "device": "cpu",
         "fixed": {"conditions": ["mi"], "trials": 1, "epochs": 2, "audit_steps": 0},

@@ -1,13 +1,13 @@
-"""The persistent Triton GRU recurrence (:mod:`mifd.kernels.gru`) equals the reference loop
-(:func:`mifd.models.bptt.gru_states`) for both cells, run on CPU tensors by Triton's
+"""The persistent Triton GRU recurrence (:mod:`mifd.accel.kernels.gru`) equals the reference loop
+(:func:`mifd.accel.bptt.gru_states`) for both cells, run on CPU tensors by Triton's
 interpreter (small sizes: the interpreter runs each program in Python); bad inputs refused."""
 
 import numpy as np
 import pytest
 import torch
 
-from mifd.kernels import gru as kgru
-from mifd.models import bptt
+from mifd.accel.kernels import gru as kgru
+from mifd.accel import bptt
 
 pytest.importorskip("triton")
 
@@ -116,7 +116,7 @@ def test_the_kernel_timing_reports_every_implementation(interpreted):
 @pytest.mark.parametrize("cell", ["keras", "paper"])
 def test_kernel_gradients_equal_the_hand_written_bptt(interpreted, cell):
     """``gru_backward`` gives every gradient of ``Σ gH ⊙ H`` (inputs, start, kernels, biases)
-    as autograd through :func:`mifd.models.bptt.gru_scan` (the hand-written BPTT)."""
+    as autograd through :func:`mifd.accel.bptt.gru_scan` (the hand-written BPTT)."""
     x, h0, W, U, b, c = _inputs(cell, B=17, L=7)
     params = [t.clone().requires_grad_() if t is not None else None
               for t in (x, h0, W, U, b, c)]
@@ -174,7 +174,7 @@ def test_a_separation_run_with_the_kernel_matches_the_reference(interpreted, tmp
     """A whole (tiny) separation run with ``gru_kernel=triton`` under the interpreter: the
     histories equal the reference run's up to rounding."""
     import mifd
-    from mifd.store import Store
+    from mifd.results.store import Store
     tiny = {"trials": 1, "mm_steps": 2, "length": 24, "loss_from": 4, "eval_every": 2,
             "pre_steps": 1, "sm_per_mm": 1, "n_test": 2, "n_train": 4}
     runs = [mifd.run("separation", "smoke", "cpu", {**tiny, "gru_kernel": k},
@@ -184,7 +184,7 @@ def test_a_separation_run_with_the_kernel_matches_the_reference(interpreted, tmp
     np.testing.assert_allclose(h1["task"], h0["task"], rtol=1e-5)
     # the MI estimates are small differences of O(1) critic terms after critic training steps:
     # absolute rounding, amplified (seen: 2.1e-4 on an Intel Xeon with AVX-512, where torch's
-    # sigmoid also rounds with the tensor's size, mifd.numerics)
+    # sigmoid also rounds with the tensor's size, mifd.results.numerics)
     for k in ("mi", "sm_mi"):
         np.testing.assert_allclose(h1[k], h0[k], rtol=0, atol=1e-3)
 

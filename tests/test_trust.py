@@ -12,8 +12,8 @@ import torch
 
 import mifd
 from mifd.mine import NonFiniteError
-from mifd.runner import check_finite
-from mifd.store import Store
+from mifd.results.runner import check_finite
+from mifd.results.store import Store
 
 from conftest import ROOT, env_with, mifd_cmd
 
@@ -191,12 +191,12 @@ def test_ctrl_c_finishes_the_step_checkpoints_and_exits_130(tmp_path):
     assert "Traceback" not in err and "run the same command again" in err
     ckpt = list((tmp_path / "s").rglob("checkpoint.bin"))
     assert ckpt  # written although the throttle (an hour) was not due
-    from mifd.store import load_blob
+    from mifd.results.store import load_blob
     assert load_blob(ckpt[0])["step"] >= 1
 
 
 def test_force_discards_a_checkpoint_instead_of_resuming_it(tmp_path, monkeypatch):
-    from mifd.runner import RunPaused
+    from mifd.results.runner import RunPaused
     monkeypatch.setenv("MIFD_PROGRESS", "0")
     store = Store(tmp_path / "s", [])
     over = {"trials": 1, "epochs": 4, "audit_steps": 0}
@@ -211,7 +211,8 @@ def test_a_full_disk_gives_one_line_and_leaves_no_temporary_file(tmp_path, monke
     """Issue (trust) item 7: ENOSPC gave a traceback and left .checkpoint.bin.tmp-<pid> forever."""
     import errno
 
-    from mifd import cli, store
+    from mifd import cli
+    from mifd.results import store
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")

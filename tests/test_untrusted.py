@@ -20,10 +20,9 @@ import pytest
 import torch
 
 import mifd
-from mifd import blobs, exchange
+from mifd.results import blobs, exchange
 from mifd.config import ConfigError, config_hash, to_dict
-from mifd.store import (CorruptFileError, Entry, LegacyFormatError, blob_bytes, convert_file,
-                        dump_blob, load_blob)
+from mifd.results.store import (CorruptFileError, Entry, LegacyFormatError, blob_bytes, convert_file, dump_blob, load_blob)
 
 from conftest import ROOT, env_with, mifd_cmd
 
@@ -254,7 +253,7 @@ def test_converting_the_former_format_is_exact_and_idempotent(tmp_path):
         d.mkdir()
         (d / "meta.json").write_text(json.dumps({"experiment": "x"}))
         (d / name).write_bytes(legacy_bytes(obj))
-    rows = mifd.store.convert_results([tmp_path])
+    rows = mifd.results.store.convert_results([tmp_path])
     assert sorted(r["status"] for r in rows) == ["converted", "converted"]
     for r in rows:
         assert blobs.same(load_blob(r["path"]), obj)
@@ -262,7 +261,7 @@ def test_converting_the_former_format_is_exact_and_idempotent(tmp_path):
     assert meta["converted"]["content_digest"] == blobs.content_digest(obj)
     assert "converted" not in json.loads((tmp_path / "checkpoint" / "meta.json").read_text())
     before = {r["path"]: Path(r["path"]).read_bytes() for r in rows}
-    again = mifd.store.convert_results([tmp_path])
+    again = mifd.results.store.convert_results([tmp_path])
     assert [r["status"] for r in again] == ["current", "current"]
     assert all(Path(p).read_bytes() == b for p, b in before.items())
 
@@ -474,7 +473,7 @@ def test_a_converted_checkpoint_of_the_former_format_resumes_bit_identical(tmp_p
     """A run paused by older code (its checkpoint a pickle) stops with one line naming the
     converter; converted, it resumes and ends bit-identical to an uninterrupted run."""
     from mifd.experiments.base import RunPaused
-    from mifd.store import Store
+    from mifd.results.store import Store
     overrides = {"epochs": 60}
     store = Store(tmp_path / "s", [])
     with pytest.raises(RunPaused):
@@ -502,8 +501,8 @@ def test_a_converted_checkpoint_of_the_former_format_resumes_bit_identical(tmp_p
 def test_a_finished_run_of_the_former_format_is_converted_then_committed(tmp_path):
     """What the wm runs begun before data files go through: `mifd commit-results` names the
     converter; converted, the run commits and loads equal to what it held."""
-    from mifd.runner import commit_results
-    from mifd.store import Store
+    from mifd.results.runner import commit_results
+    from mifd.results.store import Store
     small = {"critics": ("separable/gaussian",), "ps_steps": 3, "game_steps": 2}
     store = Store(tmp_path / "own", [tmp_path / "committed"])
     rr = mifd.run("mine-gaussian", "smoke", "cpu", small, verbose=False, store=store)
@@ -513,7 +512,7 @@ def test_a_finished_run_of_the_former_format_is_converted_then_committed(tmp_pat
     with pytest.raises(LegacyFormatError, match="convert-results") as e:
         commit_results("mine-gaussian", "smoke", small, store=store)
     assert "\n" not in str(e.value)
-    mifd.store.convert_results([Path(rr.path)])
+    mifd.results.store.convert_results([Path(rr.path)])
     dst = commit_results("mine-gaussian", "smoke", small, store=store)
     assert blobs.same(load_blob(dst / "result.bin"), held)
     assert json.loads((dst / "meta.json").read_text())["converted"]["content_digest"] == \

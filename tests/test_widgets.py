@@ -5,7 +5,7 @@ import io
 import pytest
 
 import mifd
-from mifd import widgets
+from mifd.pages import widgets
 
 
 def _png(fig) -> bytes:
@@ -58,7 +58,7 @@ def test_quick_estimate_is_close_for_a_gaussian_and_rejects_bad_values():
 def test_panels_fill_rows_that_fit_the_text_column():
     import matplotlib
     matplotlib.use("Agg")
-    from mifd import plotting
+    from mifd.pages import plotting
     for n, w, per_row in ((5, 2.6, 3), (4, 3.8, 2), (2, 3.9, 2), (1, 9.0, 1), (3, 2.8, 2)):
         fig, axes = plotting.panels(n, w, 2.0)
         assert len(axes) == len(fig.axes) == n
@@ -74,7 +74,7 @@ def test_panels_fill_rows_that_fit_the_text_column():
 
 
 def test_an_extra_condition_gets_a_colour_of_its_own():
-    from mifd import plotting
+    from mifd.pages import plotting
     base = set(plotting.COND_COLORS.values())
     extra = [plotting.cond_color(c) for c in ("mi_l2=0.001", "mi_l2=0.0001")]
     assert len(set(extra)) == 2 and not set(extra) & base

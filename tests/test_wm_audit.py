@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import mifd
-from mifd import fingerprint
+from mifd.results import fingerprint
 from mifd.experiments.wm_audit import EarlyStoppedAudit, WMAuditConfig
 from mifd.mine import dv_estimate
-from mifd.store import Store
+from mifd.results.store import Store
 
 AUDIT = {"steps": 6, "eval_every": 2, "permutations": 9}
 
@@ -113,7 +113,7 @@ def test_a_dependent_test_pool_is_detected_and_an_independent_one_is_not():
 def test_the_audit_code_hash_follows_the_wm_code():
     deps = fingerprint.computing_modules("mifd.experiments.wm_audit")
     assert "mifd.experiments.wm" in deps and "mifd.tasks.flipflop" in deps
-    assert "mifd.runner" not in deps
+    assert "mifd.results.runner" not in deps
 
 
 def test_a_bad_audit_setting_is_refused_before_any_work():

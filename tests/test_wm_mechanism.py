@@ -4,7 +4,7 @@ import numpy as np
 
 import mifd
 from mifd.experiments.wm_mechanism import QUANTITIES, rnn_groups
-from mifd.store import Store
+from mifd.results.store import Store
 
 
 def test_the_look_changes_nothing_and_reads_every_group(tmp_path):

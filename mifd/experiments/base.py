@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 import numpy as np
 
 from ..config import ConfigError, apply_overrides, check_profile
-from ..store import Entry
+from ..results.store import Entry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,9 +62,9 @@ class Experiment:
         return apply_overrides(cfg, overrides or {})
 
     def code_hash(self) -> str:
-        """The hash of the code this experiment runs (:func:`mifd.fingerprint.code_hash` of the
+        """The hash of the code this experiment runs (:func:`mifd.results.fingerprint.code_hash` of the
         module that defines its ``train``)."""
-        from ..fingerprint import code_hash
+        from ..results.fingerprint import code_hash
         return code_hash(self.train.__module__)
 
     def reductions(self, cfg: Any) -> "pd.DataFrame":

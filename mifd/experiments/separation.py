@@ -127,7 +127,7 @@ PROFILES = {
              "n_train": 200, "n_test": 10, "pre_steps": 50, "sweep_l2": (1e-3,)},
     # one GPU call (≤ 9 min): the published N, batch, critic, conditions and trials; a pool of
     # 1000 sequences; sequences and MM steps shortened to what a session measures to fit
-    # (mifd.session_plan.SESSION_PLANS chooses length, mm_steps and eval_every; these are its
+    # (mifd.gpu.plan.SESSION_PLANS chooses length, mm_steps and eval_every; these are its
     # starting values); on CUDA the Triton GRU and TF32 critic matmuls (CUDA_PROFILES)
     "gpu": {"n_train": 1000, "length": 1000, "mm_steps": 1000, "eval_every": 50,
             "fused_bptt": True},

@@ -19,7 +19,7 @@ gradients the states are written into one preallocated tensor. With ``checkpoint
 intermediate activations are recomputed in the backward pass instead of being stored (exact:
 the recomputation repeats the same operations; ``tests/test_exactness.py``). With
 ``fused_bptt`` the gradient is computed by hand-written BPTT
-(:mod:`mifd.models.bptt`: same states, gradients equal up to rounding), which keeps only the
+(:mod:`mifd.accel.bptt`: same states, gradients equal up to rounding), which keeps only the
 states and recomputes the gates per chunk, so ``checkpoint`` is not needed with it.
 """
 
@@ -32,9 +32,9 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from ..kernels.gru import STATE_DTYPES
+from ..accel.kernels.gru import STATE_DTYPES
 from ..nn import _init_weight
-from .bptt import check_states, gru_chunk, gru_scan, gru_states
+from ..accel.bptt import check_states, gru_chunk, gru_scan, gru_states
 
 
 #: the time-loop implementations of :class:`TrialGRU`
@@ -64,7 +64,7 @@ class TrialGRU(nn.Module):
     authors' code) or the paper's Eq. 3, initialised as Keras does (Glorot input and output
     kernels, orthogonal recurrent kernel, zero biases). ``kernel`` chooses the time loop:
     ``"torch"`` (the reference; chunked, checkpointed or with hand-written BPTT as set) or the
-    persistent Triton kernels of :mod:`mifd.kernels.gru` (``"triton"``, ``"triton_tf32"``)."""
+    persistent Triton kernels of :mod:`mifd.accel.kernels.gru` (``"triton"``, ``"triton_tf32"``)."""
 
     def __init__(self, gens: Sequence[torch.Generator], spec: GRUSpec = GRUSpec(),
                  time_chunk: int = 0, checkpoint: bool = False, fused_bptt: bool = False,
@@ -75,7 +75,7 @@ class TrialGRU(nn.Module):
         if kernel not in KERNELS:
             raise ValueError(f"parameter 'kernel': got {kernel!r}; allowed: "
                              + ", ".join(map(repr, KERNELS)))
-        # "triton": the whole time loop in one kernel launch (mifd.kernels.gru), fp32 products;
+        # "triton": the whole time loop in one kernel launch (mifd.accel.kernels.gru), fp32 products;
         # "triton_tf32": its products on TF32 tensor cores; both equal up to rounding
         self.kernel = kernel
         self.fused_bptt = fused_bptt
@@ -127,7 +127,7 @@ class TrialGRU(nn.Module):
         if states is not None and not grad:
             H = states
         elif self.kernel != "torch":
-            from ..kernels import gru as kgru
+            from ..accel.kernels import gru as kgru
             precision = "tf32" if self.kernel == "triton_tf32" else "ieee"
             if grad:
                 H = kgru.gru_scan(x, h, self.W, self.U, self.b, self.c, states,

@@ -12,7 +12,7 @@ is ``W_rec[t].T``.
 Initialization as the authors': W_rec ~ N(0, g²/N) (g = 1), W_in and W_out Glorot-uniform,
 biases zero. Each trial is initialized from its own generator.
 
-With ``fused_bptt`` the gradient is computed by hand-written BPTT (:mod:`mifd.models.bptt`;
+With ``fused_bptt`` the gradient is computed by hand-written BPTT (:mod:`mifd.accel.bptt`;
 same states, gradients equal up to rounding) instead of autograd over every step.
 """
 
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..nn import _init_weight
-from .bptt import check_states, leaky_scan, leaky_states, leaky_step
+from ..accel.bptt import check_states, leaky_scan, leaky_states, leaky_step
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
     from the paper's level our n detects (:func:`mifd.paper.rules.detectable`), where (profile,
     device), verdict.
     ``wm_gpu``: a second working-memory run (the published settings on a GPU, possibly with
-    fewer trials: :func:`mifd.shards.committed_shards`), whose rows follow the first's under
+    fewer trials: :func:`mifd.results.shards.committed_shards`), whose rows follow the first's under
     their own section; ``sep_gpu`` likewise for separation (its ``gpu`` profile)."""
     rows: list[dict] = []
 

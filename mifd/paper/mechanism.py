@@ -24,8 +24,8 @@ def committed_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, 
     """The committed ``wm-mechanism`` runs of :data:`RUNS` and the commands for the missing."""
     from ..config import config_hash
     from ..experiments import get_experiment
-    from ..runner import run
-    from ..store import Store
+    from ..results.runner import run
+    from ..results.store import Store
     from .._version import __version__
     store = store or Store()
     exp = get_experiment("wm-mechanism")

@@ -46,8 +46,9 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
 
 
 #: the no-MI condition of the 20-trial ε-inside ``book`` run (the MI condition is the screen's
-#: first setting), in seed shards that each fit a session on one core
-NO_MI_SHARDS = ((1001, 10), (1011, 10))
+#: first setting), in seed shards of five trials (≈ 40 minutes of one core each, so that two fit
+#: beside other work in what is left of a session)
+NO_MI_SHARDS = ((1001, 5), (1006, 5), (1011, 5), (1016, 5))
 
 
 def _shard_overrides(over: Mapping[str, Any], seed: int, trials: int) -> dict[str, Any]:
@@ -57,11 +58,11 @@ def _shard_overrides(over: Mapping[str, Any], seed: int, trials: int) -> dict[st
 def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any], list[str]]:
     """The committed runs of :data:`SCREEN` (``profile`` ``book``; shards combined) and the
     commands that would make the settings not committed yet. Nothing is trained."""
-    from .. import shards
+    from ..results import shards
     from ..config import config_hash
     from ..experiments import get_experiment
-    from ..runner import run
-    from ..store import Store
+    from ..results.runner import run
+    from ..results.store import Store
     from .._version import __version__
     store = store or Store()
     exp = get_experiment("wm")

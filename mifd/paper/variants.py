@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..runner import run
+from ..results.runner import run
 from . import rules
 
 #: option name → (config overrides, what it changes)
@@ -181,8 +181,8 @@ def stored_run(experiment: str, profile: str, overrides: Mapping[str, Any] | Non
     from .._version import __version__
     from ..config import config_hash
     from ..experiments import get_experiment
-    from ..shards import condition_parts
-    from ..store import Store
+    from ..results.shards import condition_parts
+    from ..results.store import Store
     exp = get_experiment(experiment)
     cfg = exp.config(profile, overrides)
     store = Store()

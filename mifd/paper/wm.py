@@ -219,7 +219,7 @@ def committed_gpu(store: Any = None) -> tuple[Any, str]:
     """The committed GPU shards of the ``paper`` profile, combined, and a label for the page:
     the profile's own settings if committed, else the earlier TF32 / ε-outside shards
     (:data:`GPU_STALE_SETTINGS`, said in the label); ``(None, "")`` if neither."""
-    from .. import shards
+    from ..results import shards
     rr = shards.committed_shards("wm", "paper", "cuda", store=store)
     if rr is not None:
         return rr, "the paper profile's settings (fp32 matmuls, RMSprop's ε inside √)"

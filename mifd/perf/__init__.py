@@ -10,7 +10,7 @@ committed benchmark results.
 - :mod:`mifd.perf.rows`: benchmark row names (``mifd+bf16+fused``, ``port``) and what they mean.
 - :mod:`mifd.perf.costs`: counted FLOPs, what the GPU goals demand, what each profile cost.
 - :mod:`mifd.perf.committed`: the committed benchmark JSONs, their tables and the goals' verdicts.
-- :mod:`mifd.perf.allocator_ab`: the A/B of the host-memory setting (:mod:`mifd.allocator`).
+- :mod:`mifd.perf.allocator_ab`: the A/B of the host-memory setting (:mod:`mifd.accel.allocator`).
 - :mod:`mifd.perf.port`: the straightforward port of the working-memory loop, the baseline.
 
 The names the book's performance page uses are importable from here.

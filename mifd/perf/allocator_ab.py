@@ -1,6 +1,6 @@
 """The allocator A/B: one working-memory statistics-network step with freed host memory
 retained and with glibc's default, each in a fresh process, alternating, with the page faults
-and system CPU time of the step (what the setting of :mod:`mifd.allocator` changes). CPU only.
+and system CPU time of the step (what the setting of :mod:`mifd.accel.allocator` changes). CPU only.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import resource
 import time
 from typing import Any, Mapping
 
-from ..allocator import retain_freed_memory
+from ..accel.allocator import retain_freed_memory
 from ..experiments import get_experiment
 from .costs import critic_samples
 from .harness import BENCH_OVERRIDES, in_fresh_process, unit_for

@@ -159,8 +159,8 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
         if (main / "meta.json").exists():
             m, side = meta(main), ""
         else:  # run as condition parts side by side (`mifd run --parts`)?
-            from ..shards import condition_parts
-            from ..store import Store
+            from ..results.shards import condition_parts
+            from ..results.store import Store
             rr = condition_parts(name, cfg, Store(base / "_none", [base]))
             if rr is None:
                 out[key] = "not measured"

@@ -1,4 +1,4 @@
-"""Timing of the Triton kernels (:mod:`mifd.kernels.gru`) beside the loops they replace, measured in
+"""Timing of the Triton kernels (:mod:`mifd.accel.kernels.gru`) beside the loops they replace, measured in
 one process on one device (the GPU session runs it after the CUDA tests; reported as per-step
 times and ratios, never asserted)."""
 
@@ -80,13 +80,13 @@ def time_gru_states(device: str = "cuda", trials: int = 8, batch: int = 20, step
                     n: int = 100, reps: int = 3, cell: str = "keras",
                     launches: bool = True) -> dict[str, Any]:
     """Seconds per time step of the no-grad GRU pass: the reference loop
-    (:func:`mifd.models.bptt.gru_states`) and the Triton kernel with fp32 and TF32 products,
+    (:func:`mifd.accel.bptt.gru_states`) and the Triton kernel with fp32 and TF32 products,
     with its states written in bf16 (``out_dtype``), and (``launches``) with the other launch
     settings of :data:`LAUNCHES` (the default: 16 sequences and 4 warps per program), each the median of ``reps`` runs after one untimed run;
     with the largest absolute difference of each kernel's states from the reference's. A
     variant that fails is recorded under ``errors`` and the others still run."""
-    from ..kernels import gru as kgru
-    from ..models import bptt
+    from ..accel.kernels import gru as kgru
+    from ..accel import bptt
     from ..models.gru import GRUSpec, TrialGRU
     dev = torch.device(device)
     g = torch.Generator().manual_seed(0)
@@ -130,13 +130,13 @@ def time_gru_backward(device: str = "cuda", trials: int = 8, batch: int = 20, st
                       n: int = 100, reps: int = 3, cell: str = "keras",
                       launches: bool = True) -> dict[str, Any]:
     """Seconds per time step of the GRU's backward pass given its states: the hand-written BPTT
-    (:mod:`mifd.models.bptt`, through autograd) and the Triton kernel
-    (:func:`mifd.kernels.gru.gru_backward`) at its default launch and (``launches``) at
+    (:mod:`mifd.accel.bptt`, through autograd) and the Triton kernel
+    (:func:`mifd.accel.kernels.gru.gru_backward`) at its default launch and (``launches``) at
     :data:`LAUNCHES`, each
     the median of ``reps`` runs after one untimed run; with the largest absolute difference of
     each kernel's weight gradients from the reference's (a launch that fails: ``errors``)."""
-    from ..kernels import gru as kgru
-    from ..models import bptt
+    from ..accel.kernels import gru as kgru
+    from ..accel import bptt
     from ..models.gru import GRUSpec, TrialGRU
     dev = torch.device(device)
     g = torch.Generator().manual_seed(1)

@@ -21,11 +21,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from ..allocator import retain_freed_memory, retaining
+from ..accel.allocator import retain_freed_memory, retaining
 from ..config import ConfigError
 from ..experiments import get_experiment
-from ..runner import resolve_device
-from ..store import atomic_write_json, code_version, now
+from ..results.runner import resolve_device
+from ..results.store import atomic_write_json, code_version, now
 from .allocator_ab import allocator_ab
 from .costs import n_conditions, separation_flops, wm_flops
 from .harness import BENCH_OVERRIDES, in_fresh_process, unit_for
@@ -321,7 +321,7 @@ def wm_sm_pass_times(device: str, trials: int = 40, reps: int = 3) -> dict:
         res = {"device": device, "trials": trials, "sm_passes": k,
                "steps": cfg.transient + cfg.steps, "sample_s": t_sample, "eager_s": t_eager}
         if device.startswith("cuda"):
-            from ..cudagraphs import GraphedPass
+            from ..accel.cudagraphs import GraphedPass
             graphed = GraphedPass(lambda d: problem.run(d, grad=False)[:2])
             static, t_graph = timed(lambda: graphed(data))  # input copies included
             res["graph_s"] = t_graph

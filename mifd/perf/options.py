@@ -98,7 +98,7 @@ class BenchOptions:
         a value their ``paper`` config rejects; a device that is not available; TF32 or CUDA
         graphs off CUDA; an unknown row name."""
         from ..experiments import get_experiment
-        from ..runner import resolve_device
+        from ..results.runner import resolve_device
 
         _check_experiments(self.experiments)
         fields = {e: get_experiment(e).config_cls.__dataclass_fields__ for e in self.experiments}
@@ -114,7 +114,7 @@ class BenchOptions:
             from ..adversarial import check_precision
             check_precision("tf32", dev, name="--tf32")
         if "mifd+graph" in self.options:
-            from ..cudagraphs import check_graph_device
+            from ..accel.cudagraphs import check_graph_device
             check_graph_device(dev, name="--graph")
         if self.rows:
             check_rows(self.rows, dev, name="--rows")

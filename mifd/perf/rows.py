@@ -81,7 +81,7 @@ def is_exact_mifd(impl: str) -> bool:
 
 
 def retains_host_memory(impl: str) -> bool:
-    """Whether a row retains freed host memory (``mifd.allocator``; what ``mifd.run`` does on
+    """Whether a row retains freed host memory (``mifd.accel.allocator``; what ``mifd.run`` does on
     CPU): every ``mifd`` row without ``-mmap``, and ``port+retain``; ``port`` runs as a plain
     script would, with glibc's defaults."""
     return impl == "port+retain" or (impl != "port" and "-mmap" not in row_parts(impl))

@@ -90,7 +90,7 @@ OPENBLAS_CORETYPE = "Haswell"
 
 
 def _pinned_env() -> dict[str, str]:
-    from ..numerics import record
+    from ..results.numerics import record
     return {"OPENBLAS_CORETYPE": OPENBLAS_CORETYPE} if "avx2" in record()["cpu_flags"] else {}
 
 
@@ -139,8 +139,8 @@ class ChaosDataset:
 
     def key(self) -> str:
         """The cache key: sizes, seed, spec and the hash of the code that generates the data
-        (:func:`mifd.fingerprint.code_hash` of this module), so a change to it rebuilds."""
-        from ..fingerprint import code_hash
+        (:func:`mifd.results.fingerprint.code_hash` of this module), so a change to it rebuilds."""
+        from ..results.fingerprint import code_hash
         blob = json.dumps({"n_train": self.n_train, "n_test": self.n_test, "seed": self.seed,
                            "spec": asdict(self.spec), "code": code_hash(__name__)},
                           sort_keys=True)
@@ -156,7 +156,7 @@ class ChaosDataset:
              ) -> dict[str, np.ndarray]:
         """``{"train": (n_train, L, 6), "test": (n_test, L, 6)}``; built on first use and kept in
         ``cache_dir`` (default: ``_datasets`` inside the writable results store)."""
-        from ..store import CorruptFileError, default_roots, dump_blob, load_blob
+        from ..results.store import CorruptFileError, default_roots, dump_blob, load_blob
         if cache_dir is None:
             cache_dir = default_roots()[0] / "_datasets"
         path = Path(cache_dir) / f"chaos-{self.key()}.bin"

@@ -1,6 +1,6 @@
 """Does this code still make a committed result? Replay its start and compare, bit for bit.
 
-A committed result records the hash of the code that made it (:mod:`mifd.fingerprint`); any
+A committed result records the hash of the code that made it (:mod:`mifd.results.fingerprint`); any
 later change to that code makes it *stale*, and recomputing every committed ``book`` result
 takes about nine hours of two CPU cores. A change that does not alter what is computed (a
 guard, a new option off by default, a refactor) is shown to be such by a **replay**: this code
@@ -12,10 +12,10 @@ last bits depend on numpy's summation order and so on its version: they must agr
 :data:`FLOAT64_RTOL` relative, and the largest difference is recorded.
 A replay that passes is recorded in the result's ``meta.json`` (``reproduced``: this code's
 hash, the steps replayed of how many, what was compared, when, at which commit); the result
-then counts as made by this code (:func:`mifd.provenance.is_current`) and its page says how
+then counts as made by this code (:func:`mifd.results.provenance.is_current`) and its page says how
 that is known.
 
-Bit for bit holds only on the same numerics (:mod:`mifd.numerics`: CPU vendor, torch's CPU
+Bit for bit holds only on the same numerics (:mod:`mifd.results.numerics`: CPU vendor, torch's CPU
 capability, BLAS, torch): another machine may run other kernels whose float32 sums differ in
 their last bits, and training carries that on. A result made on other numerics (or on numerics
 its record does not name: results made before the record existed) whose replay differs is
@@ -39,7 +39,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import numerics
-from .config import ConfigError, apply_overrides, config_hash, stored_config
+from ..config import ConfigError, apply_overrides, config_hash, stored_config
 from .provenance import is_current
 from .store import Entry, Store, atomic_write_json, code_version, now
 
@@ -199,7 +199,7 @@ class Replay:
     #: float64 values equal only within :data:`FLOAT64_RTOL`: their largest relative difference
     rounding: dict[str, float] = field(default_factory=dict)
     #: "same", "different" or "unrecorded": the committed result's numerics against this
-    #: machine's (:func:`mifd.numerics.same_numerics`)
+    #: machine's (:func:`mifd.results.numerics.same_numerics`)
     numerics: str = "same"
     #: values equal only within ``CROSS_NUMERICS_TOL`` (other or unrecorded numerics):
     #: their largest scaled difference; empty when the replay matched bit for bit
@@ -313,8 +313,8 @@ def replay(entry: Entry, progress: bool = False) -> Replay:
     first snapshot after step 0, and compare (:func:`compare`). Raises
     :class:`~mifd.ConfigError` for an entry that cannot be replayed (no result, a config
     whose key is not the entry's)."""
-    from .experiments import get_experiment
-    from ._version import __version__
+    from ..experiments import get_experiment
+    from .._version import __version__
     result = entry.load_result()
     if result is None:
         raise ConfigError(f"parameter 'entry': got {str(entry.path)!r}; allowed: a finished "

@@ -23,7 +23,7 @@ So the project's "bit for bit" claims are made only where they hold: :func:`batc
 measures it on this machine (the tests compare shards, condition parts and experiments that
 share conditions exactly where it holds, within a stated bound elsewhere), and every result
 records the machine's numerics (:func:`record`) so that a replay compares bit for bit on the
-same numerics and within a stated tolerance across them (:mod:`mifd.replay`).
+same numerics and within a stated tolerance across them (:mod:`mifd.results.replay`).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .experiments.base import Layout
-from .mine import BOUND_LABELS
+from ..experiments.base import Layout
+from ..mine import BOUND_LABELS
 
 STYLE = Path(__file__).with_name("mifd.mplstyle")
 # group 1 / group 2 markers as in the paper (circles / triangles)
@@ -376,7 +376,7 @@ def grid_network(ax: plt.Axes, W_rec: np.ndarray, title: str = "", top: float = 
     """A trained network in its grid (:func:`mifd.bimt.grid`): units coloured by MI group (the
     grid's left half C0, right half C1; size by total |w|), recurrent connections among the
     strongest ``top`` fraction drawn with opacity ∝ |w|."""
-    from .bimt import grid
+    from ..bimt import grid
     W = np.abs(np.asarray(W_rec, dtype=float))
     n = W.shape[0]
     pos = grid(n).numpy()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .config import ConfigError
+from ..config import ConfigError
 
 BACKENDS = ("local", "ray")
 
@@ -90,7 +90,7 @@ class SweepSpec:
     def units(self) -> list[dict[str, Any]]:
         """Every unit's overrides (``fixed`` and one point of the grid), each validated against
         the experiment's config before any work (one-line error naming the unit)."""
-        from .experiments import get_experiment
+        from ..experiments import get_experiment
         exp = get_experiment(self.experiment)
         names = list(self.grid)
         out = []

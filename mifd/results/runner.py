@@ -17,12 +17,11 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from ._version import __version__
-from .allocator import default_for_runs, retain_freed_memory
-from .config import ConfigError, check_device, check_profile, config_hash, to_dict
-from .experiments import EXPERIMENTS, get_experiment
-from .experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused,
-                               RunResult, check_memory, progress_enabled, summarize)
+from .._version import __version__
+from ..accel.allocator import default_for_runs, retain_freed_memory
+from ..config import ConfigError, check_device, check_profile, config_hash, to_dict
+from ..experiments import EXPERIMENTS, get_experiment
+from ..experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused, RunResult, check_memory, progress_enabled, summarize)
 from .provenance import describe_reproduction, is_current
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
 
@@ -71,7 +70,7 @@ def check_parameters(profile: str, device: str = "auto", note: str = "",
     """Validate a chapter's parameters before any work (one-line :class:`~mifd.ConfigError`
     otherwise): ``profile``, ``device``, ``overrides`` (``{experiment: {setting: value}}``, each
     checked like ``--set``), and no injected parameter the chapter does not declare
-    (:data:`~mifd.runner.CHAPTER_PARAMETERS`). Prints them and returns the device that will be used."""
+    (:data:`~mifd.results.runner.CHAPTER_PARAMETERS`). Prints them and returns the device that will be used."""
     unknown = sorted(set(injected_parameters()) - set(CHAPTER_PARAMETERS))
     if unknown:
         raise ConfigError(f"parameter {', '.join(repr(u) for u in unknown)}: not declared by "
@@ -112,7 +111,7 @@ def check_kernel(cfg: Any, device: str) -> None:
     """Refuse, in one line and before any work, a config whose ``gru_kernel`` cannot run on
     ``device`` (the Triton kernels need Triton and CUDA, or Triton's interpreter on the CPU)."""
     if getattr(cfg, "gru_kernel", "torch") != "torch":
-        from .kernels.gru import available
+        from ..accel.kernels.gru import available
         if not available(device):
             raise ConfigError(f"parameter 'gru_kernel': got {cfg.gru_kernel!r} on {device}; "
                               "allowed: 'torch' there (the Triton kernels need Triton and a "
@@ -123,7 +122,7 @@ def check_finite(result: Mapping[str, Any], conditions: Sequence[str] = ()) -> N
     """Refuse a finished result whose networks are not finite: any non-finite value in its
     ``weights``, or in the last recorded task or regularization loss of a trial (``hist``).
     Raises :class:`mifd.mine.NonFiniteError` naming the trials (and conditions)."""
-    from .mine import NonFiniteError
+    from ..mine import NonFiniteError
     bad: set[int] = set()
     hist = result.get("hist", {})
     T = None
@@ -168,16 +167,16 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     dev = resolve_device(device)
     cfg = exp.config(profile, overrides, dev)
     if hasattr(cfg, "sm_precision"):
-        from .adversarial import check_precision
+        from ..adversarial import check_precision
         check_precision(cfg.sm_precision, dev)
     check_kernel(cfg, dev)
     if getattr(cfg, "graph_sm_pass", False):
-        from .cudagraphs import check_graph_device
+        from ..accel.cudagraphs import check_graph_device
         check_graph_device(dev)
     if out is not None:
         check_out(out)
     check_memory(exp, cfg, dev)
-    retain = dev == "cpu" and default_for_runs()  # see mifd.allocator
+    retain = dev == "cpu" and default_for_runs()  # see mifd.accel.allocator
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     code = exp.code_hash()
@@ -192,7 +191,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
             made_by = entry.meta().get("code", {}).get("hash")
         current = is_current(entry.meta(), code)
         if result is not None and current:
-            pass  # a committed result this code reproduced on replay (mifd.replay)
+            pass  # a committed result this code reproduced on replay (mifd.results.replay)
         elif result is not None and entry.readonly and not refresh:
             changed = made_by or "unrecorded"  # shown with a note; `make results` recomputes
         elif result is None or not current:
@@ -258,7 +257,7 @@ def _train(exp: Experiment, cfg: Any, dev: str, profile: str, key: str, entry: E
     t0 = time.time()
     started = now()
     version = {**code_version(), "hash": code}  # the code that runs, not what is there at the end
-    from .finite import TermNotFinite
+    from ..finite import TermNotFinite
     try:
         if inputs is not None:
             result = exp.train(cfg, dev, ckpt, progress_enabled(progress), inputs=inputs)
@@ -315,7 +314,7 @@ def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], p
     Returns the first non-zero exit code of a part, else 0; :func:`run` then assembles them."""
     import subprocess
 
-    from .config import parse_set
+    from ..config import parse_set
     from .shards import split_conditions
     exp = get_experiment(experiment)
     cfg = exp.config(profile, parse_set(list(sets)), resolve_device(device))
@@ -388,7 +387,7 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
 
 
 def _copy_entry(src: Path, dst: Path, experiment: str) -> None:
-    """Copy a finished entry as its committed copy (:func:`mifd.store.committed_files`)."""
+    """Copy a finished entry as its committed copy (:func:`mifd.results.store.committed_files`)."""
     from .store import atomic_write_bytes, committed_files
     dst.mkdir(parents=True, exist_ok=True)
     files = committed_files(experiment, {n: (src / n).read_bytes()

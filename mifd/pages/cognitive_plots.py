@@ -32,7 +32,7 @@ def method_timecourses(epochs: Any, courses: Mapping[str, Mapping[str, Any]],
 def cluster_grid(ax: plt.Axes, n: int, units: Any, labels: Any, title: str = "") -> None:
     """Units on their grid (:func:`mifd.bimt.grid`) coloured by functional cluster; units left
     out of the clustering (too little task variance) as small grey dots."""
-    from .bimt import grid
+    from ..bimt import grid
     pos = grid(n).numpy()
     units, labels = np.asarray(units, dtype=int), np.asarray(labels, dtype=int)
     rest = np.setdiff1d(np.arange(n), units)

@@ -1,7 +1,7 @@
 """Whether a result counts as made by this code: made by it, or reproduced by it on replay.
 
-A result records the hash of the code that made it (:mod:`mifd.fingerprint`); a replay
-(:mod:`mifd.replay`) that reproduces it adds a record of the replaying code to its provenance
+A result records the hash of the code that made it (:mod:`mifd.results.fingerprint`); a replay
+(:mod:`mifd.results.replay`) that reproduces it adds a record of the replaying code to its provenance
 (``meta["reproduced"]``). The store, the runner and the condition parts ask here.
 """
 

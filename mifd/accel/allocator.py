@@ -23,7 +23,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from .config import ConfigError
+from ..config import ConfigError
 
 # mallopt parameters (glibc malloc.h)
 _M_TRIM_THRESHOLD = -1

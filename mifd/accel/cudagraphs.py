@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from .config import ConfigError
+from ..config import ConfigError
 
 
 def check_graph_device(device: torch.device | str, name: str = "graph_sm_pass") -> None:

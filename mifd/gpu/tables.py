@@ -1,6 +1,6 @@
 """The committed GPU sessions as tables for the performance page: each session's probes, run
 and projections (:func:`session_table`) and its timings of the Triton GRU
-(:func:`kernel_table`), read from the timing files :mod:`mifd.gpu_session` writes.
+(:func:`kernel_table`), read from the timing files :mod:`mifd.gpu.session` writes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 def committed_sessions(committed: Path | str | None = None) -> list[tuple[Path, dict]]:
     """Every committed GPU session's timing file (``results/committed/bench/sessions/*/
     timing-*.json``, or under ``committed``) and its contents, in date order."""
-    from .exchange import SESSIONS
-    from .store import default_roots
+    from ..results.exchange import SESSIONS
+    from ..results.store import default_roots
     if committed is None:
         roots = default_roots()[1]
         committed = roots[0] if roots else Path("results/committed")
@@ -30,7 +30,7 @@ def kernel_table(committed: Path | str | None = None) -> "pd.DataFrame":
     (:func:`mifd.perf.kernels.timing_table` of each session's ``kernels`` record), with the
     session and device."""
     import pandas as pd
-    from .perf.kernels import timing_table
+    from ..perf.kernels import timing_table
     frames = []
     for f, s in committed_sessions(committed):
         if not isinstance(s.get("kernels"), dict):

@@ -27,8 +27,8 @@ def _announce(app) -> None:
 
 
 def _costs(app, config) -> None:
-    from .paper.variants import substitutions
-    from .perf.costs import profile_costs
+    from ..paper.variants import substitutions
+    from ..perf.costs import profile_costs
     config.myst_substitutions = {**profile_costs(), **substitutions(),
                                  **(config.myst_substitutions or {})}
 

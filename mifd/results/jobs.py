@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import config_hash
-from .experiments import get_experiment
+from ..config import config_hash
+from ..experiments import get_experiment
 from .store import Store
-from ._version import __version__
+from .._version import __version__
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Job:
 
 def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
     """The runs the open work needs that are not committed yet (see the module's text)."""
-    from .paper import mechanism, persistence
+    from ..paper import mechanism, persistence
     store = store or Store()
     jobs = []
     screen = [Job("wm", profile, tuple(persistence._shard_overrides(over, seed, trials).items()),
@@ -79,7 +79,7 @@ def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
 def run_jobs(jobs: Sequence[Job], parallel: int = 2, store: Store | None = None,
              report: Callable[[str], None] = print, poll: float = 5.0) -> int:
     """Run ``jobs`` as ``parallel`` processes at a time (one thread each), commit each that
-    finishes (:func:`mifd.runner.commit_results`); a failed job is reported and the others go
+    finishes (:func:`mifd.results.runner.commit_results`); a failed job is reported and the others go
     on. Returns the number of failed jobs. An interrupted job resumes when run again."""
     from .runner import commit_results
     for job in jobs:  # every config valid before anything starts (one-line ConfigError)

@@ -11,9 +11,9 @@ this runs, against a wall-clock budget:
 3. the ``wm`` ``paper`` run itself on the trials that fit the remaining budget (the whole 20 per
    condition if they fit; otherwise a *shard*: ``trials`` trials from ``seed``; a trial's result
    does not depend on its batch companions, so shards from several sessions add up to the 20,
-   see :func:`mifd.shards.combine`);
+   see :func:`mifd.results.shards.combine`);
 
-and writes one results folder (:mod:`mifd.exchange`: the runs, ``timing-*.json`` with the
+and writes one results folder (:mod:`mifd.results.exchange`: the runs, ``timing-*.json`` with the
 probe, the run's wall time and the projected whole-profile time, the test report) that
 ``mifd import-results`` checks and copies into ``results/committed``.
 
@@ -24,7 +24,7 @@ there is one training step): their trials from the first seed (or ``--set seed=â
 per condition as fit. ``separation`` (one MM step) runs its ``gpu`` profile
 (:data:`DEFAULT_PROFILES`) planned by measurement instead: all 20 trials per condition kept,
 its sequence length and MM steps chosen to fit the budget
-(:data:`mifd.session_plan.SESSION_PLANS`,
+(:data:`mifd.gpu.plan.SESSION_PLANS`,
 :func:`plan_by_measurement`), and the projected time of the published run recorded.
 """
 
@@ -42,10 +42,9 @@ from typing import Any
 
 import torch
 
-from .config import ConfigError
-from .session_plan import (PASS_GROUPS, RESERVE, SESSION_PLANS, choose_rung, out_of_memory,
-                           plan_ladder)
-from .store import atomic_write_json, code_version, machine_info, now
+from ..config import ConfigError
+from .plan import PASS_GROUPS, RESERVE, SESSION_PLANS, choose_rung, out_of_memory, plan_ladder
+from ..results.store import atomic_write_json, code_version, machine_info, now
 
 #: the epochs the probe times after one untimed epoch (graph capture, warm-up)
 PROBE_EPOCHS = 3
@@ -65,7 +64,7 @@ def probe(experiment: str, cfg: Any, device: str) -> dict:
     the seconds of one evaluation; on CUDA the peak memory allocated."""
     import dataclasses
 
-    from .perf.harness import unit_for
+    from ..perf.harness import unit_for
     name = next(n for n in ("epochs", "steps", "mm_steps") if hasattr(cfg, n))
     if getattr(cfg, name) < 2 + PROBE_EPOCHS:  # a short run is probed as a longer one (its
         cfg = dataclasses.replace(cfg, **{name: 2 + PROBE_EPOCHS})  # last step evaluates)
@@ -101,7 +100,7 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
                   most: int) -> int:
     """Trials per condition that fit ``seconds``: the epoch time grows at most linearly with the
     batched trials (measured ``per_epoch_at`` with ``trials_at`` per condition), plus
-    :data:`mifd.session_plan.RESERVE` for the rest of the run. 0 if not even one fits."""
+    :data:`mifd.gpu.plan.RESERVE` for the rest of the run. 0 if not even one fits."""
     per_trial = per_epoch_at / trials_at * epochs * (1 + RESERVE)
     return max(0, min(most, int(seconds // per_trial)))
 
@@ -132,16 +131,16 @@ def check_session_profile(experiment: str, profile: str) -> None:
 
 def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: str,
                         deadline: float, most: int, memory_bytes: float | None = None) -> dict:
-    """A session's settings chosen by measurement (:data:`mifd.session_plan.SESSION_PLANS`): probe all ``most``
+    """A session's settings chosen by measurement (:data:`mifd.gpu.plan.SESSION_PLANS`): probe all ``most``
     trials per condition at the plan's short probe settings (after running out of memory: fewer
-    statistics-network passes per group, :data:`mifd.session_plan.PASS_GROUPS`, then half the trials), then take
-    the first rung of :func:`mifd.session_plan.plan_ladder` whose projected time and memory fit what is left
-    (:func:`mifd.session_plan.choose_rung`). If none fits, the trials that fit the last rung, probed again.
+    statistics-network passes per group, :data:`mifd.gpu.plan.PASS_GROUPS`, then half the trials), then take
+    the first rung of :func:`mifd.gpu.plan.plan_ladder` whose projected time and memory fit what is left
+    (:func:`mifd.gpu.plan.choose_rung`). If none fits, the trials that fit the last rung, probed again.
     Returns ``{"overrides", "probes", "trials", "rung", "projected_paper_minutes"}`` (trials 0:
     nothing fits; the projection: the published length and steps at ``most`` trials, linear
     in both, from the last probe). ``memory_bytes``: the device's memory (default: as CUDA
     reports it; on a CPU, not checked)."""
-    from .experiments import get_experiment
+    from ..experiments import get_experiment
     exp = get_experiment(experiment)
     plan = SESSION_PLANS[(experiment, profile)]
     ladder = plan_ladder(plan["lengths"], plan["steps"])
@@ -232,8 +231,8 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
     condition from the first seed at the other precision, :data:`COMPARISON`); once that is
     committed too, nothing. Returns the overrides (``seed``, ``trials`` = the most that may
     run) and a one-line plan."""
-    from .experiments import get_experiment
-    from .shards import committed_shards
+    from ..experiments import get_experiment
+    from ..results.shards import committed_shards
     if "seed" in overrides:
         return overrides, f"as asked: seed {overrides['seed']}"
     if experiment != "wm":
@@ -265,7 +264,7 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
 def plan_args(profile: str | None = None, overrides: dict | None = None,
               experiment: str = "wm") -> list[str]:
     """The arguments of a GPU session (``GPU_ARGS``) planned here, from the committed results,
-    for a call whose tree travels without them (:mod:`mifd.gpu_tree`): the experiment and every
+    for a call whose tree travels without them (:mod:`mifd.gpu.tree`): the experiment and every
     override :func:`next_shard` chooses, as ``--set``. Refused in one line when nothing is left
     to train."""
     profile = profile or default_profile(experiment)
@@ -290,10 +289,10 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                 experiment: str = "wm") -> Path:
     """The whole GPU session into the results folder ``out`` (see the module docstring);
     ``profile``: :func:`default_profile` unless given."""
-    from . import exchange
-    from .experiments import get_experiment
-    from .runner import RunPaused, check_kernel, resolve_device, run
-    from .store import Store
+    from ..results import exchange
+    from ..experiments import get_experiment
+    from ..results.runner import RunPaused, check_kernel, resolve_device, run
+    from ..results.store import Store
     deadline = time.monotonic() + 60 * minutes
     if experiment not in EXPERIMENTS:
         raise ConfigError(f"parameter 'experiment': got {experiment!r}; allowed: one of "
@@ -322,7 +321,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
     if tests:
         t = time.monotonic()
         xml = out / f"cuda-tests-{tag}.xml"
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                str(root / "tests" / "test_cuda.py"), f"--junitxml={xml}"]
         if importlib.util.find_spec("pytest_timeout") is not None:
@@ -337,8 +336,7 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         if not xml.exists():
             side.remove(xml)
     if dev.startswith("cuda") and importlib.util.find_spec("triton") is not None:
-        from .perf.kernels import (FULL_BATCH_SIZES, GRU_SIZES, time_gru_backward,
-                                   time_gru_states)
+        from ..perf.kernels import FULL_BATCH_SIZES, GRU_SIZES, time_gru_backward, time_gru_states
         t = time.monotonic()
         log["kernels"] = {}
         timings = (("gru_states", time_gru_states, GRU_SIZES),

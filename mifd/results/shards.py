@@ -6,7 +6,7 @@ A lent GPU gives about 10 minutes per command, too little today for the 20 + 20 
 other config field equal. Trial ``t`` of a run uses seed ``seed + t`` for its initial weights,
 data and critic, and a trial's computation does not depend on its batch companions (tested on
 CPU bit for bit where the BLAS and torch's elementwise kernels are batch-invariant,
-:func:`mifd.numerics.batch_invariance`: the working-memory runs on an Intel CPU with MKL for
+:func:`mifd.results.numerics.batch_invariance`: the working-memory runs on an Intel CPU with MKL for
 every batch of ≥ 2 trials; within float tolerance on an AMD CPU with MKL, for the GRU
 experiments — torch's sigmoid depends on the tensor's size — and on CUDA), so shards add up to
 the profile's run: up to the rounding of differently sized batched products there, which 1000
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .config import ConfigError, apply_overrides, stored_config, to_dict
+from ..config import ConfigError, apply_overrides, stored_config, to_dict
 from .exchange import PLANNED_FIELDS, RUN_FIELDS
-from .experiments import get_experiment
-from .experiments.base import RunResult, summarize
+from ..experiments import get_experiment
+from ..experiments.base import RunResult, summarize
 from .provenance import describe_reproduction, is_current
 from .store import Entry, Store, without_uncommitted
 
@@ -69,7 +69,7 @@ def _merge_timing(timings: Sequence[dict]) -> dict:
 SHARD_FIELDS = ("trials", "seed")
 #: config fields in which a committed run may differ from its profile and still be one of its
 #: shards: the implementation and precision options a run may choose (those of
-#: :data:`mifd.exchange.RUN_FIELDS` but the trials, seeds and conditions)
+#: :data:`mifd.results.exchange.RUN_FIELDS` but the trials, seeds and conditions)
 FREE_FIELDS = tuple(f for f in RUN_FIELDS if f not in SHARD_FIELDS + ("conditions",))
 #: of those, the ones that change results beyond rounding: shards are combined only with the
 #: profile's value unless ``where`` asks for another
@@ -118,7 +118,7 @@ def _merge(parts: Sequence[Any], axes: dict[str, int | None], path: str,
 
 def _effective_code(meta: dict) -> str:
     """The code a part counts as made by: the last code that reproduced it on replay
-    (:mod:`mifd.replay`), else the code that made it."""
+    (:mod:`mifd.results.replay`), else the code that made it."""
     rep = meta.get("reproduced") or ()
     return rep[-1]["code"] if rep else (meta.get("code", {}).get("hash") or "unrecorded")
 
@@ -252,15 +252,19 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
                     code: str | None = None, current_only: bool = False) -> RunResult | None:
     """``cfg``'s run assembled from finished parts in the store (committed layers first), each
     running some of its conditions (see :func:`combine_conditions`), or ``None`` if they do not
-    cover every condition. A local part made by other code than ``code`` is not used; a
+    cover every condition. A part may itself come in seed shards (:func:`combine`: the
+    consecutive block from ``cfg``'s seed with ``cfg``'s trials), e.g. a 20-trial condition
+    run as two 10-trial shards. A local part made by other code than ``code`` is not used; a
     committed one is (its run then carries the note of stale code), unless ``current_only``."""
     if not _has_conditions(cfg):
         return None
     store = store or Store()
     exp = get_experiment(experiment)
-    ref = {k: v for k, v in to_dict(cfg).items() if k not in CONDITION_FIELDS}
+    free = CONDITION_FIELDS + SHARD_FIELDS
+    ref = {k: v for k, v in to_dict(cfg).items() if k not in free}
     want = set(_conditions(cfg))
-    found: dict[str, RunResult] = {}
+    seen: set[str] = set()
+    pieces: dict[tuple[str, ...], list[RunResult]] = {}  # conditions → runs (any seeds)
     for root, committed in [(Path(c), True) for c in store.committed] + [(store.root, False)]:
         for d in sorted((root / experiment).glob("*/meta.json")):
             try:
@@ -268,11 +272,11 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
                 part = stored_config(exp.config_cls, meta["config"])
             except (ValueError, KeyError, TypeError, AttributeError, ConfigError):  # damaged
                 continue
-            names = _conditions(part)
-            if meta.get("key") in {r.key for r in found.values()} or \
-                    {k: v for k, v in to_dict(part).items() if k not in CONDITION_FIELDS} != ref \
-                    or not set(names) <= want or set(names) == want or \
-                    any(c in found for c in names):
+            names = tuple(_conditions(part))
+            if meta.get("key") in seen or not set(names) <= want or \
+                    {k: v for k, v in to_dict(part).items() if k not in free} != ref or \
+                    not cfg.seed <= part.seed < cfg.seed + cfg.trials or \
+                    part.seed + part.trials > cfg.seed + cfg.trials:
                 continue
             made_by = meta.get("code", {}).get("hash")
             current = is_current(meta, code)
@@ -281,16 +285,37 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
             result = Entry(d.parent, readonly=committed).load_result()
             if result is None:
                 continue
-            rr = RunResult(experiment, meta.get("profile", "?"), part, meta["key"], result, meta,
-                           summarize(result["trials"]), True, d.parent,
-                           (made_by or "unrecorded") if code is not None and not current
-                           else None)
-            for c in names:
-                found[c] = rr
+            seen.add(meta["key"])
+            pieces.setdefault(names, []).append(
+                RunResult(experiment, meta.get("profile", "?"), part, meta["key"], result, meta,
+                          summarize(result["trials"]), True, d.parent,
+                          (made_by or "unrecorded") if code is not None and not current
+                          else None))
+    found: dict[str, RunResult] = {}
+    for names, runs in pieces.items():
+        if any(c in found for c in names):
+            continue
+        chain, seed = [], cfg.seed
+        for r in sorted(runs, key=lambda r: (r.config.seed, -r.config.trials)):
+            if r.config.seed == seed:
+                chain.append(r)
+                seed += r.config.trials
+        if seed != cfg.seed + cfg.trials or (set(names) == want and len(chain) == 1):
+            continue  # not every trial; or the whole run itself (found by its key, not here)
+        rr = chain[0] if len(chain) == 1 else _combined(chain)
+        for c in names:
+            found[c] = rr
     if set(found) != want:
         return None
     runs = list({id(r): r for r in found.values()}.values())
     return combine_conditions(cfg, runs)
+
+
+def _combined(chain: Sequence[RunResult]) -> RunResult:
+    """:func:`combine` of seed shards, keeping the note of stale code of any of them."""
+    rr = combine(chain)
+    changed = next((r.code_changed for r in chain if r.code_changed), None)
+    return dataclasses.replace(rr, code_changed=changed) if changed else rr
 
 
 def split_conditions(cfg: Any, parts: int) -> list[dict[str, tuple]]:
@@ -327,7 +352,7 @@ def committed_shards(experiment: str = "wm", profile: str = "paper", device: str
     shards of the profile's trials, combined: the consecutive block from the profile's first
     seed (or ``first_seed``; the largest such block if several configs were run, e.g. a
     ``gpu`` profile's sessions that planned different lengths,
-    :data:`mifd.exchange.PLANNED_FIELDS`). Only runs whose :data:`PRECISION_FIELDS` hold the
+    :data:`mifd.results.exchange.PLANNED_FIELDS`). Only runs whose :data:`PRECISION_FIELDS` hold the
     profile's own values on ``device``, or those of ``where`` (e.g. ``{"sm_precision":
     "fp32"}``; a field named in ``where`` may differ from the profile, e.g. runs made before
     the profile's default changed). ``None`` if there is none."""

@@ -7,7 +7,7 @@ Layout: ``ROOT/<experiment>/<key>/`` holding
 * ``result.bin`` – the finished result (arrays, per-trial metrics, histories);
 * ``meta.json`` – provenance: code version, git commit, machine, device, dates, wall time.
 
-The ``.bin`` files are data files (``mifd.blobs``: JSON for the structure and the scalars,
+The ``.bin`` files are data files (``mifd.results.blobs``: JSON for the structure and the scalars,
 ``.npy`` arrays, in one zip; read without unpickling, so a file cannot run code). They start with
 the SHA-256 of their payload, so a truncated or corrupt file is detected (and recomputed, never
 silently used). A file of the former pickle format is refused with one line naming
@@ -34,10 +34,9 @@ from typing import Any
 
 import torch
 
-from ._version import __version__
+from .._version import __version__
 from . import numerics
-from .blobs import (CorruptFileError, LegacyFormatError, blob_bytes,  # noqa: F401 (the API)
-                    content_digest, is_legacy, load_blob, read_legacy, same)
+from .blobs import (CorruptFileError, LegacyFormatError, blob_bytes, content_digest, is_legacy, load_blob, read_legacy, same)
 
 
 class StoreWriteError(OSError):
@@ -81,22 +80,22 @@ def _json_default(o: Any) -> Any:
 
 
 def dump_blob(path: Path, obj: Any, compress: bool = False) -> None:
-    """Write ``obj`` as a data file (:mod:`mifd.blobs`: a format and checksum line, then a zip
+    """Write ``obj`` as a data file (:mod:`mifd.results.blobs`: a format and checksum line, then a zip
     of ``tree.json`` and ``.npy`` arrays; deflated if ``compress``) atomically."""
     atomic_write_bytes(path, blob_bytes(obj, compress))
 
 
 def convert_file(path: Path | str) -> dict[str, Any]:
-    """Convert one file of the former pickle format (:func:`mifd.blobs.is_legacy`) in place into
+    """Convert one file of the former pickle format (:func:`mifd.results.blobs.is_legacy`) in place into
     a data file, exactly: it is decoded with the allow-list unpickler
-    (:func:`mifd.blobs.read_legacy`: arrays, tensors and plain values, never other code),
-    encoded, decoded again and compared with :func:`mifd.blobs.same` (types, dtypes, shapes,
+    (:func:`mifd.results.blobs.read_legacy`: arrays, tensors and plain values, never other code),
+    encoded, decoded again and compared with :func:`mifd.results.blobs.same` (types, dtypes, shapes,
     bits) before the new file replaces the old one (atomically). A data file is only verified:
     converting twice changes nothing. ``checkpoint.bin`` is stored, anything else deflated. A
     ``result.bin`` beside a ``meta.json`` is recorded there (``converted``: the old file's
-    SHA-256 and size, and the :func:`mifd.blobs.content_digest` that the new one must match).
+    SHA-256 and size, and the :func:`mifd.results.blobs.content_digest` that the new one must match).
     Returns ``path``, ``status`` (``converted`` or ``current``), the bytes before and after and
-    the :func:`mifd.blobs.content_digest`; raises :class:`CorruptFileError` (one line)."""
+    the :func:`mifd.results.blobs.content_digest`; raises :class:`CorruptFileError` (one line)."""
     path = Path(path)
     raw = path.read_bytes()
     if not is_legacy(raw):
@@ -146,7 +145,7 @@ def code_version() -> dict[str, Any]:
         info["git_commit"] = os.environ["MIFD_GIT_COMMIT"]
         info["git_commit_from"] = "MIFD_GIT_COMMIT"
         return info
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the package
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                                 text=True, timeout=5)
@@ -179,7 +178,7 @@ def project_root(start: Path | None = None) -> Path | None:
     for p in [Path(start or Path.cwd()).resolve(), *Path(start or Path.cwd()).resolve().parents]:
         if (p / "_toc.yml").exists() and (p / "mifd").is_dir():
             return p
-    pkg_parent = Path(__file__).resolve().parent.parent
+    pkg_parent = Path(__file__).resolve().parents[2]
     if (pkg_parent / "_toc.yml").exists():
         return pkg_parent
     return None

@@ -31,14 +31,14 @@ import tarfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from ._version import __version__
-from .config import ConfigError, apply_overrides, config_hash, stored_config, to_dict
+from .._version import __version__
+from ..config import ConfigError, apply_overrides, config_hash, stored_config, to_dict
 from .store import atomic_write_json, committed_files, now
 
 # A results folder is untrusted input (a GPU machine's output, someone else's folder): every
 # file a plain file of a bounded size, read once and checked before use; tar members plain files
 # of the expected names (no links, no paths, no duplicates); JSON fields of the expected types;
-# ``result.bin`` a data file (mifd.blobs: never unpickled).
+# ``result.bin`` a data file (mifd.results.blobs: never unpickled).
 
 #: the manifest's format number
 FORMAT = 1
@@ -57,7 +57,7 @@ RUN_FIELDS = ("trials", "seed", "conditions", "sm_precision", "fused_bptt", "mer
               "graph_sm_pass", "compile_critic", "sm_pass_group", "batch_sm_passes",
               "time_chunk", "bptt_checkpoint", "gru_kernel", "sm_states")
 #: per profile, config fields a GPU session chooses by measurement, which may differ from the
-#: profile's too (:data:`mifd.session_plan.SESSION_PLANS`: the ``gpu`` profile's sequence
+#: profile's too (:data:`mifd.gpu.plan.SESSION_PLANS`: the ``gpu`` profile's sequence
 #: length, its MM steps and the snapshots' spacing)
 PLANNED_FIELDS = {"gpu": ("length", "mm_steps", "eval_every")}
 #: side files: timing or benchmark JSON, test reports
@@ -185,7 +185,7 @@ def _typed(folder: Path, what: str, obj: dict, fields: dict[str, type | tuple]) 
 
 def check_run(folder: Path, name: str, files: dict[str, bytes], record: dict) -> dict:
     """Check one packed run; return its meta (raises :class:`~mifd.ConfigError`)."""
-    from .experiments import EXPERIMENTS, get_experiment
+    from ..experiments import EXPERIMENTS, get_experiment
     from .blobs import CorruptFileError, LegacyFormatError, load_blob
     meta = _json_object(folder, f"{name} meta.json", files["meta.json"])
     config = _json_object(folder, f"{name} config.json", files["config.json"])

@@ -6,8 +6,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import mine, plotting
-from .experiments.base import Layout
+from .. import mine
+from . import plotting
+from ..experiments.base import Layout
 
 
 def quick_estimate(rho: float = 0.5, dim: int = 5, batch: int = 128, steps: int = 150,

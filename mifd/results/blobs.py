@@ -30,7 +30,7 @@ The former format (the checksum line, then ``torch.save``'s pickle) is recognise
 refused when read (:class:`LegacyFormatError`); :func:`read_legacy` decodes it for the one-time
 conversion (``mifd convert-results``) with an unpickler that resolves only the numpy and torch
 array constructors such files use (no other global, hence no code) — see
-:mod:`mifd.store`.
+:mod:`mifd.results.store`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import ConfigError
+from ..config import ConfigError
 
 #: the first bytes of a data file
 MAGIC = b"mifd-data-1 "

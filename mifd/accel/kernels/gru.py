@@ -1,6 +1,6 @@
 """A persistent GRU recurrence in Triton: the whole time loop of a no-grad pass in one kernel
 launch (the chaotic-separation experiment's statistics-network passes spend their time in the
-10 000-step loop of :func:`mifd.models.bptt.gru_states`, one small product per step).
+10 000-step loop of :func:`mifd.accel.bptt.gru_states`, one small product per step).
 
 Each program owns one trial and a block of ``block_b`` sequences. It keeps that trial's input
 kernel ``W`` and recurrent kernel ``U`` (each gate block padded to the next power of two ≥ N,
@@ -23,7 +23,7 @@ measured option, as the critic's). On CPU the kernel runs only under Triton's in
 (``TRITON_INTERPRET=1`` set before Triton is imported), which is how the tests check it.
 
 The backward pass (:func:`gru_backward`): one reverse-time launch recomputes each step's gates
-from the stored states, as :mod:`mifd.models.bptt` does, and writes the δ of every gate's
+from the stored states, as :mod:`mifd.accel.bptt` does, and writes the δ of every gate's
 pre-activation; the weight gradients are batched products over all steps.
 
 :func:`gru_scan` makes the two a differentiable GRU; ``TrialGRU(kernel="triton")``
@@ -296,7 +296,7 @@ def gru_states(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tens
                precision: str = "ieee", out_dtype: torch.dtype = torch.float32,
                num_warps: int = 4) -> torch.Tensor:
     """The states ``(T, B, L, N)`` of ``x`` ``(T, B, L, in)`` from ``h0`` ``(T, B, N)``, as
-    :func:`mifd.models.bptt.gru_states` (the same arguments; ``b``, ``c`` ``(T, 1, 3N)`` for
+    :func:`mifd.accel.bptt.gru_states` (the same arguments; ``b``, ``c`` ``(T, 1, 3N)`` for
     the Keras cell, ``None`` for the paper's), in one kernel launch; fp32 inputs, no graph.
     ``out_dtype``: the dtype the states are written in (:data:`STATE_DTYPES`; ``bfloat16``
     halves the bytes written and stored, each state rounded once: the recurrence keeps fp32).
@@ -335,7 +335,7 @@ def gru_backward(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Te
                  gH: torch.Tensor, block_b: int = 16, precision: str = "ieee",
                  num_warps: int = 4) -> tuple[torch.Tensor, ...]:
     """The gradients ``(dx, dh0, dW, dU, db, dc)`` of ``Σ gH ⊙ H`` for the states ``H`` of
-    :func:`gru_states`, as the hand-written BPTT of :mod:`mifd.models.bptt` (``db``, ``dc``:
+    :func:`gru_states`, as the hand-written BPTT of :mod:`mifd.accel.bptt` (``db``, ``dc``:
     ``None`` for the paper's cell). One reverse-time kernel launch recomputes each step's gates
     from ``H`` and writes the δ of every gate's pre-activation; the weight gradients are then
     batched products over all steps (equal to the reference up to float rounding)."""
@@ -377,7 +377,7 @@ def gru_backward(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Te
 class GRUScan(torch.autograd.Function):
     """The states of :func:`gru_states` with the backward of :func:`gru_backward`: the
     persistent kernels as a differentiable GRU (``states``: states already computed by a
-    no-grad pass of the same weights, as :func:`mifd.models.bptt.gru_scan` takes them)."""
+    no-grad pass of the same weights, as :func:`mifd.accel.bptt.gru_scan` takes them)."""
 
     @staticmethod
     def forward(ctx, x, h0, W, U, b, c, states, block_b, precision):  # type: ignore[override]
@@ -401,6 +401,6 @@ def gru_scan(x: torch.Tensor, h0: torch.Tensor, W: torch.Tensor, U: torch.Tensor
              states: torch.Tensor | None = None, block_b: int = 16,
              precision: str = "ieee") -> torch.Tensor:
     """Differentiable GRU states by the persistent kernels (forward :func:`gru_states`,
-    backward :func:`gru_backward`); the arguments as :func:`mifd.models.bptt.gru_scan`'s."""
+    backward :func:`gru_backward`); the arguments as :func:`mifd.accel.bptt.gru_scan`'s."""
     return GRUScan.apply(x, h0, W, U, b, c, None if states is None else states.detach(),
                          block_b, precision)

@@ -14,8 +14,8 @@ something comes from — a move or a split of modules keeps every committed resu
 change to code that runs does count.
 
 The runner records the hash with every result and checkpoint; a result or checkpoint made by
-other code is never loaded or resumed as current (:func:`mifd.runner.run`), unless this code
-reproduced it on replay (:mod:`mifd.replay`).
+other code is never loaded or resumed as current (:func:`mifd.results.runner.run`), unless this code
+reproduced it on replay (:mod:`mifd.results.replay`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import ast
 import hashlib
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parent
+PKG = Path(__file__).resolve().parents[1]
 
 #: modules that do not change what a run computes: where results are kept, the package's
 #: version and registry (the version enters the store key already)
-NOT_COMPUTING = ("mifd", "mifd._version", "mifd.store", "mifd.experiments", "mifd.fingerprint")
+NOT_COMPUTING = ("mifd", "mifd._version", "mifd.results.store", "mifd.experiments", "mifd.results.fingerprint")
 
 
 def _module_name(path: Path) -> str:

@@ -1,7 +1,7 @@
 """How a GPU session sizes a run it cannot shorten by dropping trials (separation's ``gpu``
 profile): the ladder of (sequence length, MM steps) from the published pair down, and the rule
 that picks the first rung whose projected time and memory fit the call
-(:func:`mifd.gpu_session.plan_by_measurement` measures, this module decides). No training code
+(:func:`mifd.gpu.session.plan_by_measurement` measures, this module decides). No training code
 is imported here.
 """
 
