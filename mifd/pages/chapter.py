@@ -1,0 +1,116 @@
+"""The frame of a chapter page: its takeaway at the top, its summary at the end, the provenance of
+all its results in one folded box and the line beside an interactive panel that says it needs a
+live kernel.
+
+A page states numbers only through code, so each of these takes text that the chapter's module
+(:mod:`mifd.paper`) wrote from the results, and returns an object Jupyter and MyST-NB display:
+
+- :func:`takeaway` — a "What this page finds" admonition (HTML with Sphinx's admonition classes,
+  so the book's theme styles it and a plain Jupyter shows it too);
+- :func:`summary` — the bullet points of the page's closing "Summary" section (Markdown);
+- :func:`provenance_box` — "Where these numbers come from": one ``<details>`` block, folded, with
+  one line per result (:func:`mifd.results.shards.describe`), each line once;
+- :func:`needs_kernel` — one line above a widget: in the static book it does nothing.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Iterable, Sequence
+
+from IPython.display import HTML, Markdown
+
+__all__ = ["PROVENANCE_TITLE", "TAKEAWAY_TITLE", "describe_run", "markdown_html",
+           "needs_kernel", "provenance_box", "provenance_lines", "summary", "takeaway"]
+
+TAKEAWAY_TITLE = "What this page finds"
+PROVENANCE_TITLE = "Where these numbers come from"
+#: the repository's Binder launcher (the book's launch button opens the page itself)
+BINDER = "https://mybinder.org/v2/gh/mifd-book/mifd/main"
+
+_BOX_STYLE = ("border: 1px solid #d0d7de; border-radius: 4px; padding: 0.4em 0.9em; "
+              "margin: 1em 0; font-size: 0.9em")
+
+
+def markdown_html(md: str) -> str:
+    """``md`` (CommonMark with tables) as HTML, for text inside an HTML block."""
+    from markdown_it import MarkdownIt
+    return MarkdownIt("commonmark").enable("table").render(md).strip()
+
+
+def takeaway(md: str, title: str = TAKEAWAY_TITLE, kind: str = "tip") -> HTML:
+    """The admonition at the top of a page: ``md`` (Markdown written from the results) under
+    ``title``; ``kind`` is the admonition's class (``tip``, ``note``, ``warning`` …)."""
+    if not md or not md.strip():
+        raise ValueError("parameter 'md': got an empty text; allowed: the page's findings")
+    return HTML(f'<div class="admonition {html.escape(kind)} mifd-takeaway">'
+                f'<p class="admonition-title">{html.escape(title)}</p>'
+                f"{markdown_html(md)}</div>")
+
+
+def summary(points: Sequence[str], intro: str | None = None) -> Markdown:
+    """The page's closing summary: an optional sentence, then one bullet per point (each
+    written from the results by the chapter's module)."""
+    points = [p.strip() for p in points if p and p.strip()]
+    if not points:
+        raise ValueError("parameter 'points': got none; allowed: at least one finding")
+    head = f"{intro.strip()}\n\n" if intro else ""
+    return Markdown(head + "\n".join(f"- {p}" for p in points))
+
+
+def describe_run(run: Any) -> str:
+    """One line for a result: a :class:`~mifd.experiments.base.RunResult` through
+    :func:`mifd.results.shards.describe` (its shards or parts, and how this code reproduced it),
+    anything else with a ``describe()`` through that, a string as it is."""
+    from ..experiments.base import RunResult
+    if isinstance(run, RunResult):
+        from ..results.shards import describe
+        return describe(run)
+    if isinstance(run, str):
+        return run
+    if callable(getattr(run, "describe", None)):
+        return str(run.describe())
+    raise TypeError(f"parameter 'runs': got {type(run).__name__}; allowed: a RunResult, an "
+                    "object with describe(), a string, or (label, one of these)")
+
+
+def provenance_lines(*runs: Any) -> list[tuple[str | None, str]]:
+    """``(label, line)`` per result, in order, each line once; ``None`` entries are skipped (a
+    result a page shows only when it exists). An entry may be ``(label, run)``."""
+    out, seen = [], set()
+    for run in runs:
+        label = None
+        if isinstance(run, tuple) and len(run) == 2 and isinstance(run[0], str):
+            label, run = run
+        if run is None:
+            continue
+        line = describe_run(run)
+        if line not in seen:
+            seen.add(line)
+            out.append((label, line))
+    return out
+
+
+def provenance_box(*runs: Any, notes: Iterable[str] = (),
+                   title: str = PROVENANCE_TITLE) -> HTML:
+    """All the page's results in one folded ``<details>`` block: one line per result (see
+    :func:`provenance_lines`), then ``notes`` (Markdown: the settings that differ from the
+    paper's, how to re-run …)."""
+    lines = provenance_lines(*runs)
+    items = "".join(f"<li>{f'<b>{html.escape(label)}</b>: ' if label else ''}"
+                    f"{html.escape(line)}</li>" for label, line in lines)
+    body = f"<ul>{items}</ul>" if items else "<p>No stored result on this page.</p>"
+    extra = "".join(markdown_html(n) for n in notes if n)
+    return HTML(f'<details class="mifd-provenance" style="{_BOX_STYLE}">'
+                f"<summary><b>{html.escape(title)}</b> ({len(lines)} result"
+                f"{'' if len(lines) == 1 else 's'}; click to unfold)</summary>"
+                f"{body}{extra}</details>")
+
+
+def needs_kernel(what: str = "This panel") -> HTML:
+    """One line above an interactive panel: in the static book its controls do nothing; it
+    runs in a live kernel (Binder, or a local Jupyter)."""
+    return HTML(f'<p class="mifd-needs-kernel"><b>Interactive:</b> {html.escape(what)} needs a '
+                f'live kernel — open this page on <a href="{BINDER}">Binder</a> (the rocket '
+                "button at the top) or in a local Jupyter; in the static book its controls do "
+                "nothing.</p>")

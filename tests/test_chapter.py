@@ -1,0 +1,69 @@
+"""The frame of a chapter page (mifd.pages.chapter): takeaway, summary, one folded provenance box,
+the live-kernel line of a widget."""
+
+from pathlib import Path
+
+import pytest
+
+from mifd.experiments.base import RunResult
+from mifd.pages import chapter
+
+
+def _run(key="abc123", finished="2026-01-02T03:04:05", reproduced=()):
+    meta = {"code": {"mifd": "0.1", "git_commit": "9ef7b2eb0123456789", "hash": "other"},
+            "machine": {"device": "cpu"}, "finished": finished, "wall_seconds": 12.0,
+            "reproduced": list(reproduced)}
+    return RunResult("mine-gaussian", "book", None, key, {}, meta, {}, True,
+                     Path("results/committed/mine-gaussian") / key)
+
+
+def test_takeaway_is_an_admonition_with_markdown_inside():
+    h = chapter.takeaway("MINE reaches **0.9** of the true MI.\n\n- one\n- two").data
+    assert h.startswith('<div class="admonition tip mifd-takeaway">')
+    assert '<p class="admonition-title">What this page finds</p>' in h
+    assert "<strong>0.9</strong>" in h and "<li>one</li>" in h
+    assert 'class="admonition warning' in chapter.takeaway("x", kind="warning").data
+    with pytest.raises(ValueError, match="parameter 'md'"):
+        chapter.takeaway("  ")
+
+
+def test_summary_is_bullets_from_the_points():
+    md = chapter.summary(["first finding", "", "second finding"], intro="In short:").data
+    assert md == "In short:\n\n- first finding\n- second finding"
+    with pytest.raises(ValueError, match="parameter 'points'"):
+        chapter.summary([" "])
+
+
+def test_provenance_box_is_one_folded_block_with_each_result_once():
+    a, b = _run("k1"), _run("k2")
+    h = chapter.provenance_box(a, ("second run", b), a, None, "a typed line <b>",
+                               notes=["Settings: see *How to re-run*."]).data
+    assert h.startswith('<details class="mifd-provenance"') and h.endswith("</details>")
+    assert h.count("<details") == 1 and "open" not in h.split(">", 1)[0]
+    assert "Where these numbers come from" in h and "(3 results; click to unfold)" in h
+    assert h.count("key k1") == 1 and h.count("key k2") == 1  # a repeated run appears once
+    assert "<b>second run</b>: mine-gaussian [profile book] loaded from the committed" in h
+    assert "a typed line &lt;b&gt;" in h  # text is escaped
+    assert "<em>How to re-run</em>" in h
+
+
+def test_provenance_box_names_the_reproducing_replay_once():
+    from mifd import get_experiment
+    rep = {"code": get_experiment("mine-gaussian").code_hash(), "steps": 25, "of": 1000, "compared": ["a", "b"],
+        "date": "2026-02-03T00:00:00"}
+    lines = chapter.provenance_lines(_run("k1", reproduced=[rep]), _run("k1", reproduced=[rep]))
+    assert len(lines) == 1
+    assert "reproduced by this code bit for bit on replay of the first 25 of 1000" in lines[0][1]
+
+
+def test_provenance_box_without_results_and_wrong_entries():
+    assert "No stored result on this page." in chapter.provenance_box(None).data
+    assert "(0 results" in chapter.provenance_box().data
+    with pytest.raises(TypeError, match="parameter 'runs'"):
+        chapter.provenance_box(3.5)
+
+
+def test_needs_kernel_is_one_line_with_binder():
+    h = chapter.needs_kernel("The explorer below").data
+    assert h.count("<p") == 1 and "The explorer below needs a live kernel" in h
+    assert "mybinder.org" in h
