@@ -56,6 +56,14 @@ def test_provenance_box_names_the_reproducing_replay_once():
     assert "reproduced by this code bit for bit on replay of the first 25 of 1000" in lines[0][1]
 
 
+def test_provenance_box_folds_the_settings_tables():
+    import pandas as pd
+    df = pd.DataFrame({"this run": [200], "published": [10000]}, index=["length"])
+    h = chapter.provenance_box(_run("k1"), tables={"Settings that differ": df, "none": None}).data
+    assert h.count("<table") == 1 and "<b>Settings that differ</b>" in h and "10000" in h
+    assert h.index("<table") < h.index("</details>")
+
+
 def test_provenance_box_without_results_and_wrong_entries():
     assert "No stored result on this page." in chapter.provenance_box(None).data
     assert "(0 results" in chapter.provenance_box().data

@@ -16,7 +16,7 @@ A page states numbers only through code, so each of these takes text that the ch
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from IPython.display import HTML, Markdown
 
@@ -91,16 +91,19 @@ def provenance_lines(*runs: Any) -> list[tuple[str | None, str]]:
     return out
 
 
-def provenance_box(*runs: Any, notes: Iterable[str] = (),
+def provenance_box(*runs: Any, notes: Iterable[str] = (), tables: Mapping[str, Any] | None = None,
                    title: str = PROVENANCE_TITLE) -> HTML:
     """All the page's results in one folded ``<details>`` block: one line per result (see
-    :func:`provenance_lines`), then ``notes`` (Markdown: the settings that differ from the
-    paper's, how to re-run …)."""
+    :func:`provenance_lines`), then ``notes`` (Markdown: how to re-run …), then ``tables``
+    (heading → DataFrame, e.g. the settings of a run that differ from the paper's)."""
     lines = provenance_lines(*runs)
     items = "".join(f"<li>{f'<b>{html.escape(label)}</b>: ' if label else ''}"
                     f"{html.escape(line)}</li>" for label, line in lines)
     body = f"<ul>{items}</ul>" if items else "<p>No stored result on this page.</p>"
     extra = "".join(markdown_html(n) for n in notes if n)
+    extra += "".join(f"<p><b>{html.escape(head)}</b></p><div style=\"overflow-x: auto\">"
+                     f"{df.to_html(border=0)}</div>"
+                     for head, df in (tables or {}).items() if df is not None)
     return HTML(f'<details class="mifd-provenance" style="{_BOX_STYLE}">'
                 f"<summary><b>{html.escape(title)}</b> ({len(lines)} result"
                 f"{'' if len(lines) == 1 else 's'}; click to unfold)</summary>"
