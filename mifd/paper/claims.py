@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import reported, rules
+from . import reported, rules, scale
 from . import separation as separation_section
 from . import wm as wm_section
 
@@ -33,6 +33,17 @@ def _where(rr: Any) -> str:
                else ""))
 
 
+def _kind(condition: str, quantity: str) -> str:
+    """Which rule of :mod:`mifd.paper.rules` judges a row of a section's paper table:
+    ``level``, ``count``, ``correlation`` (ours against the paper's number), ``comparison``
+    or ``no difference`` (between two of our conditions)."""
+    if " vs " in condition:
+        return "no difference" if "t-test" in quantity else "comparison"
+    if quantity == "success_rate" or quantity.startswith("trials with"):
+        return "count"
+    return "correlation" if quantity.startswith("Pearson") else "level"
+
+
 def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tuple[str, str]:
     """Our onset numbers for one pair and their verdict (:func:`mifd.paper.rules.timing_verdict`)."""
     row = table[(table["functional"] == functional) & (table["structural"] == structural)]
@@ -53,13 +64,16 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                  sep_gpu: Any | None = None) -> pd.DataFrame:
     """One row per claim: section, claim, paper, ours, our intervals, the smallest difference
     from the paper's level our n detects (:func:`mifd.paper.rules.detectable`), where (profile,
-    device), verdict.
+    device), verdict, the rule that gave it (``kind``: :func:`_kind`, ``timing``, ``failed
+    trials``, ``parts``) and the run's far reduction (``scale``: :func:`mifd.paper.scale.far_note`,
+    empty near the published scale).
     ``wm_gpu``: a second working-memory run (the published settings on a GPU, possibly with
     fewer trials: :func:`mifd.results.shards.committed_shards`), whose rows follow the first's under
     their own section; ``sep_gpu`` likewise for separation (its ``gpu`` profile)."""
     rows: list[dict] = []
 
     def add(section: str, rr: Any, frame: pd.DataFrame) -> None:
+        far = scale.far_note(rr)
         for (cond, qty), r in frame.iterrows():
             if r["verdict"] == "no paper value":
                 continue
@@ -67,7 +81,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                          "ours": r["ours"], "ours 95% CI (t; Wilson for counts)": r["ours 95% CI"],
                          "bootstrap 95% CI": r["bootstrap 95% CI"],
                          "detectable Δ": r.get("detectable Δ", "—"), "where": _where(rr),
-                         "verdict": r["verdict"]})
+                         "verdict": r["verdict"], "kind": _kind(cond, qty),
+                         "scale": far})
 
     def wm_rows(wm: Any, section: str) -> None:
         add(section, wm, wm_section.paper_table(wm))
@@ -77,7 +92,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                 ours, v = _timing_verdict(t, f, s)
                 rows.append({"section": section, "claim": f"{f} rises before {s}",
                              "paper": "functional first (Fig. 9)", "ours": ours,
-                             "where": _where(wm), "verdict": v})
+                             "where": _where(wm), "verdict": v, "kind": "timing",
+                             "scale": scale.far_note(wm)})
             cls = wm_section.classify(wm)
             mi = cls[cls["condition"] == "mi"]
             failed = mi[mi["Q_str"] <= wm_section.STRUCTURAL_Q]
@@ -89,7 +105,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                          "paper": "one group silenced (Fig. 8)",
                          "ours": f"{silenced}/{len(failed)} failed MI trials silenced; "
                                  f"{len(ok)} with Q_str > {wm_section.STRUCTURAL_Q}",
-                         "where": _where(wm), "verdict": v})
+                         "where": _where(wm), "verdict": v, "kind": "failed trials",
+                         "scale": scale.far_note(wm)})
 
     for run, section in ((wm, "working memory"), (wm_gpu, "working memory, published settings")):
         if run is not None:
@@ -103,7 +120,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
             ours, v = _timing_verdict(t, f, s)
             rows.append({"section": section, "claim": f"{f} rises before {s}",
                          "paper": "functional first (Fig. 16)", "ours": ours,
-                         "where": _where(sep), "verdict": v})
+                         "where": _where(sep), "verdict": v, "kind": "timing",
+                         "scale": scale.far_note(sep)})
         l2 = [frame.loc[("mi_l2 vs mi_no_l2", m), "verdict"] for m in ("Q_str", "D_out")
               if ("mi_l2 vs mi_no_l2", m) in frame.index]
         if l2:
@@ -111,14 +129,15 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
             rows.append({"section": section, "claim": "L2 is needed for structure",
                          "paper": "Q_str, D_out: MI+L2 > MI without L2",
                          "ours": "; ".join(f"{m}: {x}" for m, x in zip(("Q_str", "D_out"), l2)),
-                         "where": _where(sep), "verdict": v})
+                         "where": _where(sep), "verdict": v, "kind": "parts",
+                         "scale": scale.far_note(sep)})
 
     for run, section in ((sep, "chaotic separation"),
                          (sep_gpu, "chaotic separation, gpu profile")):
         if run is not None:
             sep_rows(run, section)
     cols = ["section", "claim", "paper", "ours", "ours 95% CI (t; Wilson for counts)",
-            "bootstrap 95% CI", "detectable Δ", "where", "verdict"]
+            "bootstrap 95% CI", "detectable Δ", "where", "verdict", "kind", "scale"]
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 
 
@@ -167,7 +186,8 @@ def beyond_table(bimt: Any | None = None, bimt_separation: Any | None = None,
                  penalties: Any | None = None, penalties_separation: Any | None = None,
                  growing_brains: Any | None = None) -> pd.DataFrame:
     """The questions the chapters beyond the paper ask, one row each: section, question, answer
-    (by the chapter's stated rule), ours (the numbers), where (profile, device, trials, length).
+    (by the chapter's stated rule), ours (the numbers), where (profile, device, trials, length),
+    scale (the sizes below the published run's: :func:`mifd.paper.scale.describe`).
     Built from the runs given (``None``: left out): BIMT beside MI minimization on working
     memory and on separation (:func:`mifd.paper.bimt.questions`), the dependence penalties
     on both (:func:`mifd.paper.penalties.questions`), and Growing Brains on the cognitive tasks
@@ -189,5 +209,6 @@ def beyond_table(bimt: Any | None = None, bimt_separation: Any | None = None,
             continue
         for q in questions(rr):
             rows.append({"section": section, "question": q["question"], "answer": q["answer"],
-                         "ours": q["ours"], "where": _where(rr)})
-    return pd.DataFrame(rows, columns=["section", "question", "answer", "ours", "where"])
+                         "ours": q["ours"], "where": _where(rr),
+                         "scale": scale.describe(scale.reduced(rr))})
+    return pd.DataFrame(rows, columns=["section", "question", "answer", "ours", "where", "scale"])

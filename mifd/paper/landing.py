@@ -1,0 +1,292 @@
+"""The landing page, answer first: a headline written from the claims table
+(:func:`mifd.paper.claims.claims_table`), one key figure, and the claims and "Beyond the paper"
+tables whole, as HTML that fits the text column (fixed layout, wrapped cells, no column
+dropped, no row cut), each verdict a coloured badge beside its rule in one plain line.
+
+A level verdict from a far-reduced run (:mod:`mifd.paper.scale`) keeps its verdict, labelled
+with the run's scale, and is not counted as a test of the paper (:func:`tests_of_paper`).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import reported, rules, scale
+
+#: each verdict category (:data:`mifd.paper.rules.VERDICTS`) in the group the headline counts
+GROUPS = {"reproduced": "holds", "consistent": "holds", "partly": "holds in part",
+          "same direction, small": "holds in part", "same direction, n.s.": "holds in part",
+          "differs": "differs", "not reproduced": "differs", "not converged": "open",
+          "not testable": "open"}
+#: the groups in the headline's order, with what each means
+GROUP_MEANING = {"holds": "reproduced or consistent",
+                 "holds in part": "the paper's direction, smaller or not significant",
+                 "differs": "differs or not reproduced",
+                 "open": "still changing at the end, or too few trials to tell"}
+#: badge colours (text, background) per group; ``reduced``: a far-reduced run's level verdict;
+#: ``answer``: the answers beyond the paper
+COLORS = {"holds": ("#116329", "#dafbe1"), "holds in part": ("#7d4e00", "#fff8c5"),
+          "differs": ("#a40e26", "#ffebe9"), "open": ("#424a53", "#eaeef2"),
+          "reduced": ("#424a53", "#f6f8fa"), "answer": ("#0a3069", "#ddf4ff")}
+#: the rules whose verdicts compare our value with the paper's number (levels in the broad
+#: sense): these a far-reduced run cannot test
+LEVEL_KINDS = ("level", "count", "correlation")
+#: the appendix page with the full rules and the settings (relative to the landing page)
+RULES_PAGE = "rules.html"
+#: the landing table's columns: name, share of the text column
+COLUMNS = (("claim", 21), ("paper", 16), ("ours", 30), ("verdict", 33))
+#: the details view's columns
+DETAIL_COLUMNS = (("claim", 28), ("ours 95% CI (t; Wilson for counts)", 26),
+                  ("bootstrap 95% CI", 26), ("detectable Δ", 20))
+_TABLE = ("width:100%; table-layout:fixed; border-collapse:collapse; font-size:0.82em; "
+          "overflow-wrap:anywhere; word-break:normal; margin:0.3em 0 1em 0")
+_CELL = "padding:0.25em 0.4em; border-bottom:1px solid #d0d7de; vertical-align:top; " \
+        "text-align:left; white-space:normal"
+
+
+def plain_rules() -> dict[str, str]:
+    """One plain line per rule of :mod:`mifd.paper.rules` (the full text: :data:`RULES`)."""
+    a, m = f"p < {rules.ALPHA:g}", f"{rules.MATTERS:.0%}"
+    return {
+        "level": f"Welch test against the paper's mean ± sd, {a}; consistent: shown within "
+                 f"{rules.EQUIVALENCE:g} sd",
+        "count": f"Fisher's exact test against the paper's k of N, {a}",
+        "correlation": f"Fisher's z-test against the paper's r, {a}",
+        "comparison": f"one-sided Welch in the paper's direction, {a}, at least {m} of its gap",
+        "no difference": f"the paper's test n.s.; ours n.s. and within ± {m} of the level",
+        "timing": f"most trials functional first; Wilcoxon {a}",
+        "failed trials": "true of more than half of the failed trials",
+        "parts": "every part reproduced"}
+
+
+def _has_scale(s: Any) -> bool:
+    return isinstance(s, str) and s not in ("", "—")
+
+
+def tests_of_paper(table: pd.DataFrame) -> pd.Series:
+    """Per row: whether it counts as a test of the paper — every row but the level verdicts
+    (:data:`LEVEL_KINDS`) of far-reduced runs (a non-empty ``scale``)."""
+    kind = table.get("kind", pd.Series("", index=table.index))
+    far = table.get("scale", pd.Series("", index=table.index)).map(_has_scale)
+    return ~(kind.isin(LEVEL_KINDS) & far)
+
+
+def group(verdict: str) -> str:
+    """The headline group of a verdict (:data:`GROUPS`)."""
+    return GROUPS.get(rules.category(verdict), "open")
+
+
+#: each group's name after a count of one and of several
+GROUP_NUMBER = {"holds": ("holds", "hold"), "holds in part": ("holds in part", "hold in part"),
+                "differs": ("differs", "differ"), "open": ("open", "open")}
+
+
+def _counts(verdicts: pd.Series) -> str:
+    g = verdicts.map(group)
+    parts = [f"{n} {GROUP_NUMBER[k][n != 1]}" for k in GROUP_MEANING
+             if (n := int((g == k).sum()))]
+    return ", ".join(parts) if parts else "none"
+
+
+def _names(rows: pd.DataFrame, kind: str) -> str:
+    sel = rows[rows["verdict"].map(group) == kind]["claim"].tolist()
+    return ", ".join(sel)
+
+
+def _section_sentence(section: str, rows: pd.DataFrame, counted: pd.Series,
+                      note: str = "") -> str:
+    where = "; ".join(dict.fromkeys(rows["where"])) + (f"; {note}" if note else "")
+    tested = rows[counted]
+    text = (f"<b>{html.escape(section)}</b> ({html.escape(where)}): of {len(tested)} claims "
+            f"tested, {_counts(tested['verdict'])}.")
+    differ = _names(tested, "differs")
+    if differ:
+        text += f" Differ: {html.escape(differ)}."
+    far = rows[~counted]
+    if len(far):
+        text += (f" This run is far below the published scale ({html.escape(_far(rows))}): its "
+                 f"{len(far)} level verdicts ({_counts(far['verdict'])}) are shown labelled "
+                 "and <b>not counted as tests of the paper</b>.")
+    return text
+
+
+def _far(rows: pd.DataFrame) -> str:
+    """The far-reduction note of a section's run (empty when near the published scale)."""
+    return next((s for s in rows.get("scale", []) if _has_scale(s)), "")
+
+
+def headline(table: pd.DataFrame, notes: Mapping[str, str] | None = None) -> str:
+    """The landing page's answer (HTML, ``div.mifd-headline``): over all runs, how many of the
+    paper's claims our tests find to hold, in part, differ or leave open; then one sentence per
+    section (run, scale, counts, the claims that differ); ``notes``: section → a word on its
+    runs, said after them."""
+    counted = tests_of_paper(table)
+    n_far = int((~counted).sum())
+    head = (f"{int(counted.sum())} tests of the paper's claims in "
+            f"{table['section'].nunique()} sets of runs: {_counts(table['verdict'][counted])}"
+            + (f"; {n_far} level verdicts of far-reduced runs are not counted" if n_far else "")
+            + ". Each verdict is a test at "
+            f"p &lt; {rules.ALPHA:g}; <i>open</i> counts what our number of trials cannot "
+            "decide or what still changed at the end of training.")
+    items = "".join(f"<li>{_section_sentence(s, rows, counted[rows.index], (notes or {}).get(s, ''))}</li>"
+                    for s, rows in table.groupby("section", sort=False))
+    meaning = "; ".join(f"<i>{k}</i>: {v}" for k, v in GROUP_MEANING.items())
+    return (f'<div class="mifd-headline"><p><b>The answer in short.</b> {head}</p>'
+            f"<ul>{items}</ul><p style=\"font-size:0.85em\">{meaning}.</p></div>")
+
+
+def badge(verdict: str, reduced: str = "") -> str:
+    """A verdict as a coloured badge (its group's colours, :data:`COLORS`); ``reduced``: the
+    run's scale label, shown instead of a group colour (not a test of the paper)."""
+    fg, bg = COLORS["reduced" if reduced else group(verdict)]
+    b = (f'<span class="mifd-verdict" data-group="{html.escape(group(verdict))}" '
+         f'style="color:{fg}; background:{bg}; border:1px solid {fg}; border-radius:0.8em; '
+         f'padding:0 0.5em; white-space:normal">{html.escape(verdict)}</span>')
+    if reduced:
+        b += (f' <span class="mifd-reduced" style="font-size:0.9em; color:{fg}" '
+              f'title="{html.escape(reduced)}">at reduced scale: not a test of the paper</span>')
+    return b
+
+
+def _rule_line(kind: str) -> str:
+    text = plain_rules().get(kind)
+    if not text:
+        return ""
+    return (f'<br><span style="font-size:0.85em; color:#57606a">'
+            f'<a href="{RULES_PAGE}#rule-{kind.replace(" ", "-")}">{html.escape(kind)}</a>: '
+            f"{html.escape(text)}</span>")
+
+
+def _table(columns: tuple, body: str, cls: str) -> str:
+    cols = "".join(f'<col style="width:{w}%">' for _, w in columns)
+    head = "".join(f'<th style="{_CELL}">{html.escape(c)}</th>' for c, _ in columns)
+    return (f'<table class="{cls}" style="{_TABLE}"><colgroup>{cols}</colgroup>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _td(x: Any) -> str:
+    return f'<td style="{_CELL}">{html.escape(str(x))}</td>'
+
+
+def claims_html(table: pd.DataFrame) -> str:
+    """The claims table whole, one table per section (``tr.mifd-claim`` per row, with its
+    section and claim as data attributes): claim, paper, ours, verdict badge with its rule in
+    one line; under each, a folded view with the intervals and the detectable difference."""
+    counted = tests_of_paper(table)
+    out = []
+    for section, rows in table.groupby("section", sort=False):
+        where = "; ".join(dict.fromkeys(rows["where"]))
+        body, detail = [], []
+        for i, r in rows.iterrows():
+            red = "" if counted[i] else r["scale"]
+            attrs = (f'class="mifd-claim" data-section="{html.escape(section)}" '
+                     f'data-claim="{html.escape(r["claim"])}"')
+            body.append(f"<tr {attrs}>{_td(r['claim'])}{_td(r['paper'])}{_td(r['ours'])}"
+                        f'<td style="{_CELL}">{badge(r["verdict"], red)}'
+                        f"{_rule_line(r.get('kind', ''))}</td></tr>")
+            detail.append("<tr>" + "".join(_td(r.get(c, "—")) for c, _ in DETAIL_COLUMNS)
+                          + "</tr>")
+        out.append(f'<p class="mifd-claims-section" style="margin:1em 0 0.2em 0">'
+                   f"<b>{html.escape(section)}</b> — {len(rows)} claims; "
+                   f"{html.escape(where)}" + (f"; <b>reduced scale</b>: {html.escape(far)}"
+                                              if (far := _far(rows)) else "") + "</p>"
+                   + _table(COLUMNS, "".join(body), "mifd-claims")
+                   + f"<details><summary>Intervals and the smallest difference our n detects "
+                   f"({html.escape(section)})</summary>"
+                   + _table(DETAIL_COLUMNS, "".join(detail), "mifd-claims-detail")
+                   + "</details>")
+    return f'<div class="mifd-claims-tables" data-rows="{len(table)}">{"".join(out)}</div>'
+
+
+def beyond_html(table: pd.DataFrame) -> str:
+    """The "Beyond the paper" table whole (:func:`mifd.paper.claims.beyond_table`): one table
+    per section — question, answer (a badge), ours — under the run it comes from."""
+    if table.empty:
+        return "<p>No run beyond the paper is stored for this profile.</p>"
+    cols = (("question", 40), ("answer", 18), ("ours", 42))
+    out = []
+    for section, rows in table.groupby("section", sort=False):
+        where = "; ".join(dict.fromkeys(rows["where"]))
+        scales = "; ".join(s for s in dict.fromkeys(rows.get("scale", [])) if _has_scale(s))
+        body = "".join(
+            f'<tr class="mifd-beyond">{_td(r["question"])}<td style="{_CELL}">'
+            f'<span style="color:{COLORS["answer"][0]}; background:{COLORS["answer"][1]}; '
+            f'border-radius:0.8em; padding:0 0.5em">{html.escape(str(r["answer"]))}</span></td>'
+            f"{_td(r['ours'])}</tr>" for _, r in rows.iterrows())
+        out.append(f'<p style="margin:1em 0 0.2em 0"><b>{html.escape(section)}</b> — '
+                   f"{html.escape(where)}"
+                   + (f"; smaller than published: {html.escape(scales)}" if scales else "")
+                   + "</p>" + _table(cols, body, "mifd-beyond-table"))
+    return "".join(out)
+
+
+def figure_reading(table: pd.DataFrame, claim: str = "Q_cor (mi)") -> str:
+    """One sentence per section holding ``claim``: ours, the paper's and the verdict."""
+    rows = table[table["claim"] == claim]
+    return " ".join(f"{s}: ours {r['ours']} against the paper's {r['paper']} — "
+                    f"{r['verdict']}." for s, r in zip(rows["section"], rows.to_dict("records")))
+
+
+def key_figure(runs: Mapping[str, Any], metric: str = "Q_cor"):
+    """``metric`` of the working-memory runs over training (``runs``: label → run; each
+    condition's mean, thin lines its trials for the first run) against the paper's
+    end-of-training level (dotted line, band: mean ± sd)."""
+    import matplotlib.pyplot as plt  # noqa: F401
+    from ..pages import plotting
+    fig, (ax,) = plotting.panels(1, 6.4, 3.2, layout="constrained")
+    for k, (label, rr) in enumerate((k, v) for k, v in runs.items() if v is not None):
+        ep = np.asarray(rr.result["snap_epochs"], dtype=float)
+        for c, v in rr.split(np.asarray(rr.result["snaps"][metric], dtype=float)).items():
+            color = plotting.cond_color(c)
+            if k == 0:
+                ax.plot(ep, v, color=color, alpha=0.2, lw=0.6)
+            ax.plot(ep, np.nanmean(v, axis=1), color=color, lw=2 if k == 0 else 1.4,
+                    ls="-" if k == 0 else "--", label=f"{c}: {label}")
+    for c, levels in reported.WM.items():
+        rep = levels.get(metric)
+        if rep is None:
+            continue
+        color = plotting.cond_color(c)
+        ax.axhline(rep.mean, color=color, ls=":", lw=1.2, label=f"{c}: paper, end (± sd)")
+        if rep.sd is not None:
+            ax.axhspan(rep.mean - rep.sd, rep.mean + rep.sd, color=color, alpha=0.08, lw=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def load(profile: str, device: str = "auto", overrides: Mapping[str, Any] | None = None,
+         verbose: bool = False) -> dict[str, Any]:
+    """The landing page's runs: ``wm`` and ``sep`` at ``profile``, and (unless ``profile`` is
+    ``paper``) the committed GPU runs — ``wm_gpu`` (its label ``wm_gpu_label``:
+    :func:`mifd.paper.wm.committed_gpu`) and ``sep_gpu`` (separation's ``gpu`` profile)."""
+    from ..results import shards
+    from ..results.runner import run
+    from . import wm as wm_section
+    over = overrides or {}
+    out = {name: run(exp, profile=profile, device=device, overrides=over.get(exp),
+                     verbose=verbose)
+           for name, exp in (("wm", "wm"), ("sep", "separation"))}
+    gpu, label = wm_section.committed_gpu() if profile != "paper" else (None, "")
+    out.update(wm_gpu=gpu, wm_gpu_label=label,
+               sep_gpu=shards.committed_shards("separation", "gpu", "cuda")
+               if profile != "paper" else None)
+    return out
+
+
+#: the experiments of the chapters beyond the paper, in the landing table's order
+BEYOND = ("bimt", "bimt-separation", "penalties", "penalties-separation", "growing-brains")
+
+
+def load_beyond(profile: str, device: str = "auto",
+                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The runs of the chapters beyond the paper at ``profile`` (:data:`BEYOND`)."""
+    from ..results.runner import run
+    over = overrides or {}
+    return {name: run(name, profile=profile, device=device, overrides=over.get(name),
+                      verbose=False) for name in BEYOND}
