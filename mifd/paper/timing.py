@@ -112,3 +112,32 @@ def decline_summary(res: Mapping[str, Any], condition: str, metrics: Sequence[st
                    f"{g['peak epoch'].median():.0f} of {last}; median final / peak "
                    f"{g['final / peak'].median():.2f})")
     return (f"{where + ' — ' if where else ''}{condition}: " + "; ".join(out) + ".")
+
+
+def order_sentence(table: pd.DataFrame, label: str, unit: str = "epochs") -> str:
+    """One sentence from an :func:`onset_test` table: per functional/structural pair, in how
+    many trials the functional onset came first, the median lag and the one-sided p."""
+    parts = [f"{r['functional']} before {r['structural']} in {r['functional first']} of "
+             f"{r['trials with both onsets']} trials (median lag {r['median lag']:g} {unit}, "
+             f"p = {r['Wilcoxon p (functional first)']:.2g})" for _, r in table.iterrows()]
+    return f"**{label}**: " + "; ".join(parts) + "."
+
+
+def findings(tables: Sequence[tuple[str, pd.DataFrame, str]]) -> str:
+    """The timing page's takeaway (Markdown): one :func:`order_sentence` per run
+    (``(label, onset table, unit of the lag)``)."""
+    firsts = sum(int(t["functional first"].sum()) for _, t, _ in tables)
+    both = sum(int(t["trials with both onsets"].sum()) for _, t, _ in tables)
+    lead = ("The functional measures rise first" if firsts > both / 2 else
+            "The functional measures do not reliably rise first")
+    return (f"{lead}: {firsts} of {both} functional/structural onset pairs, over every run "
+            "below, have the functional onset first.\n\n"
+            + "\n\n".join(order_sentence(t, label, unit) for label, t, unit in tables))
+
+
+def summary_points(tables: Sequence[tuple[str, pd.DataFrame, str]],
+                   declines: Sequence[str] = ()) -> list[str]:
+    """The timing page's closing points: the onset order of every run, then whether the
+    functional measures stay (:func:`decline_summary` sentences)."""
+    return [order_sentence(t, label, unit).replace("**", "") for label, t, unit in tables] + \
+        list(declines)
