@@ -230,3 +230,51 @@ def substitutions() -> dict[str, str]:
                                     "separation, L2 + MI condition, both options together, "
                                     + paired_effect(sep, other, "mi_l2", SEPARATION_METRICS))
     return out
+
+
+def effects(runs: Mapping[str, Any], large: float = 2.0) -> pd.DataFrame:
+    """Per variant and metric: the paired mean difference from the default, in units of the
+    default's s.d. over trials (``z``), and whether it is *large* (``|z| > large``)."""
+    names = list(runs)
+    base = runs[names[0]]
+    rows = []
+    for name in names[1:]:
+        for m in METRICS:
+            b, x = _mi(base, m), _mi(runs[name], m)
+            k = min(len(b), len(x))
+            d = float(np.mean(x[:k] - b[:k]))
+            sd = float(np.std(b, ddof=1)) if len(b) > 1 else float("nan")
+            z = d / sd if sd > 0 else float("nan")
+            rows.append({"variant": name, "metric": m, "delta": d, "z": z,
+                         "large": bool(abs(z) > large)})
+    return pd.DataFrame(rows)
+
+
+def findings(runs: Mapping[str, Any], large: float = 2.0) -> str:
+    """The variants page's takeaway (Markdown), written from :func:`effects`."""
+    eff = effects(runs, large)
+    big = [v for v in dict.fromkeys(eff["variant"]) if eff[eff["variant"] == v]["large"].any()]
+    n = len(_mi(runs[next(iter(runs))], METRICS[0]))
+    small = [v for v in dict.fromkeys(eff["variant"]) if v not in big]
+    text = (f"Of the {len(set(eff['variant']))} variants, "
+            + (f"**{', '.join(big)}** change{'s' if len(big) == 1 else ''} a headline metric by "
+               f"more than {large:g} s.d. of the default's spread over trials"
+               if big else f"none changes a headline metric by more than {large:g} s.d. of the "
+               "default's spread over trials")
+            + (f"; {', '.join(small)} stay within it." if small else ".")
+            + f" With {n} paired trials only large effects can show (smallest two-sided "
+            f"Wilcoxon p: {2 / 2 ** n:.3g}).")
+    return text
+
+
+def summary_points(runs: Mapping[str, Any], large: float = 2.0) -> list[str]:
+    """One closing point per variant: its largest change, in the metric's units and in s.d.
+    of the default's spread."""
+    eff = effects(runs, large)
+    out = []
+    for v, g in eff.groupby("variant", sort=False):
+        top = g.loc[g["z"].abs().idxmax()] if g["z"].notna().any() else g.iloc[0]
+        out.append(f"{v}: largest change in {top['metric']}, {top['delta']:+.3f} "
+                   f"({top['z']:+.1f} s.d. of the default's trials)"
+                   + (" — large." if top["large"] else "; within the spread between trials."))
+    return out
