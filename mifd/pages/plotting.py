@@ -401,7 +401,7 @@ def grid_networks(weights: Mapping[str, np.ndarray], top: float = 0.1) -> plt.Fi
     fig, axes = panels(len(weights), 2.5, 2.6)
     for ax, (label, W) in zip(axes, weights.items()):
         grid_network(ax, W, label, top)
-    axes[0].legend(loc="lower left", fontsize=8, framealpha=0.8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=2)
     return fig
 
 

@@ -201,3 +201,34 @@ def recurrent_weights(rr: Any, condition: str, trial: int = 0) -> np.ndarray:
     U = np.abs(np.asarray(w["U"][t]))
     n = U.shape[0]
     return U.reshape(n, 3, n).sum(1)
+
+
+def findings(runs: dict[str, Any]) -> str:
+    """The BIMT page's takeaway (Markdown): each run's two answers, by their rules."""
+    out = []
+    for label, rr in runs.items():
+        qs = questions(rr)
+        if qs:
+            out.append(f"**{label}** ({rr.profile} profile, {rr.config.trials} trials per "
+                       "method): " + " ".join(f"{q['question']} **{q['answer']}**."
+                                             for q in qs))
+    return "\n\n".join(out) or "Neither run has the conditions bimt, mi and mi_bimt."
+
+
+def summary_points(runs: dict[str, Any]) -> list[str]:
+    """The BIMT page's closing points: per run, which methods solve the task, the shortest
+    wiring, and the two answers with their evidence."""
+    out = []
+    for label, rr in runs.items():
+        trials = rr.result["trials"]
+        conds = list(rr.layout.conditions)
+        wire = {c: float(np.mean(trials[c]["wiring_length"])) for c in conds}
+        short = min(wire, key=wire.get)
+        metric, level, text = task_criterion.criterion(trials)
+        masks = task_criterion.split(trials, conds, metric, level)
+        out.append(f"{label}: networks that solve the task ({text}) — "
+                   + task_criterion.counted(masks) + f"; the shortest wiring is {short}'s ({wire[short]:.1f}, against "
+                   f"{wire[max(wire, key=wire.get)]:.1f} for {max(wire, key=wire.get)}).")
+        out += [f"{label}: {q['question']} **{q['answer']}** (evidence in the section above)."
+                for q in questions(rr)]
+    return out
