@@ -278,3 +278,31 @@ def against_wm(rr: Any, wm: Any, condition: str = "mine=0.1") -> dict[str, Any]:
     diff = {k: float(np.nanmax(np.abs(rr.result["hist"][k][:E, a]
                                       - wm.result["hist"][k][:E, b]))) for k in ("task", "mi")}
     return {"trials": int(n), "epochs": int(E), **diff}
+
+
+def findings(rr: Any) -> str:
+    """The page's takeaway (Markdown): the answers of :func:`questions`, one line per kind."""
+    qs = questions(rr)
+    riv = [q for q in qs if q["rule"] == "rival"]
+    tr = [q for q in qs if q["rule"] == "trend"]
+    grp = [q for q in qs if q["rule"].startswith("one-sided")]
+    c = cost(rr)
+    col = "fraction of the critic's"
+    fr = [c.loc[f"{m} penalty (forward)", col] for m in CRITIC_FREE
+          if f"{m} penalty (forward)" in c.index]
+    name = lambda q: q["question"].split(" (")[0].removeprefix("Does the ")  # noqa: E731
+    out = []
+    if riv:
+        out.append("**Against MINE at matched strength** (functional separation D_cor): "
+                   + "; ".join(f"{name(q)}: {q['answer']}" for q in riv)
+                   + (f". A critic-free penalty costs {min(fr):.0%}–{max(fr):.0%} of the "
+                      "statistics network's time." if fr else "."))
+    if tr:
+        out.append("**Dose-response**: " + "; ".join(
+            f"{q['question'].split('under ')[-1].rstrip('?')}: {q['answer']}" for q in tr) + ".")
+    if grp:
+        yes = sum(q["answer"] == "yes" for q in grp)
+        out.append(f"**More than two groups**: {yes} of {len(grp)} conditions with k > 2 blocks "
+                   "become functional modules (Q_cor with k blocks above no penalty's).")
+    return "\n\n".join(out + [f"({rr.profile} profile, {rr.layout.per_condition} trials per "
+                              "condition.)"])
