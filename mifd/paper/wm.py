@@ -4,7 +4,7 @@ trial classes (failure modes, Fig. 8), onset times (Fig. 9)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -229,3 +229,74 @@ def committed_gpu(store: Any = None) -> tuple[Any, str]:
     return rr, ("earlier settings: TF32 critic matmuls and RMSprop's ε outside √ — not the "
                 "profile's defaults now (the authors ran fp32 and most likely ε inside √); "
                 "to be replaced by a GPU session at the profile's settings")
+
+
+def _course(rr: Any, metric: str) -> dict[str, Any]:
+    """One run's MI trials of ``metric``: mean at the peak-time epoch and at the end, mean
+    peak, trials that keep their modules (:mod:`mifd.paper.persistence`)."""
+    from . import persistence
+    ep, _, v = persistence.trial_series(rr, metric, "mi")
+    k = persistence.kept(v)
+    return {"n": v.shape[1], "early": float(persistence.at_epoch(ep, v, persistence.EPOCHS[0])
+                                            .mean()),
+            "peak": float(v.max(0).mean()), "end": float(v[-1].mean()),
+            "end_sd": float(v[-1].std(ddof=1)) if v.shape[1] > 1 else math.nan,
+            "last": int(ep[-1]), "kept": int(k.sum())}
+
+
+def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_cor") -> str:
+    """What the working-memory page finds, written from ``rr`` (the page's run, its MI
+    condition) and the screen of :mod:`mifd.paper.persistence` (its first setting, the
+    authors' optimizer, where committed): whether the modules form, whether they stay, and the
+    verdict of the paper's end-of-training value."""
+    from . import persistence
+    if "mi" not in rr.config.conditions:
+        return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
+    paper = reported.WM["mi"][metric]
+    c = _course(rr, metric)
+    text = (f"**The modules form, then fade.** With MI minimization the two groups do become "
+            f"functional modules: in this `{rr.profile}` run ({c['n']} trials) the mean "
+            f"{metric} is {c['early']:.2f} at epoch {persistence.EPOCHS[0]} (each trial's peak "
+            f"{c['peak']:.2f} on average), where the paper reports {paper.mean:.2f} ± "
+            f"{paper.sd:.2f} at the end of training. They do not stay: at epoch {c['last']} "
+            f"the mean is {c['end']:.3f} ± {c['end_sd']:.3f}, and {c['kept']} of {c['n']} "
+            f"trials keep ≥ {persistence.KEEP:.0%} of their peak.")
+    from .persistence import SCREEN
+    first = next(iter(SCREEN))  # the authors' optimizer: shown beside the page's run if it differs
+    if first in (screen or {}) and \
+            screen[first].config.rmsprop_eps != getattr(rr.config, "rmsprop_eps", None):
+        s = _course(screen[first], metric)
+        text += (f" With {first} ({s['n']} trials): {s['early']:.2f} at epoch "
+                 f"{persistence.EPOCHS[0]}, {s['end']:.3f} ± {s['end_sd']:.3f} at epoch "
+                 f"{s['last']}; {s['kept']} of {s['n']} keep their modules.")
+    verdict = paper_table(rr).loc[("mi", metric), "verdict"]
+    text += (f" The paper's end-of-training {metric}, judged on this run by the book's rules: "
+             f"*{verdict}*.")
+    return text
+
+
+def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
+                   audit: Any = None, metric: str = "Q_cor") -> list[str]:
+    """The page's closing summary, one point per finding, written from the results."""
+    table = paper_table(rr)
+    counts = table["verdict"].map(rules.category).value_counts()
+    counts = counts.reindex([v for v in rules.VERDICTS if v in counts.index])
+    points = [takeaway(rr, screen, metric).replace("**The modules form, then fade.** ", ""),
+              f"Of the {len(table)} numbers of the paper's section on this run: "
+              + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
+    if screen and len(screen) > 1:
+        from . import persistence
+        first = next(iter(persistence.SCREEN))
+        if first not in screen:
+            return points + ([audit_summary(audit)] if audit is not None else [])
+        others = [lbl for lbl in screen if lbl != first]
+        diffs = []
+        for lbl in others:
+            t = persistence.paired(screen[lbl], screen[first], metric)
+            diffs.append(f"{lbl}: {t['mean difference']:+.3f} on {t['n']} seeds "
+                         f"(p = {t['p']:.2g})")
+        points.append(f"Against {first} at the end of training, paired {metric} differences: "
+                      + "; ".join(diffs) + ".")
+    if audit is not None:
+        points.append(audit_summary(audit))
+    return points
