@@ -78,7 +78,7 @@ def task_trials(batches: Any, tasks: Any, dt: int, fix_rows: int = 4) -> plt.Fig
     above its targets (fixation, ring), over time, on one grey scale from 0 to 1, the response
     period shaded; the two fixation rows drawn ``fix_rows`` rows high so they can be seen.
     ``batches``: one :func:`mifd.tasks.yang19.batch` of one trial per task."""
-    fig, axes = panels(len(tasks), 1.5, 1.6, sharey=True)
+    fig, axes = panels(len(tasks), 2.5, 1.9, sharey=True)  # ≤ 3 per row: 8-pt labels legible
     for ax, b, name in zip(axes, batches, tasks):
         x, y = b["inputs"][0], b["targets"][0]
         L = int(b["lengths"][0])
@@ -92,10 +92,8 @@ def task_trials(batches: Any, tasks: Any, dt: int, fix_rows: int = 4) -> plt.Fig
         ax.axhline(edges[4], color="C0", lw=0.8)
         rs = int(b["response_start"][0])
         ax.axvspan(rs * dt, L * dt, color="C1", alpha=0.2)
-        ax.set_title(name, fontsize=8)
-        ax.tick_params(labelsize=8)
+        ax.set_title(name)
+        ax.set_xlabel("time (ms)")
     axes[0].set_yticks((edges[:-1] + edges[1:]) / 2,
                        ["fix", "ring 1", "ring 2", "rule", "target fix", "target ring"])
-    for ax in axes[-5:]:
-        ax.set_xlabel("time (ms)", fontsize=8)
     return fig

@@ -314,3 +314,37 @@ def questions(rr: Any) -> list[dict[str, str]]:
     methods = {method_of(c)[0] for c in rr.layout.conditions}
     return ((_bimt_questions(rr, keep, text) if "bimt" in methods else [])
             + (_gauss_questions(rr, keep, text) if "gauss" in methods else []))
+
+
+def scale_note(rr: Any) -> str:
+    """The run's size against Growing Brains' and whether its networks still improved at the
+    end: the mean change of performance over the last :data:`~mifd.paper.rules.TAIL` of
+    training, per condition (:func:`mifd.paper.rules.tail_changes`)."""
+    tails = rules.tail_changes(rr.result, rules.TAIL)
+    up = {c: d["performance"] for c, d in tails.items() if "performance" in d}
+    rising = [c for c, d in up.items() if d > rules.CONVERGED_TOL * 0.1]
+    return (f"{rr.profile} profile: {rr.config.n} units (Growing Brains: 400), "
+            f"{int(rr.result['snap_epochs'][-1])} training steps, "
+            f"{rr.layout.per_condition} networks per condition; performance still rose by more "
+            f"than {rules.CONVERGED_TOL * 0.1:.0%} over the last {rules.TAIL:.0%} of training in "
+            f"{len(rising)} of {len(up)} conditions (largest rise "
+            f"{max(up.values()):+.3f})")
+
+
+def findings(rr: Any) -> str:
+    """The page's takeaway (Markdown): each question's answer, and the scale."""
+    return ("\n\n".join(f"{q['question']} **{q['answer']}**." for q in questions(rr))
+            + f"\n\n*Scale*: {scale_note(rr)} — an answer here is not a test of Growing Brains' "
+            "claims at their scale.")
+
+
+def summary_points(rr: Any) -> list[str]:
+    """The page's closing points: the task criterion's count and each answer with its
+    evidence."""
+    keep, text = solves(rr)
+    n = sum(int(m.sum()) for m in keep.values())
+    total = sum(m.size for m in keep.values())
+    return ([f"{n} of {total} networks solve the tasks ({text})."]
+            + [f"{q['question']} **{q['answer']}** — {q['ours'].split('; networks that')[0]}."
+               for q in questions(rr)]
+            + [f"Scale: {scale_note(rr)}."])
