@@ -75,3 +75,11 @@ def test_needs_kernel_is_one_line_with_binder():
     h = chapter.needs_kernel("The explorer below").data
     assert h.count("<p") == 1 and "The explorer below needs a live kernel" in h
     assert "mybinder.org" in h
+
+
+def test_folded_block_holds_raw_tables():
+    import pandas as pd
+    h = chapter.folded("Every committed benchmark", "<p>x</p>", notes=["*n*"],
+                       tables={"run 1": pd.DataFrame({"s": [1.5]})}).data
+    assert h.startswith("<details") and "<b>Every committed benchmark</b> (click to unfold)" in h
+    assert "<p>x</p>" in h and "<em>n</em>" in h and h.count("<table") == 1

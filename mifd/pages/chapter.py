@@ -10,7 +10,8 @@ A page states numbers only through code, so each of these takes text that the ch
 - :func:`summary` — the bullet points of the page's closing "Summary" section (Markdown);
 - :func:`provenance_box` — "Where these numbers come from": one ``<details>`` block, folded, with
   one line per result (:func:`mifd.results.shards.describe`), each line once;
-- :func:`needs_kernel` — one line above a widget: in the static book it does nothing.
+- :func:`needs_kernel` — one line above a widget: in the static book it does nothing;
+- :func:`folded` — any other folded block (raw tables a reader may open).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from IPython.display import HTML, Markdown
 
-__all__ = ["PROVENANCE_TITLE", "TAKEAWAY_TITLE", "describe_run", "markdown_html",
+__all__ = ["PROVENANCE_TITLE", "TAKEAWAY_TITLE", "describe_run", "folded", "markdown_html",
            "needs_kernel", "provenance_box", "provenance_lines", "summary", "takeaway"]
 
 TAKEAWAY_TITLE = "What this page finds"
@@ -91,6 +92,23 @@ def provenance_lines(*runs: Any) -> list[tuple[str | None, str]]:
     return out
 
 
+def _tables_html(tables: Mapping[str, Any] | None) -> str:
+    return "".join(f"<p><b>{html.escape(head)}</b></p><div style=\"overflow-x: auto\">"
+                   f"{df.to_html(border=0)}</div>"
+                   for head, df in (tables or {}).items() if df is not None)
+
+
+def folded(title: str, body: str = "", notes: Iterable[str] = (),
+           tables: Mapping[str, Any] | None = None, count: str = "") -> HTML:
+    """One folded ``<details>`` block: ``title`` (and ``count``) as its summary line, then the
+    HTML ``body``, the Markdown ``notes`` and the ``tables`` (heading → DataFrame)."""
+    extra = "".join(markdown_html(n) for n in notes if n) + _tables_html(tables)
+    return HTML(f'<details class="mifd-provenance" style="{_BOX_STYLE}">'
+                f"<summary><b>{html.escape(title)}</b>"
+                f"{f' ({html.escape(count)}; click to unfold)' if count else ' (click to unfold)'}"
+                f"</summary>{body}{extra}</details>")
+
+
 def provenance_box(*runs: Any, notes: Iterable[str] = (), tables: Mapping[str, Any] | None = None,
                    title: str = PROVENANCE_TITLE) -> HTML:
     """All the page's results in one folded ``<details>`` block: one line per result (see
@@ -100,14 +118,8 @@ def provenance_box(*runs: Any, notes: Iterable[str] = (), tables: Mapping[str, A
     items = "".join(f"<li>{f'<b>{html.escape(label)}</b>: ' if label else ''}"
                     f"{html.escape(line)}</li>" for label, line in lines)
     body = f"<ul>{items}</ul>" if items else "<p>No stored result on this page.</p>"
-    extra = "".join(markdown_html(n) for n in notes if n)
-    extra += "".join(f"<p><b>{html.escape(head)}</b></p><div style=\"overflow-x: auto\">"
-                     f"{df.to_html(border=0)}</div>"
-                     for head, df in (tables or {}).items() if df is not None)
-    return HTML(f'<details class="mifd-provenance" style="{_BOX_STYLE}">'
-                f"<summary><b>{html.escape(title)}</b> ({len(lines)} result"
-                f"{'' if len(lines) == 1 else 's'}; click to unfold)</summary>"
-                f"{body}{extra}</details>")
+    return folded(title, body, notes, tables,
+                  f"{len(lines)} result{'' if len(lines) == 1 else 's'}")
 
 
 def needs_kernel(what: str = "This panel") -> HTML:

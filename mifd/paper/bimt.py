@@ -227,8 +227,9 @@ def summary_points(runs: dict[str, Any]) -> list[str]:
         metric, level, text = task_criterion.criterion(trials)
         masks = task_criterion.split(trials, conds, metric, level)
         out.append(f"{label}: networks that solve the task ({text}) — "
-                   + task_criterion.counted(masks) + f"; the shortest wiring is {short}'s ({wire[short]:.1f}, against "
-                   f"{wire[max(wire, key=wire.get)]:.1f} for {max(wire, key=wire.get)}).")
+                   + task_criterion.counted(masks) + f"; the shortest wiring is {short}'s "
+                   f"({wire[short]:.1f}, against {wire[max(wire, key=wire.get)]:.1f} for "
+                   f"{max(wire, key=wire.get)}).")
         out += [f"{label}: {q['question']} **{q['answer']}** (evidence in the section above)."
                 for q in questions(rr)]
     return out

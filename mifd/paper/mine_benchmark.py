@@ -74,7 +74,8 @@ def game_table(trials: Mapping[str, Mapping[str, list]]) -> pd.DataFrame:
 
 
 def _paper_setting_ratio(trials: Mapping, data: str) -> tuple[float, float]:
-    """Largest true MI of the paper-setting runs on ``data`` and MINE's held-out estimate over it."""
+    """Largest true MI of the paper-setting runs on ``data``, and MINE's held-out estimate
+    over it."""
     tab = paper_setting_table(trials)
     tab = tab[[i.endswith("/" + data) for i in tab.index]]
     top = tab.loc[tab["truth"].idxmax()]

@@ -165,11 +165,13 @@ def summary_points(rr: Any, main: str = "mi_l2") -> list[str]:
     sep = _mean(rr, main, "NMI") > _mean(rr, base, "NMI") + 0.3
     follows = _mean(rr, main, "Q_str") >= 0.05
     return [
-        f"Function {'separates' if sep else 'does not clearly separate'}: R² {_mean(rr, main, 'R2'):.2f} with MI + L2 against "
+        f"Function {'separates' if sep else 'does not clearly separate'}: R² "
+        f"{_mean(rr, main, 'R2'):.2f} with MI + L2 against "
         f"{_mean(rr, base, 'R2'):.2f} without MI; D_cor {_mean(rr, main, 'D_cor'):.3f} against "
         f"{_mean(rr, base, 'D_cor'):.3f}; community NMI {_mean(rr, main, 'NMI'):.2f} against "
         f"{_mean(rr, base, 'NMI'):.2f}.",
-        f"Structure {'follows' if follows else 'barely follows'} at the paper's L2 weight: Q_str {_mean(rr, main, 'Q_str'):.3f}, "
+        f"Structure {'follows' if follows else 'barely follows'} at the paper's L2 weight: "
+        f"Q_str {_mean(rr, main, 'Q_str'):.3f}, "
         f"D_out {_mean(rr, main, 'D_out'):.3f} (without MI {_mean(rr, base, 'Q_str'):.3f} and "
         f"{_mean(rr, base, 'D_out'):.3f}); the L2 sweep above shows what a stronger weight does.",
         f"Functional first: {first}.",
