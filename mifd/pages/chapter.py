@@ -93,7 +93,8 @@ def provenance_lines(*runs: Any) -> list[tuple[str | None, str]]:
 
 
 def _tables_html(tables: Mapping[str, Any] | None) -> str:
-    return "".join(f"<p><b>{html.escape(head)}</b></p><div style=\"overflow-x: auto\">"
+    return "".join((f"<p><b>{html.escape(head)}</b></p>" if head else "")
+                   + "<div style=\"overflow-x: auto\">"
                    f"{df.to_html(border=0)}</div>"
                    for head, df in (tables or {}).items() if df is not None)
 
