@@ -75,6 +75,7 @@ def test_needs_kernel_is_one_line_with_binder():
     h = chapter.needs_kernel("The explorer below").data
     assert h.count("<p") == 1 and "The explorer below needs a live kernel" in h
     assert "mybinder.org" in h
+    assert "?labpath=book/mine.ipynb" in chapter.needs_kernel("x", "book/mine.ipynb").data
 
 
 def test_folded_block_holds_raw_tables():

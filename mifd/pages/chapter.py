@@ -123,10 +123,12 @@ def provenance_box(*runs: Any, notes: Iterable[str] = (), tables: Mapping[str, A
                   f"{len(lines)} result{'' if len(lines) == 1 else 's'}")
 
 
-def needs_kernel(what: str = "This panel") -> HTML:
+def needs_kernel(what: str = "This panel", notebook: str | None = None) -> HTML:
     """One line above an interactive panel: in the static book its controls do nothing; it
-    runs in a live kernel (Binder, or a local Jupyter)."""
+    runs in a live kernel (Binder, or a local Jupyter). ``notebook``: the page's path in the
+    repository (``book/mine.ipynb``), which the Binder link then opens."""
+    url = BINDER + (f"?labpath={html.escape(notebook)}" if notebook else "")
     return HTML(f'<p class="mifd-needs-kernel"><b>Interactive:</b> {html.escape(what)} needs a '
-                f'live kernel — open this page on <a href="{BINDER}">Binder</a> (the rocket '
+                f'live kernel — open this page on <a href="{url}">Binder</a> (the rocket '
                 "button at the top) or in a local Jupyter; in the static book its controls do "
                 "nothing.</p>")
