@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean results results-status reproduce bench bench-merged gpu gpu-light gpu-restore import-results
+.PHONY: book test venv clean results results-status reproduce bench bench-merged gpu gpu-light gpu-restore import-results authors
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -133,6 +133,17 @@ gpu-restore: $(STAMP)
 
 import-results: $(STAMP)
 	$(VENV)/bin/mifd import-results $(FOLDER)
+
+## The authors' TensorFlow wm code beside ours (issue 39): SEEDS at critic width WIDTH, 1000
+## epochs, one process per core (one thread, nice 19), each seed recorded in
+## results/committed/authors-wm and committed to git as it finishes; run again to resume.
+## TensorFlow and their checkout live outside the repository: `python -m mifd.authors setup`.
+SEEDS ?= 1001-1010
+WIDTH ?= 64
+AUTHORS_PARALLEL ?= 2
+authors: $(STAMP)
+	$(PY) -m mifd.authors run --seeds $(SEEDS) --width $(WIDTH) --parallel $(AUTHORS_PARALLEL) \
+	  --git-commit
 
 clean:
 	rm -rf _build

@@ -1,0 +1,181 @@
+"""The harness that runs the authors' TensorFlow code beside ours (mifd.authors, issue 39).
+
+Everything but the last test runs without TensorFlow: the settings and seeds are checked, a
+dump written with the driver's own writers (random arrays) is turned into a record whose
+metrics are mifd.metrics' on the same arrays, bad dumps are refused, and the orchestration
+(one process per seed, resumable, each recorded and committed to git as it finishes) runs a
+stand-in for the TensorFlow Python. The last test trains the authors' code for two epochs when
+a TensorFlow Python and their checkout are there (MIFD_AUTHORS_PYTHON, MIFD_AUTHORS_CODE)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mifd import metrics
+from mifd.authors import driver, record, run
+from mifd.config import ConfigError
+from mifd.results.blobs import load_blob
+
+TINY = {"epochs": 3, "width": 8, "snapshot_every": 2, "batch": 2, "steps": 30, "transient": 10,
+        "pre_steps": 1}
+COMMIT = "59a2f799a05e193ee2f29b963675f13b0ec6da11"
+
+
+def fake_dump(out: Path, settings: dict, seed: int = 1001, commit: str = COMMIT) -> dict:
+    """A finished dump with random arrays, written by the driver's own writers."""
+    s = driver.check_settings({**settings, "seed": seed})
+    rng = np.random.default_rng(seed)
+    n, b, L, E = 40, int(s["batch"]), int(s["steps"]), int(s["epochs"])
+    out.mkdir(parents=True, exist_ok=True)
+    epochs = sorted({0, *range(int(s["snapshot_every"]), E + 1, int(s["snapshot_every"])), E})
+    for e in epochs:
+        driver.write_snapshot(out, e, {
+            "W_rec": rng.normal(size=(n, n)), "W_in": rng.normal(size=(4, n)),
+            "W_out": rng.normal(size=(n, 2)), "b": rng.normal(size=n), "b_out": np.zeros(2),
+            "H": rng.normal(size=(b, L, n)), "y": rng.normal(size=(b, L, 2)),
+            "target": np.sign(rng.normal(size=(b, L, 2)))})
+    np.savez(out / "history.npz", pre_mi=np.float64(0.1),
+             **{k: rng.normal(size=E) for k in driver.HISTORY})
+    driver.write_json(out / "done.json", {"settings": s, "authors_commit": commit,
+                                          "tensorflow": "2.15.1", "wall_seconds": 1.0})
+    return s
+
+
+def test_settings_are_the_published_ones_but_the_width_and_bad_ones_are_refused():
+    s = driver.check_settings({})
+    assert s == {"seed": 1001, "width": 64, "epochs": 1000, "pre_steps": 100, "sm_per_mm": 10,
+                 "lambda_mi": 0.1, "snapshot_every": 25, "batch": 20, "steps": 2000,
+                 "transient": 1000}
+    assert driver.check_settings({"width": "512", "lambda_mi": "0"})["width"] == 512
+    for bad in ({"width": 0}, {"epochs": "x"}, {"epochs": 2.5}, {"lambda_mi": "nan"},
+                {"steps": float("inf")}, {"batch": True}, {"critic": 3}, {"seed": -1}):
+        with pytest.raises(driver.SettingsError, match="setting '"):
+            driver.check_settings(bad)
+
+
+def test_seeds():
+    assert run.parse_seeds("1001-1003") == [1001, 1002, 1003]
+    assert run.parse_seeds("1001-1002,1007,1001") == [1001, 1002, 1007]
+    for bad in ("10-5", "a", "", "1-", "-3", "1001-99999"):
+        with pytest.raises(ConfigError, match="'--seeds'"):
+            run.parse_seeds(bad)
+
+
+def test_a_dump_becomes_a_record_with_mifds_metrics(tmp_path):
+    s = fake_dump(tmp_path / "dump", TINY)
+    entry = record.write_record(tmp_path / "dump", tmp_path / "root")
+    assert entry == tmp_path / "root" / "authors-wm" / record.record_key(s, COMMIT)
+    (r,) = record.load_records(tmp_path / "root", width=8)
+    assert record.load_records(tmp_path / "root", width=64) == []
+    assert list(r["snap_epochs"]) == [0, 2, 3] and r["seed"] == 1001
+    with np.load(tmp_path / "dump" / "snap-0003.npz") as z:
+        H, tgt = z["H"].reshape(-1, 40), z["target"].reshape(-1, 2)
+        assert r["snaps"]["Q_cor"][-1] == float(metrics.q_cor(H))
+        assert r["snaps"]["D_cor"][-1] == float(metrics.d_cor(H, tgt))
+        assert r["snaps"]["Q_str"][-1] == float(metrics.q_str(z["W_rec"]))
+        assert r["snaps"]["D_in"][-1] == float(metrics.d_in(z["W_in"]))
+        assert r["snaps"]["D_out"][-1] == float(metrics.d_out(z["W_out"]))
+        assert np.array_equal(r["weights"]["W_rec"][-1], z["W_rec"])
+    assert set(r["hist"]) == set(driver.HISTORY) and r["hist"]["mi"].shape == (3,)
+    assert load_blob(entry / "result.bin")["settings"] == s  # a data file, no pickle
+    meta = json.loads((entry / "meta.json").read_text())
+    assert meta["source"]["commit"] == COMMIT and meta["run"]["tensorflow"] == "2.15.1"
+    assert meta["settings"] == s and meta["wrapped"]
+
+
+def test_bad_dumps_are_refused(tmp_path):
+    d = tmp_path / "d"
+    fake_dump(d, TINY, commit="0123456789")
+    with pytest.raises(record.DumpError, match="commit 0123456789"):
+        record.write_record(d, tmp_path / "root")
+    fake_dump(d, TINY)
+    (d / "snap-0002.npz").unlink()
+    with pytest.raises(record.DumpError, match="snapshots at epochs"):
+        record.read_dump(d)
+    fake_dump(d, TINY)
+    np.savez(d / "snap-0002.npz", **{k: np.zeros(3) for k in record.SNAPSHOT})
+    with pytest.raises(record.DumpError, match="W_rec has shape"):
+        record.read_dump(d)
+    fake_dump(d, {**TINY, "steps": 31})
+    done = json.loads((d / "done.json").read_text())
+    driver.write_json(d / "done.json", {**done, "settings": {**done["settings"], "steps": 30}})
+    with pytest.raises(record.DumpError, match="states of shape"):
+        record.read_dump(d)
+    (d / "done.json").unlink()
+    with pytest.raises(record.DumpError, match="did not finish"):
+        record.read_dump(d)
+    assert not (tmp_path / "root").exists()
+
+
+STAND_IN = """#!{python}
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_authors import fake_dump
+argv = sys.argv[2:]
+a = dict(zip(argv[::2], argv[1::2]))
+s = {{k[2:].replace("-", "_"): v for k, v in a.items() if k not in ("--code", "--out")}}
+seed = int(s.pop("seed"))
+if seed == 1003:
+    sys.exit(7)
+fake_dump(Path(a["--out"]), s, seed)
+"""
+
+
+def test_seeds_run_as_processes_each_recorded_and_committed_once(tmp_path, monkeypatch):
+    python = tmp_path / "python"
+    python.write_text(STAND_IN.format(python=sys.executable, tests=str(Path(__file__).parent)))
+    python.chmod(0o755)
+    code = tmp_path / "mio_rnn"
+    (code / "wm").mkdir(parents=True)
+    (code / "wm" / "run_once.py").write_text("")
+    root = tmp_path / "repo" / "results" / "committed"
+    root.mkdir(parents=True)
+    git = ["git", "-C", str(tmp_path / "repo")]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "init"], check=True)
+    authors = run.Authors(python, code)
+    with pytest.raises(ConfigError, match="checkout at unknown"):
+        authors.check()
+    plan = run.Plan([1001, 1002, 1003], dict(TINY), tmp_path / "work", root)
+    lines: list[str] = []
+    for k in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(k, "t")
+    failed = run.run_seeds(plan, authors, parallel=2, git=True, allow_other_commit=True,
+                           report=lines.append, poll=0.05)
+    assert failed == 1 and any("FAILED    seed 1003" in line for line in lines)
+    assert [r["seed"] for r in record.load_records(root)] == [1001, 1002]
+    log = subprocess.run([*git, "log", "--format=%s"], capture_output=True, text=True).stdout
+    assert log.count("(issue 39)") == 2
+    assert not list((tmp_path / "work").rglob("snap-*.npz"))  # the states are not kept
+    assert plan.todo(COMMIT) == [1003]  # resumable: only the failed seed is left
+
+
+def _authors_or_skip() -> run.Authors:
+    authors = run.Authors.find()
+    try:
+        authors.check()
+    except ConfigError as e:
+        pytest.skip(f"no TensorFlow Python or authors' checkout ({e})")
+    if subprocess.run([str(authors.python), "-c", "import tensorflow"],
+                      capture_output=True).returncode:
+        pytest.skip("the authors' Python has no TensorFlow")
+    return authors
+
+
+def test_the_authors_code_trains_and_is_recorded(tmp_path):
+    authors = _authors_or_skip()
+    plan = run.Plan([1001], {**TINY, "epochs": 2, "snapshot_every": 1}, tmp_path / "work",
+                    tmp_path / "root")
+    assert run.run_seeds(plan, authors, parallel=1, report=lambda line: None, poll=0.2) == 0
+    (r,) = record.load_records(tmp_path / "root")
+    assert list(r["snap_epochs"]) == [0, 1, 2]
+    assert np.isfinite(r["snaps"]["Q_cor"]).all() and np.isfinite(r["hist"]["mi"]).all()
+    assert r["meta"]["run"]["tensorflow"].startswith("2.")
