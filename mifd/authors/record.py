@@ -5,7 +5,9 @@ The metrics are :mod:`mifd.metrics`' own functions on the same kind of inputs as
 experiment's snapshots (:func:`mifd.experiments.wm.evaluate`): Q_cor and D_cor on the states
 ``h`` of a fresh evaluation batch (batch × steps pooled; D_cor against the targets), Q_str on
 ``W_rec``, D_in on ``W_in`` (4 × N), D_out on ``W_out`` (N × 2), accuracy and MSE of the
-outputs. A record is one seed: ``results/committed/authors-wm/<key>/`` with ``config.json``
+outputs. On a dump of their code they equal their own analysis functions (``wm_analysis_essence``:
+``corr_x_and_target``, ``Q_weight_straight``, ``separation_target``/``_input``) to float
+rounding (checked on a width-64 dump, TensorFlow 2.15.1). A record is one seed: ``results/committed/authors-wm/<key>/`` with ``config.json``
 (the settings), ``meta.json`` (their commit, TensorFlow and Keras versions, machine, dates,
 wall time, threads, what the driver wraps) and ``result.bin`` (a data file,
 :mod:`mifd.results.blobs`)::
