@@ -69,3 +69,38 @@ def test_the_figure_has_a_row_per_setting_and_labelled_axes():
     axes = np.array(fig.axes).reshape(2, len(P.METRICS) + 1)
     assert all(ax.get_ylabel() for ax in axes.flat)
     assert all(ax.get_xlabel() == "epoch" for ax in axes[-1])
+
+
+def _with_mi(run, mi_curves, conditions=("mi",)):
+    """``run`` with per-trial MI estimates ``mi_curves`` (trials × 1000 epochs) in both
+    histories."""
+    h = np.asarray(mi_curves, dtype=float).T
+    run.result["hist"] = {"mi": h, "sm_mi": h}
+    return run
+
+
+def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
+    from mifd.paper import mechanism as M
+    ep = np.arange(1, 1001)
+    flat = [np.full(1000, 0.7) + 0.01 * k for k in range(8)]
+    rising = [np.where(ep < 300, 0.7, 0.7 + (ep - 300) / 700) + 0.01 * k for k in range(8)]
+    fade = [RISE_FALL] * 8
+    a = _with_mi(_run(fade), flat)
+    d = M.mi_at_peak(a)
+    assert (d["peak epoch"] == 300).all() and d["MI (critic) end"].round(6).tolist() == \
+        (0.7 + 0.01 * np.arange(8)).round(6).tolist()
+    assert d["MI (critic) at peak"].to_numpy() == pytest.approx(d["MI (critic) end"].to_numpy())
+    b = _with_mi(_run(fade), rising)
+    assert (M.mi_at_peak(b)["MI (critic) end"] > 1.6).all()
+    # the no-MI condition's level: 3 nats
+    no = _run(fade)
+    no.layout = Layout(("no_mi",), 8, 1001)
+    no.config = SimpleNamespace(conditions=("no_mi",))
+    no.result["hist"] = {"sm_mi": np.full((1000, 8), 3.0), "mi": np.full((1000, 8), 3.0)}
+    text = M.mi_sentence({"flat": a, "rising": b}, no)
+    assert "3.00 nats" in text and "under flat the dependence" in text
+    assert "rising the dependence" not in text and "p = " in text
+    # too few trials for the paired test: said so, and no conclusion drawn
+    c = _with_mi(_run(fade[:3]), flat[:3])
+    t = M.mi_sentence({"few": c}, no)
+    assert "not testable at n = 3" in t and "stays" not in t

@@ -94,3 +94,74 @@ def figure(runs: Mapping[str, Any], groups: Sequence[str] = SHOWN):
         ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize=7)
     return fig
+
+
+#: a change counts as shown at this two-sided level (paired Wilcoxon)
+ALPHA = 0.05
+#: an MI estimate counts as minimized below this share of the no-MI condition's level
+MINIMIZED = 0.5
+#: epochs of the centred moving average that smooths the per-epoch MI estimates
+SMOOTH = 51
+
+
+def _smoothed(h: np.ndarray, width: int = SMOOTH) -> np.ndarray:
+    """Centred moving average over epochs (axis 0; edges padded with the end values)."""
+    k = np.ones(width) / width
+    pad = (width // 2, width - 1 - width // 2)
+    return np.stack([np.convolve(np.pad(c, pad, mode="edge"), k, "valid") for c in h.T], 1)
+
+
+def mi_at_peak(rr: Any, condition: str = "mi", metric: str = "Q_cor") -> "pd.DataFrame":
+    """Per trial of ``condition``: the epoch of its ``metric`` peak, the metric there and at
+    the end, and both MI estimates (the statistics network's, ``sm_mi``, and the MM step's,
+    ``mi``; smoothed over :data:`SMOOTH` epochs) there and at the end. Does the dependence
+    between the groups come back as the modules fade, or does it stay minimized?"""
+    import pandas as pd
+    from .persistence import trial_series
+    ep, seeds, q = trial_series(rr, metric, condition)
+    hist = {k: _smoothed(rr.layout.split(np.asarray(rr.result["hist"][k], float))[condition])
+            for k in ("sm_mi", "mi")}
+    rows = []
+    for t in range(q.shape[1]):
+        i = int(np.nanargmax(q[:, t]))
+        e = int(ep[i])
+        row = {"seed": int(seeds[t]), "peak epoch": e, f"{metric} peak": q[i, t],
+               f"{metric} end": q[-1, t]}
+        for k, name in (("sm_mi", "critic"), ("mi", "MM step")):
+            row[f"MI ({name}) at peak"] = hist[k][max(e - 1, 0), t]
+            row[f"MI ({name}) end"] = hist[k][-1, t]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("seed")
+
+
+def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor") -> str:
+    """Computed: per run, the mean ``metric`` at the trials' peaks and at the end beside the
+    critic's MI estimate at the same two moments (and that of the no-MI condition of
+    ``no_mi`` at the end, the level without minimization), with the paired test of the
+    change in MI between the two moments."""
+    from scipy import stats
+    parts, stays = [], []
+    for label, rr in runs.items():
+        d = mi_at_peak(rr, metric=metric)
+        a, b = d["MI (critic) at peak"].to_numpy(), d["MI (critic) end"].to_numpy()
+        p = float("nan") if len(a) < 6 else (  # every difference zero: no change at all
+            float(stats.wilcoxon(b, a).pvalue) if np.any(a != b) else 1.0)
+        stays.append((label, bool(np.isfinite(p) and p >= ALPHA), float(b.mean())))
+        parts.append(f"**{label}** (n = {len(d)}): {metric} {d[f'{metric} peak'].mean():.2f} at "
+                     f"the peaks, {d[f'{metric} end'].mean():.3f} at the end, while the critic's "
+                     f"MI estimate goes from {a.mean():.2f} to {b.mean():.2f} nats "
+                     + (f"(paired Wilcoxon p = {p:.2g})" if np.isfinite(p) else
+                        f"(not testable at n = {len(a)})"))
+    text = "; ".join(parts) + "."
+    if no_mi is not None and "no_mi" in no_mi.config.conditions:
+        level = float(_smoothed(no_mi.layout.split(np.asarray(no_mi.result["hist"]["sm_mi"],
+                                                               float))["no_mi"])[-1].mean())
+        text += f" Without MI minimization the same critic estimates {level:.2f} nats at the end."
+        low = [lbl for lbl, same, end in stays if same and end < MINIMIZED * level]
+        if low:
+            text += (f" So under {', '.join(low)} the dependence between the groups stays "
+                     f"minimized (no change shown between the peaks and the end, and below "
+                     f"{MINIMIZED:.0%} of the level without minimization) while the modules fade: "
+                     "late in training the network finds low-MI solutions that are not "
+                     "functional modules.")
+    return text
