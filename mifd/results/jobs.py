@@ -57,7 +57,7 @@ class Job:
 
 def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
     """The runs the open work needs that are not committed yet (see the module's text)."""
-    from ..paper import mechanism, persistence
+    from ..paper import authors, mechanism, persistence
     store = store or Store()
     jobs = []
     screen = [Job("wm", profile, tuple(persistence._shard_overrides(over, seed, trials).items()),
@@ -70,6 +70,10 @@ def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
         jobs.append(Job("wm", profile, (("conditions", ("no_mi",)), ("rmsprop_eps", "inside"),
                                         ("seed", seed), ("trials", trials)),
                         "no-MI condition, ε inside √"))
+    # our side of the comparison with the authors' code (mifd.paper.authors), then the screen
+    jobs += [Job("wm", profile, tuple(authors.ours_overrides(seed, trials).items()),
+                 "the authors' settings (all sequences and samples per SM step), ours")
+             for seed, trials in authors.OURS_SHARDS]
     jobs += screen[first:]
     for label, over in mechanism.RUNS.items():
         jobs.append(Job("wm-mechanism", profile, tuple(over.items()), f"mechanism, {label}"))

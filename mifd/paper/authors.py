@@ -1,0 +1,137 @@
+"""The authors' code beside ours, trial by trial (issue 39, item 3).
+
+The decisive comparison for the fade of the modules: the authors' TensorFlow working-memory code
+(:mod:`mifd.authors`, their commit, Keras 2.15's RMSprop) and our ``wm`` run at exactly the same
+settings — the book's statistics-network width (:data:`WIDTH`), all 20 sequences and all
+40 000 samples per SM step, RMSprop's ε inside the square root, the MI condition — on the same
+seeds. Where their code keeps its modules and ours does not, the two differ somewhere still to be
+found; where both fade, the published code fades too. Nothing is trained here: the records and
+runs are committed (``make authors …`` and ``mifd jobs``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: the statistics network's width of the comparison (the ``book`` profile's)
+WIDTH = 64
+#: training length of the comparison (the paper's)
+EPOCHS = 1000
+#: ours at the authors' harness settings: the ``book`` profile with all 20 sequences
+#: (``sm_batch=0``) and all samples (``sm_samples=0``) per SM step, ε inside √ (Keras 2.15),
+#: the critic's first layer with both biases (their code), the MI condition only
+OURS = {"conditions": ("mi",), "rmsprop_eps": "inside", "sm_batch": 0, "sm_samples": 0,
+        "critic_double_bias": True}
+#: our runs in seed shards ``(first seed, trials)`` of five trials (one core each)
+OURS_SHARDS = ((1001, 5), (1006, 5))
+#: the epochs compared (the modules peak by about 300; the paper's value is the one at 1000)
+AT = (300, 1000)
+METRICS = ("Q_cor", "D_cor", "Q_str")
+
+
+def ours_overrides(seed: int, trials: int) -> dict[str, Any]:
+    """The ``wm`` ``book`` overrides of one of our shards."""
+    return {**OURS, "seed": seed, "trials": trials}
+
+
+def committed_ours(profile: str = "book", store: Any = None) -> tuple[Any, list[str]]:
+    """Our committed runs at the comparison's settings (shards combined; ``None`` until every
+    shard is committed) and the commands that make the missing shards."""
+    from ..config import config_hash
+    from ..experiments import get_experiment
+    from ..results import shards
+    from ..results.runner import run
+    from ..results.store import Store
+    from .._version import __version__
+    store = store or Store()
+    exp = get_experiment("wm")
+    got, missing = [], []
+    for seed, trials in OURS_SHARDS:
+        over = ours_overrides(seed, trials)
+        if store.committed_entry("wm", config_hash("wm", exp.config(profile, over),
+                                                   __version__)) is None:
+            missing.append(f"mifd run wm --profile {profile} " + " ".join(
+                f"--set {k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in over.items()))
+            continue
+        got.append(run("wm", profile, "cpu", over, store=store, verbose=False, progress=False))
+    if missing or not got:
+        return None, missing
+    return (got[0] if len(got) == 1 else shards.combine(got)), []
+
+
+def committed_theirs(width: int = WIDTH, epochs: int = EPOCHS) -> list[dict[str, Any]]:
+    """The committed records of the authors' code at ``width`` and ``epochs``, by seed."""
+    from ..authors import load_records
+    try:
+        return load_records(width=width, epochs=epochs)
+    except Exception:  # no results/committed (outside a checkout): nothing committed
+        return []
+
+
+def _course(epochs: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    """A trial's metric at :data:`AT`, its peak and the peak's epoch."""
+    out = {}
+    for e in AT:
+        i = int(np.searchsorted(epochs, e, side="right")) - 1
+        out[f"{e}"] = float(values[max(i, 0)])
+    i = int(np.nanargmax(values))
+    out.update({"peak": float(values[i]), "peak epoch": int(epochs[i])})
+    return out
+
+
+def table(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor"
+          ) -> pd.DataFrame:
+    """Per seed: ``metric`` of the authors' code and of ours at epochs :data:`AT` and at its
+    peak (NaN where a side has no trial of that seed)."""
+    from .persistence import trial_series
+    rows: dict[int, dict[str, float]] = {}
+    for rec in theirs:
+        c = _course(np.asarray(rec["snap_epochs"]), np.asarray(rec["snaps"][metric], float))
+        rows.setdefault(int(rec["seed"]), {}).update({("theirs", k): v for k, v in c.items()})
+    if ours is not None:
+        ep, seeds, v = trial_series(ours, metric, "mi")
+        for t, s in enumerate(seeds):
+            c = _course(ep, v[:, t])
+            rows.setdefault(int(s), {}).update({("ours", k): v for k, v in c.items()})
+    df = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+    if df.empty:
+        return df
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    df.index.name = "seed"
+    return df[sorted(df.columns, key=lambda c: (c[0] != "theirs", str(c[1])))]
+
+
+def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",
+             keep: float = 0.75) -> str:
+    """Computed: how many of each side's trials keep ≥ ``keep`` of their peak at the end,
+    the means at the end, and — on the seeds both ran — the paired difference."""
+    df = table(theirs, ours, metric)
+    if df.empty:
+        return "No record of the authors' code and no run of ours at these settings yet."
+    parts = []
+    for side, name in (("theirs", "the authors' code"), ("ours", "ours")):
+        if (side, "1000") not in df:
+            parts.append(f"{name}: not committed yet")
+            continue
+        d = df[side].dropna()
+        k = int((d["1000"] >= keep * d["peak"]).sum())
+        parts.append(f"{name} (n = {len(d)}): mean {metric} {d['300'].mean():.3f} at epoch 300, "
+                     f"{d['1000'].mean():.3f} at epoch 1000; {k} of {len(d)} trials keep ≥ "
+                     f"{keep:.0%} of their peak")
+    text = "; ".join(parts) + "."
+    if ("theirs", "1000") in df and ("ours", "1000") in df:
+        both = df.dropna(subset=[("theirs", "1000"), ("ours", "1000")])
+        if len(both) >= 6:
+            from scipy import stats
+            diff = both[("ours", "1000")] - both[("theirs", "1000")]
+            p = stats.wilcoxon(diff).pvalue if np.any(diff != 0) else 1.0
+            shown = ("a difference shown" if p < 0.05 else
+                     f"no difference shown at n = {len(both)}")
+            text += (f" On the {len(both)} seeds both ran, ours minus theirs at epoch 1000: "
+                     f"{diff.mean():+.3f} (paired Wilcoxon p = {p:.2g}: {shown}).")
+        else:
+            text += f" Paired comparison not testable at n = {len(both)} common seeds."
+    return text

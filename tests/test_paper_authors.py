@@ -1,0 +1,42 @@
+"""The authors' code beside ours, trial by trial, on hand-built courses."""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from mifd.experiments.base import Layout
+from mifd.paper import authors as A
+
+EPOCHS = np.arange(0, 1001, 25)
+FADE = np.where(EPOCHS <= 300, EPOCHS / 300 * 0.4, 0.4 * (1 - (EPOCHS - 300) / 800))
+STAY = np.minimum(EPOCHS / 300, 1) * 0.4
+
+
+def _record(seed, curve):
+    return {"seed": seed, "snap_epochs": EPOCHS, "snaps": {m: curve for m in A.METRICS}}
+
+
+def _ours(curves, seed=1001):
+    v = np.stack(curves, axis=1)
+    return SimpleNamespace(result={"snap_epochs": EPOCHS, "snaps": {m: v for m in A.METRICS}},
+                           layout=Layout(("mi",), v.shape[1], seed))
+
+
+def test_the_table_pairs_the_two_codes_by_seed():
+    theirs = [_record(1001 + i, STAY if i < 2 else FADE) for i in range(8)]
+    ours = _ours([FADE] * 8, seed=1003)  # seeds 1003..1010: six in common
+    t = A.table(theirs, ours)
+    assert list(t.index) == list(range(1001, 1011))
+    assert np.isnan(t.loc[1001, ("ours", "1000")]) and np.isnan(t.loc[1010, ("theirs", "1000")])
+    assert t.loc[1001, ("theirs", "peak epoch")] == 300
+    assert t.loc[1001, ("theirs", "1000")] == STAY[-1] and t.loc[1004, ("ours", "300")] == 0.4
+    text = A.sentence(theirs, ours)
+    assert "2 of 8 trials keep" in text and "0 of 8 trials keep" in text
+    assert "On the 6 seeds both ran" in text
+
+
+def test_few_common_seeds_or_no_data_say_so():
+    assert "No record" in A.sentence([], None)
+    t = A.sentence([_record(1001, FADE)], _ours([FADE], seed=1001))
+    assert "not testable at n = 1" in t
+    assert "ours: not committed yet" in A.sentence([_record(1001, FADE)], None)
