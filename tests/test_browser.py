@@ -101,3 +101,56 @@ def test_page_in_a_real_browser(browser, served, name):
             page.screenshot(path=str(out / "landing.png"), full_page=True)
     finally:
         page.close()
+
+
+#: the left and right edges of the page's text column (the article's content box) and the width
+#: and right edge of every table a reader sees (display: none ones are 0 wide), with its start
+_TABLES = """() => {
+    const art = document.querySelector('article.bd-article') || document.querySelector('main');
+    const r = art.getBoundingClientRect(), st = getComputedStyle(art);
+    const left = r.left + parseFloat(st.paddingLeft), right = r.right - parseFloat(st.paddingRight);
+    const tables = [...document.querySelectorAll('table')].map(t => {
+        const b = t.getBoundingClientRect();
+        return [b.width, b.left, b.right, t.innerText.slice(0, 60).replace(/\\s+/g, ' ')];
+    }).filter(([w]) => w > 0);
+    return [left, right, tables];
+}"""
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_no_table_is_wider_than_the_text_column(browser, served, name):
+    """Every table a reader sees fits the page's text column at 1280 px: none sticks out of it
+    or needs sideways scrolling (issue 36: 28 of 93 tables did)."""
+    page, _ = _visit(browser, served + name + ".html")
+    try:
+        left, right, tables = page.evaluate(_TABLES)
+        assert right - left > 400, (left, right)  # the column was found
+        wide = [f"{w:.0f} px in a {right - left:.0f} px column: {text}"
+                for w, a, b, text in tables if w > right - left + 1 or b > right + 1 or a < left - 1]
+        assert not wide, f"{name}: tables wider than the text column:\n" + "\n".join(wide)
+    finally:
+        page.close()
+
+
+def test_the_landing_pages_first_screen_answers(browser, served):
+    """At 1280 × 900 the landing page's first screen shows the headline (its first lines at
+    least), and the claims table starts by the second; screenshots of both screens are saved."""
+    page, _ = _visit(browser, served + toc_files()[0] + ".html")
+    try:
+        head = page.locator(".mifd-headline")
+        assert head.count() == 1
+        box = head.bounding_box()
+        assert box is not None and box["y"] + 60 < 900, box
+        assert "tests of the paper" in head.inner_text()
+        start = page.locator("table.mifd-claims").first.bounding_box()  # its header row
+        assert start is not None and start["y"] + 30 < 2 * 900, start
+        rows = page.locator("tr.mifd-claim").count()
+        assert rows == int(page.locator(".mifd-claims-tables").get_attribute("data-rows"))
+        out = ROOT / "_build" / "smoke" / "screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        for i in (0, 1):
+            page.evaluate(f"window.scrollTo(0, {900 * i})")
+            page.wait_for_timeout(200)
+            page.screenshot(path=str(out / f"landing-screen-{i + 1}.png"))
+    finally:
+        page.close()

@@ -96,3 +96,56 @@ def test_the_execution_cache_that_is_invalidated_is_the_one_the_build_used(smoke
     cache = execution_cache("smoke", ROOT)
     assert cache.is_dir() and any(cache.iterdir())
     assert (cache.parent / "mifd-cache-key").exists()
+
+
+#: a cell pandas cut (``display.max_colwidth``: its text ends in "..."), or the "..." / "…" cell
+#: of a row or column pandas left out (a "…" inside a cell, e.g. ``l2=…`` for "a value", is text)
+_CUT = re.compile(r"^(\.\.\.|…)$|\.\.\.$")
+
+
+def test_no_table_cuts_rows_or_cells(smoke_book):
+    """No table on any page hides rows or cuts cells: pandas' "..." rows and columns, its "n rows
+    × m columns" line under a cut frame, cells it cut to "..." (issue 36: the claims table
+    showed 10 of its 61 rows; 20 tables cut cells)."""
+    from bs4 import BeautifulSoup
+    cut, tables = [], 0
+    for name, text in _pages(smoke_book).items():
+        soup = BeautifulSoup(text, "html.parser")
+        for table in soup.find_all("table"):
+            tables += 1
+            for cell in table.find_all(["td", "th"]):
+                t = cell.get_text(" ", strip=True)
+                if _CUT.search(t):
+                    cut.append(f"{name}: {t[-80:]!r}")
+        for shape in re.findall(r"\d+ rows × \d+ columns", soup.get_text(" ")):
+            cut.append(f"{name}: {shape}")
+    assert tables >= 10
+    assert not cut, "\n".join(cut)
+
+
+def test_the_landing_page_shows_every_claim(smoke_book, smoke_store, monkeypatch):
+    """Every row of the claims table (recomputed here from the build's store, as the page
+    computes it) is a row of the landing page, with its verdict; the headline comes first."""
+    from bs4 import BeautifulSoup
+
+    from mifd.paper import claims, landing
+    monkeypatch.setenv("MIFD_STORE", str(smoke_store))
+    runs = landing.load("smoke")
+    table = claims.claims_table(runs["wm"], runs["sep"], wm_gpu=runs["wm_gpu"],
+                                sep_gpu=runs["sep_gpu"])
+    soup = BeautifulSoup((smoke_book / "book" / "intro.html").read_text(), "html.parser")
+    rows = soup.select("tr.mifd-claim")
+    shown = [(r["data-section"], r["data-claim"], r.select_one(".mifd-verdict").get_text())
+             for r in rows]
+    assert shown == list(zip(table["section"], table["claim"], table["verdict"]))
+    headline = soup.select_one(".mifd-headline")
+    assert headline is not None and "tests of the paper" in headline.get_text()
+    text = str(soup)
+    assert text.index("mifd-headline") < text.index("mifd-claim")
+    assert text.index("mifd-headline") < text.index("mifd-provenance")
+    for word in ("Rules:", "Settings of the"):  # the rules and settings went to the appendix
+        assert word not in soup.get_text(), word
+    assert soup.select_one('a[href^="rules.html#rule-"]') is not None
+    appendix = (smoke_book / "book" / "rules.html").read_text()
+    for kind in landing.plain_rules():
+        assert f'id="rule-{kind.replace(" ", "-")}"' in appendix, kind

@@ -82,21 +82,22 @@ def test_a_far_reduced_runs_level_verdicts_are_labelled_and_not_counted(table):
     assert "reduced scale" in text and "1/50" in text  # said once, in the section's heading
     head = landing.headline(table)
     assert 'class="mifd-headline"' in head
-    assert f"{int(counted.sum())} tests of the paper" in head
-    assert "2 level verdicts of far-reduced runs are not counted" in head
-    assert "1/50" in head and "not counted as tests of the paper" in head
+    assert f"Of {int(counted.sum())} tests of the paper" in head
+    assert "2 level verdicts of far-reduced runs not counted" in head
     # working memory: 6 claims tested — 2 hold, 1 holds in part, 1 differs, 2 open
     wm = re.search(r"<li><b>working memory</b>.*?</li>", head).group(0)
-    assert "of 6 claims tested, 2 hold, 1 holds in part, 1 differs, 2 open" in wm
-    assert "Differ: metric 1 (mi)." in wm
+    assert "2 hold, 1 holds in part, 1 differs, 2 open of 6; differ: metric 1 (mi)." in wm
+    assert "not tests of the paper" not in wm
     sep = re.search(r"<li><b>separation</b>.*?</li>", head).group(0)
-    assert "of 2 claims tested, 1 holds, 1 holds in part." in sep
+    assert "1 holds, 1 holds in part of 2." in sep
+    assert "Its 2 level verdicts are <b>not tests of the paper</b>" in sep and "1/50" in sep
 
 
 def test_a_table_without_kind_or_scale_counts_every_row():
     t = pd.DataFrame([{"section": "s", "claim": "a", "where": "w", "verdict": "reproduced"}])
     assert landing.tests_of_paper(t).all()
-    assert "1 tests of the paper" in landing.headline(t) or "1 test" in landing.headline(t)
+    assert "Of 1 test of the paper's claims" in landing.headline(t)
+    assert "not counted" not in landing.headline(t)
 
 
 def test_beyond_table_whole():

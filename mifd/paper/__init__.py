@@ -13,10 +13,10 @@
 * :mod:`~mifd.paper.wm`, :mod:`~mifd.paper.separation` — each section's paper-vs-ours table,
   trial classes, L2 sweep;
 * :mod:`~mifd.paper.claims` — the landing page's claims table and its summary;
-* :mod:`~mifd.paper.scale` — how far a run is from the published size (far-reduced runs' level
+* ``mifd.paper.scale`` — how far a run is from the published size (far-reduced runs' level
   verdicts are not tests of the paper);
-* :mod:`~mifd.paper.landing` — the landing page: its headline, key figure and whole tables;
-  :mod:`~mifd.paper.appendix` — the rules and settings appendix it links to;
+* ``mifd.paper.landing`` — the landing page: its headline, key figure and whole tables;
+  ``mifd.paper.appendix`` — the rules and settings appendix it links to;
 * :mod:`~mifd.paper.variants` — the working-memory run under the paper-versus-code options;
 * :mod:`~mifd.paper.mine_benchmark` — the MI estimators' benchmark against its literature.
 """

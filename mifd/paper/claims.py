@@ -64,8 +64,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                  sep_gpu: Any | None = None) -> pd.DataFrame:
     """One row per claim: section, claim, paper, ours, our intervals, the smallest difference
     from the paper's level our n detects (:func:`mifd.paper.rules.detectable`), where (profile,
-    device), verdict, the rule that gave it (``kind``: :func:`_kind`, ``timing``, ``failed
-    trials``, ``parts``) and the run's far reduction (``scale``: :func:`mifd.paper.scale.far_note`,
+    device), verdict, the rule that gave it (``kind``: ``_kind``, ``timing``, ``failed
+    trials``, ``parts``) and the run's far reduction (``scale``: ``mifd.paper.scale.far_note``,
     empty near the published scale).
     ``wm_gpu``: a second working-memory run (the published settings on a GPU, possibly with
     fewer trials: :func:`mifd.results.shards.committed_shards`), whose rows follow the first's under
@@ -187,7 +187,7 @@ def beyond_table(bimt: Any | None = None, bimt_separation: Any | None = None,
                  growing_brains: Any | None = None) -> pd.DataFrame:
     """The questions the chapters beyond the paper ask, one row each: section, question, answer
     (by the chapter's stated rule), ours (the numbers), where (profile, device, trials, length),
-    scale (the sizes below the published run's: :func:`mifd.paper.scale.describe`).
+    scale (the sizes below the published run's: ``mifd.paper.scale.describe``).
     Built from the runs given (``None``: left out): BIMT beside MI minimization on working
     memory and on separation (:func:`mifd.paper.bimt.questions`), the dependence penalties
     on both (:func:`mifd.paper.penalties.questions`), and Growing Brains on the cognitive tasks

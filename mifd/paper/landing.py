@@ -97,20 +97,18 @@ def _names(rows: pd.DataFrame, kind: str) -> str:
     return ", ".join(sel)
 
 
-def _section_sentence(section: str, rows: pd.DataFrame, counted: pd.Series,
-                      note: str = "") -> str:
-    where = "; ".join(dict.fromkeys(rows["where"])) + (f"; {note}" if note else "")
+def _section_sentence(section: str, rows: pd.DataFrame, counted: pd.Series) -> str:
+    where = "; ".join(dict.fromkeys(", ".join(w.split(", ")[:3]) for w in rows["where"]))
     tested = rows[counted]
-    text = (f"<b>{html.escape(section)}</b> ({html.escape(where)}): of {len(tested)} claims "
-            f"tested, {_counts(tested['verdict'])}.")
     differ = _names(tested, "differs")
-    if differ:
-        text += f" Differ: {html.escape(differ)}."
+    text = (f"<b>{html.escape(section)}</b> ({html.escape(where)}): "
+            f"{_counts(tested['verdict'])} of {len(tested)}"
+            + (f"; differ: {html.escape(differ)}" if differ else "") + ".")
     far = rows[~counted]
     if len(far):
-        text += (f" This run is far below the published scale ({html.escape(_far(rows))}): its "
-                 f"{len(far)} level verdicts ({_counts(far['verdict'])}) are shown labelled "
-                 "and <b>not counted as tests of the paper</b>.")
+        first = _far(rows).split("; ")[0]
+        text += (f" Its {len(far)} level verdicts are <b>not tests of the paper</b>: the run "
+                 f"is far below the published scale ({html.escape(first)}).")
     return text
 
 
@@ -119,24 +117,32 @@ def _far(rows: pd.DataFrame) -> str:
     return next((s for s in rows.get("scale", []) if _has_scale(s)), "")
 
 
-def headline(table: pd.DataFrame, notes: Mapping[str, str] | None = None) -> str:
+def headline(table: pd.DataFrame) -> str:
     """The landing page's answer (HTML, ``div.mifd-headline``): over all runs, how many of the
     paper's claims our tests find to hold, in part, differ or leave open; then one sentence per
-    section (run, scale, counts, the claims that differ); ``notes``: section → a word on its
-    runs, said after them."""
+    section (run, counts, the claims that differ, a far-reduced run's scale)."""
     counted = tests_of_paper(table)
     n_far = int((~counted).sum())
-    head = (f"{int(counted.sum())} tests of the paper's claims in "
-            f"{table['section'].nunique()} sets of runs: {_counts(table['verdict'][counted])}"
-            + (f"; {n_far} level verdicts of far-reduced runs are not counted" if n_far else "")
-            + ". Each verdict is a test at "
-            f"p &lt; {rules.ALPHA:g}; <i>open</i> counts what our number of trials cannot "
-            "decide or what still changed at the end of training.")
-    items = "".join(f"<li>{_section_sentence(s, rows, counted[rows.index], (notes or {}).get(s, ''))}</li>"
+    n = int(counted.sum())
+    head = (f"Of {n} test{'s' if n != 1 else ''} of the paper's claims "
+            f"({table['section'].nunique()} sets of runs, each test at p &lt; {rules.ALPHA:g}): "
+            f"{_counts(table['verdict'][counted])}"
+            + (f"; {n_far} level verdicts of far-reduced runs not counted" if n_far else "")
+            + ".")
+    items = "".join(f"<li>{_section_sentence(s, rows, counted[rows.index])}</li>"
                     for s, rows in table.groupby("section", sort=False))
-    meaning = "; ".join(f"<i>{k}</i>: {v}" for k, v in GROUP_MEANING.items())
     return (f'<div class="mifd-headline"><p><b>The answer in short.</b> {head}</p>'
-            f"<ul>{items}</ul><p style=\"font-size:0.85em\">{meaning}.</p></div>")
+            f"<ul>{items}</ul></div>")
+
+
+def legend() -> str:
+    """What each verdict group means, in its badge's colours (HTML)."""
+    return ('<p class="mifd-legend" style="font-size:0.85em">' + "; ".join(
+        f'<span style="color:{COLORS[k][0]}; background:{COLORS[k][1]}; border-radius:0.8em; '
+        f'padding:0 0.5em">{html.escape(k)}</span> {html.escape(v)}'
+        for k, v in GROUP_MEANING.items())
+        + '; <span style="color:#424a53">grey with <i>at reduced scale</i></span>: a level '
+        "verdict of a far-reduced run, not a test of the paper.</p>")
 
 
 def badge(verdict: str, reduced: str = "") -> str:
@@ -199,7 +205,8 @@ def claims_html(table: pd.DataFrame) -> str:
                    f"({html.escape(section)})</summary>"
                    + _table(DETAIL_COLUMNS, "".join(detail), "mifd-claims-detail")
                    + "</details>")
-    return f'<div class="mifd-claims-tables" data-rows="{len(table)}">{"".join(out)}</div>'
+    return (f'<div class="mifd-claims-tables" data-rows="{len(table)}">{legend()}'
+            f'{"".join(out)}</div>')
 
 
 def beyond_html(table: pd.DataFrame) -> str:
@@ -237,7 +244,7 @@ def key_figure(runs: Mapping[str, Any], metric: str = "Q_cor"):
     end-of-training level (dotted line, band: mean ± sd)."""
     import matplotlib.pyplot as plt  # noqa: F401
     from ..pages import plotting
-    fig, (ax,) = plotting.panels(1, 6.4, 3.2, layout="constrained")
+    fig, (ax,) = plotting.panels(1, 6.4, 2.4, layout="constrained")
     for k, (label, rr) in enumerate((k, v) for k, v in runs.items() if v is not None):
         ep = np.asarray(rr.result["snap_epochs"], dtype=float)
         for c, v in rr.split(np.asarray(rr.result["snaps"][metric], dtype=float)).items():
