@@ -56,7 +56,8 @@ def _named_works(text: str) -> list[tuple[str, str]]:
     """(surname, year) of every "Surname et al. (2019)" / "Surname et al. 2019" /
     "Surname and Other (2019)" in prose (cite roles excluded)."""
     text = re.sub(r"\{cite(?::\w+)?\}`[^`]+`", "", text)
-    pat = r"\b([A-Z][A-Za-zÀ-ÿ-]+)(?: et al\.|,? and [A-Z][A-Za-zÀ-ÿ-]+)'?s?,? \(?((?:19|20)\d\d)\b"
+    name = r"[A-Z][A-Za-zÀ-ÿ-]+"
+    pat = rf"\b({name})(?: et al\.|,? and {name})'?s?,? \(?((?:19|20)\d\d)\b"
     return re.findall(pat, text)
 
 

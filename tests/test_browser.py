@@ -126,7 +126,8 @@ def test_no_table_is_wider_than_the_text_column(browser, served, name):
         left, right, tables = page.evaluate(_TABLES)
         assert right - left > 400, (left, right)  # the column was found
         wide = [f"{w:.0f} px in a {right - left:.0f} px column: {text}"
-                for w, a, b, text in tables if w > right - left + 1 or b > right + 1 or a < left - 1]
+                for w, a, b, text in tables
+                if w > right - left + 1 or b > right + 1 or a < left - 1]
         assert not wide, f"{name}: tables wider than the text column:\n" + "\n".join(wide)
     finally:
         page.close()

@@ -98,8 +98,9 @@ def test_the_execution_cache_that_is_invalidated_is_the_one_the_build_used(smoke
     assert (cache.parent / "mifd-cache-key").exists()
 
 
-#: a cell pandas cut (``display.max_colwidth``: its text ends in "..."), or the "..." / "…" cell
-#: of a row or column pandas left out (a "…" inside a cell, e.g. ``l2=…`` for "a value", is text)
+#: a cell pandas cut (``display.max_colwidth``: its text ends in "..."), or the "..." / "…"
+#: cell of a row or column pandas left out (a "…" in a cell, e.g. ``l2=…`` for "a value", is
+#: text)
 _CUT = re.compile(r"^(\.\.\.|…)$|\.\.\.$")
 
 

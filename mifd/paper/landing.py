@@ -49,7 +49,8 @@ _CELL = "padding:0.25em 0.4em; border-bottom:1px solid #d0d7de; vertical-align:t
 
 
 def plain_rules() -> dict[str, str]:
-    """One plain line per rule of :mod:`mifd.paper.rules` (the full text: :data:`RULES`)."""
+    """One plain line per rule of :mod:`mifd.paper.rules` (the full text:
+    :data:`mifd.paper.rules.RULES`)."""
     a, m = f"p < {rules.ALPHA:g}", f"{rules.MATTERS:.0%}"
     return {
         "level": f"Welch test against the paper's mean ± sd, {a}; consistent: shown within "
