@@ -12,6 +12,7 @@ committed benchmark results.
 - :mod:`mifd.perf.committed`: the committed benchmark JSONs, their tables and the goals' verdicts.
 - :mod:`mifd.perf.allocator_ab`: the A/B of the host-memory setting (:mod:`mifd.accel.allocator`).
 - :mod:`mifd.perf.port`: the straightforward port of the working-memory loop, the baseline.
+- :mod:`mifd.perf.summary`: the performance page's takeaway and closing points.
 
 The names the book's performance page uses are importable from here.
 """
