@@ -84,3 +84,54 @@ def test_folded_block_holds_raw_tables():
                        tables={"run 1": pd.DataFrame({"s": [1.5]})}).data
     assert h.startswith("<details") and "<b>Every committed benchmark</b> (click to unfold)" in h
     assert "<p>x</p>" in h and "<em>n</em>" in h and h.count("<table") == 1
+
+
+def test_timing_findings_and_summary_are_written_from_the_onset_tables():
+    import pandas as pd
+    from mifd.paper import timing
+    t = pd.DataFrame([{"functional": "Q_cor", "structural": "Q_str", "trials with both onsets": 5,
+                       "functional first": 4, "median lag": 100.0,
+                       "Wilcoxon p (functional first)": 0.06}])
+    text = timing.findings([("run A", t, "epochs")])
+    assert text.startswith("The functional measures rise first: 4 of 5")
+    assert "**run A**: Q_cor before Q_str in 4 of 5 trials (median lag 100 epochs, p = 0.06)" in text
+    late = t.assign(**{"functional first": 1})
+    assert timing.findings([("r", late, "steps")]).startswith("The functional measures do not")
+    assert timing.summary_points([("run A", t, "epochs")], ["declined."]) == [
+        "run A: Q_cor before Q_str in 4 of 5 trials (median lag 100 epochs, p = 0.06).", "declined."]
+
+
+def test_performance_summary_counts_the_goals():
+    import pandas as pd
+    from mifd.perf import summary
+    v = pd.DataFrame({"goal": ["a ≤ 10 min", "b", "c", "info"],
+                      "best measured": ["43 min", "1.2×", "—", "2×"],
+                      "verdict": ["not met", "met", "not measured (no such device)", "—"]}
+                     ).set_index("goal")
+    text = summary.findings(v)
+    assert text.startswith("1 of 3 speed goals met")
+    assert "- **not met**: a ≤ 10 min — best exact measurement 43 min" in text
+    assert "- **not measured**: c" in text and "info" not in text
+    req = [{"experiment": "wm", "goal (min)": 10.0, "needed TFLOP/s": 93.4,
+            "× H100 fp32 peak": 1.4}]
+    pts = summary.summary_points(v, req)
+    assert pts[0] == "Goals met: 1; not met: 1 (a ≤ 10 min); not measured: 1."
+    assert "only reduced-precision matmuls" in pts[1] and "93 TFLOP/s" in pts[1]
+
+
+def test_variants_effects_are_paired_and_in_units_of_the_default_spread():
+    from types import SimpleNamespace
+    from mifd.paper import variants
+
+    def run(q):
+        m = {k: list(q) for k in variants.METRICS}
+        return SimpleNamespace(result={"trials": {"mi": m}})
+    runs = {"default": run([0.1, 0.2, 0.3]), "same": run([0.1, 0.2, 0.3]),
+            "shifted": run([1.1, 1.2, 1.3])}
+    eff = variants.effects(runs)
+    shifted = eff[eff["variant"] == "shifted"]
+    assert shifted["delta"].round(6).eq(1.0).all() and shifted["large"].all()
+    assert not eff[eff["variant"] == "same"]["large"].any()
+    text = variants.findings(runs)
+    assert "**shifted** changes a headline metric" in text and "same stay within it" in text
+    assert variants.summary_points(runs)[1].endswith("— large.")
