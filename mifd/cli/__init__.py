@@ -147,7 +147,29 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_convert_results(args) -> int:
-    return _convert_results(args.paths)
+    """``mifd convert-results``: :func:`mifd.results.store.convert_results`, one line per converted
+    file and a total; a file that does not convert is one line (exit 2)."""
+    from ..results.store import CorruptFileError, Store, convert_results
+    paths = args.paths
+    if not paths:
+        store = Store()
+        paths = [str(p) for p in (store.root, *store.committed) if p.exists()]
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise ConfigError(f"parameter 'paths': got {missing[0]!r}; allowed: existing files or "
+                          "folders")
+    try:
+        rows = convert_results(paths)
+    except CorruptFileError as e:
+        raise ConfigError(f"parameter 'paths': {e}; allowed: files of the former or the data "
+                          "format that verify") from None
+    for r in rows:
+        if r["status"] == "converted":
+            print(f"converted {r['path']} ({r['bytes_before']} -> {r['bytes_after']} bytes)")
+    done = [r for r in rows if r["status"] == "converted"]
+    print(f"{len(done)} converted, {len(rows) - len(done)} already data files; "
+          f"{sum(r['bytes_before'] for r in rows)} -> {sum(r['bytes_after'] for r in rows)} bytes")
+    return 0
 
 
 def _cmd_import_results(args) -> int:
