@@ -90,7 +90,7 @@ class _LegacyUnpickler(pickle.Unpickler):
 def read_legacy(raw: bytes, path: Any = "file", max_unpacked: int = MAX_UNPACKED) -> Any:
     """Decode a file of the former format (checksum line, then ``torch.save``'s zip) with
     the allow-list unpickler (``_LegacyUnpickler``): arrays, tensors and plain Python
-    values only; raises :class:`CorruptFileError` for anything else."""
+    values only; raises :class:`~mifd.results.blobs.CorruptFileError` for anything else."""
     head, sep, payload = raw.partition(b"\n")
     if not is_legacy(raw) or hashlib.sha256(payload).hexdigest().encode() != head:
         raise CorruptFileError(f"{path}: not a former-format file or checksum mismatch")

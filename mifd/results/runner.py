@@ -167,16 +167,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     exp = get_experiment(experiment)
     dev = resolve_device(device)
     cfg = exp.config(profile, overrides, dev)
-    if hasattr(cfg, "sm_precision"):
-        from ..adversarial import check_precision
-        check_precision(cfg.sm_precision, dev)
-    check_kernel(cfg, dev)
-    if getattr(cfg, "graph_sm_pass", False):
-        from ..accel.cudagraphs import check_graph_device
-        check_graph_device(dev)
-    if out is not None:
-        check_out(out)
-    check_memory(exp, cfg, dev)
+    _check_run(exp, cfg, dev, out)
     retain = dev == "cpu" and default_for_runs()  # see mifd.accel.allocator
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
@@ -220,6 +211,21 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
         print(rr.describe() + describe_reproduction(meta, code))
     return rr
 
+
+
+def _check_run(exp: Experiment, cfg: Any, dev: str, out: str | Path | None) -> None:
+    """Refuse, in one line and before any work, what cannot run on ``dev``: the critic's
+    precision, the GRU kernel, CUDA graphs, the ``out`` folder, the memory it needs."""
+    if hasattr(cfg, "sm_precision"):
+        from ..adversarial import check_precision
+        check_precision(cfg.sm_precision, dev)
+    check_kernel(cfg, dev)
+    if getattr(cfg, "graph_sm_pass", False):
+        from ..accel.cudagraphs import check_graph_device
+        check_graph_device(dev)
+    if out is not None:
+        check_out(out)
+    check_memory(exp, cfg, dev)
 
 def _found(entry: Entry, code: str) -> tuple[Found, Any]:
     """The state of ``entry``'s result for ``code``, and the result."""
