@@ -402,3 +402,14 @@ def test_the_cost_of_a_run_made_in_parts_is_its_longest_part(tmp_path):
     cost = profile_costs(dst)["cost_separation_book"]
     assert cost.startswith(f"≈ {max(walls) / 60:.0f} min (")
     assert f"{len(walls)} processes side by side" in cost
+
+
+def test_an_experiment_without_a_training_unit_is_refused():
+    import pytest
+
+    from mifd.config import ConfigError
+    from mifd.experiments import EXPERIMENTS
+    from mifd.perf.harness import UNITS, unit_for
+    assert set(UNITS) <= set(EXPERIMENTS)
+    with pytest.raises(ConfigError, match="got 'wm-audit'; allowed: one with a training unit"):
+        unit_for("wm-audit", None, "cpu")  # once a fallthrough to the separation unit

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mifd import metrics
+from problems import silence, two_groups
 
 
 def test_modularity_equals_networkx_on_random_weighted_graphs():
@@ -57,13 +58,9 @@ def test_d_measures_are_one_and_zero_where_they_must_be():
 
 
 def test_q_cor_of_independent_blocks_and_silenced_units():
-    rng = np.random.default_rng(3)
-    a, b = rng.standard_normal((2000, 1)), rng.standard_normal((2000, 1))
-    X = np.concatenate([a + 0.1 * rng.standard_normal((2000, 3)),
-                        b + 0.1 * rng.standard_normal((2000, 3))], axis=1)
+    X = two_groups()
     assert metrics.q_cor(X) > 0.45
-    X[:, 3:] = 0.0  # silenced group: correlations undefined → 0, no NaN
-    assert np.isfinite(metrics.q_cor(X))
+    assert np.isfinite(metrics.q_cor(silence(X)))  # correlations undefined → 0, no NaN
 
 
 def test_accuracy_counts_zero_targets_as_negative():

@@ -2,31 +2,29 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from mifd import mine
 from mifd.nn import clip_grad_norm_per_trial
+from problems import gaussian_cov, gaussian_pair
 
 
 @pytest.mark.parametrize("mi", [2.0, 4.0, 6.0, 8.0, 10.0])
 def test_gaussian_logdet_estimate_within_2_percent(mi):
     d = 20
-    rho = mine.rho_for_mi(mi, d)
+    x, y, rho = gaussian_pair(10_000, d, mi=mi, seed=1)
     assert mine.gaussian_mi(rho, d) == pytest.approx(mi, rel=1e-12)
-    x, y = mine.sample_correlated_gaussian(10_000, d, rho, torch.Generator().manual_seed(1))
     assert mine.gaussian_mi_estimate(x, y) == pytest.approx(mi, rel=0.02)
 
 
 def test_gaussian_mi_from_cov_matches_closed_form():
     d, rho = 3, 0.6
-    cov = np.block([[np.eye(d), rho * np.eye(d)], [rho * np.eye(d), np.eye(d)]])
-    assert mine.gaussian_mi_from_cov(cov, d) == pytest.approx(mine.gaussian_mi(rho, d), rel=1e-12)
+    assert mine.gaussian_mi_from_cov(gaussian_cov(d, rho), d) == pytest.approx(mine.gaussian_mi(rho, d), rel=1e-12)
 
 
 def test_copula_estimate_unchanged_by_cubic_transform():
-    x, y = mine.sample_correlated_gaussian(5000, 5, 0.7, torch.Generator().manual_seed(2))
+    x, y, _ = gaussian_pair(5000, 5, rho=0.7, seed=2)
     a = mine.copula_mi_estimate(x, y)
     b = mine.copula_mi_estimate(x, y ** 3)
     c = mine.copula_mi_estimate(torch.tanh(x.double()), y ** 3)
@@ -46,9 +44,8 @@ def test_derangement_has_no_fixed_points():
 
 def test_dv_nwj_with_the_optimal_critic_recover_the_truth():
     d, mi = 5, 1.5
-    rho = mine.rho_for_mi(mi, d)
     g = torch.Generator().manual_seed(3)
-    x, y = mine.sample_correlated_gaussian(200_000, d, rho, g)
+    x, y, rho = gaussian_pair(200_000, d, mi=mi, gen=g)
     tj = mine.optimal_gaussian_critic(x, y, rho)[None].double()
     perm = mine.derangement(len(x), g)
     tm = mine.optimal_gaussian_critic(x, y[perm], rho)[None].double()
@@ -136,7 +133,7 @@ def test_trained_dv_critic_within_15_percent_at_1_to_2_nats():
     critic = mine.make_critic("joint", [0], d, d, (64, 64))
     _train(critic, 400, d, rho, [0], "dv", "all_pairs", lr=2e-3, batch=96)
     g = torch.Generator().manual_seed(7)
-    x, y = mine.sample_correlated_gaussian(50_000, d, rho, g)
+    x, y, _ = gaussian_pair(50_000, d, rho=rho, gen=g)
     with torch.no_grad():
         tj, tm, _ = mine.joint_and_marginal_scores(critic, x[None], y[None], "derangement", [g])
         est = float(mine.dv(tj, tm))

@@ -13,6 +13,7 @@ from mifd.experiments.base import Layout, RunResult
 from mifd.paper import rules, timing, variants
 from mifd.paper import separation as sep_paper
 from mifd.paper import wm as wm_paper
+from problems import CURVES, EPOCHS, curves
 
 
 def _rr(result, **cfg):
@@ -111,22 +112,17 @@ def test_onset_is_the_first_snapshot_past_the_fraction_of_the_rise():
 
 
 def test_onset_of_a_rise_and_fall_curve_is_read_against_its_peak():
-    ep = np.array([0, 100, 200, 300, 400, 500, 600, 700, 800, 900])
-    # rises to 1.0 by epoch 300, falls back to 0.1 (net rise 0.1: half of it, 0.05, is
-    # reached at epoch 100 by the old rule; half of the rise to the peak, 0.5, at epoch 200)
-    fall = np.array([0.0, 0.3, 0.6, 1.0, 0.8, 0.6, 0.4, 0.2, 0.1, 0.1])
-    stay = np.array([0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.0, 1.0])  # rise and stay
-    never = np.array([0.5, 0.4, 0.3, 0.2, 0.2, 0.1, 0.1, 0.1, 0.0, 0.0])  # peak at the start
-    flat = np.full(10, 0.2)
+    # the rise and fall reaches half its net rise at epoch 100 (the old rule), half the rise to
+    # its peak at epoch 200
+    on = timing.onset(curves(), EPOCHS)
+    np.testing.assert_array_equal(on, [c.onset for c in CURVES.values()])
+    assert list(timing.rises(curves())) == [c.rises for c in CURVES.values()]
     nan_start = np.r_[np.nan, np.linspace(0, 1, 9)]
-    on = timing.onset(np.stack([fall, stay, never, flat, nan_start], 1), ep)
-    assert on[0] == 200 and on[1] == 400
-    assert np.isnan(on[2]) and np.isnan(on[3]) and np.isnan(on[4])
-    assert list(timing.rises(np.stack([fall, stay, never, flat], 1))) == [True, True, False, False]
+    assert np.isnan(timing.onset(nan_start[:, None], EPOCHS)[0])
     # a fall after the peak no longer moves the onset: the same rise with a deep fall
-    deeper = fall.copy()
+    deeper = CURVES["rise and fall"].values.copy()
     deeper[4:] = -0.5
-    assert timing.onset(deeper[:, None], ep)[0] == 200
+    assert timing.onset(deeper[:, None], EPOCHS)[0] == CURVES["rise and fall"].onset
 
 
 def test_onset_test_counts_curves_that_never_rise():
@@ -266,19 +262,19 @@ def test_l2_match_judges_each_mi_condition_against_both_paper_rows():
 
 
 def test_peaks_find_the_rise_then_fall():
-    """Trial 0 rises to 0.4 at epoch 20 and ends at 0.1 (declined); trial 1 rises to its last
-    snapshot (not declined); trial 2 is flat at 0 (no positive peak: no ratio, not declined)."""
-    epochs = np.array([0, 10, 20, 30, 40])
-    s = np.array([[0.0, 0.2, 0.4, 0.2, 0.1], [0.0, 0.1, 0.2, 0.3, 0.4], [0.0] * 5]).T
-    res = {"snap_epochs": epochs, "snaps": {"Q_cor": s}, "conditions": ["mi"],
-           "trials": {"mi": {"Q_cor": [0.1, 0.4, 0.0]}}}
+    """The known curves (rise and fall: declined; rise and stay; never rises: its peak is its
+    first snapshot, declined; flat), and one flat at 0 (no positive peak: no ratio, not
+    declined)."""
+    s = np.concatenate([curves(), np.zeros((len(EPOCHS), 1))], 1)
+    res = {"snap_epochs": EPOCHS, "snaps": {"Q_cor": s}, "conditions": ["mi"],
+           "trials": {"mi": {"Q_cor": list(s[-1])}}}
     t = timing.peaks(res, "mi", ("Q_cor",))
-    assert list(t["peak epoch"]) == [20, 40, 0]
-    assert list(t["declined"]) == [True, False, False]
-    assert t["final / peak"].iloc[0] == pytest.approx(0.25) and math.isnan(t["final / peak"].iloc[2])
+    assert list(t["peak epoch"]) == [c.peak_epoch for c in CURVES.values()] + [0]
+    assert list(t["declined"]) == [c.declined for c in CURVES.values()] + [False]
+    assert t["final / peak"].iloc[0] == pytest.approx(0.1) and math.isnan(t["final / peak"].iloc[-1])
     s2 = timing.decline_summary(res, "mi", ("Q_cor",))
-    assert "Q_cor: 1 of 3 trials fell more than 25% below their peak" in s2
-    assert "median peak at epoch 20 of 40" in s2
+    assert "Q_cor: 2 of 5 trials fell more than 25% below their peak" in s2
+    assert "median peak at epoch 0 of 900" in s2
 
 
 def test_a_paired_effect_is_stated_with_its_test_and_its_limit():

@@ -6,14 +6,9 @@ import pytest
 import torch
 
 from mifd import mine, penalties
+from problems import gaussian_trials as _pairs
 
 PENALTIES = tuple(penalties.PENALTIES.values())
-
-
-def _pairs(T, S, d, rho, seed=0, cubic=False):
-    g = torch.Generator().manual_seed(seed)
-    xs, ys = zip(*(mine.sample_correlated_gaussian(S, d, rho, g, cubic) for _ in range(T)))
-    return torch.stack(xs).double(), torch.stack(ys).double()
 
 
 def test_gaussian_mi_matches_the_closed_form_and_its_bias():

@@ -45,5 +45,5 @@ def test_book_output_folder_is_the_published_one():
     # `make book` (profile `book`) writes _build/html, which the workflow uploads
     assert "_build/html" in (ROOT / "README.md").read_text()
     from mifd import cli
-    assert '"--path-output"' in (ROOT / "mifd" / "cli.py").read_text()  # only other profiles move
+    assert '"--path-output"' in (ROOT / "mifd" / "pages" / "build.py").read_text()  # only other profiles move
     assert cli.build_book.__doc__ and "_build/html" in cli.build_book.__doc__

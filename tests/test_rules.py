@@ -11,6 +11,7 @@ from conftest import ROOT
 from mifd.paper import claims as paper_claims
 from mifd.paper import reported
 from mifd.paper import intervals, rules
+from mifd.paper.rows import level_rows
 
 
 def test_level_verdict_is_welchs_test_then_an_equivalence_test():
@@ -44,9 +45,9 @@ def test_not_converged_when_still_moving_towards_an_interval_it_overlaps():
 
 def test_a_level_row_says_how_many_trials_were_not_finite():
     rep = {"mi": {"Q_cor": reported.Reported(0.3, 0.1)}}
-    rows = rules.level_rows({"mi": {"Q_cor": [0.2, np.nan, 0.3, np.inf]}}, rep, ("Q_cor",))
+    rows = level_rows({"mi": {"Q_cor": [0.2, np.nan, 0.3, np.inf]}}, rep, ("Q_cor",))
     assert rows[0]["ours"].endswith("(n=2); 2 non-finite left out")
-    rows = rules.level_rows({"mi": {"Q_cor": [0.2, 0.3]}}, rep, ("Q_cor",))
+    rows = level_rows({"mi": {"Q_cor": [0.2, 0.3]}}, rep, ("Q_cor",))
     assert "non-finite" not in rows[0]["ours"]
 
 
@@ -132,12 +133,12 @@ def test_wilson_interval_stays_inside_zero_one():
 def test_success_rate_rows_show_the_wilson_interval_not_a_t_interval():
     from mifd.paper.reported import Reported
     ours = [1.0] * 17 + [0.0] * 3  # 17/20: the t-interval [0.68, 1.02] leaves [0, 1]
-    rows = rules.level_rows({"mi": {"success_rate": ours}},
+    rows = level_rows({"mi": {"success_rate": ours}},
                             {"mi": {"success_rate": Reported(1.0, None, 20, "")}},
                             ["success_rate"])
     assert rows[0]["ours"] == "17/20 = 0.850" and rows[0]["ours 95% CI"] == "[0.640, 0.948]"
     assert rows[0]["verdict"] == "not testable (n = 20)"  # p = 0.23; 1.0 outside [0.64, 0.95]
-    rows = rules.level_rows({"mi": {"success_rate": [1.0] * 20}},
+    rows = level_rows({"mi": {"success_rate": [1.0] * 20}},
                             {"mi": {"success_rate": Reported(1.0, None, 20, "")}},
                             ["success_rate"])
     assert rows[0]["ours 95% CI"] == "[0.839, 1.000]" and rows[0]["verdict"] == "consistent"

@@ -97,6 +97,20 @@ def test_committed_layer_is_read_only_fallback(tmp_path, store_env):
     assert r2.loaded and r2.path == committed / "mine-gaussian" / r1.key
 
 
+
+def test_iter_entries_walks_the_layout_committed_layers_first(tmp_path):
+    own, c1, c2 = tmp_path / "own", tmp_path / "c1", tmp_path / "c2"
+    for root, exp, key in [(own, "wm", "k3"), (c1, "wm", "k2"), (c1, "wm", "k1"),
+                           (c2, "separation", "k4"), (c1, "wm", "no-meta")]:
+        (root / exp / key).mkdir(parents=True)
+        if key != "no-meta":
+            (root / exp / key / "meta.json").write_text("{}")
+    store = Store(own, [c1, c2])
+    got = [(e.path.parent.name, e.path.name, e.readonly) for e in store.iter_entries()]
+    assert got == [("wm", "k1", True), ("wm", "k2", True), ("separation", "k4", True)]
+    assert [e.path.name for e in store.iter_entries("wm", own=True)] == ["k1", "k2", "k3"]
+    assert not list(store.iter_entries("wm", own=True))[-1].readonly
+
 def _arrays(obj, prefix=""):
     """Every numpy array inside a nested result, by path."""
     out = {}

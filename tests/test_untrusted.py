@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import mifd
-from mifd.results import blobs, exchange
+from mifd.results import blobs, exchange, legacy
 from mifd.config import ConfigError, config_hash, to_dict
 from mifd.results.store import (CorruptFileError, Entry, LegacyFormatError, blob_bytes, convert_file, dump_blob, load_blob)
 
@@ -439,7 +439,7 @@ def test_every_committed_result_is_a_data_file_equal_to_its_former_contents():
         if blobs.is_legacy(raw):  # the repository's own old file, before its conversion
             full = torch.load(io.BytesIO(raw.partition(b"\n")[2]), map_location="cpu",
                               weights_only=False)
-            assert blobs.same(blobs.read_legacy(raw, p), full), p
+            assert blobs.same(legacy.read_legacy(raw, p), full), p
             assert blobs.same(load_blob(p, blob_bytes(full, compress=True)), full), p
             continue
         data = load_blob(p)

@@ -11,18 +11,18 @@ this runs, against a wall-clock budget:
 3. the ``wm`` ``paper`` run itself on the trials that fit the remaining budget (the whole 20 per
    condition if they fit; otherwise a *shard*: ``trials`` trials from ``seed``; a trial's result
    does not depend on its batch companions, so shards from several sessions add up to the 20,
-   see :func:`mifd.results.shards.combine`);
+   see :func:`mifd.results.merge.combine`);
 
 and writes one results folder (:mod:`mifd.results.exchange`: the runs, ``timing-*.json`` with the
 probe, the run's wall time and the projected whole-profile time, the test report) that
 ``mifd import-results`` checks and copies into ``results/committed``.
 
-``experiment`` (:data:`EXPERIMENTS`) runs another experiment built on the working-memory task
+``experiment`` (:data:`mifd.gpu.shard.EXPERIMENTS`) runs another experiment built on the working-memory task
 the same way (``bimt``: BIMT beside MI minimization at the published sizes; ``penalties``), and
 ``growing-brains`` (its published-size profile: 400 units on the 20 cognitive tasks; an "epoch"
 there is one training step): their trials from the first seed (or ``--set seed=…``), as many
 per condition as fit. ``separation`` (one MM step) runs its ``gpu`` profile
-(:data:`DEFAULT_PROFILES`) planned by measurement instead: all 20 trials per condition kept,
+(:data:`mifd.gpu.shard.DEFAULT_PROFILES`) planned by measurement instead: all 20 trials per condition kept,
 its sequence length and MM steps chosen to fit the budget
 (:data:`mifd.gpu.plan.SESSION_PLANS`,
 :func:`plan_by_measurement`), and the projected time of the published run recorded.
@@ -30,6 +30,7 @@ its sequence length and MM steps chosen to fit the budget
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -45,6 +46,8 @@ import torch
 from ..config import ConfigError
 from .plan import PASS_GROUPS, RESERVE, SESSION_PLANS, choose_rung, out_of_memory, plan_ladder
 from ..results.store import atomic_write_json, code_version, machine_info, now
+from .shard import (COMPARISON, COMPARISON_TRIALS, DEFAULT_PROFILES, EXPERIMENTS,  # noqa: F401
+                    check_session_profile, default_profile, next_shard, plan_args)
 
 #: the epochs the probe times after one untimed epoch (graph capture, warm-up)
 PROBE_EPOCHS = 3
@@ -62,8 +65,6 @@ def probe(experiment: str, cfg: Any, device: str) -> dict:
     """Seconds per epoch of ``cfg`` (all its trials batched) on ``device``: the pre-training
     step and one epoch untimed, then :data:`PROBE_EPOCHS` timed epochs; for separation also
     the seconds of one evaluation; on CUDA the peak memory allocated."""
-    import dataclasses
-
     from ..perf.harness import unit_for
     name = next(n for n in ("epochs", "steps", "mm_steps") if hasattr(cfg, n))
     if getattr(cfg, name) < 2 + PROBE_EPOCHS:  # a short run is probed as a longer one (its
@@ -103,30 +104,6 @@ def choose_trials(per_epoch_at: float, trials_at: int, epochs: int, seconds: flo
     :data:`mifd.gpu.plan.RESERVE` for the rest of the run. 0 if not even one fits."""
     per_trial = per_epoch_at / trials_at * epochs * (1 + RESERVE)
     return max(0, min(most, int(seconds // per_trial)))
-
-
-#: the experiments a session can run: the working-memory task's, stepped one epoch at a time,
-#: Growing Brains (one training step) and chaotic separation (one MM step)
-EXPERIMENTS = ("wm", "bimt", "penalties", "growing-brains", "separation")
-#: the profile a session runs when the caller names none: ``paper`` (its trials sharded over
-#: sessions), or the profile made for one GPU call where the published run cannot be sharded
-#: into calls (separation: 34 GPU-hours, ≈ 2 h per trial)
-DEFAULT_PROFILES = {"separation": "gpu"}
-
-
-def default_profile(experiment: str) -> str:
-    """The profile a session of ``experiment`` runs unless told (:data:`DEFAULT_PROFILES`)."""
-    return DEFAULT_PROFILES.get(experiment, "paper")
-
-
-def check_session_profile(experiment: str, profile: str) -> None:
-    """Refuse, in one line, a profile that no session can run: the ``paper`` profile of an
-    experiment whose session runs another (:data:`DEFAULT_PROFILES`), since one of its trials
-    alone outlasts a call."""
-    if profile == "paper" and DEFAULT_PROFILES.get(experiment, "paper") != "paper":
-        raise ConfigError(f"parameter 'profile': got 'paper' for a {experiment} GPU session "
-                          "(the published run takes GPU-hours and cannot be split into calls); "
-                          f"allowed: {DEFAULT_PROFILES[experiment]!r} (the default)")
 
 
 def plan_by_measurement(experiment: str, profile: str, overrides: dict, device: str,
@@ -216,71 +193,27 @@ def training_length(cfg: Any) -> int:
             return int(getattr(cfg, name))
     raise ConfigError(f"parameter 'cfg': got {type(cfg).__name__} without epochs or steps")
 
-#: trials per condition of the comparison run at the other critic precision (TF32 beside the
-#: profile's fp32: the authors' wm runs set NVIDIA_TF32_OVERRIDE=0, so TF32 is a measured option)
-COMPARISON_TRIALS = 4
-#: the precision each profile precision is compared with
-COMPARISON = {"fp32": "tf32", "tf32": "fp32"}
+@dataclasses.dataclass
+class _Session:
+    """What the phases of :func:`run_session` share: what runs where, the deadline, the log
+    and the side files (test report, timing) the results folder brings back."""
 
+    experiment: str
+    profile: str
+    dev: str
+    exp: Any
+    overrides: dict
+    plan: str
+    full: Any  # the config of all the profile's trials
+    out: Path
+    deadline: float
+    planned: bool  # planned by measurement (mifd.gpu.plan.SESSION_PLANS)
+    tag: str = ""
+    log: dict = dataclasses.field(default_factory=dict)
+    side: list = dataclasses.field(default_factory=list)
 
-def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
-               experiment: str = "wm") -> tuple[dict, str]:
-    """What this session should train when the caller names no seed: the next consecutive
-    seeds after the committed shards of the profile (as it runs on ``device``); once all of
-    its trials are committed, the precision comparison (:data:`COMPARISON_TRIALS` trials per
-    condition from the first seed at the other precision, :data:`COMPARISON`); once that is
-    committed too, nothing. Returns the overrides (``seed``, ``trials`` = the most that may
-    run) and a one-line plan."""
-    from ..experiments import get_experiment
-    from ..results.shards import committed_shards
-    if "seed" in overrides:
-        return overrides, f"as asked: seed {overrides['seed']}"
-    if experiment != "wm":
-        return overrides, f"{experiment} from the first seed"
-    exp = get_experiment("wm")
-    cfg = exp.config(profile, overrides, device)
-    if not device.startswith("cuda"):
-        return overrides, "from the first seed (not on CUDA: no committed shards to continue)"
-    done = committed_shards("wm", profile, "cuda", where={"sm_precision": cfg.sm_precision})
-    have = done.config.trials if done is not None else 0
-    if have < cfg.trials:
-        seed = cfg.seed + have
-        n = cfg.trials - have if trials is None else min(trials, cfg.trials - have)
-        return ({**overrides, "seed": seed, "trials": n},
-                f"the next shard: seeds from {seed} ({have} of {cfg.trials} per condition "
-                "committed)")
-    other = COMPARISON.get(cfg.sm_precision)
-    if other is not None and "sm_precision" not in overrides:
-        cmp_run = committed_shards("wm", profile, "cuda", where={"sm_precision": other})
-        if cmp_run is None or cmp_run.config.trials < COMPARISON_TRIALS:
-            have_o = cmp_run.config.trials if cmp_run is not None else 0
-            return ({**overrides, "sm_precision": other, "seed": cfg.seed + have_o,
-                     "trials": COMPARISON_TRIALS - have_o},
-                    f"all {cfg.trials} trials committed; the {other} comparison "
-                    f"({have_o} of {COMPARISON_TRIALS} per condition committed)")
-    return overrides, "complete: nothing to train"
-
-
-def plan_args(profile: str | None = None, overrides: dict | None = None,
-              experiment: str = "wm") -> list[str]:
-    """The arguments of a GPU session (``GPU_ARGS``) planned here, from the committed results,
-    for a call whose tree travels without them (:mod:`mifd.gpu.tree`): the experiment and every
-    override :func:`next_shard` chooses, as ``--set``. Refused in one line when nothing is left
-    to train."""
-    profile = profile or default_profile(experiment)
-    check_session_profile(experiment, profile)
-    over, plan = next_shard(profile, "cuda", dict(overrides or {}), None, experiment)
-    if plan.startswith("complete"):
-        raise ConfigError(f"parameter 'experiment': got {experiment!r} with every trial of its "
-                          f"{profile!r} profile committed; allowed: another experiment or "
-                          "--set seed=… by hand")
-    args = [] if experiment == "wm" else ["--experiment", experiment]
-    args += [] if profile == default_profile(experiment) else ["--profile", profile]
-    for k, v in over.items():
-        v = ",".join(map(repr if isinstance(v, float) else str, v)) \
-            if isinstance(v, (tuple, list)) else (repr(v) if isinstance(v, float) else str(v))
-        args += ["--set", f"{k}={v}"]
-    return args
+    def timing_path(self) -> Path:
+        return self.out / f"timing-{self.experiment}-{self.profile}-{self.tag}.json"
 
 
 def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
@@ -288,11 +221,41 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
                 probe_trials: int = 8, trials: int | None = None,
                 experiment: str = "wm") -> Path:
     """The whole GPU session into the results folder ``out`` (see the module docstring);
-    ``profile``: :func:`default_profile` unless given."""
+    ``profile``: :func:`mifd.gpu.shard.default_profile` unless given."""
     from ..results import exchange
+    s = _prepare(out, minutes, device, profile, overrides, trials, experiment)
+    if tests:
+        _cuda_tests(s)
+    if s.dev.startswith("cuda") and importlib.util.find_spec("triton") is not None:
+        _time_kernels(s)
+    print(f"plan: {s.plan}", flush=True)
+    if trials is not None:
+        trials = min(trials, s.full.trials)
+    if s.plan.startswith("complete"):
+        s.log["finished"] = now()
+        atomic_write_json(s.timing_path(), s.log)
+        exchange.pack(s.out, [], s.side + [s.timing_path()], {"session": s.timing_path().name})
+        return s.out
+    probes, k = _plan_measured(s) if s.planned else _plan_probed(s, probe_trials, trials)
+    s.log["probes"] = probes
+    s.log["trials_per_condition"] = k
+    entries = _train(s, k) if k > 0 else []
+    s.log["finished"] = now()
+    s.log["experiment"] = s.experiment
+    timing = s.timing_path()
+    atomic_write_json(timing, s.log)
+    s.side.append(timing)
+    exchange.pack(s.out, entries, s.side, {"session": timing.name})
+    print(f"wrote {s.out} ({len(list(s.out.iterdir()))} files)", flush=True)
+    return s.out
+
+
+def _prepare(out: Path | str, minutes: float, device: str, profile: str | None,
+             overrides: dict | None, trials: int | None, experiment: str) -> _Session:
+    """Validate the session's arguments before any work, choose what it trains
+    (:func:`mifd.gpu.shard.next_shard`) and make the results folder."""
     from ..experiments import get_experiment
-    from ..results.runner import RunPaused, check_kernel, resolve_device, run
-    from ..results.store import Store
+    from ..results.runner import check_kernel, resolve_device
     deadline = time.monotonic() + 60 * minutes
     if experiment not in EXPERIMENTS:
         raise ConfigError(f"parameter 'experiment': got {experiment!r}; allowed: one of "
@@ -313,144 +276,152 @@ def run_session(out: Path | str, minutes: float = 8.5, device: str = "cuda",
         raise ConfigError(f"parameter '--out': got {out} (not an empty folder); allowed: an "
                           "empty or new folder")
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"{(machine_info(dev).get('gpu') or dev).split()[-1].lower()}-{_stamp()}"
-    log: dict[str, Any] = {"started": now(), "device": dev, "machine": machine_info(dev),
-                           "code": code_version(), "profile": profile, "budget_minutes": minutes,
-                           "overrides": overrides or {}, "plan": plan}
-    side = []
-    if tests:
-        t = time.monotonic()
-        xml = out / f"cuda-tests-{tag}.xml"
-        root = Path(__file__).resolve().parents[2]
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               str(root / "tests" / "test_cuda.py"), f"--junitxml={xml}"]
-        if importlib.util.find_spec("pytest_timeout") is not None:
-            cmd.append(f"--timeout={TEST_TIMEOUT // 2}")
+    s = _Session(experiment, profile, dev, exp, overrides, plan, full, out, deadline, planned)
+    s.tag = f"{(machine_info(dev).get('gpu') or dev).split()[-1].lower()}-{_stamp()}"
+    s.log = {"started": now(), "device": dev, "machine": machine_info(dev),
+             "code": code_version(), "profile": profile, "budget_minutes": minutes,
+             "overrides": overrides or {}, "plan": plan}
+    return s
+
+
+def _cuda_tests(s: _Session) -> None:
+    """``tests/test_cuda.py`` in a subprocess (at most :data:`TEST_TIMEOUT` seconds), its JUnit
+    report a side file."""
+    t = time.monotonic()
+    xml = s.out / f"cuda-tests-{s.tag}.xml"
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           str(root / "tests" / "test_cuda.py"), f"--junitxml={xml}"]
+    if importlib.util.find_spec("pytest_timeout") is not None:
+        cmd.append(f"--timeout={TEST_TIMEOUT // 2}")
+    try:
+        rc = subprocess.call(cmd, cwd=root, timeout=TEST_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        rc = "timeout"
+    s.log["tests"] = {"returncode": rc, "seconds": time.monotonic() - t, "report": xml.name}
+    print(f"CUDA tests: exit {rc} in {s.log['tests']['seconds']:.0f} s", flush=True)
+    if xml.exists():
+        s.side.append(xml)
+
+
+def _time_kernels(s: _Session) -> None:
+    """The Triton GRU passes timed beside the loops they replace (at most
+    :data:`KERNEL_SECONDS`; a failure is logged and the session goes on)."""
+    from ..perf.kernels import FULL_BATCH_SIZES, GRU_SIZES, time_gru_backward, time_gru_states
+    t = time.monotonic()
+    kernels = s.log["kernels"] = {}
+    timings = (("gru_states", time_gru_states, GRU_SIZES),
+               ("gru_backward", time_gru_backward, GRU_SIZES),
+               ("gru_states_full_batch", time_gru_states, FULL_BATCH_SIZES["gru_states"]),
+               ("gru_backward_full_batch", time_gru_backward,
+                FULL_BATCH_SIZES["gru_backward"]))
+    for name, f, sizes in timings:
+        if time.monotonic() - t > KERNEL_SECONDS:
+            kernels[name] = {"skipped": f"over {KERNEL_SECONDS} s of kernel timing"}
+            continue
         try:
-            rc = subprocess.call(cmd, cwd=root, timeout=TEST_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            rc = "timeout"
-        log["tests"] = {"returncode": rc, "seconds": time.monotonic() - t, "report": xml.name}
-        side.append(xml)
-        print(f"CUDA tests: exit {rc} in {log['tests']['seconds']:.0f} s", flush=True)
-        if not xml.exists():
-            side.remove(xml)
-    if dev.startswith("cuda") and importlib.util.find_spec("triton") is not None:
-        from ..perf.kernels import FULL_BATCH_SIZES, GRU_SIZES, time_gru_backward, time_gru_states
-        t = time.monotonic()
-        log["kernels"] = {}
-        timings = (("gru_states", time_gru_states, GRU_SIZES),
-                   ("gru_backward", time_gru_backward, GRU_SIZES),
-                   ("gru_states_full_batch", time_gru_states, FULL_BATCH_SIZES["gru_states"]),
-                   ("gru_backward_full_batch", time_gru_backward,
-                    FULL_BATCH_SIZES["gru_backward"]))
-        for name, f, sizes in timings:  # the Triton GRU beside the loops it replaces
-            if time.monotonic() - t > KERNEL_SECONDS:
-                log["kernels"][name] = {"skipped": f"over {KERNEL_SECONDS} s of kernel timing"}
-                continue
-            try:
-                log["kernels"][name] = f(dev, **sizes, launches=name.endswith("full_batch"))
-            except Exception as e:  # noqa: BLE001 (logged; the session goes on)
-                log["kernels"][name] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
-            if dev.startswith("cuda"):
-                torch.cuda.empty_cache()
-        log["kernels"]["seconds"] = time.monotonic() - t
-        print(f"kernels: {json.dumps(log['kernels'])}", flush=True)
-    print(f"plan: {plan}", flush=True)
-    if trials is not None:
-        trials = min(trials, full.trials)
-    if plan.startswith("complete"):
-        log["finished"] = now()
-        timing = out / f"timing-{experiment}-{profile}-{tag}.json"
-        atomic_write_json(timing, log)
-        exchange.pack(out, [], side + [timing], {"session": timing.name})
-        return out
+            kernels[name] = f(s.dev, **sizes, launches=name.endswith("full_batch"))
+        except Exception as e:  # noqa: BLE001 (logged; the session goes on)
+            kernels[name] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+        if s.dev.startswith("cuda"):
+            torch.cuda.empty_cache()
+    kernels["seconds"] = time.monotonic() - t
+    print(f"kernels: {json.dumps(kernels)}", flush=True)
+
+
+def _plan_measured(s: _Session) -> tuple[list, int]:
+    """Sequences and steps shortened to fit, trials kept where possible
+    (:func:`plan_by_measurement`); if the Triton GRU fails there, planned again with the
+    reference loop, said so in the log. Sets the session's overrides; returns the probes and
+    the trials per condition."""
+    try:
+        chosen = plan_by_measurement(s.experiment, s.profile, dict(s.overrides or {}), s.dev,
+                                     s.deadline, s.full.trials)
+    except Exception as e:  # noqa: BLE001
+        if getattr(s.full, "gru_kernel", "torch") == "torch":
+            raise
+        # the Triton GRU failed here (compiler, resources): the reference loop, said so
+        s.log["fallback"] = {"error": f"{type(e).__name__}: {str(e)[:500]}",
+                             "gru_kernel": "torch"}
+        print(f"probe failed with gru_kernel={s.full.gru_kernel}: {s.log['fallback']['error']};"
+              " planning again with the reference loop", flush=True)
+        if s.dev.startswith("cuda"):
+            torch.cuda.empty_cache()
+        s.overrides = {**(s.overrides or {}), "gru_kernel": "torch"}
+        try:
+            chosen = plan_by_measurement(s.experiment, s.profile, s.overrides, s.dev,
+                                         s.deadline, s.full.trials)
+        except Exception as e2:  # noqa: BLE001 (e.g. a CUDA context the failure broke)
+            s.log["plan_error"] = f"{type(e2).__name__}: {str(e2)[:500]}"
+            print(f"planning failed again: {s.log['plan_error']}", flush=True)
+            chosen = {"overrides": s.overrides, "probes": [], "trials": 0, "rung": None,
+                      "projected_paper_minutes": None}
+    s.overrides = chosen["overrides"]
+    s.full = s.exp.config(s.profile, {**s.overrides, "trials": s.full.trials}, s.dev)
+    s.log["plan_by_measurement"] = {
+        "rung": chosen["rung"], "projected_paper_minutes": chosen["projected_paper_minutes"],
+        "overrides": s.overrides,
+        "rule": "the first (length, MM steps) from the published pair down, each rung "
+                "shortening the larger fraction, whose time projected from the probe "
+                f"(linear in the length, + {RESERVE:.0%}) and memory fit what is left"}
+    return chosen["probes"], chosen["trials"]
+
+
+def _plan_probed(s: _Session, probe_trials: int, trials: int | None) -> tuple[list, int]:
+    """Probe ``probe_trials`` per condition; if fewer trials fit than were probed, probe again
+    at that size (``trials``: as many as asked). Returns the probes and the trials."""
     probes = []
-    k0 = min(probe_trials, full.trials)
-    if planned:  # sequences and steps shortened to fit, trials kept where possible
-        try:
-            chosen = plan_by_measurement(experiment, profile, dict(overrides or {}), dev,
-                                         deadline, full.trials)
-        except Exception as e:  # noqa: BLE001
-            if getattr(full, "gru_kernel", "torch") == "torch":
-                raise
-            # the Triton GRU failed here (compiler, resources): the reference loop, said so
-            log["fallback"] = {"error": f"{type(e).__name__}: {str(e)[:500]}",
-                               "gru_kernel": "torch"}
-            print(f"probe failed with gru_kernel={full.gru_kernel}: {log['fallback']['error']};"
-                  " planning again with the reference loop", flush=True)
-            if dev.startswith("cuda"):
-                torch.cuda.empty_cache()
-            overrides = {**(overrides or {}), "gru_kernel": "torch"}
-            try:
-                chosen = plan_by_measurement(experiment, profile, overrides, dev, deadline,
-                                             full.trials)
-            except Exception as e2:  # noqa: BLE001 (e.g. a CUDA context the failure broke)
-                log["plan_error"] = f"{type(e2).__name__}: {str(e2)[:500]}"
-                print(f"planning failed again: {log['plan_error']}", flush=True)
-                chosen = {"overrides": overrides, "probes": [], "trials": 0, "rung": None,
-                          "projected_paper_minutes": None}
-        probes, k = chosen["probes"], chosen["trials"]
-        overrides = chosen["overrides"]
-        full = exp.config(profile, {**overrides, "trials": full.trials}, dev)
-        log["plan_by_measurement"] = {
-            "rung": chosen["rung"], "projected_paper_minutes": chosen["projected_paper_minutes"],
-            "overrides": overrides,
-            "rule": "the first (length, MM steps) from the published pair down, each rung "
-                    "shortening the larger fraction, whose time projected from the probe "
-                    f"(linear in the length, + {RESERVE:.0%}) and memory fit what is left"}
-    else:
-        while True:  # probe; if fewer trials fit than were probed, probe again at that size
-            pr = probe(experiment, exp.config(profile, {**(overrides or {}), "trials": k0},
-                                              dev), dev)
-            probes.append({**pr, "trials_per_condition": k0})
-            left = deadline - time.monotonic()
-            k = trials if trials is not None else choose_trials(
-                pr["seconds_per_epoch"], k0, training_length(full), left, full.trials)
-            print(f"probe: {pr['seconds_per_epoch']:.3f} s per epoch at {k0} trials per "
-                  f"condition; {left:.0f} s left -> {k} trials per condition", flush=True)
-            if k >= k0 or k == 0 or trials is not None:
-                break
-            k0 = k
-    log["probes"] = probes
-    log["trials_per_condition"] = k
+    k0 = min(probe_trials, s.full.trials)
+    while True:
+        pr = probe(s.experiment, s.exp.config(s.profile, {**(s.overrides or {}), "trials": k0},
+                                              s.dev), s.dev)
+        probes.append({**pr, "trials_per_condition": k0})
+        left = s.deadline - time.monotonic()
+        k = trials if trials is not None else choose_trials(
+            pr["seconds_per_epoch"], k0, training_length(s.full), left, s.full.trials)
+        print(f"probe: {pr['seconds_per_epoch']:.3f} s per epoch at {k0} trials per "
+              f"condition; {left:.0f} s left -> {k} trials per condition", flush=True)
+        if k >= k0 or k == 0 or trials is not None:
+            return probes, k
+        k0 = k
+
+
+def _train(s: _Session, k: int) -> list[Path]:
+    """The run of ``k`` trials per condition until the deadline (a pause or a failure is logged:
+    the folder still brings back what was measured), and its whole-profile projection. Returns
+    the store entries to pack."""
+    from ..results.runner import RunPaused, run
+    from ..results.store import Store
     entries = []
-    if k > 0:
-        over = {**(overrides or {}), "trials": k}
-        store = Store(root=Path(os.environ.get("MIFD_STORE", out.parent / "gpu-store")))
-        t = time.monotonic()
-        try:
-            rr = run(experiment, profile, dev, over, store=store, progress=False, verbose=True,
-                     max_seconds=max(1.0, deadline - time.monotonic()))
-            entries.append(rr.path)
-            log["run"] = {"key": rr.key, "trials_per_condition": k, "seed": rr.config.seed,
-                          "wall_seconds": rr.meta.get("wall_seconds"),
-                          "epochs": training_length(rr.config), "loaded": rr.loaded}
-        except RunPaused as e:
-            log["run"] = {"paused": str(e), "trials_per_condition": k,
-                          "seconds": time.monotonic() - t}
-        except Exception as e:  # noqa: BLE001 (the folder still brings back what was measured)
-            log["run"] = {"error": f"{type(e).__name__}: {str(e)[:500]}",
-                          "trials_per_condition": k, "seconds": time.monotonic() - t}
-            if dev.startswith("cuda"):
-                torch.cuda.empty_cache()
-        print(f"run: {json.dumps(log['run'])}", flush=True)
-        r = log["run"]
-        if "wall_seconds" in r and r["wall_seconds"]:
-            conds = full.layout().size // full.trials
-            per = r["wall_seconds"] / (k * conds * training_length(full))
-            log["projection"] = {
-                "seconds_per_trial_epoch_whole_run": per,
-                "projected_profile_minutes_at_this_batch": per * full.trials
-                * conds * training_length(full) / 60,
-                "note": "whole profile = trials × conditions × epochs at the per-trial-epoch "
-                        "time of this run (snapshots, evaluation and audit included); larger "
-                        "batches are faster per trial, so this is an upper bound"}
-    log["finished"] = now()
-    log["experiment"] = experiment
-    timing = out / f"timing-{experiment}-{profile}-{tag}.json"
-    atomic_write_json(timing, log)
-    side.append(timing)
-    exchange.pack(out, entries, side, {"session": timing.name})
-    print(f"wrote {out} ({len(list(out.iterdir()))} files)", flush=True)
-    return out
+    over = {**(s.overrides or {}), "trials": k}
+    store = Store(root=Path(os.environ.get("MIFD_STORE", s.out.parent / "gpu-store")))
+    t = time.monotonic()
+    try:
+        rr = run(s.experiment, s.profile, s.dev, over, store=store, progress=False, verbose=True,
+                 max_seconds=max(1.0, s.deadline - time.monotonic()))
+        entries.append(rr.path)
+        s.log["run"] = {"key": rr.key, "trials_per_condition": k, "seed": rr.config.seed,
+                        "wall_seconds": rr.meta.get("wall_seconds"),
+                        "epochs": training_length(rr.config), "loaded": rr.loaded}
+    except RunPaused as e:
+        s.log["run"] = {"paused": str(e), "trials_per_condition": k,
+                        "seconds": time.monotonic() - t}
+    except Exception as e:  # noqa: BLE001 (the folder still brings back what was measured)
+        s.log["run"] = {"error": f"{type(e).__name__}: {str(e)[:500]}",
+                        "trials_per_condition": k, "seconds": time.monotonic() - t}
+        if s.dev.startswith("cuda"):
+            torch.cuda.empty_cache()
+    print(f"run: {json.dumps(s.log['run'])}", flush=True)
+    r = s.log["run"]
+    if "wall_seconds" in r and r["wall_seconds"]:
+        full = s.full
+        conds = full.layout().size // full.trials
+        per = r["wall_seconds"] / (k * conds * training_length(full))
+        s.log["projection"] = {
+            "seconds_per_trial_epoch_whole_run": per,
+            "projected_profile_minutes_at_this_batch": per * full.trials
+            * conds * training_length(full) / 60,
+            "note": "whole profile = trials × conditions × epochs at the per-trial-epoch "
+                    "time of this run (snapshots, evaluation and audit included); larger "
+                    "batches are faster per trial, so this is an upper bound"}
+    return entries

@@ -1,7 +1,7 @@
 """What travels to a GPU machine: the checkout's tracked files and its untracked files that git
 does not ignore, at most :data:`TRAVEL_LIMIT` bytes in all. The committed results
 (``results/committed``) alone are larger than that, and a GPU session needs none of them: the
-seeds it continues from are planned here first (:func:`mifd.gpu.session.plan_args`). So, for
+seeds it continues from are planned here first (:func:`mifd.gpu.shard.plan_args`). So, for
 the length of one GPU call, :func:`hide_committed` takes ``results/committed`` out of git's
 index (the files stay on disk, untracked and ignored through ``.git/info/exclude``) and
 :func:`restore_committed` puts the index (as at the commit that was ``HEAD`` when it was hidden)

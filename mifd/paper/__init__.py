@@ -3,8 +3,9 @@
 * :mod:`~mifd.paper.reported` — the paper's reported numbers, directions and training lengths
   (one source: the claims table, the chapters and the tests' reference data derive from it);
 * :mod:`~mifd.paper.rules` — the verdict rules and their one text (:data:`~mifd.paper.rules.RULES`);
-* :mod:`~mifd.paper.intervals` — the bootstrap intervals shown beside them, for information, and
-  the Wilson intervals of proportions;
+* :mod:`~mifd.paper.rows` — the rows of the paper-vs-ours tables, each with its verdict;
+* :mod:`~mifd.paper.intervals` — the t- and Fisher-z intervals the rules use, the bootstrap
+  intervals shown beside them, for information, and the Wilson intervals of proportions;
 * :mod:`~mifd.paper.timing` — onset times (against each trial's peak) and the "functional first"
   test;
 * :mod:`~mifd.paper.silencing` — the silencing rule of the failure modes and its calibration;

@@ -1,6 +1,7 @@
-"""Intervals beside the verdicts: percentile bootstrap intervals, shown beside the t-intervals of
-the claims tables for information (the level verdicts of :mod:`mifd.paper.rules` use the
-t-intervals), and Wilson score intervals for proportions (a success rate, k of n trials with a
+"""Intervals: the t-interval of a mean (:func:`mean_ci`, which the level verdicts of
+:mod:`mifd.paper.rules` use) and the Fisher-z interval of a correlation (:func:`correlation_ci`);
+percentile bootstrap intervals, shown beside the t-intervals of the claims tables for
+information; and Wilson score intervals for proportions (a success rate, k of n trials with a
 property), which every rate shown and the count rule use: a proportion's interval stays inside
 [0, 1], where a t-interval of 0/1 outcomes can leave it (0.9 ± 0.226 at 18 of 20)."""
 
@@ -60,3 +61,37 @@ def proportion(x: Sequence[float]) -> tuple[int, int]:
     a = np.asarray(x, dtype=float)
     a = a[np.isfinite(a)]
     return int(round(float(a.sum()))), int(a.size)
+
+
+def mean_ci(x: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float, int]:
+    """Mean, sd (ddof 1), and the t-interval of the mean; NaN where undefined."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan, math.nan, math.nan, 0
+    m = float(x.mean())
+    if n < 2:
+        return m, math.nan, math.nan, math.nan, n
+    sd = float(x.std(ddof=1))
+    h = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return m, sd, m - h, m + h, n
+
+
+def ci_from_stats(mean: float, sd: float | None, n: int, level: float = 0.95):
+    if sd is None or n < 2:
+        return mean, mean
+    h = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return mean - h, mean + h
+
+
+def _fisher_z(r: float) -> float:
+    return math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12))
+
+
+def correlation_ci(r: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Fisher-z interval of a Pearson r over n pairs (NaN for n < 4)."""
+    if n < 4 or not np.isfinite(r):
+        return math.nan, math.nan
+    z, h = _fisher_z(r), stats.norm.ppf(0.5 + level / 2) / math.sqrt(n - 3)
+    return math.tanh(z - h), math.tanh(z + h)

@@ -52,7 +52,8 @@ from scipy import stats
 from ..experiments.base import Layout
 from . import task_criterion
 from .formatting import _fmt_num, fmt, fmt_ci, fmt_rate  # noqa: F401 (rules.fmt … stay the API)
-from .intervals import bootstrap_ci, bootstrap_diff_ci, proportion, wilson_ci
+from .intervals import (bootstrap_ci, bootstrap_diff_ci, ci_from_stats,  # noqa: F401 (rules.mean_ci …
+                        correlation_ci, _fisher_z, mean_ci, proportion, wilson_ci)  # stay the API)
 
 #: the significance level of every test
 ALPHA = 0.05
@@ -120,28 +121,6 @@ def category(verdict: str) -> str:
 
 def not_testable(n: int) -> str:
     return f"not testable (n = {n})"
-
-
-def mean_ci(x: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float, int]:
-    """Mean, sd (ddof 1), and the t-interval of the mean; NaN where undefined."""
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    n = x.size
-    if n == 0:
-        return math.nan, math.nan, math.nan, math.nan, 0
-    m = float(x.mean())
-    if n < 2:
-        return m, math.nan, math.nan, math.nan, n
-    sd = float(x.std(ddof=1))
-    h = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
-    return m, sd, m - h, m + h, n
-
-
-def ci_from_stats(mean: float, sd: float | None, n: int, level: float = 0.95):
-    if sd is None or n < 2:
-        return mean, mean
-    h = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
-    return mean - h, mean + h
 
 
 def _welch(ours: np.ndarray, mean: float, sd: float | None, n: int) -> tuple[float, float, float]:
@@ -220,18 +199,6 @@ def count_verdict(k: int, n: int, k_paper: int, n_paper: int) -> str:
     lo, hi = wilson_ci(k, n)
     inside = lo <= k_paper / n_paper <= hi if n_paper else False
     return "consistent" if inside and hi - lo <= COUNT_RESOLUTION else not_testable(n)
-
-
-def _fisher_z(r: float) -> float:
-    return math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12))
-
-
-def correlation_ci(r: float, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Fisher-z interval of a Pearson r over n pairs (NaN for n < 4)."""
-    if n < 4 or not np.isfinite(r):
-        return math.nan, math.nan
-    z, h = _fisher_z(r), stats.norm.ppf(0.5 + level / 2) / math.sqrt(n - 3)
-    return math.tanh(z - h), math.tanh(z + h)
 
 
 def correlation_verdict(r: float, n: int, r_paper: float, n_paper: int = 20) -> str:
@@ -434,63 +401,3 @@ BEYOND_RULES = (
     f"{task_criterion.PERFORMANCE_FRACTION:.0%} of the unregularized networks' median), "
     "the others counted and named beside the answer; onsets: half the rise from the first "
     "snapshot to the peak, none for a curve that never rises.")
-
-
-def level_rows(trials: dict, reported: dict, metrics: Sequence[str],
-               tails: dict[str, dict[str, float]] | None = None,
-               extra: float = 0.0) -> list[dict]:
-    """Rows 'ours vs the paper's level' for every condition and metric present in ``trials``;
-    ``tails``: :func:`tail_changes` of the run and ``extra``: :func:`more_tails` (for *not
-    converged*)."""
-    rows = []
-    for cond, per_metric in trials.items():
-        for m in metrics:
-            ours = per_metric.get(m)
-            if ours is None:
-                continue
-            mean, sd, lo, hi, n = mean_ci(ours)
-            rep = reported.get(cond, {}).get(m)
-            dropped = int(np.size(ours)) - n
-            rate = m == "success_rate"  # a proportion: k of n, with its Wilson interval
-            row = {"condition": cond, "quantity": m,
-                   "ours": (fmt_rate(*proportion(ours)) if rate else fmt(mean, sd, n)) + (
-                       f"; {dropped} non-finite left out" if dropped else ""),
-                   "ours 95% CI": fmt_ci(*(wilson_ci(*proportion(ours)) if rate else (lo, hi))),
-                   "bootstrap 95% CI": "—" if rate else fmt_ci(*bootstrap_ci(ours)),
-                   "detectable Δ": "—" if rep is None or m == "success_rate" else
-                   _fmt_num(detectable(ours, rep.sd, rep.n)),
-                   "paper": "—" if rep is None else
-                   (f"{rep.mean:g} ± {rep.sd:g}" if rep.sd is not None else f"{rep.mean:g}"),
-                   "verdict": "no paper value"}
-            if rep is not None:
-                if rate:  # a count: trials with accuracy > 0.9
-                    row["verdict"] = count_verdict(*proportion(ours),
-                                                   int(round(rep.mean * rep.n)), rep.n)
-                else:
-                    tail = (tails or {}).get(cond, {}).get(m)
-                    row["verdict"] = level_verdict(ours, rep.mean, rep.sd, rep.n, tail, extra)
-            rows.append(row)
-    return rows
-
-
-def comparison_rows(trials: dict, comparisons: Sequence[tuple[str, str, str, str]],
-                    reported: dict | None = None) -> list[dict]:
-    """Rows for ``(a, b, metric, direction)`` comparisons the paper reports (a vs b);
-    ``reported``: the paper's levels, for the size of its difference where it gives both."""
-    rows = []
-    for a, b, m, direction in comparisons:
-        if a not in trials or b not in trials:
-            continue
-        ra, rb = (reported or {}).get(a, {}).get(m), (reported or {}).get(b, {}).get(m)
-        paper_diff = ra.mean - rb.mean if ra is not None and rb is not None else None
-        c = comparison(trials[a][m], trials[b][m], direction)
-        rows.append({"condition": f"{a} vs {b}", "quantity": m,
-                     "ours": f"Δ = {c['diff']:+.3f}; Welch p = {c['welch_p']:.2g}, "
-                             f"Mann–Whitney p = {c['mw_p']:.2g}, d = {c['d']:.2f}",
-                     "ours 95% CI": "—",
-                     "bootstrap 95% CI": "Δ in " + fmt_ci(*bootstrap_diff_ci(trials[a][m], trials[b][m])),
-                     "paper": f"{a} {'>' if direction == 'greater' else '<'} {b}" + (
-                         f" (Δ = {paper_diff:+.3g})" if paper_diff is not None else ""),
-                     "verdict": comparison_verdict(trials[a][m], trials[b][m], direction,
-                                                   paper_diff)})
-    return rows

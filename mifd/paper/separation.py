@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import reported, rules
+from .rows import comparison_rows, level_rows
 from .timing import onset_test
 
 METRICS = ("R2", "D_cor", "Q_cor", "D_out", "Q_str", "NMI", "NMI_str")
@@ -21,8 +22,8 @@ def paper_table(rr: Any) -> pd.DataFrame:
     trials = rr.result["trials"]
     tails = rules.tail_changes(rr.result)
     extra = rules.more_tails(rr.result, reported.SEPARATION_TRAINING)
-    rows = rules.level_rows(trials, reported.SEPARATION, METRICS, tails, extra)
-    rows += rules.comparison_rows(trials, reported.SEPARATION_COMPARISONS, reported.SEPARATION)
+    rows = level_rows(trials, reported.SEPARATION, METRICS, tails, extra)
+    rows += comparison_rows(trials, reported.SEPARATION_COMPARISONS, reported.SEPARATION)
     return pd.DataFrame(rows).fillna("—").set_index(["condition", "quantity"])
 
 

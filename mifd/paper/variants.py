@@ -181,7 +181,7 @@ def stored_run(experiment: str, profile: str, overrides: Mapping[str, Any] | Non
     from .._version import __version__
     from ..config import config_hash
     from ..experiments import get_experiment
-    from ..results.shards import condition_parts
+    from ..results.parts import condition_parts
     from ..results.store import Store
     exp = get_experiment(experiment)
     cfg = exp.config(profile, overrides)

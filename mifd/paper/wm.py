@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from . import reported, rules, silencing
+from .rows import comparison_rows, level_rows
 from .intervals import wilson_ci
 from .timing import onset_test
 
@@ -23,9 +24,9 @@ def paper_table(rr: Any) -> pd.DataFrame:
     trials = rr.result["trials"]
     tails = rules.tail_changes(rr.result)
     extra = rules.more_tails(rr.result, reported.WM_TRAINING)
-    rows = rules.level_rows(trials, reported.WM, METRICS, tails, extra)
+    rows = level_rows(trials, reported.WM, METRICS, tails, extra)
     if {"mi", "no_mi"} <= set(rr.config.conditions):
-        rows += rules.comparison_rows(
+        rows += comparison_rows(
             trials, [("mi", "no_mi", m, d) for m, d in reported.WM_COMPARISONS.items()],
             reported.WM)
         c = rules.comparison(trials["mi"]["mse"], trials["no_mi"]["mse"], "less")

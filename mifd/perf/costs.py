@@ -138,8 +138,10 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
     from .._version import __version__
     from ..config import config_hash
     from ..experiments import get_experiment
+    from ..results.store import Store
 
     base = Path(root) if root is not None else COMMITTED.parent
+    held = Store(base / "_none", [base])  # the committed layer alone
 
     def meta(path: Path) -> dict:
         return json.loads((path / "meta.json").read_text())
@@ -159,9 +161,8 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
         if (main / "meta.json").exists():
             m, side = meta(main), ""
         else:  # run as condition parts side by side (`mifd run --parts`)?
-            from ..results.shards import condition_parts
-            from ..results.store import Store
-            rr = condition_parts(name, cfg, Store(base / "_none", [base]))
+            from ..results.parts import condition_parts
+            rr = condition_parts(name, cfg, held)
             if rr is None:
                 out[key] = "not measured"
                 continue
@@ -183,8 +184,8 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
         # wall time on a 2-core machine: parts run side by side, single runs one after another
         total += m["wall_seconds"] if side else m["wall_seconds"] / 2
         if name == "wm":
-            others = [meta(p) for p in sorted((base / name).iterdir())
-                      if p != main and p.name not in parts and (p / "meta.json").exists()]
+            others = [e.meta() for e in held.iter_entries(name)
+                      if e.path != main and e.path.name not in parts]
             others = [o for o in others if o.get("profile") == "book"]
             mins = sorted(o["wall_seconds"] / 60 for o in others)
             out["cost_wm_variants_book"] = (f"≈ {mins[0]:.0f}–{mins[-1]:.0f} min each "

@@ -6,11 +6,14 @@ in a fresh Python interpreter (where the allocator starts at glibc's defaults).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import multiprocessing
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable
+
+from ..config import ConfigError
 
 BENCH_OVERRIDES = {
     # no pre-training, snapshots or audit inside the timed epochs; the data pool and the test set
@@ -21,24 +24,29 @@ BENCH_OVERRIDES = {
 }
 
 
+#: the training unit of each experiment that has one: its module in :mod:`mifd.experiments` and
+#: its class (imported when asked for: the experiments import torch and their tasks)
+UNITS = {
+    "wm": ("wm", "WMTrainUnit"),
+    "bimt": ("bimt", "BIMTTrainUnit"),
+    "penalties": ("penalties", "PenaltyTrainUnit"),
+    "growing-brains": ("growing_brains", "GrowingBrainsUnit"),
+    "separation": ("separation", "SeparationTrainUnit"),
+    "bimt-separation": ("bimt_separation", "BIMTSeparationTrainUnit"),
+    "penalties-separation": ("penalties_separation", "PenaltySeparationTrainUnit"),
+}
+
+
 def unit_for(experiment: str, cfg: Any, device: str):
-    """The training unit of ``experiment`` (``wm``, ``separation``, ``bimt``, ``penalties``,
-    ``growing-brains``) for
-    ``cfg`` on ``device``: all its trials batched, stepped one epoch (or MM step) per call."""
-    if experiment == "wm":
-        from ..experiments.wm import WMTrainUnit
-        return WMTrainUnit(cfg, device)
-    if experiment == "bimt":
-        from ..experiments.bimt import BIMTTrainUnit
-        return BIMTTrainUnit(cfg, device)
-    if experiment == "penalties":
-        from ..experiments.penalties import PenaltyTrainUnit
-        return PenaltyTrainUnit(cfg, device)
-    if experiment == "growing-brains":
-        from ..experiments.growing_brains import GrowingBrainsUnit
-        return GrowingBrainsUnit(cfg, device)
-    from ..experiments.separation import SeparationTrainUnit
-    return SeparationTrainUnit(cfg, device)
+    """The training unit of ``experiment`` (:data:`UNITS`) for ``cfg`` on ``device``: all its
+    trials batched, stepped one epoch (or MM step) per call. Another experiment is refused in
+    one line."""
+    if experiment not in UNITS:
+        raise ConfigError(f"parameter 'experiment': got {experiment!r}; allowed: one with a "
+                          "training unit, " + ", ".join(map(repr, UNITS)))
+    module, name = UNITS[experiment]
+    unit = getattr(importlib.import_module(f"..experiments.{module}", __package__), name)
+    return unit(cfg, device)
 
 
 def _call_quietly(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

@@ -27,7 +27,7 @@ data. Reading never unpickles; sizes are checked against a bound before anything
 decompressed or allocated.
 
 The former format (the checksum line, then ``torch.save``'s pickle) is recognised and
-refused when read (:class:`LegacyFormatError`); :func:`read_legacy` decodes it for the one-time
+refused when read (:class:`LegacyFormatError`); :func:`mifd.results.legacy.read_legacy` decodes it for the one-time
 conversion (``mifd convert-results``) with an unpickler that resolves only the numpy and torch
 array constructors such files use (no other global, hence no code) — see
 :mod:`mifd.results.store`.
@@ -39,7 +39,6 @@ import hashlib
 import io
 import json
 import math
-import pickle
 import re
 import struct
 import zipfile
@@ -204,6 +203,17 @@ def load_blob(path: Path | str, raw: bytes | None = None,
 
 def decode(payload: bytes, max_unpacked: int = MAX_UNPACKED) -> Any:
     """The object of a zip written by :func:`encode` (never unpickles; sizes bounded first)."""
+    z = _open_zip(payload, max_unpacked)
+    try:
+        tree = json.loads(z.read(TREE), parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise CorruptFileError(f"{TREE}: not JSON ({e.__class__.__name__})") from None
+    return _Reader(z).value(tree)
+
+
+def _open_zip(payload: bytes, max_unpacked: int) -> zipfile.ZipFile:
+    """The zip of ``payload`` once its members are ``tree.json`` and ``<n>.npy``, each stored
+    or deflated, at most ``max_unpacked`` bytes in all."""
     try:
         z = zipfile.ZipFile(io.BytesIO(payload))
     except zipfile.BadZipFile as e:
@@ -219,19 +229,25 @@ def decode(payload: bytes, max_unpacked: int = MAX_UNPACKED) -> Any:
     if sum(i.file_size for i in infos) > max_unpacked:
         raise CorruptFileError(f"{sum(i.file_size for i in infos)} bytes unpacked; "
                                f"allowed: at most {max_unpacked}")
-    try:
-        tree = json.loads(z.read(TREE), parse_constant=_no_constant)
-    except (ValueError, RecursionError) as e:
-        raise CorruptFileError(f"{TREE}: not JSON ({e.__class__.__name__})") from None
-    members = set(names) - {TREE}
-    loaded: dict[str, Any] = {}
+    return z
 
-    def array(name: Any) -> np.ndarray:
-        if not isinstance(name, str) or f"{name}.npy" not in members:
+
+class _Reader:
+    """Decodes ``tree.json`` of the zip ``z``: each array read once (its header checked against
+    its size first), each tensor built once."""
+
+    def __init__(self, z: zipfile.ZipFile):
+        self.z = z
+        self.members = set(z.namelist()) - {TREE}
+        self.loaded: dict[str, np.ndarray] = {}
+        self.tensors: dict[str, torch.Tensor] = {}
+
+    def array(self, name: Any) -> np.ndarray:
+        if not isinstance(name, str) or f"{name}.npy" not in self.members:
             raise CorruptFileError(f"{TREE}: array {name!r} not in the file")
-        if name not in loaded:
-            info = z.getinfo(f"{name}.npy")
-            with z.open(info) as f:  # the header's shape and dtype match the member's size
+        if name not in self.loaded:
+            info = self.z.getinfo(f"{name}.npy")
+            with self.z.open(info) as f:  # the header's shape and dtype match the member's size
                 version = np.lib.format.read_magic(f)
                 if version not in ((1, 0), (2, 0)):
                     raise CorruptFileError(f"{name}.npy: format {version}")
@@ -243,68 +259,69 @@ def decode(payload: bytes, max_unpacked: int = MAX_UNPACKED) -> Any:
                 if math.prod(shape) * dtype.itemsize != info.file_size - f.tell():
                     raise CorruptFileError(f"{name}.npy: shape {shape} of {dtype} does not "
                                            f"fit its {info.file_size} bytes")
-            with z.open(info) as f:
-                loaded[name] = np.lib.format.read_array(f, allow_pickle=False)
-        return loaded[name]
+            with self.z.open(info) as f:
+                self.loaded[name] = np.lib.format.read_array(f, allow_pickle=False)
+        return self.loaded[name]
 
-    tensors: dict[str, torch.Tensor] = {}
+    def tensor(self, o: dict, v: Any) -> torch.Tensor:
+        dtype = _TORCH_DTYPES.get(o.get("dtype"))  # type: ignore[arg-type]
+        if dtype is None:
+            raise CorruptFileError(f"{TREE}: tensor dtype {o.get('dtype')!r}")
+        if v in self.tensors:
+            return self.tensors[v]
+        a = self.array(v)
+        want = _BITS.get(dtype) or torch.empty(0, dtype=dtype).numpy().dtype
+        if a.dtype != np.dtype(want):
+            raise CorruptFileError(f"{TREE}: tensor {v!r} stored as {a.dtype}; want {want}")
+        t = torch.from_numpy(a)
+        if dtype in _BITS:
+            t = t.view(dtype)
+        if o.get("parameter") is True:
+            t = torch.nn.Parameter(t, requires_grad=o.get("requires_grad") is True)
+        elif o.get("requires_grad") is True:
+            t.requires_grad_(True)
+        self.tensors[v] = t
+        return t
 
-    def dec(o: Any, depth: int = 0) -> Any:
+    def value(self, o: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
             raise CorruptFileError(f"{TREE}: nested deeper than {MAX_DEPTH}")
         if o is None or isinstance(o, (bool, int, float, str)):
             return o
         if isinstance(o, list):
-            return [dec(v, depth + 1) for v in o]
+            return [self.value(v, depth + 1) for v in o]
         if not isinstance(o, dict):
             raise CorruptFileError(f"{TREE}: unexpected {type(o).__name__}")
         tags = [k for k in o if k.startswith("$")]
         if not tags:
-            return {k: dec(v, depth + 1) for k, v in o.items()}
-        tag = tags[0]
+            return {k: self.value(v, depth + 1) for k, v in o.items()}
         if len(tags) != 1:
             raise CorruptFileError(f"{TREE}: tags {tags}")
+        return self.tagged(tags[0], o, depth)
+
+    def tagged(self, tag: str, o: dict, depth: int) -> Any:
         v = o[tag]
         if tag == "$float" and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{16}", v):
             return struct.unpack(">d", bytes.fromhex(v))[0]
         if tag == "$tuple" and isinstance(v, list):
-            return tuple(dec(x, depth + 1) for x in v)
+            return tuple(self.value(x, depth + 1) for x in v)
         if tag == "$dict" and isinstance(v, list) and all(
                 isinstance(kv, list) and len(kv) == 2 for kv in v):
-            items = [(dec(k, depth + 1), dec(x, depth + 1)) for k, x in v]
+            items = [(self.value(k, depth + 1), self.value(x, depth + 1)) for k, x in v]
             try:
                 return OrderedDict(items) if o.get("ordered") is True else dict(items)
             except TypeError:
                 raise CorruptFileError(f"{TREE}: an unhashable dict key") from None
         if tag == "$array":
-            return array(v)
+            return self.array(v)
         if tag == "$scalar":
-            a = array(v)
+            a = self.array(v)
             if a.ndim != 0:
                 raise CorruptFileError(f"{TREE}: scalar {v!r} of shape {a.shape}")
             return a[()]
         if tag == "$tensor":
-            dtype = _TORCH_DTYPES.get(o.get("dtype"))  # type: ignore[arg-type]
-            if dtype is None:
-                raise CorruptFileError(f"{TREE}: tensor dtype {o.get('dtype')!r}")
-            if v in tensors:
-                return tensors[v]
-            a = array(v)
-            want = _BITS.get(dtype) or torch.empty(0, dtype=dtype).numpy().dtype
-            if a.dtype != np.dtype(want):
-                raise CorruptFileError(f"{TREE}: tensor {v!r} stored as {a.dtype}; want {want}")
-            t = torch.from_numpy(a)
-            if dtype in _BITS:
-                t = t.view(dtype)
-            if o.get("parameter") is True:
-                t = torch.nn.Parameter(t, requires_grad=o.get("requires_grad") is True)
-            elif o.get("requires_grad") is True:
-                t.requires_grad_(True)
-            tensors[v] = t
-            return t
+            return self.tensor(o, v)
         raise CorruptFileError(f"{TREE}: unknown tag {tag!r}")
-
-    return dec(tree)
 
 
 def _no_constant(name: str) -> Any:
@@ -374,98 +391,3 @@ def content_digest(obj: Any) -> str:
 
     walk(obj)
     return h.hexdigest()
-
-
-# --- the former format, for the one-time conversion ------------------------------------------
-
-_NUMPY = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
-          ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
-          ("numpy", "ndarray"), ("numpy", "dtype")}
-_STORAGES = {"FloatStorage": torch.float32, "DoubleStorage": torch.float64,
-             "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
-             "LongStorage": torch.int64, "IntStorage": torch.int32, "ShortStorage": torch.int16,
-             "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
-             "ComplexFloatStorage": torch.complex64, "ComplexDoubleStorage": torch.complex128}
-
-
-class _StorageKind:
-    def __init__(self, dtype: torch.dtype):
-        self.dtype = dtype
-
-
-def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any,
-                    hooks: Any, metadata: Any = None) -> torch.Tensor:
-    if (not isinstance(storage, torch.storage.TypedStorage) or type(offset) is not int
-            or not all(type(x) is int for x in (*size, *stride)) or type(requires_grad) is not bool
-            or hooks or metadata):
-        raise pickle.UnpicklingError("a tensor not written by torch.save")
-    t = torch.empty((0,), dtype=storage.dtype)
-    t.set_(storage._untyped_storage, offset, tuple(size), tuple(stride))
-    return t.requires_grad_(requires_grad) if requires_grad else t
-
-
-class _LegacyUnpickler(pickle.Unpickler):
-    """Resolves only the array constructors of the former format (an allow-list): a pickle
-    naming anything else (``os.system``, ``builtins.eval`` …) is refused before it is called."""
-
-    def __init__(self, data: bytes, zf: zipfile.ZipFile, prefix: str):
-        super().__init__(io.BytesIO(data))
-        self.zf, self.prefix = zf, prefix
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _NUMPY:
-            try:
-                import numpy._core.multiarray as ma
-            except ImportError:  # numpy < 2
-                import numpy.core.multiarray as ma  # type: ignore[no-redef]
-            return {"_reconstruct": ma._reconstruct, "scalar": ma.scalar,
-                    "ndarray": np.ndarray, "dtype": np.dtype}[name]
-        if (module, name) == ("_codecs", "encode"):
-            import codecs
-            return codecs.encode
-        if (module, name) == ("collections", "OrderedDict"):
-            return OrderedDict
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor
-        if module == "torch" and name in _STORAGES:
-            return _StorageKind(_STORAGES[name])
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
-
-    def persistent_load(self, pid: Any) -> Any:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageKind) and isinstance(pid[2], str)
-                and re.fullmatch(r"[0-9]+", pid[2]) and type(pid[4]) is int):
-            raise pickle.UnpicklingError("a storage reference not written by torch.save")
-        dtype = pid[1].dtype
-        data = self.zf.read(f"{self.prefix}/data/{pid[2]}")
-        if len(data) != pid[4] * torch.empty(0, dtype=dtype).element_size():
-            raise pickle.UnpicklingError(f"storage {pid[2]}: {len(data)} bytes")
-        raw = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else \
-            torch.empty(0, dtype=torch.uint8)
-        return torch.storage.TypedStorage(wrap_storage=raw.untyped_storage(), dtype=dtype,
-                                          _internal=True)
-
-
-def read_legacy(raw: bytes, path: Any = "file", max_unpacked: int = MAX_UNPACKED) -> Any:
-    """Decode a file of the former format (checksum line, then ``torch.save``'s zip) with
-    the allow-list unpickler (``_LegacyUnpickler``): arrays, tensors and plain Python
-    values only; raises :class:`CorruptFileError` for anything else."""
-    head, sep, payload = raw.partition(b"\n")
-    if not is_legacy(raw) or hashlib.sha256(payload).hexdigest().encode() != head:
-        raise CorruptFileError(f"{path}: not a former-format file or checksum mismatch")
-    try:
-        z = zipfile.ZipFile(io.BytesIO(payload))
-        if sum(i.file_size for i in z.infolist()) > max_unpacked:
-            raise CorruptFileError(f"{path}: more than {max_unpacked} bytes unpacked")
-        pkl = [n for n in z.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if len(pkl) != 1:
-            raise CorruptFileError(f"{path}: no single data.pkl")
-        prefix = pkl[0].split("/")[0]
-        order = z.read(f"{prefix}/byteorder") if f"{prefix}/byteorder" in z.namelist() else b"little"
-        if order != b"little":
-            raise CorruptFileError(f"{path}: byte order {order!r}")
-        return _LegacyUnpickler(z.read(pkl[0]), z, prefix).load()
-    except CorruptFileError:
-        raise
-    except Exception as e:
-        raise CorruptFileError(f"{path}: cannot convert ({e.__class__.__name__}: {e})") from None

@@ -391,27 +391,25 @@ def reproduce_committed(store: Store | None = None, experiments: tuple[str, ...]
     store = store or Store()
     report = report or (lambda line: print(line, flush=True))
     out = []
-    for layer in store.committed:
-        for meta_path in sorted(layer.glob("*/*/meta.json")):
-            name = meta_path.parent.parent.name
-            if name not in EXPERIMENTS or (experiments and name not in experiments):
-                continue
-            entry = Entry(meta_path.parent, readonly=True)
-            meta = entry.meta()
-            code = EXPERIMENTS[name].code_hash()
-            if meta.get("profile") != profile or is_current(meta, code):
-                continue
-            r = replay(entry, progress=progress)
-            out.append(r)
-            if r.reproduced:
-                meta = {**meta, "reproduced": [*meta.get("reproduced", ()), r.record(code)]}
-                atomic_write_json(meta_path, meta)
-            report(f"{'reproduced' if r.reproduced else 'DIFFERS   '}  {name:<20} {r.key}  "
-                   f"steps {r.steps} of {r.of}; compared {len(r.compared)}; "
-                   f"{r.mode if r.reproduced else 'not even within tolerance'} "
-                   f"({r.numerics} numerics)"
-                   + (f"; largest scaled difference {max(r.tolerance.values()):.1e}"
-                      if r.tolerance else "")
-                   + (f"; float64 within {max(r.rounding.values()):.1e}" if r.rounding else "")
-                   + (f"; differ: {', '.join(r.differ)}" if r.differ else ""))
+    for entry in store.iter_entries():
+        name = entry.path.parent.name
+        if name not in EXPERIMENTS or (experiments and name not in experiments):
+            continue
+        meta = entry.meta()
+        code = EXPERIMENTS[name].code_hash()
+        if meta.get("profile") != profile or is_current(meta, code):
+            continue
+        r = replay(entry, progress=progress)
+        out.append(r)
+        if r.reproduced:
+            meta = {**meta, "reproduced": [*meta.get("reproduced", ()), r.record(code)]}
+            atomic_write_json(entry.path / "meta.json", meta)
+        report(f"{'reproduced' if r.reproduced else 'DIFFERS   '}  {name:<20} {r.key}  "
+               f"steps {r.steps} of {r.of}; compared {len(r.compared)}; "
+               f"{r.mode if r.reproduced else 'not even within tolerance'} "
+               f"({r.numerics} numerics)"
+               + (f"; largest scaled difference {max(r.tolerance.values()):.1e}"
+                  if r.tolerance else "")
+               + (f"; float64 within {max(r.rounding.values()):.1e}" if r.rounding else "")
+               + (f"; differ: {', '.join(r.differ)}" if r.differ else ""))
     return out

@@ -22,6 +22,7 @@ from ..accel.allocator import default_for_runs, retain_freed_memory
 from ..config import ConfigError, check_device, check_profile, config_hash, to_dict
 from ..experiments import EXPERIMENTS, get_experiment
 from ..experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused, RunResult, check_memory, progress_enabled, summarize)
+from .policy import Action, Found, decide, prefer_parts
 from .provenance import describe_reproduction, is_current
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now
 
@@ -166,50 +167,26 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     exp = get_experiment(experiment)
     dev = resolve_device(device)
     cfg = exp.config(profile, overrides, dev)
-    if hasattr(cfg, "sm_precision"):
-        from ..adversarial import check_precision
-        check_precision(cfg.sm_precision, dev)
-    check_kernel(cfg, dev)
-    if getattr(cfg, "graph_sm_pass", False):
-        from ..accel.cudagraphs import check_graph_device
-        check_graph_device(dev)
-    if out is not None:
-        check_out(out)
-    check_memory(exp, cfg, dev)
+    _check_run(exp, cfg, dev, out)
     retain = dev == "cpu" and default_for_runs()  # see mifd.accel.allocator
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     code = exp.code_hash()
-    entry = store.entry(exp.name, key)
-    result = None if force else entry.load_result()
-    changed = None
-    if result is not None and not is_current(entry.meta(), code):
-        made_by = entry.meta().get("code", {}).get("hash")
-        committed = None if entry.readonly else store.committed_entry(exp.name, key)
-        if committed is not None and not refresh:  # a committed one beats a stale local one
-            entry, result = committed, committed.load_result()
-            made_by = entry.meta().get("code", {}).get("hash")
-        current = is_current(entry.meta(), code)
-        if result is not None and current:
-            pass  # a committed result this code reproduced on replay (mifd.results.replay)
-        elif result is not None and entry.readonly and not refresh:
-            changed = made_by or "unrecorded"  # shown with a note; `make results` recomputes
-        elif result is None or not current:
-            if verbose:  # a line of information (stdout: a page's build treats stderr as a fault)
-                print(f"mifd: {exp.name} {key}: the stored result was made by other code "
-                      f"({made_by or 'unrecorded'}; now {code}): recomputing", flush=True)
-            result = None
-    if (result is None or changed) and not force:  # run as parts, one process per core?
-        from .shards import condition_parts, describe
+    entry, result, action = _stored(exp.name, key, store, code, force, refresh, verbose)
+    if action is Action.TRAIN or action.stale:  # stored as parts, one process per core?
+        from .parts import condition_parts
+        from .shards import describe
         assembled = condition_parts(exp.name, cfg, store, code, current_only=refresh)
-        if assembled is not None and (result is None or assembled.code_changed is None):
-            # (parts of this code beat a whole run of other code)
+        parts = (Found.NONE if assembled is None else
+                 Found.CURRENT if assembled.code_changed is None else Found.STALE)
+        if prefer_parts(action, parts):
             assembled.profile = profile
             if out is not None:
                 _write_summary(out, assembled)
             if verbose:
                 print(describe(assembled))
             return assembled
+    changed = (entry.meta().get("code", {}).get("hash") or "unrecorded") if action.stale else None
     loaded = result is not None
     if result is None:
         entry = Entry(store.root / exp.name / key)  # the writable one (not a committed layer)
@@ -233,6 +210,53 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     if verbose:
         print(rr.describe() + describe_reproduction(meta, code))
     return rr
+
+
+
+def _check_run(exp: Experiment, cfg: Any, dev: str, out: str | Path | None) -> None:
+    """Refuse, in one line and before any work, what cannot run on ``dev``: the critic's
+    precision, the GRU kernel, CUDA graphs, the ``out`` folder, the memory it needs."""
+    if hasattr(cfg, "sm_precision"):
+        from ..adversarial import check_precision
+        check_precision(cfg.sm_precision, dev)
+    check_kernel(cfg, dev)
+    if getattr(cfg, "graph_sm_pass", False):
+        from ..accel.cudagraphs import check_graph_device
+        check_graph_device(dev)
+    if out is not None:
+        check_out(out)
+    check_memory(exp, cfg, dev)
+
+def _found(entry: Entry, code: str) -> tuple[Found, Any]:
+    """The state of ``entry``'s result for ``code``, and the result."""
+    result = entry.load_result()
+    if result is None:
+        return Found.NONE, None
+    return (Found.CURRENT if is_current(entry.meta(), code) else Found.STALE), result
+
+
+def _stored(experiment: str, key: str, store: Store, code: str, force: bool, refresh: bool,
+            verbose: bool) -> tuple[Entry, Any, Action]:
+    """The entry :func:`run` shows or trains into, its result (``None``: train) and the
+    :func:`~mifd.results.policy.decide` verdict on what the store holds."""
+    entry = store.entry(experiment, key)
+    stored, result = (Found.NONE, None) if force else _found(entry, code)
+    committed, held = Found.NONE, None
+    if stored is Found.STALE and not entry.readonly and not refresh:
+        held = store.committed_entry(experiment, key)
+        if held is not None:
+            committed, held_result = _found(held, code)
+    action = decide(stored, readonly=entry.readonly, committed=committed, refresh=refresh,
+                    force=force)
+    if action in (Action.LOAD_COMMITTED, Action.SHOW_STALE_COMMITTED):
+        entry, result = held, held_result
+    elif action.trains:
+        if stored is Found.STALE and verbose:  # information (stdout: a page's build treats
+            made_by = entry.meta().get("code", {}).get("hash")  # stderr as a fault)
+            print(f"mifd: {experiment} {key}: the stored result was made by other code "
+                  f"({made_by or 'unrecorded'}; now {code}): recomputing", flush=True)
+        result = None
+    return entry, result, action
 
 
 def _write_summary(out: str | Path, rr: RunResult) -> None:
@@ -315,7 +339,7 @@ def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], p
     import subprocess
 
     from ..config import parse_set
-    from .shards import split_conditions
+    from .parts import split_conditions
     exp = get_experiment(experiment)
     cfg = exp.config(profile, parse_set(list(sets)), resolve_device(device))
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -358,7 +382,7 @@ def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] |
     code = exp.code_hash()
     finished = src.load_result() is not None and is_current(src.meta(), code)
     if not finished:
-        from .shards import condition_parts  # run as parts (`mifd run --parts`): commit them
+        from .parts import condition_parts  # run as parts (`mifd run --parts`): commit them
         assembled = condition_parts(exp.name, cfg, store, code)
         local = [p["key"] for p in (assembled.meta["parts"] if assembled else [])
                  if (store.root / exp.name / p["key"] / "result.bin").exists()]
@@ -401,18 +425,17 @@ def committed_status(store: Store | None = None) -> list[dict[str, Any]]:
     that is this checkout's code (``current``); ``make results`` recomputes the others."""
     store = store or Store()
     rows = []
-    for layer in store.committed:
-        for meta_path in sorted(layer.glob("*/*/meta.json")):
-            exp_name = meta_path.parent.parent.name
-            if exp_name not in EXPERIMENTS:
-                continue
-            meta = Entry(meta_path.parent, readonly=True).meta()
-            made_by = meta.get("code", {}).get("hash")
-            code = EXPERIMENTS[exp_name].code_hash()
-            rows.append({"experiment": exp_name, "profile": meta.get("profile", "?"),
-                         "key": meta_path.parent.name, "made by": made_by or "unrecorded",
-                         "commit": (meta.get("code", {}).get("git_commit") or "?")[:10],
-                         "current": is_current(meta, code),
-                         "reproduced": made_by != code and is_current(meta, code)})
+    for entry in store.iter_entries():
+        exp_name = entry.path.parent.name
+        if exp_name not in EXPERIMENTS:
+            continue
+        meta = entry.meta()
+        made_by = meta.get("code", {}).get("hash")
+        code = EXPERIMENTS[exp_name].code_hash()
+        rows.append({"experiment": exp_name, "profile": meta.get("profile", "?"),
+                     "key": entry.path.name, "made by": made_by or "unrecorded",
+                     "commit": (meta.get("code", {}).get("git_commit") or "?")[:10],
+                     "current": is_current(meta, code),
+                     "reproduced": made_by != code and is_current(meta, code)})
     return rows
 

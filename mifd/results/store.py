@@ -30,13 +30,14 @@ import subprocess
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from .._version import __version__
 from . import numerics
-from .blobs import (CorruptFileError, LegacyFormatError, blob_bytes, content_digest, is_legacy, load_blob, read_legacy, same)
+from .blobs import (CorruptFileError, LegacyFormatError, blob_bytes, content_digest, is_legacy, load_blob, same)
+from .legacy import read_legacy
 
 
 class StoreWriteError(OSError):
@@ -88,7 +89,7 @@ def dump_blob(path: Path, obj: Any, compress: bool = False) -> None:
 def convert_file(path: Path | str) -> dict[str, Any]:
     """Convert one file of the former pickle format (:func:`mifd.results.blobs.is_legacy`) in place into
     a data file, exactly: it is decoded with the allow-list unpickler
-    (:func:`mifd.results.blobs.read_legacy`: arrays, tensors and plain values, never other code),
+    (:func:`mifd.results.legacy.read_legacy`: arrays, tensors and plain values, never other code),
     encoded, decoded again and compared with :func:`mifd.results.blobs.same` (types, dtypes, shapes,
     bits) before the new file replaces the old one (atomically). A data file is only verified:
     converting twice changes nothing. ``checkpoint.bin`` is stored, anything else deflated. A
@@ -344,6 +345,18 @@ class Store:
             if e.result_path.exists():
                 return e
         return own
+
+    def iter_entries(self, experiment: str | None = None, own: bool = False) -> Iterator[Entry]:
+        """Every entry that has a ``meta.json`` (finished or not), of ``experiment`` or of all:
+        those of the committed layers first (read-only; layer by layer, in path order), then,
+        if ``own``, those of the store's own folder. The store's layout is
+        ``<layer>/<experiment>/<key>/``: an entry's ``path.parent.name`` is its experiment,
+        ``path.name`` its key."""
+        layers = [(Path(c), True) for c in self.committed] + ([(self.root, False)] if own else [])
+        pattern = f"{experiment}/*/meta.json" if experiment is not None else "*/*/meta.json"
+        for layer, readonly in layers:
+            for meta in sorted(layer.glob(pattern)):
+                yield Entry(meta.parent, readonly=readonly)
 
     def committed_entry(self, experiment: str, key: str) -> Entry | None:
         """The first committed layer's finished entry of ``key``, if any."""
