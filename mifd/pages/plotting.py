@@ -16,18 +16,18 @@ STYLE = Path(__file__).with_name("mifd.mplstyle")
 # group 1 / group 2 markers as in the paper (circles / triangles)
 GROUP_MARKERS = ("o", "^")
 
-
-#: widest figure (inches; 100 dpi: 780 px), so the page's text column shows it unscaled and
-#: its 8-pt ticks and legends stay 8 pt
+#: widest figure (inches; 100 dpi: 780 px): shown unscaled, so 8-pt ticks and legends stay 8 pt
 MAX_WIDTH = 7.8
-
 
 #: narrowest panel (inches; 150 px on the page): :func:`panels` refuses narrower ones
 MIN_PANEL = 1.5
 
 
 def use_style() -> None:
+    """The book's style: matplotlib's and whole pandas tables (no row or cell cut to "…")."""
     plt.style.use(str(STYLE))
+    import pandas as pd
+    pd.options.display.max_colwidth = pd.options.display.max_rows = None
 
 
 def panels(n: int, width: float, height: float, **kw: Any) -> tuple[plt.Figure, list[plt.Axes]]:

@@ -9,6 +9,7 @@
 * :mod:`~mifd.paper.timing` — onset times (against each trial's peak) and the "functional first"
   test;
 * :mod:`~mifd.paper.silencing` — the silencing rule of the failure modes and its calibration;
+  :mod:`~mifd.paper.failures` — the failure-modes page's takeaway and summary;
 * :mod:`~mifd.paper.task_criterion` — which networks solve their task (beyond-paper answers
   count only those);
 * :mod:`~mifd.paper.wm`, :mod:`~mifd.paper.separation` — each section's paper-vs-ours table,
@@ -22,8 +23,8 @@
 * :mod:`~mifd.paper.mine_benchmark` — the MI estimators' benchmark against its literature.
 """
 
-from . import (appendix, claims, landing, mine_benchmark, reported, rules, scale, separation,
+from . import (appendix, claims, failures, landing, mine_benchmark, reported, rules, scale, separation,
                silencing, task_criterion, timing, variants, wm)
 
-__all__ = ["appendix", "claims", "landing", "mine_benchmark", "reported", "rules", "scale",
+__all__ = ["appendix", "claims", "failures", "landing", "mine_benchmark", "reported", "rules", "scale",
            "separation", "silencing", "task_criterion", "timing", "variants", "wm"]
