@@ -155,3 +155,40 @@ def test_the_landing_pages_first_screen_answers(browser, served):
             page.screenshot(path=str(out / f"landing-screen-{i + 1}.png"))
     finally:
         page.close()
+
+
+#: the smallest text of a figure: the book's style sets ticks and legends to 8 pt (mifd.mplstyle)
+#: and its figures are drawn at 100 dpi, so 8 pt is 8 / 72 × 100 ≈ 11.1 px in the image
+SMALLEST_PT, FIGURE_DPI, MIN_TEXT_PX = 8, 100, 8
+
+_IMAGES = """() => [...document.querySelectorAll('div.cell_output img, figure img')]
+    .filter(i => i.naturalWidth >= 200 && i.getBoundingClientRect().width > 0)
+    .map(i => [i.naturalWidth, i.getBoundingClientRect().width, i.getAttribute('src').slice(-40)])"""
+
+
+def test_no_code_draws_text_below_the_styles_smallest_size():
+    """No figure code asks for a font under :data:`SMALLEST_PT` (the browser test below reads
+    the smallest text's size from the style)."""
+    small = []
+    for p in [*(ROOT / "mifd").rglob("*.py"), *(ROOT / "book").glob("*.ipynb")]:
+        for m in re.finditer(r"(fontsize|labelsize)\s*=\s*([0-9.]+)", p.read_text()):
+            if float(m.group(2)) < SMALLEST_PT:
+                small.append(f"{p.relative_to(ROOT)}: {m.group(0)}")
+    assert not small, small
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_every_figures_smallest_text_is_at_least_8_px_as_displayed(browser, served, name):
+    """Issue 36: tick labels of every figure at least 8 px tall as displayed. A figure drawn
+    at :data:`FIGURE_DPI` with its smallest text at :data:`SMALLEST_PT` shows that text at
+    ``SMALLEST_PT / 72 × FIGURE_DPI × (displayed width / image width)`` px."""
+    page, _ = _visit(browser, served + name + ".html")
+    try:
+        small = []
+        for natural, shown, src in page.evaluate(_IMAGES):
+            px = SMALLEST_PT / 72 * FIGURE_DPI * shown / natural
+            if px < MIN_TEXT_PX:
+                small.append(f"{src}: {natural} px wide shown at {shown:.0f} px, text {px:.1f} px")
+        assert not small, f"{name}: figures whose smallest text is under 8 px:\n" + "\n".join(small)
+    finally:
+        page.close()

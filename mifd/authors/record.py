@@ -2,7 +2,7 @@
 metrics computed on it, and the record written with its provenance.
 
 The metrics are :mod:`mifd.metrics`' own functions on the same kind of inputs as the ``wm``
-experiment's snapshots (:func:`mifd.experiments.wm.evaluate`): Q_cor and D_cor on the states
+experiment's snapshots (``mifd.experiments.wm.evaluate``): Q_cor and D_cor on the states
 ``h`` of a fresh evaluation batch (batch × steps pooled; D_cor against the targets), Q_str on
 ``W_rec``, D_in on ``W_in`` (4 × N), D_out on ``W_out`` (N × 2), accuracy and MSE of the
 outputs. On a dump of their code they equal their own analysis functions (``wm_analysis_essence``:
@@ -81,7 +81,7 @@ def read_snapshot(path: Path) -> dict[str, np.ndarray]:
 
 
 def snapshot_metrics(snap: dict[str, np.ndarray]) -> dict[str, float]:
-    """mifd's metrics of one snapshot (as :func:`mifd.experiments.wm.evaluate` computes them)."""
+    """mifd's metrics of one snapshot (as ``mifd.experiments.wm.evaluate`` computes them)."""
     n = snap["W_rec"].shape[0]
     H = snap["H"].reshape(-1, n)
     tgt = snap["target"].reshape(-1, 2)
@@ -220,7 +220,7 @@ def committed_root() -> Path:
 
 
 def load_records(root: Path | str | None = None, **settings: Any) -> list[dict[str, Any]]:
-    """Every record under ``root`` (default: :func:`committed_root`) whose settings include
+    """Every record under ``root`` (default: ``committed_root()``) whose settings include
     ``settings`` (e.g. ``width=64, epochs=1000``), by seed; each result with its ``meta``."""
     base = (Path(root) if root is not None else committed_root()) / EXPERIMENT
     out = []

@@ -61,7 +61,7 @@ class Authors:
     @classmethod
     def find(cls, python: str | None = None, code: str | None = None) -> "Authors":
         """From the arguments, else ``MIFD_AUTHORS_PYTHON`` / ``MIFD_AUTHORS_CODE``, else
-        :data:`DEFAULT_PYTHON` / :data:`DEFAULT_CODE`."""
+        ``DEFAULT_PYTHON`` / ``DEFAULT_CODE``."""
         py = python or os.environ.get("MIFD_AUTHORS_PYTHON") or DEFAULT_PYTHON
         cd = code or os.environ.get("MIFD_AUTHORS_CODE") or DEFAULT_CODE
         return cls(Path(py).expanduser(), Path(cd).expanduser())

@@ -264,7 +264,7 @@ def key_figure(runs: Mapping[str, Any], metric: str = "Q_cor"):
             ax.axhspan(rep.mean - rep.sd, rep.mean + rep.sd, color=color, alpha=0.08, lw=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 

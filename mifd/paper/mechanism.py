@@ -92,7 +92,7 @@ def figure(runs: Mapping[str, Any], groups: Sequence[str] = SHOWN):
                 ax.set_title(g, fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend()
     return fig
 
 

@@ -222,6 +222,6 @@ def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str
         ax.set_ylabel("nats")
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    axes[0, 0].legend(fontsize=7)
-    axes[0, -1].legend(fontsize=7)
+    axes[0, 0].legend()
+    axes[0, -1].legend()
     return fig
