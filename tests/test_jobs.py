@@ -45,7 +45,7 @@ def test_the_plan_lists_only_what_no_commit_holds(tmp_path):
     empty = Store(tmp_path / "s", [tmp_path / "c"])
     jobs = planned("book", store=empty)
     labels = {j.label for j in jobs}
-    assert "ε inside √ (the default)" in labels and "mechanism, ε outside √" in labels
+    assert "ε inside √ (the authors' Keras)" in labels and "mechanism, ε outside √" in labels
     assert all(j.profile == "book" for j in jobs)
     # the committed 10-trial ε-outside run is not planned again
     assert not any(dict(j.overrides).get("rmsprop_eps") == "outside" and j.experiment == "wm"

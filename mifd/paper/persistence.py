@@ -35,8 +35,8 @@ ALPHA = 0.05
 #: unless the setting is the critic. The first is the reference of the paired tests. A setting
 #: is shown once all its shards are committed; the page names those still missing.
 SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
-    "ε inside √ (the default)": ({"rmsprop_eps": "inside"}, ((1001, 10), (1011, 10))),
-    "ε outside √ (torch; before)": ({"rmsprop_eps": "outside"}, ((1001, 10),)),
+    "ε inside √ (the authors' Keras)": ({"rmsprop_eps": "inside"}, ((1001, 10), (1011, 10))),
+    "ε outside √ (torch)": ({"rmsprop_eps": "outside"}, ((1001, 10),)),
     "ε inside √, 20 SM steps per MM step": ({"rmsprop_eps": "inside", "sm_per_mm": 20},
                                             ((1001, 8),)),
     "ε inside √, λ_I = 0.12": ({"rmsprop_eps": "inside", "lambda_mi": 0.12}, ((1001, 8),)),
