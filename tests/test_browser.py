@@ -157,13 +157,41 @@ def test_the_landing_pages_first_screen_answers(browser, served):
         page.close()
 
 
-#: the smallest text of a figure: the book's style sets ticks and legends to 8 pt (mifd.mplstyle)
-#: and its figures are drawn at 100 dpi, so 8 pt is 8 / 72 × 100 ≈ 11.1 px in the image
-SMALLEST_PT, FIGURE_DPI, MIN_TEXT_PX = 8, 100, 8
+#: the smallest text of a figure: the book's style sets ticks and legends to 8 pt (mifd.mplstyle);
+#: a figure drawn at d dpi shows it at 8 / 72 × d px in the image (d from the PNG's pHYs chunk,
+#: which matplotlib writes: 100 for inline figures, 150 for saved ones)
+SMALLEST_PT, DEFAULT_DPI, MIN_TEXT_PX = 8, 100, 8
 
 _IMAGES = """() => [...document.querySelectorAll('div.cell_output img, figure img')]
     .filter(i => i.naturalWidth >= 200 && i.getBoundingClientRect().width > 0)
-    .map(i => [i.naturalWidth, i.getBoundingClientRect().width, i.getAttribute('src').slice(-40)])"""
+    .map(i => [i.naturalWidth, i.getBoundingClientRect().width, i.src])"""
+
+
+def png_dpi(data: bytes) -> float:
+    """The horizontal resolution a PNG records (pHYs, pixels per metre), else
+    :data:`DEFAULT_DPI`."""
+    import struct
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return DEFAULT_DPI
+    i = 8
+    while i + 8 <= len(data):
+        n, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind == b"pHYs":
+            ppu, _, unit = struct.unpack(">IIB", data[i + 8:i + 17])
+            return ppu * 0.0254 if unit == 1 else DEFAULT_DPI
+        if kind == b"IDAT":
+            break
+        i += 12 + n
+    return DEFAULT_DPI
+
+
+def _image_bytes(src: str) -> bytes:
+    import base64
+    import urllib.request
+    if src.startswith("data:"):
+        return base64.b64decode(src.split(",", 1)[1])
+    with urllib.request.urlopen(src) as r:
+        return r.read()
 
 
 def test_no_code_draws_text_below_the_styles_smallest_size():
@@ -177,18 +205,34 @@ def test_no_code_draws_text_below_the_styles_smallest_size():
     assert not small, small
 
 
+def test_the_resolution_of_a_figure_is_read_from_its_png():
+    import io
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(2, 1))
+    for dpi in (100, 150):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        assert abs(png_dpi(buf.getvalue()) - dpi) < 0.5
+    plt.close(fig)
+    assert png_dpi(b"GIF89a") == DEFAULT_DPI
+
+
 @pytest.mark.parametrize("name", toc_files())
 def test_every_figures_smallest_text_is_at_least_8_px_as_displayed(browser, served, name):
     """Issue 36: tick labels of every figure at least 8 px tall as displayed. A figure drawn
-    at :data:`FIGURE_DPI` with its smallest text at :data:`SMALLEST_PT` shows that text at
-    ``SMALLEST_PT / 72 × FIGURE_DPI × (displayed width / image width)`` px."""
+    at d dpi with its smallest text at :data:`SMALLEST_PT` shows that text at
+    ``SMALLEST_PT / 72 × d × (displayed width / image width)`` px."""
     page, _ = _visit(browser, served + name + ".html")
     try:
         small = []
         for natural, shown, src in page.evaluate(_IMAGES):
-            px = SMALLEST_PT / 72 * FIGURE_DPI * shown / natural
+            dpi = png_dpi(_image_bytes(src))
+            px = SMALLEST_PT / 72 * dpi * shown / natural
             if px < MIN_TEXT_PX:
-                small.append(f"{src}: {natural} px wide shown at {shown:.0f} px, text {px:.1f} px")
+                small.append(f"{src[-40:]}: {natural} px wide at {dpi:.0f} dpi shown at "
+                             f"{shown:.0f} px, text {px:.1f} px")
         assert not small, f"{name}: figures whose smallest text is under 8 px:\n" + "\n".join(small)
     finally:
         page.close()

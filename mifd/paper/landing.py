@@ -232,20 +232,13 @@ def beyond_html(table: pd.DataFrame) -> str:
     return "".join(out)
 
 
-def figure_reading(table: pd.DataFrame, claim: str = "Q_cor (mi)") -> str:
-    """One sentence per section holding ``claim``: ours, the paper's and the verdict."""
-    rows = table[table["claim"] == claim]
-    return " ".join(f"{s}: ours {r['ours']} against the paper's {r['paper']} — "
-                    f"{r['verdict']}." for s, r in zip(rows["section"], rows.to_dict("records")))
-
-
 def key_figure(runs: Mapping[str, Any], metric: str = "Q_cor"):
     """``metric`` of the working-memory runs over training (``runs``: label → run; each
     condition's mean, thin lines its trials for the first run) against the paper's
     end-of-training level (dotted line, band: mean ± sd)."""
     import matplotlib.pyplot as plt  # noqa: F401
     from ..pages import plotting
-    fig, (ax,) = plotting.panels(1, 6.4, 2.4, layout="constrained")
+    fig, (ax,) = plotting.panels(1, 6.4, 2.1, layout="constrained")
     for k, (label, rr) in enumerate((k, v) for k, v in runs.items() if v is not None):
         ep = np.asarray(rr.result["snap_epochs"], dtype=float)
         for c, v in rr.split(np.asarray(rr.result["snaps"][metric], dtype=float)).items():
