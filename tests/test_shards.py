@@ -172,6 +172,23 @@ def test_working_memory_run_in_condition_parts_equals_the_whole_run(runs):
     assert got.summary == full.summary
 
 
+def _assert_same_run(got, want):
+    """``got``'s result and summary equal ``want``'s: bit for bit where this BLAS is
+    batch-invariant (conftest), within the batch bound elsewhere."""
+    a, b = dict(leaves(want.result)), dict(leaves(got.result))
+    assert a.keys() == b.keys()
+    for k in a:
+        if hasattr(a[k], "shape") and a[k].dtype.kind == "f":
+            assert_batch_equal(b[k], a[k], err_msg=k)
+        elif hasattr(a[k], "shape"):
+            np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+        elif isinstance(a[k], list) and a[k] and all(isinstance(x, float) for x in a[k]):
+            assert_batch_equal(np.array(b[k]), np.array(a[k]), err_msg=k)
+        else:
+            assert b[k] == a[k], k
+    assert_summaries_equal(got.summary, want.summary)
+
+
 def test_condition_parts_in_seed_shards_assemble_the_whole_run(runs):
     """A condition run in seed shards (the 20-trial working-memory run: the MI condition as
     two shards, the no-MI condition as others) is assembled by ``mifd.run`` into the whole
@@ -188,18 +205,7 @@ def test_condition_parts_in_seed_shards_assemble_the_whole_run(runs):
     got = _run(other, trials=3, seed=1001)
     assert got.config == full.config and len(got.meta["parts"]) == 2
     assert got.result["conditions"] == full.result["conditions"]
-    a, b = dict(leaves(full.result)), dict(leaves(got.result))
-    assert a.keys() == b.keys()
-    for k in a:  # shards of other batch sizes: bit for bit where the BLAS is batch-invariant
-        if hasattr(a[k], "shape") and a[k].dtype.kind == "f":
-            assert_batch_equal(b[k], a[k], err_msg=k)
-        elif hasattr(a[k], "shape"):
-            np.testing.assert_array_equal(b[k], a[k], err_msg=k)
-        elif isinstance(a[k], list) and a[k] and all(isinstance(x, float) for x in a[k]):
-            assert_batch_equal(np.array(b[k]), np.array(a[k]), err_msg=k)
-        else:
-            assert b[k] == a[k], k
-    assert_summaries_equal(got.summary, full.summary)
+    _assert_same_run(got, full)  # shards of other batch sizes
     # a gap in one condition's seeds: not assembled (the run is computed instead)
     gap = Store(store.root.parent / "wm-shards-gap", [])
     for p in pieces[:3]:
@@ -214,18 +220,7 @@ def test_condition_parts_add_up_to_the_whole_run(sep_runs):
     assert sorted(p["key"] for p in got.meta["parts"]) == sorted(r.key for r in parts)
     assert got.config == whole.config
     assert got.result["conditions"] == whole.result["conditions"]
-    a, b = dict(leaves(whole.result)), dict(leaves(got.result))
-    assert a.keys() == b.keys()
-    for k in a:  # bit for bit where this BLAS is batch-invariant (conftest)
-        if hasattr(a[k], "shape") and a[k].dtype.kind == "f":
-            assert_batch_equal(b[k], a[k], err_msg=k)
-        elif hasattr(a[k], "shape"):
-            np.testing.assert_array_equal(b[k], a[k], err_msg=k)
-        elif isinstance(a[k], list) and a[k] and all(isinstance(x, float) for x in a[k]):
-            assert_batch_equal(np.array(b[k]), np.array(a[k]), err_msg=k)
-        else:
-            assert b[k] == a[k], k
-    assert_summaries_equal(got.summary, whole.summary)
+    _assert_same_run(got, whole)
     assert "2 parts run side by side" in shards.describe(got)
 
 

@@ -20,9 +20,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ..config import ConfigError
+from ..results.jobs import run_processes
 from . import driver, record
 
 #: how to get what the harness runs (printed where it is missing)
@@ -150,46 +151,32 @@ def run_seeds(plan: Plan, authors: Authors, parallel: int = 2, git: bool = False
     """Train every seed of ``plan`` that has no record, ``parallel`` at a time; record (and with
     ``git``, commit) each as it finishes. Returns the number of failed seeds."""
     commit = authors.check(allow_other_commit)
-    todo, running, failed = plan.todo(commit), [], 0
+    todo = plan.todo(commit)
     report(f"{len(plan.seeds) - len(todo)} of {len(plan.seeds)} seeds already recorded")
-    while todo or running:
-        while todo and len(running) < parallel:
-            seed = todo.pop(0)
-            out = plan.work / plan.key(seed, commit)
-            out.mkdir(parents=True, exist_ok=True)
-            log = open(out / "driver.log", "w")
-            proc = subprocess.Popen(driver_command(authors, out, plan.of(seed)),
-                                    env=environment(), stdout=log, stderr=subprocess.STDOUT)
-            running.append((seed, out, proc, log))
-            report(f"started   seed {seed} -> {out}")
-        for item in list(running):
-            seed, out, proc, log = item
-            if proc.poll() is None:
-                continue
-            running.remove(item)
-            log.close()
-            if proc.returncode:
-                failed += 1
-                report(f"FAILED    seed {seed} (exit {proc.returncode}; {out / 'driver.log'})")
-                continue
-            try:
-                entry = record.write_record(out, plan.root, allow_other_commit)
-                if git:
-                    s = plan.of(seed)
-                    git_commit_record(entry, f"the authors' wm code, seed {seed}, critic width "
-                                             f"{s['width']}, {s['epochs']} epochs (issue 39)")
-            except (ConfigError, OSError) as e:  # a bad dump, a full disk, git refusing
-                failed += 1
-                report(f"FAILED    seed {seed}: {e}")
-                continue
-            if not keep_dumps:
-                for p in out.glob("snap-*.npz"):
-                    p.unlink()
-                shutil.rmtree(out / "work", ignore_errors=True)
-            report(f"recorded  seed {seed} -> {entry}")
-        if running:
-            time.sleep(poll)
-    return failed
+
+    def start(seed: int) -> tuple[subprocess.Popen, Any, str]:
+        out = plan.work / plan.key(seed, commit)
+        out.mkdir(parents=True, exist_ok=True)
+        log = open(out / "driver.log", "w")
+        proc = subprocess.Popen(driver_command(authors, out, plan.of(seed)),
+                                env=environment(), stdout=log, stderr=subprocess.STDOUT)
+        report(f"started   seed {seed} -> {out}")
+        return proc, log, f"seed {seed}"
+
+    def done(seed: int) -> None:
+        out = plan.work / plan.key(seed, commit)
+        entry = record.write_record(out, plan.root, allow_other_commit)
+        if git:
+            s = plan.of(seed)
+            git_commit_record(entry, f"the authors' wm code, seed {seed}, critic width "
+                                     f"{s['width']}, {s['epochs']} epochs (issue 39)")
+        if not keep_dumps:
+            for p in out.glob("snap-*.npz"):
+                p.unlink()
+            shutil.rmtree(out / "work", ignore_errors=True)
+        report(f"recorded  seed {seed} -> {entry}")
+
+    return run_processes(todo, parallel, start, done, report, poll)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..config import config_hash
+from ..config import ConfigError, config_hash
 from ..experiments import get_experiment
 from .store import Store
 from .._version import __version__
@@ -91,30 +91,52 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 2, store: Store | None = None,
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MIFD_PROGRESS": "0"}
     if store is not None:
         env["MIFD_STORE"] = str(store.root)
-    todo, running, failed = list(jobs), [], 0
     logs = Path("_build") / "jobs"
     logs.mkdir(parents=True, exist_ok=True)
+
+    def start(job: Job) -> tuple[subprocess.Popen, Any, str]:
+        log = open(logs / f"{job.name()}.log", "w")
+        proc = subprocess.Popen([sys.executable, "-m", "mifd.cli", *job.command()], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        report(f"started   {job.name()}  {job.label}: {' '.join(job.sets())}")
+        return proc, log, job.name()
+
+    def done(job: Job) -> None:
+        path = commit_results(job.experiment, job.profile, dict(job.overrides), store=store,
+                              device="cpu")
+        report(f"committed {job.name()} -> {path}")
+
+    return run_processes(jobs, parallel, start, done, report, poll)
+
+
+def run_processes(items: Sequence[Any], parallel: int,
+                  start: Callable[[Any], tuple[subprocess.Popen, Any, str]],
+                  done: Callable[[Any], None], report: Callable[[str], None] = print,
+                  poll: float = 5.0) -> int:
+    """``items`` as processes, ``parallel`` at a time: ``start(item)`` launches one and returns
+    ``(process, its open log file, its name)``; when it exits with 0, ``done(item)`` keeps its
+    result (a ``ConfigError`` or ``OSError`` it raises counts the item as failed). A failed item
+    is reported and the others go on. Returns the number of failed items."""
+    todo, running, failed = list(items), [], 0
     while todo or running:
         while todo and len(running) < parallel:
-            job = todo.pop(0)
-            log = open(logs / f"{job.name()}.log", "w")
-            proc = subprocess.Popen([sys.executable, "-m", "mifd.cli", *job.command()], env=env,
-                                    stdout=log, stderr=subprocess.STDOUT)
-            running.append((job, proc, log))
-            report(f"started   {job.name()}  {job.label}: {' '.join(job.sets())}")
-        for item in list(running):
-            job, proc, log = item
+            item = todo.pop(0)
+            running.append((item, *start(item)))
+        for entry in list(running):
+            item, proc, log, name = entry
             if proc.poll() is None:
                 continue
-            running.remove(item)
+            running.remove(entry)
             log.close()
             if proc.returncode:
                 failed += 1
-                report(f"FAILED    {job.name()} (exit {proc.returncode}; {log.name})")
+                report(f"FAILED    {name} (exit {proc.returncode}; {log.name})")
                 continue
-            path = commit_results(job.experiment, job.profile, dict(job.overrides), store=store,
-                                  device="cpu")
-            report(f"committed {job.name()} -> {path}")
+            try:
+                done(item)
+            except (ConfigError, OSError) as e:  # a damaged result, a full disk, git refusing
+                failed += 1
+                report(f"FAILED    {name}: {e}")
         if running:
             time.sleep(poll)
     return failed
