@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not allocator.available(), reason="needs glibc's
 
 CHURN = """
 import resource, sys, torch
-from mifd import allocator
+from mifd.accel import allocator
 if sys.argv[1] == "retain":
     assert allocator.retain_freed_memory(True)
 
