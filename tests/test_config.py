@@ -44,7 +44,8 @@ def test_an_added_field_is_keyed_against_its_legacy_value_not_its_default():
     from mifd._version import __version__
     wm = mifd.get_experiment("wm")
     assert wm.config_cls().rmsprop_eps == "inside"
-    outside = wm.config("book", {"conditions": ("mi",), "rmsprop_eps": "outside"})
+    outside = wm.config("book", {"conditions": ("mi",), "trials": 10,
+                                 "rmsprop_eps": "outside"})
     # the committed 10-trial ε-outside MI run (results/committed/wm/b1575054e2aef9a8)
     assert config_hash("wm", outside, __version__) == "b1575054e2aef9a8"
     inside = dataclasses.replace(outside, rmsprop_eps="inside")
@@ -81,3 +82,27 @@ def test_the_earlier_gpu_shards_are_shown_with_their_settings_named():
     rr, label = wm.committed_gpu()
     assert rr is not None and rr.config.sm_precision == "tf32"
     assert rr.config.rmsprop_eps == "outside" and "earlier settings" in label
+
+
+def test_the_wm_book_profile_is_the_committed_20_trial_run_with_eps_inside():
+    """The chapters' working-memory run is the paper's 20 trials per condition × 1000 epochs
+    with the default ε placement, and its condition parts (in seed shards) are committed."""
+    from mifd.results.parts import condition_parts
+    cfg = mifd.get_experiment("wm").config("book")
+    assert (cfg.trials, cfg.epochs, cfg.rmsprop_eps) == (20, 1000, "inside")
+    rr = condition_parts("wm", cfg)
+    assert rr is not None and rr.layout.per_condition == 20
+    assert set(rr.layout.conditions) == {"mi", "no_mi"}
+
+
+def test_the_runs_built_on_the_wm_book_profile_keep_their_committed_eps_outside_runs():
+    """BIMT, the penalties, the variants' reference and the post-hoc audit were committed with
+    ε outside √; their book settings say so (and so keep their keys) until recomputed, and the
+    audit audits the run it was made from."""
+    from mifd.paper import variants
+    for name in ("bimt", "penalties", "wm-audit"):
+        assert mifd.get_experiment(name).config("book").rmsprop_eps == "outside", name
+    audited = mifd.get_experiment("wm-audit").config("book").audited()
+    assert audited[2]["rmsprop_eps"] == "outside" and audited[2]["trials"] == 10
+    assert variants.BASE["book"]["rmsprop_eps"] == "outside"
+    assert mifd.get_experiment("wm-audit").config("smoke").rmsprop_eps == "inside"

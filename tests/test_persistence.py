@@ -104,3 +104,15 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
     c = _with_mi(_run(fade[:3]), flat[:3])
     t = M.mi_sentence({"few": c}, no)
     assert "not testable at n = 3" in t and "stays" not in t
+
+
+def test_the_page_run_is_shown_beside_the_other_eps_placement_only():
+    labels = list(P.SCREEN)
+    inside = [k for k in labels if P.SCREEN[k][0] == {"rmsprop_eps": "inside"}][0]
+    outside = [k for k in labels if P.SCREEN[k][0] == {"rmsprop_eps": "outside"}][0]
+    runs = {k: SimpleNamespace(config=SimpleNamespace(rmsprop_eps="x")) for k in labels}
+    page = SimpleNamespace(config=SimpleNamespace(rmsprop_eps="inside"))
+    assert list(P.placement_pair(runs, page)) == [outside]
+    page.config.rmsprop_eps = "outside"
+    assert list(P.placement_pair(runs, page)) == [inside]
+    assert P.placement_pair({k: v for k, v in runs.items() if k != inside}, page) == {}

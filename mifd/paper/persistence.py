@@ -83,6 +83,17 @@ def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any
     return runs, missing
 
 
+def placement_pair(screen: Mapping[str, Any], rr: Any) -> dict[str, Any]:
+    """The setting of ``screen`` (committed runs of :data:`SCREEN`) that differs from :data:`SCREEN`'s
+    defaults only by RMSprop's ε placement and has the other placement than ``rr`` — ``{label:
+    run}``, empty when not committed: the comparison beside the page's run."""
+    eps = getattr(rr.config, "rmsprop_eps", None)
+    for label, (over, _) in SCREEN.items():
+        if set(over) == {"rmsprop_eps"} and over["rmsprop_eps"] != eps and label in screen:
+            return {label: screen[label]}
+    return {}
+
+
 def trial_series(rr: Any, metric: str, condition: str = "mi") -> tuple[np.ndarray, np.ndarray,
                                                                       np.ndarray]:
     """``(epochs, seeds, values)`` of one snapshot metric: values ``(snapshots, trials)`` of

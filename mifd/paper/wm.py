@@ -144,6 +144,28 @@ AUDIT_ESTIMATES = {"training critic (end)": "mi_final",
                    "Gaussian (held out)": "gaussian", "copula (held out)": "copula"}
 
 
+def load_audit(profile: str, device: str, overrides: Mapping[str, Any], cfg: Any,
+               rr: Any) -> tuple[Any, Any, str]:
+    """The ``wm-audit`` run of the working-memory page, the ``wm`` run it audits and a note
+    (empty when that is the page's run ``rr``). With ``overrides["wm"]`` the audit follows the
+    page's run (conditions, trials, seed, ε placement); without, the audit profile's own run
+    (the committed ``book`` audit is of the 10-trial run with RMSprop's ε outside √)."""
+    from ..results.runner import run
+    over = dict(overrides.get("wm-audit") or {})
+    if overrides.get("wm"):
+        over = {"conditions": cfg.conditions, "trials": cfg.trials, "seed": cfg.seed,
+                "rmsprop_eps": cfg.rmsprop_eps, **over}
+    audit = run("wm-audit", profile, device, over, verbose=False, progress=False)
+    exp, prof, aover = audit.config.audited()
+    audited = run(exp, prof, device, aover, verbose=False, progress=False)
+    note = "" if audited.key == rr.key else (
+        f"The audit is of the `{prof}` run with {audit.config.trials} trials per condition and "
+        f"RMSprop's ε {audit.config.rmsprop_eps} √, not of this page's run (its settings "
+        f"before the default changed); auditing this page's run: `mifd run wm-audit --profile "
+        f"{profile} --set trials={cfg.trials} --set rmsprop_eps={cfg.rmsprop_eps}`.")
+    return audit, audited, note
+
+
 def audit_table(audit: Any, rr: Any | None = None) -> pd.DataFrame:
     """Mean ± sd (n) per condition of each estimate of the MI between the groups after training
     (:data:`AUDIT_ESTIMATES`, nats) from a ``wm-audit`` run, the training critic's from the
@@ -247,8 +269,8 @@ def _course(rr: Any, metric: str) -> dict[str, Any]:
 
 def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_cor") -> str:
     """What the working-memory page finds, written from ``rr`` (the page's run, its MI
-    condition) and the screen of :mod:`mifd.paper.persistence` (its first setting, the
-    authors' optimizer, where committed): whether the modules form, whether they stay, and the
+    condition) and the screen of :mod:`mifd.paper.persistence` (the other RMSprop ε placement,
+    where committed): whether the modules form, whether they stay, and the
     verdict of the paper's end-of-training value."""
     from . import persistence
     if "mi" not in rr.config.conditions:
@@ -262,12 +284,9 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
             f"{paper.sd:.2f} at the end of training. They do not stay: at epoch {c['last']} "
             f"the mean is {c['end']:.3f} ± {c['end_sd']:.3f}, and {c['kept']} of {c['n']} "
             f"trials keep ≥ {persistence.KEEP:.0%} of their peak.")
-    from .persistence import SCREEN
-    first = next(iter(SCREEN))  # the authors' optimizer: shown beside the page's run if it differs
-    if first in (screen or {}) and \
-            screen[first].config.rmsprop_eps != getattr(rr.config, "rmsprop_eps", None):
-        s = _course(screen[first], metric)
-        text += (f" With {first} ({s['n']} trials): {s['early']:.2f} at epoch "
+    for label, other in persistence.placement_pair(screen or {}, rr).items():
+        s = _course(other, metric)  # the other ε placement, beside the page's run
+        text += (f" With {label} ({s['n']} trials): {s['early']:.2f} at epoch "
                  f"{persistence.EPOCHS[0]}, {s['end']:.3f} ± {s['end_sd']:.3f} at epoch "
                  f"{s['last']}; {s['kept']} of {s['n']} keep their modules.")
     verdict = paper_table(rr).loc[("mi", metric), "verdict"]
