@@ -31,8 +31,12 @@ def test_the_look_changes_nothing_and_reads_every_group(tmp_path):
     fig = mechanism.figure({"a": look}, groups=("W_rec within", "W_in"))
     assert [ax.get_ylabel() for ax in fig.axes[::2]] == ["median √v", "share with v < ε",
                                                        "median |Δw| / lr"]
-    share = m["share_v_below_eps"][-1:, m["groups"].index("W_rec within")].mean()
-    assert f"{share:.0%} with v < ε" in mechanism.sentence({"a": look}, ("W_rec within",))
+    share = mechanism.late_mean(look, "share_v_below_eps", "W_rec within")
+    text = mechanism.sentence({"a": look}, ("W_rec within",))
+    if share >= mechanism.ACTS:  # where ε's placement acts: named with its share
+        assert f"**W_rec within** {share:.0%} with v < ε" in text
+    else:
+        assert "In W_rec within fewer than" in text
     rnn = [i for i, g in enumerate(m["groups"]) if not g.startswith("critic")]
     assert (m["step"][:, rnn] > 0).all() and (m["sqrt_v"] > 0).all()
 
@@ -44,3 +48,23 @@ def test_the_recurrent_weights_split_into_within_and_between_blocks():
     assert within == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]
     assert (masks["W_rec between"] == ~masks["W_rec within"]).all()
     assert list(rnn_groups("W_in", torch.zeros(1, 4, 4), 2)) == ["W_in"]
+
+
+def test_the_sentence_names_where_eps_acts_and_where_it_cannot():
+    from types import SimpleNamespace
+    from mifd.paper import mechanism
+    groups = ["W_rec within", "critic head.hidden.0.weight", mechanism.SHIFT]
+    share = np.zeros((10, 3, 2))
+    share[:, 1], share[:, 2] = 0.4, 1.0
+    step = np.ones((10, 3, 2))
+
+    def look(s):
+        return SimpleNamespace(result={"mechanism": {
+            "epochs": np.arange(1, 11) * 100, "groups": groups, "share_v_below_eps": share,
+            "step": step * s, "sqrt_v": step}})
+    text = mechanism.sentence({"in": look(0.5), "out": look(1.0)})
+    assert "**critic head.hidden.0.weight** 40% / 40% with v < ε, median step 0.5 / 1 × lr" in text
+    assert "In W_rec within fewer than 5%" in text
+    assert "DV bound ignores a constant" in text
+    t = mechanism.late_table({"in": look(0.5), "out": look(1.0)})
+    assert t.loc["W_rec within", ("in", "v < ε")] == 0 and t.loc[mechanism.SHIFT, ("out", "step / lr")] == 1

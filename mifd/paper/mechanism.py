@@ -15,7 +15,13 @@ import numpy as np
 #: the runs of the page: label → ``wm-mechanism`` ``book`` overrides (the same four seeds)
 RUNS = {"ε inside √": {"rmsprop_eps": "inside"}, "ε outside √": {"rmsprop_eps": "outside"}}
 #: the groups drawn (the rest stay in the result)
-SHOWN = ("W_rec within", "W_rec between", "W_out", "critic fx.weight")
+SHOWN = ("W_rec within", "W_out", "critic fx.weight", "critic head.hidden.0.weight")
+#: a group counts as one where ε's placement acts when at least this share of it has v < ε late
+#: in training under either placement
+ACTS = 0.05
+#: the statistics network's output bias: the DV bound is unchanged by a constant added to the
+#: critic's output, so its gradient is zero up to rounding (v < ε always) and it changes nothing
+SHIFT = "critic head.out.bias"
 #: the share of training counted as "late" in the sentence
 LATE = 0.2
 
@@ -54,19 +60,51 @@ def late_mean(rr: Any, quantity: str, group: str, late: float = LATE) -> float:
     return float(np.nanmean(v[keep]))
 
 
-def sentence(runs: Mapping[str, Any], groups: Sequence[str] = ("W_rec within", "W_rec between",
-                                                                "critic fx.weight")) -> str:
-    """Per run and group, late in training: the share of parameters with v < ε and the median
-    step (in learning rates); computed, for the page."""
-    parts = []
-    for label, rr in runs.items():
-        bits = [f"{g}: {late_mean(rr, 'share_v_below_eps', g):.0%} with v < ε, median step "
-                f"{late_mean(rr, 'step', g):.2g} × lr" for g in groups]
-        parts.append(f"**{label}** — " + "; ".join(bits))
-    return (f"Over the last {LATE:.0%} of training (mean over trials): " + ". ".join(parts)
-            + ". Where v < ε the two placements differ most: ε inside √ divides by at least √ε "
-            "(≈ 3.2e-4), ε outside by as little as ε (1e-7), so a parameter whose gradient has "
-            "gone quiet takes steps up to ~3000× larger with ε outside.")
+def late_table(runs: Mapping[str, Any], late: float = LATE) -> "pd.DataFrame":
+    """Per parameter group (rows) and run: the share with v < ε and the median step (in
+    learning rates) over the last ``late`` share of training, mean over trials."""
+    import pandas as pd
+    first = next(iter(runs.values()))
+    rows = {}
+    for g in first.result["mechanism"]["groups"]:
+        row = {}
+        for label, rr in runs.items():
+            row[(label, "v < ε")] = late_mean(rr, "share_v_below_eps", g, late)
+            row[(label, "step / lr")] = late_mean(rr, "step", g, late)
+        rows[g] = row
+    out = pd.DataFrame(rows).T
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    return out
+
+
+def sentence(runs: Mapping[str, Any], groups: Sequence[str] | None = None) -> str:
+    """Late in training, where ε's placement acts: the groups with at least :data:`ACTS` of
+    their parameters at v < ε under either run (``groups``: those to consider, default all),
+    each with its share and median step under every run, and the groups where it cannot act;
+    computed, for the page."""
+    t = late_table(runs)
+    names = [g for g in (groups or t.index) if g in t.index]
+    share = t.xs("v < ε", axis=1, level=1)
+    acts = [g for g in names if share.loc[g].max() >= ACTS]
+    quiet = [g for g in names if g not in acts]
+    labels = " / ".join(runs)
+    step = t.xs("step / lr", axis=1, level=1)
+    bits = []
+    for g in acts:
+        shares = " / ".join(f"{share.loc[g, lbl]:.0%}" for lbl in runs)
+        steps = " / ".join(f"{step.loc[g, lbl]:.2g}" for lbl in runs)
+        bits.append(f"**{g}** {shares} with v < ε, median step {steps} × lr"
+                    + (" (the output bias: the DV bound ignores a constant added to the "
+                       "critic's output, so its steps change nothing)" if g == SHIFT else ""))
+    text = (f"Over the last {LATE:.0%} of training (mean over trials; {labels}), ε's placement "
+            f"can act only where v < ε: ")
+    text += ("; ".join(bits) + ". " if bits else "in no group. ")
+    if quiet:
+        text += (f"In {', '.join(quiet)} fewer than {ACTS:.0%} of the parameters have v < ε "
+                 "under either placement, so there the two take the same steps. ")
+    return text + ("ε inside √ divides by at least √ε (≈ 3.2e-4), ε outside by as little as "
+                   "ε (1e-7): a parameter whose gradient has gone quiet takes steps up to "
+                   "~3000× larger with ε outside.")
 
 
 def figure(runs: Mapping[str, Any], groups: Sequence[str] = SHOWN):
