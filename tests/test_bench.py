@@ -299,15 +299,18 @@ def test_profile_costs_read_the_committed_wall_times(tmp_path):
     key = config_hash(exp.name, cfg, __version__)
     # the wm book run: in one piece, or as condition parts side by side
     whole = src / "wm" / key
-    parts = ([key] if whole.exists() else
-             [p["key"] for p in condition_parts("wm", cfg, Store(tmp_path / "none", [src]))
-              .meta["parts"]])
+    # (a part may come in seed shards, its key theirs joined by "+": each shard gets its share
+    # of the part's 42 minutes)
+    parts = ([[key]] if whole.exists() else
+             [p["key"].split("+") for p in condition_parts(
+                 "wm", cfg, Store(tmp_path / "none", [src])).meta["parts"]])
     dst = tmp_path / "committed"
-    for k in parts:
-        shutil.copytree(src / "wm" / k, dst / "wm" / k)
-        meta = json.loads((dst / "wm" / k / "meta.json").read_text())
-        meta["wall_seconds"] = 42 * 60
-        (dst / "wm" / k / "meta.json").write_text(json.dumps(meta))
+    for shards in parts:
+        for k in shards:
+            shutil.copytree(src / "wm" / k, dst / "wm" / k)
+            meta = json.loads((dst / "wm" / k / "meta.json").read_text())
+            meta["wall_seconds"] = 42 * 60 / len(shards)
+            (dst / "wm" / k / "meta.json").write_text(json.dumps(meta))
     costs = profile_costs(dst)
     assert costs["cost_wm_book"].startswith("≈ 42 min (")
     assert costs["cost_separation_book"] == "not measured"

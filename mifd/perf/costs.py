@@ -167,7 +167,8 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
                 out[key] = "not measured"
                 continue
             m = rr.meta  # wall_seconds: the longest part
-            parts = {p["key"] for p in m["parts"]}
+            # a part made of seed shards carries their keys joined by "+"
+            parts = {k for p in m["parts"] for k in p["key"].split("+")}
             side = f"{len(m['parts'])} processes side by side, "
         what = ""
         if name != "mine-gaussian":
