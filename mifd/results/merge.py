@@ -1,9 +1,12 @@
 """Runs combined along their trial axis: the shards of a profile's trials (consecutive seeds,
 :func:`combine`) and the machinery that condition parts share (:mod:`mifd.results.parts`).
 
-Which axis of each result array is the trial axis is stated per experiment in
-:data:`TRIAL_AXES`; arrays that are not trial arrays must be equal in every run combined, and
-runs made by different code are refused.
+Which axis of each result array is the trial axis is stated by each experiment
+(:attr:`~mifd.experiments.base.Experiment.trial_axes`, all of them in :data:`TRIAL_AXES`);
+arrays that are not trial arrays must be equal in every run combined, and runs made by
+different code are refused. The leaves that a committed copy leaves out are also the
+experiment's (:attr:`~mifd.experiments.base.Experiment.committed_without`,
+:func:`without_uncommitted`).
 """
 
 from __future__ import annotations
