@@ -101,3 +101,16 @@ def test_a_trial_does_not_depend_on_its_batch_companions(smoke, name, tmp_path):
             for m, vals in alone.result["trials"][cond].items():
                 np.testing.assert_allclose(vals[t_alone], rr.result["trials"][cond][m][t_full],
                                            rtol=2e-3, atol=2e-4, err_msg=f"{over} {cond} {m}")
+
+
+def test_a_layout_groups_per_trial_values_by_condition():
+    import pytest
+
+    from mifd.config import ConfigError
+    from mifd.experiments.base import Layout
+    lay = Layout(("a", "b"), 2, 10)
+    got = lay.by_condition({"x": np.array([1, 2, 3, 4], dtype=np.float32), "y": [0.5, 1, 2, 3]})
+    assert got == {"a": {"x": [1.0, 2.0], "y": [0.5, 1.0]}, "b": {"x": [3.0, 4.0], "y": [2.0, 3.0]}}
+    assert list(got) == ["a", "b"] and list(got["a"]) == ["x", "y"]
+    with pytest.raises(ConfigError, match="got 3 trials"):
+        lay.by_condition({"x": [1, 2, 3]})

@@ -207,7 +207,7 @@ def test_the_committed_copy_leaves_out_the_example_sequences_and_still_serves_th
 
     from mifd.paper import penalties as P
     from mifd.results.runner import commit_results
-    from mifd.results.store import COMMITTED_WITHOUT
+    from mifd.results.merge import COMMITTED_WITHOUT
     over = {"conditions": ("none", "mine=0.1", "gaussian=0.1")}
     own = Store(tmp_path / "own", [tmp_path / "committed"])
     local = mifd.run("penalties", "smoke", "cpu", over, store=own, verbose=False, progress=False)
@@ -228,7 +228,7 @@ def test_the_committed_copy_leaves_out_the_example_sequences_and_still_serves_th
 
 def test_a_committed_part_without_examples_assembles_with_a_full_local_part(tmp_path):
     from mifd.results import shards
-    from mifd.results.store import without_uncommitted
+    from mifd.results.merge import without_uncommitted
     store = Store(tmp_path / "own", [])
     kw = dict(store=store, verbose=False, progress=False)
     whole = {"conditions": ("none", "mine=0.1")}

@@ -46,6 +46,24 @@ class Experiment:
     #: backward pass, the critic's activations, data): refused before anything is allocated
     #: when it exceeds the memory available (:func:`~mifd.experiments.base.check_memory`)
     memory: Callable[[Any], int] | None = None
+    # what the rest of the library knows about the experiment, kept here (mifd.perf,
+    # mifd.results, mifd.gpu read it through mifd.experiments.get_experiment)
+    #: the training unit, ``unit(cfg, device)``: all trials batched, one epoch (or MM step) per
+    #: ``step`` (benchmarks and a GPU session's probes; ``None``: the experiment has none)
+    unit: Callable[[Any, str], "Unit"] | None = None
+    #: result path prefix → trial axis (the longest matching prefix wins; ``None``: not a trial
+    #: array) for runs combined along their trials (:mod:`mifd.results.merge`); ``None``: its
+    #: runs are never combined
+    trial_axes: dict[str, int | None] | None = None
+    #: leaves of a result that no page reads, left out of its committed copy
+    #: (:func:`mifd.results.store.without_leaves`)
+    committed_without: tuple[tuple[str, ...], ...] = ()
+    #: the config overrides that leave only training steps in a benchmarked run
+    #: (:mod:`mifd.perf`); ``None``: not benchmarked
+    bench_overrides: dict[str, Any] | None = None
+    #: the profile a GPU session of the experiment runs unless told (:mod:`mifd.gpu.shard`);
+    #: ``None``: no GPU session runs it
+    session_profile: str | None = None
 
     def config(self, profile: str = "book", overrides: Mapping[str, Any] | None = None,
                device: str | None = None) -> Any:
@@ -331,6 +349,15 @@ class Layout:
                               f"allowed: {self.size} ({len(self.conditions)} conditions × "
                               f"{self.per_condition})")
         return {c: np.take(v, self.index(c), axis=axis) for c in self.conditions}
+
+    def by_condition(self, per_trial: Mapping[str, Any]) -> dict[str, dict[str, list]]:
+        """``{condition: {metric: [its trials' values]}}`` of ``per_trial``, ``{metric: one
+        value per trial in batch order}`` (as floats): a result's ``"trials"``."""
+        trials: dict[str, dict[str, list]] = {}
+        for k, v in per_trial.items():
+            for c, vals in self.split(np.asarray(v, dtype=float)).items():
+                trials.setdefault(c, {})[k] = vals.tolist()
+        return trials
 
     def seeds(self) -> list[int]:
         """The seed of every trial, in batch order."""

@@ -34,6 +34,7 @@ its task ``error`` (the evaluation MSE of the flip-flop task, ``1 − R²`` of t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,8 @@ import torch
 from .. import bimt, metrics
 from ..config import ConfigError, param
 from .base import Checkpointer, Experiment, Layout, run_units
-from .wm import PROFILES as WM_PROFILES, WMConfig, WMProblem, WMTrainUnit, evaluate
+from .wm import PROFILES as WM_PROFILES, TRIAL_AXES as WM_TRIAL_AXES, WMConfig, WMProblem
+from .wm import WMTrainUnit, evaluate
 from .wm import memory as wm_memory
 
 #: per condition: (minimizes MI, L2, connection cost, distance term A > 0, swaps)
@@ -126,11 +128,19 @@ PROFILES = {
 
 class WiringCost:
     """A problem's per-trial regularizer ``l2_t·Σw² + s·λ_t·(A_t·Σ|w|·d + l0·Σ|w|)`` (``s``: the
-    schedule's factor, set by the training unit each step), for the network ``kind``."""
+    schedule's factor, set by the training unit each step), for the network ``kind`` (put first
+    among the problem's bases; constructed with the base problem's arguments and ``wiring=``,
+    the config whose conditions give each trial's settings)."""
 
     kind = "leaky"
 
+    def __init__(self, *args: Any, wiring: BIMTSettings, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.configure(wiring)
+
     def configure(self, cfg: BIMTSettings) -> None:
+        """Each trial's L2 weight, λ_w, ``A`` and swaps from the conditions of ``cfg``, and the
+        grid's geometry."""
         conds = [c for c in cfg.all_conditions() for _ in range(cfg.trials)]
         dev = self.device
         self.l2_t = torch.tensor([c[2] for c in conds], device=dev)
@@ -158,6 +168,12 @@ class WiringCost:
         return bimt.magnitudes(self.params(), self.kind)[1]
 
 
+def trial_settings(cfg: BIMTSettings) -> dict[str, list[float]]:
+    """λ_I (``lambda_mi``) and the L2 weight (``l2``) of every trial, in batch order."""
+    per_trial = [c for c in cfg.all_conditions() for _ in range(cfg.trials)]
+    return {"lambda_mi": [c[1] for c in per_trial], "l2": [c[2] for c in per_trial]}
+
+
 class BIMTProblem(WiringCost, WMProblem):
     """The flip-flop problem with the wiring cost (:class:`WiringCost`)."""
     kind = "leaky"
@@ -165,15 +181,10 @@ class BIMTProblem(WiringCost, WMProblem):
 
 class BIMTSteps:
     """The λ_w schedule before, and the swap step after, every MM step of a training unit (put
-    first among the unit's bases); its result lists every condition, the sweep's included."""
+    first among the unit's bases)."""
 
     def step(self, i: int) -> None:
         self.bimt_step(i, super().step)
-
-    def result(self) -> dict:
-        res = super().result()
-        res["conditions"] = list(self.bimt_cfg.layout().conditions)
-        return res
 
     def bimt_step(self, i: int, step) -> None:
         cfg = self.bimt_cfg
@@ -191,16 +202,10 @@ class BIMTTrainUnit(BIMTSteps, WMTrainUnit):
     and the wiring metrics in every snapshot."""
 
     def __init__(self, cfg: BIMTConfig, device: str):
-        # wm's unit, built from a view of the config whose conditions say which trials minimize
-        # the MI (seeds, critics and λ_I per trial as in wm)
-        conds = cfg.all_conditions()
-        view = WMConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(WMConfig)})
-        view = dataclasses.replace(view, conditions=tuple("mi" if c[1] > 0 else "no_mi"
-                                                          for c in conds))
+        # wm's unit with each trial's λ_I (seeds and critics as in wm) and the wiring cost
         self.bimt_cfg = cfg
-        super().__init__(view, device)
-        self.problem.__class__ = BIMTProblem  # the same state, the per-trial regularizer
-        self.problem.configure(cfg)
+        super().__init__(cfg, device, lambda_mi=trial_settings(cfg)["lambda_mi"],
+                         problem_cls=functools.partial(BIMTProblem, wiring=cfg))
         self.hist["cc_swap"] = np.zeros((cfg.epochs, self.problem.T), dtype=np.float32)
 
     def _snapshot(self, epoch: int) -> None:
@@ -244,14 +249,6 @@ FINAL = ("D_cor", "Q_cor", "Q_str", "D_in", "D_out")
 WIRING = ("wiring_length", "cc", "active_units", "NMI_cor", "NMI_str")
 
 
-def trials_by_condition(cfg: BIMTSettings, per_trial: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    trials: dict[str, dict[str, Any]] = {}
-    for k, v in per_trial.items():
-        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
-            trials.setdefault(c, {})[k] = vals.tolist()
-    return trials
-
-
 def train(cfg: BIMTConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
     done = run_units([("train", 1 + cfg.epochs, lambda done: BIMTTrainUnit(cfg, device))],
                      ckpt, progress, desc="bimt")
@@ -263,7 +260,7 @@ def train(cfg: BIMTConfig, device: str, ckpt: Checkpointer, progress: bool) -> d
                  "eval_mse": final["mse"], "error": final["mse"],
                  **{k: final[k] for k in FINAL}, **{k: snaps[k][-1] for k in WIRING}}
     per_trial["success_rate"] = (per_trial["accuracy"] > 0.9).astype(float)
-    return {**res, "trials": trials_by_condition(cfg, per_trial)}
+    return {**res, "trials": cfg.layout().by_condition(per_trial)}
 
 
 def memory(cfg: BIMTConfig) -> int:
@@ -273,4 +270,5 @@ def memory(cfg: BIMTConfig) -> int:
                                          trials=cfg.layout().size, sweep_wiring=()))
 
 
-EXPERIMENT = Experiment("bimt", BIMTConfig, PROFILES, train, __doc__ or "", {}, memory)
+EXPERIMENT = Experiment("bimt", BIMTConfig, PROFILES, train, __doc__ or "", {}, memory,
+                        unit=BIMTTrainUnit, trial_axes=WM_TRIAL_AXES, session_profile="paper")

@@ -7,15 +7,18 @@ separation's NMI of the ``|corr|`` communities with the grid halves."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
+
 import numpy as np
-import torch
 
 from ..config import ConfigError
 from .base import Checkpointer, Experiment, run_units
-from .bimt import WIRING, BIMTSettings, BIMTSteps, WiringCost, trials_by_condition, wiring_metrics
-from .separation import (PROFILES as SEP_PROFILES, SeparationConfig, SeparationProblem,
-                         SeparationTrainUnit, memory as sep_memory)
+from .bimt import (WIRING, BIMTSettings, BIMTSteps, WiringCost, trial_settings,
+                   wiring_metrics)
+from .separation import (PROFILES as SEP_PROFILES, TRIAL_AXES as SEP_TRIAL_AXES,
+                         SeparationConfig, SeparationProblem, SeparationTrainUnit,
+                         memory as sep_memory)
 
 #: the separation metrics a trial reports at the end
 FINAL = ("R2", "D_cor", "Q_cor", "Q_str", "D_out")
@@ -49,17 +52,11 @@ class BIMTSeparationTrainUnit(BIMTSteps, SeparationTrainUnit):
     swap conditions and the wiring metrics in every evaluation."""
 
     def __init__(self, cfg: BIMTSeparationConfig, device: str):
-        conds = cfg.all_conditions()
-        view = SeparationConfig(**{f.name: getattr(cfg, f.name)
-                                   for f in dataclasses.fields(SeparationConfig)})
-        # one block of trials per condition (seeds as in separation); λ_I and L2 set below
-        view = dataclasses.replace(view, conditions=("no_mi",) * len(conds), sweep_l2=())
+        # separation's unit with each trial's λ_I and L2 (seeds as in separation) and the
+        # wiring cost
         self.bimt_cfg = cfg
-        super().__init__(view, device)
-        self.problem.__class__ = BIMTSeparationProblem
-        self.problem.configure(cfg)
-        self.trainer.lambda_mi = torch.tensor([c[1] for c in conds for _ in range(cfg.trials)],
-                                              device=self.trainer.lambda_mi.device)
+        super().__init__(cfg, device, **trial_settings(cfg),
+                         problem_cls=functools.partial(BIMTSeparationProblem, wiring=cfg))
         self.hist["cc_swap"] = np.zeros((cfg.mm_steps, self.problem.T), dtype=np.float32)
 
     def _eval(self, step: int) -> None:
@@ -79,7 +76,7 @@ def train(cfg: BIMTSeparationConfig, device: str, ckpt: Checkpointer,
     per_trial = {"mse": hist["task"][-1], "error": 1 - np.asarray(final["R2"]),
                  **{k: final[k] for k in FINAL},
                  **{k: snaps[k][-1] for k in WIRING}}
-    return {**res, "trials": trials_by_condition(cfg, per_trial)}
+    return {**res, "trials": cfg.layout().by_condition(per_trial)}
 
 
 def memory(cfg: BIMTSeparationConfig) -> int:
@@ -89,4 +86,5 @@ def memory(cfg: BIMTSeparationConfig) -> int:
 
 
 EXPERIMENT = Experiment("bimt-separation", BIMTSeparationConfig, PROFILES, train,
-                        __doc__ or "", {}, memory)
+                        __doc__ or "", {}, memory, unit=BIMTSeparationTrainUnit,
+                        trial_axes=SEP_TRIAL_AXES)

@@ -42,9 +42,9 @@ from ..config import ConfigError, param
 from ..models.yang import ACTIVATIONS, YangRNN, YangSpec
 from ..nn import generator_states, set_generator_states
 from ..penalties import gaussian_mi
+from ..streams import generators
 from ..tasks import yang19
 from .base import Checkpointer, Experiment, Layout, Unit, run_units
-from .bimt import trials_by_condition
 
 METHODS = ("none", "l1", "bimt", "gauss")
 
@@ -188,8 +188,7 @@ class GrowingBrainsUnit(Unit):
         self.wiring = bimt.Wiring(cfg.n, self.model_spec.n_in, self.model_spec.n_out, A=cfg.A,
                                   l0=cfg.l0)
         self.rngs = [np.random.default_rng([s, 19]) for s in seeds]
-        self.noise_gens = [torch.Generator(device=self.device).manual_seed(s + 4_000_037)
-                           for s in seeds]
+        self.noise_gens = generators("growing_brains.noise", seeds, self.device)
         E = cfg.steps
         self.hist = {k: np.full((E, self.T), np.nan, dtype=np.float32)
                      for k in ("task", "reg", "task_id", "mi")}
@@ -400,7 +399,7 @@ def train(cfg: GrowingBrainsConfig, device: str, ckpt: Checkpointer, progress: b
                                           "Q_cor_clusters", "NMI_halves", "mi_halves")},
                  "task_loss": np.nanmean(res["hist"]["task"][-max(1, min(100, cfg.steps)):],
                                          axis=0)}
-    return {**res, "trials": trials_by_condition(cfg, per_trial)}
+    return {**res, "trials": cfg.layout().by_condition(per_trial)}
 
 
 def memory(cfg: GrowingBrainsConfig) -> int:
@@ -413,4 +412,6 @@ def memory(cfg: GrowingBrainsConfig) -> int:
 
 
 EXPERIMENT = Experiment("growing-brains", GrowingBrainsConfig, PROFILES, train, __doc__ or "",
-                        {}, memory)
+                        {}, memory, unit=GrowingBrainsUnit,
+                        trial_axes={"hist": -1, "snaps": 1, "final": 0, "weights": 0},
+                        session_profile="paper")

@@ -38,6 +38,7 @@ trial (``gauss_mi``); the final metrics add block modularity with ``k`` = 3 and 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -49,8 +50,10 @@ import torch
 from .. import metrics, mine, penalties
 from ..adversarial import AdversarialTrainer
 from ..config import ConfigError, param
+from ..streams import generators
 from .base import Checkpointer, Experiment, Layout, run_units
-from .wm import PROFILES as WM_PROFILES, WMConfig, WMProblem, WMTrainUnit
+from .wm import PROFILES as WM_PROFILES, TRIAL_AXES as WM_TRIAL_AXES, WMConfig, WMProblem
+from .wm import WMTrainUnit
 from .wm import memory as wm_memory
 
 #: the methods that penalize a bound of the statistics network, by the bound's function
@@ -163,9 +166,17 @@ class PenaltyCost:
     """A problem's regularizer plus each trial's penalty (put first among the problem's bases):
     ``run`` with gradient keeps the groups' activity of the MM step's batch, ``reg_loss`` adds
     ``λ_t · c_t · P_t`` of it (``c_t``: :meth:`calibrate`). Task-agnostic: the problem needs
-    ``cfg.n``, ``T``, ``device``, ``gens`` and ``sample("mm", 1)``."""
+    ``cfg.n``, ``T``, ``device``, ``gens`` and ``sample("mm", 1)``; constructed with the base
+    problem's arguments and ``conditions=`` (one per block of ``trials`` trials), ``trials=``
+    and ``hsic_samples=``."""
+
+    def __init__(self, *args: Any, conditions: list[Condition], trials: int, hsic_samples: int,
+                 **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.configure(conditions, trials, hsic_samples)
 
     def configure(self, conds: list[Condition], trials: int, hsic_samples: int) -> None:
+        """Each trial's penalty, weight and matching factor (1 until :meth:`calibrate`)."""
         self.hsic_samples = hsic_samples
         per_trial = [c for c in conds for _ in range(trials)]
         self.blocks: dict[tuple[str, int], torch.Tensor] = {}
@@ -242,9 +253,13 @@ class PenaltyProblem(PenaltyCost, WMProblem):
 class BoundTrainer(AdversarialTrainer):
     """The adversarial trainer whose estimate is, for the trials of ``bounds``, another
     bound of the same critic scores (NWJ, SMILE) instead of DV — in the statistics network's
-    updates and in the MM step alike; every other trial's estimate is DV, unchanged."""
+    updates and in the MM step alike; every other trial's estimate is DV, unchanged.
+    Constructed with :class:`~mifd.adversarial.AdversarialTrainer`'s arguments and ``bounds=``
+    (``{bound: batch positions of its trials}``)."""
 
-    bounds: dict[str, torch.Tensor] = {}
+    def __init__(self, *args: Any, bounds: dict[str, torch.Tensor], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.bounds = bounds
 
     def _scores(self, x, y, y_sh):
         self._last = super()._scores(x, y, y_sh)
@@ -259,56 +274,53 @@ class BoundTrainer(AdversarialTrainer):
         return v
 
 
-def setup_penalties(unit: Any, conds: list[Condition], trials: int, hsic_samples: int,
-                    problem_cls: type, device: str) -> None:
-    """Turn a task's training unit (built from a view whose conditions say which trials train
-    with the critic) into the conditions ``conds``: λ_I of each critic trial, its bound
-    (:class:`BoundTrainer`), the penalty of the others (``problem_cls``, a
-    :class:`PenaltyCost`), the calibration streams and the extra histories."""
+def penalty_setup(conds: list[Condition], trials: int, hsic_samples: int, problem_cls: type,
+                  device: str) -> dict[str, Any]:
+    """The conditions ``conds`` as data for a task's training unit (its keyword arguments):
+    λ_I of each critic trial (``lambda_mi``), the problem class ``problem_cls`` (a
+    :class:`PenaltyCost`) with each trial's penalty bound, and the :class:`BoundTrainer` with
+    the trials of each bound."""
     per_trial = [c for c in conds for _ in range(trials)]
-    tr = unit.trainer
-    tr.lambda_mi = torch.tensor([c.lam if c.method in CRITIC_BOUNDS else 0.0 for c in per_trial],
-                                device=device)
     bounds = {m: [t for t, c in enumerate(per_trial) if c.method == m]
               for m in CRITIC_BOUNDS if m != "mine"}
-    tr.__class__ = BoundTrainer  # the same state; NWJ / SMILE where asked
-    tr.bounds = {m: torch.tensor(v, device=device) for m, v in bounds.items() if v}
-    unit.problem.__class__ = problem_cls  # the same state, the penalty added
-    unit.problem.configure(conds, trials, hsic_samples)
-    seeds = [s for s in unit.pcfg.layout().seeds()]
-    unit.calib_gens = [torch.Generator(device=device).manual_seed(s + 6_100_003) for s in seeds]
-    E, T = unit.n_steps - 1, unit.problem.T
-    unit.hist.update({k: np.full((E, T), np.nan, dtype=np.float32)
-                      for k in ("penalty", "gauss_mi")})
-    unit.critic_seconds = 0.0
+    return {"lambda_mi": [c.lam if c.method in CRITIC_BOUNDS else 0.0 for c in per_trial],
+            "problem_cls": functools.partial(problem_cls, conditions=conds, trials=trials,
+                                             hsic_samples=hsic_samples),
+            "trainer_cls": functools.partial(BoundTrainer, bounds={
+                m: torch.tensor(v, device=device) for m, v in bounds.items() if v})}
 
 
 class PenaltySteps:
     """The calibration before, the critic's timing in, and the penalty's histories after every
-    step of a training unit set up by :func:`setup_penalties` (put first among its bases); its
+    step of a training unit built with :func:`penalty_setup` (put first among its bases); its
     result adds the conditions, the matching factors, the timing and the k-group metrics
     (``recurrent``: the recurrent weights they read)."""
+
+    def setup_penalties(self, device: str) -> None:
+        """The calibration streams, the extra histories and the critic's clock (after the
+        base unit's construction)."""
+        seeds = self.pcfg.layout().seeds()
+        self.calib_gens = generators("penalties.calibration", seeds, device)
+        E, T = self.n_steps - 1, self.problem.T
+        self.hist.update({k: np.full((E, T), np.nan, dtype=np.float32)
+                          for k in ("penalty", "gauss_mi")})
+        self.critic_seconds = 0.0
 
     def step(self, i: int) -> None:
         if i == 0 and self.pcfg.match:
             self.problem.calibrate(self.calib_gens)
+        super().step(i)
         if i == 0:
-            super().step(i)
             return
-        tr, sm_steps = self.trainer, self.trainer.sm_steps
-        t0 = time.perf_counter()
-
-        def timed_sm_steps(*a, **kw):  # the statistics network's k updates of this step
-            v = sm_steps(*a, **kw)
-            self.critic_seconds += time.perf_counter() - t0
-            return v
-        tr.sm_steps = timed_sm_steps
-        try:
-            super().step(i)
-        finally:
-            del tr.sm_steps
         self.hist["penalty"][i - 1] = self.problem.last_penalty.cpu().numpy()
         self.hist["gauss_mi"][i - 1] = self.problem.last_gauss.cpu().numpy()
+
+    def sm_epoch(self) -> torch.Tensor:
+        """The base unit's SM steps of an epoch, timed (the statistics network's share)."""
+        t0 = time.perf_counter()
+        v = super().sm_epoch()
+        self.critic_seconds += time.perf_counter() - t0
+        return v
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "scale": self.problem.scale,
@@ -340,13 +352,10 @@ class PenaltyTrainUnit(PenaltySteps, WMTrainUnit):
     penalties' time (:class:`PenaltySteps`)."""
 
     def __init__(self, cfg: PenaltyConfig, device: str):
-        conds = cfg.parsed()
-        view = WMConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(WMConfig)})
-        view = dataclasses.replace(view, conditions=tuple(
-            "mi" if c.method in CRITIC_BOUNDS else "no_mi" for c in conds))
-        super().__init__(view, device)
         self.pcfg = cfg
-        setup_penalties(self, conds, cfg.trials, cfg.hsic_samples, PenaltyProblem, device)
+        super().__init__(cfg, device, **penalty_setup(cfg.parsed(), cfg.trials,
+                                                      cfg.hsic_samples, PenaltyProblem, device))
+        self.setup_penalties(device)
 
 
 def block_groups(n: int, k: int) -> np.ndarray:
@@ -399,10 +408,7 @@ def train(cfg: PenaltyConfig, device: str, ckpt: Checkpointer, progress: bool) -
                  **{k: v for k, v in res["group_metrics"].items() if not k.endswith("_2")
                     or k.startswith("NMI")}}
     per_trial["success_rate"] = (per_trial["accuracy"] > 0.9).astype(float)
-    trials: dict[str, dict[str, Any]] = {}
-    for k, v in per_trial.items():
-        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
-            trials.setdefault(c, {})[k] = vals.tolist()
+    trials = cfg.layout().by_condition(per_trial)
     return {**res, "trials": trials}
 
 
@@ -411,4 +417,12 @@ def memory(cfg: PenaltyConfig) -> int:
     return wm_memory(dataclasses.replace(cfg, conditions=("mi",), trials=cfg.layout().size))
 
 
-EXPERIMENT = Experiment("penalties", PenaltyConfig, PROFILES, train, __doc__ or "", {}, memory)
+#: the result arrays a penalty experiment adds, by trial axis
+PENALTY_AXES = {"scale": 0, "group_metrics": 0}
+#: leaves of a result left out of its committed copy: the example sequences of every trial
+#: (two thirds of its size; the chapters show none)
+COMMITTED_WITHOUT = (("final", "example"),)
+
+EXPERIMENT = Experiment("penalties", PenaltyConfig, PROFILES, train, __doc__ or "", {}, memory,
+                        unit=PenaltyTrainUnit, trial_axes={**WM_TRIAL_AXES, **PENALTY_AXES},
+                        committed_without=COMMITTED_WITHOUT, session_profile="paper")

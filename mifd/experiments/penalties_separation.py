@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from .base import Checkpointer, Experiment, Layout, run_units
-from .bimt import trials_by_condition
-from .penalties import PenaltyCost, PenaltySettings, PenaltySteps, setup_penalties
-from .separation import (PROFILES as SEP_PROFILES, SeparationConfig, SeparationProblem,
-                         SeparationTrainUnit, memory as sep_memory)
+from .penalties import (COMMITTED_WITHOUT, PENALTY_AXES, PenaltyCost, PenaltySettings,
+                        PenaltySteps, penalty_setup)
+from .separation import (PROFILES as SEP_PROFILES, TRIAL_AXES as SEP_TRIAL_AXES,
+                         SeparationConfig, SeparationProblem, SeparationTrainUnit,
+                         memory as sep_memory)
 from ..config import ConfigError, param
 
 #: the paper's λ_I and ten times it, for MINE and the Gaussian penalty; the other penalties at
@@ -65,18 +66,16 @@ class PenaltySeparationProblem(PenaltyCost, SeparationProblem):
 
 class PenaltySeparationTrainUnit(PenaltySteps, SeparationTrainUnit):
     """``separation``'s training unit with the conditions of
-    :class:`PenaltySeparationConfig` (:func:`~mifd.experiments.penalties.setup_penalties`)."""
+    :class:`PenaltySeparationConfig` (:func:`~mifd.experiments.penalties.penalty_setup`)."""
 
     def __init__(self, cfg: PenaltySeparationConfig, device: str):
-        conds = cfg.parsed()
-        view = SeparationConfig(**{f.name: getattr(cfg, f.name)
-                                   for f in dataclasses.fields(SeparationConfig)})
-        # one block of trials per condition, each with L2 (λ_I set by setup_penalties)
-        view = dataclasses.replace(view, conditions=("no_mi",) * len(conds), sweep_l2=())
+        # every trial with L2 (separation's mi_l2 and no_mi), λ_I and the penalty of its
+        # condition
         self.pcfg = cfg
-        super().__init__(view, device)
-        setup_penalties(self, conds, cfg.trials, cfg.hsic_samples, PenaltySeparationProblem,
-                        device)
+        super().__init__(cfg, device, l2=[cfg.l2] * cfg.layout().size,
+                         **penalty_setup(cfg.parsed(), cfg.trials, cfg.hsic_samples,
+                                         PenaltySeparationProblem, device))
+        self.setup_penalties(device)
 
     def recurrent(self, res: dict) -> np.ndarray:
         return res["weights"]["U"][..., 2 * self.cfg.n:]  # U_h, as separation's Q_str
@@ -97,7 +96,7 @@ def train(cfg: PenaltySeparationConfig, device: str, ckpt: Checkpointer,
         **{k: final[k] for k in ("R2", "D_cor", "Q_cor", "Q_str", "D_out", "NMI")},
         **{k: v for k, v in res["group_metrics"].items() if not k.endswith("_2")
            or k.startswith("NMI")}}
-    return {**res, "trials": trials_by_condition(cfg, per_trial)}
+    return {**res, "trials": cfg.layout().by_condition(per_trial)}
 
 
 def memory(cfg: PenaltySeparationConfig) -> int:
@@ -108,4 +107,6 @@ def memory(cfg: PenaltySeparationConfig) -> int:
 
 
 EXPERIMENT = Experiment("penalties-separation", PenaltySeparationConfig, PROFILES, train,
-                        __doc__ or "", {}, memory)
+                        __doc__ or "", {}, memory, unit=PenaltySeparationTrainUnit,
+                        trial_axes={**SEP_TRIAL_AXES, **PENALTY_AXES},
+                        committed_without=COMMITTED_WITHOUT)

@@ -11,7 +11,7 @@ gave the paper's rows. All conditions and trials train in one batched program.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from ..adversarial import AdversarialSettings, CriticOptions, AdversarialTrainer
 from ..config import ConfigError, param
 from ..mine import make_critic
 from ..models.gru import KERNELS, GRUSpec, TrialGRU
+from ..streams import generators, seeds as seeds_of
 from .base import Checkpointer, Experiment, Layout, Unit, run_units
 from ..tasks.chaos import ChaosDataset, ChaosSpec, mix
 
@@ -156,7 +157,7 @@ class SeparationProblem:
                               kernel=cfg.gru_kernel).to(self.device)
         self.pool = torch.as_tensor(data["train"], device=self.device)
         self.test = torch.as_tensor(data["test"], device=self.device)
-        self.gens = [torch.Generator(device=self.device).manual_seed(s + 3_000_017) for s in seeds]
+        self.gens = generators("separation.data", seeds, self.device)
         self.l2 = l2
         self.sm_dtype = torch.bfloat16 if cfg.sm_states == "bf16" else torch.float32
 
@@ -242,17 +243,27 @@ def evaluate(problem: SeparationProblem, full: bool = False) -> dict[str, np.nda
 class SeparationTrainUnit(Unit):
     name = "train"
 
-    def __init__(self, cfg: SeparationConfig, device: str):
+    def __init__(self, cfg: SeparationConfig, device: str,
+                 lambda_mi: Sequence[float] | None = None, l2: Sequence[float] | None = None,
+                 problem_cls: Callable[..., SeparationProblem] = SeparationProblem,
+                 trainer_cls: Callable[..., AdversarialTrainer] = AdversarialTrainer):
+        """The conditions as data: ``lambda_mi`` and ``l2``, λ_I and the L2 weight of every
+        trial in batch order (default: those of ``cfg.all_conditions()``); ``problem_cls`` and
+        ``trainer_cls``, called with :class:`SeparationProblem`'s and
+        :class:`~mifd.adversarial.AdversarialTrainer`'s arguments (a variant's subclass with its
+        per-trial settings bound). Trials, seeds and conditions: ``cfg.layout()``."""
         self.cfg = cfg
-        conds = cfg.all_conditions()
         seeds = cfg.layout().seeds()
-        lambda_mi = torch.tensor([li for _, li, _ in conds for _ in range(cfg.trials)],
-                                 device=device)
-        l2 = torch.tensor([lr for _, _, lr in conds for _ in range(cfg.trials)], device=device)
+        if lambda_mi is None or l2 is None:
+            conds = cfg.all_conditions()
+            lambda_mi = [li for _, li, _ in conds for _ in range(cfg.trials)] \
+                if lambda_mi is None else lambda_mi
+            l2 = [lr for _, _, lr in conds for _ in range(cfg.trials)] if l2 is None else l2
         data = dataset(cfg).load()
-        self.problem = SeparationProblem(cfg, seeds, l2, data, device)
+        self.problem = problem_cls(cfg, seeds, torch.tensor(list(l2), device=device), data,
+                                   device)
         half = cfg.n // 2
-        self.critic = make_critic("joint", [s + 41_113 for s in seeds], half, cfg.n - half,
+        self.critic = make_critic("joint", seeds_of("separation.critic", seeds), half, cfg.n - half,
                                   (cfg.sm_width, cfg.sm_width), act="leaky_relu_0.25",
                                   out_bias=False,
                                   double_bias=cfg.critic_double_bias).to(device)
@@ -260,13 +271,12 @@ class SeparationTrainUnit(Unit):
         # network shuffles y (unlike their working-memory MINE, which shuffles the clean y)
         settings = AdversarialSettings.from_config(cfg, noise_on_shuffled=True, sm_clip=0.0,
                                                    mm_clip=0.0)
-        sm_gens = [torch.Generator(device=device).manual_seed(s + 8_200_009) for s in seeds]
-        self.trainer = AdversarialTrainer(
+        sm_gens = generators("separation.sm", seeds, device)
+        self.trainer = trainer_cls(
             self.problem, self.critic,
             torch.optim.Adam(self.problem.model.parameters(), lr=cfg.mm_lr, eps=cfg.adam_eps),
             torch.optim.Adam(self.critic.parameters(), lr=cfg.sm_lr, eps=cfg.adam_eps),
-            lambda_mi, sm_gens,
-            settings)
+            torch.tensor(list(lambda_mi), device=device), sm_gens, settings)
         E = cfg.mm_steps
         T = len(seeds)
         self.n_steps = 1 + E
@@ -287,13 +297,18 @@ class SeparationTrainUnit(Unit):
             self._eval(0)
             return
         e = i - 1
-        sm = tr.sm_steps(self.cfg.sm_per_mm, "sm", before_mm=True)
+        sm = self.sm_epoch()
         out = tr.mm_step()
         for k in ("task", "reg", "mi"):
             self.hist[k][e] = out[k].cpu().numpy()
         self.hist["sm_mi"][e] = sm.cpu().numpy()
         if i % self.cfg.eval_every == 0 or i == self.cfg.mm_steps:
             self._eval(i)
+
+    def sm_epoch(self) -> torch.Tensor:
+        """The ``sm_per_mm`` SM steps before an MM step (their mean DV per trial); a variant
+        may time or wrap them by overriding this hook."""
+        return self.trainer.sm_steps(self.cfg.sm_per_mm, "sm", before_mm=True)
 
     def state_dict(self) -> dict:
         return {"trainer": self.trainer.state_dict(), "hist": self.hist,
@@ -312,21 +327,17 @@ class SeparationTrainUnit(Unit):
         weights = {k: v.detach().cpu().numpy() for k, v in m.named_parameters()}
         return {"hist": self.hist, "pre_mi": self.pre_mi, "snap_epochs": np.array(self.eval_steps),
                 "snaps": snaps, "final": final, "weights": weights,
-                "conditions": [c for c, _, _ in self.cfg.all_conditions()]}
+                "conditions": list(self.cfg.layout().conditions)}
 
 
 def train(cfg: SeparationConfig, device: str, ckpt: Checkpointer, progress: bool) -> dict:
     done = run_units([("train", 1 + cfg.mm_steps, lambda done: SeparationTrainUnit(cfg, device))],
                      ckpt, progress, desc="separation")
     res = dict(done["train"])
-    final, lay = res["final"], cfg.layout()
-    trials: dict[str, dict[str, Any]] = {}
-    for c in lay.conditions:
-        idx = lay.index(c)
-        trials[c] = {k: np.asarray(final[k])[idx].tolist()
-                     for k in ("R2", "D_cor", "Q_cor", "D_out", "Q_str", "NMI", "NMI_str")}
-        trials[c]["mse"] = res["hist"]["task"][-1, idx].tolist()
-    return {**res, "trials": trials}
+    final = res["final"]
+    per_trial = {**{k: final[k] for k in ("R2", "D_cor", "Q_cor", "D_out", "Q_str", "NMI",
+                                          "NMI_str")}, "mse": res["hist"]["task"][-1]}
+    return {**res, "trials": cfg.layout().by_condition(per_trial)}
 
 
 def memory(cfg: SeparationConfig) -> int:
@@ -339,5 +350,17 @@ def memory(cfg: SeparationConfig) -> int:
                 + T * cfg.batch * cfg.length * cfg.n + 2 * T * samples * cfg.sm_width)
 
 
-EXPERIMENT = Experiment("separation", SeparationConfig, PROFILES, train, __doc__ or "",
-                        CUDA_PROFILES, memory=memory)
+#: per result path prefix, the trial axis (:attr:`~mifd.experiments.base.Experiment.trial_axes`)
+TRIAL_AXES = {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
+              "final.example.x": None, "final.example.target": None}
+
+EXPERIMENT = Experiment(
+    "separation", SeparationConfig, PROFILES, train, __doc__ or "", CUDA_PROFILES,
+    memory=memory, unit=SeparationTrainUnit, trial_axes=TRIAL_AXES,
+    # no pre-training or evaluations inside the timed steps; the data pool and the test set
+    # shrunk (their size does not change the cost of a training step)
+    bench_overrides={"pre_steps": 0, "eval_every": 10 ** 6, "n_train": 64, "n_test": 2,
+                     "eval_chunk": 2, "conditions": ("mi_l2",)},
+    # the profile made for one GPU call: the published run takes 34 GPU-hours (≈ 2 h per
+    # trial) and cannot be sharded into calls
+    session_profile="gpu")

@@ -10,7 +10,7 @@ condition uses seed ``seed + t`` (paired design: same initial weights and data s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from ..config import ConfigError, param
 from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
 from ..models.leaky import LeakyRNN, LeakySpec
 from ..nn import RMSPROP_EPS, generator_states, rmsprop_keras, set_generator_states
+from ..streams import generators, seeds as seeds_of
 from .base import Checkpointer, Experiment, Layout, Unit, run_units
 from ..tasks.flipflop import FlipFlopSpec, generate
 
@@ -116,8 +117,7 @@ class WMProblem:
         self.task = FlipFlopSpec(target=cfg.target)
         init = [torch.Generator().manual_seed(s) for s in seeds]
         self.model = LeakyRNN(init, self.spec, fused_bptt=cfg.fused_bptt).to(self.device)
-        self.gens = [torch.Generator(device=self.device).manual_seed(s + 7_000_003)
-                     for s in seeds]
+        self.gens = generators("wm.task", seeds, self.device)
         self.lambda_l2 = cfg.l2
 
     @property
@@ -209,28 +209,34 @@ class WMTrainUnit(Unit):
 
     name = "train"
 
-    def __init__(self, cfg: WMConfig, device: str):
+    def __init__(self, cfg: WMConfig, device: str, lambda_mi: Sequence[float] | None = None,
+                 problem_cls: Callable[..., WMProblem] = WMProblem,
+                 trainer_cls: Callable[..., AdversarialTrainer] = AdversarialTrainer):
+        """The conditions as data: ``lambda_mi``, λ_I of every trial in batch order (default:
+        ``cfg.lambda_mi`` in the ``mi`` trials, 0 in the others); ``problem_cls`` and
+        ``trainer_cls``, called with :class:`WMProblem`'s and :class:`AdversarialTrainer`'s
+        arguments (a variant's subclass with its per-trial settings bound, e.g. by
+        ``functools.partial``). Trials, seeds and conditions: ``cfg.layout()``."""
         self.cfg = cfg
         self.n_steps = 1 + cfg.epochs
-        conds = list(cfg.conditions)
         seeds = cfg.layout().seeds()
-        self.problem = WMProblem(cfg, seeds, device)
+        if lambda_mi is None:
+            lambda_mi = [cfg.lambda_mi if CONDITIONS[c] else 0.0
+                         for c in cfg.conditions for _ in range(cfg.trials)]
+        self.problem = problem_cls(cfg, seeds, device)
         T = len(seeds)
         half = cfg.n // 2
-        self.critic = make_critic("joint", [s + 31_337 for s in seeds], half, cfg.n - half,
+        self.critic = make_critic("joint", seeds_of("wm.critic", seeds), half, cfg.n - half,
                                   (cfg.sm_width, cfg.sm_width),
                                   double_bias=cfg.critic_double_bias).to(device)
-        lambda_mi = torch.tensor([cfg.lambda_mi if CONDITIONS[c] else 0.0
-                            for c in conds for _ in range(cfg.trials)], device=device)
         settings = AdversarialSettings.from_config(cfg)
-        sm_gens = [torch.Generator(device=device).manual_seed(s + 9_100_003) for s in seeds]
-        self.trainer = AdversarialTrainer(
+        sm_gens = generators("wm.sm", seeds, device)
+        self.trainer = trainer_cls(
             self.problem, self.critic,
             rmsprop_keras(self.problem.model.parameters(), cfg.mm_lr, cfg.rmsprop_eps),
-            rmsprop_keras(self.critic.parameters(), cfg.sm_lr, cfg.rmsprop_eps), lambda_mi, sm_gens,
-            settings)
-        self.eval_gens = [torch.Generator(device=device).manual_seed(s + 5_550_001)
-                          for s in seeds]
+            rmsprop_keras(self.critic.parameters(), cfg.sm_lr, cfg.rmsprop_eps),
+            torch.tensor(list(lambda_mi), device=device), sm_gens, settings)
+        self.eval_gens = generators("wm.eval", seeds, device)
         E = cfg.epochs
         self.hist = {k: np.full((E, T), np.nan, dtype=np.float32)
                      for k in ("task", "reg", "mi", "sm_mi", "accuracy")}
@@ -253,9 +259,14 @@ class WMTrainUnit(Unit):
                 self.pre_mi = tr.sm_steps(self.cfg.pre_steps, "sm_pre").cpu().numpy()
             self._snapshot(0)
             return
-        sm = tr.sm_steps(self.cfg.sm_per_mm, "sm", before_mm=True)
+        sm = self.sm_epoch()
         out = tr.mm_step()
         self._keep(i, sm, out)
+
+    def sm_epoch(self) -> torch.Tensor:
+        """The ``sm_per_mm`` SM steps before an epoch's MM step (their mean DV per trial); a
+        variant may time or wrap them by overriding this hook."""
+        return self.trainer.sm_steps(self.cfg.sm_per_mm, "sm", before_mm=True)
 
     def _keep(self, i: int, sm: torch.Tensor, out: dict) -> None:
         """Keep epoch ``i``'s histories (the SM steps' estimate ``sm``, the MM step's ``out``)
@@ -287,7 +298,7 @@ class WMTrainUnit(Unit):
         weights = {k: np.stack([w[k] for w in self.weights]) for k in self.weights[0]}
         return {"hist": self.hist, "pre_mi": self.pre_mi, "snap_epochs": np.array(self.snap_epochs),
                 "snaps": snaps, "weights": weights, "final": final,
-                "conditions": list(self.cfg.conditions)}
+                "conditions": list(self.cfg.layout().conditions)}
 
 
 class AuditUnit(Unit):
@@ -307,7 +318,7 @@ class AuditUnit(Unit):
         with torch.no_grad():
             for k in ("W_rec", "W_in", "W_out", "b", "b_out"):
                 getattr(self.problem.model, k).copy_(torch.as_tensor(w[k][-1]))
-        gens = [torch.Generator(device=device).manual_seed(s + 4_242_001) for s in seeds]
+        gens = generators("wm.audit_data", seeds, device)
         half = cfg.n // 2
         self.pools = []
         for _ in range(2):  # train pool, held-out pool
@@ -315,7 +326,7 @@ class AuditUnit(Unit):
             with torch.no_grad():
                 x, y, _ = self.problem.run(data, grad=False)
             self.pools.append((x, y))
-        self.critic = make_critic("joint", [s + 77_001 for s in seeds], half, cfg.n - half,
+        self.critic = make_critic("joint", seeds_of("wm.audit_critic", seeds), half, cfg.n - half,
                           (cfg.audit_width, cfg.audit_width)).to(device)
         self.opt = rmsprop_keras(self.critic.parameters(), cfg.sm_lr)
         self.gens = gens
@@ -375,10 +386,7 @@ def train(cfg: WMConfig, device: str, ckpt: Checkpointer, progress: bool) -> dic
         a = res["audit"]
         per_trial.update({"audit_dv": a["held_out_dv"], "audit_gaussian": a["gaussian"],
                           "audit_copula": a["copula"]})
-    trials: dict[str, dict[str, Any]] = {}
-    for k, v in per_trial.items():
-        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
-            trials.setdefault(c, {})[k] = vals.tolist()
+    trials = cfg.layout().by_condition(per_trial)
     return {**res, "trials": trials}
 
 
@@ -392,4 +400,13 @@ def memory(cfg: WMConfig) -> int:
                 + 2 * T * samples * cfg.sm_width)
 
 
-EXPERIMENT = Experiment("wm", WMConfig, PROFILES, train, __doc__ or "", CUDA_PROFILES, memory)
+#: per result path prefix, the trial axis (:attr:`~mifd.experiments.base.Experiment.trial_axes`)
+TRIAL_AXES = {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0}
+
+EXPERIMENT = Experiment(
+    "wm", WMConfig, PROFILES, train, __doc__ or "", CUDA_PROFILES, memory, unit=WMTrainUnit,
+    trial_axes={**TRIAL_AXES, "audit": 0, "audit.train_dv": -1},
+    # no pre-training, snapshots or audit inside the timed epochs
+    bench_overrides={"pre_steps": 0, "audit_steps": 0, "snapshot_every": 10 ** 6,
+                     "conditions": ("mi",)},
+    session_profile="paper")

@@ -27,6 +27,7 @@ import torch
 from ..config import param
 from ..mine import dv_estimate
 from ..nn import generator_states, set_generator_states
+from ..streams import generators
 from .base import Checkpointer, Layout, Unit, run_units
 from .derived import DerivedExperiment
 from ..nn import RMSPROP_EPS
@@ -108,9 +109,8 @@ class EarlyStoppedAudit(Unit):
         seeds = cfg.layout().seeds()
         # own generators: the validation pool and its shuffles, the test shuffles and the
         # permutations (the critic's training does not depend on eval_every)
-        self.val_gens = [torch.Generator(device=device).manual_seed(s + 5_100_001) for s in seeds]
-        self.test_gens = [torch.Generator(device=device).manual_seed(s + 5_200_001)
-                          for s in seeds]
+        self.val_gens = generators("wm_audit.validation", seeds, device)
+        self.test_gens = generators("wm_audit.test", seeds, device)
         data = self.inner.problem.sample("mm", 1, gens=self.val_gens, batch=cfg.pool)
         with torch.no_grad():
             x, y, _ = self.inner.problem.run(data, grad=False)
@@ -188,10 +188,7 @@ def train(cfg: WMAuditConfig, device: str, ckpt: Checkpointer, progress: bool, *
                  "train_dv_at_best": a["train_dv"][best, np.arange(best.size)],
                  "train_dv_last": a["train_dv"][-1], "p_perm": a["p_perm"],
                  "gaussian": a["gaussian"], "copula": a["copula"]}
-    trials: dict[str, dict[str, Any]] = {}
-    for k, v in per_trial.items():
-        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
-            trials.setdefault(c, {})[k] = vals.tolist()
+    trials = cfg.layout().by_condition(per_trial)
     made_by = wm.meta.get("code", {})
     return {"audit": a, "trials": trials, "conditions": list(cfg.conditions),
             "audited": {"key": wm.key, "profile": wm.profile, "code_hash": made_by.get("hash"),

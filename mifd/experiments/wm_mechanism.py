@@ -20,7 +20,6 @@ training: the look changes nothing it computes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -108,7 +107,7 @@ class MechanismUnit(WMTrainUnit):
         # the epoch's SM steps and MM step as in WMTrainUnit.step, with the weights before each
         crit0 = [p.detach().clone() for _, _, p, _ in self.groups]
         tr = self.trainer
-        sm = tr.sm_steps(self.cfg.sm_per_mm, "sm", before_mm=True)
+        sm = self.sm_epoch()
         rnn0 = [p.detach().clone() for _, _, p, _ in self.groups]
         out = tr.mm_step()
         before = [r if k == "rnn" else c for (k, *_), r, c in zip(self.groups, rnn0, crit0)]
@@ -138,10 +137,7 @@ def train(cfg: MechanismConfig, device: str, ckpt: Checkpointer, progress: bool)
     final = res["final"]
     per_trial = {"Q_cor": final["Q_cor"], "D_cor": final["D_cor"], "Q_str": final["Q_str"],
                  "eval_accuracy": final["accuracy"]}
-    trials: dict[str, dict[str, Any]] = {}
-    for k, v in per_trial.items():
-        for c, vals in cfg.layout().split(np.asarray(v, dtype=float)).items():
-            trials.setdefault(c, {})[k] = vals.tolist()
+    trials = cfg.layout().by_condition(per_trial)
     return {**res, "trials": trials}
 
 

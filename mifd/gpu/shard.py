@@ -6,27 +6,37 @@ and the session's arguments (``GPU_ARGS``) planned here before the call (:mod:`m
 from __future__ import annotations
 
 from ..config import ConfigError
+from ..experiments import EXPERIMENTS as ALL, get_experiment
 
 
-#: the experiments a session can run: the working-memory task's, stepped one epoch at a time,
-#: Growing Brains (one training step) and chaotic separation (one MM step)
-EXPERIMENTS = ("wm", "bimt", "penalties", "growing-brains", "separation")
-#: the profile a session runs when the caller names none: ``paper`` (its trials sharded over
-#: sessions), or the profile made for one GPU call where the published run cannot be sharded
-#: into calls (separation: 34 GPU-hours, ≈ 2 h per trial)
-DEFAULT_PROFILES = {"separation": "gpu"}
+#: the experiments a session can run (those with a
+#: :attr:`~mifd.experiments.base.Experiment.session_profile`): the working-memory task's,
+#: stepped one epoch at a time, Growing Brains (one training step) and chaotic separation (one
+#: MM step)
+EXPERIMENTS = tuple(name for name, e in ALL.items() if e.session_profile is not None)
+#: the profile a session runs when the caller names none, where it is not ``paper`` (its trials
+#: sharded over sessions): the profile made for one GPU call where the published run cannot be
+#: sharded into calls (separation: 34 GPU-hours, ≈ 2 h per trial)
+DEFAULT_PROFILES = {name: e.session_profile for name, e in ALL.items()
+                    if e.session_profile not in (None, "paper")}
 
 
 def default_profile(experiment: str) -> str:
-    """The profile a session of ``experiment`` runs unless told (:data:`DEFAULT_PROFILES`)."""
-    return DEFAULT_PROFILES.get(experiment, "paper")
+    """The profile a session of ``experiment`` runs unless told (its
+    :attr:`~mifd.experiments.base.Experiment.session_profile`; one-line error for an experiment
+    no session runs)."""
+    profile = get_experiment(experiment).session_profile
+    if profile is None:
+        raise ConfigError(f"parameter 'experiment': got {experiment!r}; allowed: one of "
+                          + ", ".join(repr(e) for e in EXPERIMENTS))
+    return profile
 
 
 def check_session_profile(experiment: str, profile: str) -> None:
     """Refuse, in one line, a profile that no session can run: the ``paper`` profile of an
     experiment whose session runs another (:data:`DEFAULT_PROFILES`), since one of its trials
     alone outlasts a call."""
-    if profile == "paper" and DEFAULT_PROFILES.get(experiment, "paper") != "paper":
+    if profile == "paper" and default_profile(experiment) != "paper":
         raise ConfigError(f"parameter 'profile': got 'paper' for a {experiment} GPU session "
                           "(the published run takes GPU-hours and cannot be split into calls); "
                           f"allowed: {DEFAULT_PROFILES[experiment]!r} (the default)")
@@ -47,7 +57,6 @@ def next_shard(profile: str, device: str, overrides: dict, trials: int | None,
     condition from the first seed at the other precision, :data:`COMPARISON`); once that is
     committed too, nothing. Returns the overrides (``seed``, ``trials`` = the most that may
     run) and a one-line plan."""
-    from ..experiments import get_experiment
     from ..results.shards import committed_shards
     if "seed" in overrides:
         return overrides, f"as asked: seed {overrides['seed']}"

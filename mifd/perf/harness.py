@@ -1,12 +1,12 @@
 """What every measurement of :mod:`mifd.perf` shares: the config overrides that leave only
-training steps in a benchmarked run, the training unit of an experiment, and a function run
-in a fresh Python interpreter (where the allocator starts at glibc's defaults).
+training steps in a benchmarked run and the training unit of an experiment (both kept on its
+:class:`~mifd.experiments.base.Experiment`), and a function run in a fresh Python interpreter
+(where the allocator starts at glibc's defaults).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import multiprocessing
 import traceback
@@ -14,38 +14,26 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable
 
 from ..config import ConfigError
+from ..experiments import EXPERIMENTS, get_experiment
 
-BENCH_OVERRIDES = {
-    # no pre-training, snapshots or audit inside the timed epochs; the data pool and the test set
-    # are shrunk (their size does not change the cost of a training step)
-    "wm": {"pre_steps": 0, "audit_steps": 0, "snapshot_every": 10 ** 6, "conditions": ("mi",)},
-    "separation": {"pre_steps": 0, "eval_every": 10 ** 6, "n_train": 64, "n_test": 2,
-                   "eval_chunk": 2, "conditions": ("mi_l2",)},
-}
-
-
-#: the training unit of each experiment that has one: its module in :mod:`mifd.experiments` and
-#: its class (imported when asked for: the experiments import torch and their tasks)
-UNITS = {
-    "wm": ("wm", "WMTrainUnit"),
-    "bimt": ("bimt", "BIMTTrainUnit"),
-    "penalties": ("penalties", "PenaltyTrainUnit"),
-    "growing-brains": ("growing_brains", "GrowingBrainsUnit"),
-    "separation": ("separation", "SeparationTrainUnit"),
-    "bimt-separation": ("bimt_separation", "BIMTSeparationTrainUnit"),
-    "penalties-separation": ("penalties_separation", "PenaltySeparationTrainUnit"),
-}
+#: per benchmarked experiment, the config overrides that leave only training steps in its run
+#: (a view of :attr:`~mifd.experiments.base.Experiment.bench_overrides`)
+BENCH_OVERRIDES: dict[str, dict[str, Any]] = {
+    name: e.bench_overrides for name, e in EXPERIMENTS.items() if e.bench_overrides is not None}
+#: the training unit of each experiment that has one (a view of
+#: :attr:`~mifd.experiments.base.Experiment.unit`)
+UNITS: dict[str, Callable[[Any, str], Any]] = {
+    name: e.unit for name, e in EXPERIMENTS.items() if e.unit is not None}
 
 
 def unit_for(experiment: str, cfg: Any, device: str):
     """The training unit of ``experiment`` (:data:`UNITS`) for ``cfg`` on ``device``: all its
     trials batched, stepped one epoch (or MM step) per call. Another experiment is refused in
     one line."""
-    if experiment not in UNITS:
+    unit = get_experiment(experiment).unit
+    if unit is None:
         raise ConfigError(f"parameter 'experiment': got {experiment!r}; allowed: one with a "
                           "training unit, " + ", ".join(map(repr, UNITS)))
-    module, name = UNITS[experiment]
-    unit = getattr(importlib.import_module(f"..experiments.{module}", __package__), name)
     return unit(cfg, device)
 
 

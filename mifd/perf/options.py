@@ -11,14 +11,16 @@ import dataclasses
 from typing import Any, Mapping, Sequence
 
 from ..config import ConfigError, parse_set
+from .harness import BENCH_OVERRIDES
 from .measure import QUICK, run_bench
 from .rows import check_rows
 
 #: the defaults of ``mifd bench`` without ``--quick`` (with it, those of ``QUICK``)
 DEFAULTS = {"trials": (1, 8), "epochs": 2, "warmup": 1, "experiments": ("wm",)}
 
-#: the experiments ``mifd bench`` can time
-BENCHED = ("wm", "separation")
+#: the experiments ``mifd bench`` can time: those with
+#: :attr:`~mifd.experiments.base.Experiment.bench_overrides`
+BENCHED = tuple(BENCH_OVERRIDES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,4 +133,4 @@ def _check_experiments(experiments: Sequence[str]) -> None:
     for e in experiments:
         if e not in BENCHED:
             raise ConfigError(f"parameter '--experiments': got {e!r}; allowed: "
-                              "'wm', 'separation'")
+                              + ", ".join(map(repr, BENCHED)))

@@ -312,6 +312,14 @@ def _check_manifest(folder: Path, manifest: dict) -> dict[str, dict]:
     return runs
 
 
+def leaves(experiment: str) -> tuple[tuple[str, ...], ...]:
+    """The leaves a committed copy of ``experiment``'s runs leaves out (its
+    :attr:`~mifd.experiments.base.Experiment.committed_without`; one-line error for an unknown
+    experiment)."""
+    from ..experiments import get_experiment
+    return get_experiment(experiment).committed_without
+
+
 def _check(folder: Path) -> tuple[dict, dict[str, bytes], dict[str, dict[str, bytes]]]:
     """Check a results folder completely: its manifest, every file's bytes (read once), every
     run. Returns the manifest, the files' bytes and each run's entry files."""
@@ -378,7 +386,7 @@ def import_results(folder: Path | str, committed: Path | str, replace: bool = Fa
         if (dst / "result.bin").exists() and not replace:
             raise _fail(folder, f"{name} destination", str(dst),
                         "a key not committed yet (or --replace)")
-        plan.append((dst, committed_files(r["experiment"], entries[name])))
+        plan.append((dst, committed_files(entries[name], leaves(r["experiment"]))))
     for name in sorted(set(manifest["files"]) - parts):
         dst = committed / session_dir(manifest) / name
         if dst.exists() and dst.read_bytes() != data[name] and not replace:

@@ -1,9 +1,12 @@
 """Runs combined along their trial axis: the shards of a profile's trials (consecutive seeds,
 :func:`combine`) and the machinery that condition parts share (:mod:`mifd.results.parts`).
 
-Which axis of each result array is the trial axis is stated per experiment in
-:data:`TRIAL_AXES`; arrays that are not trial arrays must be equal in every run combined, and
-runs made by different code are refused.
+Which axis of each result array is the trial axis is stated by each experiment
+(:attr:`~mifd.experiments.base.Experiment.trial_axes`, all of them in :data:`TRIAL_AXES`);
+arrays that are not trial arrays must be equal in every run combined, and runs made by
+different code are refused. The leaves that a committed copy leaves out are also the
+experiment's (:attr:`~mifd.experiments.base.Experiment.committed_without`,
+:func:`without_uncommitted`).
 """
 
 from __future__ import annotations
@@ -14,27 +17,36 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import ConfigError, to_dict
+from ..experiments import EXPERIMENTS, get_experiment
 from ..experiments.base import RunResult, summarize
 from .exchange import RUN_FIELDS
-from .store import without_uncommitted
+from .store import without_leaves
 
 #: per experiment: result path prefix → trial axis (the longest matching prefix wins; ``None``:
 #: not a trial array); arrays under no prefix and non-array leaves must be equal in every shard
+#: (a view of :attr:`~mifd.experiments.base.Experiment.trial_axes`)
 TRIAL_AXES: dict[str, dict[str, int | None]] = {
-    "wm": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0, "audit": 0,
-           "audit.train_dv": -1},
-    "bimt": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0},
-    "bimt-separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
-                        "final.example.x": None, "final.example.target": None},
-    "separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
-                   "final.example.x": None, "final.example.target": None},
-    "penalties": {"hist": -1, "snaps": -1, "weights": 1, "final": 0, "pre_mi": 0, "scale": 0,
-                  "group_metrics": 0},
-    "penalties-separation": {"hist": -1, "pre_mi": 0, "snaps": 1, "final": 0, "weights": 0,
-                             "final.example.x": None, "final.example.target": None,
-                             "scale": 0, "group_metrics": 0},
-    "growing-brains": {"hist": -1, "snaps": 1, "final": 0, "weights": 0},
-}
+    name: e.trial_axes for name, e in EXPERIMENTS.items() if e.trial_axes is not None}
+#: per experiment: the leaves of a result left out of its committed copy (a view of
+#: :attr:`~mifd.experiments.base.Experiment.committed_without`)
+COMMITTED_WITHOUT: dict[str, tuple[tuple[str, ...], ...]] = {
+    name: e.committed_without for name, e in EXPERIMENTS.items() if e.committed_without}
+
+
+def trial_axes(experiment: str) -> dict[str, int | None]:
+    """The trial axes of ``experiment``'s results (one-line error for an unknown experiment or
+    one whose runs are never combined)."""
+    axes = get_experiment(experiment).trial_axes
+    if axes is None:
+        raise ConfigError(f"parameter 'experiment': got {experiment!r}; allowed: one whose runs "
+                          "combine along trials, " + ", ".join(map(repr, TRIAL_AXES)))
+    return axes
+
+
+def without_uncommitted(experiment: str, result: Any) -> tuple[Any, list[str]]:
+    """``result`` without the leaves that ``experiment``'s committed copies leave out
+    (:func:`mifd.results.store.without_leaves`) and the paths left out (``a/b``)."""
+    return without_leaves(result, get_experiment(experiment).committed_without)
 
 
 def _merge_timing(timings: Sequence[dict]) -> dict:
@@ -121,9 +133,7 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
     runs = sorted(runs, key=lambda r: r.config.seed)
     base = runs[0]
     exp = base.experiment
-    if exp not in TRIAL_AXES:
-        raise ConfigError(f"parameter 'experiment': got {exp!r}; allowed: "
-                          + ", ".join(sorted(TRIAL_AXES)))
+    axes = trial_axes(exp)
     ref = {k: v for k, v in to_dict(base.config).items() if k not in SHARD_FIELDS}
     seed = base.config.seed
     for r in runs:
@@ -140,7 +150,7 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
     n_cond = len(base.config.conditions)
     blocks = [(i, c * k, (c + 1) * k) for c in range(n_cond) for i, k in enumerate(counts)]
     result = _merge([{k: v for k, v in without_uncommitted(exp, r.result)[0].items()
-                      if k != "trials"} for r in runs], TRIAL_AXES[exp], "", blocks)
+                      if k != "trials"} for r in runs], axes, "", blocks)
     trials = {c: {m: [v for r in runs for v in r.result["trials"][c][m]]
                   for m in base.result["trials"][c]} for c in base.result["trials"]}
     result["trials"] = trials

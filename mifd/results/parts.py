@@ -17,9 +17,10 @@ import numpy as np
 from ..config import ConfigError, stored_config, to_dict
 from ..experiments import get_experiment
 from ..experiments.base import RunResult, summarize
-from .merge import SHARD_FIELDS, TRIAL_AXES, _merge, _merge_timing, _same_code, combine
+from .merge import (SHARD_FIELDS, _merge, _merge_timing, _same_code, combine, trial_axes,
+                    without_uncommitted)
 from .provenance import is_current
-from .store import Store, without_uncommitted
+from .store import Store
 
 #: the fields of a config that add conditions beside ``conditions`` (each value a condition
 #: named ``…=value`` per swept method)
@@ -46,7 +47,7 @@ def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
     if not runs:
         raise ConfigError("parameter 'runs': got none; allowed: one or more parts")
     exp = runs[0].experiment
-    if exp not in TRIAL_AXES or not _has_conditions(cfg):
+    if get_experiment(exp).trial_axes is None or not _has_conditions(cfg):
         raise ConfigError(f"parameter 'experiment': got {exp!r}; allowed: an experiment with "
                           "condition fields and trial axes")
     ref = {k: v for k, v in to_dict(cfg).items() if k not in CONDITION_FIELDS}
@@ -70,7 +71,7 @@ def combine_conditions(cfg: Any, runs: Sequence[RunResult]) -> RunResult:
     blocks = [(where[c][0], where[c][1] * k, (where[c][1] + 1) * k) for c in want]
     parts = [{n: v for n, v in without_uncommitted(exp, r.result)[0].items()
               if n not in ("trials", "conditions", "timing")} for r in runs]
-    result = _merge(parts, TRIAL_AXES[exp], "", blocks)
+    result = _merge(parts, trial_axes(exp), "", blocks)
     if "timing" in runs[0].result:  # measured per part: combined, not compared
         result["timing"] = _merge_timing([r.result["timing"] for r in runs])
     result["conditions"] = list(want)

@@ -414,8 +414,9 @@ def _copy_entry(src: Path, dst: Path, experiment: str) -> None:
     """Copy a finished entry as its committed copy (:func:`mifd.results.store.committed_files`)."""
     from .store import atomic_write_bytes, committed_files
     dst.mkdir(parents=True, exist_ok=True)
-    files = committed_files(experiment, {n: (src / n).read_bytes()
-                                         for n in ("result.bin", "meta.json", "config.json")})
+    files = committed_files({n: (src / n).read_bytes()
+                             for n in ("result.bin", "meta.json", "config.json")},
+                            get_experiment(experiment).committed_without)
     for name in ("config.json", "meta.json", "result.bin"):  # result.bin marks it complete
         atomic_write_bytes(dst / name, files[name])
 

@@ -30,7 +30,7 @@ import subprocess
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -203,20 +203,12 @@ def default_roots() -> tuple[Path, list[Path]]:
     return writable, committed
 
 
-#: leaves of a result that no page reads, left out of its committed copy (recorded in its
-#: ``meta.json`` as ``committed_without``): the example sequences of every trial of the penalty
-#: experiments (two thirds of their size; their chapters show none)
-COMMITTED_WITHOUT: dict[str, tuple[tuple[str, ...], ...]] = {
-    "penalties": (("final", "example"),),
-    "penalties-separation": (("final", "example"),),
-}
-
-
-def without_uncommitted(experiment: str, result: Any) -> tuple[Any, list[str]]:
-    """``result`` without the :data:`COMMITTED_WITHOUT` leaves of ``experiment`` (a shallow
-    copy along their paths; the input is unchanged) and the paths left out (``a/b``)."""
+def without_leaves(result: Any, leaves: Sequence[Sequence[str]]) -> tuple[Any, list[str]]:
+    """``result`` without the ``leaves`` (paths of keys; an experiment's
+    :attr:`~mifd.experiments.base.Experiment.committed_without`): a shallow copy along their
+    paths, the input unchanged; and the paths left out (``a/b``)."""
     dropped = []
-    for path in COMMITTED_WITHOUT.get(experiment, ()):
+    for path in leaves:
         node, parents = result, []
         for k in path[:-1]:
             if not (isinstance(node, dict) and k in node):
@@ -233,14 +225,15 @@ def without_uncommitted(experiment: str, result: Any) -> tuple[Any, list[str]]:
     return result, dropped
 
 
-def committed_files(experiment: str, files: dict[str, bytes]) -> dict[str, bytes]:
+def committed_files(files: dict[str, bytes], leaves: Sequence[Sequence[str]]
+                    ) -> dict[str, bytes]:
     """The files (``result.bin``, ``meta.json``, ``config.json``: their bytes) of a run's
-    committed copy: without the :data:`COMMITTED_WITHOUT` leaves, which its ``meta.json`` then
-    names (``committed_without``); unchanged for the other experiments."""
-    if experiment not in COMMITTED_WITHOUT:
+    committed copy: without the result's ``leaves`` (its experiment's
+    :attr:`~mifd.experiments.base.Experiment.committed_without`: what no page reads), which its
+    ``meta.json`` then names (``committed_without``); unchanged without any."""
+    if not leaves:
         return dict(files)
-    result, dropped = without_uncommitted(experiment, load_blob(Path("result.bin"),
-                                                                files["result.bin"]))
+    result, dropped = without_leaves(load_blob(Path("result.bin"), files["result.bin"]), leaves)
     if not dropped:
         return dict(files)
     meta = {**json.loads(files["meta.json"]), "committed_without": dropped}
