@@ -167,8 +167,7 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
                 out[key] = "not measured"
                 continue
             m = rr.meta  # wall_seconds: the longest part
-            # a part made of seed shards carries their keys joined by "+"
-            parts = {k for p in m["parts"] for k in p["key"].split("+")}
+            parts = {k for p in m["parts"] for k in p["key"].split("+")}  # shards: "a+b"
             side = f"{len(m['parts'])} processes side by side, "
         what = ""
         if name != "mine-gaussian":
