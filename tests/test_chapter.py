@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mifd.experiments.base import RunResult
+from mifd.results.result import RunResult
 from mifd.pages import chapter
 
 

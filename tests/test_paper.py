@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from mifd.config import ConfigError
-from mifd.experiments.base import Layout, RunResult
+from mifd.experiments.base import Layout
+from mifd.results.result import RunResult
 from mifd.paper import rules, timing, variants
 from mifd.paper import separation as sep_paper
 from mifd.paper import wm as wm_paper

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from mifd.experiments.base import RunResult
+from mifd.results.result import RunResult
 from mifd.paper import bimt, task_criterion
 from mifd.paper import growing_brains as gb
 

@@ -173,7 +173,7 @@ class EarlyStoppedAudit(Unit):
 def train(cfg: WMAuditConfig, device: str, ckpt: Checkpointer, progress: bool, *,
           inputs: dict[str, Any]) -> dict:
     """Audit the trained networks of ``inputs["wm"]``
-    (a :class:`~mifd.experiments.base.RunResult`)."""
+    (a :class:`~mifd.results.result.RunResult`)."""
     wm = inputs["wm"]
     done = run_units([("audit", cfg.steps,
                        lambda done: EarlyStoppedAudit(cfg, wm.config, wm.result, device))],

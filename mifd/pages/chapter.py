@@ -63,7 +63,7 @@ def describe_run(run: Any) -> str:
     """One line for a result: a :class:`~mifd.experiments.base.RunResult` through
     :func:`mifd.results.shards.describe` (its shards or parts, and how this code reproduced it),
     anything else with a ``describe()`` through that, a string as it is."""
-    from ..experiments.base import RunResult
+    from ..results.result import RunResult
     if isinstance(run, RunResult):
         from ..results.shards import describe
         return describe(run)

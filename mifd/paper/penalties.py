@@ -263,7 +263,7 @@ def calibration(rr: Any) -> pd.DataFrame:
 
 def against_wm(rr: Any, wm: Any, condition: str = "mine=0.1") -> dict[str, Any]:
     """The ``condition`` trials of a ``penalties`` run beside the ``mi`` trials of the same seeds
-    in a ``wm`` run (``wm``: its :class:`~mifd.experiments.base.RunResult`) over the epochs
+    in a ``wm`` run (``wm``: its :class:`~mifd.results.result.RunResult`) over the epochs
     both trained: the largest absolute difference of the task loss and of the DV per MM step
     (0: the same computation), the trials and epochs compared. ``None`` values when the run
     lacks the condition or the seeds differ."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import ConfigError, to_dict
 from ..experiments import EXPERIMENTS, get_experiment
-from ..experiments.base import RunResult, summarize
+from .result import RunResult, summarize
 from .exchange import RUN_FIELDS
 from .store import without_leaves
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import ConfigError, stored_config, to_dict
 from ..experiments import get_experiment
-from ..experiments.base import RunResult, summarize
+from .result import RunResult, summarize
 from .merge import (SHARD_FIELDS, _merge, _merge_timing, _same_code, combine, trial_axes,
                     without_uncommitted)
 from .provenance import is_current

@@ -21,7 +21,9 @@ from .._version import __version__
 from ..accel.allocator import default_for_runs, retain_freed_memory
 from ..config import ConfigError, check_device, check_profile, config_hash, to_dict
 from ..experiments import EXPERIMENTS, get_experiment
-from ..experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused, RunResult, check_memory, progress_enabled, summarize)
+from ..experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused,
+                                check_memory, progress_enabled)
+from .result import RunResult, summarize
 from .policy import Action, Found, decide, prefer_parts
 from .provenance import describe_reproduction, is_current
 from .store import Entry, Store, atomic_write_json, code_version, machine_info, now

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from ..config import stored_config, to_dict
 from ..experiments import get_experiment
-from ..experiments.base import RunResult, summarize
+from .result import RunResult, summarize
 from .exchange import PLANNED_FIELDS
 from .merge import FREE_FIELDS, SHARD_FIELDS, TRIAL_AXES, combine  # noqa: F401
 from .parts import (CONDITION_FIELDS, SWEEP_FIELDS, combine_conditions,  # noqa: F401
