@@ -94,6 +94,36 @@ def test_moving_a_module_or_its_definitions_keeps_every_code_hash(package_copy):
     assert _hashes()["wm"] != before["wm"]
 
 
+def test_splitting_a_module_keeps_every_code_hash(package_copy):
+    """Half of a module moved into a new one that imports what it needs itself (numpy, typing,
+    a TYPE_CHECKING block): the names imported count once, so every hash stays; a name bound
+    under another alias is other code."""
+    before = _hashes()
+    metrics = package_copy / "metrics.py"
+    text = metrics.read_text()
+    nodes = ast.parse(text).body
+    funcs = [n for n in nodes if isinstance(n, ast.FunctionDef)]
+    moved = funcs[len(funcs) // 2:]
+    lines = text.splitlines(keepends=True)
+    spans = ["".join(lines[(n.decorator_list[0] if n.decorator_list else n).lineno - 1:
+                           n.end_lineno]) for n in moved]
+    for span in spans:
+        text = text.replace(span, "")
+    names = ", ".join(n.name for n in moved)
+    head = ('"""The second half."""\n\nfrom __future__ import annotations\n\n'
+            "from typing import TYPE_CHECKING, Any\n\nimport numpy as np\n\n"
+            "if TYPE_CHECKING:\n    from .config import ConfigError\n\n"
+            "from .metrics import *  # noqa: F401,F403  (what the moved functions use)\n\n")
+    (package_copy / "metrics_tail.py").write_text(head + "\n\n".join(spans))
+    metrics.write_text(text + f"\nfrom .metrics_tail import {names}  # noqa: E402\n")
+    assert "mifd.metrics_tail" in fingerprint.computing_modules("mifd.experiments.wm")
+    assert _hashes() == before
+    tail = package_copy / "metrics_tail.py"
+    tail.write_text(tail.read_text().replace("import numpy as np", "import numpy as np\n"
+                                             "import numpy as numpy_"))
+    assert _hashes()["wm"] != before["wm"]
+
+
 def _other_code(monkeypatch, value="0123456789abcdef"):
     monkeypatch.setattr(Experiment, "code_hash", lambda self: value)
 

@@ -7,11 +7,13 @@ change what a run computes.
 
 The hash follows what is computed, not where the code lives: it is taken over the *multiset of
 top-level statements* (functions, classes, assignments, third-party imports) of those modules,
-each by its syntax tree without docstrings and without imports of ``mifd`` modules. So comments,
-docstrings and formatting do not count; nor do a module's path or name, the order of its
-definitions, the file a function or class lives in, or the import lines that name where
-something comes from — a move or a split of modules keeps every committed result current. Any
-change to code that runs does count.
+each by its syntax tree without docstrings and without imports of ``mifd`` modules; the names
+imported from elsewhere count once each however many modules import them (``typing`` and
+``__future__`` not at all, nor ``if TYPE_CHECKING:`` blocks). So comments, docstrings and
+formatting do not count; nor do a module's path or name, the order of its definitions, the file
+a function or class lives in, or the import lines that name where something comes from — a move
+or a split of modules keeps every committed result current. Any change to code that runs does
+count.
 
 The runner records the hash with every result and checkpoint; a result or checkpoint made by
 other code is never loaded or resumed as current (:func:`mifd.results.runner.run`), unless this code
@@ -54,12 +56,21 @@ def _parse(path: Path) -> ast.Module:
     return hit[1]
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (never run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(c for c in ast.iter_child_nodes(node) if not _type_checking(c))
+
+
 def imports(mod: str, path: Path, known: dict[str, Path]) -> set[str]:
     """The ``mifd`` modules that ``mod`` imports anywhere in its source (``from . import x``
     names the submodule ``x``, not its package)."""
     here = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
     out: set[str] = set()
-    for node in ast.walk(_parse(path)):
+    for node in _runtime_nodes(_parse(path)):
         if isinstance(node, ast.ImportFrom):
             base = here[:len(here) - node.level + 1] if node.level else []
             target = ".".join(base + ([node.module] if node.module else []))
@@ -138,18 +149,56 @@ def _strip(tree: ast.AST) -> None:
             setattr(node, attr, body)
 
 
+#: imports that never change what is computed (type hints, future syntax)
+NOT_COMPUTING_IMPORTS = ("typing", "__future__")
+
+
+def _type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): a block that never runs."""
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _import_names(node: ast.AST) -> list[str]:
+    """A top-level import, one entry per name it binds (``from numpy import a, b``: two), so
+    that the same name imported in two modules after a split counts once; ``typing`` and
+    ``__future__`` imports count not at all."""
+    if isinstance(node, ast.ImportFrom):
+        if (node.module or "").split(".")[0] in NOT_COMPUTING_IMPORTS:
+            return []
+        return [f"from {node.module} import {a.name} as {a.asname or a.name}" for a in node.names]
+    return [f"import {a.name} as {a.asname or a.name}" for a in node.names
+            if a.name.split(".")[0] not in NOT_COMPUTING_IMPORTS]
+
+
 def _statement_digests(path: Path) -> list[str]:
+    """The digests of a module's top-level statements; an import is one ``import:`` entry per
+    name it binds (the same in every module), a ``TYPE_CHECKING`` block none."""
     tree = ast.parse(path.read_text())  # a fresh tree: docstrings and imports are cut from it
     _strip(tree)
-    return [hashlib.sha256(ast.dump(node, include_attributes=False).encode()).hexdigest()
-            for node in tree.body]
+    out = []
+    for node in tree.body:
+        if _type_checking(node):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            out += [f"import:{name}" for name in _import_names(node)]
+        else:
+            out.append(hashlib.sha256(ast.dump(node, include_attributes=False).encode())
+                       .hexdigest())
+    return out
 
 
 def code_hash(experiment_module: str) -> str:
     """16 hex digits over the code of :func:`computing_modules` of ``experiment_module``
     (e.g. ``"mifd.experiments.wm"``): the sorted digests of their top-level statements, so the
-    hash does not depend on module names, paths, import lines or the order of definitions."""
+    hash does not depend on module names, paths, import lines or the order of definitions;
+    the names imported from outside the package count once each, however many modules import
+    them, so splitting a module in two keeps the hash."""
     known = modules()
-    digests = sorted(d for mod in computing_modules(experiment_module, known)
-                     for d in _digest(known[mod]))
-    return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]
+    digests = [d for mod in computing_modules(experiment_module, known)
+               for d in _digest(known[mod])]
+    imports = sorted({d for d in digests if d.startswith("import:")})
+    rest = sorted(d for d in digests if not d.startswith("import:"))
+    return hashlib.sha256("\n".join(imports + rest).encode()).hexdigest()[:16]
