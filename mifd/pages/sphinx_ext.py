@@ -6,6 +6,13 @@
   (:func:`mifd.perf.costs.profile_costs`, as MyST substitutions ``{{ cost_… }}``), not typed;
   so are the measured effects in the discrepancy appendix
   (:func:`mifd.paper.variants.substitutions`).
+- Chapters are numbered through the whole book (1, 2, … across the parts; the appendices A,
+  B, …) and figures per chapter ("Figure 3.2": chapter 3's second figure), so the book's figure
+  numbers cannot be read as the paper's ("paper Fig. 11"). Sphinx numbers each numbered toctree
+  from 1, and Jupyter Book makes one toctree per part (``_toc.yml``'s ``numbered: 1``), so every
+  part would restart at chapter 1: :func:`_number_chapters` renumbers the chapters after Sphinx
+  and assigns the figure numbers again. The landing page's figure (outside every chapter) is
+  not numbered.
 - Each ``<script>`` appears once per page: sphinx-thebe 0.3.1 registers its inline configuration
   (``const THEBE_JS_URL = …``) on every read of the environment, and the second copy raises
   "Identifier 'THEBE_JS_URL' has already been declared" in the browser.
@@ -14,6 +21,10 @@
 from __future__ import annotations
 
 import os
+import string
+
+#: the parts of ``_toc.yml`` whose chapters are lettered (A, B, …) rather than numbered
+LETTERED_PARTS = ("Appendices",)
 
 PROFILE_NOTE = ("Built with the <b>{profile}</b> profile: every number and figure on these pages "
                 "was computed by the code at that profile (see <i>How to re-run</i>).")
@@ -47,7 +58,56 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = kept
 
 
+def chapter_numbers(env) -> dict[str, int | str]:
+    """Each chapter's number: 1, 2, … in the order of ``_toc.yml`` through all the numbered
+    parts, the chapters of a :data:`LETTERED_PARTS` part A, B, …"""
+    from sphinx import addnodes
+    from sphinx.util import url_re
+    numbers: dict[str, int | str] = {}
+    n = letters = 0
+    for toctree in env.get_doctree(env.config.root_doc).findall(addnodes.toctree):
+        if not toctree.get("numbered"):
+            continue
+        lettered = toctree.get("caption") in LETTERED_PARTS
+        for _title, ref in toctree["entries"]:
+            if url_re.match(ref) or ref == "self" or ref not in env.tocs:
+                continue
+            if lettered:
+                numbers[ref] = string.ascii_uppercase[letters]
+                letters += 1
+            else:
+                n += 1
+                numbers[ref] = n
+    return numbers
+
+
+def _number_chapters(app, env) -> list[str]:
+    """Runs after Sphinx numbered the sections (each part from 1) and the figures: gives each
+    chapter its :func:`chapter_numbers` number (headings, the navigation, the previous and next
+    links) and numbers the figures again from those."""
+    from docutils import nodes
+    from sphinx.environment.collectors.toctree import TocTreeCollector
+    if not app.config.numfig:
+        return []
+    numbers = chapter_numbers(env)
+    for doc, number in numbers.items():
+        secnums = env.toc_secnumbers.get(doc, {})
+        for anchor, num in secnums.items():
+            if num:
+                secnums[anchor] = (number, *num[1:])
+        heads = [*env.tocs[doc].findall(nodes.reference)]
+        if env.titles.get(doc) is not None:
+            heads.append(env.titles[doc])
+        for node in heads:
+            if node.get("secnumber"):
+                node["secnumber"] = [number, *node["secnumber"][1:]]
+    TocTreeCollector.assign_figure_numbers(None, env)  # reads only env
+    env.toc_fignumbers.pop(env.config.root_doc, None)  # the landing page is no chapter
+    return sorted(set(numbers) | set(env.toc_fignumbers))
+
+
 def setup(app):
+    app.connect("env-get-updated", _number_chapters, priority=900)  # after Sphinx's numbers
     app.connect("builder-inited", _announce)
     app.connect("config-inited", _costs)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
