@@ -13,6 +13,10 @@
   part would restart at chapter 1: :func:`_number_chapters` renumbers the chapters after Sphinx
   and assigns the figure numbers again. The landing page's figure (outside every chapter) is
   not numbered.
+- The API reference folds each module (:func:`_fold_modules`): a ``<details>`` whose summary is
+  the module's name and its docstring's first sentence, so the page is a list of modules a
+  reader opens one at a time, not 170 000 px of docstrings (issue 36: every page under the
+  browser test's height bound). ``mifd.js`` opens the fold that holds a link's target.
 - Each ``<script>`` appears once per page: sphinx-thebe 0.3.1 registers its inline configuration
   (``const THEBE_JS_URL = …``) on every read of the environment, and the second copy raises
   "Identifier 'THEBE_JS_URL' has already been declared" in the browser.
@@ -21,6 +25,7 @@
 from __future__ import annotations
 
 import os
+import re
 import string
 
 #: the parts of ``_toc.yml`` whose chapters are lettered (A, B, …) rather than numbered
@@ -106,7 +111,60 @@ def _number_chapters(app, env) -> list[str]:
     return sorted(set(numbers) | set(env.toc_fignumbers))
 
 
+#: where a docstring's first sentence ends: a full stop before a capital, not one of an
+#: abbreviation ("paper Fig. 3", "Eqs. 17–23", "e.g. The")
+_SENTENCE_END = re.compile(r"(?<!\bFig)(?<!\bFigs)(?<!\bEq)(?<!\bEqs)(?<!\bSec)(?<!\be\.g)"
+                           r"(?<!\bi\.e)(?<!\bvs)(?<!\betc)(?<!\bcf)\.\s+(?=[A-Z(\[])")
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    m = _SENTENCE_END.search(text)
+    text = text if m is None else text[:m.start() + 1]
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _fold_modules(app, doctree, docname) -> None:
+    """Wrap each module that ``automodule`` documented (its index entry, target, docstring and
+    members: siblings in the page's section) in a closed ``<details>`` (HTML only)."""
+    import html
+
+    from docutils import nodes
+    from sphinx import addnodes
+    if app.builder.format != "html":
+        return
+    for section in doctree.findall(nodes.section):
+        kids = section.children
+        starts = []  # (index of the module's first node, module name, first sentence)
+        for i, node in enumerate(kids):
+            ids = [x for x in node.get("ids", []) if x.startswith("module-")]
+            if ids and isinstance(node, nodes.paragraph):
+                first = i
+                while first > 0 and isinstance(kids[first - 1], (nodes.target, addnodes.index)) \
+                        and not (starts and first - 1 <= starts[-1][0]):
+                    first -= 1
+                starts.append((first, ids[0].removeprefix("module-"), node.astext()))
+            elif ids and isinstance(node, nodes.target) and not node.children:
+                # a module without a docstring keeps its id on the empty target
+                nxt = kids[i + 1] if i + 1 < len(kids) else None
+                if not (isinstance(nxt, nodes.paragraph) and nxt.get("ids")):
+                    first = i - 1 if i and isinstance(kids[i - 1], addnodes.index) else i
+                    starts.append((first, ids[0].removeprefix("module-"), ""))
+        if len(starts) < 2:
+            continue
+        ends = [s[0] for s in starts[1:]] + [len(kids)]
+        for (first, name, text), end in reversed(list(zip(starts, ends))):
+            # a section inside the module's run (none in the reference today) ends the fold
+            end = next((j for j in range(first, end) if isinstance(kids[j], nodes.section)), end)
+            summary = (f'<details class="mifd-module"><summary><code>{html.escape(name)}</code>'
+                       + (f" — {html.escape(_first_sentence(text))}" if text else "")
+                       + "</summary>")
+            section.insert(end, nodes.raw("", "</details>", format="html"))
+            section.insert(first, nodes.raw("", summary, format="html"))
+
+
 def setup(app):
+    app.connect("doctree-resolved", _fold_modules)
     app.connect("env-get-updated", _number_chapters, priority=900)  # after Sphinx's numbers
     app.connect("builder-inited", _announce)
     app.connect("config-inited", _costs)
