@@ -8,11 +8,12 @@
   (:func:`mifd.paper.variants.substitutions`).
 - Chapters are numbered through the whole book (1, 2, … across the parts; the appendices A,
   B, …) and figures per chapter ("Figure 3.2": chapter 3's second figure), so the book's figure
-  numbers cannot be read as the paper's ("paper Fig. 11"). Sphinx numbers each numbered toctree
-  from 1, and Jupyter Book makes one toctree per part (``_toc.yml``'s ``numbered: 1``), so every
-  part would restart at chapter 1: :func:`_number_chapters` renumbers the chapters after Sphinx
-  and assigns the figure numbers again. The landing page's figure (outside every chapter) is
-  not numbered.
+  numbers cannot be read as the paper's ("paper Fig. 11"). ``_toc.yml``'s ``numbered: 1``
+  numbers the chapters of each part, a toctree of its own (Sphinx restarts at 1 in each; Jupyter
+  Book's sphinx-multitoc-numbering continues the count): :func:`_number_chapters` then gives
+  every chapter its number from the table of contents whichever ran, letters the appendices and
+  assigns the figure numbers again. The landing page's figure (outside every chapter) is not
+  numbered.
 - The API reference folds each module (:func:`_fold_modules`): a ``<details>`` whose summary is
   the module's name and its docstring's first sentence, so the page is a list of modules a
   reader opens one at a time, not 170 000 px of docstrings (issue 36: every page under the
