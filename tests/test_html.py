@@ -150,3 +150,52 @@ def test_the_landing_page_shows_every_claim(smoke_book, smoke_store, monkeypatch
     appendix = (smoke_book / "book" / "rules.html").read_text()
     for kind in landing.plain_rules():
         assert f'id="rule-{kind.replace(" ", "-")}"' in appendix, kind
+
+
+#: a figure's label in the book: its chapter's number (the appendices' letter) and its place in
+#: the chapter, "Figure 3.2" (mifd.pages.sphinx_ext numbers the chapters through the book)
+_BOOK_FIGURE = re.compile(r"^Figure (\d+|[A-Z])\.(\d+)$")
+#: the paper's (or another paper's) figures as the text cites them: "paper Fig. 11", "Figs. 1A"
+_CITED_FIGURE = re.compile(r"\bFigs?\.\s*(\d+[A-Za-z]?)")
+
+
+def test_figures_are_numbered_per_chapter_and_never_like_the_papers(smoke_book):
+    """Issue 36: the book's figures are numbered per chapter ("Figure 3.2"), every number once in
+    the book and carrying its page's chapter number (the one its heading shows), so that no
+    book figure reads like the paper's "Fig. 11"; the landing page (no chapter) numbers none;
+    every {numref} names a figure of the book."""
+    from bs4 import BeautifulSoup
+    root = toc_files()[0]
+    labels, chapters, cited = {}, [], set()
+    for name, text in _pages(smoke_book).items():
+        soup = BeautifulSoup(text, "html.parser")
+        article = soup.select_one("article.bd-article") or soup
+        head = article.find("h1")
+        number = head.select_one("span.section-number") if head else None
+        caps = [s.get_text(strip=True) for s in article.select("figcaption span.caption-number")]
+        if name == root:
+            assert number is None and not caps, (name, caps)
+            continue
+        assert number is not None, f"{name}: its heading has no chapter number"
+        chapter = number.get_text(strip=True).rstrip(".")
+        chapters.append(chapter)
+        for i, label in enumerate(caps, 1):
+            m = _BOOK_FIGURE.match(label)
+            assert m, f"{name}: figure label {label!r} is not 'Figure <chapter>.<n>'"
+            assert m.groups() == (chapter, str(i)), f"{name} (chapter {chapter}): {label!r}"
+            assert label not in labels, f"{label!r} on {name} and on {labels[label]}"
+            labels[label] = name
+        words = re.sub(r"\s+", " ", article.get_text(" "))
+        cited |= set(_CITED_FIGURE.findall(words))
+    numbered = [c for c in chapters if c.isdigit()]
+    assert numbered == [str(i) for i in range(1, len(numbered) + 1)], chapters
+    assert len(set(chapters)) == len(chapters), chapters
+    assert len(labels) >= 20
+    numrefs = [r.get_text(strip=True) for t in _pages(smoke_book).values()
+               for r in BeautifulSoup(t, "html.parser").select("span.std-numref")]
+    assert numrefs and all(r in labels for r in numrefs), numrefs
+    # the paper's figures are cited as "Fig. N" (a whole number, a panel letter at most): no
+    # book label is written that way or carries such a number
+    assert cited, "no cited figure found: the pattern went stale"
+    for label in labels:
+        assert not _CITED_FIGURE.search(label) and label.split()[1] not in cited, label
