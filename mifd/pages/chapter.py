@@ -60,7 +60,7 @@ def summary(points: Sequence[str], intro: str | None = None) -> Markdown:
 
 
 def describe_run(run: Any) -> str:
-    """One line for a result: a :class:`~mifd.experiments.base.RunResult` through
+    """One line for a result: a :class:`~mifd.results.result.RunResult` through
     :func:`mifd.results.shards.describe` (its shards or parts, and how this code reproduced it),
     anything else with a ``describe()`` through that, a string as it is."""
     from ..results.result import RunResult

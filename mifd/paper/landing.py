@@ -232,6 +232,10 @@ def beyond_html(table: pd.DataFrame) -> str:
     return "".join(out)
 
 
+#: the line style of each run of the key figure, in order (dotted: the paper's level)
+STYLES = ("-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)))
+
+
 def key_figure(runs: Mapping[str, Any], metric: str = "Q_cor"):
     """``metric`` of the working-memory runs over training (``runs``: label → run; each
     condition's mean, thin lines its trials for the first run) against the paper's
@@ -246,7 +250,7 @@ def key_figure(runs: Mapping[str, Any], metric: str = "Q_cor"):
             if k == 0:
                 ax.plot(ep, v, color=color, alpha=0.2, lw=0.6)
             ax.plot(ep, np.nanmean(v, axis=1), color=color, lw=2 if k == 0 else 1.4,
-                    ls="-" if k == 0 else "--", label=f"{c}: {label}")
+                    ls=STYLES[k % len(STYLES)], label=f"{c}: {label}")
     for c, levels in reported.WM.items():
         rep = levels.get(metric)
         if rep is None:

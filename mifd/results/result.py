@@ -75,7 +75,7 @@ class RunResult:
         return {m: np.asarray(v, dtype=float) for m, v in self.result["trials"][condition].items()}
 
     def split(self, values: Any, axis: int = -1) -> dict[str, np.ndarray]:
-        """``values`` with a trial axis, split by condition (see :meth:`Layout.split`)."""
+        """``values`` with a trial axis, split by condition (see :meth:`~mifd.experiments.base.Layout.split`)."""
         return self.layout.split(values, axis)
 
     def best_trial(self, metric: str, condition: str) -> int:

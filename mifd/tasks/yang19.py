@@ -6,7 +6,7 @@ Trials come from ``neurogym.envs.collections.yang19`` (neurogym 2.3.1): this mod
 re-implement the tasks, it seeds neurogym's environments, calls their ``new_trial`` and moves
 their observation and ground truth into one shared space with Yang et al.'s target format.
 neurogym is imported lazily (only when a batch is made); if it is missing,
-:class:`NeurogymMissingError` (an ``ImportError``) says how to install it.
+:class:`~mifd.tasks.yang19_trials.NeurogymMissingError` (an ``ImportError``) says how to install it.
 
 Shared spaces (``R = spec.dim_ring``):
 
@@ -54,7 +54,8 @@ Choices (all spec fields):
   ``cache_refresh = p > 0``, after each draw of ``n`` trials from a pool, Binomial(n, p) pool
   entries (chosen at random) are replaced by fresh trials: on average a fraction p of the trials
   is made fresh, whatever the mix of tasks. The pool then depends on the history of calls
-  (still deterministic given the sequence of seeds); :func:`clear_cache` starts again.
+  (still deterministic given the sequence of seeds);
+  :func:`~mifd.tasks.yang19_trials.clear_cache` starts again.
 
 Every batch is deterministic given the generator (``numpy.random.Generator`` or an int seed): the
 neurogym environments are re-seeded from it at every call.
