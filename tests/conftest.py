@@ -7,6 +7,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
+# a forced CPU capability (ATEN_CPU_CAPABILITY=avx2 beside the default) compiles its kernels into
+# a cache of its own: TorchInductor's cache does not key them by capability (mifd.accel.inductor)
+from mifd.accel.inductor import separate_cache  # noqa: E402
+
+separate_cache()
+
 
 @pytest.fixture
 def store_env(tmp_path, monkeypatch):

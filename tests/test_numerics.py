@@ -135,3 +135,17 @@ def test_the_chaos_data_do_not_depend_on_the_blas_kernels_of_the_caller(monkeypa
         subprocess.run([sys.executable, "-c", code, f"{tmp}/x.npy"], env=env, check=True)
         other = np.load(f"{tmp}/x.npy")
     assert not np.array_equal(other, ref)  # the test can fail: those kernels give other data
+
+
+def test_a_forced_cpu_capability_compiles_into_a_cache_of_its_own(monkeypatch):
+    """TorchInductor does not key its CPU kernels by ATEN_CPU_CAPABILITY: a forced capability
+    gets its own cache directory; the default, or a directory set by hand, is left alone."""
+    from mifd.accel.inductor import separate_cache
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    assert separate_cache() is None and "TORCHINDUCTOR_CACHE_DIR" not in os.environ
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    path = separate_cache()
+    assert path.endswith("_avx2") and os.environ["TORCHINDUCTOR_CACHE_DIR"] == path
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/somewhere")
+    assert separate_cache() is None and os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/somewhere"

@@ -252,6 +252,6 @@ def test_the_memory_bound_counts_what_a_run_allocates():
 
 
 def test_a_summary_counts_the_values_it_could_not_use():
-    from mifd.experiments.base import summarize
+    from mifd.results.result import summarize
     s = summarize({"mi": {"q": [0.1, float("nan"), 0.3, float("inf")]}})["mi"]["q"]
     assert (s["n"], s["nonfinite"]) == (2, 2) and s["mean"] == pytest.approx(0.2)

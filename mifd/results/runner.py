@@ -19,6 +19,7 @@ import torch
 
 from .._version import __version__
 from ..accel.allocator import default_for_runs, retain_freed_memory
+from ..accel.inductor import separate_cache
 from ..config import ConfigError, check_device, check_profile, config_hash, to_dict
 from ..experiments import EXPERIMENTS, get_experiment
 from ..experiments.base import (Checkpointer, Experiment, Layout, RunInterrupted, RunPaused,
@@ -171,6 +172,7 @@ def run(experiment: str, profile: str = "book", device: str = "auto",
     cfg = exp.config(profile, overrides, dev)
     _check_run(exp, cfg, dev, out)
     retain = dev == "cpu" and default_for_runs()  # see mifd.accel.allocator
+    separate_cache()  # a forced CPU capability compiles apart (mifd.accel.inductor)
     store = store or Store()
     key = config_hash(exp.name, cfg, __version__)
     code = exp.code_hash()
