@@ -25,9 +25,10 @@ EPOCHS = 1000
 #: the critic's first layer with both biases (their code), the MI condition only
 OURS = {"conditions": ("mi",), "rmsprop_eps": "inside", "sm_batch": 0, "sm_samples": 0,
         "critic_double_bias": True}
-#: our runs in seed shards ``(first seed, trials)`` of two trials (one core each): all 40 000
-#: samples per SM step hold about 2.8 GB per trial (a five-trial shard, 14 GB, was killed for
-#: memory beside other work on a 24 GB machine)
+#: our runs in seed shards ``(first seed, trials)`` of two trials (one core each): with all 20
+#: sequences per SM step the 100 batched pre-training passes hold about 4 GB per trial at their
+#: peak (a five-trial shard reached 14 GB and was killed for memory beside other work on a 24 GB
+#: machine); after them a two-trial shard holds 2 GB
 OURS_SHARDS = ((1001, 2), (1003, 2), (1005, 2), (1007, 2), (1009, 2))
 #: the epochs compared (the modules peak by about 300; the paper's value is the one at 1000)
 AT = (300, 1000)
