@@ -98,8 +98,8 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
     no.config = SimpleNamespace(conditions=("no_mi",))
     no.result["hist"] = {"sm_mi": np.full((1000, 8), 3.0), "mi": np.full((1000, 8), 3.0)}
     text = M.mi_sentence({"flat": a, "rising": b}, no)
-    assert "3.00 nats" in text and "under flat the dependence" in text
-    assert "rising the dependence" not in text and "p = " in text
+    assert "3.00 nats" in text and "under flat the critic's estimate stays" in text
+    assert "rising the critic's" not in text and "p = " in text
     # too few trials for the paired test: said so, and no conclusion drawn
     c = _with_mi(_run(fade[:3]), flat[:3])
     t = M.mi_sentence({"few": c}, no)
@@ -116,3 +116,71 @@ def test_the_page_run_is_shown_beside_the_other_eps_placement_only():
     page.config.rmsprop_eps = "outside"
     assert list(P.placement_pair(runs, page)) == [inside]
     assert P.placement_pair({k: v for k, v in runs.items() if k != inside}, page) == {}
+
+
+def _audited(run, condition, trained, copula, fresh=0.5, gaussian=None):
+    """``run`` as one ``condition``'s trials with the trained critic's estimates ``trained``
+    (constant over the epochs) and an end-of-training audit."""
+    T = len(trained)
+    run.layout = Layout((condition,), T, 1001)
+    h = np.tile(np.asarray(trained, float), (1000, 1))
+    run.result["hist"] = {"mi": h, "sm_mi": h}
+    cop = np.asarray(copula, float)
+    run.result["audit"] = {"copula": cop, "gaussian": cop if gaussian is None else gaussian,
+                           "held_out_dv": np.full(T, fresh)}
+    return run
+
+
+def test_a_trial_escaped_its_critic_when_the_critic_is_minimized_and_the_copula_mi_is_not():
+    from mifd.paper import dependence as D
+    no = _audited(_run([NEVER] * 4), "no_mi", [3.0] * 4, [2.0] * 4)
+    # four trials that fade (two hide a dependence of 1.8 nats behind a critic at 0.3; two
+    # remove it) and four that keep their modules with low MI by both measures
+    mi = _audited(_run([RISE_FALL] * 4 + [RISE_STAY] * 4), "mi",
+                  [0.3, 0.3, 0.3, 0.3, 0.5, 0.5, 0.5, 0.5], [1.8, 1.8, 0.4, 0.4, 0.5, 0.5, 0.5, 0.5])
+    df = D.table({"run": mi}, no)
+    rows = df[df["run"] == "run"]
+    assert rows["modules"].tolist() == ["faded"] * 4 + ["kept"] * 4
+    assert D.escaped(rows).tolist() == [True, True] + [False] * 6  # 1.8 ≥ 0.5 × 2.0 = 1.0
+    assert not D.escaped(df[df["run"] == "no MI minimization"]).any()
+    text = D.sentence({"run": mi}, no)
+    assert "minimized in 8 trials, the copula MI in 6; 2 trials escaped" in text
+    assert "2 of them among the 4 whose modules faded and 0 among the 4" in text
+    assert "Mann–Whitney p = " in text and "no evidence that the MI stayed minimized" in text
+    # a run in which nothing escaped: no such conclusion, and too few kept trials to test
+    ok = _audited(_run([RISE_FALL] * 3 + [RISE_STAY]), "mi", [0.3] * 4, [0.4] * 4)
+    t = D.sentence({"ok": ok}, no)
+    assert "no trial escaped its critic" in t and "not testable at n = 3 and 1" in t
+    assert "no evidence" not in t
+    # a run without its audit is refused in one line
+    bare = _run([RISE_FALL])
+    with pytest.raises(ValueError, match="parameter 'rr'.*no audit"):
+        D.table({"bare": bare}, no)
+
+
+def test_the_dependence_figure_has_labelled_axes_and_the_rule_s_thresholds():
+    import matplotlib
+    matplotlib.use("Agg")
+    from mifd.paper import dependence as D
+    no = _audited(_run([NEVER] * 4), "no_mi", [3.0] * 4, [2.0] * 4)
+    mi = _audited(_run([RISE_FALL, RISE_STAY]), "mi", [0.3, 0.5], [1.8, 0.5])
+    fig = D.figure({"run": mi}, no)
+    ax = fig.axes[0]
+    assert "copula MI" in ax.get_xlabel() and "critic" in ax.get_ylabel()
+    xs = {tuple(line.get_xdata()) for line in ax.get_lines()}
+    assert (1.0, 1.0) in xs  # the copula threshold: 0.5 × the no-MI median 2.0
+
+
+def test_the_headline_counts_the_faded_trials_that_escaped_their_critic():
+    from mifd.paper import dependence as D
+    # one run of both conditions: 4 MI trials (3 faded, 2 of them hiding 1.8 nats) + 4 no-MI
+    run = _audited(_run([RISE_FALL] * 3 + [RISE_STAY] + [NEVER] * 4), "mi",
+                   [0.3] * 4 + [3.0] * 4, [1.8, 1.8, 0.4, 0.5] + [2.0] * 4)
+    run.layout = Layout(("mi", "no_mi"), 4, 1001)
+    run.config = SimpleNamespace(conditions=("mi", "no_mi"))
+    text = D.headline(run)
+    assert "in 2 of the 3 trials whose modules faded" in text and "1.80 nats" in text
+    run.result["audit"]["copula"][:2] = 0.4  # nothing hidden any more
+    assert D.headline(run).startswith("In none of the 3 trials")
+    run.config = SimpleNamespace(conditions=("mi",))
+    assert D.headline(run) == ""

@@ -272,7 +272,7 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
     condition) and the screen of :mod:`mifd.paper.persistence` (the other RMSprop ε placement,
     where committed): whether the modules form, whether they stay, and the
     verdict of the paper's end-of-training value."""
-    from . import persistence
+    from . import dependence, persistence
     if "mi" not in rr.config.conditions:
         return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
     paper = reported.WM["mi"][metric]
@@ -289,6 +289,9 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
         text += (f" With {label} ({s['n']} trials): {s['early']:.2f} at epoch "
                  f"{persistence.EPOCHS[0]}, {s['end']:.3f} ± {s['end_sd']:.3f} at epoch "
                  f"{s['last']}; {s['kept']} of {s['n']} keep their modules.")
+    hidden = dependence.headline(rr)
+    if hidden:
+        text += " " + hidden
     verdict = paper_table(rr).loc[("mi", metric), "verdict"]
     text += (f" The paper's end-of-training {metric}, judged on this run by the book's rules: "
              f"*{verdict}*.")

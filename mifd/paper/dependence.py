@@ -1,0 +1,183 @@
+"""Is the dependence gone when the modules fade? The trained critic against critic-free estimates.
+
+The RNN is trained to lower *its* statistics network's estimate, and it can do so in two ways:
+by removing the dependence between its groups, or by hiding it from that one critic. Every
+``wm`` run ends with an audit of its trained networks (:class:`mifd.experiments.wm.AuditUnit`,
+the ``audit_*`` settings): on the rates of fresh sequences it computes two MI estimates that need
+no critic — the Gaussian-copula MI (ranks → normal scores per unit, then the log-det estimate,
+:func:`mifd.mine.copula_mi_estimate`: unchanged by a monotone change of any unit's rate) and the
+Gaussian (log-det) MI of the rates — and the estimate of a fresh critic trained on other
+fresh sequences. This module puts them beside the trained critic's own estimate at the end of
+training (smoothed over :data:`mifd.paper.mechanism.SMOOTH` epochs), per MI trial, with whether
+the trial kept its modules (:func:`mifd.paper.persistence.kept`) and the same numbers for the
+networks trained without MI minimization, the level of an unminimized dependence.
+
+One rule decides: an estimate counts as *minimized* below :data:`MINIMIZED` × its own median
+over the no-MI trials (the rule of :mod:`mifd.paper.mechanism`). A trial whose critic's estimate is
+minimized while its copula MI is not has a dependence between its groups that its critic no
+longer reports: the network escaped its critic. Neither critic-free estimate is the MI itself
+(the copula MI sees only the dependence that the correlations of the rank-normalized rates
+carry; the Gaussian one also responds to the rates' marginal shapes), so they are references, not ground truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .mechanism import MINIMIZED, _smoothed
+from .persistence import kept, trial_series
+
+#: the columns of :func:`table`: the trained critic, the fresh critic, the critic-free estimates
+ESTIMATES = {"critic (trained)": "the run's statistics network, end of training (smoothed)",
+             "critic (fresh)": "a fresh critic trained after training, on held-out sequences",
+             "copula MI": "Gaussian-copula MI of fresh rates",
+             "Gaussian MI": "Gaussian (log-det) MI of fresh rates"}
+#: the two estimates that the rule compares
+CRITIC, FREE = "critic (trained)", "copula MI"
+#: fewer trials than this in a group: no test between groups
+MIN_TEST = 4
+
+
+def end_estimates(rr: Any, condition: str) -> pd.DataFrame:
+    """Per trial of ``condition`` (index: seed): each of :data:`ESTIMATES` at the end of
+    training and Q_cor at its peak and at the end. ``rr`` must hold the run's audit."""
+    if "audit" not in rr.result:
+        raise ValueError(f"parameter 'rr': the run {getattr(rr, 'key', '?')} has no audit "
+                         "(audit_steps=0); allowed: a wm run with its end-of-training audit")
+    lay, a = rr.layout, rr.result["audit"]
+    per = {name: lay.split(np.asarray(a[k], float))[condition]
+           for name, k in (("critic (fresh)", "held_out_dv"), ("copula MI", "copula"),
+                           ("Gaussian MI", "gaussian"))}
+    trained = _smoothed(lay.split(np.asarray(rr.result["hist"]["sm_mi"], float))[condition])[-1]
+    ep, seeds, q = trial_series(rr, "Q_cor", condition)
+    df = pd.DataFrame({"Q_cor peak": np.nanmax(q, axis=0), "Q_cor end": q[-1],
+                       "critic (trained)": trained, **per}, index=pd.Index(seeds, name="seed"))
+    return df
+
+
+def table(runs: Mapping[str, Any], no_mi: Any) -> pd.DataFrame:
+    """One row per MI trial of each run (``runs``: label → a ``wm`` run with the MI condition)
+    and one per no-MI trial of ``no_mi``: the estimates at the end, whether the trial kept its
+    modules, and whether each of :data:`CRITIC` and :data:`FREE` counts as minimized."""
+    ref = end_estimates(no_mi, "no_mi")
+    level = {c: float(ref[c].median()) for c in (CRITIC, FREE)}
+    parts = []
+    for label, rr in runs.items():
+        d = end_estimates(rr, "mi")
+        _, _, q = trial_series(rr, "Q_cor", "mi")
+        d.insert(0, "modules", np.where(kept(q), "kept", "faded"))
+        d.insert(0, "run", label)
+        parts.append(d)
+    r = ref.copy()
+    r.insert(0, "modules", "(no MI minimization)")
+    r.insert(0, "run", "no MI minimization")
+    df = pd.concat([*parts, r]).reset_index()
+    for c in (CRITIC, FREE):
+        df[f"{c} minimized"] = df[c] < MINIMIZED * level[c]
+    return df
+
+
+def escaped(df: pd.DataFrame) -> pd.Series:
+    """Per row of :func:`table`: the critic's estimate minimized, the copula MI not."""
+    return df[f"{CRITIC} minimized"] & ~df[f"{FREE} minimized"]
+
+
+def sentence(runs: Mapping[str, Any], no_mi: Any) -> str:
+    """What the end-of-training estimates say, computed per run: how many MI trials each
+    estimate counts as minimized, how many trials escaped their critic and whether those are
+    the ones whose modules faded, with the medians that the rule compares."""
+    df = table(runs, no_mi)
+    ref = df[df["run"] == "no MI minimization"]
+    lc, lf = ref[CRITIC].median(), ref[FREE].median()
+    text = [f"Without MI minimization ({len(ref)} trials) the trained critic estimates "
+            f"{lc:.2f} nats at the end of training and the copula MI of fresh rates is "
+            f"{lf:.2f} nats (medians); an estimate counts as minimized below "
+            f"{MINIMIZED:.0%} of its own level there."]
+    for label in runs:
+        d = df[df["run"] == label]
+        n, esc = len(d), escaped(d)
+        fad = d["modules"] == "faded"
+        s = (f"**{label}** (n = {n}): the trained critic's estimate is minimized in "
+             f"{int(d[f'{CRITIC} minimized'].sum())} trials, the copula MI in "
+             f"{int(d[f'{FREE} minimized'].sum())}; {int(esc.sum())} trials escaped their "
+             f"critic (copula MI median {d.loc[esc, FREE].median():.2f} nats against the "
+             f"critic's {d.loc[esc, CRITIC].median():.2f})" if esc.any() else
+             f"**{label}** (n = {n}): the trained critic's estimate is minimized in "
+             f"{int(d[f'{CRITIC} minimized'].sum())} trials, the copula MI in "
+             f"{int(d[f'{FREE} minimized'].sum())}; no trial escaped its critic")
+        if esc.any():
+            s += (f", {int((esc & fad).sum())} of them among the {int(fad.sum())} whose modules "
+                  f"faded and {int((esc & ~fad).sum())} among the {int((~fad).sum())} that kept "
+                  "them")
+        a, b = d.loc[fad, FREE].to_numpy(), d.loc[~fad, FREE].to_numpy()
+        if min(a.size, b.size) >= MIN_TEST:
+            p = float(stats.mannwhitneyu(a, b).pvalue)
+            s += (f"; copula MI faded against kept: {np.median(a):.2f} against "
+                  f"{np.median(b):.2f} nats (Mann–Whitney p = {p:.2g})")
+        else:
+            s += (f"; copula MI of faded against kept trials not testable at n = "
+                  f"{a.size} and {b.size}")
+        text.append(s + ".")
+    total = escaped(df[df["run"] != "no MI minimization"])
+    if total.any():
+        text.append("Where the critic's estimate is low and the copula MI is not, the "
+                    "dependence between the groups has not gone: the network hides it from the "
+                    "critic it was trained against, so a low trained-critic estimate late in "
+                    "training is no evidence that the MI stayed minimized.")
+    return " ".join(text)
+
+
+def figure(runs: Mapping[str, Any], no_mi: Any):
+    """The trained critic's estimate against the copula MI of fresh rates at the end of
+    training: one point per trial (filled: kept its modules; open: faded; grey: no MI
+    minimization), the diagonal, and the two thresholds of the rule (dotted)."""
+    import matplotlib.pyplot as plt
+    df = table(runs, no_mi)
+    ref = df[df["run"] == "no MI minimization"]
+    fig, ax = plt.subplots(figsize=(5.2, 4.0), layout="constrained")
+    ax.scatter(ref[FREE], ref[CRITIC], color="0.6", s=20, label="no MI minimization")
+    for i, label in enumerate(runs):
+        d = df[df["run"] == label]
+        for state, face in (("kept", f"C{i}"), ("faded", "none")):
+            e = d[d["modules"] == state]
+            ax.scatter(e[FREE], e[CRITIC], s=28, edgecolors=f"C{i}", facecolors=face,
+                       label=f"{label}: modules {state} ({len(e)})")
+    hi = float(np.nanmax(df[[FREE, CRITIC]].to_numpy())) * 1.05
+    lo = min(0.0, float(np.nanmin(df[CRITIC])) * 1.05)
+    ax.plot([0, hi], [0, hi], color="0.3", lw=0.8, label="critic = copula MI")
+    ax.axvline(MINIMIZED * ref[FREE].median(), color="0.3", ls=":", lw=1)
+    ax.axhline(MINIMIZED * ref[CRITIC].median(), color="0.3", ls=":", lw=1)
+    ax.text(0.98, 0.02, "escaped the critic:\ncritic minimized,\ncopula MI not",
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
+    ax.set_xlim(0, hi), ax.set_ylim(lo, hi)
+    ax.set_xlabel("copula MI between the groups, fresh rates (nats)")
+    ax.set_ylabel("trained critic's MI estimate (nats)")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def headline(rr: Any) -> str:
+    """One sentence for the page's opening: how many of ``rr``'s MI trials whose modules
+    faded escaped their critic (``rr`` holds both conditions and its audit; ``""`` if not)."""
+    if "no_mi" not in rr.config.conditions or "mi" not in rr.config.conditions or \
+            "audit" not in rr.result:
+        return ""
+    df = table({"run": rr}, rr)
+    d = df[df["run"] == "run"]
+    fad = d["modules"] == "faded"
+    esc = escaped(d) & fad
+    if not fad.any():
+        return ""
+    if not esc.any():
+        return (f"In none of the {int(fad.sum())} trials whose modules faded did the network "
+                "escape its critic: the critic-free copula MI stays minimized with it.")
+    return (f"Where they fade, the dependence is often hidden rather than gone: in "
+            f"{int(esc.sum())} of the {int(fad.sum())} trials whose modules faded the critic's "
+            f"estimate stays minimized ({d.loc[esc, CRITIC].median():.2f} nats, median) while "
+            f"the critic-free copula MI of fresh rates is back at "
+            f"{d.loc[esc, FREE].median():.2f} nats (without MI minimization "
+            f"{df.loc[df['run'] == 'no MI minimization', FREE].median():.2f}).")
