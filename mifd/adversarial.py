@@ -9,7 +9,9 @@ A *problem* (the RNN and its task) exposes:
   ``(T, n_batches·B·L, d)`` on which the statistics network works, and whatever ``task_loss``
   needs (tensors with the batch as dimension 1); ``states``: an earlier ``out`` of the same
   data and weights, whose recursion is reused (``merge_mm_pass``);
-* ``task_loss(out, data)`` → ``(T,)``; ``reg_loss()`` → ``(T,)``.
+* ``task_loss(out, data)`` → ``(T,)``; ``reg_loss()`` → ``(T,)``: the L2 term plus the problem's
+  extra loss terms (``terms``, :class:`LossTerm`: a wiring cost, a dependence penalty), the one
+  hook through which a variant adds to the MM loss.
 
 The trainer alternates, as the authors' code does: ``pre_steps`` statistics-network (SM) steps,
 then per epoch ``k`` SM steps on fresh batches followed by one main-model (MM) step minimizing
@@ -31,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
 
@@ -41,6 +43,46 @@ from .accel.cudagraphs import GraphedPass, check_graph_device
 from .finite import FiniteWatch
 from .mine import log_mean_exp
 from .nn import clip_grad_norm_per_trial, generator_states, set_generator_states
+
+
+class LossTerm(Protocol):
+    """An extra per-trial term of the MM loss, composed by a problem (its ``terms``): the problem
+    shows every term the groups' activities of each run with gradient (the MM step's,
+    ``observe``) and adds what the term returns, ``(T,)`` or ``None`` (nothing this step), to
+    its L2 term, in the order of ``terms``."""
+
+    def observe(self, x: torch.Tensor, y: torch.Tensor) -> None: ...
+
+    def __call__(self) -> torch.Tensor | None: ...
+
+
+def make_terms(problem: Any, factories: Sequence[Callable[[Any], LossTerm]]) -> list[LossTerm]:
+    """The loss terms of ``problem``, each made from it by one of ``factories`` (a term may
+    read the problem's model, trials and data streams)."""
+    return [make(problem) for make in factories]
+
+
+def observe_terms(terms: Sequence[LossTerm], x: torch.Tensor, y: torch.Tensor) -> None:
+    for term in terms:
+        term.observe(x, y)
+
+
+def add_terms(reg: torch.Tensor, terms: Sequence[LossTerm]) -> torch.Tensor:
+    """``reg`` plus every term's value (a term returning ``None`` adds nothing)."""
+    for term in terms:
+        extra = term()
+        if extra is not None:
+            reg = reg + extra
+    return reg
+
+
+def term_of(problem: Any, cls: type) -> Any:
+    """The one term of ``problem`` that is a ``cls``."""
+    found = [t for t in problem.terms if isinstance(t, cls)]
+    if len(found) != 1:
+        raise ValueError(f"parameter 'cls': got {cls.__name__}, of which the problem has "
+                         f"{len(found)} terms; allowed: a class of exactly one of its terms")
+    return found[0]
 
 
 @dataclass(frozen=True)

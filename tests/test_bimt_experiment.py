@@ -9,8 +9,10 @@ import torch
 import mifd
 from mifd import bimt
 from mifd.config import ConfigError
-from mifd.experiments.bimt import BIMTProblem, BIMTTrainUnit
-from mifd.experiments.bimt_separation import BIMTSeparationProblem, BIMTSeparationTrainUnit
+from mifd.experiments.bimt import BIMTTrainUnit
+from mifd.experiments.bimt_separation import BIMTSeparationTrainUnit
+from mifd.experiments.separation import SeparationProblem
+from mifd.experiments.wm import WMProblem
 from mifd.results.store import Store
 
 from conftest import BATCH_ATOL, BATCH_RTOL
@@ -46,31 +48,31 @@ def test_conditions_without_a_wiring_cost_are_the_wm_conditions(runs):
 
 
 @pytest.mark.parametrize("name, unit_cls, problem_cls", [
-    ("bimt", BIMTTrainUnit, BIMTProblem),
-    ("bimt-separation", BIMTSeparationTrainUnit, BIMTSeparationProblem)])
+    ("bimt", BIMTTrainUnit, WMProblem),
+    ("bimt-separation", BIMTSeparationTrainUnit, SeparationProblem)])
 def test_each_condition_has_its_regularizer(name, unit_cls, problem_cls):
     cfg = mifd.get_experiment(name).config("smoke", {"trials": 1, "sweep_wiring": (0.5,)})
     unit = unit_cls(cfg, "cpu")
-    prob = unit.problem
-    assert isinstance(prob, problem_cls)
+    prob, wiring = unit.problem, unit.wiring
+    assert isinstance(prob, problem_cls) and prob.terms == [wiring]  # the one extra term
     names = list(cfg.layout().conditions)
     lam = unit.trainer.lambda_mi.tolist()
     assert lam == pytest.approx([cfg.lambda_mi if c.startswith("mi") else 0.0 for c in names])
     with torch.no_grad():
-        for W in prob.params().values():
+        for W in wiring.params().values():
             W.normal_(generator=torch.Generator().manual_seed(1))
         reg = prob.reg_loss()
-    p = prob.params()
+    p = wiring.params()
     l1 = sum(w.abs().sum((1, 2)) for k, w in p.items() if k not in ("b", "c"))  # not biases
     l2 = sum(w.pow(2).sum((1, 2)) for w in prob.model.weights())
-    cc = bimt.connection_cost(p, prob.kind, prob.geometry)
+    cc = bimt.connection_cost(p, wiring.kind, wiring.geometry)
     want = {"none": 0 * l1, "l1": cfg.wiring * cfg.l0 * l1, "distance": cfg.wiring * cc,
             "bimt": cfg.wiring * cc, "mi": cfg.l2 * l2, "mi_bimt": cfg.wiring * cc,
             "l1=0.5": 0.5 * cfg.l0 * l1, "bimt=0.5": 0.5 * cc}
     assert set(names) == set(want)
     for t, c in enumerate(names):
         torch.testing.assert_close(reg[t], want[c][t], rtol=1e-5, atol=1e-7, msg=c)
-    assert prob.swaps_t.tolist() == [c.startswith(("bimt", "mi_bimt")) for c in names]
+    assert wiring.swaps_t.tolist() == [c.startswith(("bimt", "mi_bimt")) for c in names]
 
 
 def test_swaps_happen_only_in_swap_conditions_and_never_raise_the_cost(runs):

@@ -69,7 +69,7 @@ def test_the_loss_adds_lambda_times_the_calibrated_penalty():
     pb = unit.problem
     unit.step(0)  # calibration and SM pre-training
     T = cfg.trials
-    scale = pb.scale.numpy()
+    scale = unit.penalty.scale.numpy()
     # no penalty, and the Gaussian total correlation (its own reference): c = 1
     assert (scale[:T] == 1).all() and scale[2 * T:] == pytest.approx(1.0, rel=1e-6)
     assert (np.abs(scale[T:2 * T] - 1) > 0.1).all()
@@ -92,8 +92,8 @@ def test_the_loss_adds_lambda_times_the_calibrated_penalty():
     p_x = group_penalty("xcorr", z[T:2 * T].double(), 2, cfg.hsic_samples)
     p_tc = penalties.gaussian_total_correlation(penalties.split_groups(z[2 * T:].double(), 3))
     want = l2.detach().clone()
-    want[T:2 * T] += 0.5 * pb.scale[T:2 * T] * p_x.float()
-    want[2 * T:] += 2.0 * pb.scale[2 * T:] * p_tc.float()
+    want[T:2 * T] += 0.5 * unit.penalty.scale[T:2 * T] * p_x.float()
+    want[2 * T:] += 2.0 * unit.penalty.scale[2 * T:] * p_tc.float()
     torch.testing.assert_close(reg.detach(), want, rtol=1e-5, atol=1e-6)
     # and the gradient reaches the weights through the penalty
     g = torch.autograd.grad(reg[T:].sum(), pb.model.W_rec)[0]
@@ -176,7 +176,7 @@ def test_nwj_and_smile_trials_use_their_bound_of_the_same_critic_and_dv_trials_a
     assert not torch.allclose(v[:T], v[T:2 * T])
     # the λ_I of every critic trial, and no critic-free penalty
     assert tr.lambda_mi.tolist() == pytest.approx([0.1] * 3 * T)
-    assert not unit.problem.blocks
+    assert not unit.penalty.blocks
 
 
 def test_separation_penalties_none_and_mine_are_separation_no_mi_and_mi_l2_bit_for_bit(tmp_path):

@@ -36,12 +36,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from .. import bimt, metrics
+from ..adversarial import term_of
 from ..config import ConfigError, param
 from .base import Checkpointer, Experiment, Layout, run_units
 from .wm import PROFILES as WM_PROFILES, TRIAL_AXES as WM_TRIAL_AXES, WMConfig, WMProblem
@@ -127,23 +128,21 @@ PROFILES = {
 
 
 class WiringCost:
-    """A problem's per-trial regularizer ``l2_t·Σw² + s·λ_t·(A_t·Σ|w|·d + l0·Σ|w|)`` (``s``: the
-    schedule's factor, set by the training unit each step), for the network ``kind`` (put first
-    among the problem's bases; constructed with the base problem's arguments and ``wiring=``,
-    the config whose conditions give each trial's settings)."""
+    """The wiring cost of a problem's network ``kind`` (``"leaky"`` or ``"gru"``), one extra
+    loss term (:class:`~mifd.adversarial.LossTerm`) per trial ``s·λ_t·(A_t·Σ|w|·d + l0·Σ|w|)``
+    (``s``: the schedule's factor, set by the training unit each step); ``wiring``: the config
+    whose conditions give each trial's λ_w, ``A`` and swaps. The L2 term stays the problem's
+    (each trial's weight: :func:`trial_settings`)."""
 
-    kind = "leaky"
-
-    def __init__(self, *args: Any, wiring: BIMTSettings, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, problem: Any, wiring: BIMTSettings, kind: str):
+        self.model, self.device, self.kind = problem.model, problem.device, kind
         self.configure(wiring)
 
     def configure(self, cfg: BIMTSettings) -> None:
-        """Each trial's L2 weight, λ_w, ``A`` and swaps from the conditions of ``cfg``, and the
-        grid's geometry."""
+        """Each trial's λ_w, ``A`` and swaps from the conditions of ``cfg``, and the grid's
+        geometry."""
         conds = [c for c in cfg.all_conditions() for _ in range(cfg.trials)]
         dev = self.device
-        self.l2_t = torch.tensor([c[2] for c in conds], device=dev)
         self.wiring_t = torch.tensor([c[3] for c in conds], device=dev)
         self.A_t = torch.tensor([c[4] for c in conds], device=dev)
         self.swaps_t = torch.tensor([c[5] for c in conds], device=dev)
@@ -154,13 +153,15 @@ class WiringCost:
     def params(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.model.named_parameters() if k in bimt.UNIT_AXES[self.kind]}
 
-    def reg_loss(self) -> torch.Tensor:
+    def observe(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """The wiring cost reads the weights only."""
+
+    def __call__(self) -> torch.Tensor:
         p = self.params()
-        l2 = sum(w.pow(2).sum(dim=(1, 2)) for w in self.model.weights())
         l1 = sum(a.sum(dim=(1, 2)) for a in bimt.magnitudes(p, self.kind))
         length = bimt.wiring_length(p, self.kind, self.geometry)
         cost = self.A_t * length + self.geometry.l0 * l1
-        return self.l2_t * l2 + self.scale * self.wiring_t * cost
+        return self.scale * self.wiring_t * cost
 
     def recurrent(self) -> torch.Tensor:
         """The recurrent unit-to-unit weights ``(T, n, n)`` (a GRU's gate blocks summed in
@@ -174,9 +175,9 @@ def trial_settings(cfg: BIMTSettings) -> dict[str, list[float]]:
     return {"lambda_mi": [c[1] for c in per_trial], "l2": [c[2] for c in per_trial]}
 
 
-class BIMTProblem(WiringCost, WMProblem):
-    """The flip-flop problem with the wiring cost (:class:`WiringCost`)."""
-    kind = "leaky"
+def wiring_term(cfg: BIMTSettings, kind: str) -> Callable[[Any], WiringCost]:
+    """The factory of a problem's :class:`WiringCost` (one of its ``terms``)."""
+    return functools.partial(WiringCost, wiring=cfg, kind=kind)
 
 
 class BIMTSteps:
@@ -186,14 +187,18 @@ class BIMTSteps:
     def step(self, i: int) -> None:
         self.bimt_step(i, super().step)
 
+    @property
+    def wiring(self) -> WiringCost:
+        return term_of(self.problem, WiringCost)
+
     def bimt_step(self, i: int, step) -> None:
-        cfg = self.bimt_cfg
+        cfg, wiring = self.bimt_cfg, self.wiring
         if i > 0 and cfg.schedule:
-            self.problem.scale = bimt.lambda_schedule(i - 1, cfg.total_steps(), 1.0)
+            wiring.scale = bimt.lambda_schedule(i - 1, cfg.total_steps(), 1.0)
         step(i)
-        if i > 0 and i % cfg.swap_every == 0 and bool(self.problem.swaps_t.any()):
-            change = bimt.swap_step(self.problem.model, self.problem.kind, self.problem.geometry,
-                                    cfg.swap_top_k, self.trainer.mm_opt, self.problem.swaps_t)
+        if i > 0 and i % cfg.swap_every == 0 and bool(wiring.swaps_t.any()):
+            change = bimt.swap_step(self.problem.model, wiring.kind, wiring.geometry,
+                                    cfg.swap_top_k, self.trainer.mm_opt, wiring.swaps_t)
             self.hist["cc_swap"][i - 1] = change.detach().cpu().numpy()
 
 
@@ -205,7 +210,8 @@ class BIMTTrainUnit(BIMTSteps, WMTrainUnit):
         # wm's unit with each trial's λ_I (seeds and critics as in wm) and the wiring cost
         self.bimt_cfg = cfg
         super().__init__(cfg, device, lambda_mi=trial_settings(cfg)["lambda_mi"],
-                         problem_cls=functools.partial(BIMTProblem, wiring=cfg))
+                         problem_cls=functools.partial(WMProblem, l2=trial_settings(cfg)["l2"],
+                                                       terms=(wiring_term(cfg, "leaky"),)))
         self.hist["cc_swap"] = np.zeros((cfg.epochs, self.problem.T), dtype=np.float32)
 
     def _snapshot(self, epoch: int) -> None:
@@ -216,20 +222,20 @@ class BIMTTrainUnit(BIMTSteps, WMTrainUnit):
         super()._snapshot(epoch)
         # the |corr| matrix of the snapshot's own batch (the same draws, evaluated in full)
         ev = evaluate(self.problem, before, full=True)
-        self.snaps[-1].update(wiring_metrics(self.problem, ev["abs_corr"]))
+        self.snaps[-1].update(wiring_metrics(self.wiring, ev["abs_corr"]))
 
 
-def wiring_metrics(problem: WiringCost, abs_corr: np.ndarray | None) -> dict[str, np.ndarray]:
+def wiring_metrics(wiring: WiringCost, abs_corr: np.ndarray | None) -> dict[str, np.ndarray]:
     """Per trial: wiring length ``Σ|w|·d``, the connection cost at the config's ``A``, active
     units, and the NMI between the grid halves and the two communities of ``abs_corr`` (the
     snapshot's ``|corr|`` matrix, ``NMI_cor``; skipped when ``None``) and of the recurrent
     weights' ``|W| + |W|ᵀ`` (``NMI_str``)."""
-    p = problem.params()
+    p = wiring.params()
     with torch.no_grad():
-        length = bimt.wiring_length(p, problem.kind, problem.geometry)
-        cost = bimt.connection_cost(p, problem.kind, problem.geometry)
-        active = bimt.active_units(p, problem.kind)
-        W = metrics.structural_matrix(problem.recurrent().cpu().numpy())
+        length = bimt.wiring_length(p, wiring.kind, wiring.geometry)
+        cost = bimt.connection_cost(p, wiring.kind, wiring.geometry)
+        active = bimt.active_units(p, wiring.kind)
+        W = metrics.structural_matrix(wiring.recurrent().cpu().numpy())
     n = W.shape[-1]
     halves = np.repeat([0, 1], [n // 2, n - n // 2])
     T = W.shape[0]

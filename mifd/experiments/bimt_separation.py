@@ -14,8 +14,8 @@ import numpy as np
 
 from ..config import ConfigError
 from .base import Checkpointer, Experiment, run_units
-from .bimt import (WIRING, BIMTSettings, BIMTSteps, WiringCost, trial_settings,
-                   wiring_metrics)
+from .bimt import (WIRING, BIMTSettings, BIMTSteps, trial_settings, wiring_metrics,
+                   wiring_term)
 from .separation import (PROFILES as SEP_PROFILES, TRIAL_AXES as SEP_TRIAL_AXES,
                          SeparationConfig, SeparationProblem, SeparationTrainUnit,
                          memory as sep_memory)
@@ -42,11 +42,6 @@ PROFILES = {
 }
 
 
-class BIMTSeparationProblem(WiringCost, SeparationProblem):
-    """The separation problem with the wiring cost (:class:`~mifd.experiments.bimt.WiringCost`)."""
-    kind = "gru"
-
-
 class BIMTSeparationTrainUnit(BIMTSteps, SeparationTrainUnit):
     """``separation``'s training unit on :class:`BIMTSeparationProblem`, with swap steps in the
     swap conditions and the wiring metrics in every evaluation."""
@@ -56,13 +51,14 @@ class BIMTSeparationTrainUnit(BIMTSteps, SeparationTrainUnit):
         # wiring cost
         self.bimt_cfg = cfg
         super().__init__(cfg, device, **trial_settings(cfg),
-                         problem_cls=functools.partial(BIMTSeparationProblem, wiring=cfg))
+                         problem_cls=functools.partial(SeparationProblem,
+                                                       terms=(wiring_term(cfg, "gru"),)))
         self.hist["cc_swap"] = np.zeros((cfg.mm_steps, self.problem.T), dtype=np.float32)
 
     def _eval(self, step: int) -> None:
         super()._eval(step)
         ev = self.evals[-1]
-        ev.update(wiring_metrics(self.problem, None))
+        ev.update(wiring_metrics(self.wiring, None))
         ev["NMI_cor"] = ev["NMI"]
 
 

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from .. import metrics, mine, penalties
-from ..adversarial import AdversarialTrainer
+from ..adversarial import AdversarialTrainer, term_of
 from ..config import ConfigError, param
 from ..streams import generators
 from .base import Checkpointer, Experiment, Layout, run_units
@@ -163,16 +163,16 @@ def group_penalty(method: str, z: torch.Tensor, k: int, hsic_samples: int) -> to
 
 
 class PenaltyCost:
-    """A problem's regularizer plus each trial's penalty (put first among the problem's bases):
-    ``run`` with gradient keeps the groups' activity of the MM step's batch, ``reg_loss`` adds
-    ``λ_t · c_t · P_t`` of it (``c_t``: :meth:`calibrate`). Task-agnostic: the problem needs
-    ``cfg.n``, ``T``, ``device``, ``gens`` and ``sample("mm", 1)``; constructed with the base
-    problem's arguments and ``conditions=`` (one per block of ``trials`` trials), ``trials=``
-    and ``hsic_samples=``."""
+    """Each trial's dependence penalty, one extra loss term of a problem
+    (:class:`~mifd.adversarial.LossTerm`): it observes the groups' activity of the MM step's
+    batch and adds ``λ_t · c_t · P_t`` of it (``c_t``: :meth:`calibrate`); every step it also
+    records the Gaussian MI between the two halves (``last_gauss``). Task-agnostic: the problem
+    needs ``cfg.n``, ``T``, ``device``, ``gens``, ``sample("mm", 1)`` and ``run``;
+    ``conditions``: one per block of ``trials`` trials."""
 
-    def __init__(self, *args: Any, conditions: list[Condition], trials: int, hsic_samples: int,
-                 **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, problem: Any, conditions: list[Condition], trials: int,
+                 hsic_samples: int):
+        self.problem, self.device, self.T = problem, problem.device, problem.T
         self.configure(conditions, trials, hsic_samples)
 
     def configure(self, conds: list[Condition], trials: int, hsic_samples: int) -> None:
@@ -209,13 +209,14 @@ class PenaltyCost:
     def calibrate(self, gens: list[torch.Generator]) -> None:
         """``c_t = G_t / P_t`` on a calibration batch of the initial network (``match``): an MM
         batch drawn from ``gens``, so the trials' own data streams are untouched."""
-        own, self.gens = self.gens, gens
+        problem = self.problem
+        own, problem.gens = problem.gens, gens
         try:
-            data = self.sample("mm", 1)
+            data = problem.sample("mm", 1)
         finally:
-            self.gens = own
+            problem.gens = own
         with torch.no_grad():
-            x, y, _ = self.run(data, grad=False)
+            x, y, _ = problem.run(data, grad=False)
             z = torch.cat([x, y], dim=2).double()
             p = self.penalties_of(z)
             g = torch.ones_like(p)
@@ -224,30 +225,22 @@ class PenaltyCost:
                     penalties.split_groups(z.index_select(0, idx), k))
         self.scale = torch.where(self.mask, g / p, torch.ones_like(p)).float()
 
-    def run(self, data: dict, grad: bool, states: dict | None = None):
-        x, y, out = super().run(data, grad, states)
-        if grad:
-            self._z = torch.cat([x, y], dim=2)
-        return x, y, out
+    def observe(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self._z = torch.cat([x, y], dim=2)
 
-    def reg_loss(self) -> torch.Tensor:
-        reg = super().reg_loss()
+    def __call__(self) -> torch.Tensor | None:
         z, self._z = self._z, None
         if z is None:
-            return reg
+            return None
         with torch.no_grad():
-            h = self.cfg.n // 2
+            h = self.problem.cfg.n // 2
             self.last_gauss = penalties.gaussian_mi(z[..., :h].double(), z[..., h:].double()
                                                     ).float()
         if not self.blocks:
-            return reg
+            return None
         p = self.penalties_of(z, timed=True)
         self.last_penalty = torch.where(self.mask, p.detach(), float("nan"))
-        return reg + self.lam * self.scale * p
-
-
-class PenaltyProblem(PenaltyCost, WMProblem):
-    """The flip-flop problem with each trial's penalty (:class:`PenaltyCost`)."""
+        return self.lam * self.scale * p
 
 
 class BoundTrainer(AdversarialTrainer):
@@ -277,15 +270,15 @@ class BoundTrainer(AdversarialTrainer):
 def penalty_setup(conds: list[Condition], trials: int, hsic_samples: int, problem_cls: type,
                   device: str) -> dict[str, Any]:
     """The conditions ``conds`` as data for a task's training unit (its keyword arguments):
-    λ_I of each critic trial (``lambda_mi``), the problem class ``problem_cls`` (a
-    :class:`PenaltyCost`) with each trial's penalty bound, and the :class:`BoundTrainer` with
+    λ_I of each critic trial (``lambda_mi``), the task's problem class ``problem_cls`` with
+    each trial's penalty as a :class:`PenaltyCost` term, and the :class:`BoundTrainer` with
     the trials of each bound."""
     per_trial = [c for c in conds for _ in range(trials)]
     bounds = {m: [t for t, c in enumerate(per_trial) if c.method == m]
               for m in CRITIC_BOUNDS if m != "mine"}
     return {"lambda_mi": [c.lam if c.method in CRITIC_BOUNDS else 0.0 for c in per_trial],
-            "problem_cls": functools.partial(problem_cls, conditions=conds, trials=trials,
-                                             hsic_samples=hsic_samples),
+            "problem_cls": functools.partial(problem_cls, terms=(functools.partial(
+                PenaltyCost, conditions=conds, trials=trials, hsic_samples=hsic_samples),)),
             "trainer_cls": functools.partial(BoundTrainer, bounds={
                 m: torch.tensor(v, device=device) for m, v in bounds.items() if v})}
 
@@ -295,6 +288,10 @@ class PenaltySteps:
     step of a training unit built with :func:`penalty_setup` (put first among its bases); its
     result adds the conditions, the matching factors, the timing and the k-group metrics
     (``recurrent``: the recurrent weights they read)."""
+
+    @property
+    def penalty(self) -> PenaltyCost:
+        return term_of(self.problem, PenaltyCost)
 
     def setup_penalties(self, device: str) -> None:
         """The calibration streams, the extra histories and the critic's clock (after the
@@ -308,12 +305,12 @@ class PenaltySteps:
 
     def step(self, i: int) -> None:
         if i == 0 and self.pcfg.match:
-            self.problem.calibrate(self.calib_gens)
+            self.penalty.calibrate(self.calib_gens)
         super().step(i)
         if i == 0:
             return
-        self.hist["penalty"][i - 1] = self.problem.last_penalty.cpu().numpy()
-        self.hist["gauss_mi"][i - 1] = self.problem.last_gauss.cpu().numpy()
+        self.hist["penalty"][i - 1] = self.penalty.last_penalty.cpu().numpy()
+        self.hist["gauss_mi"][i - 1] = self.penalty.last_gauss.cpu().numpy()
 
     def sm_epoch(self) -> torch.Tensor:
         """The base unit's SM steps of an epoch, timed (the statistics network's share)."""
@@ -323,13 +320,13 @@ class PenaltySteps:
         return v
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "scale": self.problem.scale,
-                "seconds": dict(self.problem.seconds), "critic_seconds": self.critic_seconds}
+        return {**super().state_dict(), "scale": self.penalty.scale,
+                "seconds": dict(self.penalty.seconds), "critic_seconds": self.critic_seconds}
 
     def load_state_dict(self, s: dict) -> None:
         super().load_state_dict(s)
-        self.problem.scale = s["scale"]
-        self.problem.seconds, self.critic_seconds = dict(s["seconds"]), s["critic_seconds"]
+        self.penalty.scale = s["scale"]
+        self.penalty.seconds, self.critic_seconds = dict(s["seconds"]), s["critic_seconds"]
 
     def recurrent(self, res: dict) -> np.ndarray:
         return res["weights"]["W_rec"][-1]
@@ -337,10 +334,10 @@ class PenaltySteps:
     def result(self) -> dict:
         res = super().result()
         res["conditions"] = list(self.pcfg.conditions)
-        res["scale"] = self.problem.scale.cpu().numpy()
+        res["scale"] = self.penalty.scale.cpu().numpy()
         E = max(1, self.n_steps - 1)
         res["timing"] = {"critic_per_epoch": self.critic_seconds / E,
-                         "penalty_per_epoch": {k: v / E for k, v in self.problem.seconds.items()},
+                         "penalty_per_epoch": {k: v / E for k, v in self.penalty.seconds.items()},
                          "trials": self.problem.T}
         res["group_metrics"] = group_metrics(res["final"]["abs_corr"], self.recurrent(res))
         return res
@@ -354,7 +351,7 @@ class PenaltyTrainUnit(PenaltySteps, WMTrainUnit):
     def __init__(self, cfg: PenaltyConfig, device: str):
         self.pcfg = cfg
         super().__init__(cfg, device, **penalty_setup(cfg.parsed(), cfg.trials,
-                                                      cfg.hsic_samples, PenaltyProblem, device))
+                                                      cfg.hsic_samples, WMProblem, device))
         self.setup_penalties(device)
 
 

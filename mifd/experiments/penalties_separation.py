@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .base import Checkpointer, Experiment, Layout, run_units
-from .penalties import (COMMITTED_WITHOUT, PENALTY_AXES, PenaltyCost, PenaltySettings,
+from .penalties import (COMMITTED_WITHOUT, PENALTY_AXES, PenaltySettings,
                         PenaltySteps, penalty_setup)
 from .separation import (PROFILES as SEP_PROFILES, TRIAL_AXES as SEP_TRIAL_AXES,
                          SeparationConfig, SeparationProblem, SeparationTrainUnit,
@@ -59,11 +59,6 @@ PROFILES = {
 }
 
 
-class PenaltySeparationProblem(PenaltyCost, SeparationProblem):
-    """The separation problem with each trial's penalty
-    (:class:`~mifd.experiments.penalties.PenaltyCost`)."""
-
-
 class PenaltySeparationTrainUnit(PenaltySteps, SeparationTrainUnit):
     """``separation``'s training unit with the conditions of
     :class:`PenaltySeparationConfig` (:func:`~mifd.experiments.penalties.penalty_setup`)."""
@@ -74,7 +69,7 @@ class PenaltySeparationTrainUnit(PenaltySteps, SeparationTrainUnit):
         self.pcfg = cfg
         super().__init__(cfg, device, l2=[cfg.l2] * cfg.layout().size,
                          **penalty_setup(cfg.parsed(), cfg.trials, cfg.hsic_samples,
-                                         PenaltySeparationProblem, device))
+                                         SeparationProblem, device))
         self.setup_penalties(device)
 
     def recurrent(self, res: dict) -> np.ndarray:

@@ -18,6 +18,7 @@ import torch
 
 from .. import metrics
 from ..adversarial import AdversarialSettings, CriticOptions, AdversarialTrainer, check_merge
+from ..adversarial import LossTerm, add_terms, make_terms, observe_terms
 from ..config import ConfigError, param
 from ..mine import make_critic
 from ..models.gru import KERNELS, GRUSpec, TrialGRU
@@ -148,7 +149,10 @@ def dataset(cfg: SeparationConfig) -> ChaosDataset:
 
 class SeparationProblem:
     def __init__(self, cfg: SeparationConfig, seeds: list[int], l2: torch.Tensor,
-                 data: dict[str, np.ndarray], device: str):
+                 data: dict[str, np.ndarray], device: str,
+                 terms: Sequence[Callable[["SeparationProblem"], LossTerm]] = ()):
+        """``l2``: each trial's L2 weight; ``terms``: factories of the extra loss terms
+        (:class:`~mifd.adversarial.LossTerm`), each called with the problem."""
         self.cfg, self.device = cfg, torch.device(device)
         self.model = TrialGRU([torch.Generator().manual_seed(s) for s in seeds],
                               GRUSpec(n=cfg.n, cell=cfg.cell), time_chunk=cfg.time_chunk,
@@ -160,6 +164,7 @@ class SeparationProblem:
         self.gens = generators("separation.data", seeds, self.device)
         self.l2 = l2
         self.sm_dtype = torch.bfloat16 if cfg.sm_states == "bf16" else torch.float32
+        self.terms = make_terms(self, terms)
 
     @property
     def T(self) -> int:
@@ -185,15 +190,19 @@ class SeparationProblem:
                               state_dtype=torch.float32 if grad else self.sm_dtype)
             half = self.cfg.n // 2
             T = H.shape[0]
-            return (H[..., :half].reshape(T, -1, half), H[..., half:].reshape(T, -1, self.cfg.n - half),
-                    {"H": H, "Y": Y})
+            x, y = H[..., :half].reshape(T, -1, half), H[..., half:].reshape(T, -1, self.cfg.n - half)
+        if grad:
+            observe_terms(self.terms, x, y)
+        return x, y, {"H": H, "Y": Y}
 
     def task_loss(self, out: dict, data: dict) -> torch.Tensor:
         s = self.cfg.loss_from
         return ((out["Y"][:, :, s:] - data["target"][:, :, s:]) ** 2).mean(dim=(1, 2, 3))
 
     def reg_loss(self) -> torch.Tensor:
-        return self.l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in self.model.weights())
+        """The L2 term plus the extra loss terms."""
+        return add_terms(self.l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in self.model.weights()),
+                         self.terms)
 
 
 def evaluate(problem: SeparationProblem, full: bool = False) -> dict[str, np.ndarray]:

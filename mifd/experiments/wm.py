@@ -18,6 +18,7 @@ import torch
 from .. import metrics
 from ..adversarial import (AdversarialSettings, CriticOptions, AdversarialTrainer, check_merge,
                            critic_precision)
+from ..adversarial import LossTerm, add_terms, make_terms, observe_terms
 from ..config import ConfigError, param
 from ..mine import copula_mi_estimate, dv_estimate, dv_step, gaussian_mi_estimate, make_critic
 from ..models.leaky import LeakyRNN, LeakySpec
@@ -111,14 +112,20 @@ CUDA_PROFILES = {
 class WMProblem:
     """The flip-flop task for a batch of leaky RNNs (the adversarial trainer's *problem*)."""
 
-    def __init__(self, cfg: WMConfig, seeds: list[int], device: str):
+    def __init__(self, cfg: WMConfig, seeds: list[int], device: str,
+                 l2: Sequence[float] | None = None,
+                 terms: Sequence[Callable[["WMProblem"], LossTerm]] = ()):
+        """``l2``: each trial's L2 weight (default ``cfg.l2`` for all); ``terms``: factories of
+        the extra loss terms (:class:`~mifd.adversarial.LossTerm`), each called with the
+        problem."""
         self.cfg, self.device = cfg, torch.device(device)
         self.spec = LeakySpec(n=cfg.n, alpha=cfg.alpha, sigma=cfg.sigma, noise=cfg.noise)
         self.task = FlipFlopSpec(target=cfg.target)
         init = [torch.Generator().manual_seed(s) for s in seeds]
         self.model = LeakyRNN(init, self.spec, fused_bptt=cfg.fused_bptt).to(self.device)
         self.gens = generators("wm.task", seeds, self.device)
-        self.lambda_l2 = cfg.l2
+        self.lambda_l2 = cfg.l2 if l2 is None else torch.tensor(list(l2), device=self.device)
+        self.terms = make_terms(self, terms)
 
     @property
     def T(self) -> int:
@@ -167,6 +174,8 @@ class WMProblem:
             T = r.shape[0]
             g1 = r[..., :half].reshape(T, -1, half)
             g2 = r[..., half:].reshape(T, -1, cfg.n - half)
+        if grad:
+            observe_terms(self.terms, g1, g2)
         return g1, g2, {"H": H, "Y": Y, "h_start": h}
 
     def task_loss(self, out: dict, data: dict) -> torch.Tensor:
@@ -174,7 +183,9 @@ class WMProblem:
         return ((out["Y"] - tgt) ** 2).mean(dim=(1, 2, 3))
 
     def reg_loss(self) -> torch.Tensor:
-        return self.lambda_l2 * sum(w.pow(2).sum(dim=(1, 2)) for w in self.model.weights())
+        """The L2 term plus the extra loss terms."""
+        return add_terms(self.lambda_l2 * sum(w.pow(2).sum(dim=(1, 2))
+                                              for w in self.model.weights()), self.terms)
 
 
 def evaluate(problem: WMProblem, gens, full: bool = False) -> dict[str, np.ndarray]:

@@ -252,7 +252,7 @@ def answers(rr: Any) -> str:
 
 def calibration(rr: Any) -> pd.DataFrame:
     """Per critic-free condition: the matching factor ``c = G/P`` of its trials (median, min,
-    max), measured on the initial networks (:class:`mifd.experiments.penalties.PenaltyProblem`)."""
+    max), measured on the initial networks (:meth:`mifd.experiments.penalties.PenaltyCost.calibrate`)."""
     scale = rr.layout.split(np.asarray(rr.result["scale"], float))
     rows = [{"condition": name, "median c": float(np.median(scale[name])),
              "min c": float(scale[name].min()), "max c": float(scale[name].max())}
