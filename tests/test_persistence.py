@@ -184,3 +184,19 @@ def test_the_headline_counts_the_faded_trials_that_escaped_their_critic():
     assert D.headline(run).startswith("In none of the 3 trials")
     run.config = SimpleNamespace(conditions=("mi",))
     assert D.headline(run) == ""
+
+
+def test_the_authors_figure_has_a_panel_per_seed_with_both_sides():
+    import matplotlib
+    matplotlib.use("Agg")
+    from mifd.paper import authors as A
+    theirs = [{"seed": 1001 + k, "snap_epochs": EPOCHS, "snaps": {"Q_cor": RISE_FALL}}
+              for k in range(3)]
+    ours = _run([RISE_STAY, RISE_FALL], seed=1002)  # seeds 1002, 1003
+    fig = A.figure(theirs, ours)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["seed 1001", "seed 1002", "seed 1003"]
+    assert [len(ax.get_lines()) for ax in shown] == [1, 2, 2]
+    assert shown[0].get_ylabel() == "Q_cor" and all(ax.get_xlabel() == "epoch" for ax in shown)
+    with pytest.raises(ValueError, match="parameter 'theirs'"):
+        A.figure([], None)

@@ -41,8 +41,9 @@ def ours_overrides(seed: int, trials: int) -> dict[str, Any]:
 
 
 def committed_ours(profile: str = "book", store: Any = None) -> tuple[Any, list[str]]:
-    """Our committed runs at the comparison's settings (shards combined; ``None`` until every
-    shard is committed) and the commands that make the missing shards."""
+    """Our committed runs at the comparison's settings — the shards committed so far from the
+    first seed on, combined (``None`` before the first) — and the commands that make the
+    others."""
     from ..config import config_hash
     from ..experiments import get_experiment
     from ..results import shards
@@ -54,15 +55,15 @@ def committed_ours(profile: str = "book", store: Any = None) -> tuple[Any, list[
     got, missing = [], []
     for seed, trials in OURS_SHARDS:
         over = ours_overrides(seed, trials)
-        if store.committed_entry("wm", config_hash("wm", exp.config(profile, over),
-                                                   __version__)) is None:
+        if missing or store.committed_entry("wm", config_hash(
+                "wm", exp.config(profile, over), __version__)) is None:
             missing.append(f"mifd run wm --profile {profile} " + " ".join(
                 f"--set {k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in over.items()))
             continue
         got.append(run("wm", profile, "cpu", over, store=store, verbose=False, progress=False))
-    if missing or not got:
+    if not got:
         return None, missing
-    return (got[0] if len(got) == 1 else shards.combine(got)), []
+    return (got[0] if len(got) == 1 else shards.combine(got)), missing
 
 
 def committed_theirs(width: int = WIDTH, epochs: int = EPOCHS) -> list[dict[str, Any]]:
@@ -138,3 +139,41 @@ def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "
         else:
             text += f" Paired comparison not testable at n = {len(both)} common seeds."
     return text
+
+
+def figure(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",
+           columns: int = 5):
+    """One panel per seed: ``metric`` over training in the authors' code (solid) and in ours
+    at the same settings (dashed), where each side has that seed."""
+    import matplotlib.pyplot as plt
+    from .persistence import trial_series
+    curves: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for rec in theirs:
+        curves.setdefault(int(rec["seed"]), {})["the authors' code"] = (
+            np.asarray(rec["snap_epochs"]), np.asarray(rec["snaps"][metric], float))
+    if ours is not None:
+        ep, seeds, v = trial_series(ours, metric, "mi")
+        for t, s in enumerate(seeds):
+            curves.setdefault(int(s), {})["ours"] = (ep, v[:, t])
+    seeds = sorted(curves)
+    if not seeds:
+        raise ValueError("parameter 'theirs': got no record and no run of ours; allowed: at "
+                         "least one seed on either side")
+    cols = min(columns, len(seeds))
+    rows = -(-len(seeds) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols + 0.6, 1.6 * rows + 0.5),
+                             squeeze=False, sharex=True, sharey=True, layout="constrained")
+    for ax, s in zip(axes.flat, seeds):
+        for side, style in (("the authors' code", "-"), ("ours", "--")):
+            if side in curves[s]:
+                ax.plot(*curves[s][side], ls=style, color="C0" if style == "-" else "C1",
+                        label=side)
+        ax.set_title(f"seed {s}", fontsize=8)
+    for ax in axes.flat[len(seeds):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    axes.flat[0].legend(fontsize=7)
+    return fig
