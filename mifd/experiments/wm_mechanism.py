@@ -13,8 +13,18 @@ biases, and each layer of the statistics network — it records:
   over its SM steps (critic), divided by the learning rate (a dimensionless step, ≈ 1 when
   ``|g| ≈ √v`` with ε negligible).
 
+And per trial, on the rates of that epoch's MM batch (:data:`LOOK_SAMPLES` of its time steps,
+evenly spaced), what the statistics network and the dependence do:
+
+- the share of the critic's hidden units that are *silent* — a ReLU unit whose output is zero
+  on every one of those samples passes no gradient back, so it has stopped learning (per
+  hidden layer: the first, on ``fx(x) + fy(y)``, then each layer of its head);
+- the Gaussian-copula MI and the Gaussian MI between the two groups' rates
+  (:func:`mifd.mine.copula_mi_estimate`, :func:`mifd.mine.gaussian_mi_estimate`): critic-free
+  references over training, beside the critic's own estimate in the histories.
+
 The histories, snapshots and weights are the wm run's own (the same seeds give the same
-training: the look changes nothing it computes).
+training: the look draws no random number and changes nothing it computes).
 """
 
 from __future__ import annotations
@@ -25,12 +35,31 @@ import numpy as np
 import torch
 
 from ..config import param
+from ..mine import copula_mi_estimate, gaussian_mi_estimate
 from .base import Checkpointer, Experiment, run_units
 from .wm import PROFILES as WM_PROFILES, WMConfig, WMTrainUnit, memory
 
 #: Keras' ε of RMSprop (the authors' value; ``mifd.nn.rmsprop_keras``)
 EPS = 1e-7
 QUANTITIES = ("sqrt_v", "share_v_below_eps", "step")
+#: time steps of the MM batch (evenly spaced) on which the critic's units and the critic-free
+#: MI estimates are read at each look
+LOOK_SAMPLES = 4096
+#: the per-trial quantities of each look besides the per-group ones
+WATCHED = ("copula_mi", "gaussian_mi")
+
+
+def silent_share(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(layers, T)``: per hidden layer of a :class:`~mifd.mine.JointCritic`, the share of its
+    units whose activation is zero on every sample of ``x``, ``y`` ``(T, N, d)`` (a silent ReLU
+    unit passes no gradient: it has stopped learning)."""
+    with torch.no_grad():
+        h = critic.act(critic.fx(x) + critic.fy(y))
+        shares = [(h.amax(dim=1) <= 0).float().mean(-1)]
+        for layer in critic.head.hidden:
+            h = critic.head.act(layer(h))
+            shares.append((h.amax(dim=1) <= 0).float().mean(-1))
+    return torch.stack(shares)
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,9 @@ class MechanismUnit(WMTrainUnit):
         T = len(cfg.layout().seeds())
         self.look = {q: np.full((n_looks, len(self.groups), T), np.nan, dtype=np.float32)
                      for q in QUANTITIES}
+        layers = 1 + len(self.critic.head.hidden)
+        self.look["critic_silent"] = np.full((n_looks, layers, T), np.nan, dtype=np.float32)
+        self.look.update({q: np.full((n_looks, T), np.nan, dtype=np.float32) for q in WATCHED})
         self.look_epochs: list[int] = []
 
     def _state(self, p: torch.Tensor) -> torch.Tensor | None:
@@ -101,6 +133,19 @@ class MechanismUnit(WMTrainUnit):
                 self.look["sqrt_v"][row, j] = vv.sqrt().median(1).values.cpu().numpy()
                 self.look["share_v_below_eps"][row, j] = (vv < EPS).float().mean(1).cpu().numpy()
 
+    def _watch(self, row: int, out: dict) -> None:
+        """The critic's silent units and the critic-free MI estimates on the rates of the MM
+        step's batch (``out``: :meth:`~mifd.adversarial.AdversarialTrainer.mm_step`'s)."""
+        n, half = self.cfg.n, self.cfg.n // 2
+        r = torch.tanh(out["out"]["H"].detach())
+        r = r.reshape(r.shape[0], -1, n)
+        r = r[:, ::max(1, r.shape[1] // LOOK_SAMPLES)][:, :LOOK_SAMPLES]
+        x, y = r[..., :half], r[..., half:]
+        self.look["critic_silent"][row] = silent_share(self.critic, x, y).cpu().numpy()
+        for t in range(r.shape[0]):
+            self.look["copula_mi"][row, t] = copula_mi_estimate(x[t], y[t])
+            self.look["gaussian_mi"][row, t] = gaussian_mi_estimate(x[t], y[t])
+
     def step(self, i: int) -> None:
         if i == 0 or i % self.cfg.every:
             return super().step(i)
@@ -112,6 +157,7 @@ class MechanismUnit(WMTrainUnit):
         out = tr.mm_step()
         before = [r if k == "rnn" else c for (k, *_), r, c in zip(self.groups, rnn0, crit0)]
         self._record(i, before)
+        self._watch(len(self.look_epochs) - 1, out)
         self._keep(i, sm, out)
 
     def state_dict(self) -> dict:
@@ -124,8 +170,11 @@ class MechanismUnit(WMTrainUnit):
     def result(self) -> dict:
         res = super().result()
         n = len(self.look_epochs)
+        layers = ["first (fx + fy)"] + [f"head.hidden.{k}"
+                                         for k in range(len(self.critic.head.hidden))]
         res["mechanism"] = {"epochs": np.array(self.look_epochs),
                             "groups": [g for _, g, _, _ in self.groups],
+                            "critic_layers": layers,
                             **{q: v[:n] for q, v in self.look.items()}}
         return res
 

@@ -203,3 +203,81 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
                      "the network was trained against; whether the dependence itself stays "
                      "low, critic-free estimates tell (:mod:`mifd.paper.dependence`).")
     return text
+
+
+def watched(rr: Any) -> bool:
+    """Whether a ``wm-mechanism`` run recorded the critic's units and the critic-free MI."""
+    return "critic_silent" in rr.result["mechanism"]
+
+
+def _critic_course(rr: Any) -> dict[str, Any]:
+    """Per look: the silent share per critic layer (mean over trials), and per trial the
+    copula MI and the critic's smoothed estimate at the looks, with Q_cor at the snapshots."""
+    from .persistence import trial_series
+    m = rr.result["mechanism"]
+    ep = np.asarray(m["epochs"])
+    sm = _smoothed(rr.layout.split(np.asarray(rr.result["hist"]["sm_mi"], float))["mi"])
+    q_ep, _, q = trial_series(rr, "Q_cor", "mi")
+    return {"epochs": ep, "layers": list(m["critic_layers"]),
+            "silent": np.asarray(m["critic_silent"], float),       # (looks, layers, T)
+            "copula": np.asarray(m["copula_mi"], float),            # (looks, T)
+            "critic": sm[ep - 1],                                   # (looks, T)
+            "q_epochs": np.asarray(q_ep), "q": q}
+
+
+def critic_sentence(runs: Mapping[str, Any], late: float = LATE) -> str:
+    """Computed, per run that recorded them: the share of the critic's silent units per layer
+    at the first look and over the last ``late`` share of training, and the copula MI of the
+    MM batch beside the critic's estimate at each trial's Q_cor peak and at the end
+    (medians over trials)."""
+    parts = []
+    for label, rr in runs.items():
+        if not watched(rr):
+            continue
+        c = _critic_course(rr)
+        ep, T = c["epochs"], c["silent"].shape[-1]
+        keep = ep >= ep[-1] * (1 - late)
+        first = " / ".join(f"{v:.0%}" for v in c["silent"][0].mean(-1))
+        last = " / ".join(f"{v:.0%}" for v in c["silent"][keep].mean((0, 2)))
+        peak = [int(np.argmin(np.abs(ep - c["q_epochs"][int(np.nanargmax(c["q"][:, t]))])))
+                for t in range(T)]
+        cop_pk = np.median([c["copula"][i, t] for t, i in enumerate(peak)])
+        cri_pk = np.median([c["critic"][i, t] for t, i in enumerate(peak)])
+        parts.append(
+            f"**{label}** (n = {T}): silent units in the critic's "
+            f"{' / '.join(c['layers'])} layer: {first} at epoch {int(ep[0])}, {last} over the "
+            f"last {late:.0%} of training; at the trials' Q_cor peaks the copula MI of the MM "
+            f"batch is {cop_pk:.2f} nats and the critic estimates {cri_pk:.2f}, at the end "
+            f"{np.median(c['copula'][-1]):.2f} and {np.median(c['critic'][-1]):.2f} (medians)")
+    if not parts:
+        return ""
+    return "; ".join(parts) + "."
+
+
+def critic_figure(runs: Mapping[str, Any]):
+    """Over training, one colour per run: the share of the critic's silent units per hidden
+    layer (mean over trials; line style per layer), the copula MI of the MM batch and the
+    critic's own estimate (medians over trials), and Q_cor (mean over trials)."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.5), layout="constrained")
+    styles = ("-", "--", ":", "-.")
+    for k, (label, rr) in enumerate(runs.items()):
+        if not watched(rr):
+            continue
+        c = _critic_course(rr)
+        for j, layer in enumerate(c["layers"]):
+            axes[0].plot(c["epochs"], c["silent"][:, j].mean(-1), color=f"C{k}",
+                         ls=styles[j % len(styles)], label=f"{label}: {layer}")
+        axes[1].plot(c["epochs"], np.median(c["copula"], 1), color=f"C{k}",
+                     label=f"{label}: copula MI")
+        axes[1].plot(c["epochs"], np.median(c["critic"], 1), color=f"C{k}", ls="--",
+                     label=f"{label}: critic")
+        axes[2].plot(c["q_epochs"], c["q"].mean(1), color=f"C{k}", label=label)
+    for ax, (title, ylabel) in zip(axes, (("critic's silent units", "share of the layer"),
+                                          ("MI between the groups", "nats"),
+                                          ("functional modularity", "Q_cor (mean)"))):
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=6)
+    return fig
