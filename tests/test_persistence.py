@@ -146,6 +146,7 @@ def test_a_trial_escaped_its_critic_when_the_critic_is_minimized_and_the_copula_
     text = D.sentence({"run": mi}, no)
     assert "minimized in 8 trials, the copula MI in 6; 2 trials escaped" in text
     assert "2 of them among the 4 whose modules faded and 0 among the 4" in text
+    assert "a fresh critic trained on the final networks finds 0.50 nats" in text
     assert "Mann–Whitney p = " in text and "no evidence that the MI stayed minimized" in text
     # a run in which nothing escaped: no such conclusion, and too few kept trials to test
     ok = _audited(_run([RISE_FALL] * 3 + [RISE_STAY]), "mi", [0.3] * 4, [0.4] * 4)

@@ -112,7 +112,9 @@ def sentence(runs: Mapping[str, Any], no_mi: Any) -> str:
         if esc.any():
             s += (f", {int((esc & fad).sum())} of them among the {int(fad.sum())} whose modules "
                   f"faded and {int((esc & ~fad).sum())} among the {int((~fad).sum())} that kept "
-                  "them")
+                  f"them; a fresh critic trained on the final networks finds "
+                  f"{d.loc[esc, 'critic (fresh)'].median():.2f} nats in the trials that escaped "
+                  f"and {d.loc[~esc, 'critic (fresh)'].median():.2f} in the others")
         a, b = d.loc[fad, FREE].to_numpy(), d.loc[~fad, FREE].to_numpy()
         if min(a.size, b.size) >= MIN_TEST:
             p = float(stats.mannwhitneyu(a, b).pvalue)
