@@ -149,9 +149,12 @@ def test_seeds_run_as_processes_each_recorded_and_committed_once(tmp_path, monke
     for k in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
         monkeypatch.setenv(k, "t")
     failed = run.run_seeds(plan, authors, parallel=2, git=True, allow_other_commit=True,
-                           report=lines.append, poll=0.05)
+                           report=lines.append, poll=0.05, audit_profile="smoke")
     assert failed == 1 and any("FAILED    seed 1003" in line for line in lines)
     assert [r["seed"] for r in record.load_records(root)] == [1001, 1002]
+    # audited before the commit (the stand-in's random weights saturate: no finite MI asked)
+    assert all(r["audit"]["copula"].shape == (1,) and r["meta"]["audit"]["profile"] == "smoke"
+               for r in record.load_records(root))
     log = subprocess.run([*git, "log", "--format=%s"], capture_output=True, text=True).stdout
     assert log.count("(issue 39)") == 2
     assert not list((tmp_path / "work").rglob("snap-*.npz"))  # the states are not kept
@@ -179,3 +182,24 @@ def test_the_authors_code_trains_and_is_recorded(tmp_path):
     assert list(r["snap_epochs"]) == [0, 1, 2]
     assert np.isfinite(r["snaps"]["Q_cor"]).all() and np.isfinite(r["hist"]["mi"]).all()
     assert r["meta"]["run"]["tensorflow"].startswith("2.")
+
+
+def test_a_records_audit_is_the_wm_audit_of_our_run_of_the_same_seed_and_weights(tmp_path):
+    """The end-of-training audit added to a record: run on a ``wm`` smoke run's own final
+    weights as a record of seed 1002, it equals that run's in-run audit bit for bit."""
+    import mifd
+    from mifd.results.store import dump_blob
+    from mifd.results.store import Store
+    rr = mifd.run("wm", "smoke", "cpu", {"conditions": ("mi",), "trials": 1, "seed": 1002},
+                  store=Store(tmp_path / "store", []), verbose=False, progress=False)
+    entry = tmp_path / "root" / "authors-wm" / "seed1002"
+    entry.mkdir(parents=True)
+    weights = {k: np.asarray(v)[:, 0] for k, v in rr.result["weights"].items()}  # (S, ...)
+    dump_blob(entry / "result.bin", {"seed": 1002, "weights": weights}, compress=True)
+    (entry / "meta.json").write_text("{}")
+    assert record.audit_missing(tmp_path / "root", lambda line: None, "smoke") == [entry]
+    got = load_blob(entry / "result.bin")["audit"]
+    for k in ("held_out_dv", "copula", "gaussian"):
+        assert np.array_equal(got[k], rr.result["audit"][k]), k
+    assert json.loads((entry / "meta.json").read_text())["audit"]["profile"] == "smoke"
+    assert record.audit_missing(tmp_path / "root", profile="smoke") == []  # nothing left

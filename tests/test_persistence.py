@@ -201,3 +201,22 @@ def test_the_authors_figure_has_a_panel_per_seed_with_both_sides():
     assert shown[0].get_ylabel() == "Q_cor" and all(ax.get_xlabel() == "epoch" for ax in shown)
     with pytest.raises(ValueError, match="parameter 'theirs'"):
         A.figure([], None)
+
+
+def test_records_of_the_authors_code_join_the_escape_table_with_their_own_audit():
+    from mifd.paper import dependence as D
+    no = _audited(_run([NEVER] * 4), "no_mi", [3.0] * 4, [2.0] * 4)
+    hist = {"sm_mi": np.full(1000, 0.3)}
+    audit = {"held_out_dv": np.array([0.7]), "copula": np.array([1.8]),
+             "gaussian": np.array([2.5])}
+    recs = [{"seed": 1001, "snaps": {"Q_cor": RISE_FALL}, "hist": hist, "audit": audit},
+            {"seed": 1002, "snaps": {"Q_cor": RISE_STAY}, "hist": hist,
+             "audit": {**audit, "copula": np.array([0.5])}},
+            {"seed": 1003, "snaps": {"Q_cor": RISE_STAY}, "hist": hist}]  # no audit: left out
+    df = D.table({}, no, {"theirs": recs})
+    rows = df[df["run"] == "theirs"]
+    assert rows["seed"].tolist() == [1001, 1002]
+    assert rows["modules"].tolist() == ["faded", "kept"]
+    assert D.escaped(rows).tolist() == [True, False]
+    text = D.sentence({}, no, {"theirs": recs})
+    assert "**theirs** (n = 2)" in text and "1 trials escaped their critic" in text

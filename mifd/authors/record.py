@@ -14,7 +14,11 @@ wall time, threads, what the driver wraps) and ``result.bin`` (a data file,
 
     {"seed", "settings", "snap_epochs" (S,), "snaps": {Q_cor, D_cor, Q_str, D_in, D_out,
      accuracy, mse: (S,)}, "hist": {task, reg, total, accuracy, mi, sm_mi, sm_mi_last,
-     epoch_seconds, epoch_cpu_seconds: (epochs,)}, "pre_mi", "weights": {W_rec, W_in, W_out, b, b_out: (S, …)}}
+     epoch_seconds, epoch_cpu_seconds: (epochs,)}, "pre_mi", "weights": {W_rec, W_in, W_out, b, b_out: (S, …)},
+     "audit": {held_out_dv, gaussian, copula: (1,), train_dv}}
+
+``audit`` (added by :func:`audit_record`, with what made it in ``meta.json``) is mifd's ``wm``
+end-of-training audit run on the record's final weights.
 
 ``hist["mi"]`` is the MM step's DV estimate (the value the RNN minimized), ``hist["sm_mi"]``
 the mean of the statistics network's own DV estimates over the epoch's SM steps (as mifd's
@@ -229,3 +233,60 @@ def load_records(root: Path | str | None = None, **settings: Any) -> list[dict[s
         if all(meta["settings"].get(k) == v for k, v in settings.items()):
             out.append({**load_blob(p), "meta": meta, "key": p.parent.name})
     return sorted(out, key=lambda r: r["seed"])
+
+
+#: what :func:`audit_record` runs on a record's final weights (the ``wm`` end-of-training audit)
+AUDIT_PROFILE = "book"
+
+
+def audit_config(result: dict[str, Any], profile: str = AUDIT_PROFILE) -> Any:
+    """The ``wm`` config whose end-of-training audit :func:`audit_record` runs: ``profile``'s,
+    one MI trial of the record's seed and network size (so the audit's sequences and fresh
+    critic are those of our run of the same seed)."""
+    from ..experiments import get_experiment
+    n = int(np.asarray(result["weights"]["W_rec"]).shape[-1])
+    return get_experiment("wm").config(profile, {"conditions": ("mi",), "trials": 1, "n": n,
+                                                 "seed": int(result["seed"])})
+
+
+def audit_record(entry: Path | str, profile: str = AUDIT_PROFILE) -> dict[str, Any]:
+    """Add to a record the end-of-training audit of mifd's ``wm`` run
+    (:class:`mifd.experiments.wm.AuditUnit`: the copula and Gaussian MI between the groups on
+    fresh sequences and a fresh critic's held-out estimate), run on the record's final weights
+    in mifd's network — which computes what theirs does, to float rounding — with
+    :func:`audit_config`. The record's ``result.bin`` gains ``audit``, its ``meta.json`` what
+    made it; returns the audit."""
+    import torch
+    from ..experiments.wm import AuditUnit
+    entry = Path(entry)
+    result = load_blob(entry / "result.bin")
+    cfg = audit_config(result, profile)
+    weights = {k: np.asarray(v[-1:])[:, None] for k, v in result["weights"].items()}
+    with torch.random.fork_rng(devices=[]):
+        unit = AuditUnit(cfg, {"weights": weights}, "cpu")
+        for i in range(unit.n_steps):
+            unit.step(i)
+        audit = unit.result()
+    result["audit"] = audit
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["audit"] = {"by": "mifd.experiments.wm.AuditUnit on the last snapshot's weights",
+                     "profile": profile, "steps": cfg.audit_steps, "batch": cfg.audit_batch,
+                     "width": cfg.audit_width, "code": code_version(), "date": now()}
+    dump_blob(entry / "result.bin", result, compress=True)
+    atomic_write_json(entry / "meta.json", meta)
+    return audit
+
+
+def audit_missing(root: Path | str | None = None, report: Any = print,
+                  profile: str = AUDIT_PROFILE) -> list[Path]:
+    """:func:`audit_record` for every committed record without an audit; the folders done."""
+    base = (Path(root) if root is not None else committed_root()) / EXPERIMENT
+    done = []
+    for p in sorted(base.glob("*/result.bin")):
+        if "audit" in json.loads((p.parent / "meta.json").read_text()):
+            continue
+        a = audit_record(p.parent, profile)
+        report(f"audited   {p.parent.name}: copula MI {float(a['copula'][0]):.3f}, fresh "
+               f"critic {float(a['held_out_dv'][0]):.3f} nats")
+        done.append(p.parent)
+    return done

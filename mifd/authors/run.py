@@ -147,9 +147,12 @@ class Plan:
 
 def run_seeds(plan: Plan, authors: Authors, parallel: int = 2, git: bool = False,
               keep_dumps: bool = False, allow_other_commit: bool = False,
-              report: Callable[[str], None] = print, poll: float = 5.0) -> int:
-    """Train every seed of ``plan`` that has no record, ``parallel`` at a time; record (and with
-    ``git``, commit) each as it finishes. Returns the number of failed seeds."""
+              report: Callable[[str], None] = print, poll: float = 5.0,
+              audit_profile: str | None = record.AUDIT_PROFILE) -> int:
+    """Train every seed of ``plan`` that has no record, ``parallel`` at a time; record it, add
+    the ``wm`` end-of-training audit of ``audit_profile`` (:func:`mifd.authors.record.audit_record`;
+    ``None``: none) and with ``git`` commit it, each as it finishes. Returns the number of
+    failed seeds."""
     commit = authors.check(allow_other_commit)
     todo = plan.todo(commit)
     report(f"{len(plan.seeds) - len(todo)} of {len(plan.seeds)} seeds already recorded")
@@ -166,6 +169,8 @@ def run_seeds(plan: Plan, authors: Authors, parallel: int = 2, git: bool = False
     def done(seed: int) -> None:
         out = plan.work / plan.key(seed, commit)
         entry = record.write_record(out, plan.root, allow_other_commit)
+        if audit_profile:
+            record.audit_record(entry, audit_profile)
         if git:
             s = plan.of(seed)
             git_commit_record(entry, f"the authors' wm code, seed {seed}, critic width "
@@ -200,6 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("record", help="record a finished dump folder")
     rec.add_argument("folder")
     rec.add_argument("--root", default=None)
+    au = sub.add_parser("audit", help="add the wm end-of-training audit to every committed "
+                        "record without one")
+    au.add_argument("--root", default=None)
     sub.add_parser("setup", help="print the commands that get TensorFlow and the authors' code")
     ls = sub.add_parser("list", help="the committed records")
     ls.add_argument("--root", default=None)
@@ -215,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "record":
             print(f"recorded {record.write_record(args.folder, args.root)}")
+            return 0
+        if args.command == "audit":
+            record.audit_missing(args.root)
             return 0
         if args.command == "list":
             for r in record.load_records(args.root):

@@ -22,7 +22,7 @@ carry; the Gaussian one also responds to the rates' marginal shapes), so they ar
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,10 +59,33 @@ def end_estimates(rr: Any, condition: str) -> pd.DataFrame:
     return df
 
 
-def table(runs: Mapping[str, Any], no_mi: Any) -> pd.DataFrame:
-    """One row per MI trial of each run (``runs``: label → a ``wm`` run with the MI condition)
-    and one per no-MI trial of ``no_mi``: the estimates at the end, whether the trial kept its
-    modules, and whether each of :data:`CRITIC` and :data:`FREE` counts as minimized."""
+def record_estimates(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """:func:`end_estimates` of the authors' code, per record with an audit
+    (:func:`mifd.authors.record.audit_record`; index: seed), with whether it kept its modules:
+    their statistics network's estimate (``hist["sm_mi"]``, smoothed alike) and mifd's
+    end-of-training audit of their final weights."""
+    rows = {}
+    for r in records:
+        if "audit" not in r:
+            continue
+        a, q = r["audit"], np.asarray(r["snaps"]["Q_cor"], float)[:, None]
+        sm = _smoothed(np.asarray(r["hist"]["sm_mi"], float)[:, None])[-1, 0]
+        rows[int(r["seed"])] = {
+            "modules": "kept" if kept(q)[0] else "faded", "Q_cor peak": float(q.max()),
+            "Q_cor end": float(q[-1, 0]), "critic (trained)": float(sm),
+            "critic (fresh)": float(a["held_out_dv"][0]), "copula MI": float(a["copula"][0]),
+            "Gaussian MI": float(a["gaussian"][0])}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "seed"
+    return df
+
+
+def table(runs: Mapping[str, Any], no_mi: Any,
+          records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> pd.DataFrame:
+    """One row per MI trial of each run (``runs``: label → a ``wm`` run with the MI condition),
+    per audited record of the authors' code (``records``: label → records) and per no-MI trial
+    of ``no_mi``: the estimates at the end, whether the trial kept its modules, and whether
+    each of :data:`CRITIC` and :data:`FREE` counts as minimized (against ``no_mi``'s level)."""
     ref = end_estimates(no_mi, "no_mi")
     level = {c: float(ref[c].median()) for c in (CRITIC, FREE)}
     parts = []
@@ -72,6 +95,11 @@ def table(runs: Mapping[str, Any], no_mi: Any) -> pd.DataFrame:
         d.insert(0, "modules", np.where(kept(q), "kept", "faded"))
         d.insert(0, "run", label)
         parts.append(d)
+    for label, recs in (records or {}).items():
+        d = record_estimates(recs)
+        if len(d):
+            d.insert(0, "run", label)
+            parts.append(d)
     r = ref.copy()
     r.insert(0, "modules", "(no MI minimization)")
     r.insert(0, "run", "no MI minimization")
@@ -86,18 +114,20 @@ def escaped(df: pd.DataFrame) -> pd.Series:
     return df[f"{CRITIC} minimized"] & ~df[f"{FREE} minimized"]
 
 
-def sentence(runs: Mapping[str, Any], no_mi: Any) -> str:
-    """What the end-of-training estimates say, computed per run: how many MI trials each
-    estimate counts as minimized, how many trials escaped their critic and whether those are
-    the ones whose modules faded, with the medians that the rule compares."""
-    df = table(runs, no_mi)
+def sentence(runs: Mapping[str, Any], no_mi: Any,
+             records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> str:
+    """What the end-of-training estimates say, computed per run (and per set of ``records``
+    of the authors' code): how many MI trials each estimate counts as minimized, how many
+    trials escaped their critic and whether those are the ones whose modules faded, with the
+    medians that the rule compares."""
+    df = table(runs, no_mi, records)
     ref = df[df["run"] == "no MI minimization"]
     lc, lf = ref[CRITIC].median(), ref[FREE].median()
     text = [f"Without MI minimization ({len(ref)} trials) the trained critic estimates "
             f"{lc:.2f} nats at the end of training and the copula MI of fresh rates is "
             f"{lf:.2f} nats (medians); an estimate counts as minimized below "
             f"{MINIMIZED:.0%} of its own level there."]
-    for label in runs:
+    for label in [lbl for lbl in df["run"].unique() if lbl != "no MI minimization"]:
         d = df[df["run"] == label]
         n, esc = len(d), escaped(d)
         fad = d["modules"] == "faded"
@@ -113,8 +143,9 @@ def sentence(runs: Mapping[str, Any], no_mi: Any) -> str:
             s += (f", {int((esc & fad).sum())} of them among the {int(fad.sum())} whose modules "
                   f"faded and {int((esc & ~fad).sum())} among the {int((~fad).sum())} that kept "
                   f"them; a fresh critic trained on the final networks finds "
-                  f"{d.loc[esc, 'critic (fresh)'].median():.2f} nats in the trials that escaped "
-                  f"and {d.loc[~esc, 'critic (fresh)'].median():.2f} in the others")
+                  f"{d.loc[esc, 'critic (fresh)'].median():.2f} nats in the trials that escaped"
+                  + (f" and {d.loc[~esc, 'critic (fresh)'].median():.2f} in the others"
+                     if (~esc).any() else ""))
         a, b = d.loc[fad, FREE].to_numpy(), d.loc[~fad, FREE].to_numpy()
         if min(a.size, b.size) >= MIN_TEST:
             p = float(stats.mannwhitneyu(a, b).pvalue)
