@@ -142,7 +142,7 @@ MINIMIZED = 0.5
 SMOOTH = 51
 
 
-def _smoothed(h: np.ndarray, width: int = SMOOTH) -> np.ndarray:
+def smoothed(h: np.ndarray, width: int = SMOOTH) -> np.ndarray:
     """Centred moving average over epochs (axis 0; edges padded with the end values)."""
     k = np.ones(width) / width
     pad = (width // 2, width - 1 - width // 2)
@@ -157,7 +157,7 @@ def mi_at_peak(rr: Any, condition: str = "mi", metric: str = "Q_cor") -> "pd.Dat
     import pandas as pd
     from .persistence import trial_series
     ep, seeds, q = trial_series(rr, metric, condition)
-    hist = {k: _smoothed(rr.layout.split(np.asarray(rr.result["hist"][k], float))[condition])
+    hist = {k: smoothed(rr.layout.split(np.asarray(rr.result["hist"][k], float))[condition])
             for k in ("sm_mi", "mi")}
     rows = []
     for t in range(q.shape[1]):
@@ -192,7 +192,7 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
                         f"(not testable at n = {len(a)})"))
     text = "; ".join(parts) + "."
     if no_mi is not None and "no_mi" in no_mi.config.conditions:
-        level = float(_smoothed(no_mi.layout.split(np.asarray(no_mi.result["hist"]["sm_mi"],
+        level = float(smoothed(no_mi.layout.split(np.asarray(no_mi.result["hist"]["sm_mi"],
                                                                float))["no_mi"])[-1].mean())
         text += f" Without MI minimization the same critic estimates {level:.2f} nats at the end."
         low = [lbl for lbl, same, end in stays if same and end < MINIMIZED * level]
@@ -216,7 +216,7 @@ def _critic_course(rr: Any) -> dict[str, Any]:
     from .persistence import trial_series
     m = rr.result["mechanism"]
     ep = np.asarray(m["epochs"])
-    sm = _smoothed(rr.layout.split(np.asarray(rr.result["hist"]["sm_mi"], float))["mi"])
+    sm = smoothed(rr.layout.split(np.asarray(rr.result["hist"]["sm_mi"], float))["mi"])
     q_ep, _, q = trial_series(rr, "Q_cor", "mi")
     return {"epochs": ep, "layers": list(m["critic_layers"]),
             "silent": np.asarray(m["critic_silent"], float),       # (looks, layers, T)
