@@ -251,7 +251,7 @@ def audit_config(result: dict[str, Any], profile: str = AUDIT_PROFILE) -> Any:
 
 def audit_record(entry: Path | str, profile: str = AUDIT_PROFILE) -> dict[str, Any]:
     """Add to a record the end-of-training audit of mifd's ``wm`` run
-    (:class:`mifd.experiments.wm.AuditUnit`: the copula and Gaussian MI between the groups on
+    (``mifd.experiments.wm.AuditUnit``: the copula and Gaussian MI between the groups on
     fresh sequences and a fresh critic's held-out estimate), run on the record's final weights
     in mifd's network — which computes what theirs does, to float rounding — with
     :func:`audit_config`. The record's ``result.bin`` gains ``audit``, its ``meta.json`` what

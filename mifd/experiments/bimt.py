@@ -132,7 +132,7 @@ class WiringCost:
     loss term (:class:`~mifd.adversarial.LossTerm`) per trial ``s·λ_t·(A_t·Σ|w|·d + l0·Σ|w|)``
     (``s``: the schedule's factor, set by the training unit each step); ``wiring``: the config
     whose conditions give each trial's λ_w, ``A`` and swaps. The L2 term stays the problem's
-    (each trial's weight: :func:`trial_settings`)."""
+    (each trial's weight: :func:`mifd.experiments.bimt.trial_settings`)."""
 
     def __init__(self, problem: Any, wiring: BIMTSettings, kind: str):
         self.model, self.device, self.kind = problem.model, problem.device, kind
@@ -203,8 +203,8 @@ class BIMTSteps:
 
 
 class BIMTTrainUnit(BIMTSteps, WMTrainUnit):
-    """``wm``'s training unit on :class:`BIMTProblem`, with swap steps in the swap conditions
-    and the wiring metrics in every snapshot."""
+    """``wm``'s training unit with the wiring cost (:class:`WiringCost`), with swap steps in the
+    swap conditions and the wiring metrics in every snapshot."""
 
     def __init__(self, cfg: BIMTConfig, device: str):
         # wm's unit with each trial's λ_I (seeds and critics as in wm) and the wiring cost

@@ -43,7 +43,8 @@ PROFILES = {
 
 
 class BIMTSeparationTrainUnit(BIMTSteps, SeparationTrainUnit):
-    """``separation``'s training unit on :class:`BIMTSeparationProblem`, with swap steps in the
+    """``separation``'s training unit with the wiring cost
+    (:class:`~mifd.experiments.bimt.WiringCost`), with swap steps in the
     swap conditions and the wiring metrics in every evaluation."""
 
     def __init__(self, cfg: BIMTSeparationConfig, device: str):

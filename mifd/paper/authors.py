@@ -175,5 +175,5 @@ def figure(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_
         ax.set_ylabel(metric)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    axes.flat[0].legend(fontsize=7)
+    axes.flat[0].legend()
     return fig

@@ -2,7 +2,7 @@
 
 The RNN is trained to lower *its* statistics network's estimate, and it can do so in two ways:
 by removing the dependence between its groups, or by hiding it from that one critic. Every
-``wm`` run ends with an audit of its trained networks (:class:`mifd.experiments.wm.AuditUnit`,
+``wm`` run ends with an audit of its trained networks (``mifd.experiments.wm.AuditUnit``,
 the ``audit_*`` settings): on the rates of fresh sequences it computes two MI estimates that need
 no critic — the Gaussian-copula MI (ranks → normal scores per unit, then the log-det estimate,
 :func:`mifd.mine.copula_mi_estimate`: unchanged by a monotone change of any unit's rate) and the
@@ -12,7 +12,7 @@ training (smoothed over :data:`mifd.paper.mechanism.SMOOTH` epochs), per MI tria
 the trial kept its modules (:func:`mifd.paper.persistence.kept`) and the same numbers for the
 networks trained without MI minimization, the level of an unminimized dependence.
 
-One rule decides: an estimate counts as *minimized* below :data:`MINIMIZED` × its own median
+One rule decides: an estimate counts as *minimized* below :data:`mifd.paper.mechanism.MINIMIZED` × its own median
 over the no-MI trials (the rule of :mod:`mifd.paper.mechanism`). A trial whose critic's estimate is
 minimized while its copula MI is not has a dependence between its groups that its critic no
 longer reports: the network escaped its critic. Neither critic-free estimate is the MI itself
@@ -185,11 +185,11 @@ def figure(runs: Mapping[str, Any], no_mi: Any):
     ax.axvline(MINIMIZED * ref[FREE].median(), color="0.3", ls=":", lw=1)
     ax.axhline(MINIMIZED * ref[CRITIC].median(), color="0.3", ls=":", lw=1)
     ax.text(0.98, 0.02, "escaped the critic:\ncritic minimized,\ncopula MI not",
-            transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3")
     ax.set_xlim(0, hi), ax.set_ylim(lo, hi)
     ax.set_xlabel("copula MI between the groups, fresh rates (nats)")
     ax.set_ylabel("trained critic's MI estimate (nats)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(loc="upper left")
     return fig
 
 

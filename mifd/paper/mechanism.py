@@ -279,5 +279,5 @@ def critic_figure(runs: Mapping[str, Any]):
         ax.set_title(title, fontsize=9)
         ax.set_ylabel(ylabel)
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=6)
+        ax.legend()
     return fig
