@@ -1,5 +1,7 @@
 """mifd.results.jobs: long runs as background processes, each committed as it finishes."""
 
+import os
+
 import pytest
 
 import mifd
@@ -50,3 +52,20 @@ def test_the_plan_lists_only_what_no_commit_holds(tmp_path):
     # the committed 10-trial ε-outside run is not planned again
     assert not any(dict(j.overrides).get("rmsprop_eps") == "outside" and j.experiment == "wm"
                    for j in planned("book"))
+
+
+def test_an_interrupted_process_stops_the_start_of_the_others():
+    import subprocess
+    import sys
+    from mifd.results.jobs import run_processes
+    started, lines = [], []
+
+    def start(code):
+        started.append(code)
+        log = open(os.devnull, "w")
+        return subprocess.Popen([sys.executable, "-c", f"import sys; sys.exit({code})"]), log, \
+            f"item {code}"
+    failed = run_processes([1, 130, 0, 0], 1, start, lambda item: None, lines.append, poll=0.05)
+    assert started == [1, 130] and failed == 2
+    assert any(line.startswith("FAILED    item 1") for line in lines)
+    assert "stopping: 2 not started" in lines and any("INTERRUPTED item 130" in x for x in lines)

@@ -109,6 +109,11 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 2, store: Store | None = None,
     return run_processes(jobs, parallel, start, done, report, poll)
 
 
+#: the exit statuses of an interrupted run (``mifd`` exits 130 after Ctrl-C; -2: killed by
+#: SIGINT before its handler ran)
+INTERRUPTED = (130, -2)
+
+
 def run_processes(items: Sequence[Any], parallel: int,
                   start: Callable[[Any], tuple[subprocess.Popen, Any, str]],
                   done: Callable[[Any], None], report: Callable[[str], None] = print,
@@ -116,7 +121,9 @@ def run_processes(items: Sequence[Any], parallel: int,
     """``items`` as processes, ``parallel`` at a time: ``start(item)`` launches one and returns
     ``(process, its open log file, its name)``; when it exits with 0, ``done(item)`` keeps its
     result (a ``ConfigError`` or ``OSError`` it raises counts the item as failed). A failed item
-    is reported and the others go on. Returns the number of failed items."""
+    is reported and the others go on; an interrupted one (exit :data:`INTERRUPTED`: Ctrl-C,
+    its checkpoint saved) stops the start of further items — those running finish. Returns the
+    number of failed (or interrupted) items."""
     todo, running, failed = list(items), [], 0
     while todo or running:
         while todo and len(running) < parallel:
@@ -128,6 +135,13 @@ def run_processes(items: Sequence[Any], parallel: int,
                 continue
             running.remove(entry)
             log.close()
+            if proc.returncode in INTERRUPTED:
+                failed += 1
+                if todo:
+                    report(f"stopping: {len(todo)} not started")
+                todo.clear()
+                report(f"INTERRUPTED {name} (its checkpoint resumes it; {log.name})")
+                continue
             if proc.returncode:
                 failed += 1
                 report(f"FAILED    {name} (exit {proc.returncode}; {log.name})")
