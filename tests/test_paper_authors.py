@@ -22,7 +22,7 @@ def _ours(curves, seed=1001):
                            layout=Layout(("mi",), v.shape[1], seed))
 
 
-def test_the_table_pairs_the_two_codes_by_seed():
+def test_the_table_sets_the_two_codes_side_by_side_by_seed():
     theirs = [_record(1001 + i, STAY if i < 2 else FADE) for i in range(8)]
     ours = _ours([FADE] * 8, seed=1003)  # seeds 1003..1010: six in common
     t = A.table(theirs, ours)
@@ -32,11 +32,11 @@ def test_the_table_pairs_the_two_codes_by_seed():
     assert t.loc[1001, ("theirs", "1000")] == STAY[-1] and t.loc[1004, ("ours", "300")] == 0.4
     text = A.sentence(theirs, ours)
     assert "2 of 8 trials keep" in text and "0 of 8 trials keep" in text
-    assert "On the 6 seeds both ran" in text
+    assert "Mann–Whitney p = " in text and "not pairs" in text
 
 
 def test_few_common_seeds_or_no_data_say_so():
     assert "No record" in A.sentence([], None)
     t = A.sentence([_record(1001, FADE)], _ours([FADE], seed=1001))
-    assert "not testable at n = 1" in t
+    assert "not testable at n = 1 (ours) and 1 (theirs)" in t
     assert "ours: not committed yet" in A.sentence([_record(1001, FADE)], None)
