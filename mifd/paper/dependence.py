@@ -171,7 +171,7 @@ def figure(runs: Mapping[str, Any], no_mi: Any):
     import matplotlib.pyplot as plt
     df = table(runs, no_mi)
     ref = df[df["run"] == "no MI minimization"]
-    fig, ax = plt.subplots(figsize=(5.2, 4.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5.2, 3.1), layout="constrained")
     ax.scatter(ref[FREE], ref[CRITIC], color="0.6", s=20, label="no MI minimization")
     for i, label in enumerate(runs):
         d = df[df["run"] == label]
