@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .mechanism import MINIMIZED, smoothed
+from .mechanism import MINIMIZED, smoothed, smoothed_history
 from .persistence import kept, trial_series
 
 #: the columns of :func:`table`: the trained critic, the fresh critic, the critic-free estimates
@@ -52,7 +52,7 @@ def end_estimates(rr: Any, condition: str) -> pd.DataFrame:
     per = {name: lay.split(np.asarray(a[k], float))[condition]
            for name, k in (("critic (fresh)", "held_out_dv"), ("copula MI", "copula"),
                            ("Gaussian MI", "gaussian"))}
-    trained = smoothed(lay.split(np.asarray(rr.result["hist"]["sm_mi"], float))[condition])[-1]
+    trained = smoothed_history(rr, "sm_mi", condition)[-1]
     ep, seeds, q = trial_series(rr, "Q_cor", condition)
     df = pd.DataFrame({"Q_cor peak": np.nanmax(q, axis=0), "Q_cor end": q[-1],
                        "critic (trained)": trained, **per}, index=pd.Index(seeds, name="seed"))

@@ -149,6 +149,12 @@ def smoothed(h: np.ndarray, width: int = SMOOTH) -> np.ndarray:
     return np.stack([np.convolve(np.pad(c, pad, mode="edge"), k, "valid") for c in h.T], 1)
 
 
+def smoothed_history(rr: Any, key: str, condition: str) -> np.ndarray:
+    """``rr``'s per-epoch history ``key`` of ``condition``'s trials, :func:`smoothed`
+    ``(epochs, trials)``."""
+    return smoothed(rr.layout.split(np.asarray(rr.result["hist"][key], float))[condition])
+
+
 def mi_at_peak(rr: Any, condition: str = "mi", metric: str = "Q_cor") -> "pd.DataFrame":
     """Per trial of ``condition``: the epoch of its ``metric`` peak, the metric there and at
     the end, and both MI estimates (the statistics network's, ``sm_mi``, and the MM step's,
@@ -157,8 +163,7 @@ def mi_at_peak(rr: Any, condition: str = "mi", metric: str = "Q_cor") -> "pd.Dat
     import pandas as pd
     from .persistence import trial_series
     ep, seeds, q = trial_series(rr, metric, condition)
-    hist = {k: smoothed(rr.layout.split(np.asarray(rr.result["hist"][k], float))[condition])
-            for k in ("sm_mi", "mi")}
+    hist = {k: smoothed_history(rr, k, condition) for k in ("sm_mi", "mi")}
     rows = []
     for t in range(q.shape[1]):
         i = int(np.nanargmax(q[:, t]))
@@ -192,8 +197,7 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
                         f"(not testable at n = {len(a)})"))
     text = "; ".join(parts) + "."
     if no_mi is not None and "no_mi" in no_mi.config.conditions:
-        level = float(smoothed(no_mi.layout.split(np.asarray(no_mi.result["hist"]["sm_mi"],
-                                                               float))["no_mi"])[-1].mean())
+        level = float(smoothed_history(no_mi, "sm_mi", "no_mi")[-1].mean())
         text += f" Without MI minimization the same critic estimates {level:.2f} nats at the end."
         low = [lbl for lbl, same, end in stays if same and end < MINIMIZED * level]
         if low:
@@ -216,7 +220,7 @@ def _critic_course(rr: Any) -> dict[str, Any]:
     from .persistence import trial_series
     m = rr.result["mechanism"]
     ep = np.asarray(m["epochs"])
-    sm = smoothed(rr.layout.split(np.asarray(rr.result["hist"]["sm_mi"], float))["mi"])
+    sm = smoothed_history(rr, "sm_mi", "mi")
     q_ep, _, q = trial_series(rr, "Q_cor", "mi")
     return {"epochs": ep, "layers": list(m["critic_layers"]),
             "silent": np.asarray(m["critic_silent"], float),       # (looks, layers, T)
