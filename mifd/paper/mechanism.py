@@ -205,7 +205,7 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
                      f"change shown between the peaks and the end, and below {MINIMIZED:.0%} of "
                      "the level without minimization) while the modules fade — by the measure "
                      "the network was trained against; whether the dependence itself stays "
-                     "low, critic-free estimates tell (:mod:`mifd.paper.dependence`).")
+                     "low, critic-free estimates tell (`mifd.paper.dependence`).")
     return text
 
 
