@@ -45,7 +45,7 @@ def test_an_added_field_is_keyed_against_its_legacy_value_not_its_default():
     wm = mifd.get_experiment("wm")
     assert wm.config_cls().rmsprop_eps == "inside"
     outside = wm.config("book", {"conditions": ("mi",), "trials": 10,
-                                 "rmsprop_eps": "outside"})
+                                 "rmsprop_eps": "outside", "critic_double_bias": False})
     # the committed 10-trial ε-outside MI run (results/committed/wm/b1575054e2aef9a8)
     assert config_hash("wm", outside, __version__) == "b1575054e2aef9a8"
     inside = dataclasses.replace(outside, rmsprop_eps="inside")
@@ -95,14 +95,20 @@ def test_the_wm_book_profile_is_the_committed_20_trial_run_with_eps_inside():
     assert set(rr.layout.conditions) == {"mi", "no_mi"}
 
 
-def test_the_runs_built_on_the_wm_book_profile_keep_their_committed_eps_outside_runs():
-    """BIMT, the penalties, the variants' reference and the post-hoc audit were committed with
-    ε outside √; their book settings say so (and so keep their keys) until recomputed, and the
-    audit audits the run it was made from."""
-    from mifd.paper import variants
-    for name in ("bimt", "penalties", "wm-audit"):
-        assert mifd.get_experiment(name).config("book").rmsprop_eps == "outside", name
+def test_the_runs_built_on_the_wm_book_profile_take_its_defaults():
+    """BIMT, the penalties, the variants and the post-hoc audit run with the working-memory
+    defaults (ε inside √, two critic biases: the authors' code); the audit audits the 20-trial
+    run, and the variants' reference is the first MI shard of that run."""
+    from mifd.paper import persistence, variants
+    wm = mifd.get_experiment("wm").config("book")
+    assert (wm.rmsprop_eps, wm.critic_double_bias) == ("inside", True)
+    for name in ("bimt", "penalties"):
+        cfg = mifd.get_experiment(name).config("book")
+        assert (cfg.rmsprop_eps, cfg.critic_double_bias) == ("inside", True), name
     audited = mifd.get_experiment("wm-audit").config("book").audited()
-    assert audited[2]["rmsprop_eps"] == "outside" and audited[2]["trials"] == 10
-    assert variants.BASE["book"]["rmsprop_eps"] == "outside"
-    assert mifd.get_experiment("wm-audit").config("smoke").rmsprop_eps == "inside"
+    assert audited[2]["rmsprop_eps"] == "inside" and audited[2]["trials"] == wm.trials
+    assert mifd.get_experiment("wm", ).config("book", audited[2]) == \
+        mifd.get_experiment("wm").config("book", {"conditions": ("mi", "no_mi")})
+    first = next(iter(persistence.SCREEN.values()))
+    assert first[0] == {} and first[1][0] == (variants.BASE["book"]["seed"],
+                                               variants.BASE["book"]["trials"])

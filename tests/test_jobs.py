@@ -6,7 +6,7 @@ import pytest
 
 import mifd
 from mifd.config import ConfigError
-from mifd.results.jobs import Job, planned, run_jobs
+from mifd.results.jobs import Job, planned, run_jobs, select
 from mifd.results.store import Store
 
 
@@ -47,10 +47,14 @@ def test_the_plan_lists_only_what_no_commit_holds(tmp_path):
     empty = Store(tmp_path / "s", [tmp_path / "c"])
     jobs = planned("book", store=empty)
     labels = {j.label for j in jobs}
-    assert "ε inside √ (the authors' Keras)" in labels and "mechanism, ε outside √" in labels
+    assert "default (ε inside √, two critic biases)" in labels \
+        and "mechanism, ε outside √" in labels and "variant: step target" in labels
     assert all(j.profile == "book" for j in jobs)
-    # the committed 10-trial ε-outside run is not planned again
-    assert not any(dict(j.overrides).get("rmsprop_eps") == "outside" and j.experiment == "wm"
+    assert len({j.key() for j in jobs}) == len(jobs)  # a variant that is a screen setting: once
+    assert select(jobs, "variant:") == [j for j in jobs if j.label.startswith("variant:")]
+    assert select(jobs, None) == jobs and select(jobs, "no such run") == []
+    # the committed 10-trial runs with one critic bias are not planned again
+    assert not any(dict(j.overrides).get("critic_double_bias") is False and j.experiment == "wm"
                    for j in planned("book"))
 
 

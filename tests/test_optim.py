@@ -90,6 +90,17 @@ def test_the_options_reach_the_optimizers_and_the_critic():
     assert unit.trainer.mm_opt.defaults["eps"] == unit.trainer.sm_opt.defaults["eps"] == 1e-7
     assert unit.critic.fy.bias is not None
     from mifd.experiments.wm import EXPERIMENT as WM, WMTrainUnit
-    assert WMTrainUnit(WM.config("smoke", {"critic_double_bias": True}), "cpu").critic.fy.bias \
-        is not None
-    assert WM.config("smoke").critic_double_bias is False
+    # wm follows the authors' code by default (a bias on both first-layer Dense layers);
+    # one bias is the option, and the key of a run stored before the option existed (one
+    # bias) is unchanged
+    assert WM.config("smoke").critic_double_bias is True
+    assert WMTrainUnit(WM.config("smoke"), "cpu").critic.fy.bias is not None
+    assert WMTrainUnit(WM.config("smoke", {"critic_double_bias": False}), "cpu").critic.fy.bias \
+        is None
+    from mifd.config import config_hash, stored_config, to_dict
+    one = WM.config("smoke", {"critic_double_bias": False})
+    before = {k: v for k, v in to_dict(one).items() if k != "critic_double_bias"}
+    assert stored_config(WM.config_cls, before).critic_double_bias is False
+    assert config_hash("wm", stored_config(WM.config_cls, before), "v") == \
+        config_hash("wm", one, "v") != config_hash("wm", WM.config("smoke"), "v")
+    assert EXPERIMENT.config("smoke").critic_double_bias is False  # separation: one bias

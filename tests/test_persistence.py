@@ -108,7 +108,7 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
 
 def test_the_page_run_is_shown_beside_the_other_eps_placement_only():
     labels = list(P.SCREEN)
-    inside = [k for k in labels if P.SCREEN[k][0] == {"rmsprop_eps": "inside"}][0]
+    inside = [k for k in labels if P.SCREEN[k][0] == {}][0]  # the default: ε inside
     outside = [k for k in labels if P.SCREEN[k][0] == {"rmsprop_eps": "outside"}][0]
     runs = {k: SimpleNamespace(config=SimpleNamespace(rmsprop_eps="x")) for k in labels}
     page = SimpleNamespace(config=SimpleNamespace(rmsprop_eps="inside"))

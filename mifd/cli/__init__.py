@@ -121,10 +121,10 @@ def _cmd_results_status(args) -> int:
 
 
 def _cmd_jobs(args) -> int:
-    from ..results.jobs import planned, run_jobs
+    from ..results.jobs import planned, run_jobs, select
     check_profile(args.profile)
     parallel = _number("--parallel", args.parallel, lambda n: n >= 1, "an integer >= 1", int)
-    todo = planned(args.profile)
+    todo = select(planned(args.profile), args.only)
     for job in todo:
         print(f"{job.name()}  {job.label}: mifd {' '.join(job.command())}")
     if args.list or not todo:

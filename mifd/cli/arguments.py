@@ -162,6 +162,8 @@ def add_jobs(sub) -> None:
     j.add_argument("--profile", default="book", help="|".join(PROFILES))
     j.add_argument("--parallel", default="2", metavar="N", help="processes at a time")
     j.add_argument("--list", action="store_true", help="only list them")
+    j.add_argument("--only", default=None, metavar="TEXT",
+                   help="only the runs whose label or name contains TEXT")
 
 
 def add_gpu_tree(sub) -> None:

@@ -65,10 +65,11 @@ class WMConfig(CriticOptions):
                              "which the authors' tf.keras.optimizers.RMSprop most likely was) or "
                              "outside it (torch, TF ≤ 2.10, Keras legacy), both networks",
                              choices=RMSPROP_EPS, added=True, legacy="outside")
-    critic_double_bias: bool = param(False, doc="the statistics network's first layer with a "
+    critic_double_bias: bool = param(True, doc="the statistics network's first layer with a "
                                      "bias on both Dense layers, as in the authors' code (the "
-                                     "same function; the bias sum moves about twice as fast)",
-                                     added=True)
+                                     "same function; under RMSprop the bias sum moves about "
+                                     "twice as fast), or one bias (a plain MLP)",
+                                     added=True, legacy=False)
     snapshot_every: int = param(25, doc="epochs between snapshots", low=1)
     eval_batch: int = param(20, doc="sequences per snapshot evaluation", low=1)
     audit_steps: int = param(2000, doc="post-hoc audit: fresh-critic training steps", low=0)

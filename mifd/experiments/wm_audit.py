@@ -65,10 +65,9 @@ class WMAuditConfig:
 
 PROFILES = {
     "paper": {},
-    # the committed audit is of the 10-trial book run with RMSprop's ε outside √ (made before
-    # the default became ε inside); kept until the 20-trial run is audited
-    "book": {"profile": "book", "trials": 10, "pool": 4, "steps": 1500, "eval_every": 25,
-             "width": 64, "permutations": 100, "rmsprop_eps": "outside"},
+    # the 20-trial book run, audited with a critic as narrow as its own
+    "book": {"profile": "book", "pool": 4, "steps": 1500, "eval_every": 25, "width": 64,
+             "permutations": 100},
     "smoke": {"profile": "smoke", "trials": 2, "pool": 2, "steps": 6, "eval_every": 2,
               "width": 16, "permutations": 5},
 }

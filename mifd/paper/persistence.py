@@ -32,20 +32,25 @@ ALPHA = 0.05
 
 #: the screen of the fade's causes (issue 39, item 2): label → the wm ``book`` overrides of
 #: the MI condition and its seed shards ``(first seed, trials)``, all 1000 epochs, the book critic
-#: unless the setting is the critic. The first is the reference of the paired tests. A setting
-#: is shown once all its shards are committed; the page names those still missing.
+#: unless the setting is the critic. The first is the default (RMSprop's ε inside √ and a bias on
+#: both of the critic's first-layer Dense layers, as in the authors' code) and the reference of
+#: the paired tests; every other setting changes one thing, except the last, the ε comparison
+#: made before the default took the authors' two critic biases. A setting is shown once all its
+#: shards are committed; the page names those still missing.
 SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
-    "ε inside √ (the authors' Keras)": ({"rmsprop_eps": "inside"}, ((1001, 10), (1011, 10))),
+    "default (ε inside √, two critic biases)": ({}, ((1001, 10), (1011, 10))),
     "ε outside √ (torch)": ({"rmsprop_eps": "outside"}, ((1001, 10),)),
-    "ε inside √, 20 SM steps per MM step": ({"rmsprop_eps": "inside", "sm_per_mm": 20},
-                                            ((1001, 8),)),
-    "ε inside √, λ_I = 0.12": ({"rmsprop_eps": "inside", "lambda_mi": 0.12}, ((1001, 8),)),
-    "ε inside √, critic 256 wide on 16 384 samples": (
-        {"rmsprop_eps": "inside", "sm_width": 256, "sm_samples": 16384}, ((1001, 8),)),
+    "one critic bias": ({"critic_double_bias": False}, ((1001, 10), (1011, 10))),
+    "20 SM steps per MM step": ({"sm_per_mm": 20}, ((1001, 10),)),
+    "λ_I = 0.12": ({"lambda_mi": 0.12}, ((1001, 10),)),
+    "critic 256 wide on 16 384 samples": ({"sm_width": 256, "sm_samples": 16384},
+                                          ((1001, 10),)),
+    "one critic bias, ε outside √": ({"critic_double_bias": False, "rmsprop_eps": "outside"},
+                                     ((1001, 10),)),
 }
 
 
-#: the no-MI condition of the 20-trial ε-inside ``book`` run (the MI condition is the screen's
+#: the no-MI condition of the 20-trial default ``book`` run (the MI condition is the screen's
 #: first setting), in seed shards of five trials (≈ 40 minutes of one core each, so that two fit
 #: beside other work in what is left of a session)
 NO_MI_SHARDS = ((1001, 5), (1006, 5), (1011, 5), (1016, 5))
@@ -84,12 +89,15 @@ def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any
 
 
 def placement_pair(screen: Mapping[str, Any], rr: Any) -> dict[str, Any]:
-    """The setting of ``screen`` (committed runs of :data:`SCREEN`) that differs from :data:`SCREEN`'s
-    defaults only by RMSprop's ε placement and has the other placement than ``rr`` — ``{label:
-    run}``, empty when not committed: the comparison beside the page's run."""
+    """The setting of ``screen`` (committed runs of :data:`SCREEN`) that differs from the
+    defaults at most by RMSprop's ε placement and has the other placement than ``rr`` —
+    ``{label: run}``, empty when not committed: the comparison beside the page's run."""
+    from ..experiments import get_experiment
+    default = get_experiment("wm").config_cls().rmsprop_eps
     eps = getattr(rr.config, "rmsprop_eps", None)
     for label, (over, _) in SCREEN.items():
-        if set(over) == {"rmsprop_eps"} and over["rmsprop_eps"] != eps and label in screen:
+        if set(over) <= {"rmsprop_eps"} and over.get("rmsprop_eps", default) != eps \
+                and label in screen:
             return {label: screen[label]}
     return {}
 

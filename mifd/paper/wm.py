@@ -232,10 +232,12 @@ def audit_summary(audit: Any) -> str:
         "test finds dependence in fewer than half of the MI trials).")
 
 
-#: the settings of the working-memory GPU shards committed so far (before the ε default and the
-#: paper profile's fp32 matmuls changed): TF32 critic matmuls, RMSprop's ε outside √. They stay
-#: shown, labelled, until a GPU session replaces them with the profile's own settings.
-GPU_STALE_SETTINGS = {"sm_precision": "tf32", "rmsprop_eps": "outside"}
+#: the settings of the working-memory GPU shards committed so far (before the ε default, the
+#: critic's two biases and the paper profile's fp32 matmuls): TF32 critic matmuls, RMSprop's ε
+#: outside √, one critic bias. They stay shown, labelled, until a GPU session replaces them with
+#: the profile's own settings.
+GPU_STALE_SETTINGS = {"sm_precision": "tf32", "rmsprop_eps": "outside",
+                      "critic_double_bias": False}
 
 
 def committed_gpu(store: Any = None) -> tuple[Any, str]:
@@ -245,12 +247,14 @@ def committed_gpu(store: Any = None) -> tuple[Any, str]:
     from ..results import shards
     rr = shards.committed_shards("wm", "paper", "cuda", store=store)
     if rr is not None:
-        return rr, "the paper profile's settings (fp32 matmuls, RMSprop's ε inside √)"
+        return rr, ("the paper profile's settings (fp32 matmuls, RMSprop's ε inside √, two "
+                    "critic biases)")
     rr = shards.committed_shards("wm", "paper", "cuda", store=store, where=GPU_STALE_SETTINGS)
     if rr is None:
         return None, ""
-    return rr, ("earlier settings: TF32 critic matmuls and RMSprop's ε outside √ — not the "
-                "profile's defaults now (the authors ran fp32 and most likely ε inside √); "
+    return rr, ("earlier settings: TF32 critic matmuls, RMSprop's ε outside √ and one critic "
+                "bias — not the profile's defaults now (the authors ran fp32, two critic biases "
+                "and most likely ε inside √); "
                 "to be replaced by a GPU session at the profile's settings")
 
 

@@ -8,7 +8,9 @@ about an eighth of the one-thread speed), and each
 is copied to ``results/committed`` the moment it finishes, so that what a session finishes is
 kept whatever happens to the rest. :func:`planned` is the list the open work needs (issue 39):
 the shards of the screen (:data:`mifd.paper.persistence.SCREEN`) and of the 20-trial no-MI
-condition, and the ``wm-mechanism`` runs — those not committed yet.
+condition, our side of the comparison with the authors' code, the ``wm-mechanism`` runs, the
+audit, the variants and the experiments built on the working-memory loop — those not committed
+yet; :func:`select` cuts the list for one worktree or core (``mifd jobs --only TEXT``).
 """
 
 from __future__ import annotations
@@ -56,28 +58,45 @@ class Job:
 
 
 def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
-    """The runs the open work needs that are not committed yet (see the module's text)."""
-    from ..paper import authors, mechanism, persistence
+    """The runs the open work needs that are not committed yet (see the module's text), in the
+    order they are needed: the default 20-trial run (its MI shards, then its no-MI shards), our
+    side of the comparison with the authors' code, the rest of the screen, the mechanism runs,
+    the audit of the 20-trial run, the variants at 1000 epochs, and BIMT and the penalties with
+    the defaults."""
+    from ..paper import authors, mechanism, persistence, variants
     store = store or Store()
     jobs = []
     screen = [Job("wm", profile, tuple(persistence._shard_overrides(over, seed, trials).items()),
                   label)
               for label, (over, parts) in persistence.SCREEN.items() for seed, trials in parts]
     first = len(next(iter(persistence.SCREEN.values()))[1])
-    # the 20-trial run first (its MI shards, then its no-MI shards), then the rest of the screen
     jobs += screen[:first]
     for seed, trials in persistence.NO_MI_SHARDS:
-        jobs.append(Job("wm", profile, (("conditions", ("no_mi",)), ("rmsprop_eps", "inside"),
-                                        ("seed", seed), ("trials", trials)),
-                        "no-MI condition, ε inside √"))
-    # our side of the comparison with the authors' code (mifd.paper.authors), then the screen
+        jobs.append(Job("wm", profile, (("conditions", ("no_mi",)), ("seed", seed),
+                                        ("trials", trials)), "no-MI condition, the default"))
     jobs += [Job("wm", profile, tuple(authors.ours_overrides(seed, trials).items()),
                  "the authors' settings (all sequences and samples per SM step), ours")
              for seed, trials in authors.OURS_SHARDS]
     jobs += screen[first:]
     for label, over in mechanism.RUNS.items():
         jobs.append(Job("wm-mechanism", profile, tuple(over.items()), f"mechanism, {label}"))
-    return [j for j in jobs if store.committed_entry(j.experiment, j.key()) is None]
+    jobs.append(Job("wm-audit", profile, (), "audit of the 20-trial run"))
+    base = variants.BASE.get(profile, {})
+    jobs += [Job("wm", profile, tuple({**base, **over}.items()), f"variant: {name}")
+             for name, (over, _) in variants.VARIANTS.items()]
+    jobs += [Job("bimt", profile, (), "BIMT"), Job("penalties", profile, (), "penalties")]
+    out, seen = [], set()
+    for j in jobs:  # a variant may be a setting of the screen: once
+        if j.key() not in seen and store.committed_entry(j.experiment, j.key()) is None:
+            seen.add(j.key())
+            out.append(j)
+    return out
+
+
+def select(jobs: Sequence[Job], only: str | None) -> list[Job]:
+    """The jobs whose label or name contains ``only`` (all when ``None``): a queue split across
+    worktrees or cores."""
+    return [j for j in jobs if only is None or only in j.label or only in j.name()]
 
 
 def run_jobs(jobs: Sequence[Job], parallel: int = 2, store: Store | None = None,
