@@ -104,3 +104,24 @@ def test_the_options_reach_the_optimizers_and_the_critic():
     assert config_hash("wm", stored_config(WM.config_cls, before), "v") == \
         config_hash("wm", one, "v") != config_hash("wm", WM.config("smoke"), "v")
     assert EXPERIMENT.config("smoke").critic_double_bias is False  # separation: one bias
+
+
+def test_a_leaky_critic_has_no_silent_units_and_relu_keeps_every_key():
+    """``critic_act``: the statistics network's hidden activation (a test of the fade's
+    mechanism); ReLU, the authors', is the default and leaves every stored key as it was."""
+    from mifd.config import config_hash
+    from mifd.experiments.wm import EXPERIMENT as WM, WMTrainUnit
+    from mifd.experiments.wm_mechanism import silent_share
+    assert config_hash("wm", WM.config("smoke", {"critic_act": "relu"}), "v") == \
+        config_hash("wm", WM.config("smoke"), "v")
+    for act, silent in (("relu", True), ("leaky_relu_0.25", False)):
+        cfg = WM.config("smoke", {"critic_act": act, "n": 8})
+        critic = WMTrainUnit(cfg, "cpu").critic
+        T = len(cfg.layout().seeds())
+        with torch.no_grad():
+            critic.fx.bias.fill_(-1e3)  # every first-layer pre-activation far below zero
+        x = torch.randn(T, 64, 4, generator=torch.Generator().manual_seed(0))
+        share = silent_share(critic, x, torch.zeros(T, 64, 4))
+        assert bool((share > 0).any()) is silent, act
+    with pytest.raises(mifd.ConfigError, match="critic_act"):
+        WM.config("smoke", {"critic_act": "gelu"})

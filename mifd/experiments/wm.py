@@ -70,6 +70,10 @@ class WMConfig(CriticOptions):
                                      "same function; under RMSprop the bias sum moves about "
                                      "twice as fast), or one bias (a plain MLP)",
                                      added=True, legacy=False)
+    critic_act: str = param("relu", doc="the statistics network's hidden activation: ReLU (the "
+                            "authors' code) or leaky ReLU with slope 0.25 (no unit can go "
+                            "silent: a test of the fade's mechanism, not in the paper)",
+                            choices=("relu", "leaky_relu_0.25"), added=True)
     snapshot_every: int = param(25, doc="epochs between snapshots", low=1)
     eval_batch: int = param(20, doc="sequences per snapshot evaluation", low=1)
     audit_steps: int = param(2000, doc="post-hoc audit: fresh-critic training steps", low=0)
@@ -239,7 +243,7 @@ class WMTrainUnit(Unit):
         T = len(seeds)
         half = cfg.n // 2
         self.critic = make_critic("joint", seeds_of("wm.critic", seeds), half, cfg.n - half,
-                                  (cfg.sm_width, cfg.sm_width),
+                                  (cfg.sm_width, cfg.sm_width), act=cfg.critic_act,
                                   double_bias=cfg.critic_double_bias).to(device)
         settings = AdversarialSettings.from_config(cfg)
         sm_gens = generators("wm.sm", seeds, device)

@@ -52,13 +52,13 @@ WATCHED = ("copula_mi", "gaussian_mi")
 def silent_share(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``(layers, T)``: per hidden layer of a :class:`~mifd.mine.JointCritic`, the share of its
     units whose activation is zero on every sample of ``x``, ``y`` ``(T, N, d)`` (a silent ReLU
-    unit passes no gradient: it has stopped learning)."""
+    unit passes no gradient: it has stopped learning; a leaky-ReLU unit is never silent)."""
     with torch.no_grad():
         h = critic.act(critic.fx(x) + critic.fy(y))
-        shares = [(h.amax(dim=1) <= 0).float().mean(-1)]
+        shares = [(h == 0).all(dim=1).float().mean(-1)]
         for layer in critic.head.hidden:
             h = critic.head.act(layer(h))
-            shares.append((h.amax(dim=1) <= 0).float().mean(-1))
+            shares.append((h == 0).all(dim=1).float().mean(-1))
     return torch.stack(shares)
 
 

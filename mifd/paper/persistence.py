@@ -45,6 +45,9 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
     "λ_I = 0.12": ({"lambda_mi": 0.12}, ((1001, 10),)),
     "critic 256 wide on 16 384 samples": ({"sm_width": 256, "sm_samples": 16384},
                                           ((1001, 10),)),
+    # what the mechanism points to: the critic's second layer falls silent as the modules fade
+    # (mifd.paper.mechanism); a leaky-ReLU critic has no unit that can
+    "leaky-ReLU critic (no silent units)": ({"critic_act": "leaky_relu_0.25"}, ((1001, 10),)),
     "one critic bias, ε outside √": ({"critic_double_bias": False, "rmsprop_eps": "outside"},
                                      ((1001, 10),)),
 }
