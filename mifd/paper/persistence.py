@@ -217,14 +217,17 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
 
 def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str] = METRICS,
            paper_levels: Mapping[str, float] | None = None):
-    """Per metric (columns) and setting (rows): every trial's time course (thin) and the mean
-    (thick); the MM step's and the statistics network's MI estimates in the last column;
-    the paper's end-of-training level as a dashed line."""
+    """Per metric (columns) and setting (rows, named above their first panel): every trial's
+    time course (thin) and the mean (thick); the MM step's and the statistics network's MI
+    estimates (median over trials) in the last column; the paper's end-of-training level as a
+    dashed line. Each column shares its y axis, so the settings compare at a glance."""
     import matplotlib.pyplot as plt
     n_rows, n_cols = len(runs), len(metrics) + 1
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(7.0, 1.9 * n_rows),
-                             squeeze=False, sharex=True, layout="constrained")
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(7.0, 1.6 * n_rows + 0.4),
+                             squeeze=False, sharex=True, sharey="col", layout="constrained")
     for r, (label, rr) in enumerate(runs.items()):
+        n = rr.layout.per_condition
+        axes[r, 0].set_title(f"{label} (n = {n})", fontsize=9, loc="left")
         for c, m in enumerate(metrics):
             ax = axes[r, c]
             ep, _, v = trial_series(rr, m, condition)
@@ -232,7 +235,6 @@ def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str
             ax.plot(ep, v.mean(1), color="C0", lw=2, label="mean")
             if paper_levels and m in paper_levels:
                 ax.axhline(paper_levels[m], color="C3", ls="--", lw=1, label="paper (end)")
-            ax.set_title(f"{label}: {m}", fontsize=9)
             ax.set_ylabel(m)
         ax = axes[r, -1]
         lay = rr.layout
@@ -240,10 +242,9 @@ def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str
             h = lay.split(np.asarray(rr.result["hist"][key], dtype=float))[condition]
             ax.plot(np.arange(1, h.shape[0] + 1), np.median(h, axis=1), color=color, label=name)
         ax.set_yscale("symlog", linthresh=0.1)
-        ax.set_title(f"{label}: MI estimates (median)", fontsize=9)
-        ax.set_ylabel("nats")
+        ax.set_ylabel("MI estimate (nats)")
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    axes[0, 0].legend()
-    axes[0, -1].legend()
+    handles = [h for ax in (axes[0, 0], axes[0, -1]) for h in ax.get_legend_handles_labels()[0]]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
     return fig
