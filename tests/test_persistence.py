@@ -220,3 +220,20 @@ def test_records_of_the_authors_code_join_the_escape_table_with_their_own_audit(
     assert D.escaped(rows).tolist() == [True, False]
     text = D.sentence({}, no, {"theirs": recs})
     assert "**theirs** (n = 2)" in text and "1 trials escaped their critic" in text
+
+
+def test_the_mechanism_test_follows_its_rule(monkeypatch):
+    from mifd.paper import mechanism
+    screen = {"default": ({}, ((1001, 10),)), "leaky": (dict(mechanism.UNSILENCEABLE),
+                                                        ((1001, 10),))}
+    monkeypatch.setattr(P, "SCREEN", screen)
+    rng = np.random.default_rng(1)
+    fade = [RISE_FALL + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
+    stay = [RISE_STAY + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
+    assert mechanism.silence_test({"default": _run(fade)}) == ""  # not committed: nothing
+    text = mechanism.silence_test({"default": _run(fade), "leaky": _run(stay)})
+    assert "*supported*" in text and "in 10 of 10 trials against 0 of 10" in text
+    text = mechanism.silence_test({"default": _run(stay), "leaky": _run(fade)})
+    assert "*contradicted*" in text
+    same = mechanism.silence_test({"default": _run(fade), "leaky": _run(fade[:4])})
+    assert "*not shown at n = 4*" in same and "in 0 of 4 trials against 0 of 4" in same

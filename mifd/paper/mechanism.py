@@ -285,3 +285,42 @@ def critic_figure(runs: Mapping[str, Any]):
         ax.set_xlabel("epoch")
         ax.legend()
     return fig
+
+
+#: the setting of the fade's screen that tests the mechanism: a critic whose units cannot fall
+#: silent (:data:`mifd.paper.persistence.SCREEN`, found by these overrides)
+UNSILENCEABLE = {"critic_act": "leaky_relu_0.25"}
+
+
+def silence_test(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
+    """The mechanism put to a test, computed: if the modules fade because the critic's units
+    fall silent, a critic whose units cannot (:data:`UNSILENCEABLE`) should keep them. Against
+    the screen's reference (its first setting) on paired seeds at the end of training: how many
+    trials keep ≥ :data:`~mifd.paper.persistence.KEEP` of their peak under each, the mean
+    ``metric`` and the paired difference with its two-sided Wilcoxon p. The rule: *supported*
+    when the difference is positive and p < :data:`~mifd.paper.persistence.ALPHA`;
+    *contradicted* when it is negative and p < α; otherwise *not shown at n = …*. Empty when
+    the setting is not committed."""
+    from . import persistence as P
+    ref = next(iter(P.SCREEN))
+    label = next((k for k, (over, _) in P.SCREEN.items() if over == UNSILENCEABLE), None)
+    if label is None or label not in screen or ref not in screen:
+        return ""
+    a, b = screen[label], screen[ref]
+    t = P.paired(a, b, metric, P.EPOCHS[-1])
+    keep = {}
+    for name, rr in ((label, a), (ref, b)):
+        epochs, seeds, v = P.trial_series(rr, metric)
+        v = v[:, np.isin(seeds, t["seeds"])]  # the paired seeds only
+        end = P.at_epoch(epochs, v, P.EPOCHS[-1])
+        keep[name] = (int(P.kept(v).sum()), v.shape[1], float(end.mean()))
+    p, d, n = t["p"], t["mean difference"], t["n"]
+    verdict = ("supported" if np.isfinite(p) and p < P.ALPHA and d > 0 else
+               "contradicted" if np.isfinite(p) and p < P.ALPHA and d < 0 else
+               f"not shown at n = {n}")
+    (ka, na, ma), (kb, nb, mb) = keep[label], keep[ref]
+    return (f"**The mechanism put to a test.** If the modules fade because the critic's units "
+            f"fall silent, a critic whose units cannot ({label}) should keep them. On {n} "
+            f"paired seeds it keeps them in {ka} of {na} trials against {kb} of {nb} with the "
+            f"{ref}; {metric} at epoch {P.EPOCHS[-1]} {ma:.3f} against {mb:.3f}, a paired "
+            f"difference of {d:+.3f} (Wilcoxon p = {p:.2g}): *{verdict}*.")
