@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+import mifd
 from mifd.paper import appendix, claims, landing, rules, scale
 
 FAR = "steps per sequence 200 of the paper's 10000 (1/50)"
@@ -141,3 +142,15 @@ def test_appendix_tables_whole():
     fig = appendix.scale_figure({"separation": _fake_run("separation", "book"),
                                  "growing brains": _fake_run("growing-brains", "book")})
     assert len(fig.axes[0].patches) == 3
+
+
+def test_where_names_the_settings_a_run_differs_in_from_its_defaults():
+    wm = mifd.get_experiment("wm")
+    run = SimpleNamespace(meta={"machine": {"device": "cpu"}}, profile="book",
+                          config=wm.config("book"))
+    where = claims._where(run)
+    assert where.startswith("book, cpu, n = 20, 1000 epochs") and "ε" not in where
+    run.config = wm.config("book", {"rmsprop_eps": "outside",
+                                    "critic_double_bias": not wm.config_cls().critic_double_bias})
+    where = claims._where(run)
+    assert "RMSprop ε outside √" in where and "critic bias" in where

@@ -146,7 +146,7 @@ def test_a_trial_escaped_its_critic_when_the_critic_is_minimized_and_the_copula_
     text = D.sentence({"run": mi}, no)
     assert "minimized in 8 trials, the copula MI in 6; 2 trials escaped" in text
     assert "2 of them among the 4 whose modules faded and 0 among the 4" in text
-    assert "a fresh critic trained on the final networks finds 0.50 nats" in text
+    assert "fresh critic" not in text  # its estimates scatter around zero: not cited as support
     assert "Mann–Whitney p = " in text and "no evidence that the MI stayed minimized" in text
     # a run in which nothing escaped: no such conclusion, and too few kept trials to test
     ok = _audited(_run([RISE_FALL] * 3 + [RISE_STAY]), "mi", [0.3] * 4, [0.4] * 4)
@@ -237,3 +237,39 @@ def test_the_mechanism_test_follows_its_rule(monkeypatch):
     assert "*contradicted*" in text
     same = mechanism.silence_test({"default": _run(fade), "leaky": _run(fade[:4])})
     assert "*not shown at n = 4*" in same and "in 0 of 4 trials against 0 of 4" in same
+
+
+def test_the_landing_sentences_take_the_end_of_training_from_the_final_evaluation():
+    from mifd.paper import wm
+    import mifd
+    run = _run([RISE_FALL, RISE_STAY])
+    run.result["trials"] = {"mi": {"Q_cor": [0.1, 0.3]}}
+    run.config = SimpleNamespace(conditions=("mi",), sm_width=512)
+    text = wm.course_sentence(run, "x")
+    assert text.startswith("x (2 trials): 0.30 at epoch 300, 0.200 ± 0.141 at the end")
+    assert "1 of 2 keep" in text
+    stale = wm.wide_critic_sentence(run, "earlier settings: TF32 critic matmuls — not the …")
+    assert "512 units wide" in stale and "predates the current defaults (TF32 critic matmuls)" \
+        in stale
+    assert "predates" not in wm.wide_critic_sentence(run, "the paper profile's settings")
+    assert wm.wide_critic_sentence(None, "") == ""
+    book = mifd.get_experiment("wm").config("book")
+    assert wm.critic_reduction(book) == "; its critic 64 units wide where the paper's is 512"
+    assert wm.critic_reduction(mifd.get_experiment("wm").config("paper")) == ""
+
+
+def test_the_pending_line_names_each_missing_setting_once():
+    label = list(P.SCREEN)[1]
+    line = P.pending_line([f"{label}: mifd run wm --set seed=1001",
+                           f"{label}: mifd run wm --set seed=1011"])
+    assert line.count(label) == 1 and f"(1 of {len(P.SCREEN)} settings)" in line
+    assert "--set" not in line and P.pending_line([]) == ""
+
+
+def test_the_answer_says_form_and_fade_only_when_the_numbers_do():
+    from mifd.paper import reported, wm
+    paper = reported.WM["mi"]["Q_cor"]
+    assert wm.course_words({"early": 0.29, "kept": 3, "n": 20}, paper) == \
+        ("form functional modules at the paper's level", "then lose them")
+    assert wm.course_words({"early": -0.08, "kept": 2, "n": 2}, paper) == \
+        ("stay below the paper's level of functional modularity", "keep them")

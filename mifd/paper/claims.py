@@ -15,9 +15,16 @@ from . import separation as separation_section
 from . import wm as wm_section
 
 
+#: optimizer and critic settings named where a run differs from its experiment's default
+#: (field → the words for a run that differs)
+NAMED_SETTINGS = {"rmsprop_eps": lambda v: f"RMSprop ε {v} √",
+                  "critic_double_bias": lambda v: "two critic biases" if v else "one critic bias"}
+
+
 def _where(rr: Any) -> str:
-    """Profile, device, trials per condition, training length and (when not fp32) the critic's
-    precision."""
+    """Profile, device, trials per condition, training length, (when not fp32) the critic's
+    precision, and the optimizer and critic settings in which the run differs from its
+    experiment's defaults (:data:`NAMED_SETTINGS`)."""
     m = rr.meta.get("machine", {})
     cfg = rr.config
     prec = getattr(cfg, "sm_precision", "fp32")
@@ -26,11 +33,13 @@ def _where(rr: Any) -> str:
               if hasattr(cfg, "mm_steps") and hasattr(cfg, "length") else
               f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else
               f"{cfg.steps} steps" if hasattr(cfg, "steps") else "")
+    default = type(cfg)()
+    named = [words(getattr(cfg, f)) for f, words in NAMED_SETTINGS.items()
+             if hasattr(cfg, f) and getattr(cfg, f) != getattr(default, f)]
     return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
             + (f", {length}" if length else "")
             + (f", {prec} critic" if prec != "fp32" else "")
-            + (", RMSprop ε outside √" if getattr(cfg, "rmsprop_eps", "inside") == "outside"
-               else ""))
+            + "".join(f", {w}" for w in named))
 
 
 def _kind(condition: str, quantity: str) -> str:
@@ -108,7 +117,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                          "where": _where(wm), "verdict": v, "kind": "failed trials",
                          "scale": scale.far_note(wm)})
 
-    for run, section in ((wm, "working memory"), (wm_gpu, "working memory, published settings")):
+    for run, section in ((wm, "working memory"), (wm_gpu, "working memory, paper profile (GPU)")):
         if run is not None:
             wm_rows(run, section)
     def sep_rows(sep: Any, section: str) -> None:

@@ -118,10 +118,36 @@ def _far(rows: pd.DataFrame) -> str:
     return next((s for s in rows.get("scale", []) if _has_scale(s)), "")
 
 
-def headline(table: pd.DataFrame) -> str:
-    """The landing page's answer (HTML, ``div.mifd-headline``): over all runs, how many of the
-    paper's claims our tests find to hold, in part, differ or leave open; then one sentence per
-    section (run, counts, the claims that differ, a far-reduced run's scale)."""
+#: the terms the landing page uses before the chapters define them (Markdown, folded under the
+#: working-memory answer)
+TERMS = """**Terms.**
+
+- **MM step, SM step**: a training step of the main model (the RNN: task loss + L2 + λ_I × the
+  MI estimate) and of the sub model, the *statistics network* or *critic* (MINE's network that
+  estimates the MI between the two groups; the authors' code does 10 SM steps per MM step).
+- **DV bound**: the Donsker–Varadhan lower bound on the MI that the critic maximizes; a trained
+  critic's value is an estimate of the MI from below.
+- **Q_cor, D_cor**: functional modularity and separability — how strongly the units of each
+  group correlate with one task bit rather than the other; **Q_str, D_in, D_out**: the same for
+  the weights (structure).
+- **keeps its modules**: a trial whose final Q_cor is at least 75 % of its own peak.
+- **copula MI**: a critic-free estimate of the MI between the groups (ranks → normal scores →
+  Gaussian MI); **escaped its critic**: the critic's estimate is minimized while the copula MI
+  is not ([Is the dependence gone?](wm.html#sec-wm-escape)).
+- **RMSprop's ε inside or outside √**: whether the optimizer divides by √(v + ε) (every
+  TensorFlow since 2.11, so most likely the authors' code; the version they ran is not recorded)
+  or by √v + ε (torch).
+- **profiles**: `paper` (the published settings), `book` (reduced to fit a CPU; every reduction
+  is listed on its page), `smoke` (seconds, for the tests).
+"""
+
+
+def headline(table: pd.DataFrame, answer: str = "") -> str:
+    """The landing page's answer (HTML, ``div.mifd-headline``): ``answer`` first (the
+    working-memory answer in short, HTML, :func:`mifd.paper.wm.short_answer`), then over all
+    runs how many of the paper's claims our tests find to hold, in part, differ or leave open,
+    and one sentence per section (run, counts, the claims that differ, a far-reduced run's
+    scale)."""
     counted = tests_of_paper(table)
     n_far = int((~counted).sum())
     n = int(counted.sum())
@@ -132,7 +158,8 @@ def headline(table: pd.DataFrame) -> str:
             + ".")
     items = "".join(f"<li>{_section_sentence(s, rows, counted[rows.index])}</li>"
                     for s, rows in table.groupby("section", sort=False))
-    return (f'<div class="mifd-headline"><p><b>The answer in short.</b> {head}</p>'
+    lead = f"<p><b>The answer in short.</b> {answer}</p>" if answer else ""
+    return (f'<div class="mifd-headline">{lead}<p><b>The claims in numbers.</b> {head}</p>'
             f"<ul>{items}</ul></div>")
 
 

@@ -197,8 +197,9 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
                         f"(not testable at n = {len(a)})"))
     text = "; ".join(parts) + "."
     if no_mi is not None and "no_mi" in no_mi.config.conditions:
-        level = float(smoothed_history(no_mi, "sm_mi", "no_mi")[-1].mean())
-        text += f" Without MI minimization the same critic estimates {level:.2f} nats at the end."
+        level = float(np.median(smoothed_history(no_mi, "sm_mi", "no_mi")[-1]))
+        text += (f" Without MI minimization the same critic estimates {level:.2f} nats at the "
+                 "end (median over trials).")
         low = [lbl for lbl, same, end in stays if same and end < MINIMIZED * level]
         if low:
             text += (f" So under {', '.join(low)} the critic's estimate stays minimized (no "

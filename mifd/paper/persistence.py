@@ -91,6 +91,16 @@ def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any
     return runs, missing
 
 
+def pending_line(missing: Sequence[str]) -> str:
+    """One line for the page naming the settings of :func:`screen_runs`'s ``missing`` (each
+    ``"label: command"``), in the screen's order, and how they get made; ``""`` if none."""
+    names = list(dict.fromkeys(m.split(": mifd ")[0] for m in missing))
+    if not names:
+        return ""
+    return (f"*Not committed yet* ({len(names)} of {len(SCREEN)} settings): "
+            + "; ".join(names) + ". `mifd jobs` runs them (the commands: `mifd jobs --list`).")
+
+
 def placement_pair(screen: Mapping[str, Any], rr: Any) -> dict[str, Any]:
     """The setting of ``screen`` (committed runs of :data:`SCREEN`) that differs from the
     defaults at most by RMSprop's ε placement and has the other placement than ``rr`` —

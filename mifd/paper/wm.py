@@ -271,6 +271,86 @@ def _course(rr: Any, metric: str) -> dict[str, Any]:
             "last": int(ep[-1]), "kept": int(k.sum())}
 
 
+def course_words(c: Mapping[str, Any], paper: Any) -> tuple[str, str]:
+    """What :func:`_course`'s numbers ``c`` say, by two stated rules: the groups *form
+    functional modules at the paper's level* when the mean at epoch 300 reaches the paper's
+    band (its mean − 1 sd), and they *keep* them when at least half of the trials keep ≥ 75 %
+    of their peak (:func:`mifd.paper.persistence.kept`)."""
+    forms = ("form functional modules at the paper's level" if c["early"] >= paper.mean - paper.sd
+             else "stay below the paper's level of functional modularity")
+    stays = "keep them" if 2 * c["kept"] >= c["n"] else "then lose them"
+    return forms, stays
+
+
+def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q_cor") -> str:
+    """The landing page's first lines (HTML): do the functional modules form and do they stay,
+    from ``rr``'s MI trials (the mean at epoch 300, the end of training as in the claims table,
+    how many trials keep them), the run's critic reduction, and the committed GPU run of the
+    published critic (:func:`committed_gpu`) where there is one; ``""`` without an MI
+    condition."""
+    from . import persistence
+    if "mi" not in rr.config.conditions:
+        return ""
+    paper = reported.WM["mi"][metric]
+    c = _course(rr, metric)
+    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
+    sd = end.std(ddof=1) if end.size > 1 else math.nan
+    forms, stays = course_words(c, paper)
+    text = (f"Working memory: with MI minimization the two groups {forms} "
+            f"(mean {metric} {c['early']:.2f} at epoch {persistence.EPOCHS[0]}; the paper "
+            f"reports {paper.mean:.2f} ± {paper.sd:.2f} at the end of training) and {stays}: "
+            f"{end.mean():.3f} ± {sd:.3f} at the end, {c['kept']} of {c['n']} trials keep "
+            f"≥ {persistence.KEEP:.0%} of their peak (the <code>{rr.profile}</code> run"
+            f"{critic_reduction(rr.config)}).")
+    if gpu is not None and "mi" in gpu.config.conditions:
+        g = np.asarray(gpu.result["trials"]["mi"][metric], dtype=float)
+        stale = gpu_label.startswith("earlier settings")
+        text += (f" With the paper's {gpu.config.sm_width}-wide critic on a GPU "
+                 f"({len(g)} trials{', earlier settings' if stale else ''}): {g.mean():.3f} at "
+                 "the end.")
+    return text
+
+
+def course_sentence(rr: Any, label: str, metric: str = "Q_cor") -> str:
+    """``"{label} (n trials): … at epoch 300, … ± … at the end of training; k of n keep their
+    modules."``: one run's MI trials, the end value the final evaluation's (as in the claims
+    table)."""
+    from . import persistence
+    c = _course(rr, metric)
+    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
+    sd = end.std(ddof=1) if end.size > 1 else math.nan
+    return (f"{label} ({c['n']} trials): {c['early']:.2f} at epoch {persistence.EPOCHS[0]}, "
+            f"{end.mean():.3f} ± {sd:.3f} at the end of training; {c['kept']} of {c['n']} "
+            f"keep their modules.")
+
+
+def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
+    """The landing page's word on the published critic: the committed GPU run of the ``paper``
+    profile (:func:`committed_gpu`, ``label`` its label) — the one run with the paper's
+    512-wide statistics network — in :func:`course_sentence`'s terms, and whether it ran the
+    profile's settings; ``""`` without one."""
+    if gpu is None or "mi" not in gpu.config.conditions:
+        return ""
+    stale = label.startswith("earlier settings")
+    settings = label.split(" — ")[0].replace("earlier settings: ", "")
+    return ("With the paper's full statistics network, "
+            + course_sentence(gpu, f"{gpu.config.sm_width} units wide in the `paper` profile "
+                              "on a GPU", metric)
+            + (f" That run predates the current defaults ({settings}); at the defaults the "
+               "full critic is not measured yet." if stale else ""))
+
+
+def critic_reduction(cfg: Any) -> str:
+    """``"; its critic 64 units wide where the paper's is 512"`` when the run's statistics
+    network is narrower than the published one, else ``""``: the reduction a reader needs
+    beside any statement about the critic."""
+    from ..experiments import get_experiment
+    paper = get_experiment("wm").config("paper")
+    if cfg.sm_width >= paper.sm_width:
+        return ""
+    return f"; its critic {cfg.sm_width} units wide where the paper's is {paper.sm_width}"
+
+
 def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_cor") -> str:
     """What the working-memory page finds, written from ``rr`` (the page's run, its MI
     condition) and the screen of :mod:`mifd.paper.persistence` (the other RMSprop ε placement,
@@ -281,18 +361,18 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
         return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
     paper = reported.WM["mi"][metric]
     c = _course(rr, metric)
-    text = (f"**The modules form, then fade.** With MI minimization the two groups do become "
-            f"functional modules: in this `{rr.profile}` run ({c['n']} trials) the mean "
-            f"{metric} is {c['early']:.2f} at epoch {persistence.EPOCHS[0]} (each trial's peak "
+    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)  # the claims table's
+    forms, stays = course_words(c, paper)
+    text = (f"**With MI minimization the groups {forms} and {stays}.** In this `{rr.profile}` "
+            f"run ({c['n']} trials{critic_reduction(rr.config)}) the mean {metric} is "
+            f"{c['early']:.2f} at epoch {persistence.EPOCHS[0]} (each trial's peak "
             f"{c['peak']:.2f} on average), where the paper reports {paper.mean:.2f} ± "
-            f"{paper.sd:.2f} at the end of training. They do not stay: at epoch {c['last']} "
-            f"the mean is {c['end']:.3f} ± {c['end_sd']:.3f}, and {c['kept']} of {c['n']} "
+            f"{paper.sd:.2f} at the end of training; at the end of training the mean is "
+            f"{end.mean():.3f} ± "
+            f"{end.std(ddof=1) if end.size > 1 else math.nan:.3f}, and {c['kept']} of {c['n']} "
             f"trials keep ≥ {persistence.KEEP:.0%} of their peak.")
     for label, other in persistence.placement_pair(screen or {}, rr).items():
-        s = _course(other, metric)  # the other ε placement, beside the page's run
-        text += (f" With {label} ({s['n']} trials): {s['early']:.2f} at epoch "
-                 f"{persistence.EPOCHS[0]}, {s['end']:.3f} ± {s['end_sd']:.3f} at epoch "
-                 f"{s['last']}; {s['kept']} of {s['n']} keep their modules.")
+        text += " With " + course_sentence(other, label, metric)  # the other ε placement
     hidden = dependence.headline(rr)
     if hidden:
         text += " " + hidden
@@ -308,7 +388,7 @@ def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
     table = paper_table(rr)
     counts = table["verdict"].map(rules.category).value_counts()
     counts = counts.reindex([v for v in rules.VERDICTS if v in counts.index])
-    points = [takeaway(rr, screen, metric).replace("**The modules form, then fade.** ", ""),
+    points = [takeaway(rr, screen, metric).replace("**", ""),
               f"Of the {len(table)} numbers of the paper's section on this run: "
               + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
     if screen and len(screen) > 1:
