@@ -32,6 +32,9 @@ def test_the_table_sets_the_two_codes_side_by_side_by_seed():
     assert t.loc[1001, ("theirs", "1000")] == STAY[-1] and t.loc[1004, ("ours", "300")] == 0.4
     text = A.sentence(theirs, ours)
     assert "2 of 8 trials keep" in text and "0 of 8 trials keep" in text
+    # STAY ends at 0.4, FADE at 0.4 × 0.125 = 0.05: below the paper's band (0.299 − 0.153)
+    assert "2 end at or above the paper's band (≥ 0.146)" in text
+    assert "0 end at or above the paper's band" in text
     assert "Mann–Whitney p = " in text and "not pairs" in text
 
 
