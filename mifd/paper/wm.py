@@ -271,6 +271,11 @@ def _course(rr: Any, metric: str) -> dict[str, Any]:
             "last": int(ep[-1]), "kept": int(k.sum())}
 
 
+def in_band(values: Any, paper: Any) -> int:
+    """How many of ``values`` lie at or above the paper's band (its mean − 1 sd)."""
+    return int((np.asarray(values, dtype=float) >= paper.mean - paper.sd).sum())
+
+
 def course_words(c: Mapping[str, Any], paper: Any) -> tuple[str, str]:
     """What :func:`_course`'s numbers ``c`` say, by two stated rules: the groups *form
     functional modules at the paper's level* when the mean at epoch 300 reaches the paper's
@@ -299,9 +304,9 @@ def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q
     text = (f"Working memory: with MI minimization the two groups {forms} "
             f"(mean {metric} {c['early']:.2f} at epoch {persistence.EPOCHS[0]}; the paper "
             f"reports {paper.mean:.2f} ± {paper.sd:.2f} at the end of training) and {stays}: "
-            f"{end.mean():.3f} ± {sd:.3f} at the end, {c['kept']} of {c['n']} trials keep "
-            f"≥ {persistence.KEEP:.0%} of their peak (the <code>{rr.profile}</code> run"
-            f"{critic_reduction(rr.config)}).")
+            f"{end.mean():.3f} ± {sd:.3f} at the end; {in_band(end, paper)} of {c['n']} trials "
+            f"end in the paper's band or above, {c['kept']} keep ≥ {persistence.KEEP:.0%} of "
+            f"their peak (the <code>{rr.profile}</code> run{critic_reduction(rr.config)}).")
     if gpu is not None and "mi" in gpu.config.conditions:
         g = np.asarray(gpu.result["trials"]["mi"][metric], dtype=float)
         stale = gpu_label.startswith("earlier settings")
@@ -319,9 +324,10 @@ def course_sentence(rr: Any, label: str, metric: str = "Q_cor") -> str:
     c = _course(rr, metric)
     end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
     sd = end.std(ddof=1) if end.size > 1 else math.nan
+    band = in_band(end, reported.WM["mi"][metric])
     return (f"{label} ({c['n']} trials): {c['early']:.2f} at epoch {persistence.EPOCHS[0]}, "
-            f"{end.mean():.3f} ± {sd:.3f} at the end of training; {c['kept']} of {c['n']} "
-            f"keep their modules.")
+            f"{end.mean():.3f} ± {sd:.3f} at the end of training; {band} of {c['n']} end in "
+            f"the paper's band or above, {c['kept']} keep their modules.")
 
 
 def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
@@ -369,8 +375,9 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
             f"{c['peak']:.2f} on average), where the paper reports {paper.mean:.2f} ± "
             f"{paper.sd:.2f} at the end of training; at the end of training the mean is "
             f"{end.mean():.3f} ± "
-            f"{end.std(ddof=1) if end.size > 1 else math.nan:.3f}, and {c['kept']} of {c['n']} "
-            f"trials keep ≥ {persistence.KEEP:.0%} of their peak.")
+            f"{end.std(ddof=1) if end.size > 1 else math.nan:.3f}: {in_band(end, paper)} of "
+            f"{c['n']} trials end in the paper's band or above (≥ {paper.mean - paper.sd:.3f}), "
+            f"{c['kept']} keep ≥ {persistence.KEEP:.0%} of their peak.")
     for label, other in persistence.placement_pair(screen or {}, rr).items():
         text += " With " + course_sentence(other, label, metric)  # the other ε placement
     hidden = dependence.headline(rr)
