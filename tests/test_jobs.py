@@ -53,6 +53,7 @@ def test_the_plan_lists_only_what_no_commit_holds(tmp_path):
     assert len({j.key() for j in jobs}) == len(jobs)  # a variant that is a screen setting: once
     assert select(jobs, "variant:") == [j for j in jobs if j.label.startswith("variant:")]
     assert select(jobs, None) == jobs and select(jobs, "no such run") == []
+    assert select(jobs, None, "variant:") == [j for j in jobs if not j.label.startswith("variant:")]
     # the committed 10-trial runs with one critic bias are not planned again
     assert not any(dict(j.overrides).get("critic_double_bias") is False and j.experiment == "wm"
                    for j in planned("book"))

@@ -124,7 +124,7 @@ def _cmd_jobs(args) -> int:
     from ..results.jobs import planned, run_jobs, select
     check_profile(args.profile)
     parallel = _number("--parallel", args.parallel, lambda n: n >= 1, "an integer >= 1", int)
-    todo = select(planned(args.profile), args.only)
+    todo = select(planned(args.profile), args.only, args.skip)
     for job in todo:
         print(f"{job.name()}  {job.label}: mifd {' '.join(job.command())}")
     if args.list or not todo:

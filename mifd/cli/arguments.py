@@ -164,6 +164,8 @@ def add_jobs(sub) -> None:
     j.add_argument("--list", action="store_true", help="only list them")
     j.add_argument("--only", default=None, metavar="TEXT",
                    help="only the runs whose label or name contains TEXT")
+    j.add_argument("--skip", default=None, metavar="TEXT",
+                   help="not the runs whose label or name contains TEXT")
 
 
 def add_gpu_tree(sub) -> None:

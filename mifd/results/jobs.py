@@ -93,10 +93,12 @@ def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
     return out
 
 
-def select(jobs: Sequence[Job], only: str | None) -> list[Job]:
-    """The jobs whose label or name contains ``only`` (all when ``None``): a queue split across
-    worktrees or cores."""
-    return [j for j in jobs if only is None or only in j.label or only in j.name()]
+def select(jobs: Sequence[Job], only: str | None, skip: str | None = None) -> list[Job]:
+    """The jobs whose label or name contains ``only`` (all when ``None``) and not ``skip``: a
+    queue split across worktrees or cores."""
+    def has(j: Job, text: str) -> bool:
+        return text in j.label or text in j.name()
+    return [j for j in jobs if (only is None or has(j, only)) and (skip is None or not has(j, skip))]
 
 
 def run_jobs(jobs: Sequence[Job], parallel: int = 2, store: Store | None = None,
