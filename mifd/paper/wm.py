@@ -277,10 +277,10 @@ def in_band(values: Any, paper: Any) -> int:
 
 
 def course_words(c: Mapping[str, Any], paper: Any) -> tuple[str, str]:
-    """What :func:`_course`'s numbers ``c`` say, by two stated rules: the groups *form
-    functional modules at the paper's level* when the mean at epoch 300 reaches the paper's
-    band (its mean − 1 sd), and they *keep* them when at least half of the trials keep ≥ 75 %
-    of their peak (:func:`mifd.paper.persistence.kept`)."""
+    """What one run's course ``c`` (its mean at epoch 300, trials, trials that keep) says, by
+    two stated rules: the groups *form functional modules at the paper's level* when the mean
+    at epoch 300 reaches the paper's band (its mean − 1 sd), and they *keep* them when at least
+    half of the trials keep ≥ 75 % of their peak (:func:`mifd.paper.persistence.kept`)."""
     forms = ("form functional modules at the paper's level" if c["early"] >= paper.mean - paper.sd
              else "stay below the paper's level of functional modularity")
     stays = "keep them" if 2 * c["kept"] >= c["n"] else "then lose them"
