@@ -327,7 +327,8 @@ def course_sentence(rr: Any, label: str, metric: str = "Q_cor") -> str:
     band = in_band(end, reported.WM["mi"][metric])
     return (f"{label} ({c['n']} trials): {c['early']:.2f} at epoch {persistence.EPOCHS[0]}, "
             f"{end.mean():.3f} ± {sd:.3f} at the end of training; {band} of {c['n']} end in "
-            f"the paper's band or above, {c['kept']} keep their modules.")
+            f"the paper's band or above, {c['kept']} keep{'s' if c['kept'] == 1 else ''} their "
+            f"modules.")
 
 
 def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
