@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import reported
+from .wm import band_floor
 
 #: the statistics network's width of the comparison (the ``book`` profile's)
 WIDTH = 64
@@ -115,8 +116,9 @@ def table(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_c
 def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",
              keep: float = 0.75) -> str:
     """Computed: how many of each side's trials keep ≥ ``keep`` of their peak at the end and
-    how many end at or above the paper's band (its mean − 1 sd), the means at the end, and the two sides' values at the end compared as two samples (a
-    seed does not pair trials: each code draws its own initial weights from it)."""
+    how many end at or above the paper's band (:func:`mifd.paper.wm.band_floor`), the means at
+    the end, and the two sides' values at the end compared as two samples (a seed does not pair
+    trials: each code draws its own initial weights from it)."""
     df = table(theirs, ours, metric)
     paper = reported.WM["mi"][metric]  # the paper's end-of-training mean ± sd
     if df.empty:
@@ -128,11 +130,11 @@ def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "
             continue
         d = df[side].dropna()
         k = int((d["1000"] >= keep * d["peak"]).sum())
-        band = int((d["1000"] >= paper.mean - paper.sd).sum())
+        band = int((d["1000"] >= band_floor(paper)).sum())
         parts.append(f"{name} (n = {len(d)}): mean {metric} {d['300'].mean():.3f} at epoch 300, "
                      f"{d['1000'].mean():.3f} at epoch 1000; {k} of {len(d)} trials keep ≥ "
                      f"{keep:.0%} of their peak, {band} end at or above the paper's band "
-                     f"(≥ {paper.mean - paper.sd:.3f})")
+                     f"(≥ {band_floor(paper):.3f})")
     text = "; ".join(parts) + "."
     if ("theirs", "1000") in df and ("ours", "1000") in df:
         a = df[("theirs", "1000")].dropna().to_numpy()

@@ -240,6 +240,15 @@ GPU_STALE_SETTINGS = {"sm_precision": "tf32", "rmsprop_eps": "outside",
                       "critic_double_bias": False}
 
 
+#: how :func:`committed_gpu`'s label starts when it returns the shards of earlier settings
+STALE_LABEL = "earlier settings: "
+
+
+def gpu_is_stale(label: str) -> bool:
+    """Whether :func:`committed_gpu`'s ``label`` names the shards of earlier settings."""
+    return label.startswith(STALE_LABEL)
+
+
 def committed_gpu(store: Any = None) -> tuple[Any, str]:
     """The committed GPU shards of the ``paper`` profile, combined, and a label for the page:
     the profile's own settings if committed, else the earlier TF32 / ε-outside shards
@@ -252,28 +261,35 @@ def committed_gpu(store: Any = None) -> tuple[Any, str]:
     rr = shards.committed_shards("wm", "paper", "cuda", store=store, where=GPU_STALE_SETTINGS)
     if rr is None:
         return None, ""
-    return rr, ("earlier settings: TF32 critic matmuls, RMSprop's ε outside √ and one critic "
+    return rr, (STALE_LABEL + "TF32 critic matmuls, RMSprop's ε outside √ and one critic "
                 "bias — not the profile's defaults now (the authors ran fp32, two critic biases "
                 "and most likely ε inside √); "
                 "to be replaced by a GPU session at the profile's settings")
 
 
+def band_floor(paper: Any) -> float:
+    """The lower edge of the paper's band for a reported value: its mean − 1 sd."""
+    return paper.mean - paper.sd
+
+
 def _course(rr: Any, metric: str) -> dict[str, Any]:
-    """One run's MI trials of ``metric``: mean at the peak-time epoch and at the end, mean
-    peak, trials that keep their modules (:mod:`mifd.paper.persistence`)."""
+    """One run's MI trials of ``metric``: the mean at the peak-time epoch, the mean peak, the
+    trials that keep their modules (:mod:`mifd.paper.persistence`), and the end of training as
+    the claims table has it (the final evaluation): mean, sd and the trials at or above the
+    paper's band (:func:`band_floor`)."""
     from . import persistence
     ep, _, v = persistence.trial_series(rr, metric, "mi")
-    k = persistence.kept(v)
+    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
     return {"n": v.shape[1], "early": float(persistence.at_epoch(ep, v, persistence.EPOCHS[0])
                                             .mean()),
-            "peak": float(v.max(0).mean()), "end": float(v[-1].mean()),
-            "end_sd": float(v[-1].std(ddof=1)) if v.shape[1] > 1 else math.nan,
-            "last": int(ep[-1]), "kept": int(k.sum())}
+            "peak": float(v.max(0).mean()), "kept": int(persistence.kept(v).sum()),
+            "end": float(end.mean()), "end_sd": float(end.std(ddof=1)) if end.size > 1
+            else math.nan, "band": in_band(end, reported.WM["mi"][metric])}
 
 
 def in_band(values: Any, paper: Any) -> int:
     """How many of ``values`` lie at or above the paper's band (its mean − 1 sd)."""
-    return int((np.asarray(values, dtype=float) >= paper.mean - paper.sd).sum())
+    return int((np.asarray(values, dtype=float) >= band_floor(paper)).sum())
 
 
 def course_words(c: Mapping[str, Any], paper: Any) -> tuple[str, str]:
@@ -281,7 +297,7 @@ def course_words(c: Mapping[str, Any], paper: Any) -> tuple[str, str]:
     two stated rules: the groups *form functional modules at the paper's level* when the mean
     at epoch 300 reaches the paper's band (its mean − 1 sd), and they *keep* them when at least
     half of the trials keep ≥ 75 % of their peak (:func:`mifd.paper.persistence.kept`)."""
-    forms = ("form functional modules at the paper's level" if c["early"] >= paper.mean - paper.sd
+    forms = ("form functional modules at the paper's level" if c["early"] >= band_floor(paper)
              else "stay below the paper's level of functional modularity")
     stays = "keep them" if 2 * c["kept"] >= c["n"] else "then lose them"
     return forms, stays
@@ -298,18 +314,16 @@ def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q
         return ""
     paper = reported.WM["mi"][metric]
     c = _course(rr, metric)
-    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
-    sd = end.std(ddof=1) if end.size > 1 else math.nan
     forms, stays = course_words(c, paper)
     text = (f"Working memory: with MI minimization the two groups {forms} "
             f"(mean {metric} {c['early']:.2f} at epoch {persistence.EPOCHS[0]}; the paper "
             f"reports {paper.mean:.2f} ± {paper.sd:.2f} at the end of training) and {stays}: "
-            f"{end.mean():.3f} ± {sd:.3f} at the end; {in_band(end, paper)} of {c['n']} trials "
+            f"{c['end']:.3f} ± {c['end_sd']:.3f} at the end; {c['band']} of {c['n']} trials "
             f"end in the paper's band or above, {c['kept']} keep ≥ {persistence.KEEP:.0%} of "
             f"their peak (the <code>{rr.profile}</code> run{critic_reduction(rr.config)}).")
     if gpu is not None and "mi" in gpu.config.conditions:
         g = np.asarray(gpu.result["trials"]["mi"][metric], dtype=float)
-        stale = gpu_label.startswith("earlier settings")
+        stale = gpu_is_stale(gpu_label)
         text += (f" With the paper's {gpu.config.sm_width}-wide critic on a GPU "
                  f"({len(g)} trials{', earlier settings' if stale else ''}): {g.mean():.3f} at "
                  "the end.")
@@ -322,13 +336,10 @@ def course_sentence(rr: Any, label: str, metric: str = "Q_cor") -> str:
     table)."""
     from . import persistence
     c = _course(rr, metric)
-    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
-    sd = end.std(ddof=1) if end.size > 1 else math.nan
-    band = in_band(end, reported.WM["mi"][metric])
     return (f"{label} ({c['n']} trials): {c['early']:.2f} at epoch {persistence.EPOCHS[0]}, "
-            f"{end.mean():.3f} ± {sd:.3f} at the end of training; {band} of {c['n']} end in "
-            f"the paper's band or above, {c['kept']} keep{'s' if c['kept'] == 1 else ''} their "
-            f"modules.")
+            f"{c['end']:.3f} ± {c['end_sd']:.3f} at the end of training; {c['band']} of "
+            f"{c['n']} end in the paper's band or above, {c['kept']} "
+            f"keep{'s' if c['kept'] == 1 else ''} their modules.")
 
 
 def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
@@ -338,8 +349,8 @@ def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
     profile's settings; ``""`` without one."""
     if gpu is None or "mi" not in gpu.config.conditions:
         return ""
-    stale = label.startswith("earlier settings")
-    settings = label.split(" — ")[0].replace("earlier settings: ", "")
+    stale = gpu_is_stale(label)
+    settings = label.split(" — ")[0].replace(STALE_LABEL, "")
     return ("With the paper's full statistics network, "
             + course_sentence(gpu, f"{gpu.config.sm_width} units wide in the `paper` profile "
                               "on a GPU", metric)
@@ -368,16 +379,14 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
         return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
     paper = reported.WM["mi"][metric]
     c = _course(rr, metric)
-    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)  # the claims table's
     forms, stays = course_words(c, paper)
     text = (f"**With MI minimization the groups {forms} and {stays}.** In this `{rr.profile}` "
             f"run ({c['n']} trials{critic_reduction(rr.config)}) the mean {metric} is "
             f"{c['early']:.2f} at epoch {persistence.EPOCHS[0]} (each trial's peak "
             f"{c['peak']:.2f} on average), where the paper reports {paper.mean:.2f} ± "
             f"{paper.sd:.2f} at the end of training; at the end of training the mean is "
-            f"{end.mean():.3f} ± "
-            f"{end.std(ddof=1) if end.size > 1 else math.nan:.3f}: {in_band(end, paper)} of "
-            f"{c['n']} trials end in the paper's band or above (≥ {paper.mean - paper.sd:.3f}), "
+            f"{c['end']:.3f} ± {c['end_sd']:.3f}: {c['band']} of {c['n']} trials end in the "
+            f"paper's band or above (≥ {band_floor(paper):.3f}), "
             f"{c['kept']} keep ≥ {persistence.KEEP:.0%} of their peak.")
     for label, other in persistence.placement_pair(screen or {}, rr).items():
         text += " With " + course_sentence(other, label, metric)  # the other ε placement
