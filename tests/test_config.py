@@ -95,19 +95,31 @@ def test_the_wm_book_profile_is_the_committed_20_trial_run_with_eps_inside():
     assert set(rr.layout.conditions) == {"mi", "no_mi"}
 
 
-def test_the_runs_built_on_the_wm_book_profile_take_its_defaults():
-    """BIMT, the penalties, the variants and the post-hoc audit run with the working-memory
-    defaults (ε inside √, two critic biases: the authors' code); the audit audits the 20-trial
-    run, and the variants' reference is the first MI shard of that run."""
+def test_the_runs_built_on_the_wm_book_profile_take_its_defaults_or_are_queued(tmp_path):
+    """BIMT, the penalties, the mechanism runs and the post-hoc audit run with the
+    working-memory defaults (ε inside √, two critic biases: the authors' code) — or, until those
+    runs are in, their book profiles name the earlier settings of their committed runs and
+    ``mifd jobs`` queues the runs with the defaults (the audit's of the 20-trial run). The
+    variants' reference is the first MI shard of the 20-trial run."""
     from mifd.paper import persistence, variants
+    from mifd.results.jobs import planned, wm_defaults
+    from mifd.results.store import Store
     wm = mifd.get_experiment("wm").config("book")
-    assert (wm.rmsprop_eps, wm.critic_double_bias) == ("inside", True)
-    for name in ("bimt", "penalties"):
+    assert (wm.rmsprop_eps, wm.critic_double_bias) == ("inside", True) == \
+        tuple(wm_defaults().values())
+    queued = {(j.experiment, dict(j.overrides).get("trials")): dict(j.overrides)
+              for j in planned("book", store=Store(tmp_path / "s", [tmp_path / "c"]))}
+    for name in ("bimt", "penalties", "wm-mechanism", "wm-audit"):
         cfg = mifd.get_experiment(name).config("book")
-        assert (cfg.rmsprop_eps, cfg.critic_double_bias) == ("inside", True), name
-    audited = mifd.get_experiment("wm-audit").config("book").audited()
-    assert audited[2]["rmsprop_eps"] == "inside" and audited[2]["trials"] == wm.trials
-    assert mifd.get_experiment("wm", ).config("book", audited[2]) == \
+        trials = wm.trials if name == "wm-audit" else None
+        if (cfg.rmsprop_eps, cfg.critic_double_bias) != ("inside", True):
+            assert cfg.critic_double_bias is False, name  # the earlier default, nothing else
+            job = queued[name, trials]  # (the mechanism's runs set their own ε placement)
+            assert job["critic_double_bias"] is True, name
+            assert name == "wm-mechanism" or job["rmsprop_eps"] == "inside", name
+    audited = mifd.get_experiment("wm-audit").config("book", {"trials": wm.trials,
+                                                               **wm_defaults()}).audited()
+    assert mifd.get_experiment("wm").config("book", audited[2]) == \
         mifd.get_experiment("wm").config("book", {"conditions": ("mi", "no_mi")})
     first = next(iter(persistence.SCREEN.values()))
     assert first[0] == {} and first[1][0] == (variants.BASE["book"]["seed"],

@@ -15,16 +15,10 @@ from . import separation as separation_section
 from . import wm as wm_section
 
 
-#: optimizer and critic settings named where a run differs from its experiment's default
-#: (field → the words for a run that differs)
-NAMED_SETTINGS = {"rmsprop_eps": lambda v: f"RMSprop ε {v} √",
-                  "critic_double_bias": lambda v: "two critic biases" if v else "one critic bias"}
-
-
 def _where(rr: Any) -> str:
     """Profile, device, trials per condition, training length, (when not fp32) the critic's
     precision, and the optimizer and critic settings in which the run differs from its
-    experiment's defaults (:data:`NAMED_SETTINGS`)."""
+    experiment's defaults (:data:`mifd.paper.wm.NAMED_SETTINGS`)."""
     m = rr.meta.get("machine", {})
     cfg = rr.config
     prec = getattr(cfg, "sm_precision", "fp32")
@@ -34,7 +28,7 @@ def _where(rr: Any) -> str:
               f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else
               f"{cfg.steps} steps" if hasattr(cfg, "steps") else "")
     default = type(cfg)()
-    named = [words(getattr(cfg, f)) for f, words in NAMED_SETTINGS.items()
+    named = [words(getattr(cfg, f)) for f, words in wm_section.NAMED_SETTINGS.items()
              if hasattr(cfg, f) and getattr(cfg, f) != getattr(default, f)]
     return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
             + (f", {length}" if length else "")

@@ -28,23 +28,8 @@ LATE = 0.2
 
 def committed_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any], list[str]]:
     """The committed ``wm-mechanism`` runs of :data:`RUNS` and the commands for the missing."""
-    from ..config import config_hash
-    from ..experiments import get_experiment
-    from ..results.runner import run
-    from ..results.store import Store
-    from .._version import __version__
-    store = store or Store()
-    exp = get_experiment("wm-mechanism")
-    runs, missing = {}, []
-    for label, over in RUNS.items():
-        key = config_hash(exp.name, exp.config(profile, over), __version__)
-        if store.committed_entry(exp.name, key) is None:
-            missing.append(f"{label}: mifd run wm-mechanism --profile {profile} "
-                           + " ".join(f"--set {k}={v}" for k, v in over.items()))
-            continue
-        runs[label] = run(exp.name, profile, "cpu", over, store=store, verbose=False,
-                          progress=False)
-    return runs, missing
+    from ..results.stored import stored_runs
+    return stored_runs("wm-mechanism", profile, RUNS, store)
 
 
 def _series(rr: Any, quantity: str, group: str) -> tuple[np.ndarray, np.ndarray]:

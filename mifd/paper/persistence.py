@@ -67,25 +67,17 @@ def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any
     """The committed runs of :data:`SCREEN` (``profile`` ``book``; shards combined) and the
     commands that would make the settings not committed yet. Nothing is trained."""
     from ..results import shards
-    from ..config import config_hash
-    from ..experiments import get_experiment
-    from ..results.runner import run
-    from ..results.store import Store
-    from .._version import __version__
-    store = store or Store()
-    exp = get_experiment("wm")
+    from ..results.stored import stored_or_command
     runs, missing = {}, []
     for label, (over, parts) in SCREEN.items():
         got = []
         for seed, trials in parts:
-            o = _shard_overrides(over, seed, trials)
-            key = config_hash("wm", exp.config(profile, o), __version__)
-            if store.committed_entry("wm", key) is None:
-                missing.append(f"{label}: mifd run wm --profile {profile} "
-                               + " ".join(f"--set {k}={','.join(v) if isinstance(v, tuple) else v}"
-                                          for k, v in o.items()))
-                continue
-            got.append(run("wm", profile, "cpu", o, store=store, verbose=False, progress=False))
+            rr, cmd = stored_or_command("wm", profile, _shard_overrides(over, seed, trials),
+                                           store)
+            if rr is None:
+                missing.append(f"{label}: {cmd}")
+            else:
+                got.append(rr)
         if len(got) == len(parts):
             runs[label] = got[0] if len(got) == 1 else shards.combine(got)
     return runs, missing
@@ -94,11 +86,8 @@ def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any
 def pending_line(missing: Sequence[str]) -> str:
     """One line for the page naming the settings of :func:`screen_runs`'s ``missing`` (each
     ``"label: command"``), in the screen's order, and how they get made; ``""`` if none."""
-    names = list(dict.fromkeys(m.split(": mifd ")[0] for m in missing))
-    if not names:
-        return ""
-    return (f"*Not committed yet* ({len(names)} of {len(SCREEN)} settings): "
-            + "; ".join(names) + ". `mifd jobs` runs them (the commands: `mifd jobs --list`).")
+    from ..results.stored import pending_line as line
+    return line(missing, len(SCREEN))
 
 
 def placement_pair(screen: Mapping[str, Any], rr: Any) -> dict[str, Any]:

@@ -11,13 +11,15 @@ paired (Wilcoxon signed-rank, two-sided; the paired t-test beside it).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..results.runner import run
+from ..results import stored
+from ..results.stored import stored_run, stored_runs
 from . import rules
 
 #: option name → (config overrides, what it changes)
@@ -47,15 +49,19 @@ REFERENCE = "reference (the defaults: ε inside √, two critic biases)"
 
 
 def run_variants(profile: str = "book", device: str = "auto",
-                 names: tuple[str, ...] | None = None, **kw) -> dict[str, Any]:
-    """The reference run (its MI trials) and one MI-only run per variant, trained or loaded, all
-    with this page's settings of ``profile`` (:data:`BASE`)."""
+                 names: tuple[str, ...] | None = None, train: bool = True, **kw
+                 ) -> tuple[dict[str, Any], list[str]]:
+    """The reference run (its MI trials) and one MI-only run per variant, all with this page's
+    settings of ``profile`` (:data:`BASE`), trained or loaded; and ``"name: command"`` for each
+    run not in the store when ``train`` is false (then nothing is trained: the ``book`` page
+    shows what is committed — a variant at 1000 epochs takes over an hour of a core)."""
     base = BASE.get(profile, {})
-    runs = {REFERENCE: run("wm", profile, device, base, **kw)}
+    wanted = {REFERENCE: dict(base)}
     for name in names or tuple(VARIANTS):
-        over, _ = VARIANTS[name]
-        runs[name] = run("wm", profile, device, {**base, "conditions": ("mi",), **over}, **kw)
-    return runs
+        wanted[name] = {**base, "conditions": ("mi",), **VARIANTS[name][0]}
+    if not train:
+        return stored_runs("wm", profile, wanted)
+    return {name: run("wm", profile, device, over, **kw) for name, over in wanted.items()}, []
 
 
 def _mi(rr: Any, metric: str) -> np.ndarray:
@@ -84,6 +90,11 @@ def table(runs: Mapping[str, Any]) -> pd.DataFrame:
                                      if k >= 2 and np.std(d) > 0 else "—")
             rows.append(row)
     return pd.DataFrame(rows).fillna("—").set_index(["variant", "metric"])
+
+
+def pending_line(missing: Sequence[str]) -> str:
+    """One line naming the runs of :func:`run_variants`'s ``missing`` and how they get made."""
+    return stored.pending_line(missing, len(VARIANTS) + 1, "runs")
 
 
 def describe() -> pd.DataFrame:
@@ -178,25 +189,6 @@ def bf16_states_sentence(table: pd.DataFrame) -> str:
             + (f" (smallest p = {min(ps):.2g})" if ps else "") + ".")
 
 
-def stored_run(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None
-               ) -> Any | None:
-    """The run of ``experiment``/``profile``/``overrides`` if the store or the committed
-    results hold it (whole or as condition parts), else ``None``: never trains (a page's
-    build only reads)."""
-    from .._version import __version__
-    from ..config import config_hash
-    from ..experiments import get_experiment
-    from ..results.parts import condition_parts
-    from ..results.store import Store
-    exp = get_experiment(experiment)
-    cfg = exp.config(profile, overrides)
-    store = Store()
-    if not store.entry(exp.name, config_hash(exp.name, cfg, __version__)).result_path.exists() \
-            and condition_parts(exp.name, cfg, store) is None:
-        return None
-    return run(experiment, profile, "cpu", overrides, verbose=False, progress=False)
-
-
 def paired_effect(base: Any, other: Any, condition: str, metrics: tuple[str, ...]) -> str:
     """One sentence: per metric, the mean paired difference ``other − base`` over the trials of
     ``condition`` (trial t of each from the same seed) and its two-sided Wilcoxon p."""
@@ -252,12 +244,15 @@ def effects(runs: Mapping[str, Any], large: float = 2.0) -> pd.DataFrame:
             z = d / sd if sd > 0 else float("nan")
             rows.append({"variant": name, "metric": m, "delta": d, "z": z,
                          "large": bool(abs(z) > large)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["variant", "metric", "delta", "z", "large"])
 
 
 def findings(runs: Mapping[str, Any], large: float = 2.0) -> str:
     """The variants page's takeaway (Markdown), written from :func:`effects`."""
     eff = effects(runs, large)
+    if eff.empty:
+        return ("No variant is in the store yet at these settings: the reference alone is "
+                "shown below.")
     big = [v for v in dict.fromkeys(eff["variant"]) if eff[eff["variant"] == v]["large"].any()]
     n = len(_mi(runs[next(iter(runs))], METRICS[0]))
     small = [v for v in dict.fromkeys(eff["variant"]) if v not in big]

@@ -18,6 +18,11 @@ from .timing import onset_test
 #: the final metrics the section reports
 METRICS = ("success_rate", "accuracy", "mse", "D_cor", "Q_cor", "Q_str", "D_in", "D_out")
 
+#: optimizer and critic settings named where a run differs from its experiment's default
+#: (field → the words for a run that differs)
+NAMED_SETTINGS = {"rmsprop_eps": lambda v: f"RMSprop ε {v} √",
+                  "critic_double_bias": lambda v: "two critic biases" if v else "one critic bias"}
+
 
 def paper_table(rr: Any) -> pd.DataFrame:
     """Every number of the paper's working-memory section beside ours, with verdicts."""
@@ -148,21 +153,25 @@ def load_audit(profile: str, device: str, overrides: Mapping[str, Any], cfg: Any
                rr: Any) -> tuple[Any, Any, str]:
     """The ``wm-audit`` run of the working-memory page, the ``wm`` run it audits and a note
     (empty when that is the page's run ``rr``). With ``overrides["wm"]`` the audit follows the
-    page's run (conditions, trials, seed, ε placement); without, the audit profile's own run
-    (the committed ``book`` audit is of the 10-trial run with RMSprop's ε outside √)."""
+    page's run (conditions, trials, seed, ε placement, critic biases); without, the audit
+    profile's own run (the committed ``book`` audit is of the 10-trial run made with the earlier
+    defaults: RMSprop's ε outside √, one critic bias)."""
     from ..results.runner import run
     over = dict(overrides.get("wm-audit") or {})
     if overrides.get("wm"):
         over = {"conditions": cfg.conditions, "trials": cfg.trials, "seed": cfg.seed,
-                "rmsprop_eps": cfg.rmsprop_eps, **over}
+                "rmsprop_eps": cfg.rmsprop_eps, "critic_double_bias": cfg.critic_double_bias,
+                **over}
     audit = run("wm-audit", profile, device, over, verbose=False, progress=False)
     exp, prof, aover = audit.config.audited()
     audited = run(exp, prof, device, aover, verbose=False, progress=False)
+    a = audit.config
     note = "" if audited.key == rr.key else (
-        f"The audit is of the `{prof}` run with {audit.config.trials} trials per condition and "
-        f"RMSprop's ε {audit.config.rmsprop_eps} √, not of this page's run (its settings "
-        f"before the default changed); auditing this page's run: `mifd run wm-audit --profile "
-        f"{profile} --set trials={cfg.trials} --set rmsprop_eps={cfg.rmsprop_eps}`.")
+        f"The audit is of the `{prof}` run with {a.trials} trials per condition, "
+        + ", ".join(NAMED_SETTINGS[f](getattr(a, f)) for f in NAMED_SETTINGS)
+        + f" (the settings before the defaults changed), not of this page's run; auditing this "
+        f"page's run: `mifd run wm-audit --profile {profile} --set trials={cfg.trials} --set "
+        f"rmsprop_eps={cfg.rmsprop_eps} --set critic_double_bias={cfg.critic_double_bias}`.")
     return audit, audited, note
 
 

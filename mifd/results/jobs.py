@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..config import ConfigError, config_hash
+from ..config import ConfigError
 from ..experiments import get_experiment
+from . import stored
 from .store import Store
-from .._version import __version__
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,7 @@ class Job:
     label: str = ""
 
     def sets(self) -> list[str]:
-        return [f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
-                for k, v in self.overrides]
+        return stored.sets(dict(self.overrides))
 
     def command(self) -> list[str]:
         cmd = ["run", self.experiment, "--profile", self.profile, "--device", "cpu",
@@ -50,8 +49,7 @@ class Job:
         return cmd
 
     def key(self) -> str:
-        exp = get_experiment(self.experiment)
-        return config_hash(exp.name, exp.config(self.profile, dict(self.overrides)), __version__)
+        return stored.key(self.experiment, self.profile, dict(self.overrides))
 
     def name(self) -> str:
         return f"{self.experiment}-{self.key()}"
@@ -78,19 +76,34 @@ def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
                  "the authors' settings (all sequences and samples per SM step), ours")
              for seed, trials in authors.OURS_SHARDS]
     jobs += screen[first:]
+    # the experiments built on the loop, with the defaults named (their book profiles may
+    # still name the settings of their committed runs until these are in)
+    defaults = wm_defaults()
     for label, over in mechanism.RUNS.items():
-        jobs.append(Job("wm-mechanism", profile, tuple(over.items()), f"mechanism, {label}"))
-    jobs.append(Job("wm-audit", profile, (), "audit of the 20-trial run"))
+        jobs.append(Job("wm-mechanism", profile, tuple({**defaults, **over}.items()),
+                        f"mechanism, {label}"))
+    trials = get_experiment("wm").config(profile).trials
+    jobs.append(Job("wm-audit", profile, (("trials", trials), *defaults.items()),
+                    f"audit of the {trials}-trial run"))
     base = variants.BASE.get(profile, {})
     jobs += [Job("wm", profile, tuple({**base, **over}.items()), f"variant: {name}")
              for name, (over, _) in variants.VARIANTS.items()]
-    jobs += [Job("bimt", profile, (), "BIMT"), Job("penalties", profile, (), "penalties")]
+    jobs += [Job("bimt", profile, tuple(defaults.items()), "BIMT"),
+             Job("penalties", profile, tuple(defaults.items()), "penalties")]
     out, seen = [], set()
     for j in jobs:  # a variant may be a setting of the screen: once
         if j.key() not in seen and store.committed_entry(j.experiment, j.key()) is None:
             seen.add(j.key())
             out.append(j)
     return out
+
+
+def wm_defaults() -> dict[str, Any]:
+    """The working-memory loop's defaults of the settings that changed with issue 39 (RMSprop's
+    ε placement, the critic's biases: :data:`mifd.paper.wm.NAMED_SETTINGS`)."""
+    from ..paper.wm import NAMED_SETTINGS
+    cfg = type(get_experiment("wm").config("smoke"))()
+    return {f: getattr(cfg, f) for f in NAMED_SETTINGS}
 
 
 def select(jobs: Sequence[Job], only: str | None, skip: str | None = None) -> list[Job]:
