@@ -133,5 +133,7 @@ def test_variants_effects_are_paired_and_in_units_of_the_default_spread():
     assert shifted["delta"].round(6).eq(1.0).all() and shifted["large"].all()
     assert not eff[eff["variant"] == "same"]["large"].any()
     text = variants.findings(runs)
-    assert "**shifted** changes a headline metric" in text and "same stay within it" in text
+    assert "**shifted** changes a headline metric" in text and "same stays within it" in text
+    one = variants.findings({k: v for k, v in runs.items() if k != "shifted"})
+    assert one.startswith("The one variant in the store so far, **same**, changes no headline")
     assert variants.summary_points(runs)[1].endswith("— large.")

@@ -13,12 +13,13 @@ import pandas as pd
 from . import reported, rules, scale
 from . import separation as separation_section
 from . import wm as wm_section
+from .options import named_differences
 
 
 def _where(rr: Any) -> str:
     """Profile, device, trials per condition, training length, (when not fp32) the critic's
     precision, and the optimizer and critic settings in which the run differs from its
-    experiment's defaults (:data:`mifd.paper.wm.NAMED_SETTINGS`)."""
+    experiment's defaults (:data:`mifd.paper.options.NAMED_SETTINGS`)."""
     m = rr.meta.get("machine", {})
     cfg = rr.config
     prec = getattr(cfg, "sm_precision", "fp32")
@@ -27,9 +28,7 @@ def _where(rr: Any) -> str:
               if hasattr(cfg, "mm_steps") and hasattr(cfg, "length") else
               f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else
               f"{cfg.steps} steps" if hasattr(cfg, "steps") else "")
-    default = type(cfg)()
-    named = [words(getattr(cfg, f)) for f, words in wm_section.NAMED_SETTINGS.items()
-             if hasattr(cfg, f) and getattr(cfg, f) != getattr(default, f)]
+    named = named_differences(cfg)
     return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
             + (f", {length}" if length else "")
             + (f", {prec} critic" if prec != "fp32" else "")

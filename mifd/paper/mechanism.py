@@ -12,6 +12,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .options import named_differences
+
 #: the runs of the page: label → ``wm-mechanism`` ``book`` overrides (the same four seeds)
 RUNS = {"ε inside √": {"rmsprop_eps": "inside"}, "ε outside √": {"rmsprop_eps": "outside"}}
 #: the groups drawn (the rest stay in the result)
@@ -81,8 +83,11 @@ def sentence(runs: Mapping[str, Any], groups: Sequence[str] | None = None) -> st
         bits.append(f"**{g}** {shares} with v < ε, median step {steps} × lr"
                     + (" (the output bias: the DV bound ignores a constant added to the "
                        "critic's output, so its steps change nothing)" if g == SHIFT else ""))
-    text = (f"Over the last {LATE:.0%} of training (mean over trials; {labels}), ε's placement "
-            f"can act only where v < ε: ")
+    cfg = getattr(next(iter(runs.values())), "config", None)
+    other = named_differences(cfg, skip=("rmsprop_eps",)) if cfg is not None else []
+    text = (f"Over the last {LATE:.0%} of training (mean over trials; {labels}"
+            + "".join(f"; {w}, not the default" for w in other)
+            + "), ε's placement can act only where v < ε: ")
     text += ("; ".join(bits) + ". " if bits else "in no group. ")
     if quiet:
         text += (f"In {', '.join(quiet)} fewer than {ACTS:.0%} of the parameters have v < ε "

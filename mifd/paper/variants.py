@@ -256,14 +256,21 @@ def findings(runs: Mapping[str, Any], large: float = 2.0) -> str:
     big = [v for v in dict.fromkeys(eff["variant"]) if eff[eff["variant"] == v]["large"].any()]
     n = len(_mi(runs[next(iter(runs))], METRICS[0]))
     small = [v for v in dict.fromkeys(eff["variant"]) if v not in big]
-    text = (f"Of the {len(set(eff['variant']))} variants, "
-            + (f"**{', '.join(big)}** change{'s' if len(big) == 1 else ''} a headline metric by "
-               f"more than {large:g} s.d. of the reference's spread over trials"
-               if big else f"none changes a headline metric by more than {large:g} s.d. of the "
-               "reference's spread over trials")
-            + (f"; {', '.join(small)} stay within it." if small else ".")
-            + f" With {n} paired trials only large effects can show (smallest two-sided "
-            f"Wilcoxon p: {2 / 2 ** n:.3g}).")
+    k = len(set(eff["variant"]))
+    within = f"{large:g} s.d. of the reference's spread over trials"
+    if k == 1:
+        text = (f"The one variant in the store so far, **{(big or small)[0]}**, "
+                + ("changes a headline metric by more than " if big else
+                   "changes no headline metric by more than ") + within + ".")
+    else:
+        text = (f"Of the {k} variants, "
+                + (f"**{', '.join(big)}** change{'s' if len(big) == 1 else ''} a headline metric "
+                   f"by more than {within}" if big else
+                   f"none changes a headline metric by more than {within}")
+                + (f"; {', '.join(small)} stay{'s' if len(small) == 1 else ''} within it."
+                   if small else "."))
+    text += (f" With {n} paired trials only large effects can show (smallest two-sided "
+             f"Wilcoxon p: {2 / 2 ** n:.3g}).")
     return text
 
 

@@ -14,15 +14,10 @@ from . import reported, rules, silencing
 from .rows import comparison_rows, level_rows
 from .intervals import wilson_ci
 from .timing import onset_test
+from .options import NAMED_SETTINGS
 
 #: the final metrics the section reports
 METRICS = ("success_rate", "accuracy", "mse", "D_cor", "Q_cor", "Q_str", "D_in", "D_out")
-
-#: optimizer and critic settings named where a run differs from its experiment's default
-#: (field → the words for a run that differs)
-NAMED_SETTINGS = {"rmsprop_eps": lambda v: f"RMSprop ε {v} √",
-                  "critic_double_bias": lambda v: "two critic biases" if v else "one critic bias"}
-
 
 def paper_table(rr: Any) -> pd.DataFrame:
     """Every number of the paper's working-memory section beside ours, with verdicts."""
