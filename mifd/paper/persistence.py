@@ -211,8 +211,6 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
             f"Not every setting loses {metric} between epoch {EPOCHS[0]} and the end.")
     if paper_level is not None:
         head += f" The paper's value at the end of training is {paper_level:.3f}."
-    head += (" The last epoch here is each run's last snapshot; the end of training in the claims "
-             "is the final evaluation of the same networks on fresh sequences.")
     return " ".join([head, *parts])
 
 
