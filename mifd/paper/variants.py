@@ -18,8 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from ..results.runner import run
-from ..results import stored
-from ..results.stored import stored_run, stored_runs
+from ..results.stored import pending_line as named_pending, stored_run, stored_runs
 from . import rules
 
 #: option name → (config overrides, what it changes)
@@ -94,7 +93,7 @@ def table(runs: Mapping[str, Any]) -> pd.DataFrame:
 
 def pending_line(missing: Sequence[str]) -> str:
     """One line naming the runs of :func:`run_variants`'s ``missing`` and how they get made."""
-    return stored.pending_line(missing, len(VARIANTS) + 1, "runs")
+    return named_pending(missing, len(VARIANTS) + 1, "runs")
 
 
 def describe() -> pd.DataFrame:

@@ -101,9 +101,9 @@ def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
 def wm_defaults() -> dict[str, Any]:
     """The working-memory loop's defaults of the settings that changed with issue 39 (RMSprop's
     ε placement, the critic's biases: :data:`mifd.paper.options.NAMED_SETTINGS`)."""
+    from ..experiments.wm import WMConfig
     from ..paper.options import NAMED_SETTINGS
-    cfg = type(get_experiment("wm").config("smoke"))()
-    return {f: getattr(cfg, f) for f in NAMED_SETTINGS}
+    return {f: getattr(WMConfig(), f) for f in NAMED_SETTINGS}
 
 
 def select(jobs: Sequence[Job], only: str | None, skip: str | None = None) -> list[Job]:
