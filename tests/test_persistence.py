@@ -53,6 +53,9 @@ def test_the_paired_test_pairs_by_seed_and_the_sentence_says_what_it_shows():
     assert t["mean difference"] == pytest.approx(0.1)
     text = P.sentence({"a": a, "b": b}, "a")
     assert "form and then fade" in text and "no difference shown at n = 5" in text
+    # the last snapshot is named by its epoch, never "the end of training" (the final
+    # evaluation on fresh sequences, another number)
+    assert "lower at epoch 1000 than at epoch 300" in text and "end of training than" not in text
     # ten paired seeds with a clear shift: shown
     c = _run([x + 0.1 * (EPOCHS / 1000) for x in base], seed=1001)
     assert P.paired(c, a)["p"] < P.ALPHA
@@ -100,6 +103,7 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
     text = M.mi_sentence({"flat": a, "rising": b}, no)
     assert "3.00 nats" in text and "under flat the critic's estimate stays" in text
     assert "rising the critic's" not in text and "p = " in text
+    assert "at epoch 1000, while" in text  # the last snapshot, named by its epoch
     # too few trials for the paired test: said so, and no conclusion drawn
     c = _with_mi(_run(fade[:3]), flat[:3])
     t = M.mi_sentence({"few": c}, no)

@@ -173,6 +173,7 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
     ``no_mi`` at the end, the level without minimization), with the paired test of the
     change in MI between the two moments."""
     from scipy import stats
+    from .persistence import trial_series
     parts, stays = [], []
     for label, rr in runs.items():
         d = mi_at_peak(rr, metric=metric)
@@ -180,8 +181,10 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
         p = float("nan") if len(a) < 6 else (  # every difference zero: no change at all
             float(stats.wilcoxon(b, a).pvalue) if np.any(a != b) else 1.0)
         stays.append((label, bool(np.isfinite(p) and p >= ALPHA), float(b.mean())))
+        last = int(trial_series(rr, metric, "mi")[0][-1])  # the last snapshot, by its epoch
         parts.append(f"**{label}** (n = {len(d)}): {metric} {d[f'{metric} peak'].mean():.2f} at "
-                     f"the peaks, {d[f'{metric} end'].mean():.3f} at the end, while the critic's "
+                     f"the peaks, {d[f'{metric} end'].mean():.3f} at epoch {last}, while the "
+                     "critic's "
                      f"MI estimate goes from {a.mean():.2f} to {b.mean():.2f} nats "
                      + (f"(paired Wilcoxon p = {p:.2g})" if np.isfinite(p) else
                         f"(not testable at n = {len(a)})"))

@@ -206,9 +206,11 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
         return bool(at_epoch(ep, v, EPOCHS[0]).mean() > v[-1].mean())
 
     fade = all(falls(rr) for rr in runs.values())
-    head = (f"In every setting the mean {metric} is lower at the end of training than at epoch "
+    last = int(trial_series(next(iter(runs.values())), metric, condition)[0][-1])
+    # the last snapshot is named by its epoch; "the end of training" is the final evaluation
+    head = (f"In every setting the mean {metric} is lower at epoch {last} than at epoch "
             f"{EPOCHS[0]}: the modules form and then fade." if fade else
-            f"Not every setting loses {metric} between epoch {EPOCHS[0]} and the end.")
+            f"Not every setting loses {metric} between epoch {EPOCHS[0]} and epoch {last}.")
     if paper_level is not None:
         head += f" The paper's value at the end of training is {paper_level:.3f}."
     return " ".join([head, *parts])
