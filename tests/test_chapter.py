@@ -137,3 +137,10 @@ def test_variants_effects_are_paired_and_in_units_of_the_default_spread():
     one = variants.findings({k: v for k, v in runs.items() if k != "shifted"})
     assert one.startswith("The one variant in the store so far, **same**, changes no headline")
     assert variants.summary_points(runs)[1].endswith("— large.")
+
+
+def test_numbers_in_prose_are_written_in_latex_scientific_notation():
+    from mifd.pages.chapter import sci
+    assert sci(1e-7 ** 0.5) == r"3.2\times10^{-4}" and sci(1e-7) == "10^{-7}"
+    assert sci(9.99e-3) == "10^{-2}" and sci(-1e-5) == "-10^{-5}"  # rounding carries over
+    assert sci(2.5) == "2.5" and sci(123456, 3) == r"1.23\times10^{5}" and sci(0.0) == "0"

@@ -154,3 +154,16 @@ def test_where_names_the_settings_a_run_differs_in_from_its_defaults():
                                     "critic_double_bias": not wm.config_cls().critic_double_bias})
     where = claims._where(run)
     assert "RMSprop ε outside √" in where and "critic bias" in where
+
+
+def test_the_terms_define_the_paper_s_measures_and_take_their_numbers_from_the_code():
+    from mifd.paper import persistence
+    text = landing.terms()
+    paper = mifd.get_experiment("wm").config("paper")
+    assert f"does {paper.sm_per_mm} SM steps per" in text
+    assert f"at least {persistence.KEEP:.0%} of its own" in text
+    # Q_cor is a modularity of the correlation matrix (the paper's definition), not a
+    # correlation with the task bits (that is D_cor)
+    q = text.split("**Q_cor, Q_str**")[1].split("- **")[0]
+    assert "modularity" in q and "correlations between the units" in q and "task bit" not in q
+    assert "task bit" in text.split("**D_cor, D_in, D_out**")[1].split("- **")[0]

@@ -101,7 +101,7 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
     no.config = SimpleNamespace(conditions=("no_mi",))
     no.result["hist"] = {"sm_mi": np.full((1000, 8), 3.0), "mi": np.full((1000, 8), 3.0)}
     text = M.mi_sentence({"flat": a, "rising": b}, no)
-    assert "3.00 nats" in text and "under flat the critic's estimate stays" in text
+    assert "3.00 nats" in text and "under **flat** the critic's estimate stays" in text
     assert "rising the critic's" not in text and "p = " in text
     assert "at epoch 1000, while" in text  # the last snapshot, named by its epoch
     # too few trials for the paired test: said so, and no conclusion drawn
@@ -184,7 +184,8 @@ def test_the_headline_counts_the_faded_trials_that_escaped_their_critic():
     run.layout = Layout(("mi", "no_mi"), 4, 1001)
     run.config = SimpleNamespace(conditions=("mi", "no_mi"))
     text = D.headline(run)
-    assert "in 2 of the 3 trials whose modules faded" in text and "1.80 nats" in text
+    assert "In 2 of the 3 trials whose modules faded the network escaped" in text
+    assert "1.80 nats" in text and "in the other 1 the copula MI is minimized too" in text
     run.result["audit"]["copula"][:2] = 0.4  # nothing hidden any more
     assert D.headline(run).startswith("In none of the 3 trials")
     run.config = SimpleNamespace(conditions=("mi",))
@@ -251,6 +252,9 @@ def test_the_landing_sentences_take_the_end_of_training_from_the_final_evaluatio
     run.config = SimpleNamespace(conditions=("mi",), sm_width=512)
     text = wm.course_sentence(run, "x")
     assert text.startswith("x (2 trials): 0.30 at epoch 300, 0.200 ± 0.141 at the end")
+    three = _run([RISE_FALL, RISE_STAY, NEVER])
+    three.result["trials"] = {"mi": {"Q_cor": [0.1, 0.3, 0.0]}}
+    assert wm._course(three, "Q_cor")["peak_band"] == 2  # peaks 0.3, 0.3 (≥ 0.146) and 0
     assert "1 of 2 end in the paper's band or above, 1 keeps their" in text  # 0.3 ≥ 0.146 > 0.1
     stale = wm.wide_critic_sentence(run, "earlier settings: TF32 critic matmuls — not the …")
     assert "512 units wide" in stale and "predates the current defaults (TF32 critic matmuls)" \
@@ -258,7 +262,25 @@ def test_the_landing_sentences_take_the_end_of_training_from_the_final_evaluatio
     assert "predates" not in wm.wide_critic_sentence(run, "the paper profile's settings")
     assert wm.wide_critic_sentence(None, "") == ""
     book = mifd.get_experiment("wm").config("book")
-    assert wm.critic_reduction(book) == "; its critic 64 units wide where the paper's is 512"
+    assert wm.critic_reduction(book) == (
+        "; its critic 64 units wide of the paper's 512, on 2 of 20 sequences and "
+        "4,096 of 40,000 samples per SM step")
+    assert wm.critic_reduction(mifd.get_experiment("wm").config(
+        "book", {"sm_batch": 0, "sm_samples": 0})) == \
+        "; its critic 64 units wide of the paper's 512"
+    assert wm.critic_reduction(mifd.get_experiment("wm").config("paper", {"sm_batch": 5})) == \
+        "; its critic on 5 of 20 sequences and 10,000 of 40,000 samples per SM step"
+    run = SimpleNamespace(experiment="wm", config=book)
+    words = wm.scale_words(run)
+    assert words.startswith("Against the published settings this run has its critic 64 units")
+    assert "tests of the paper at these settings" in words
+    run.config = mifd.get_experiment("wm").config("book", {"trials": 10})
+    assert "has 10 trials per condition of the paper's 20; its critic" in wm.scale_words(run)
+    run.config = mifd.get_experiment("wm").config("smoke")
+    assert "far below the published scale (MM steps 4 of the paper's 1000" in \
+        wm.scale_words(run) and "not counted as tests" in wm.scale_words(run)
+    run.config = mifd.get_experiment("wm").config("paper")
+    assert wm.scale_words(run).startswith("This run has the published settings")
     assert wm.critic_reduction(mifd.get_experiment("wm").config("paper")) == ""
 
 
@@ -277,3 +299,78 @@ def test_the_answer_says_form_and_fade_only_when_the_numbers_do():
         ("form functional modules at the paper's level", "then lose them")
     assert wm.course_words({"early": -0.08, "kept": 2, "n": 2}, paper) == \
         ("stay below the paper's level of functional modularity", "keep them")
+
+
+def test_several_settings_in_the_mi_sentence_read_apart_though_their_labels_hold_commas():
+    from mifd.paper import mechanism as M
+    assert M._settings(["a, b"]) == "**a, b**"
+    assert M._settings(["a, b", "c", "d, e"]) == "**a, b**, **c** and **d, e**"
+
+
+def test_a_critic_whose_smoothed_estimate_falls_below_zero_is_counted_broken():
+    from mifd.paper import mechanism as M
+    ep = np.arange(1000)
+    ok = np.full(1000, 0.5)
+    spike = np.where(ep == 700, -5.0, 0.5)  # one epoch's dip: smoothed away
+    broken = np.where(ep > 500, -3.0, 0.5)
+    run = _with_mi(_run([RISE_FALL] * 3), [ok, spike, broken])
+    assert M.critic_below_zero(run) == (1, 3)
+
+
+def test_the_authors_short_answer_follows_the_answer_s_rules():
+    from mifd.paper import authors as A
+    assert A.short_answer([]) == ""
+    recs = [{"seed": 1001 + k, "snap_epochs": EPOCHS, "snaps": {"Q_cor": c}}
+            for k, c in enumerate([RISE_FALL, RISE_FALL, RISE_FALL, RISE_STAY])]
+    end = (3 * RISE_FALL[-1] + RISE_STAY[-1]) / 4  # 0.0375 × 3 and 0.3: one in the band
+    text = A.short_answer(recs)
+    assert text == (f"The authors' own code (critic {A.WIDTH} wide, 4 seeds): 0.30 at epoch "
+                    f"300, {end:.3f} at epoch 1000; 1 of 4 end in the band, 1 keeps its modules.")
+    form_fade = ("form functional modules at the paper's level", "then lose them")
+    assert "4 seeds) does the same: 0.30" in A.short_answer(recs, form_fade)
+    other = A.short_answer(recs, ("stay below the paper's level of functional modularity",
+                                  "then lose them"))
+    assert "4 seeds) reads otherwise by the same rules: 0.30" in other
+    t = A.table(recs)
+    assert [c[1] for c in t.columns] == ["300", "peak", "peak epoch", "1000"]  # as in training
+
+
+def test_the_short_answer_gives_the_verdict_and_the_wide_critic_s_breakdown(monkeypatch):
+    import pandas as pd
+    import mifd
+    from mifd.paper import wm
+    run = _run([RISE_FALL, RISE_STAY])
+    run.result["trials"] = {"mi": {"Q_cor": [0.1, 0.3]}}
+    run.config = mifd.get_experiment("wm").config("book", {"conditions": ("mi",)})
+    run.profile = "book"
+    monkeypatch.setattr(wm, "paper_table", lambda rr: pd.DataFrame(
+        {"verdict": ["differs"]}, index=pd.MultiIndex.from_tuples([("mi", "Q_cor")])))
+    gpu = _with_mi(_run([RISE_FALL] * 2), [np.full(1000, 0.5), np.full(1000, -2.0)])
+    gpu.result["trials"] = {"mi": {"Q_cor": [0.05, 0.05]}}
+    gpu.config = SimpleNamespace(conditions=("mi",), sm_width=512)
+    text = wm.short_answer(run, gpu, wm.STALE_LABEL + "TF32 critic matmuls — not the …",
+                           theirs="THEIRS.")
+    assert "0.200 ± 0.141 at the end (by the book's rules: <em>differs</em>)" in text
+    assert text.endswith("per SM step). THEIRS.")  # a GPU run of earlier settings: folded
+    text = wm.short_answer(run, gpu, "the paper profile's settings", theirs="THEIRS.")
+    assert text.endswith("THEIRS. With the paper's 512-wide critic on a GPU (2 trials; its "
+                         "critic's estimate, a lower bound on the MI, falls below zero in 1 of "
+                         "2): 0.050 at the end.")
+    folded = wm.wide_critic_sentence(gpu, wm.STALE_LABEL + "TF32 — not the …")
+    assert "In that run its critic's estimate, a lower bound on the MI, falls below zero in 1 " \
+        "of 2: a critic that has broken down. That run predates the current defaults (TF32)" \
+        in folded
+    assert wm.answer_words(run) == ("form functional modules at the paper's level",
+                                    "keep them")  # 1 of 2 keep: half
+    assert wm.answer_point(run) == (
+        "With MI minimization the groups form functional modules at the paper's level and keep "
+        "them; the paper's end-of-training Q_cor, judged by the book's rules: differs (the "
+        "numbers: at the top of the page).")
+
+
+def test_the_authors_keras_is_named_from_their_records():
+    from mifd.paper import authors as A
+    rec = lambda v: {"meta": {"run": {"keras": v}}}  # noqa: E731
+    assert A.keras_named([rec("2.15.0"), rec("2.15.1")]) == "Keras 2.15's RMSprop"
+    assert A.keras_named([rec("2.15.0"), rec("3.1.0")]) == "Keras 2.15 / 3.1's RMSprop"
+    assert A.keras_named([{}]) == A.keras_named([]) == "Keras' RMSprop"

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from IPython.display import HTML, Markdown
 
 __all__ = ["PROVENANCE_TITLE", "TAKEAWAY_TITLE", "describe_run", "folded", "markdown_html",
-           "needs_kernel", "provenance_box", "provenance_lines", "summary", "takeaway"]
+           "needs_kernel", "provenance_box", "provenance_lines", "sci", "summary", "takeaway"]
 
 TAKEAWAY_TITLE = "What this page finds"
 PROVENANCE_TITLE = "Where these numbers come from"
@@ -31,6 +31,23 @@ BINDER = "https://mybinder.org/v2/gh/mifd-book/mifd/main"
 
 _BOX_STYLE = ("border: 1px solid #d0d7de; border-radius: 4px; padding: 0.4em 0.9em; "
               "margin: 1em 0; font-size: 0.9em")
+
+
+def sci(x: float, digits: int = 2) -> str:
+    """``x`` in LaTeX scientific notation for prose: ``3.16e-4`` → ``3.2\\times10^{-4}``
+    (``digits`` significant digits; a power of ten alone: ``10^{-7}``)."""
+    import math
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    e = math.floor(math.log10(abs(x)))
+    m = float(f"{x / 10 ** e:.{digits - 1}f}")
+    if abs(m) >= 10:  # rounding carried into the next power
+        m, e = m / 10, e + 1
+    if e == 0:
+        return f"{m:g}"
+    if abs(m) == 1:
+        return ("-" if m < 0 else "") + f"10^{{{e}}}"
+    return f"{m:g}\\times10^{{{e}}}"
 
 
 def markdown_html(md: str) -> str:

@@ -80,6 +80,15 @@ def committed_theirs(width: int = WIDTH, epochs: int = EPOCHS) -> list[dict[str,
         return []
 
 
+def keras_named(theirs: Sequence[dict[str, Any]]) -> str:
+    """The RMSprop the authors' records ran: ``"Keras 2.15's RMSprop"`` from the Keras
+    versions their ``meta`` records (every version, major.minor), ``"Keras' RMSprop"`` without
+    a record."""
+    got = sorted({".".join(str(r.get("meta", {}).get("run", {}).get("keras") or "").split(".")[:2])
+                  for r in theirs} - {""})
+    return f"Keras {' / '.join(got)}'s RMSprop" if got else "Keras' RMSprop"
+
+
 def _course(epochs: np.ndarray, values: np.ndarray) -> dict[str, float]:
     """A trial's metric at :data:`AT`, its peak and the peak's epoch."""
     out = {}
@@ -110,7 +119,8 @@ def table(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_c
         return df
     df.columns = pd.MultiIndex.from_tuples(df.columns)
     df.index.name = "seed"
-    return df[sorted(df.columns, key=lambda c: (c[0] != "theirs", str(c[1])))]
+    order = [*(f"{e}" for e in AT[:-1]), "peak", "peak epoch", f"{AT[-1]}"]  # as in training
+    return df[sorted(df.columns, key=lambda c: (c[0] != "theirs", order.index(c[1])))]
 
 
 def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",
@@ -153,6 +163,33 @@ def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "
                  "weights and noise differently from it, so the comparison is between two "
                  "samples, not pairs.")
     return text
+
+
+def short_answer(theirs: Sequence[dict[str, Any]], ours: tuple[str, str] | None = None,
+                 metric: str = "Q_cor") -> str:
+    """One sentence for the landing page: the functional modules of the authors' own code
+    (:func:`committed_theirs`) — the mean at epoch 300 and at the end, how many trials end in the
+    paper's band and keep their modules (≥ :data:`mifd.paper.persistence.KEEP` of their peak,
+    :func:`mifd.paper.persistence.kept`) — and, given
+    ``ours`` (our run's words by :func:`mifd.paper.wm.course_words`), whether their course
+    reads the same by the same rules; ``""`` before the first record."""
+    from . import persistence
+    from .wm import course_words
+    df = table(theirs, None, metric)
+    if df.empty or ("theirs", f"{AT[-1]}") not in df:
+        return ""
+    d = df["theirs"].dropna()
+    end = d[f"{AT[-1]}"]
+    kept = int(persistence.kept(np.vstack([d["peak"], end])).sum())  # peak, then the end
+    band = int((end >= band_floor(reported.WM["mi"][metric])).sum())
+    c = {"early": float(d[f"{AT[0]}"].mean()), "kept": kept, "n": len(d)}
+    words = course_words(c, reported.WM["mi"][metric])
+    how = ("" if ours is None else " does the same:" if words == tuple(ours) else
+           " reads otherwise by the same rules:")
+    return (f"The authors' own code (critic {WIDTH} wide, {len(d)} seeds){how or ':'} "
+            f"{c['early']:.2f} at epoch {AT[0]}, {end.mean():.3f} at epoch {AT[-1]}; {band} of "
+            f"{len(d)} end in the band, {kept} keep{'s its' if kept == 1 else ' their'} "
+            "modules.")
 
 
 def figure(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",

@@ -26,7 +26,7 @@ GROUPS = {"reproduced": "holds", "consistent": "holds", "partly": "holds in part
 GROUP_MEANING = {"holds": "reproduced or consistent",
                  "holds in part": "the paper's direction, smaller or not significant",
                  "differs": "differs or not reproduced",
-                 "open": "still changing at the end, or too few trials to tell"}
+                 "open": "not converged, or neither differing nor agreeing at this n"}
 #: badge colours (text, background) per group; ``reduced``: a far-reduced run's level verdict;
 #: ``answer``: the answers beyond the paper
 COLORS = {"holds": ("#116329", "#dafbe1"), "holds in part": ("#7d4e00", "#fff8c5"),
@@ -118,19 +118,29 @@ def _far(rows: pd.DataFrame) -> str:
     return next((s for s in rows.get("scale", []) if _has_scale(s)), "")
 
 
-#: the terms the landing page uses before the chapters define them (Markdown, folded under the
-#: working-memory answer)
-TERMS = """**Terms.**
+def terms() -> str:
+    """The terms the landing page uses before the chapters define them (Markdown, folded under
+    the working-memory answer); the numbers in them are the code's."""
+    from ..experiments import get_experiment
+    from . import persistence
+    paper = get_experiment("wm").config("paper")
+    return f"""**Terms.**
 
 - **MM step, SM step**: a training step of the main model (the RNN: task loss + L2 + λ_I × the
   MI estimate) and of the sub model, the *statistics network* or *critic* (MINE's network that
-  estimates the MI between the two groups; the authors' code does 10 SM steps per MM step).
+  estimates the MI between the two groups; the authors' code does {paper.sm_per_mm} SM steps per
+  MM step).
 - **DV bound**: the Donsker–Varadhan lower bound on the MI that the critic maximizes; a trained
-  critic's value is an estimate of the MI from below.
-- **Q_cor, D_cor**: functional modularity and separability — how strongly the units of each
-  group correlate with one task bit rather than the other; **Q_str, D_in, D_out**: the same for
-  the weights (structure).
-- **keeps its modules**: a trial whose final Q_cor is at least 75 % of its own peak.
+  critic's value is an estimate of the MI from below (below zero: the critic has broken down).
+- **Q_cor, Q_str**: functional and structural modularity — Newman's modularity of the two
+  groups in the matrix of absolute correlations between the units' activities (Q_cor) or of
+  the absolute recurrent weights, symmetrized (Q_str): how much stronger the ties within the
+  groups are than between them.
+- **D_cor, D_in, D_out**: functional, input and output separability — how much each group
+  goes with one task bit rather than the other: in its activity's correlation with the outputs
+  (D_cor), its input weights (D_in), its output weights (D_out).
+- **keeps its modules**: a trial whose final Q_cor is at least {persistence.KEEP:.0%} of its own
+  peak.
 - **copula MI**: a critic-free estimate of the MI between the groups (ranks → normal scores →
   Gaussian MI); **escaped its critic**: the critic's estimate is minimized while the copula MI
   is not ([Is the dependence gone?](wm.html#sec-wm-escape)).
@@ -269,7 +279,7 @@ def key_figure(runs: Mapping[str, Any], metric: str = "Q_cor"):
     end-of-training level (dotted line, band: mean ± sd)."""
     import matplotlib.pyplot as plt  # noqa: F401
     from ..pages import plotting
-    fig, (ax,) = plotting.panels(1, 6.4, 2.1, layout="constrained")
+    fig, (ax,) = plotting.panels(1, 6.4, 1.8, layout="constrained")
     for k, (label, rr) in enumerate((k, v) for k, v in runs.items() if v is not None):
         ep = np.asarray(rr.result["snap_epochs"], dtype=float)
         for c, v in rr.split(np.asarray(rr.result["snaps"][metric], dtype=float)).items():

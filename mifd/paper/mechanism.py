@@ -145,6 +145,14 @@ def smoothed_history(rr: Any, key: str, condition: str) -> np.ndarray:
     return smoothed(rr.layout.split(np.asarray(rr.result["hist"][key], float))[condition])
 
 
+def critic_below_zero(rr: Any, condition: str = "mi") -> tuple[int, int]:
+    """How many of ``condition``'s trials have a critic whose MI estimate — a lower bound
+    (DV, Eq. 4), :data:`SMOOTH`-epoch smoothed — falls below zero at some epoch (a bound on
+    MI below zero: the critic has broken down), of how many."""
+    h = smoothed_history(rr, "sm_mi", condition)
+    return int((np.nanmin(h, axis=0) < 0).sum()), int(h.shape[1])
+
+
 def mi_at_peak(rr: Any, condition: str = "mi", metric: str = "Q_cor") -> "pd.DataFrame":
     """Per trial of ``condition``: the epoch of its ``metric`` peak, the metric there and at
     the end, and both MI estimates (the statistics network's, ``sm_mi``, and the MM step's,
@@ -165,6 +173,12 @@ def mi_at_peak(rr: Any, condition: str = "mi", metric: str = "Q_cor") -> "pd.Dat
             row[f"MI ({name}) end"] = hist[k][-1, t]
         rows.append(row)
     return pd.DataFrame(rows).set_index("seed")
+
+
+def _settings(labels: Sequence[str]) -> str:
+    """Setting labels in a sentence, each in bold (a label may hold commas of its own)."""
+    b = [f"**{x}**" for x in labels]
+    return b[0] if len(b) == 1 else ", ".join(b[:-1]) + " and " + b[-1]
 
 
 def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor") -> str:
@@ -195,7 +209,7 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
                  "end (median over trials).")
         low = [lbl for lbl, same, end in stays if same and end < MINIMIZED * level]
         if low:
-            text += (f" So under {', '.join(low)} the critic's estimate stays minimized (no "
+            text += (f" So under {_settings(low)} the critic's estimate stays minimized (no "
                      f"change shown between the peaks and the end, and below {MINIMIZED:.0%} of "
                      "the level without minimization) while the modules fade — by the measure "
                      "the network was trained against; whether the dependence itself stays "
