@@ -73,6 +73,24 @@ def test_panels_fill_rows_that_fit_the_text_column():
         plotting.panels(20, plotting.MIN_PANEL - 0.1, 1.0)
 
 
+def test_the_legend_goes_into_the_empty_cell_of_the_grid_and_covers_no_panel():
+    import matplotlib
+    matplotlib.use("Agg")
+    from mifd.pages import plotting
+    fig, axes = plotting.panels(3, 3.2, 2.0)  # two per row: the fourth cell is empty
+    for ax in axes:
+        ax.plot([0, 1], [0, 1], label="a")
+    plotting.legend_in_empty_cell(fig, axes)
+    assert axes[0].get_legend() is None and len(fig.legends) == 1
+    fig.canvas.draw()
+    box = fig.legends[0].get_window_extent()
+    assert not any(box.overlaps(ax.get_window_extent()) for ax in axes)
+    fig, axes = plotting.panels(2, 3.2, 2.0)  # a full grid: the legend in the first panel
+    axes[0].plot([0, 1], [0, 1], label="a")
+    plotting.legend_in_empty_cell(fig, axes)
+    assert axes[0].get_legend() is not None and not fig.legends
+
+
 def test_an_extra_condition_gets_a_colour_of_its_own():
     from mifd.pages import plotting
     base = set(plotting.COND_COLORS.values())

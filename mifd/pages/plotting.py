@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -213,8 +213,21 @@ def training_curves(res: Mapping[str, Any], keys: tuple[str, ...] = ("task", "mi
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
     axes[0].set_yscale("log")
-    axes[0].legend()
+    legend_in_empty_cell(fig, axes)
     return fig
+
+
+def legend_in_empty_cell(fig: plt.Figure, axes: Sequence[plt.Axes]) -> None:
+    """The legend of ``axes[0]`` in the last cell of their grid when :func:`panels` left it
+    empty (so it covers no data), else in ``axes[0]`` where it covers the least."""
+    gs = axes[0].get_subplotspec().get_gridspec()
+    rows, cols = gs.get_geometry()
+    if len(axes) >= rows * cols:
+        axes[0].legend(loc="best")
+        return
+    pos = gs[rows - 1, cols - 1].get_position(fig)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center",
+               bbox_to_anchor=(pos.x0 + pos.width / 2, pos.y0 + pos.height / 2))
 
 
 def side_scatter(ax: plt.Axes, C: np.ndarray, s: float = 22) -> None:

@@ -105,8 +105,9 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
             rows.append({"section": section,
                          "claim": "structurally failed trials silence a group",
                          "paper": "one group silenced (Fig. 8)",
-                         "ours": f"{silenced}/{len(failed)} failed MI trials silenced; "
-                                 f"{len(ok)} with Q_str > {wm_section.STRUCTURAL_Q}",
+                         "ours": f"{silenced}/{len(failed)} structurally failed MI trials "
+                                 f"(Q_str ≤ {wm_section.STRUCTURAL_Q}) silence a group; the "
+                                 f"other {len(ok)} reach Q_str > {wm_section.STRUCTURAL_Q}",
                          "where": _where(wm), "verdict": v, "kind": "failed trials",
                          "scale": scale.far_note(wm)})
 
