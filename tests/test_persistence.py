@@ -374,3 +374,21 @@ def test_the_authors_keras_is_named_from_their_records():
     assert A.keras_named([rec("2.15.0"), rec("2.15.1")]) == "Keras 2.15's RMSprop"
     assert A.keras_named([rec("2.15.0"), rec("3.1.0")]) == "Keras 2.15 / 3.1's RMSprop"
     assert A.keras_named([{}]) == A.keras_named([]) == "Keras' RMSprop"
+
+
+def test_the_correlation_point_names_the_trials_whose_critic_broke_down():
+    from mifd.paper import wm
+    rng = np.random.default_rng(3)
+    mi = np.r_[rng.uniform(0.2, 1.5, 10), -1.5, -0.9]
+    mse = np.r_[rng.uniform(0.12, 0.2, 10), 0.7, 0.3]  # the broken two: high loss
+    acc = np.r_[np.full(10, 0.95), 0.72, 0.93]
+    run = SimpleNamespace(result={"trials": {"mi": {"mi_final": mi, "mse": mse,
+                                                    "accuracy": acc}}})
+    text = wm.correlation_point(run)
+    assert text.startswith("Of the MI trials, 2 end with an MI estimate below zero (a critic "
+                           "that has broken down), 1 of them failing the task (accuracy ≤ 0.9)")
+    r, _ = wm.mi_loss_correlation(run)
+    assert r < -0.5 and f"(r = {r:.2f}; the paper's 0.0046) is theirs: without them r = " in text
+    assert "n = 10)" in text
+    run.result["trials"]["mi"]["mi_final"] = np.abs(mi)  # nothing below zero: no point
+    assert wm.correlation_point(run) == ""

@@ -67,6 +67,34 @@ def mi_loss_correlation(rr: Any) -> tuple[float, float]:
     return float(r), float(p)
 
 
+def correlation_point(rr: Any) -> str:
+    """What carries :func:`mi_loss_correlation`: the MI trials whose final MI estimate (the MM
+    step's, averaged over the last epochs) is below zero — a lower bound on the MI below zero,
+    a critic that has broken down — how many of them fail the task (accuracy at most
+    :data:`mifd.paper.task_criterion.ACCURACY_MIN`), and r without them; ``""`` where no
+    estimate ends below zero or r is undefined."""
+    from .task_criterion import ACCURACY_MIN
+    t = rr.result["trials"]["mi"]
+    x, y = np.asarray(t["mi_final"], float), np.asarray(t["mse"], float)
+    acc = np.asarray(t["accuracy"], float)
+    r, _ = mi_loss_correlation(rr)
+    below = x < 0
+    if not below.any() or not np.isfinite(r):
+        return ""
+    rest = ~below
+    failing = int((acc[below] <= ACCURACY_MIN).sum())
+    k = int(below.sum())
+    text = (f"Of the MI trials, {k} end with an MI estimate below zero (a critic that has "
+            f"broken down), {failing} of them failing the task (accuracy ≤ {ACCURACY_MIN:g})")
+    if rest.sum() < 3:
+        return text + "."
+    r2, p2 = stats.pearsonr(x[rest], y[rest])
+    return (text + f". The correlation between the final MI estimate and the task loss "
+            f"(r = {r:.2f}; the paper's {reported.WM_MI_LOSS_PEARSON[0]}) is "
+            + ("theirs" if p2 >= rules.ALPHA else "not theirs alone")
+            + f": without them r = {r2:.2f} (p = {p2:.2g}, n = {int(rest.sum())}).")
+
+
 #: a trial is functionally modular from this D_cor on
 FUNCTIONAL_D = 0.5
 #: a trial is structurally modular above the paper's threshold
@@ -499,6 +527,8 @@ def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
     points = [answer_point(rr, metric),
               f"Of the {len(judged)} numbers the paper gives for this run: "
               + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
+    if "mi" in rr.config.conditions and correlation_point(rr):
+        points.append(correlation_point(rr))
     if screen and len(screen) > 1:
         from . import persistence
         first = next(iter(persistence.SCREEN))
