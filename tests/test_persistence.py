@@ -245,7 +245,7 @@ def test_the_mechanism_test_follows_its_rule(monkeypatch):
 
 
 def test_the_landing_sentences_take_the_end_of_training_from_the_final_evaluation():
-    from mifd.paper import wm
+    from mifd.paper import wm_answer as wm
     import mifd
     run = _run([RISE_FALL, RISE_STAY])
     run.result["trials"] = {"mi": {"Q_cor": [0.1, 0.3]}}
@@ -293,7 +293,7 @@ def test_the_pending_line_names_each_missing_setting_once():
 
 
 def test_the_answer_says_form_and_fade_only_when_the_numbers_do():
-    from mifd.paper import reported, wm
+    from mifd.paper import reported, wm_answer as wm
     paper = reported.WM["mi"]["Q_cor"]
     assert wm.course_words({"early": 0.29, "kept": 3, "n": 20}, paper) == \
         ("form functional modules at the paper's level", "then lose them")
@@ -338,7 +338,7 @@ def test_the_authors_short_answer_follows_the_answer_s_rules():
 def test_the_short_answer_gives_the_verdict_and_the_wide_critic_s_breakdown(monkeypatch):
     import pandas as pd
     import mifd
-    from mifd.paper import wm
+    from mifd.paper import wm_answer as wm
     run = _run([RISE_FALL, RISE_STAY])
     run.result["trials"] = {"mi": {"Q_cor": [0.1, 0.3]}}
     run.config = mifd.get_experiment("wm").config("book", {"conditions": ("mi",)})

@@ -13,7 +13,8 @@
 * :mod:`~mifd.paper.task_criterion` — which networks solve their task (beyond-paper answers
   count only those);
 * :mod:`~mifd.paper.wm`, :mod:`~mifd.paper.separation` — each section's paper-vs-ours table,
-  trial classes, L2 sweep;
+  trial classes, L2 sweep; :mod:`~mifd.paper.wm_answer` — what the working-memory page and the
+  landing page conclude from them (do the modules form, do they stay);
 * :mod:`~mifd.paper.claims` — the landing page's claims table and its summary;
 * ``mifd.paper.scale`` — how far a run is from the published size (far-reduced runs' level
   verdicts are not tests of the paper);
@@ -24,7 +25,7 @@
 """
 
 from . import (appendix, claims, failures, landing, mine_benchmark, reported, rules, scale, separation,
-               silencing, task_criterion, timing, variants, wm)
+               silencing, task_criterion, timing, variants, wm, wm_answer)
 
 __all__ = ["appendix", "claims", "failures", "landing", "mine_benchmark", "reported", "rules", "scale",
-           "separation", "silencing", "task_criterion", "timing", "variants", "wm"]
+           "separation", "silencing", "task_criterion", "timing", "variants", "wm", "wm_answer"]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import reported
-from .wm import band_floor
+from .wm_answer import band_floor
 
 #: the statistics network's width of the comparison (the ``book`` profile's)
 WIDTH = 64
@@ -126,7 +126,7 @@ def table(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_c
 def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",
              keep: float = 0.75) -> str:
     """Computed: how many of each side's trials keep ≥ ``keep`` of their peak at the end and
-    how many end at or above the paper's band (:func:`mifd.paper.wm.band_floor`), the means at
+    how many end at or above the paper's band (:func:`mifd.paper.wm_answer.band_floor`), the means at
     the end, and the two sides' values at the end compared as two samples (a seed does not pair
     trials: each code draws its own initial weights from it)."""
     df = table(theirs, ours, metric)
@@ -171,10 +171,10 @@ def short_answer(theirs: Sequence[dict[str, Any]], ours: tuple[str, str] | None 
     (:func:`committed_theirs`) — the mean at epoch 300 and at the end, how many trials end in the
     paper's band and keep their modules (≥ :data:`mifd.paper.persistence.KEEP` of their peak,
     :func:`mifd.paper.persistence.kept`) — and, given
-    ``ours`` (our run's words by :func:`mifd.paper.wm.course_words`), whether their course
+    ``ours`` (our run's words by :func:`mifd.paper.wm_answer.course_words`), whether their course
     reads the same by the same rules; ``""`` before the first record."""
     from . import persistence
-    from .wm import course_words
+    from .wm_answer import course_words
     df = table(theirs, None, metric)
     if df.empty or ("theirs", f"{AT[-1]}") not in df:
         return ""

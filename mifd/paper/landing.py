@@ -154,7 +154,7 @@ def terms() -> str:
 
 def headline(table: pd.DataFrame, answer: str = "") -> str:
     """The landing page's answer (HTML, ``div.mifd-headline``): ``answer`` first (the
-    working-memory answer in short, HTML, :func:`mifd.paper.wm.short_answer`), then over all
+    working-memory answer in short, HTML, :func:`mifd.paper.wm_answer.short_answer`), then over all
     runs how many of the paper's claims our tests find to hold, in part, differ or leave open,
     and one sentence per section (run, counts, the claims that differ, a far-reduced run's
     scale)."""

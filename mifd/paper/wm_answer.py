@@ -1,0 +1,267 @@
+"""The working-memory answer: do the functional modules form at the paper's level, and do they
+stay? Written from a stored ``wm`` run by two stated rules (:func:`course_words`): the page's
+takeaway and closing summary, the landing page's short answer (with the GPU run of the published
+critic, :func:`mifd.paper.wm.committed_gpu`) and the reductions of the critic a reader needs
+beside any of them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import reported, rules
+from .wm import (STALE_LABEL, audit_summary, correlation_point, gpu_is_stale, paper_table)
+
+
+def band_floor(paper: Any) -> float:
+    """The lower edge of the paper's band for a reported value: its mean − 1 sd."""
+    return paper.mean - paper.sd
+
+
+def _course(rr: Any, metric: str) -> dict[str, Any]:
+    """One run's MI trials of ``metric``: the mean at the peak-time epoch, the mean peak and
+    the trials whose peak reaches the paper's band, the trials that keep their modules
+    (:mod:`mifd.paper.persistence`), and the end of training as the claims table has it (the
+    final evaluation): mean, sd and the trials at or above the paper's band
+    (:func:`band_floor`)."""
+    from . import persistence
+    ep, _, v = persistence.trial_series(rr, metric, "mi")
+    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
+    return {"n": v.shape[1], "early": float(persistence.at_epoch(ep, v, persistence.EPOCHS[0])
+                                            .mean()),
+            "peak": float(v.max(0).mean()), "kept": int(persistence.kept(v).sum()),
+            "peak_band": in_band(v.max(0), reported.WM["mi"][metric]),
+            "end": float(end.mean()), "end_sd": float(end.std(ddof=1)) if end.size > 1
+            else math.nan, "band": in_band(end, reported.WM["mi"][metric])}
+
+
+def in_band(values: Any, paper: Any) -> int:
+    """How many of ``values`` lie at or above the paper's band (its mean − 1 sd)."""
+    return int((np.asarray(values, dtype=float) >= band_floor(paper)).sum())
+
+
+def answer_words(rr: Any, metric: str = "Q_cor") -> tuple[str, str]:
+    """:func:`course_words` of ``rr``'s MI trials (the words of the landing page's answer)."""
+    return course_words(_course(rr, metric), reported.WM["mi"][metric])
+
+
+def course_words(c: Mapping[str, Any], paper: Any) -> tuple[str, str]:
+    """What one run's course ``c`` (its mean at epoch 300, trials, trials that keep) says, by
+    two stated rules: the groups *form functional modules at the paper's level* when the mean
+    at epoch 300 reaches the paper's band (its mean − 1 sd), and they *keep* them when at least
+    half of the trials keep ≥ 75 % of their peak (:func:`mifd.paper.persistence.kept`)."""
+    forms = ("form functional modules at the paper's level" if c["early"] >= band_floor(paper)
+             else "stay below the paper's level of functional modularity")
+    stays = "keep them" if 2 * c["kept"] >= c["n"] else "then lose them"
+    return forms, stays
+
+
+def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q_cor",
+                 theirs: str = "") -> str:
+    """The landing page's first lines (HTML): do the functional modules form and do they stay,
+    from ``rr``'s MI trials (the mean at epoch 300, the end of training as in the claims table,
+    how many trials keep them), the run's critic reduction, ``theirs`` (the authors' code:
+    :func:`mifd.paper.authors.short_answer`), and the committed GPU run of the published
+    critic (:func:`mifd.paper.wm.committed_gpu`) where it has the current settings (a run of
+    earlier settings is said in the folded detail, :func:`wide_critic_sentence`); ``""``
+    without an MI condition."""
+    from . import persistence
+    if "mi" not in rr.config.conditions:
+        return ""
+    paper = reported.WM["mi"][metric]
+    c = _course(rr, metric)
+    forms, stays = course_words(c, paper)
+    verdict = paper_table(rr).loc[("mi", metric), "verdict"]  # the claims table's
+    text = (f"Working memory: with MI minimization the two groups {forms} "
+            f"(mean {metric} {c['early']:.2f} at epoch {persistence.EPOCHS[0]}; the paper: "
+            f"{paper.mean:.2f} ± {paper.sd:.2f} at the end of training) and {stays}: "
+            f"{c['end']:.3f} ± {c['end_sd']:.3f} at the end (by the book's rules: "
+            f"<em>{verdict}</em>); {c['band']} of {c['n']} trials "
+            f"end in the paper's band or above, {c['kept']} keep ≥ {persistence.KEEP:.0%} of "
+            f"their peak (the <code>{rr.profile}</code> run{critic_reduction(rr.config)}).")
+    if theirs:
+        text += " " + theirs
+    if gpu is not None and "mi" in gpu.config.conditions and not gpu_is_stale(gpu_label):
+        g = np.asarray(gpu.result["trials"]["mi"][metric], dtype=float)
+        text += (f" With the paper's {gpu.config.sm_width}-wide critic on a GPU ({len(g)} "
+                 f"trials{critic_breakdown(gpu)}): {g.mean():.3f} at the end.")
+    return text
+
+
+def critic_breakdown(rr: Any) -> str:
+    """``"; its critic's estimate, a lower bound on the MI, falls below zero in k of n"``
+    where some MI trial's critic broke down (:func:`mifd.paper.mechanism.critic_below_zero`),
+    else ``""``."""
+    from .mechanism import critic_below_zero
+    broken, n = critic_below_zero(rr)
+    return (f"; its critic's estimate, a lower bound on the MI, falls below zero in {broken} of "
+            f"{n}" if broken else "")
+
+
+def gpu_settings(label: str) -> str:
+    """The settings :func:`mifd.paper.wm.committed_gpu`'s ``label`` names (without its prefix
+    and note)."""
+    return label.split(" — ")[0].replace(STALE_LABEL, "")
+
+
+def course_sentence(rr: Any, label: str, metric: str = "Q_cor") -> str:
+    """``"{label} (n trials): … at epoch 300, … ± … at the end of training; k of n keep their
+    modules."``: one run's MI trials, the end value the final evaluation's (as in the claims
+    table)."""
+    from . import persistence
+    c = _course(rr, metric)
+    return (f"{label} ({c['n']} trials): {c['early']:.2f} at epoch {persistence.EPOCHS[0]}, "
+            f"{c['end']:.3f} ± {c['end_sd']:.3f} at the end of training; {c['band']} of "
+            f"{c['n']} end in the paper's band or above, {c['kept']} "
+            f"keep{'s' if c['kept'] == 1 else ''} their modules.")
+
+
+def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
+    """The landing page's word on the published critic: the committed GPU run of the ``paper``
+    profile (:func:`mifd.paper.wm.committed_gpu`, ``label`` its label) — the one run with the
+    paper's 512-wide statistics network — in :func:`course_sentence`'s terms, whether its
+    critic broke down (:func:`critic_breakdown`) and whether it ran the profile's settings;
+    ``""`` without one."""
+    if gpu is None or "mi" not in gpu.config.conditions:
+        return ""
+    stale = gpu_is_stale(label)
+    settings = gpu_settings(label)
+    return ("With the paper's full statistics network, "
+            + course_sentence(gpu, f"{gpu.config.sm_width} units wide in the `paper` profile "
+                              "on a GPU", metric)
+            + (f" In that run {critic_breakdown(gpu).removeprefix('; ')}: a critic that has "
+               "broken down." if critic_breakdown(gpu) else "")
+            + (f" That run predates the current defaults ({settings}); at the defaults the "
+               "full critic is not measured yet." if stale else ""))
+
+
+def critic_reduction(cfg: Any) -> str:
+    """``"; its critic 64 units wide of the paper's 512, on 2 of 20 sequences and 4,096 of
+    40,000 samples per SM step"`` — each part only where the run's statistics
+    network is smaller or sees less than the published one (``""`` where neither): the
+    reductions a reader needs beside any statement about the critic."""
+    from ..experiments import get_experiment
+    paper = get_experiment("wm").config("paper")
+    parts = []
+    if cfg.sm_width < paper.sm_width:
+        parts.append(f"its critic {cfg.sm_width} units wide of the paper's {paper.sm_width}")
+    seqs = cfg.sm_batch or cfg.batch
+    samples = cfg.sm_samples or seqs * cfg.steps
+    full = paper.batch * paper.steps  # the published critic sees every sample of every sequence
+    if seqs < paper.batch or samples < full:
+        parts.append(("" if parts else "its critic ")
+                     + f"on {seqs} of {paper.batch} sequences and {samples:,} of {full:,} "
+                     "samples per SM step")
+    return "; " + ", ".join(parts) if parts else ""
+
+
+def scale_words(rr: Any) -> str:
+    """What the run's reductions mean for its level verdicts (our value against the paper's
+    number): far below the published scale (:func:`mifd.paper.scale.far_note`), they are shown
+    and not counted as tests of the paper; otherwise they are tests, at the run's critic
+    (:func:`critic_reduction`)."""
+    from . import scale
+    far = scale.far_note(rr)
+    if far:
+        return (f"This run is far below the published scale ({far}): its levels are shown "
+                "beside the paper's and not counted as tests of it; its comparisons between "
+                "conditions are.")
+    from ..experiments import get_experiment
+    smaller = scale.describe(scale.reduced(rr))
+    paper_n = get_experiment("wm").config("paper").trials
+    n = rr.config.trials
+    parts = ([f"{n} trials per condition of the paper's {paper_n}"] if n < paper_n else []) \
+        + ([smaller] if smaller else []) + [critic_reduction(rr.config).removeprefix("; ")]
+    parts = [p for p in parts if p]
+    if not parts:
+        return ("This run has the published settings: its levels are tests of the paper, "
+                "counted on the landing page.")
+    return ("Against the published settings this run has " + "; ".join(parts)
+            + " (every setting in the folded box at the end of the page). None is far below the "
+            "published scale, so its levels are tests of the paper at these settings, counted "
+            "on the landing page.")
+
+
+def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_cor") -> str:
+    """What the working-memory page finds, written from ``rr`` (the page's run, its MI
+    condition) and the screen of :mod:`mifd.paper.persistence` (the other RMSprop ε placement,
+    where committed): whether the modules form, whether they stay, and the
+    verdict of the paper's end-of-training value."""
+    from . import dependence, persistence
+    if "mi" not in rr.config.conditions:
+        return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
+    paper = reported.WM["mi"][metric]
+    c = _course(rr, metric)
+    forms, stays = course_words(c, paper)
+    text = (f"**With MI minimization the groups {forms} and {stays}.** In this `{rr.profile}` "
+            f"run ({c['n']} trials{critic_reduction(rr.config)}) the mean {metric} is "
+            f"{c['early']:.2f} at epoch {persistence.EPOCHS[0]} (each trial's peak "
+            f"{c['peak']:.2f} on average; {c['peak_band']} of {c['n']} trials reach the paper's "
+            f"band at their peak), where the paper reports {paper.mean:.2f} ± "
+            f"{paper.sd:.2f} at the end of training; at the end of training the mean is "
+            f"{c['end']:.3f} ± {c['end_sd']:.3f}: {c['band']} of {c['n']} trials end in the "
+            f"paper's band or above (≥ {band_floor(paper):.3f}), "
+            f"{c['kept']} keep ≥ {persistence.KEEP:.0%} of their peak.")
+    for label, other in persistence.placement_pair(screen or {}, rr).items():
+        text += " With " + course_sentence(other, label, metric)  # the other ε placement
+    hidden = dependence.headline(rr)
+    if hidden:
+        text += " " + hidden
+    verdict = paper_table(rr).loc[("mi", metric), "verdict"]
+    text += (f" The paper's end-of-training {metric}, judged on this run by the book's rules: "
+             f"*{verdict}*.")
+    return text
+
+
+def answer_point(rr: Any, metric: str = "Q_cor") -> str:
+    """The summary's first point: the answer of :func:`takeaway` in one sentence (whether the
+    modules form and stay, by :func:`course_words`' rules) with the verdict of the paper's
+    end-of-training value; the page's opening gives its numbers."""
+    if "mi" not in rr.config.conditions:
+        return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
+    forms, stays = answer_words(rr, metric)
+    verdict = paper_table(rr).loc[("mi", metric), "verdict"]
+    return (f"With MI minimization the groups {forms} and {stays}; the paper's end-of-training "
+            f"{metric}, judged by the book's rules: {verdict} (the numbers: at the top of the "
+            "page).")
+
+
+def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
+                   audit: Any = None, metric: str = "Q_cor", audit_note: str = "") -> list[str]:
+    """The page's closing summary, one point per finding, written from the results;
+    ``audit_note`` (:func:`mifd.paper.wm.load_audit`'s) non-empty: the audit is of another
+    run, and its point says so."""
+    if audit is not None:
+        audit_point = ("Post-hoc audit, of an earlier run, not this page's (its section names "
+                       "it): " if audit_note else "Post-hoc audit: ")
+        text = audit_summary(audit)
+        audit_point += text[:1].lower() + text[1:]
+    table = paper_table(rr)
+    judged = table[table["verdict"] != "no paper value"]  # the rows with a number to compare
+    counts = judged["verdict"].map(rules.category).value_counts()
+    counts = counts.reindex([v for v in rules.VERDICTS if v in counts.index])
+    points = [answer_point(rr, metric),
+              f"Of the {len(judged)} numbers the paper gives for this run: "
+              + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
+    if "mi" in rr.config.conditions and correlation_point(rr):
+        points.append(correlation_point(rr))
+    if screen and len(screen) > 1:
+        from . import persistence
+        first = next(iter(persistence.SCREEN))
+        if first not in screen:
+            return points + ([audit_point] if audit is not None else [])
+        others = [lbl for lbl in screen if lbl != first]
+        diffs = []
+        for lbl in others:
+            t = persistence.paired(screen[lbl], screen[first], metric)
+            diffs.append(f"{lbl}: {t['mean difference']:+.3f} on {t['n']} seeds "
+                         f"(p = {t['p']:.2g})")
+        last = int(persistence.trial_series(screen[first], metric, "mi")[0][-1])
+        points.append(f"Against {first} at epoch {last} (the last snapshot), paired {metric} "
+                      "differences: "
+                      + "; ".join(diffs) + ".")
+    if audit is not None:
+        points.append(audit_point)
+    return points
