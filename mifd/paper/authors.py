@@ -126,9 +126,9 @@ def table(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_c
 def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",
              keep: float = 0.75) -> str:
     """Computed: how many of each side's trials keep ≥ ``keep`` of their peak at the end and
-    how many end at or above the paper's band (:func:`mifd.paper.wm_answer.band_floor`), the means at
-    the end, and the two sides' values at the end compared as two samples (a seed does not pair
-    trials: each code draws its own initial weights from it)."""
+    how many end at or above the paper's band (:func:`mifd.paper.wm_answer.band_floor`), the
+    means at the end, and the two sides' peaks and values at the end compared as two samples
+    (a seed does not pair trials: each code draws its own initial weights from it)."""
     df = table(theirs, ours, metric)
     paper = reported.WM["mi"][metric]  # the paper's end-of-training mean ± sd
     if df.empty:
@@ -147,18 +147,20 @@ def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "
                      f"(≥ {band_floor(paper):.3f})")
     text = "; ".join(parts) + "."
     if ("theirs", "1000") in df and ("ours", "1000") in df:
-        a = df[("theirs", "1000")].dropna().to_numpy()
-        b = df[("ours", "1000")].dropna().to_numpy()
-        if min(a.size, b.size) >= MIN_SAMPLE:
-            from scipy import stats
-            p = float(stats.mannwhitneyu(b, a).pvalue)
-            shown = ("a difference shown" if p < 0.05 else
-                     f"no difference shown at n = {b.size} and {a.size}")
-            text += (f" At epoch 1000, ours against theirs: median {np.median(b):.3f} against "
-                     f"{np.median(a):.3f} (Mann–Whitney p = {p:.2g}: {shown}).")
-        else:
-            text += (f" The two samples are not testable at n = {b.size} (ours) and {a.size} "
-                     "(theirs).")
+        for at, what in (("peak", "Each trial's peak"), ("1000", "At epoch 1000")):
+            a = df[("theirs", at)].dropna().to_numpy()
+            b = df[("ours", at)].dropna().to_numpy()
+            text += (f" {what}, ours against theirs: {b.min():.3f}–{b.max():.3f} against "
+                     f"{a.min():.3f}–{a.max():.3f}, median {np.median(b):.3f} against "
+                     f"{np.median(a):.3f}")
+            if min(a.size, b.size) >= MIN_SAMPLE:
+                from scipy import stats
+                p = float(stats.mannwhitneyu(b, a).pvalue)
+                shown = ("a difference shown" if p < 0.05 else
+                         f"no difference shown at n = {b.size} and {a.size}")
+                text += f" (Mann–Whitney p = {p:.2g}: {shown})."
+            else:
+                text += f" (not testable at n = {b.size} and {a.size})."
         text += (" A seed labels a run on each side, but the two codes draw their initial "
                  "weights and noise differently from it, so the comparison is between two "
                  "samples, not pairs.")
