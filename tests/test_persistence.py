@@ -200,10 +200,21 @@ def test_the_authors_figure_has_a_panel_per_seed_with_both_sides():
               for k in range(3)]
     ours = _run([RISE_STAY, RISE_FALL], seed=1002)  # seeds 1002, 1003
     fig = A.figure(theirs, ours)
-    shown = [ax for ax in fig.axes if ax.get_visible()]
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
     assert [ax.get_title() for ax in shown] == ["seed 1001", "seed 1002", "seed 1003"]
+    assert shown[0].get_legend() is not None  # a full grid: the legend on the first panel
     assert [len(ax.get_lines()) for ax in shown] == [1, 2, 2]
     assert shown[0].get_ylabel() == "Q_cor" and all(ax.get_xlabel() == "epoch" for ax in shown)
+    # six seeds in rows of five: the legend sits in the first empty cell, with both sides,
+    # not on a panel's curves
+    theirs = [{"seed": 1001 + k, "snap_epochs": EPOCHS, "snaps": {"Q_cor": RISE_FALL}}
+              for k in range(6)]
+    fig = A.figure(theirs, _run([RISE_STAY], seed=1006))
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    cell = [ax for ax in fig.axes if ax.get_visible() and not ax.axison]
+    assert len(shown) == 6 and all(ax.get_legend() is None for ax in shown)
+    assert len(cell) == 1 and [t.get_text() for t in cell[0].get_legend().get_texts()] == \
+        ["the authors' code", "ours"]
     with pytest.raises(ValueError, match="parameter 'theirs'"):
         A.figure([], None)
 

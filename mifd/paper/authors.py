@@ -228,5 +228,13 @@ def figure(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_
         ax.set_ylabel(metric)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    axes.flat[0].legend()
+    handles = {lbl: h for ax in axes.flat[:len(seeds)]
+               for h, lbl in zip(*ax.get_legend_handles_labels())}
+    if len(seeds) < axes.size:  # the legend in the first empty cell, off the curves
+        box = axes.flat[len(seeds)]
+        box.set_visible(True)
+        box.axis("off")
+        box.legend(handles.values(), handles.keys(), loc="center")
+    else:
+        axes.flat[0].legend(handles.values(), handles.keys())
     return fig
