@@ -46,3 +46,21 @@ def test_few_common_seeds_or_no_data_say_so():
     t = A.sentence([_record(1001, FADE)], _ours([FADE], seed=1001))
     assert "(not testable at n = 1 and 1)" in t
     assert "ours: not committed yet" in A.sentence([_record(1001, FADE)], None)
+
+
+def test_a_silenced_group_is_counted_on_both_sides_by_the_failure_modes_rule(monkeypatch):
+    import pandas as pd
+    from mifd.paper import silencing
+    w = np.ones((40, 2))
+    cut = w.copy()
+    cut[20:] = 0.01  # the second group's readout ~ nothing: ratio 0.01
+    recs = [{"weights": {"W_out": np.stack([w, w])}}, {"weights": {"W_out": np.stack([w, cut])}}]
+    assert silencing.readout_ratio(np.stack([w, cut])).round(3).tolist() == [1.0, 0.01]
+    text = A.silenced_sentence(recs)
+    assert "the authors' code in at most 1 of 2" in text and "their lowest is 0.01" in text
+    assert "in none of 1 (" in A.silenced_sentence(recs[:1])
+    monkeypatch.setattr(silencing, "of_run", lambda rr: pd.DataFrame(
+        {"condition": ["mi", "mi", "no_mi"], "silenced": [True, False, True]}))
+    assert A.silenced_sentence([], object()) == \
+        "A group silenced at the end (the failure-modes rule): ours in 1 of 2 trials."
+    assert A.silenced_sentence([], None) == ""

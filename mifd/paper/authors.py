@@ -167,6 +167,28 @@ def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "
     return text
 
 
+def silenced_sentence(theirs: Sequence[dict[str, Any]], ours: Any = None) -> str:
+    """How many trials of each side end with a group silenced (the failure-modes rule,
+    :data:`mifd.paper.silencing.RULE`): ours by the whole rule; theirs, whose records keep the
+    weights but not the rates, by its readout half (:func:`mifd.paper.silencing.readout_ratio`),
+    which bounds the count from above; ``""`` with neither side."""
+    from . import silencing
+    parts = []
+    if ours is not None:
+        m = silencing.of_run(ours)
+        m = m[m["condition"] == "mi"]
+        parts.append(f"ours in {int(m['silenced'].sum())} of {len(m)} trials")
+    if theirs:
+        r = silencing.readout_ratio(np.stack([np.asarray(rec["weights"]["W_out"][-1])
+                                              for rec in theirs]))
+        k = int((r < silencing.SILENCED_WOUT).sum())
+        parts.append(f"the authors' code in {f'at most {k}' if k else 'none'} of {len(r)} (the "
+                     "rule needs the readout to ignore the group, a |W_out| ratio below "
+                     f"{silencing.SILENCED_WOUT:g}; their lowest is {r.min():.2f})")
+    return ("A group silenced at the end (the failure-modes rule): " + "; ".join(parts) + "."
+            if parts else "")
+
+
 def short_answer(theirs: Sequence[dict[str, Any]], ours: tuple[str, str] | None = None,
                  metric: str = "Q_cor") -> str:
     """One sentence for the landing page: the functional modules of the authors' own code

@@ -66,6 +66,13 @@ def measures(rate_sd: np.ndarray, target_corr: np.ndarray, w_out: np.ndarray,
                          "low group (|W_out|)": low_o})
 
 
+def readout_ratio(w_out: np.ndarray) -> np.ndarray:
+    """Per trial, the ``|W_out|`` ratio of :func:`measures` alone (``w_out`` ``(T, N, 2)``): the
+    half of the rule that needs no activity — a trial whose ratio is at least
+    :data:`SILENCED_WOUT` has no silenced group, whatever its activity."""
+    return _ratio(np.abs(np.asarray(w_out, float)).sum(-1))[0]
+
+
 def silenced(m: pd.DataFrame) -> pd.Series:
     """The rule (:data:`RULE`) on :func:`measures`: per trial, whether a group is silenced."""
     return ((m["|corr| ratio"] < SILENCED_CORR) & (m["|W_out| ratio"] < SILENCED_WOUT)
