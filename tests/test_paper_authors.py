@@ -64,3 +64,9 @@ def test_a_silenced_group_is_counted_on_both_sides_by_the_failure_modes_rule(mon
     assert A.silenced_sentence([], object()) == \
         "A group silenced at the end (the failure-modes rule): ours in 1 of 2 trials."
     assert A.silenced_sentence([], None) == ""
+    # both sides: a count test at ≥ MIN_SAMPLE trials a side, said untestable below
+    assert A.silenced_sentence(recs, object()).endswith("(not testable at n = 2 and 2).")
+    monkeypatch.setattr(silencing, "of_run", lambda rr: pd.DataFrame(
+        {"condition": ["mi"] * 8, "silenced": [True] * 6 + [False] * 2}))
+    many = [{"weights": {"W_out": np.stack([w, w])}}] * 8
+    assert "(Fisher's exact p = 0.007: a difference shown)." in A.silenced_sentence(many, object())

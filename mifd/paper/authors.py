@@ -172,21 +172,33 @@ def silenced_sentence(theirs: Sequence[dict[str, Any]], ours: Any = None) -> str
     :data:`mifd.paper.silencing.RULE`): ours by the whole rule; theirs, whose records keep the
     weights but not the rates, by its readout half (:func:`mifd.paper.silencing.readout_ratio`),
     which bounds the count from above; ``""`` with neither side."""
-    from . import silencing
-    parts = []
+    from scipy import stats
+    from . import rules, silencing
+    parts, counts = [], []
     if ours is not None:
         m = silencing.of_run(ours)
         m = m[m["condition"] == "mi"]
-        parts.append(f"ours in {int(m['silenced'].sum())} of {len(m)} trials")
+        counts.append((int(m["silenced"].sum()), len(m)))
+        parts.append(f"ours in {counts[-1][0]} of {len(m)} trials")
     if theirs:
         r = silencing.readout_ratio(np.stack([np.asarray(rec["weights"]["W_out"][-1])
                                               for rec in theirs]))
         k = int((r < silencing.SILENCED_WOUT).sum())
+        counts.append((k, len(r)))
         parts.append(f"the authors' code in {f'at most {k}' if k else 'none'} of {len(r)} (the "
                      "rule needs the readout to ignore the group, a |W_out| ratio below "
                      f"{silencing.SILENCED_WOUT:g}; their lowest is {r.min():.2f})")
-    return ("A group silenced at the end (the failure-modes rule): " + "; ".join(parts) + "."
-            if parts else "")
+    if not parts:
+        return ""
+    text = "A group silenced at the end (the failure-modes rule): " + "; ".join(parts)
+    if len(counts) == 2 and min(n for _, n in counts) >= MIN_SAMPLE:
+        p = float(stats.fisher_exact([[k, n - k] for k, n in counts])[1])
+        text += (f" (Fisher's exact p = {p:.2g}: "
+                 + ("a difference shown" if p < rules.ALPHA else
+                    f"no difference shown at n = {counts[0][1]} and {counts[1][1]}") + ")")
+    elif len(counts) == 2:
+        text += f" (not testable at n = {counts[0][1]} and {counts[1][1]})"
+    return text + "."
 
 
 def short_answer(theirs: Sequence[dict[str, Any]], ours: tuple[str, str] | None = None,
