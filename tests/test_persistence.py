@@ -373,6 +373,8 @@ def test_the_short_answer_gives_the_verdict_and_the_wide_critic_s_breakdown(monk
         in folded
     assert wm.answer_words(run) == ("form functional modules at the paper's level",
                                     "keep them")  # 1 of 2 keep: half
+    assert wm.answer_words(SimpleNamespace(config=SimpleNamespace(conditions=("no_mi",)))) \
+        is None  # no MI condition: no words (the landing page then compares nothing)
     assert wm.answer_point(run) == (
         "With MI minimization the groups form functional modules at the paper's level and keep "
         "them; the paper's end-of-training Q_cor, judged by the book's rules: differs (the "

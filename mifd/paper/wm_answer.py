@@ -42,8 +42,11 @@ def in_band(values: Any, paper: Any) -> int:
     return int((np.asarray(values, dtype=float) >= band_floor(paper)).sum())
 
 
-def answer_words(rr: Any, metric: str = "Q_cor") -> tuple[str, str]:
-    """:func:`course_words` of ``rr``'s MI trials (the words of the landing page's answer)."""
+def answer_words(rr: Any, metric: str = "Q_cor") -> tuple[str, str] | None:
+    """:func:`course_words` of ``rr``'s MI trials (the words of the landing page's answer);
+    ``None`` without an MI condition."""
+    if "mi" not in rr.config.conditions:
+        return None
     return course_words(_course(rr, metric), reported.WM["mi"][metric])
 
 
@@ -219,9 +222,10 @@ def answer_point(rr: Any, metric: str = "Q_cor") -> str:
     """The summary's first point: the answer of :func:`takeaway` in one sentence (whether the
     modules form and stay, by :func:`course_words`' rules) with the verdict of the paper's
     end-of-training value; the page's opening gives its numbers."""
-    if "mi" not in rr.config.conditions:
+    words = answer_words(rr, metric)
+    if words is None:
         return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
-    forms, stays = answer_words(rr, metric)
+    forms, stays = words
     verdict = paper_table(rr).loc[("mi", metric), "verdict"]
     return (f"With MI minimization the groups {forms} and {stays}; the paper's end-of-training "
             f"{metric}, judged by the book's rules: {verdict} (the numbers: at the top of the "
