@@ -131,11 +131,11 @@ def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
         return ""
     stale = gpu_is_stale(label)
     settings = gpu_settings(label)
+    broke = critic_breakdown(gpu).removeprefix("; ")
     return ("With the paper's full statistics network, "
             + course_sentence(gpu, f"{gpu.config.sm_width} units wide in the `paper` profile "
                               "on a GPU", metric)
-            + (f" In that run {critic_breakdown(gpu).removeprefix('; ')}: a critic that has "
-               "broken down." if critic_breakdown(gpu) else "")
+            + (f" In that run {broke}: a critic that has broken down." if broke else "")
             + (f" That run predates the current defaults ({settings}); at the defaults the "
                "full critic is not measured yet." if stale else ""))
 
@@ -249,8 +249,9 @@ def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
     points = [answer_point(rr, metric),
               f"Of the {len(judged)} numbers the paper gives for this run: "
               + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
-    if "mi" in rr.config.conditions and correlation_point(rr):
-        points.append(correlation_point(rr))
+    point = correlation_point(rr) if "mi" in rr.config.conditions else ""
+    if point:
+        points.append(point)
     if screen and len(screen) > 1:
         from . import persistence
         first = next(iter(persistence.SCREEN))
