@@ -157,6 +157,11 @@ def test_a_trial_escaped_its_critic_when_the_critic_is_minimized_and_the_copula_
     t = D.sentence({"ok": ok}, no)
     assert "no trial escaped its critic" in t and "not testable at n = 3 and 1" in t
     assert "no evidence" not in t
+    # one trial escaped: said in the singular, and which kind of trial it is
+    one = _audited(_run([RISE_FALL] * 3 + [RISE_STAY]), "mi", [0.3] * 4, [1.8, 0.4, 0.4, 0.4])
+    t1 = D.sentence({"one": one}, no)
+    assert "; 1 trial escaped its critic (copula MI median 1.80" in t1
+    assert "one of the 3 whose modules faded;" in t1 and "1 trials" not in t1
     # a run without its audit is refused in one line
     bare = _run([RISE_FALL])
     with pytest.raises(ValueError, match="parameter 'rr'.*no audit"):

@@ -133,16 +133,21 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
         fad = d["modules"] == "faded"
         s = (f"**{label}** (n = {n}): the trained critic's estimate is minimized in "
              f"{int(d[f'{CRITIC} minimized'].sum())} trials, the copula MI in "
-             f"{int(d[f'{FREE} minimized'].sum())}; {int(esc.sum())} trials escaped their "
-             f"critic (copula MI median {d.loc[esc, FREE].median():.2f} nats against the "
+             f"{int(d[f'{FREE} minimized'].sum())}; "
+             + (f"{int(esc.sum())} trials escaped their critic" if esc.sum() > 1 else
+                "1 trial escaped its critic")
+             + f" (copula MI median {d.loc[esc, FREE].median():.2f} nats against the "
              f"critic's {d.loc[esc, CRITIC].median():.2f})" if esc.any() else
              f"**{label}** (n = {n}): the trained critic's estimate is minimized in "
              f"{int(d[f'{CRITIC} minimized'].sum())} trials, the copula MI in "
              f"{int(d[f'{FREE} minimized'].sum())}; no trial escaped its critic")
-        if esc.any():
+        if esc.sum() > 1:
             s += (f", {int((esc & fad).sum())} of them among the {int(fad.sum())} whose modules "
                   f"faded and {int((esc & ~fad).sum())} among the {int((~fad).sum())} that kept "
                   f"them")
+        elif esc.any():
+            s += (f", one of the {int(fad.sum())} whose modules faded" if (esc & fad).any() else
+                  f", one of the {int((~fad).sum())} that kept them")
         a, b = d.loc[fad, FREE].to_numpy(), d.loc[~fad, FREE].to_numpy()
         if min(a.size, b.size) >= MIN_TEST:
             p = float(stats.mannwhitneyu(a, b).pvalue)
