@@ -51,10 +51,11 @@ def test_settings_are_the_published_ones_but_the_width_and_bad_ones_are_refused(
     s = driver.check_settings({})
     assert s == {"seed": 1001, "width": 64, "epochs": 1000, "pre_steps": 100, "sm_per_mm": 10,
                  "lambda_mi": 0.1, "snapshot_every": 25, "batch": 20, "steps": 2000,
-                 "transient": 1000}
+                 "transient": 1000, "init_from": 0}
     assert driver.check_settings({"width": "512", "lambda_mi": "0"})["width"] == 512
     for bad in ({"width": 0}, {"epochs": "x"}, {"epochs": 2.5}, {"lambda_mi": "nan"},
-                {"steps": float("inf")}, {"batch": True}, {"critic": 3}, {"seed": -1}):
+                {"steps": float("inf")}, {"batch": True}, {"critic": 3}, {"seed": -1},
+                {"init_from": -2}):
         with pytest.raises(driver.SettingsError, match="setting '"):
             driver.check_settings(bad)
 
@@ -120,7 +121,12 @@ sys.path.insert(0, {tests!r})
 from test_authors import fake_dump
 argv = sys.argv[2:]
 a = dict(zip(argv[::2], argv[1::2]))
-s = {{k[2:].replace("-", "_"): v for k, v in a.items() if k not in ("--code", "--out")}}
+s = {{k[2:].replace("-", "_"): v for k, v in a.items()
+      if k not in ("--code", "--out", "--init-weights")}}
+if "--init-weights" in a:  # the file the runner wrote for the seed, as the driver reads it
+    import numpy as np
+    from mifd.authors import driver
+    assert driver.read_init(Path(a["--init-weights"]))["W_rec"].ndim == 2
 seed = int(s.pop("seed"))
 if seed == 1003:
     sys.exit(7)
@@ -203,3 +209,78 @@ def test_a_records_audit_is_the_wm_audit_of_our_run_of_the_same_seed_and_weights
         assert np.array_equal(got[k], rr.result["audit"][k]), k
     assert json.loads((entry / "meta.json").read_text())["audit"]["profile"] == "smoke"
     assert record.audit_missing(tmp_path / "root", profile="smoke") == []  # nothing left
+
+
+def test_a_records_key_is_unchanged_by_a_later_setting_at_its_default():
+    """The records made before ``init_from`` existed keep their keys (its default is left out
+    of the hash); a run from other initial weights gets a key of its own, named so."""
+    import hashlib
+    s = driver.check_settings({"seed": 1005})
+    blob = json.dumps({"settings": {k: v for k, v in s.items() if k != "init_from"},
+                       "authors_commit": COMMIT}, sort_keys=True)
+    want = "seed1005-w64-e1000-" + hashlib.sha256(blob.encode()).hexdigest()[:10]
+    assert record.record_key(s, COMMIT) == want
+    other = record.record_key({**s, "init_from": 1005}, COMMIT)
+    assert other.startswith("seed1005-w64-e1000-init1005-") and other[-10:] != want[-10:]
+
+
+def test_a_run_from_our_initial_weights_is_recorded_apart(tmp_path):
+    """``init_from``: the dump's record sits beside the seed's own, and only an explicit
+    ``init_from`` loads it (the comparison's records stay those of their own weights)."""
+    fake_dump(tmp_path / "own", TINY)
+    fake_dump(tmp_path / "swap", {**TINY, "init_from": 1001})
+    record.write_record(tmp_path / "own", tmp_path / "root")
+    entry = record.write_record(tmp_path / "swap", tmp_path / "root")
+    assert "-init1001-" in entry.name
+    assert [r["key"] for r in record.load_records(tmp_path / "root")] != [entry.name]
+    (r,) = record.load_records(tmp_path / "root", init_from=1001)
+    assert r["key"] == entry.name and r["settings"]["init_from"] == 1001
+    assert any("seed 1001" in w for w in r["meta"]["wrapped"])
+    assert len(record.load_records(tmp_path / "root", init_from=None)) == 2
+
+
+def test_our_initial_weights_are_those_our_run_starts_from_and_the_driver_reads_them(tmp_path):
+    """The file the runner writes for a seed holds the weights of our ``wm`` trial of that seed
+    at epoch 0, bit for bit; the driver refuses a damaged file or one without --init-from."""
+    import mifd
+    from mifd.authors import initial
+    from mifd.results.store import Store
+    rr = mifd.run("wm", "smoke", "cpu", {"conditions": ("mi",), "trials": 1, "seed": 1002},
+                  store=Store(tmp_path / "store", []), verbose=False, progress=False)
+    path = initial.write(tmp_path / "init.npz", initial.ours(1002, "smoke"))
+    got = driver.read_init(path)
+    n = rr.config.n
+    for k, (_, shape) in driver.INIT.items():
+        epoch0 = np.asarray(rr.result["weights"][k])[0, 0].reshape(shape(n))
+        assert np.array_equal(got[k], epoch0.astype(np.float64)), k
+    bad = dict(np.load(path))
+    bad["W_in"] = bad["W_in"][:3]
+    np.savez(tmp_path / "bad.npz", **bad)
+    with pytest.raises(driver.SettingsError, match="W_in has shape"):
+        driver.read_init(tmp_path / "bad.npz")
+    code = tmp_path / "code"
+    (code / "wm").mkdir(parents=True)
+    (code / "wm" / "run_once.py").write_text("")
+    base = ["--code", str(code), "--out", str(tmp_path / "out")]
+    assert driver.main([*base, "--init-weights", str(path)]) == 2  # no --init-from
+    assert driver.main([*base, "--init-from", "1002"]) == 2  # no file
+    assert driver.main([*base, "--init-from", "1002", "--init-weights",
+                        str(tmp_path / "bad.npz")]) == 2
+    with pytest.raises(ConfigError, match="'--init-from'"):
+        run.Plan([1001], {}, tmp_path, tmp_path, init="mine")
+
+
+def test_the_authors_code_starts_from_the_weights_it_is_given(tmp_path):
+    """With TensorFlow and their checkout: the record's epoch-0 weights are the file's."""
+    from mifd.authors import initial
+    authors = _authors_or_skip()
+    plan = run.Plan([1001], {**TINY, "epochs": 1, "snapshot_every": 1}, tmp_path / "work",
+                    tmp_path / "root", init="ours")
+    assert run.run_seeds(plan, authors, parallel=1, report=lambda line: None, poll=0.2,
+                         audit_profile=None) == 0
+    (r,) = record.load_records(tmp_path / "root", init_from=1001)
+    want = initial.ours(1001)
+    for k in driver.INIT:
+        assert np.array_equal(r["weights"][k][0], want[k]), k
+    assert r["meta"]["init_weights"]["file"] == "init.npz"
+    assert record.load_records(tmp_path / "root") == []

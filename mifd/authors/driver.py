@@ -20,7 +20,12 @@ the number of epochs, …). The driver only *wraps* their functions:
   epoch-0 snapshot where their code records its first weights;
 * the per-epoch metrics object (their ``WMMetrics``) is subclassed: its end-of-epoch reset also
   records the epoch (histories, wall time) and, every ``snapshot_every`` epochs and at the last,
-  a snapshot.
+  a snapshot;
+* with ``--init-weights FILE`` (setting ``init_from``: the mifd seed whose initial weights the
+  file holds; 0, the default: their own), ``set_model_for_task`` is wrapped to replace the
+  RNN's initial weights (``W_rec``, ``W_in``, ``W_out``, ``b``, ``b_out``, the snapshot's
+  layout) by the file's before the critic's pre-training; their initializers still draw, so
+  the noise and task streams of the seed are unchanged.
 
 A snapshot (``snap-EEEE.npz``) holds the weights and, as mifd's ``wm`` snapshots do, the states
 ``h`` of a fresh batch of ``batch`` sequences run through their model with a transient (their
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import platform
@@ -52,12 +58,21 @@ AUTHORS_COMMIT = "59a2f79"
 #: in mifd's ``book`` profile (published 512)
 DEFAULTS: dict[str, int | float] = {
     "seed": 1001, "width": 64, "epochs": 1000, "pre_steps": 100, "sm_per_mm": 10,
-    "lambda_mi": 0.1, "snapshot_every": 25, "batch": 20, "steps": 2000, "transient": 1000}
+    "lambda_mi": 0.1, "snapshot_every": 25, "batch": 20, "steps": 2000, "transient": 1000,
+    "init_from": 0}
+#: settings added after records were made: left out of a record's key at their default, so
+#: the earlier records keep theirs
+LATER = {"init_from": 0}
+#: the RNN's weights an ``--init-weights`` file holds: name → (their model's attribute, shape
+#: given N)
+INIT = {"W_rec": ("W_rec", lambda n: (n, n)), "W_in": ("W_in", lambda n: (4, n)),
+        "W_out": ("W_out", lambda n: (n, 2)), "b": ("bias", lambda n: (n,)),
+        "b_out": ("b_out", lambda n: (2,))}
 #: each setting's attribute of their ``gp_wm`` module (None: the driver's own)
 GP_NAMES = {"width": "N_mt_hidden", "epochs": "epochs", "pre_steps": "initial_mine_epoch",
             "sm_per_mm": "n_mine_pre", "lambda_mi": "lambda_mi", "batch": "bs",
             "steps": "time_learn", "transient": "transient", "seed": None,
-            "snapshot_every": None}
+            "snapshot_every": None, "init_from": None}
 #: seed offsets of the generators the driver seeds
 OFFSETS = {"global": 31_337, "model": 7_000_003, "eval": 5_550_001}
 #: the names of the dumped histories (per epoch)
@@ -86,7 +101,7 @@ def check_settings(settings: dict[str, Any]) -> dict[str, int | float]:
         except (TypeError, ValueError, OverflowError):
             raise SettingsError(f"setting {name!r}: got {value!r}; allowed: "
                                 f"{'a number' if kind is float else 'an integer'}") from None
-        low = 0 if name in ("seed", "lambda_mi") else 1
+        low = 0 if name in ("seed", "lambda_mi", "init_from") else 1
         if not np.isfinite(v) or v < low:
             raise SettingsError(f"setting {name!r}: got {value!r}; allowed: >= {low}")
         out[name] = v
@@ -243,6 +258,46 @@ def install_hooks(tf: Any, rec: Recorder, seed: int) -> None:
     run_once.WMMetrics = Metrics
 
 
+def read_init(path: Path) -> dict[str, np.ndarray]:
+    """An ``--init-weights`` file's arrays (:data:`INIT`; never unpickled), checked for names,
+    shapes (N from ``W_rec``) and finite values; anything else is refused in one line."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise SettingsError(f"--init-weights {path}: not an npz file ({e.__class__.__name__})"
+                            ) from None
+    n = arrays["W_rec"].shape[0] if "W_rec" in arrays and arrays["W_rec"].ndim else 0
+    for name, (_, shape) in INIT.items():
+        if name not in arrays:
+            raise SettingsError(f"--init-weights {path}: no {name}; allowed: a file with "
+                                f"{', '.join(INIT)}")
+        if arrays[name].shape != shape(n) or not np.isfinite(arrays[name]).all():
+            raise SettingsError(f"--init-weights {path}: {name} has shape "
+                                f"{arrays[name].shape}; allowed: {shape(n)}, finite")
+    return {k: np.asarray(arrays[k], dtype=np.float64) for k in INIT}
+
+
+def install_init(arrays: dict[str, np.ndarray]) -> None:
+    """Wrap their ``set_model_for_task`` (as ``run_once`` calls it): the model it builds gets
+    ``arrays`` as its initial weights (their initializers have drawn already, so every random
+    stream after them is the seed's)."""
+    import run_once
+    make = run_once.set_model_for_task
+
+    def set_model_for_task(gp: Any, task: Any) -> Any:
+        """Their model, its RNN's weights replaced by ``arrays``."""
+        model = make(gp, task)
+        if arrays["W_rec"].shape[0] != gp.N:
+            raise SettingsError(f"--init-weights: {arrays['W_rec'].shape[0]} units; allowed: "
+                                f"their N = {gp.N}")
+        for name, (attr, _) in INIT.items():
+            var = getattr(model, attr)
+            var.assign(arrays[name].astype(var.dtype.as_numpy_dtype))
+        return model
+    run_once.set_model_for_task = set_model_for_task
+
+
 def _cpu_model() -> str:
     """The CPU's model name (Linux), else what ``platform`` says."""
     try:
@@ -262,9 +317,12 @@ def _set_threads(tf: Any) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(inter)
 
 
-def train(code: Path, out: Path, settings: dict[str, int | float]) -> dict[str, Any]:
+def train(code: Path, out: Path, settings: dict[str, int | float],
+          init: Path | None = None) -> dict[str, Any]:
     """Train their code for ``settings`` into ``out`` (snapshots, ``history.npz``,
-    ``done.json``); returns the provenance written to ``done.json``."""
+    ``done.json``), from the initial weights in ``init`` if given (:func:`read_init`); returns
+    the provenance written to ``done.json``."""
+    arrays = read_init(init) if init is not None else None
     started = time.time()
     os.environ.setdefault("MPLBACKEND", "Agg")
     import tensorflow as tf
@@ -281,11 +339,15 @@ def train(code: Path, out: Path, settings: dict[str, int | float]) -> dict[str, 
     gp.split_length = settings["steps"]  # one segment of full BPTT, as published
     rec = Recorder(tf, out, settings)
     install_hooks(tf, rec, int(settings["seed"]))
+    if arrays is not None:
+        install_init(arrays)
     run_once.one_trial(seed=int(settings["seed"]), gp=gp, debug_mode=False)
     np.savez(out / "history.npz", **rec.history())
     import keras
     done = {"settings": settings, "authors_commit": git_commit(code), "code": str(code),
             "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+            "init_weights": None if init is None else {
+                "file": init.name, "sha256": hashlib.sha256(init.read_bytes()).hexdigest()},
             "python": platform.python_version(), "machine": platform.machine(),
             "processor": _cpu_model(), "host": platform.node(), "cpus": os.cpu_count(),
             "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -307,9 +369,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="dump folder (emptied first)")
     for name, default in DEFAULTS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, default=default)
+    p.add_argument("--init-weights", default=None,
+                   help="npz of the RNN's initial weights (with --init-from, their seed)")
     args = p.parse_args(argv)
+    init = Path(args.init_weights).resolve() if args.init_weights else None
     try:
         settings = check_settings({k: getattr(args, k) for k in DEFAULTS})
+        if bool(settings["init_from"]) != (init is not None):
+            raise SettingsError(f"--init-from {settings['init_from']} with --init-weights "
+                                f"{args.init_weights}; allowed: both or neither")
+        if init is not None:
+            read_init(init)
     except SettingsError as e:
         print(f"driver: error: {e}", file=sys.stderr)
         return 2
@@ -321,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for old in [*out.glob("snap-*.npz"), out / "history.npz", out / "done.json"]:
         old.unlink(missing_ok=True)
-    done = train(code, out, settings)
+    done = train(code, out, settings, init)
     print(f"done: {done['wall_seconds']:.0f} s, {done['seconds_per_epoch_median']:.2f} s/epoch")
     return 0
 

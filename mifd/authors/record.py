@@ -39,7 +39,7 @@ from .. import metrics
 from ..config import ConfigError
 from ..results.blobs import load_blob
 from ..results.store import atomic_write_json, code_version, default_roots, dump_blob, now
-from .driver import AUTHORS_COMMIT, HISTORY, SettingsError, check_settings
+from .driver import AUTHORS_COMMIT, DEFAULTS, HISTORY, LATER, SettingsError, check_settings
 
 #: the folder of the records under a committed root
 EXPERIMENT = "authors-wm"
@@ -158,12 +158,15 @@ def read_dump(folder: Path | str) -> dict[str, Any]:
 
 
 def record_key(settings: dict[str, Any], authors_commit: str) -> str:
-    """The record's folder name: ``seed<seed>-w<width>-e<epochs>-<hash>`` (hash of all the
-    settings and the authors' commit)."""
+    """The record's folder name: ``seed<seed>-w<width>-e<epochs>[-init<seed>]-<hash>`` (hash
+    of the settings and the authors' commit; a setting of :data:`~.driver.LATER` at its default
+    is left out, so a record made before it existed keeps its key)."""
     s = check_settings(settings)
-    blob = json.dumps({"settings": s, "authors_commit": authors_commit}, sort_keys=True)
+    keyed = {k: v for k, v in s.items() if not (k in LATER and v == LATER[k])}
+    blob = json.dumps({"settings": keyed, "authors_commit": authors_commit}, sort_keys=True)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
-    return f"seed{s['seed']}-w{s['width']}-e{s['epochs']}-{digest}"
+    init = f"-init{s['init_from']}" if s["init_from"] else ""
+    return f"seed{s['seed']}-w{s['width']}-e{s['epochs']}{init}-{digest}"
 
 
 def build_record(dump: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -183,7 +186,11 @@ def build_record(dump: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     meta = {"experiment": EXPERIMENT, "source": {
                 "repository": "cncs-fit/mio_rnn", "commit": done["authors_commit"],
                 "entry": "wm/run_once.py one_trial (as wm/run_multiple_trial.py calls it)"},
-            "settings": dict(done["settings"]), "wrapped": list(WRAPPED),
+            "settings": dict(done["settings"]), "wrapped": list(WRAPPED) + (
+                [f"set_model_for_task wrapped: the RNN's initial weights replaced by mifd's of "
+                 f"seed {done['settings']['init_from']}"] if done["settings"]["init_from"]
+                else []),
+            "init_weights": done.get("init_weights"),
             "run": {k: done.get(k) for k in ("tensorflow", "keras", "numpy", "python",
                                              "machine", "processor", "host", "cpus", "threads",
                                              "started", "finished", "wall_seconds",
@@ -225,12 +232,17 @@ def committed_root() -> Path:
 
 def load_records(root: Path | str | None = None, **settings: Any) -> list[dict[str, Any]]:
     """Every record under ``root`` (default: ``committed_root()``) whose settings include
-    ``settings`` (e.g. ``width=64, epochs=1000``), by seed; each result with its ``meta``."""
+    ``settings`` (e.g. ``width=64, epochs=1000``), by seed; each result with its ``meta``. A
+    setting not given is not filtered on, but ``init_from``: records started from their own
+    initial weights unless ``init_from`` is given (a seed, or ``None`` for every record)."""
     base = (Path(root) if root is not None else committed_root()) / EXPERIMENT
+    want = {"init_from": 0, **settings}
+    if want["init_from"] is None:
+        del want["init_from"]
     out = []
     for p in sorted(base.glob("*/result.bin")):
         meta = json.loads((p.parent / "meta.json").read_text())
-        if all(meta["settings"].get(k) == v for k, v in settings.items()):
+        if all(meta["settings"].get(k, DEFAULTS.get(k)) == v for k, v in want.items()):
             out.append({**load_blob(p), "meta": meta, "key": p.parent.name})
     return sorted(out, key=lambda r: r["seed"])
 

@@ -8,6 +8,8 @@ time, each with one thread (``OMP_NUM_THREADS``, TensorFlow's intra- and inter-o
 again from its beginning (the driver keeps no checkpoint). Each finished seed's record is
 written to ``results/committed/authors-wm`` at once (:func:`mifd.authors.record.write_record`)
 and, with ``--git-commit``, committed to git (its folder only) before the next one starts.
+With ``--init-from ours`` each seed starts from mifd's initial weights of the same seed
+(:mod:`mifd.authors.initial`; its records are kept apart: ``load_records(init_from=seed)``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 from ..config import ConfigError
 from ..results.jobs import run_processes
-from . import driver, record
+from . import driver, initial, record
 
 #: how to get what the harness runs (printed where it is missing)
 SETUP = ("git clone https://github.com/cncs-fit/mio_rnn ~/mio_rnn && "
@@ -32,6 +34,8 @@ SETUP = ("git clone https://github.com/cncs-fit/mio_rnn ~/mio_rnn && "
          "python3.11 -m venv ~/.venv-tf && ~/.venv-tf/bin/pip install tensorflow-cpu==2.15.1 "
          "matplotlib scikit-learn scipy")
 DEFAULT_PYTHON = "~/.venv-tf/bin/python"
+#: where a seed's initial weights come from (``--init-from``)
+INITS = ("theirs", "ours")
 DEFAULT_CODE = "~/mio_rnn"
 
 
@@ -91,17 +95,19 @@ def environment() -> dict[str, str]:
             "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
 
-def driver_command(authors: Authors, out: Path, settings: dict[str, int | float]) -> list[str]:
-    """``nice -n 19 PYTHON OUT/driver.py --code CODE --out OUT --<setting> <value> …``: a copy
-    of the driver in the dump folder (TensorFlow's autograph reads a function's source from its
-    file, so an edit of the checkout during a run must not reach the running one)."""
+def driver_command(authors: Authors, out: Path, settings: dict[str, int | float],
+                   init: Path | None = None) -> list[str]:
+    """``nice -n 19 PYTHON OUT/driver.py --code CODE --out OUT --<setting> <value> …
+    [--init-weights INIT]``: a copy of the driver in the dump folder (TensorFlow's autograph
+    reads a function's source from its file, so an edit of the checkout during a run must not
+    reach the running one)."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(driver.__file__, out / "driver.py")
     cmd = ["nice", "-n", "19", str(authors.python), str(out / "driver.py"),
            "--code", str(authors.code), "--out", str(out)]
     for k, v in driver.check_settings(settings).items():
         cmd += ["--" + k.replace("_", "-"), repr(v) if isinstance(v, float) else str(v)]
-    return cmd
+    return cmd + (["--init-weights", str(init)] if init is not None else [])
 
 
 def git_commit_record(entry: Path, message: str, tries: int = 20) -> None:
@@ -130,10 +136,27 @@ class Plan:
     settings: dict[str, int | float]
     work: Path
     root: Path
+    #: where each seed's initial weights come from: ``"theirs"`` (their initializers) or
+    #: ``"ours"`` (mifd's of the same seed, :func:`mifd.authors.initial.ours`)
+    init: str = "theirs"
+
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ConfigError(f"parameter '--init-from': got {self.init!r}; allowed: "
+                              f"{', '.join(INITS)}")
 
     def of(self, seed: int) -> dict[str, int | float]:
         """The settings of ``seed``."""
-        return driver.check_settings({**self.settings, "seed": seed})
+        return driver.check_settings({**self.settings, "seed": seed,
+                                      "init_from": seed if self.init == "ours" else 0})
+
+    def init_file(self, seed: int, out: Path) -> Path | None:
+        """The ``--init-weights`` file of ``seed`` in its dump folder ``out`` (written here),
+        or None for their own initial weights."""
+        s = self.of(seed)
+        if not s["init_from"]:
+            return None
+        return initial.write(out / "init.npz", initial.ours(int(s["init_from"])))
 
     def key(self, seed: int, commit: str) -> str:
         """The record key of ``seed`` (:func:`mifd.authors.record.record_key`)."""
@@ -161,7 +184,8 @@ def run_seeds(plan: Plan, authors: Authors, parallel: int = 2, git: bool = False
         out = plan.work / plan.key(seed, commit)
         out.mkdir(parents=True, exist_ok=True)
         log = open(out / "driver.log", "w")
-        proc = subprocess.Popen(driver_command(authors, out, plan.of(seed)),
+        cmd = driver_command(authors, out, plan.of(seed), plan.init_file(seed, out))
+        proc = subprocess.Popen(cmd,
                                 env=environment(), stdout=log, stderr=subprocess.STDOUT)
         report(f"started   seed {seed} -> {out}")
         return proc, log, f"seed {seed}"
@@ -173,8 +197,9 @@ def run_seeds(plan: Plan, authors: Authors, parallel: int = 2, git: bool = False
             record.audit_record(entry, audit_profile)
         if git:
             s = plan.of(seed)
+            origin = f", from mifd's initial weights of seed {seed}" if s["init_from"] else ""
             git_commit_record(entry, f"the authors' wm code, seed {seed}, critic width "
-                                     f"{s['width']}, {s['epochs']} epochs (issue 39)")
+                                     f"{s['width']}, {s['epochs']} epochs{origin} (issue 39)")
         if not keep_dumps:
             for p in out.glob("snap-*.npz"):
                 p.unlink()
@@ -194,6 +219,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", default=driver.DEFAULTS["epochs"])
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help=f"another driver setting ({', '.join(driver.DEFAULTS)})")
+    r.add_argument("--init-from", default="theirs", choices=INITS,
+                   help="initial weights: their initializers or mifd's of the same seed")
     r.add_argument("--parallel", default="2", help="processes at a time (one per core)")
     r.add_argument("--python", default=None, help=f"TensorFlow Python ({DEFAULT_PYTHON})")
     r.add_argument("--code", default=None, help=f"the authors' checkout ({DEFAULT_CODE})")
@@ -228,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             record.audit_missing(args.root)
             return 0
         if args.command == "list":
-            for r in record.load_records(args.root):
+            for r in record.load_records(args.root, init_from=None):
                 print(f"{r['key']}  Q_cor {r['snaps']['Q_cor'][-1]:.3f}  "
                       f"D_cor {r['snaps']['D_cor'][-1]:.3f}  Q_str {r['snaps']['Q_str'][-1]:.3f}")
             return 0
@@ -243,14 +270,15 @@ def _run(args: argparse.Namespace) -> int:
     sets = dict(s.split("=", 1) for s in args.sets if "=" in s)
     if len(sets) != len(args.sets):
         raise ConfigError(f"parameter '--set': got {args.sets!r}; allowed: KEY=VALUE")
-    if "seed" in sets:
-        raise ConfigError("parameter '--set': got 'seed'; allowed: the seeds go in --seeds")
+    for name, where in (("seed", "the seeds go in --seeds"), ("init_from", "--init-from")):
+        if name in sets:
+            raise ConfigError(f"parameter '--set': got {name!r}; allowed: {where}")
     settings = driver.check_settings({**sets, "width": args.width, "epochs": args.epochs})
     if not str(args.parallel).isdigit() or int(args.parallel) < 1:
         raise ConfigError(f"parameter '--parallel': got {args.parallel!r}; allowed: an "
                           "integer >= 1")
     root = Path(args.root) if args.root else record.committed_root()
-    plan = Plan(parse_seeds(args.seeds), settings, Path(args.work), root)
+    plan = Plan(parse_seeds(args.seeds), settings, Path(args.work), root, args.init_from)
     failed = run_seeds(plan, Authors.find(args.python, args.code), int(args.parallel),
                        git=args.git_commit, keep_dumps=args.keep_dumps,
                        allow_other_commit=args.allow_other_commit)
