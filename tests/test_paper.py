@@ -275,7 +275,9 @@ def test_peaks_find_the_rise_then_fall():
     assert t["final / peak"].iloc[0] == pytest.approx(0.1) and math.isnan(t["final / peak"].iloc[-1])
     s2 = timing.decline_summary(res, "mi", ("Q_cor",))
     assert "Q_cor: 2 of 5 trials fell more than 25% below their peak" in s2
-    assert "median peak at epoch 0 of 900" in s2
+    assert "median peak at epoch 0 of 900" in s2 and "nan" not in s2
+    flat = {**res, "snaps": {"Q_cor": np.zeros_like(s)}}  # no positive peak at all
+    assert "no trial with a positive peak)" in timing.decline_summary(flat, "mi", ("Q_cor",))
 
 
 def test_a_paired_effect_is_stated_with_its_test_and_its_limit():

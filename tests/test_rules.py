@@ -196,7 +196,7 @@ def test_timing_silenced_and_summary_rules_on_hand_built_tables():
     assert paper_claims._timing_verdict(t, "X", "Y")[1] == "not testable (n = 0)"
     never = t.assign(**{"functional never rises": [0, 0, 0], "structural never rises": [0, 2, 0]})
     assert paper_claims._timing_verdict(never, "D_cor", "D_in")[0].endswith(
-        "; 2 structural curve(s) never rise")
+        "; 2 structural curves never rise")
     assert "never" not in paper_claims._timing_verdict(never, "Q_cor", "Q_str")[0]
     table = pd.DataFrame([
         {"section": "s", "claim": "a", "where": "book, cpu, n = 4", "verdict": "reproduced"},

@@ -79,7 +79,8 @@ def test_committed_shards_are_found_and_combined(runs, tmp_path):
     finally:
         exp.profiles["smoke"] = saved
     assert got is not None and got.config.trials == 3 and got.config.seed == 1001
-    assert "2 shard(s)" in shards.describe(got)
+    assert "in 2 shards: seeds 1001–1002 (" in shards.describe(got)
+    assert ", seed 1003 (" in shards.describe(got)  # a one-trial shard: one seed
 
 
 def test_precision_effect_pairs_trials_by_seed(runs, tmp_path):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import reported
+from .formatting import agree
 from .wm_answer import band_floor
 
 #: the statistics network's width of the comparison (the ``book`` profile's)
@@ -142,7 +143,8 @@ def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "
         k = int((d["1000"] >= keep * d["peak"]).sum())
         band = int((d["1000"] >= band_floor(paper)).sum())
         parts.append(f"{name} (n = {len(d)}): mean {metric} {d['300'].mean():.3f} at epoch 300, "
-                     f"{d['1000'].mean():.3f} at epoch 1000; {k} of {len(d)} trials keep ≥ "
+                     f"{d['1000'].mean():.3f} at epoch 1000; {k} of {len(d)} trials "
+                     f"{agree(k, 'keeps', 'keep')} ≥ "
                      f"{keep:.0%} of their peak, {band} end at or above the paper's band "
                      f"(≥ {band_floor(paper):.3f})")
     text = "; ".join(parts) + "."
@@ -153,14 +155,7 @@ def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "
             text += (f" {what}, ours against theirs: {b.min():.3f}–{b.max():.3f} against "
                      f"{a.min():.3f}–{a.max():.3f}, median {np.median(b):.3f} against "
                      f"{np.median(a):.3f}")
-            if min(a.size, b.size) >= MIN_SAMPLE:
-                from scipy import stats
-                p = float(stats.mannwhitneyu(b, a).pvalue)
-                shown = ("a difference shown" if p < 0.05 else
-                         f"no difference shown at n = {b.size} and {a.size}")
-                text += f" (Mann–Whitney p = {p:.2g}: {shown})."
-            else:
-                text += f" (not testable at n = {b.size} and {a.size})."
+            text += f" ({two_samples(b, a)})."
         text += (" A seed labels a run on each side, but the two codes draw their initial "
                  "weights and noise differently from it, so the comparison is between two "
                  "samples, not pairs.")
@@ -201,31 +196,46 @@ def silenced_sentence(theirs: Sequence[dict[str, Any]], ours: Any = None) -> str
     return text + "."
 
 
-def short_answer(theirs: Sequence[dict[str, Any]], ours: tuple[str, str] | None = None,
+def two_samples(ours: np.ndarray, theirs: np.ndarray) -> str:
+    """``"Mann–Whitney p = …: a difference shown"`` (or ``no difference shown at n = …``) of
+    our trials' values against theirs, as two samples (a seed does not pair trials across the
+    codes); ``"not testable at n = …"`` below :data:`MIN_SAMPLE` on either side."""
+    from scipy import stats
+    from . import rules
+    if min(ours.size, theirs.size) < MIN_SAMPLE:
+        return f"not testable at n = {ours.size} and {theirs.size}"
+    p = float(stats.mannwhitneyu(ours, theirs).pvalue)
+    return (f"Mann–Whitney p = {p:.2g}: " + ("a difference shown" if p < rules.ALPHA else
+                                             f"no difference shown at n = {ours.size} and "
+                                             f"{theirs.size}"))
+
+
+def short_answer(theirs: Sequence[dict[str, Any]], ours: Any = None,
                  metric: str = "Q_cor") -> str:
     """One sentence for the landing page: the functional modules of the authors' own code
-    (:func:`committed_theirs`) — the mean at epoch 300 and at the end, how many trials end in the
-    paper's band and keep their modules (≥ :data:`mifd.paper.persistence.KEEP` of their peak,
-    :func:`mifd.paper.persistence.kept`) — and, given
-    ``ours`` (our run's words by :func:`mifd.paper.wm_answer.course_words`), whether their course
-    reads the same by the same rules; ``""`` before the first record."""
-    from . import persistence
-    from .wm_answer import course_words
-    df = table(theirs, None, metric)
+    (:func:`committed_theirs`) — the mean at epoch 300 and at epoch 1000 and how many trials
+    end in the paper's band — and, given ``ours`` (our run at exactly their settings,
+    :func:`committed_ours`), the same of ours and whether the two codes' values at epoch 1000
+    differ (:func:`two_samples`); ``""`` before the first record."""
+    df = table(theirs, ours, metric)
     if df.empty or ("theirs", f"{AT[-1]}") not in df:
         return ""
-    d = df["theirs"].dropna()
-    end = d[f"{AT[-1]}"]
-    kept = int(persistence.kept(np.vstack([d["peak"], end])).sum())  # peak, then the end
-    band = int((end >= band_floor(reported.WM["mi"][metric])).sum())
-    c = {"early": float(d[f"{AT[0]}"].mean()), "kept": kept, "n": len(d)}
-    words = course_words(c, reported.WM["mi"][metric])
-    how = ("" if ours is None else " does the same:" if words == tuple(ours) else
-           " reads otherwise by the same rules:")
-    return (f"The authors' own code (critic {WIDTH} wide, {len(d)} seeds){how or ':'} "
-            f"{c['early']:.2f} at epoch {AT[0]}, {end.mean():.3f} at epoch {AT[-1]}; {band} of "
-            f"{len(d)} end in the band, {kept} keep{'s its' if kept == 1 else ' their'} "
-            "modules.")
+    floor = band_floor(reported.WM["mi"][metric])
+    words = {}
+    for side in ("theirs", "ours"):
+        if (side, f"{AT[-1]}") in df:
+            d = df[side].dropna()
+            words[side] = (len(d), float(d[f"{AT[0]}"].mean()), d[f"{AT[-1]}"].to_numpy(),
+                           int((d[f"{AT[-1]}"] >= floor).sum()))
+    n, early, end, band = words["theirs"]
+    text = (f"The authors' own code ({n} seeds; critic {WIDTH} wide on every sequence and "
+            f"sample per SM step): {early:.2f} at epoch {AT[0]}, {end.mean():.3f} at epoch "
+            f"{AT[-1]}, {band} of {n} end in the band")
+    if "ours" in words:
+        n2, early2, end2, band2 = words["ours"]
+        text += (f"; ours at exactly these settings ({n2} seeds): {early2:.2f} and "
+                 f"{end2.mean():.3f}, {band2} of {n2} ({two_samples(end2, end)})")
+    return text + "."
 
 
 def figure(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",

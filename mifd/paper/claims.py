@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from . import reported, rules, scale
+from .formatting import agree
 from . import separation as separation_section
 from . import wm as wm_section
 from .options import named_differences
@@ -55,8 +56,9 @@ def _timing_verdict(table: pd.DataFrame, functional: str, structural: str) -> tu
     n, first, p = int(r["trials with both onsets"]), int(r["functional first"]), \
         r["Wilcoxon p (functional first)"]
     ours = f"{first}/{n} trials functional first; Wilcoxon p = {p:.2g}" if n else "no onsets"
-    never = [f"{int(r[f'{k} never rises'])} {k} curve(s) never rise" for k in
-             ("functional", "structural") if r.get(f"{k} never rises", 0)]
+    never = [f"{int(r[f'{k} never rises'])} {k} "
+             f"{agree(r[f'{k} never rises'], 'curve never rises', 'curves never rise')}"
+             for k in ("functional", "structural") if r.get(f"{k} never rises", 0)]
     if never:  # no onset (mifd.paper.timing.ONSET_RULE): left out of the test, counted
         ours += "; " + ", ".join(never)
     return ours, rules.timing_verdict(n, first, p)

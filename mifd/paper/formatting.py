@@ -24,3 +24,9 @@ def fmt(m: float, s: float, n: int, digits: int = 3) -> str:
     if not np.isfinite(s):
         return f"{m:.{digits}f} (n={n})"
     return f"{m:.{digits}f} ± {s:.{digits}f} (n={n})"
+
+
+def agree(k: int, one: str, many: str) -> str:
+    """The verb phrase that agrees with a count ``k``: ``one`` for 1, ``many`` otherwise (``"1
+    keeps its modules"``, ``"3 keep their modules"``, ``"1 of 10 trials keeps"``)."""
+    return one if int(k) == 1 else many

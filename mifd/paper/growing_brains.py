@@ -285,7 +285,9 @@ def _gauss_questions(rr: Any, keep: dict[str, np.ndarray], text: str) -> list[di
         out.append({"question": q, "answer": _answer(c, what, yes, no),
                     "ours": (f"{metric} {np.nanmean(g):.3f} with the penalty against "
                              f"{np.nanmean(o):.3f} without " if g.size and o.size else "")
-                    + f"(n = {g.size} and {o.size}, one-sided Welch p = {c['welch_p']:.2g}); "
+                    + (f"(n = {g.size} and {o.size}, one-sided Welch p = {c['welch_p']:.2g}); "
+                       if np.isfinite(c["welch_p"]) else
+                       f"(not testable at n = {g.size} and {o.size}); ")
                     + scope,
                     "rule": f"one-sided Welch p < {rules.ALPHA}, the penalized networks against "
                             "every other network of the run"

@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from ..experiments.base import Layout
+from .formatting import agree
 
 #: a trial *keeps* its modules when its final value is at least this fraction of its peak
 #: (the issue's definition: "how many trials keep ≥ 75% of their peak")
@@ -191,8 +192,8 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
         start = at_epoch(ep, v, EPOCHS[0]).mean()
         end = v[-1].mean()
         s = (f"**{label}** (n = {v.shape[1]}): mean {metric} {start:.3f} at epoch {EPOCHS[0]}, "
-             f"{end:.3f} at epoch {int(ep[-1])}; {int(k.sum())} of {k.size} trials keep ≥ "
-             f"{KEEP:.0%} of their peak")
+             f"{end:.3f} at epoch {int(ep[-1])}; {int(k.sum())} of {k.size} trials "
+             f"{agree(k.sum(), 'keeps', 'keep')} ≥ {KEEP:.0%} of their peak")
         if label != reference and reference in runs:
             t = paired(rr, runs[reference], metric, int(ep[-1]), condition)
             shown = t["p"] < ALPHA if np.isfinite(t["p"]) else False

@@ -107,10 +107,12 @@ def decline_summary(res: Mapping[str, Any], condition: str, metrics: Sequence[st
     last = int(np.asarray(res["snap_epochs"])[-1])
     out = []
     for m, g in t.groupby("metric", sort=False):
+        ratio = g["final / peak"].dropna()  # NaN where a trial has no positive peak
         out.append(f"{m}: {int(g['declined'].sum())} of {len(g)} trials fell more than "
                    f"{DECLINE:.0%} below their peak (median peak at epoch "
-                   f"{g['peak epoch'].median():.0f} of {last}; median final / peak "
-                   f"{g['final / peak'].median():.2f})")
+                   f"{g['peak epoch'].median():.0f} of {last}; "
+                   + (f"median final / peak {ratio.median():.2f})" if len(ratio) else
+                      "no trial with a positive peak)"))
     return (f"{where + ' — ' if where else ''}{condition}: " + "; ".join(out) + ".")
 
 

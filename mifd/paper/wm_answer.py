@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import reported, rules
+from .formatting import agree
 from .wm import (STALE_LABEL, audit_summary, correlation_point, gpu_is_stale, paper_table)
 
 
@@ -82,8 +83,9 @@ def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q
             f"{paper.mean:.2f} ± {paper.sd:.2f} at the end of training) and {stays}: "
             f"{c['end']:.3f} ± {c['end_sd']:.3f} at the end (by the book's rules: "
             f"<em>{verdict}</em>); {c['band']} of {c['n']} trials "
-            f"end in the paper's band or above, {c['kept']} keep ≥ {persistence.KEEP:.0%} of "
-            f"their peak (the <code>{rr.profile}</code> run{critic_reduction(rr.config)}).")
+            f"end in the paper's band or above, {c['kept']} "
+            f"{agree(c['kept'], 'keeps', 'keep')} ≥ {persistence.KEEP:.0%} of their peak "
+            f"(the <code>{rr.profile}</code> run{critic_reduction(rr.config)}).")
     if theirs:
         text += " " + theirs
     if gpu is not None and "mi" in gpu.config.conditions and not gpu_is_stale(gpu_label):
@@ -118,7 +120,7 @@ def course_sentence(rr: Any, label: str, metric: str = "Q_cor") -> str:
     return (f"{label} ({c['n']} trials): {c['early']:.2f} at epoch {persistence.EPOCHS[0]}, "
             f"{c['end']:.3f} ± {c['end_sd']:.3f} at the end of training; {c['band']} of "
             f"{c['n']} end in the paper's band or above, {c['kept']} "
-            f"keep{'s' if c['kept'] == 1 else ''} their modules.")
+            f"{agree(c['kept'], 'keeps its', 'keep their')} modules.")
 
 
 def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
@@ -206,7 +208,8 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
             f"{paper.sd:.2f} at the end of training; at the end of training the mean is "
             f"{c['end']:.3f} ± {c['end_sd']:.3f}: {c['band']} of {c['n']} trials end in the "
             f"paper's band or above (≥ {band_floor(paper):.3f}), "
-            f"{c['kept']} keep ≥ {persistence.KEEP:.0%} of their peak.")
+            f"{c['kept']} {agree(c['kept'], 'keeps', 'keep')} ≥ {persistence.KEEP:.0%} of "
+            "their peak.")
     for label, other in persistence.placement_pair(screen or {}, rr).items():
         text += " With " + course_sentence(other, label, metric)  # the other ε placement
     hidden = dependence.headline(rr)
@@ -248,7 +251,8 @@ def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
     counts = counts.reindex([v for v in rules.VERDICTS if v in counts.index])
     points = [answer_point(rr, metric),
               f"Of the {len(judged)} numbers the paper gives for this run: "
-              + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
+              + ", ".join(f"{n} {'differ' if v == 'differs' and n != 1 else v}"
+                          for v, n in counts.items()) + "."]
     point = correlation_point(rr) if "mi" in rr.config.conditions else ""
     if point:
         points.append(point)

@@ -112,11 +112,13 @@ def describe(rr: RunResult) -> str:
         return rr.describe() + describe_reproduction(
             rr.meta, get_experiment(rr.experiment).code_hash())
     m = rr.meta.get("machine", {})
-    parts = ", ".join(f"seeds {s['seed']}–{s['seed'] + s['trials'] - 1} ({s['key']}, "
-                      f"{s['wall_seconds']:.0f} s)" for s in shards)
+    parts = ", ".join((f"seeds {s['seed']}–{s['seed'] + s['trials'] - 1}" if s["trials"] > 1
+                       else f"seed {s['seed']}") + f" ({s['key']}, {s['wall_seconds']:.0f} s)"
+                      for s in shards)
     commits = sorted({(s.get("git_commit") or "?")[:10] for s in shards})
     return (f"{rr.experiment} [profile {rr.profile}] loaded from the committed results: "
-            f"{rr.config.trials} trials per condition in {len(shards)} shard(s): {parts}; "
+            f"{rr.config.trials} trials per condition in {len(shards)} "
+            f"shard{'s' if len(shards) != 1 else ''}: {parts}; "
             f"device {m.get('gpu') or m.get('device', '?')}, mifd "
             f"{rr.meta.get('code', {}).get('mifd', '?')} ({', '.join(commits)}), "
             f"sm_precision {rr.config.sm_precision}, last finished {rr.meta.get('finished')}")
