@@ -208,6 +208,19 @@ def test_dependence_verdict():
     assert rules.dependence_verdict(with_mi, without, [0.0] * 4, [0.5] * 4) == "reduced"
 
 
+def test_the_mine_page_names_its_reductions_of_the_paper_setting():
+    import mifd
+    from mifd.paper.mine_benchmark import setting_words
+    exp = mifd.get_experiment("mine-gaussian")
+    assert setting_words(exp.config("paper")) == "the paper's setting"
+    book = setting_words(exp.config("book", {"ps_samples": 4096, "ps_width": 128,
+                                             "ps_steps": 300}))
+    assert book == ("the paper's dimensions (20 + 20), with 4,096 of its 40,000 samples, a "
+                    "critic 128 of 512 units wide and 300 of its 2,000 critic steps")
+    assert setting_words(exp.config("paper", {"ps_width": 64})) == \
+        "the paper's dimensions (20 + 20), with a critic 64 of 512 units wide"
+
+
 def test_mine_benchmark_checks_on_hand_built_trials():
     from mifd.paper import mine_benchmark
     cfg = SimpleNamespace(stages=(2.0, 10.0), batch=64)

@@ -140,6 +140,18 @@ def test_the_chapter_tables_and_questions_come_from_the_run(runs):
     same = P.against_wm(pen, wm)
     assert same["trials"] == 2 and same["epochs"] == 4 and same["task"] == 0 and same["mi"] == 0
     assert P.against_wm(pen, wm, "gaussian=0.1")["task"] > 0
+    assert P.against_wm_sentence(pen, wm).endswith(": the same computation.")
+    other = P.against_wm_sentence(pen, wm, "gaussian=0.1")
+    assert "not the same computation (the runs' named settings agree)" in other
+    # a wm run of another ε placement: named, both sides
+    import copy
+    import dataclasses as dc
+    flipped = copy.copy(wm)
+    flipped.config = dc.replace(
+        wm.config, rmsprop_eps="outside" if wm.config.rmsprop_eps == "inside" else "inside")
+    t = P.against_wm_sentence(pen, flipped, "gaussian=0.1")
+    assert f"RMSprop ε {pen.config.rmsprop_eps} √ here, RMSprop ε " \
+           f"{flipped.config.rmsprop_eps} √ there." in t
     dose = P.dose_response(pen)
     # λ = 0 is the no-penalty trials, shared by both methods
     for method in ("mine", "gaussian"):

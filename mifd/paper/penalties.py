@@ -280,6 +280,29 @@ def against_wm(rr: Any, wm: Any, condition: str = "mine=0.1") -> dict[str, Any]:
     return {"trials": int(n), "epochs": int(E), **diff}
 
 
+def against_wm_sentence(rr: Any, wm: Any, condition: str = "mine=0.1") -> str:
+    """What :func:`against_wm` found, in words: the same computation (every difference 0),
+    or not — and then the named settings (:func:`mifd.paper.options.named_differences`) in
+    which the two runs differ, where they do."""
+    from .options import NAMED_SETTINGS
+    same = against_wm(rr, wm, condition)
+    if not same["trials"]:
+        return (f"The `{condition}` trials and the working-memory run's MI trials share no "
+                "seeds here: not compared.")
+    head = (f"`{condition}` against the working-memory run's MI trials of the same seeds "
+            f"({same['trials']} trials, {same['epochs']} epochs): largest |difference| of the "
+            f"task loss {same['task']:.3g}, of the DV {same['mi']:.3g}")
+    if same["task"] == 0 and same["mi"] == 0:
+        return head + ": the same computation."
+    differ = [f"{NAMED_SETTINGS[f](getattr(rr.config, f))} here, "
+              f"{NAMED_SETTINGS[f](getattr(wm.config, f))} there"
+              for f in NAMED_SETTINGS if hasattr(rr.config, f) and hasattr(wm.config, f)
+              and getattr(rr.config, f) != getattr(wm.config, f)]
+    return head + (": not the same computation — the two runs differ in "
+                   + "; ".join(differ) + "." if differ else
+                   ": not the same computation (the runs' named settings agree).")
+
+
 def findings(rr: Any) -> str:
     """The page's takeaway (Markdown): the answers of :func:`questions`, one line per kind."""
     qs = questions(rr)
