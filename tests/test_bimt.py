@@ -1,6 +1,7 @@
 """BIMT's wiring cost and swaps: swaps keep the network's function, the vectorized cost change
 of every swap equals the cost recomputed after it, A = 0 is plain L1, planted blocks survive."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +171,20 @@ def test_swap_step_swaps_only_the_selected_trials():
     assert change[0] == 0 and torch.equal(m.W_rec[0], W0[0])  # trial 0 left as it was
     torch.testing.assert_close(change[1], full[1])  # trial 1 as without a selection
     torch.testing.assert_close(m.W_rec[1], free.W_rec[1])
+
+
+def test_the_timing_answer_is_not_testable_where_no_result_could_reject(monkeypatch):
+    """Three and four networks: the exact rank test cannot go below 2/35, so the answer is
+    'not testable', not 'no change detected'; with five and five it can, and reads the test."""
+    from mifd.paper import bimt as B
+    lags = {"mi_bimt": np.array([-60.0, -40, -80]), "bimt": np.array([60.0, 40, 80, 20])}
+    monkeypatch.setattr(B, "_lags", lambda rr, cond, pair, mask: lags[cond])
+    answer, numbers = B._timing_answer(None, {"mi_bimt": None, "bimt": None})
+    assert answer == "not testable (n = 3 and 4)"
+    assert "median lag -60 steps with MI against +50 without" in numbers
+    assert "the smallest p these n can give is 0.057" in numbers
+    lags.update(mi_bimt=np.arange(5.0), bimt=np.arange(5.0) + 0.5)
+    answer, numbers = B._timing_answer(None, {"mi_bimt": None, "bimt": None})
+    assert answer == "no change detected" and "smallest p" not in numbers
+    lags.update(bimt=np.arange(5.0) + 100)
+    assert B._timing_answer(None, {"mi_bimt": None, "bimt": None})[0] == "changed"

@@ -311,3 +311,18 @@ def test_rival_verdict_on_hand_built_trials():
     noisy = [0.0, 2.0, 0.2, 1.8, 1.0, 1.0]
     assert rules.rival_verdict(noisy, ref, base) == "not testable (n = 6)"
     assert rules.rival_verdict([1.0], ref, base) == "not testable (n = 1)"
+
+
+def test_a_rank_test_too_small_to_reject_is_not_testable():
+    """The floor is the exact Mann–Whitney p of two fully separated samples (scipy's exact
+    method); at n = 3 and 4 it is 2/35 > 0.05, so no result there can read 'no change'."""
+    from scipy import stats
+    from mifd.paper import rules
+    for n1, n2 in ((3, 4), (4, 4), (2, 6), (5, 5)):
+        a, b = np.arange(n1), np.arange(n1, n1 + n2)
+        exact = stats.mannwhitneyu(a, b, method="exact").pvalue
+        assert rules.rank_test_floor(n1, n2) == pytest.approx(exact)
+        one = stats.mannwhitneyu(a, b, method="exact", alternative="less").pvalue
+        assert rules.rank_test_floor(n1, n2, two_sided=False) == pytest.approx(one)
+    assert rules.rank_test_floor(3, 4) > rules.ALPHA > rules.rank_test_floor(4, 4)
+    assert rules.rank_test_floor(0, 5) == 1.0

@@ -110,9 +110,13 @@ def _timing_answer(rr: Any, masks: dict[str, np.ndarray]) -> tuple[str, str]:
                 f"too few networks that solve the task with both onsets ({a.size} with MI, "
                 f"{b.size} without)")
     p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    two = "changed" if np.isfinite(p) and p < rules.ALPHA else "no change detected"
-    return two, (f"median lag {np.median(a):+.0f} with MI against {np.median(b):+.0f} without "
-                 f"(n = {a.size} and {b.size}, Mann–Whitney p = {p:.2g})")
+    floor = rules.rank_test_floor(a.size, b.size)
+    two = ("changed" if np.isfinite(p) and p < rules.ALPHA else "no change detected"
+           if floor < rules.ALPHA else f"not testable (n = {a.size} and {b.size})")
+    return two, (f"median lag {np.median(a):+.0f} steps with MI against {np.median(b):+.0f} "
+                 f"without (n = {a.size} and {b.size}, Mann–Whitney p = {p:.2g}"
+                 + (f"; the smallest p these n can give is {floor:.2g}" if floor >= rules.ALPHA
+                    else "") + ")")
 
 
 def _mean(x: np.ndarray) -> str:

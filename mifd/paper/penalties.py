@@ -303,6 +303,12 @@ def against_wm_sentence(rr: Any, wm: Any, condition: str = "mine=0.1") -> str:
                    ": not the same computation (the runs' named settings agree).")
 
 
+def _span(values: list[float]) -> str:
+    """``"9%–11%"``, or ``"9%"`` where the range rounds to one value."""
+    lo, hi = f"{min(values):.0%}", f"{max(values):.0%}"
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
 def findings(rr: Any) -> str:
     """The page's takeaway (Markdown): the answers of :func:`questions`, one line per kind."""
     qs = questions(rr)
@@ -313,13 +319,19 @@ def findings(rr: Any) -> str:
     col = "fraction of the critic's"
     fr = [c.loc[f"{m} penalty (forward)", col] for m in CRITIC_FREE
           if f"{m} penalty (forward)" in c.index]
+    fk = [c.loc[i, col] for i in c.index if "/K" in i and i.startswith("gaussian/")]
+    ft = [c.loc[i, col] for i in c.index if "/K" in i and i.startswith("gaussian_tc/")]
     name = lambda q: q["question"].split(" (")[0].removeprefix("Does the ")  # noqa: E731
     out = []
     if riv:
         out.append("**Against MINE at matched strength** (functional separation D_cor): "
                    + "; ".join(f"{name(q)}: {q['answer']}" for q in riv)
-                   + (f". A critic-free penalty costs {min(fr):.0%}–{max(fr):.0%} of the "
-                      "statistics network's time." if fr else "."))
+                   + (f". A critic-free penalty between the two groups costs "
+                      f"{_span(fr)} of the statistics network's time" if fr
+                      else "")
+                   + (f"; the Gaussian penalty summed over the pairs of k = 3 or 4 groups "
+                      f"{_span(fk)} (their total correlation {_span(ft)})." if fk and ft
+                      else "."))
     if tr:
         out.append("**Dose-response**: " + "; ".join(
             f"{q['question'].split('under ')[-1].rstrip('?')}: {q['answer']}" for q in tr) + ".")

@@ -123,6 +123,16 @@ def not_testable(n: int) -> str:
     return f"not testable (n = {n})"
 
 
+def rank_test_floor(n1: int, n2: int, two_sided: bool = True) -> float:
+    """The smallest p-value an exact Mann–Whitney test of samples of ``n1`` and ``n2`` can give
+    (no ties: the most extreme of the C(n1 + n2, n1) rank arrangements, counted twice when
+    two-sided). Where it is not below :data:`ALPHA` the test can never detect a difference:
+    its result is *not testable*, not *no difference*."""
+    if min(n1, n2) < 1:
+        return 1.0
+    return min(1.0, (2.0 if two_sided else 1.0) / math.comb(int(n1) + int(n2), int(n1)))
+
+
 def _welch(ours: np.ndarray, mean: float, sd: float | None, n: int) -> tuple[float, float, float]:
     """Our mean minus the paper's, its standard error and Welch's degrees of freedom (the paper's
     mean taken as exact when it gives no sd)."""

@@ -147,8 +147,9 @@ def findings(rr: Any, main: str = "mi_l2") -> str:
     return (f"With MI minimization each group of the GRU comes to carry one system: the "
             f"communities found in the units' correlations match the two groups (NMI "
             f"{_mean(rr, main, 'NMI'):.2f} with MI + L2, {_mean(rr, base, 'NMI'):.2f} without MI). "
-            f"The weights follow far less: Q_str {_mean(rr, main, 'Q_str'):.3f} at the paper's "
-            f"condition; the most structural MI condition ({best}) reaches "
+            f"The weights follow far less: Q_str {_mean(rr, main, 'Q_str'):.3f} at the code's "
+            f"L2 weight ({rr.config.l2:g}; which weight gave the paper's rows is not known); "
+            f"the most structural MI condition ({best}) reaches "
             f"{_mean(rr, best, 'Q_str'):.3f}, with NMI {_mean(rr, best, 'NMI'):.2f}.\n\n"
             f"*Scale*: {scale_note(rr)}.")
 
@@ -171,7 +172,8 @@ def summary_points(rr: Any, main: str = "mi_l2") -> list[str]:
         f"{_mean(rr, base, 'R2'):.2f} without MI; D_cor {_mean(rr, main, 'D_cor'):.3f} against "
         f"{_mean(rr, base, 'D_cor'):.3f}; community NMI {_mean(rr, main, 'NMI'):.2f} against "
         f"{_mean(rr, base, 'NMI'):.2f}.",
-        f"Structure {'follows' if follows else 'barely follows'} at the paper's L2 weight: "
+        f"Structure {'follows' if follows else 'barely follows'} at the code's L2 weight "
+        f"({rr.config.l2:g}): "
         f"Q_str {_mean(rr, main, 'Q_str'):.3f}, "
         f"D_out {_mean(rr, main, 'D_out'):.3f} (without MI {_mean(rr, base, 'Q_str'):.3f} and "
         f"{_mean(rr, base, 'D_out'):.3f}); the L2 sweep above shows what a stronger weight does.",
