@@ -46,6 +46,11 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
     "λ_I = 0.12": ({"lambda_mi": 0.12}, ((1001, 10),)),
     "critic 256 wide on 16 384 samples": ({"sm_width": 256, "sm_samples": 16384},
                                           ((1001, 10),)),
+    # the critic's data as in the authors' harness runs (and theirs): every sample of every
+    # sequence per SM step; these shards are ours beside the authors' code (mifd.paper.authors)
+    "critic on all 20 sequences and 40 000 samples": ({"sm_batch": 0, "sm_samples": 0},
+                                                       ((1001, 2), (1003, 2), (1005, 2),
+                                                        (1007, 2), (1009, 2))),
     # what the mechanism points to: the critic's second layer falls silent as the modules fade
     # (mifd.paper.mechanism); a leaky-ReLU critic has no unit that can
     "leaky-ReLU critic (no silent units)": ({"critic_act": "leaky_relu_0.25"}, ((1001, 10),)),
