@@ -93,10 +93,15 @@ def test_timing_findings_and_summary_are_written_from_the_onset_tables():
                        "functional first": 4, "median lag": 100.0,
                        "Wilcoxon p (functional first)": 0.06}])
     text = timing.findings([("run A", t, "epochs")])
-    assert text.startswith("The functional measures rise first: 4 of 5")
+    assert text.startswith("The functional measures rise first in every run (functional/"
+                           "structural onset pairs with the functional onset first: run A 4 of 5)")
     assert "**run A**: Q_cor before Q_str in 4 of 5 trials (median lag 100 epochs, p = 0.06)" in text
     late = t.assign(**{"functional first": 1})
-    assert timing.findings([("r", late, "steps")]).startswith("The functional measures do not")
+    assert timing.findings([("r", late, "steps")]).startswith(
+        "The functional measures rise first in 0 of 1 runs")
+    both = timing.findings([("run A", t, "epochs"), ("run B", late, "steps")])
+    assert both.startswith("The functional measures rise first in 1 of 2 runs (")
+    assert "run A 4 of 5; run B 1 of 5)" in both  # each run's own count, never pooled
     assert timing.summary_points([("run A", t, "epochs")], ["declined."]) == [
         "run A: Q_cor before Q_str in 4 of 5 trials (median lag 100 epochs, p = 0.06).", "declined."]
 

@@ -103,7 +103,14 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
     text = M.mi_sentence({"flat": a, "rising": b}, no)
     assert "3.00 nats" in text and "under **flat** the critic's estimate stays" in text
     assert "rising the critic's" not in text and "p = " in text
+    assert "no change detected between the peaks and the end at these n" in text
+    assert "falls further" not in text  # 'rising' rises: neither stays low nor falls
     assert "at epoch 1000, while" in text  # the last snapshot, named by its epoch
+    # an estimate that falls significantly after the peaks is said, not left out
+    falling = [np.where(ep < 300, 0.7, 0.7 - (ep - 300) / 2000) + 0.01 * k for k in range(8)]
+    f = _with_mi(_run(fade), falling)
+    t2 = M.mi_sentence({"flat": a, "falling": f}, no)
+    assert "Under **falling** it falls further after the peaks (p < 0.05)" in t2
     # too few trials for the paired test: said so, and no conclusion drawn
     c = _with_mi(_run(fade[:3]), flat[:3])
     t = M.mi_sentence({"few": c}, no)
@@ -413,5 +420,10 @@ def test_the_correlation_point_names_the_trials_whose_critic_broke_down():
     r, _ = wm.mi_loss_correlation(run)
     assert r < -0.5 and f"(r = {r:.2f}; the paper's 0.0046) is theirs: without them r = " in text
     assert "n = 10)" in text
+    from scipy import stats
+    k, r2, p2, n2 = wm.without_broken(run)
+    assert (k, n2) == (2, 10) and r2 == pytest.approx(stats.pearsonr(mi[:10], mse[:10])[0])
+    assert wm._without_broken_words(run) == (f"; without the 2 trials whose critic broke down "
+                                             f"r = {r2:.2f}, p = {p2:.2g}")
     run.result["trials"]["mi"]["mi_final"] = np.abs(mi)  # nothing below zero: no point
-    assert wm.correlation_point(run) == ""
+    assert wm.correlation_point(run) == "" and wm._without_broken_words(run) == ""

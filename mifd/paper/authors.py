@@ -1,4 +1,4 @@
-"""The authors' code beside ours, trial by trial (issue 39, item 3).
+"""The authors' code beside ours, as two samples of trials (issue 39, item 3).
 
 The decisive comparison for the fade of the modules: the authors' TensorFlow working-memory code
 (:mod:`mifd.authors`, their commit, Keras 2.15's RMSprop) and our ``wm`` run at exactly the same

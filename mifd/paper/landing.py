@@ -100,9 +100,13 @@ def _names(rows: pd.DataFrame, kind: str) -> str:
 
 def _section_sentence(section: str, rows: pd.DataFrame, counted: pd.Series) -> str:
     where = "; ".join(dict.fromkeys(", ".join(w.split(", ")[:3]) for w in rows["where"]))
+    # what the run sets apart from the defaults (claims._where's parts after the length)
+    other = "; ".join(k for k in dict.fromkeys(", ".join(w.split(", ")[4:])
+                                               for w in rows["where"]) if k)
     tested = rows[counted]
     differ = _names(tested, "differs")
-    text = (f"<b>{html.escape(section)}</b> ({html.escape(where)}): "
+    text = (f"<b>{html.escape(section)}</b> ({html.escape(where)}"
+            + (f"; not the defaults: {html.escape(other)}" if other else "") + "): "
             f"{_counts(tested['verdict'])} of {len(tested)}"
             + (f"; differ: {html.escape(differ)}" if differ else "") + ".")
     far = rows[~counted]

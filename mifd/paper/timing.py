@@ -128,12 +128,13 @@ def order_sentence(table: pd.DataFrame, label: str, unit: str = "epochs") -> str
 def findings(tables: Sequence[tuple[str, pd.DataFrame, str]]) -> str:
     """The timing page's takeaway (Markdown): one :func:`order_sentence` per run
     (``(label, onset table, unit of the lag)``)."""
-    firsts = sum(int(t["functional first"].sum()) for _, t, _ in tables)
-    both = sum(int(t["trials with both onsets"].sum()) for _, t, _ in tables)
-    lead = ("The functional measures rise first" if firsts > both / 2 else
-            "The functional measures do not reliably rise first")
-    return (f"{lead}: {firsts} of {both} functional/structural onset pairs, over every run "
-            "below, have the functional onset first.\n\n"
+    counts = [(label.split(" (")[0], int(t["functional first"].sum()),
+               int(t["trials with both onsets"].sum())) for label, t, _ in tables]
+    first = [2 * f > b for _, f, b in counts]
+    lead = ("The functional measures rise first in every run" if all(first) else
+            f"The functional measures rise first in {sum(first)} of {len(first)} runs")
+    return (f"{lead} (functional/structural onset pairs with the functional onset first: "
+            + "; ".join(f"{label} {f} of {b}" for label, f, b in counts) + ").\n\n"
             + "\n\n".join(order_sentence(t, label, unit) for label, t, unit in tables))
 
 

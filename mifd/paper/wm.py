@@ -51,7 +51,8 @@ def paper_table(rr: Any) -> pd.DataFrame:
         r, p = mi_loss_correlation(rr)
         n_r = int(np.isfinite(np.asarray(trials["mi"]["mi_final"], float)).sum())
         rows.append({"condition": "mi", "quantity": "Pearson r(final MI, task loss)",
-                     "ours": f"r = {r:.3f}, p = {p:.2g}" if np.isfinite(r) else "—",
+                     "ours": (f"r = {r:.3f}, p = {p:.2g}" + _without_broken_words(rr)
+                              if np.isfinite(r) else "—"),
                      "ours 95% CI": rules.fmt_ci(*rules.correlation_ci(r, n_r)),
                      "paper": (f"r = {reported.WM_MI_LOSS_PEARSON[0]}, "
                                f"p = {reported.WM_MI_LOSS_PEARSON[1]}"),
@@ -67,6 +68,26 @@ def mi_loss_correlation(rr: Any) -> tuple[float, float]:
         return math.nan, math.nan
     r, p = stats.pearsonr(x, y)
     return float(r), float(p)
+
+
+def without_broken(rr: Any) -> tuple[int, float, float, int] | None:
+    """Pearson r of the final MI estimate and the task loss over the MI trials whose estimate
+    does not end below zero (a critic that has broken down): ``(trials left out, r, p, n)``;
+    ``None`` where none ends below zero or fewer than 3 remain."""
+    t = rr.result["trials"]["mi"]
+    x, y = np.asarray(t["mi_final"], float), np.asarray(t["mse"], float)
+    rest = ~(x < 0)
+    if rest.all() or rest.sum() < 3:
+        return None
+    r2, p2 = stats.pearsonr(x[rest], y[rest])
+    return int((~rest).sum()), float(r2), float(p2), int(rest.sum())
+
+
+def _without_broken_words(rr: Any) -> str:
+    """``"; without the 3 trials whose critic broke down r = 0.15, p = 0.58"`` (or ``""``)."""
+    w = without_broken(rr)
+    return (f"; without the {w[0]} trial{'s' if w[0] != 1 else ''} whose critic broke down "
+            f"r = {w[1]:.2f}, p = {w[2]:.2g}" if w else "")
 
 
 def correlation_point(rr: Any) -> str:
@@ -88,9 +109,10 @@ def correlation_point(rr: Any) -> str:
     k = int(below.sum())
     text = (f"Of the MI trials, {k} end with an MI estimate below zero (a critic that has "
             f"broken down), {failing} of them failing the task (accuracy ≤ {ACCURACY_MIN:g})")
-    if rest.sum() < 3:
+    w = without_broken(rr)
+    if w is None:
         return text + "."
-    r2, p2 = stats.pearsonr(x[rest], y[rest])
+    _, r2, p2, _ = w
     return (text + f". The correlation between the final MI estimate and the task loss "
             f"(r = {r:.2f}; the paper's {reported.WM_MI_LOSS_PEARSON[0]}) is "
             + ("theirs" if p2 >= rules.ALPHA else "not theirs alone")
