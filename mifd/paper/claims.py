@@ -17,6 +17,25 @@ from . import wm as wm_section
 from .options import named_differences
 
 
+def _failed_row(wm: Any, section: str) -> dict[str, Any]:
+    """The claims row "structurally failed trials silence a group" of a ``wm`` run: how many
+    of its structurally failed MI trials silence a group, and how many of the others do."""
+    cls = wm_section.classify(wm)
+    mi = cls[cls["condition"] == "mi"]
+    failed = mi[mi["Q_str"] <= wm_section.STRUCTURAL_Q]
+    ok = mi[mi["Q_str"] > wm_section.STRUCTURAL_Q]
+    silenced = int((failed["class"] == "silenced group").sum())
+    return {"section": section, "claim": "structurally failed trials silence a group",
+            "paper": "one group silenced (Fig. 8)",
+            "ours": f"{silenced}/{len(failed)} structurally failed MI trials "
+                    f"(Q_str ≤ {wm_section.STRUCTURAL_Q}) silence a group; of the {len(ok)} MI "
+                    f"trials with Q_str > {wm_section.STRUCTURAL_Q}, "
+                    f"{int((ok['class'] == 'silenced group').sum())} do",
+            "where": _where(wm),
+            "verdict": rules.majority_verdict(silenced, len(failed), len(ok), len(mi)),
+            "kind": "failed trials", "scale": scale.far_note(wm)}
+
+
 def _where(rr: Any) -> str:
     """Profile, device, trials per condition, training length, (when not fp32) the critic's
     precision, and the optimizer and critic settings in which the run differs from its
@@ -98,22 +117,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                              "paper": "functional first (Fig. 9)", "ours": ours,
                              "where": _where(wm), "verdict": v, "kind": "timing",
                              "scale": scale.far_note(wm)})
-            cls = wm_section.classify(wm)
-            mi = cls[cls["condition"] == "mi"]
-            failed = mi[mi["Q_str"] <= wm_section.STRUCTURAL_Q]
-            ok = mi[mi["Q_str"] > wm_section.STRUCTURAL_Q]
-            silenced = int((failed["class"] == "silenced group").sum())
-            v = rules.majority_verdict(silenced, len(failed), len(ok), len(mi))
-            rows.append({"section": section,
-                         "claim": "structurally failed trials silence a group",
-                         "paper": "one group silenced (Fig. 8)",
-                         "ours": f"{silenced}/{len(failed)} structurally failed MI trials "
-                                 f"(Q_str ≤ {wm_section.STRUCTURAL_Q}) silence a group; of "
-                                 f"the {len(ok)} MI trials with Q_str > "
-                                 f"{wm_section.STRUCTURAL_Q}, "
-                                 f"{int((ok['class'] == 'silenced group').sum())} do",
-                         "where": _where(wm), "verdict": v, "kind": "failed trials",
-                         "scale": scale.far_note(wm)})
+            rows.append(_failed_row(wm, section))
 
     for run, section in ((wm, "working memory"), (wm_gpu, "working memory, paper profile (GPU)")):
         if run is not None:
