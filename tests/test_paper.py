@@ -304,3 +304,19 @@ def test_a_paired_effect_is_stated_with_its_test_and_its_limit():
     six = paired_effect(run(list(range(6))), run([x + 1 + x / 10 for x in range(6)]), "mi",
                         ("q",))
     assert "(p = 0.031)" in six and "not testable" not in six
+
+
+def test_the_separation_scale_note_lists_every_reduction_and_no_equal_setting():
+    from types import SimpleNamespace
+    import mifd
+    from mifd.paper.separation import scale_note
+    exp = mifd.get_experiment("separation")
+    pub = exp.config("paper")
+    assert scale_note(SimpleNamespace(config=pub, profile="paper")) == \
+        "paper profile: the published settings"
+    cfg = exp.config("paper", {"length": 400, "sm_per_mm": 4})
+    note = scale_note(SimpleNamespace(config=cfg, profile="x"))
+    assert note.startswith(f"x profile: sequences of 400 steps (published {pub.length}), 4 SM "
+                           f"steps per MM step (published {pub.sm_per_mm}), the critic on")
+    assert "MM steps (published" not in note.replace("per MM step (published", "")
+    assert note.endswith("a level verdict is not a test of the published run")

@@ -33,7 +33,9 @@ import string
 LETTERED_PARTS = ("Appendices",)
 
 PROFILE_NOTE = ("Built with the <b>{profile}</b> profile: every number and figure on these pages "
-                "was computed by the code at that profile (see <i>How to re-run</i>).")
+                "was computed by the code, from runs at that profile unless a run is labelled "
+                "otherwise (the GPU runs of the <i>paper</i> profile, the authors' own code; "
+                "see <i>How to re-run</i>).")
 
 
 def _announce(app) -> None:

@@ -28,6 +28,9 @@ def summary_points(rates: Mapping[str, np.ndarray], step_target: np.ndarray,
         "the ramp climbs).",
         f"Training alternates {wm_cfg.sm_per_mm} SM steps (statistics network) with one MM step "
         f"(RNN) in working memory, {sep_cfg.sm_per_mm} in chaotic separation, after "
-        f"{wm_cfg.pre_steps} and {sep_cfg.pre_steps} SM steps of pre-training; the published "
+        + (f"{wm_cfg.pre_steps} SM steps of pre-training in both"
+           if wm_cfg.pre_steps == sep_cfg.pre_steps else
+           f"{wm_cfg.pre_steps} and {sep_cfg.pre_steps} SM steps of pre-training")
+        + "; the published "
         f"runs take {wm_cfg.epochs} and {sep_cfg.mm_steps} MM steps.",
     ]

@@ -38,7 +38,8 @@ def _how(r: Mapping[str, Any]) -> str:
            "unrecorded": "made on CPU numerics its record does not name"}.get(r.get("numerics"),
                                                                              "")
     return (f"within {r.get('tolerance_scaled', 0):g} of each value's scale over its first "
-            f"{r.get('tolerance_steps', 1)} step(s) and initial snapshot only, the critic's "
+            + (f"{r.get('tolerance_steps', 1)} steps" if r.get('tolerance_steps', 1) != 1
+               else "step") + " and initial snapshot only, the critic's "
             "estimates not compared "
             f"(largest {max(r.get('tolerance', {0: 0}).values()):.1e}; {why}: later steps "
             "amplify rounding)")
@@ -53,7 +54,8 @@ def describe_reproduction(meta: Mapping[str, Any], code: str | None) -> str:
     return (f"; made by code {made.get('hash')} ({(made.get('git_commit') or '?')[:10]}), "
             f"reproduced by this code {_how(r)} on replay of the first {r['steps']} of "
             f"{r['of']} steps of its unit {r.get('unit', 'train')!r} ({len(r['compared'])} "
-            f"histories and snapshot metrics of every trial; {r['date'][:10]})"
+            f"histor{'y' if len(r['compared']) == 1 else 'ies'} and snapshot metrics of every "
+            f"trial; {r['date'][:10]})"
             + (f" — float64 evaluation metrics equal within {r.get('float64_rtol', 1e-12):g} "
                "relative, not "
                f"bit for bit ({', '.join(f'{k} {v:.1e}' for k, v in rounding.items())}: "
