@@ -427,3 +427,16 @@ def test_the_correlation_point_names_the_trials_whose_critic_broke_down():
                                              f"r = {r2:.2f}, p = {p2:.2g}")
     run.result["trials"]["mi"]["mi_final"] = np.abs(mi)  # nothing below zero: no point
     assert wm.correlation_point(run) == "" and wm._without_broken_words(run) == ""
+
+
+def test_the_screen_s_conclusion_names_the_settings_that_differ_and_otherwise_the_largest():
+    ref = _run([RISE_FALL + 0.001 * k for k in range(8)])
+    keeps = _run([RISE_STAY + 0.001 * k for k in range(8)])  # ends higher on every seed
+    near = _run([RISE_FALL + 0.001 * k + (0.002 if k % 2 else -0.002) for k in range(8)])
+    text = P.conclusion({"ref": ref, "keeps": keeps, "near": near}, "ref", metrics=("Q_cor",))
+    assert text.startswith("**Against ref** (paired Wilcoxon on the seeds both ran, p < 0.05): ")
+    assert "Q_cor at epoch 1000: higher with **keeps** (+0.263 on 8 paired seeds, p = 0.0078)" \
+        in text and "near" not in text
+    text = P.conclusion({"ref": ref, "near": near}, "ref", metrics=("Q_cor",))
+    assert "no setting differs at these n (the largest difference: **near**, +0.000" in text
+    assert P.conclusion({"ref": ref}, "ref") == ""

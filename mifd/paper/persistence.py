@@ -222,6 +222,35 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
     return " ".join([head, *parts])
 
 
+def conclusion(runs: Mapping[str, Any], reference: str, condition: str = "mi",
+               metrics: Sequence[str] = ("Q_cor", "D_cor")) -> str:
+    """The screen's answer in one paragraph, computed: per metric, the settings whose paired
+    difference from ``reference`` at the last epoch is shown (Wilcoxon, p < :data:`ALPHA`),
+    with its sign — or, where none is, the largest difference and its p; ``""`` with no other
+    setting."""
+    others = [k for k in runs if k != reference]
+    if reference not in runs or not others:
+        return ""
+    out = []
+    for m in metrics:
+        last = int(trial_series(runs[reference], m, condition)[0][-1])
+        tests = {k: paired(runs[k], runs[reference], m, last, condition) for k in others}
+        shown = [(k, t) for k, t in tests.items() if np.isfinite(t["p"]) and t["p"] < ALPHA]
+        if shown:
+            out.append(f"{m} at epoch {last}: " + "; ".join(
+                f"{'higher' if t['mean difference'] > 0 else 'lower'} with **{k}** "
+                f"({t['mean difference']:+.3f} on {t['n']} paired seeds, p = {t['p']:.2g})"
+                for k, t in shown))
+        else:
+            k, t = max(((k, t) for k, t in tests.items() if np.isfinite(t["p"])),
+                       key=lambda kt: abs(kt[1]["mean difference"]), default=(None, None))
+            out.append(f"{m} at epoch {last}: no setting differs at these n" + (
+                f" (the largest difference: **{k}**, {t['mean difference']:+.3f}, p = "
+                f"{t['p']:.2g})" if k else ""))
+    return (f"**Against {reference}** (paired Wilcoxon on the seeds both ran, p < {ALPHA:g}): "
+            + "; ".join(out) + ".")
+
+
 def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str] = METRICS,
            paper_levels: Mapping[str, float] | None = None):
     """Per metric (columns) and setting (rows, named above their first panel): every trial's
