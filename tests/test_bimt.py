@@ -188,3 +188,16 @@ def test_the_timing_answer_is_not_testable_where_no_result_could_reject(monkeypa
     assert answer == "no change detected" and "smallest p" not in numbers
     lags.update(bimt=np.arange(5.0) + 100)
     assert B._timing_answer(None, {"mi_bimt": None, "bimt": None})[0] == "changed"
+
+
+def test_the_bimt_settings_table_shows_both_tasks_own_settings():
+    import mifd
+    from mifd.paper.bimt import settings
+    wm = mifd.get_experiment("bimt").config("book")
+    sep = mifd.get_experiment("bimt-separation").config("book", {"swap_every": 7})
+    t = settings(wm, sep)
+    assert list(t.columns[:2]) == ["working memory", "chaotic separation"]
+    assert t.loc["swap_every", "chaotic separation"] == 7
+    assert t.loc["swap_every", "working memory"] == wm.swap_every
+    assert "epochs" not in t.index and "length" not in t.index  # the tasks' own settings: not here
+    assert list(settings(wm).columns) == ["this run", "meaning"]

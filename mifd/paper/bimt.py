@@ -182,16 +182,25 @@ def answers(rr: Any) -> str:
                         for q in qs)
 
 
-def settings(cfg: Any) -> pd.DataFrame:
+def settings(cfg: Any, sep_cfg: Any = None) -> pd.DataFrame:
     """BIMT's own settings of a ``bimt`` config (those the ``wm`` config does not have), with
-    what each means."""
+    what each means; given ``sep_cfg`` (a ``bimt-separation`` config), its values beside them
+    (the settings its separation config does not have)."""
     import dataclasses
 
     from ..config import describe
+    from ..experiments.separation import SeparationConfig
     from ..experiments.wm import WMConfig
     wm = {f.name for f in dataclasses.fields(WMConfig)}
     rows = [(k, v, doc) for k, v, _, doc in describe(cfg) if k not in wm]
-    return pd.DataFrame(rows, columns=["setting", "this run", "meaning"]).set_index("setting")
+    df = pd.DataFrame(rows, columns=["setting", "this run", "meaning"]).set_index("setting")
+    if sep_cfg is None:
+        return df
+    sep = {f.name for f in dataclasses.fields(SeparationConfig)}
+    other = {k: v for k, v, _, _ in describe(sep_cfg) if k not in sep}
+    df = df.rename(columns={"this run": "working memory"})
+    df.insert(1, "chaotic separation", [other.get(k, "—") for k in df.index])
+    return df
 
 
 def recurrent_weights(rr: Any, condition: str, trial: int = 0) -> np.ndarray:
