@@ -347,9 +347,8 @@ def test_the_authors_short_answer_follows_the_answer_s_rules():
             for k, c in enumerate([RISE_FALL, RISE_FALL, RISE_FALL, RISE_STAY])]
     end = (3 * RISE_FALL[-1] + RISE_STAY[-1]) / 4  # 0.0375 × 3 and 0.3: one in the band
     text = A.short_answer(recs)
-    assert text == (f"The authors' own code (4 seeds; critic {A.WIDTH} wide on every sequence "
-                    f"and sample per SM step): 0.30 at epoch 300, {end:.3f} at epoch 1000, 1 of "
-                    "4 end in the band.")
+    assert text == (f"The authors' own code (4 seeds, critic {A.WIDTH} wide, all the data per SM "
+                    f"step): 0.30 at epoch 300, {end:.3f} at epoch 1000, 1 of 4 end in the band.")
     # ours at the same settings: its numbers, and the two codes' ends as two samples
     ours = _run([RISE_FALL] * 2)
     assert "; ours at exactly these settings (2 seeds): 0.30 and 0.037, 0 of 2 (not testable " \

@@ -32,10 +32,9 @@ import string
 #: the parts of ``_toc.yml`` whose chapters are lettered (A, B, …) rather than numbered
 LETTERED_PARTS = ("Appendices",)
 
-PROFILE_NOTE = ("Built with the <b>{profile}</b> profile: every number and figure on these pages "
-                "was computed by the code, from runs at that profile unless a run is labelled "
-                "otherwise (the GPU runs of the <i>paper</i> profile, the authors' own code; "
-                "see <i>How to re-run</i>).")
+PROFILE_NOTE = ("Built with the <b>{profile}</b> profile: every number and figure here is "
+                "computed by the code, from runs at that profile unless labelled otherwise "
+                "(see <i>How to re-run</i>).")
 
 
 def _announce(app) -> None:

@@ -100,13 +100,14 @@ def _names(rows: pd.DataFrame, kind: str) -> str:
 
 def _section_sentence(section: str, rows: pd.DataFrame, counted: pd.Series) -> str:
     where = "; ".join(dict.fromkeys(", ".join(w.split(", ")[:3]) for w in rows["where"]))
-    # what the run sets apart from the defaults (claims._where's parts after the length)
+    # the settings in which the run differs from the defaults (claims._where's parts after the
+    # length: its critic's precision, RMSprop's ε, the critic's biases)
     other = "; ".join(k for k in dict.fromkeys(", ".join(w.split(", ")[4:])
                                                for w in rows["where"]) if k)
     tested = rows[counted]
     differ = _names(tested, "differs")
     text = (f"<b>{html.escape(section)}</b> ({html.escape(where)}"
-            + (f"; not the defaults: {html.escape(other)}" if other else "") + "): "
+            + (f"; {html.escape(other)}" if other else "") + "): "
             f"{_counts(tested['verdict'])} of {len(tested)}"
             + (f"; differ: {html.escape(differ)}" if differ else "") + ".")
     far = rows[~counted]
@@ -283,7 +284,7 @@ def key_figure(runs: Mapping[str, Any], metric: str = "Q_cor"):
     end-of-training level (dotted line, band: mean ± sd)."""
     import matplotlib.pyplot as plt  # noqa: F401
     from ..pages import plotting
-    fig, (ax,) = plotting.panels(1, 6.4, 1.8, layout="constrained")
+    fig, (ax,) = plotting.panels(1, 6.4, 1.55, layout="constrained")
     for k, (label, rr) in enumerate((k, v) for k, v in runs.items() if v is not None):
         ep = np.asarray(rr.result["snap_epochs"], dtype=float)
         for c, v in rr.split(np.asarray(rr.result["snaps"][metric], dtype=float)).items():
