@@ -439,3 +439,27 @@ def test_the_screen_s_conclusion_names_the_settings_that_differ_and_otherwise_th
     text = P.conclusion({"ref": ref, "near": near}, "ref", metrics=("Q_cor",))
     assert "no setting differs at these n (the largest difference: **near**, +0.000" in text
     assert P.conclusion({"ref": ref}, "ref") == ""
+
+
+def test_the_swap_sentence_says_whether_their_code_from_our_weights_takes_our_route(monkeypatch):
+    import pandas as pd
+    from mifd.paper import authors as A
+    from mifd.paper import silencing
+    assert A.swap_sentence([]) == ""
+    w_quiet = np.ones((40, 2))
+    w_quiet[:20] = 0.1  # group 1's readout a tenth of group 2's: below the rule's 0.25
+    recs = [{"seed": 1005, "snaps": {"Q_cor": RISE_FALL}, "weights": {"W_out": w_quiet[None]}},
+            {"seed": 1001, "snaps": {"Q_cor": RISE_STAY},
+             "weights": {"W_out": np.ones((1, 40, 2))}}]
+    text = A.swap_sentence(recs)
+    assert text.startswith("**The authors' code started from our initial weights** (2 seeds; ")
+    assert "seed 1001: no group silenced (|W_out| ratio 1.00), Q_cor peak 0.300, end 0.300" in text
+    assert "seed 1005: a group silenced (|W_out| ratio 0.10)" in text
+    assert text.index("seed 1001") < text.index("seed 1005") and "route" not in text
+    # beside ours from the same weights: both silenced in ours, so the route follows in 1 of 2
+    ours = SimpleNamespace(layout=Layout(("mi",), 5, 1001))
+    monkeypatch.setattr(silencing, "of_run", lambda rr: pd.DataFrame(
+        {"condition": ["mi"] * 5, "silenced": [True, False, False, False, True]}))
+    text = A.swap_sentence(recs, ours)
+    assert "seed 1001: no group silenced" in text and "ours from the same weights: silenced" in text
+    assert text.endswith("The route follows the weights in 1 of 2.")

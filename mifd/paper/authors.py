@@ -196,6 +196,52 @@ def silenced_sentence(theirs: Sequence[dict[str, Any]], ours: Any = None) -> str
     return text + "."
 
 
+def committed_swaps(width: int = WIDTH, epochs: int = EPOCHS) -> list[dict[str, Any]]:
+    """The committed records of the authors' code started from *our* initial weights
+    (``python -m mifd.authors run --init-from ours``), by seed; ``[]`` before the first."""
+    from ..authors import load_records
+    try:
+        return [r for r in load_records(width=width, epochs=epochs, init_from=None)
+                if r["settings"].get("init_from")]
+    except Exception:  # no results/committed (outside a checkout)
+        return []
+
+
+def swap_sentence(swaps: Sequence[dict[str, Any]], ours: Any = None,
+                  metric: str = "Q_cor") -> str:
+    """The causal test of the two codes, computed: per seed whose initial weights the authors'
+    code started from (:func:`committed_swaps`), whether it ends with a group silenced by the
+    rule's readout half (:func:`mifd.paper.silencing.readout_ratio`) and its ``metric`` peak and
+    end — beside ours from the same weights (``ours``: our run at their settings, its trial
+    of that seed, by the whole rule); ``""`` without a swap."""
+    from . import silencing
+    if not swaps:
+        return ""
+    mine: dict[int, bool] = {}
+    if ours is not None:
+        m = silencing.of_run(ours)
+        m = m[m["condition"] == "mi"]
+        seeds = ours.layout.seeds()[:ours.layout.per_condition]
+        mine = {int(s): bool(v) for s, v in zip(seeds, m["silenced"])}
+    parts, same, known = [], 0, 0
+    for rec in sorted(swaps, key=lambda r: r["seed"]):
+        r = float(silencing.readout_ratio(np.asarray(rec["weights"]["W_out"][-1:]))[0])
+        theirs = r < silencing.SILENCED_WOUT
+        v = np.asarray(rec["snaps"][metric], float)
+        s = int(rec["seed"])
+        text = (f"seed {s}: {'a group silenced' if theirs else 'no group silenced'} "
+                f"(|W_out| ratio {r:.2f}), {metric} peak {np.nanmax(v):.3f}, end {v[-1]:.3f}")
+        if s in mine:
+            known += 1
+            same += int(mine[s] == theirs)
+            text += f"; ours from the same weights: {'silenced' if mine[s] else 'not silenced'}"
+        parts.append(text)
+    head = (f"**The authors' code started from our initial weights** ({len(swaps)} "
+            f"seed{'s' if len(swaps) != 1 else ''}; their noise and task streams): ")
+    tail = (f" The route follows the weights in {same} of {known}." if known else "")
+    return head + "; ".join(parts) + "." + tail
+
+
 def two_samples(ours: np.ndarray, theirs: np.ndarray) -> str:
     """``"Mann–Whitney p = …: a difference shown"`` (or ``no difference shown at n = …``) of
     our trials' values against theirs, as two samples (a seed does not pair trials across the
