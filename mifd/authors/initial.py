@@ -1,9 +1,9 @@
 """mifd's initial weights of a seed, in the authors' layout, for their code to start from.
 
-The causal test of the comparison (issue 39, item 3): where one code's trial of a seed takes a
-route the other's does not (e.g. silences a group), start the authors' code from *our* initial
+The causal test of the comparison (issue 39, item 3): where a trial takes a route (e.g.
+silences a group instead of forming modules), start the authors' code from *our* initial
 weights of that seed (``python -m mifd.authors run --seeds … --init-from ours``) and see
-whether the route follows the weights. The file holds the RNN's ``W_rec``, ``W_in``, ``W_out``,
+whether the route follows the weights rather than the code. The file holds the RNN's ``W_rec``, ``W_in``, ``W_out``,
 ``b`` and ``b_out`` as the authors' snapshots do (row-vector layout, shared by both codes); the
 statistics network is not swapped (it is pre-trained on the RNN's states before the first MM
 step in both codes).
