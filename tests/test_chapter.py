@@ -149,3 +149,16 @@ def test_numbers_in_prose_are_written_in_latex_scientific_notation():
     assert sci(1e-7 ** 0.5) == r"3.2\times10^{-4}" and sci(1e-7) == "10^{-7}"
     assert sci(9.99e-3) == "10^{-2}" and sci(-1e-5) == "-10^{-5}"  # rounding carries over
     assert sci(2.5) == "2.5" and sci(123456, 3) == r"1.23\times10^{5}" and sci(0.0) == "0"
+
+
+def test_a_page_table_shows_no_nan():
+    import warnings
+    import numpy as np
+    import pandas as pd
+    from mifd.pages.chapter import dashes
+    d = pd.DataFrame({"lag": [1.23456, np.nan], "name": ["x", "y"], "n": [1, 2]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fill-value warning (a stderr cell breaks the book)
+        out = dashes(d)
+    assert out["lag"].tolist() == [1.235, "—"] and out["name"].tolist() == ["x", "y"]
+    assert "NaN" not in out.to_html()

@@ -50,6 +50,13 @@ def sci(x: float, digits: int = 2) -> str:
     return f"{m:g}\\times10^{{{e}}}"
 
 
+def dashes(df: Any, digits: int = 3) -> Any:
+    """A table for the page: numbers rounded to ``digits``, missing values (NaN) shown as
+    "—" (a reader should never meet ``NaN``)."""
+    out = df.round(digits).astype(object)
+    return out.where(df.notna(), "—")
+
+
 def markdown_html(md: str) -> str:
     """``md`` (CommonMark with tables) as HTML, for text inside an HTML block."""
     from markdown_it import MarkdownIt
