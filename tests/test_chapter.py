@@ -156,9 +156,11 @@ def test_a_page_table_shows_no_nan():
     import numpy as np
     import pandas as pd
     from mifd.pages.chapter import dashes
-    d = pd.DataFrame({"lag": [1.23456, np.nan], "name": ["x", "y"], "n": [1, 2]})
+    d = pd.DataFrame({"lag": [1.23456, np.nan], "name": ["x", "y"], "n": [1, 2],
+                      "epoch": [700.0, np.nan]})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no fill-value warning (a stderr cell breaks the book)
         out = dashes(d)
     assert out["lag"].tolist() == [1.235, "—"] and out["name"].tolist() == ["x", "y"]
     assert "NaN" not in out.to_html()
+    assert out["epoch"].tolist() == [700, "—"]  # whole numbers with a gap: no ".0"

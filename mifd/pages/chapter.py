@@ -53,7 +53,12 @@ def sci(x: float, digits: int = 2) -> str:
 def dashes(df: Any, digits: int = 3) -> Any:
     """A table for the page: numbers rounded to ``digits``, missing values (NaN) shown as
     "—" (a reader should never meet ``NaN``)."""
+    import numpy as np
     out = df.round(digits).astype(object)
+    for c in df.columns:  # a float column of whole numbers (an epoch with a gap) as integers
+        v = df[c]
+        if v.dtype.kind == "f" and v.notna().any() and np.all(v.dropna() % 1 == 0):
+            out[c] = [int(x) if np.isfinite(x) else x for x in v]
     return out.where(df.notna(), "—")
 
 
