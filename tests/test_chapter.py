@@ -163,4 +163,4 @@ def test_a_page_table_shows_no_nan():
         out = dashes(d)
     assert out["lag"].tolist() == [1.235, "—"] and out["name"].tolist() == ["x", "y"]
     assert "NaN" not in out.to_html()
-    assert out["epoch"].tolist() == [700, "—"]  # whole numbers with a gap: no ".0"
+    assert out["epoch"].tolist() == [700, "—"] and "700.0" not in out.to_html()  # no ".0"

@@ -54,11 +54,13 @@ def dashes(df: Any, digits: int = 3) -> Any:
     """A table for the page: numbers rounded to ``digits``, missing values (NaN) shown as
     "—" (a reader should never meet ``NaN``)."""
     import numpy as np
+    import pandas as pd
     out = df.round(digits).astype(object)
     for c in df.columns:  # a float column of whole numbers (an epoch with a gap) as integers
         v = df[c]
         if v.dtype.kind == "f" and v.notna().any() and np.all(v.dropna() % 1 == 0):
-            out[c] = [int(x) if np.isfinite(x) else x for x in v]
+            out[c] = pd.Series([int(x) if np.isfinite(x) else x for x in v], index=v.index,
+                               dtype=object)
     return out.where(df.notna(), "—")
 
 
