@@ -194,15 +194,18 @@ def profile_costs(root: Path | None = None) -> dict[str, str]:
     missing = [k[5:-5].replace("_", "-") for k, v in out.items() if v == "not measured"]
     out["cost_all_book"] = (f"≈ {total / 3600:.1f} h on 2 cores" + (
         f" (not counting {', '.join(missing)}: not measured yet)" if missing else ""))
-    out["cost_wm_paper_cpu"] = "not measured"
-    # the best exact CPU row at the published sizes of any committed benchmark: the row the
-    # performance page's goal is judged on (mifd.perf.committed.goal_verdicts)
+    out["cost_wm_paper_cpu"] = _paper_cpu_cost(base)
+    return out
+
+
+def _paper_cpu_cost(base: Path) -> str:
+    """The best exact CPU row at the published sizes of any committed benchmark: the row the
+    performance page's goal is judged on (mifd.perf.committed.goal_verdicts)."""
     rows = [(r, res) for _, res in load_committed(base / "bench") for r in res["rows"]
             if r["experiment"] == "wm" and r["device"] == "cpu"
             and is_exact_mifd(r.get("impl", "mifd")) and r.get("published_sizes", True)]
-    if rows:
-        best, res = min(rows, key=lambda rr: rr[0]["s_per_trial_epoch"]["median"])
-        out["cost_wm_paper_cpu"] = (f"≈ {best['projected_paper_hours']:.0f} h on "
-                                    f"{res['threads']} CPU threads (projected by `mifd bench`, "
-                                    f"{res['date'][:10]})")
-    return out
+    if not rows:
+        return "not measured"
+    best, res = min(rows, key=lambda rr: rr[0]["s_per_trial_epoch"]["median"])
+    return (f"≈ {best['projected_paper_hours']:.0f} h on {res['threads']} CPU threads "
+            f"(projected by `mifd bench`, {res['date'][:10]})")
