@@ -155,12 +155,20 @@ def test_where_names_the_settings_a_run_differs_in_from_its_defaults():
     where = claims._where(run)
     assert "RMSprop ε outside √" in where and "critic bias" in where
     # the headline names what a run sets apart from the defaults, after its profile
-    t = pd.DataFrame([{"section": "gpu run", "claim": "a", "where": where,
+    t = pd.DataFrame([{"section": "gpu run", "claim": "a", **claims._place(run),
                        "verdict": "reproduced"}])
     line = re.search(r"<li><b>gpu run</b>.*?</li>", landing.headline(t)).group(0)
-    assert "(book, cpu, n = 20; RMSprop ε outside √, " in line
-    t["where"] = "book, cpu, n = 20, 1000 epochs"
+    assert "(book, cpu, n = 20; RMSprop ε outside √, " in line and "epochs" not in line
+    run.config = wm.config("book")
+    t = pd.DataFrame([{"section": "gpu run", "claim": "a", **claims._place(run),
+                       "verdict": "reproduced"}])
     assert "(book, cpu, n = 20): " in landing.headline(t)
+    # a run without a training length keeps its first differing setting
+    bare = SimpleNamespace(meta={"machine": {"gpu": "H100"}}, profile="paper",
+                           config=SimpleNamespace(trials=3, sm_precision="tf32"))
+    place = claims._place(bare)
+    assert place["where"] == "paper, H100, n = 3, tf32 critic"
+    assert place["run"] == "paper, H100, n = 3" and place["differs"] == "tf32 critic"
 
 
 def test_the_terms_define_the_paper_s_measures_and_take_their_numbers_from_the_code():

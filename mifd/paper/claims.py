@@ -31,15 +31,17 @@ def _failed_row(wm: Any, section: str) -> dict[str, Any]:
                     f"(Q_str ≤ {wm_section.STRUCTURAL_Q}) silence a group; of the {len(ok)} MI "
                     f"trials with Q_str > {wm_section.STRUCTURAL_Q}, "
                     f"{int((ok['class'] == 'silenced group').sum())} do",
-            "where": _where(wm),
+            **_place(wm),
             "verdict": rules.majority_verdict(silenced, len(failed), len(ok), len(mi)),
             "kind": "failed trials", "scale": scale.far_note(wm)}
 
 
-def _where(rr: Any) -> str:
-    """Profile, device, trials per condition, training length, (when not fp32) the critic's
-    precision, and the optimizer and critic settings in which the run differs from its
-    experiment's defaults (:data:`mifd.paper.options.NAMED_SETTINGS`)."""
+def _place(rr: Any) -> dict[str, str]:
+    """Where a row's run stands, as three columns: ``run`` (profile, device, trials per
+    condition), ``differs`` (when not fp32 the critic's precision, and the optimizer and critic
+    settings in which the run differs from its experiment's defaults,
+    :data:`mifd.paper.options.NAMED_SETTINGS`; empty when none) and ``where`` (both, with the
+    training length between them)."""
     m = rr.meta.get("machine", {})
     cfg = rr.config
     prec = getattr(cfg, "sm_precision", "fp32")
@@ -48,11 +50,16 @@ def _where(rr: Any) -> str:
               if hasattr(cfg, "mm_steps") and hasattr(cfg, "length") else
               f"{cfg.mm_steps} MM steps" if hasattr(cfg, "mm_steps") else
               f"{cfg.steps} steps" if hasattr(cfg, "steps") else "")
-    named = named_differences(cfg)
-    return (f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
-            + (f", {length}" if length else "")
-            + (f", {prec} critic" if prec != "fp32" else "")
-            + "".join(f", {w}" for w in named))
+    run = f"{rr.profile}, {m.get('gpu') or m.get('device', '?')}, n = {cfg.trials}"
+    differs = ([f"{prec} critic"] if prec != "fp32" else []) + list(named_differences(cfg))
+    return {"run": run, "differs": ", ".join(differs),
+            "where": ", ".join([run] + ([length] if length else []) + differs)}
+
+
+def _where(rr: Any) -> str:
+    """Profile, device, trials per condition, training length and the settings in which the
+    run differs from the defaults (:func:`_place`), in one line."""
+    return _place(rr)["where"]
 
 
 def _kind(condition: str, quantity: str) -> str:
@@ -103,7 +110,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
             rows.append({"section": section, "claim": f"{qty} ({cond})", "paper": r["paper"],
                          "ours": r["ours"], "ours 95% CI (t; Wilson for counts)": r["ours 95% CI"],
                          "bootstrap 95% CI": r["bootstrap 95% CI"],
-                         "detectable Δ": r.get("detectable Δ", "—"), "where": _where(rr),
+                         "detectable Δ": r.get("detectable Δ", "—"), **_place(rr),
                          "verdict": r["verdict"], "kind": _kind(cond, qty),
                          "scale": far})
 
@@ -115,7 +122,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
                 ours, v = _timing_verdict(t, f, s)
                 rows.append({"section": section, "claim": f"{f} rises before {s}",
                              "paper": "functional first (Fig. 9)", "ours": ours,
-                             "where": _where(wm), "verdict": v, "kind": "timing",
+                             **_place(wm), "verdict": v, "kind": "timing",
                              "scale": scale.far_note(wm)})
             rows.append(_failed_row(wm, section))
 
@@ -131,7 +138,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
             ours, v = _timing_verdict(t, f, s)
             rows.append({"section": section, "claim": f"{f} rises before {s}",
                          "paper": "functional first (Fig. 16)", "ours": ours,
-                         "where": _where(sep), "verdict": v, "kind": "timing",
+                         **_place(sep), "verdict": v, "kind": "timing",
                          "scale": scale.far_note(sep)})
         l2 = [frame.loc[("mi_l2 vs mi_no_l2", m), "verdict"] for m in ("Q_str", "D_out")
               if ("mi_l2 vs mi_no_l2", m) in frame.index]
@@ -140,7 +147,7 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
             rows.append({"section": section, "claim": "L2 is needed for structure",
                          "paper": "Q_str, D_out: MI+L2 > MI without L2",
                          "ours": "; ".join(f"{m}: {x}" for m, x in zip(("Q_str", "D_out"), l2)),
-                         "where": _where(sep), "verdict": v, "kind": "parts",
+                         **_place(sep), "verdict": v, "kind": "parts",
                          "scale": scale.far_note(sep)})
 
     for run, section in ((sep, "chaotic separation"),
@@ -148,7 +155,8 @@ def claims_table(wm: Any | None, sep: Any | None, wm_gpu: Any | None = None,
         if run is not None:
             sep_rows(run, section)
     cols = ["section", "claim", "paper", "ours", "ours 95% CI (t; Wilson for counts)",
-            "bootstrap 95% CI", "detectable Δ", "where", "verdict", "kind", "scale"]
+            "bootstrap 95% CI", "detectable Δ", "where", "run", "differs", "verdict", "kind",
+            "scale"]
     return pd.DataFrame(rows).reindex(columns=cols).fillna("—")
 
 

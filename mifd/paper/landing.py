@@ -99,11 +99,10 @@ def _names(rows: pd.DataFrame, kind: str) -> str:
 
 
 def _section_sentence(section: str, rows: pd.DataFrame, counted: pd.Series) -> str:
-    where = "; ".join(dict.fromkeys(", ".join(w.split(", ")[:3]) for w in rows["where"]))
-    # the settings in which the run differs from the defaults (claims._where's parts after the
-    # length: its critic's precision, RMSprop's ε, the critic's biases)
-    other = "; ".join(k for k in dict.fromkeys(", ".join(w.split(", ")[4:])
-                                               for w in rows["where"]) if k)
+    # the run (profile, device, n) and the settings in which it differs from the defaults
+    # (claims._place; a table without these columns names its runs by "where" alone)
+    where = "; ".join(dict.fromkeys(rows["run"] if "run" in rows else rows["where"]))
+    other = "; ".join(k for k in dict.fromkeys(rows.get("differs", [])) if k and k != "—")
     tested = rows[counted]
     differ = _names(tested, "differs")
     text = (f"<b>{html.escape(section)}</b> ({html.escape(where)}"
