@@ -305,6 +305,12 @@ def test_the_landing_sentences_take_the_end_of_training_from_the_final_evaluatio
     run.config = mifd.get_experiment("wm").config("paper")
     assert wm.scale_words(run).startswith("This run has the published settings")
     assert wm.critic_reduction(mifd.get_experiment("wm").config("paper")) == ""
+    assert wm.critic_reduction(mifd.get_experiment("wm").config("paper"), short=True) == ""
+    assert wm.critic_reduction(mifd.get_experiment("wm").config(
+        "book", {"sm_batch": 0, "sm_samples": 0}), short=True) == \
+        "; a reduced critic: 64 of 512 units"
+    assert wm.critic_reduction(mifd.get_experiment("wm").config("paper", {"sm_batch": 5}),
+                               short=True) == "; a reduced critic: 25% of its data"
 
 
 def test_the_pending_line_names_each_missing_setting_once():
@@ -347,11 +353,11 @@ def test_the_authors_short_answer_follows_the_answer_s_rules():
             for k, c in enumerate([RISE_FALL, RISE_FALL, RISE_FALL, RISE_STAY])]
     end = (3 * RISE_FALL[-1] + RISE_STAY[-1]) / 4  # 0.0375 × 3 and 0.3: one in the band
     text = A.short_answer(recs)
-    assert text == (f"The authors' own code (4 seeds, critic {A.WIDTH} wide, all the data per SM "
-                    f"step): 0.30 at epoch 300, {end:.3f} at epoch 1000, 1 of 4 end in the band.")
+    assert text == (f"The authors' code (4 seeds, critic {A.WIDTH} wide, all its data): "
+                    f"0.30 at epoch 300, {end:.3f} at epoch 1000, 1 of 4 end in the band.")
     # ours at the same settings: its numbers, and the two codes' ends as two samples
     ours = _run([RISE_FALL] * 2)
-    assert "; ours at exactly these settings (2 seeds): 0.30 and 0.037, 0 of 2 (not testable " \
+    assert "; ours at these settings (2 seeds): 0.30 and 0.037, 0 of 2 (not testable " \
            "at n = 2 and 4)." in A.short_answer(recs, ours)
     many = [{**recs[0], "seed": 2001 + k} for k in range(6)]  # six that fade
     assert "(Mann–Whitney p = 1: no difference shown at n = 6 and 6)" in \
@@ -378,7 +384,10 @@ def test_the_short_answer_gives_the_verdict_and_the_wide_critic_s_breakdown(monk
     text = wm.short_answer(run, gpu, wm.STALE_LABEL + "TF32 critic matmuls — not the …",
                            theirs="THEIRS.")
     assert "0.200 ± 0.141 at the end (by the book's rules: <em>differs</em>)" in text
-    assert text.endswith("per SM step). THEIRS.")  # a GPU run of earlier settings: folded
+    assert "1 of 2 trials end in the paper's band (≥ 0.146), " in text  # 0.3 does, 0.1 not
+    # the critic's reductions in short: the book critic 64 of 512 units on 4,096 of 40,000
+    assert text.endswith("run; a reduced critic: 64 of 512 units, 10% of its data). THEIRS.")
+    # (a GPU run of earlier settings: folded)
     text = wm.short_answer(run, gpu, "the paper profile's settings", theirs="THEIRS.")
     assert text.endswith("THEIRS. With the paper's 512-wide critic on a GPU (2 trials; its "
                          "critic's estimate, a lower bound on the MI, falls below zero in 1 of "

@@ -274,12 +274,11 @@ def short_answer(theirs: Sequence[dict[str, Any]], ours: Any = None,
             words[side] = (len(d), float(d[f"{AT[0]}"].mean()), d[f"{AT[-1]}"].to_numpy(),
                            int((d[f"{AT[-1]}"] >= floor).sum()))
     n, early, end, band = words["theirs"]
-    text = (f"The authors' own code ({n} seeds, critic {WIDTH} wide, all the data per SM "
-            f"step): {early:.2f} at epoch {AT[0]}, {end.mean():.3f} at epoch "
-            f"{AT[-1]}, {band} of {n} end in the band")
+    text = (f"The authors' code ({n} seeds, critic {WIDTH} wide, all its data): {early:.2f} at "
+            f"epoch {AT[0]}, {end.mean():.3f} at epoch {AT[-1]}, {band} of {n} end in the band")
     if "ours" in words:
         n2, early2, end2, band2 = words["ours"]
-        text += (f"; ours at exactly these settings ({n2} seeds): {early2:.2f} and "
+        text += (f"; ours at these settings ({n2} seeds): {early2:.2f} and "
                  f"{end2.mean():.3f}, {band2} of {n2} ({two_samples(end2, end)})")
     return text + "."
 

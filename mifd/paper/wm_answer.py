@@ -83,9 +83,9 @@ def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q
             f"{paper.mean:.2f} ± {paper.sd:.2f} at the end of training) and {stays}: "
             f"{c['end']:.3f} ± {c['end_sd']:.3f} at the end (by the book's rules: "
             f"<em>{verdict}</em>); {c['band']} of {c['n']} trials "
-            f"end in the paper's band or above, {c['kept']} "
+            f"end in the paper's band (≥ {band_floor(paper):.3f}), {c['kept']} "
             f"{agree(c['kept'], 'keeps', 'keep')} ≥ {persistence.KEEP:.0%} of their peak "
-            f"(the <code>{rr.profile}</code> run{critic_reduction(rr.config)}).")
+            f"(the <code>{rr.profile}</code> run{critic_reduction(rr.config, short=True)}).")
     if theirs:
         text += " " + theirs
     if gpu is not None and "mi" in gpu.config.conditions and not gpu_is_stale(gpu_label):
@@ -142,11 +142,12 @@ def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
                "full critic is not measured yet." if stale else ""))
 
 
-def critic_reduction(cfg: Any) -> str:
+def critic_reduction(cfg: Any, short: bool = False) -> str:
     """``"; its critic 64 units wide of the paper's 512, on 2 of 20 sequences and 4,096 of
     40,000 samples per SM step"`` — each part only where the run's statistics
     network is smaller or sees less than the published one (``""`` where neither): the
-    reductions a reader needs beside any statement about the critic."""
+    reductions a reader needs beside any statement about the critic. ``short``: the same in
+    the landing page's first lines, ``"; a reduced critic: 64 of 512 units, 10% of its data"``."""
     from ..experiments import get_experiment
     paper = get_experiment("wm").config("paper")
     parts = []
@@ -155,6 +156,12 @@ def critic_reduction(cfg: Any) -> str:
     seqs = cfg.sm_batch or cfg.batch
     samples = cfg.sm_samples or seqs * cfg.steps
     full = paper.batch * paper.steps  # the published critic sees every sample of every sequence
+    if short and parts and samples < full:
+        return f"; a reduced critic: {cfg.sm_width} of {paper.sm_width} units, " \
+               f"{samples / full:.0%} of its data"
+    if short and (parts or samples < full):
+        return "; a reduced critic: " + (f"{cfg.sm_width} of {paper.sm_width} units" if parts
+                                         else f"{samples / full:.0%} of its data")
     if seqs < paper.batch or samples < full:
         parts.append(("" if parts else "its critic ")
                      + f"on {seqs} of {paper.batch} sequences and {samples:,} of {full:,} "
