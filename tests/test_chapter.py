@@ -93,14 +93,19 @@ def test_timing_findings_and_summary_are_written_from_the_onset_tables():
                        "functional first": 4, "median lag": 100.0,
                        "Wilcoxon p (functional first)": 0.06}])
     text = timing.findings([("run A", t, "epochs")])
-    assert text.startswith("The functional measures rise first in every run (functional/"
-                           "structural onset pairs with the functional onset first: run A 4 of 5)")
+    assert text.startswith("In every run most trials have the functional onset first (onset "
+                           "pairs with the functional onset first: run A 4 of 5); the order is "
+                           "shown (one-sided p < 0.05) in 0 of 1 pairs of measures in run A.")
     assert "**run A**: Q_cor before Q_str in 4 of 5 trials (median lag 100 epochs, p = 0.06)" in text
     late = t.assign(**{"functional first": 1})
     assert timing.findings([("r", late, "steps")]).startswith(
-        "The functional measures rise first in 0 of 1 runs")
+        "In 0 of 1 runs most trials have the functional onset first")
     both = timing.findings([("run A", t, "epochs"), ("run B", late, "steps")])
-    assert both.startswith("The functional measures rise first in 1 of 2 runs (")
+    assert both.startswith("In 1 of 2 runs most trials have the functional onset first (")
+    shown = t.assign(**{"Wilcoxon p (functional first)": 0.01})
+    assert "shown (one-sided p < 0.05) in 1 of 1 pairs of measures in run A; 0 of 1 pairs " \
+        "of measures in run B." in timing.findings([("run A", shown, "epochs"),
+                                                    ("run B", late, "steps")])
     assert "run A 4 of 5; run B 1 of 5)" in both  # each run's own count, never pooled
     assert timing.summary_points([("run A", t, "epochs")], ["declined."]) == [
         "run A: Q_cor before Q_str in 4 of 5 trials (median lag 100 epochs, p = 0.06).", "declined."]
@@ -164,3 +169,19 @@ def test_a_page_table_shows_no_nan():
     assert out["lag"].tolist() == [1.235, "—"] and out["name"].tolist() == ["x", "y"]
     assert "NaN" not in out.to_html()
     assert out["epoch"].tolist() == [700, "—"] and "700.0" not in out.to_html()  # no ".0"
+
+
+def test_a_settings_table_spells_out_what_a_zero_means():
+    import pandas as pd
+    from mifd.pages import chapter
+    df = pd.DataFrame({"this run": [2, 0, 0], "published": [0, 3, 0],
+                       "meaning": ["sequences (0: same as batch)", "width", "steps (0: none)"]},
+                      index=["sm_batch", "w", "s"])
+    out = chapter.zero_meanings(df)
+    assert out.loc["sm_batch"].tolist()[:2] == [2, "0 (same as batch)"]
+    assert out.loc["w"].tolist()[:2] == [0, 3]  # no meaning for 0: left as it is
+    assert out.loc["s"].tolist()[:2] == ["0 (none)", "0 (none)"]
+    assert df.loc["sm_batch", "published"] == 0  # the caller's table is not changed
+    plain = pd.DataFrame({"a": [0]})
+    assert chapter.zero_meanings(plain) is plain
+    assert "0 (same as batch)" in chapter._tables_html({"settings": df})

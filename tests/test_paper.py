@@ -43,8 +43,12 @@ def test_timing_verdict_needs_a_majority_and_significance():
 
 
 def test_majority_verdict_needs_failed_and_successful_trials():
-    assert rules.majority_verdict(3, 4, 2, 6) == "reproduced"
-    assert rules.majority_verdict(2, 4, 2, 6) == "not reproduced"
+    # the share's 95% Wilson interval decides: above one half, below it, or across it
+    assert rules.majority_verdict(9, 10, 2, 12) == "reproduced"  # 0.60–0.98
+    assert rules.majority_verdict(8, 10, 2, 12) == "not testable (n = 10)"  # 0.49–0.94
+    assert rules.majority_verdict(4, 10, 2, 12) == "not testable (n = 10)"  # 0.17–0.69
+    assert rules.majority_verdict(1, 10, 2, 12) == "not reproduced"  # 0.02–0.40
+    assert rules.majority_verdict(3, 4, 2, 6) == "not testable (n = 4)"  # 3 of 4 is not "most"
     assert rules.majority_verdict(0, 0, 6, 6) == "not testable (n = 6)"
     assert rules.majority_verdict(4, 6, 0, 6) == "not testable (n = 6)"
 
@@ -320,3 +324,18 @@ def test_the_separation_scale_note_lists_every_reduction_and_no_equal_setting():
                            f"steps per MM step (published {pub.sm_per_mm}), the critic on")
     assert "MM steps (published" not in note.replace("per MM step (published", "")
     assert note.endswith("a level verdict is not a test of the published run")
+
+
+def test_the_failure_summary_names_seeds_and_the_share_s_interval():
+    import pandas as pd
+    rows = ([{"condition": "mi", "seed": 1001 + i, "Q_str": 0.05,
+              "class": "silenced group" if i < 4 else "undifferentiated"} for i in range(10)]
+            + [{"condition": "mi", "seed": 1011 + i, "Q_str": 0.2, "class": "differentiated"}
+               for i in range(5)]
+            + [{"condition": "no_mi", "seed": 1001 + i, "Q_str": 0.01,
+                "class": "undifferentiated"} for i in range(3)])
+    text = wm_paper.failure_summary(pd.DataFrame(rows))
+    assert text.startswith("10 of 15 mi trials failed structurally (Q_str ≤ 0.1); 4 of them have "
+                           "a silenced group (seeds 1001, 1002, 1003, 1004, 95% interval of the "
+                           "share 0.17–0.69), against 0 of the 5 with Q_str > 0.1")
+    assert text.endswith("(most of them: the interval above one half): not testable (n = 10).")

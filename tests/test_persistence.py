@@ -156,7 +156,8 @@ def test_a_trial_escaped_its_critic_when_the_critic_is_minimized_and_the_copula_
     assert not D.escaped(df[df["run"] == "no MI minimization"]).any()
     text = D.sentence({"run": mi}, no)
     assert "minimized in 8 trials, the copula MI in 6; 2 trials escaped" in text
-    assert "2 of them among the 4 whose modules faded and 0 among the 4" in text
+    assert "2 of them among the 4 whose modules formed and faded and 0 among the 4" in text
+    assert "never formed" not in text
     assert "fresh critic" not in text  # its estimates scatter around zero: not cited as support
     assert "Mann–Whitney p = " in text and "no evidence that the MI stayed minimized" in text
     # a run in which nothing escaped: no such conclusion, and too few kept trials to test
@@ -168,7 +169,16 @@ def test_a_trial_escaped_its_critic_when_the_critic_is_minimized_and_the_copula_
     one = _audited(_run([RISE_FALL] * 3 + [RISE_STAY]), "mi", [0.3] * 4, [1.8, 0.4, 0.4, 0.4])
     t1 = D.sentence({"one": one}, no)
     assert "; 1 trial escaped its critic (copula MI median 1.80" in t1
-    assert "one of the 3 whose modules faded;" in t1 and "1 trials" not in t1
+    assert "one of the 3 whose modules formed and faded;" in t1 and "1 trials" not in t1
+    # a trial whose Q_cor peaks below the paper's band (0.146) formed no modules: it is
+    # neither faded nor kept, and said apart (a low peak that ends low, and one that stays)
+    low = _audited(_run([RISE_FALL] * 2 + [RISE_FALL * 0.4, RISE_STAY * 0.4]), "mi",
+                   [0.3] * 4, [1.8, 0.4, 1.8, 0.4])
+    d = D.table({"low": low}, no)
+    assert d[d["run"] == "low"]["modules"].tolist() == ["faded", "faded", D.NEVER, D.NEVER]
+    t2 = D.sentence({"low": low}, no)
+    assert "1 of them among the 2 whose modules formed and faded and 0 among the 0" in t2
+    assert "(2 trials never formed modules: Q_cor peaked below the paper's band)" in t2
     # a run without its audit is refused in one line
     bare = _run([RISE_FALL])
     with pytest.raises(ValueError, match="parameter 'rr'.*no audit"):
@@ -196,7 +206,7 @@ def test_the_headline_counts_the_faded_trials_that_escaped_their_critic():
     run.layout = Layout(("mi", "no_mi"), 4, 1001)
     run.config = SimpleNamespace(conditions=("mi", "no_mi"))
     text = D.headline(run)
-    assert "In 2 of the 3 trials whose modules faded the network escaped" in text
+    assert "In 2 of the 3 trials whose modules formed and faded the network escaped" in text
     assert "1.80 nats" in text and "in the other 1 the copula MI is minimized too" in text
     run.result["audit"]["copula"][:2] = 0.4  # nothing hidden any more
     assert D.headline(run).startswith("In none of the 3 trials")
@@ -421,10 +431,13 @@ def test_the_correlation_point_names_the_trials_whose_critic_broke_down():
     mse = np.r_[rng.uniform(0.12, 0.2, 10), 0.7, 0.3]  # the broken two: high loss
     acc = np.r_[np.full(10, 0.95), 0.72, 0.93]
     run = SimpleNamespace(result={"trials": {"mi": {"mi_final": mi, "mse": mse,
-                                                    "accuracy": acc}}})
+                                                    "accuracy": acc}}},
+                          layout=Layout(("mi", "no_mi"), 12, 2001))
     text = wm.correlation_point(run)
-    assert text.startswith("Of the MI trials, 2 end with an MI estimate below zero (a critic "
-                           "that has broken down), 1 of them failing the task (accuracy ≤ 0.9)")
+    assert text.startswith("Of the MI trials, 2 end with an MI estimate below zero (the MM step's "
+                           "estimate over the last epochs; seeds 2011, 2012: a critic that has "
+                           "broken down), 1 of them failing the task (accuracy on the last "
+                           "training batch ≤ 0.9, as the success rate counts it)")
     r, _ = wm.mi_loss_correlation(run)
     assert r < -0.5 and f"(r = {r:.2f}; the paper's 0.0046) is theirs: without them r = " in text
     assert "n = 10)" in text

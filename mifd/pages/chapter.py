@@ -123,10 +123,29 @@ def provenance_lines(*runs: Any) -> list[tuple[str | None, str]]:
     return out
 
 
+def zero_meanings(df: Any) -> Any:
+    """A settings table (a ``meaning`` column beside value columns) with each value 0 that its
+    meaning gives a sense to spelled out, ``0 (same as batch)`` for a meaning that says
+    ``(0: same as batch)``; other tables unchanged."""
+    import re
+    if df is None or "meaning" not in getattr(df, "columns", ()):
+        return df
+    out = df.astype(object).copy()
+    for i, meaning in out["meaning"].items():
+        m = re.search(r"\(0: ([^)]*)\)", str(meaning))
+        if not m:
+            continue
+        for c in out.columns.drop("meaning"):
+            v = out.at[i, c]
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0:
+                out.at[i, c] = f"0 ({m.group(1)})"
+    return out
+
+
 def _tables_html(tables: Mapping[str, Any] | None) -> str:
     return "".join((f"<p><b>{html.escape(head)}</b></p>" if head else "")
                    + "<div style=\"overflow-x: auto\">"
-                   f"{df.to_html(border=0)}</div>"
+                   f"{zero_meanings(df).to_html(border=0)}</div>"
                    for head, df in (tables or {}).items() if df is not None)
 
 

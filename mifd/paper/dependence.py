@@ -42,6 +42,21 @@ CRITIC, FREE = "critic (trained)", "copula MI"
 MIN_TEST = 4
 
 
+#: what became of a trial's functional modules (:func:`modules_state`)
+NEVER = "never formed"
+
+
+def modules_state(q: np.ndarray) -> np.ndarray:
+    """Per trial (the columns of ``q``, Q_cor over training): :data:`NEVER` where its peak stays
+    below the paper's band (:func:`mifd.paper.wm_answer.band_floor`: no modules to keep or
+    lose), else ``"kept"`` or ``"faded"`` (:func:`mifd.paper.persistence.kept`)."""
+    from . import reported
+    from .wm_answer import band_floor
+    q = np.asarray(q, dtype=float)
+    formed = np.nanmax(q, axis=0) >= band_floor(reported.WM["mi"]["Q_cor"])
+    return np.where(~formed, NEVER, np.where(kept(q), "kept", "faded"))
+
+
 def end_estimates(rr: Any, condition: str) -> pd.DataFrame:
     """Per trial of ``condition`` (index: seed): each of :data:`ESTIMATES` at the end of
     training and Q_cor at its peak and at the end. ``rr`` must hold the run's audit."""
@@ -71,7 +86,7 @@ def record_estimates(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         a, q = r["audit"], np.asarray(r["snaps"]["Q_cor"], float)[:, None]
         sm = smoothed(np.asarray(r["hist"]["sm_mi"], float)[:, None])[-1, 0]
         rows[int(r["seed"])] = {
-            "modules": "kept" if kept(q)[0] else "faded", "Q_cor peak": float(q.max()),
+            "modules": str(modules_state(q)[0]), "Q_cor peak": float(q.max()),
             "Q_cor end": float(q[-1, 0]), "critic (trained)": float(sm),
             "critic (fresh)": float(a["held_out_dv"][0]), "copula MI": float(a["copula"][0]),
             "Gaussian MI": float(a["gaussian"][0])}
@@ -92,7 +107,7 @@ def table(runs: Mapping[str, Any], no_mi: Any,
     for label, rr in runs.items():
         d = end_estimates(rr, "mi")
         _, _, q = trial_series(rr, "Q_cor", "mi")
-        d.insert(0, "modules", np.where(kept(q), "kept", "faded"))
+        d.insert(0, "modules", modules_state(q))
         d.insert(0, "run", label)
         parts.append(d)
     for label, recs in (records or {}).items():
@@ -130,7 +145,8 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
     for label in [lbl for lbl in df["run"].unique() if lbl != "no MI minimization"]:
         d = df[df["run"] == label]
         n, esc = len(d), escaped(d)
-        fad = d["modules"] == "faded"
+        fad, kep = d["modules"] == "faded", d["modules"] == "kept"
+        never = int((d["modules"] == NEVER).sum())
         s = (f"**{label}** (n = {n}): the trained critic's estimate is minimized in "
              f"{int(d[f'{CRITIC} minimized'].sum())} trials, the copula MI in "
              f"{int(d[f'{FREE} minimized'].sum())}; "
@@ -143,12 +159,16 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
              f"{int(d[f'{FREE} minimized'].sum())}; no trial escaped its critic")
         if esc.sum() > 1:
             s += (f", {int((esc & fad).sum())} of them among the {int(fad.sum())} whose modules "
-                  f"faded and {int((esc & ~fad).sum())} among the {int((~fad).sum())} that kept "
-                  f"them")
+                  f"formed and faded and {int((esc & kep).sum())} among the {int(kep.sum())} "
+                  f"that kept them")
         elif esc.any():
-            s += (f", one of the {int(fad.sum())} whose modules faded" if (esc & fad).any() else
-                  f", one of the {int((~fad).sum())} that kept them")
-        a, b = d.loc[fad, FREE].to_numpy(), d.loc[~fad, FREE].to_numpy()
+            s += (f", one of the {int(fad.sum())} whose modules formed and faded"
+                  if (esc & fad).any() else f", one of the {int(kep.sum())} that kept them"
+                  if (esc & kep).any() else ", one whose modules never formed")
+        if never:
+            s += (f" ({never} {'trial' if never == 1 else 'trials'} never formed modules: "
+                  "Q_cor peaked below the paper's band)")
+        a, b = d.loc[fad, FREE].to_numpy(), d.loc[kep, FREE].to_numpy()
         if min(a.size, b.size) >= MIN_TEST:
             p = float(stats.mannwhitneyu(a, b).pvalue)
             s += (f"; copula MI faded against kept: {np.median(a):.2f} against "
@@ -171,8 +191,8 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
 
 def figure(runs: Mapping[str, Any], no_mi: Any):
     """The trained critic's estimate against the copula MI of fresh rates at the end of
-    training: one point per trial (filled: kept its modules; open: faded; grey: no MI
-    minimization), the diagonal, and the two thresholds of the rule (dotted)."""
+    training: one point per trial (filled: kept its modules; open: formed and faded; cross:
+    never formed; grey: no MI minimization), the diagonal, and the two thresholds of the rule (dotted)."""
     import matplotlib.pyplot as plt
     df = table(runs, no_mi)
     ref = df[df["run"] == "no MI minimization"]
@@ -180,9 +200,13 @@ def figure(runs: Mapping[str, Any], no_mi: Any):
     ax.scatter(ref[FREE], ref[CRITIC], color="0.6", s=20, label="no MI minimization")
     for i, label in enumerate(runs):
         d = df[df["run"] == label]
-        for state, face in (("kept", f"C{i}"), ("faded", "none")):
+        for state, face in (("kept", f"C{i}"), ("faded", "none"), (NEVER, "none")):
             e = d[d["modules"] == state]
+            if state == NEVER and e.empty:
+                continue
             ax.scatter(e[FREE], e[CRITIC], s=28, edgecolors=f"C{i}", facecolors=face,
+                       marker="x" if state == NEVER else "o",
+                       **({"color": f"C{i}"} if state == NEVER else {}),
                        label=f"{label}: modules {state} ({len(e)})")
     hi = float(np.nanmax(df[[FREE, CRITIC]].to_numpy())) * 1.05
     lo = min(0.0, float(np.nanmin(df[CRITIC])) * 1.05)
@@ -200,7 +224,8 @@ def figure(runs: Mapping[str, Any], no_mi: Any):
 
 def headline(rr: Any) -> str:
     """One sentence for the page's opening: how many of ``rr``'s MI trials whose modules
-    faded escaped their critic (``rr`` holds both conditions and its audit; ``""`` if not)."""
+    formed (:func:`modules_state`) and faded escaped their critic (``rr`` holds both
+    conditions and its audit; ``""`` if not)."""
     if "no_mi" not in rr.config.conditions or "mi" not in rr.config.conditions or \
             "audit" not in rr.result:
         return ""
@@ -211,13 +236,16 @@ def headline(rr: Any) -> str:
     if not fad.any():
         return ""
     if not esc.any():
-        return (f"In none of the {int(fad.sum())} trials whose modules faded did the network "
-                "escape its critic: the critic-free copula MI stays minimized with it.")
+        return (f"In none of the {int(fad.sum())} trials whose modules formed and faded did the "
+                "network escape its critic: the critic-free copula MI stays minimized with it.")
     rest = int(fad.sum() - esc.sum())
-    return (f"In {int(esc.sum())} of the {int(fad.sum())} trials whose modules faded the "
-            f"network escaped its critic: the critic's estimate stays minimized "
+    return (f"In {int(esc.sum())} of the {int(fad.sum())} trials whose modules formed and "
+            f"faded the network escaped its critic: the critic's estimate stays minimized "
             f"({d.loc[esc, CRITIC].median():.2f} nats, median) while the critic-free copula MI "
             f"of fresh rates is {d.loc[esc, FREE].median():.2f} nats at the end (without MI "
             f"minimization {df.loc[df['run'] == 'no MI minimization', FREE].median():.2f})"
-            + (f"; in the other {rest} the copula MI is minimized too, so the escape explains "
-               "some of the fades, not all." if rest else "."))
+            + (f"; in the other {rest} the copula MI is minimized too: the escape comes with some "
+               "of the fades, not all" if rest else "")
+            + " (a faded trial's copula MI is high almost by construction, since the same "
+              "between-group correlations lower Q_cor: what marks the escape is the critic's low "
+              "estimate beside it).")

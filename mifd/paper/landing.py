@@ -60,7 +60,7 @@ def plain_rules() -> dict[str, str]:
         "comparison": f"one-sided Welch in the paper's direction, {a}, at least {m} of its gap",
         "no difference": f"the paper's test n.s.; ours n.s. and within ± {m} of the level",
         "timing": f"most trials functional first; Wilcoxon {a}",
-        "failed trials": "true of more than half of the failed trials",
+        "failed trials": "true of most failed trials: 95% Wilson interval of the share above ½",
         "parts": "every part reproduced"}
 
 

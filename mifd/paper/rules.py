@@ -105,8 +105,9 @@ RULES = (
     "snapshot to its peak (a curve whose peak is its first snapshot never rises: no onset, "
     "counted); reproduced when most trials with both onsets reach the functional onset first and "
     f"a one-sided Wilcoxon test on the lags gives p < {ALPHA}; same direction, n.s. when only "
-    "most are; not reproduced otherwise. failed trials: reproduced when more than half of them have "
-    "the property. a claim made of parts: reproduced when every part is, partly when some are. "
+    "most are; not reproduced otherwise. failed trials: reproduced when the 95% Wilson interval of "
+    "the share of failed trials with the property lies above one half, not reproduced when below, "
+    "else not testable. a claim made of parts: reproduced when every part is, partly when some are. "
     "The intervals shown are 95% (the equivalence test reads the 90% interval of the "
     "difference); the bootstrap intervals (percentile, 10 000 resamples) are for information.")
 #: every verdict category, in the order the tables count them
@@ -310,11 +311,15 @@ def timing_verdict(n: int, first: int, p: float) -> str:
 
 def majority_verdict(k: int, n_failed: int, n_other: int, n: int) -> str:
     """A property the paper reports of its failed trials (e.g. "a group is silenced"), held by
-    ``k`` of our ``n_failed`` failed trials: *reproduced* when more than half of them have it;
-    *not testable* unless some trials failed and some did not (``n_other``; ``n`` in all)."""
+    ``k`` of our ``n_failed`` failed trials: *reproduced* when the 95% Wilson interval of the
+    share lies above one half (most failed trials have it), *not reproduced* when it lies below;
+    otherwise, and unless some trials failed and some did not (``n_other``; ``n`` in all),
+    *not testable* (4 of 10 is both "fewer than half" and "within chance of half")."""
     if not (n_failed and n_other):
         return not_testable(n)
-    return "reproduced" if k > n_failed / 2 else "not reproduced"
+    lo, hi = wilson_ci(k, n_failed)
+    return "reproduced" if lo > 0.5 else "not reproduced" if hi < 0.5 else \
+        not_testable(n_failed)
 
 
 def all_of(verdicts: Sequence[str]) -> str:

@@ -126,15 +126,23 @@ def order_sentence(table: pd.DataFrame, label: str, unit: str = "epochs") -> str
 
 
 def findings(tables: Sequence[tuple[str, pd.DataFrame, str]]) -> str:
-    """The timing page's takeaway (Markdown): one :func:`order_sentence` per run
-    (``(label, onset table, unit of the lag)``)."""
+    """The timing page's takeaway (Markdown): in how many runs most functional/structural onset
+    pairs have the functional onset first, in how many of each run's pairs that order is
+    shown (one-sided Wilcoxon p < :data:`mifd.paper.rules.ALPHA`), then one
+    :func:`order_sentence` per run (``(label, onset table, unit of the lag)``)."""
+    from .rules import ALPHA
     counts = [(label.split(" (")[0], int(t["functional first"].sum()),
-               int(t["trials with both onsets"].sum())) for label, t, _ in tables]
-    first = [2 * f > b for _, f, b in counts]
-    lead = ("The functional measures rise first in every run" if all(first) else
-            f"The functional measures rise first in {sum(first)} of {len(first)} runs")
-    return (f"{lead} (functional/structural onset pairs with the functional onset first: "
-            + "; ".join(f"{label} {f} of {b}" for label, f, b in counts) + ").\n\n"
+               int(t["trials with both onsets"].sum()),
+               int((t["Wilcoxon p (functional first)"] < ALPHA).sum()), len(t))
+              for label, t, _ in tables]
+    first = [2 * f > b for _, f, b, _, _ in counts]
+    lead = ("In every run most trials have the functional onset first" if all(first) else
+            f"In {sum(first)} of {len(first)} runs most trials have the functional onset first")
+    return (f"{lead} (onset pairs with the functional onset first: "
+            + "; ".join(f"{label} {f} of {b}" for label, f, b, _, _ in counts)
+            + f"); the order is shown (one-sided p < {ALPHA:g}) in "
+            + "; ".join(f"{k} of {n} pairs of measures in {label}"
+                        for label, _, _, k, n in counts) + ".\n\n"
             + "\n\n".join(order_sentence(t, label, unit) for label, t, unit in tables))
 
 

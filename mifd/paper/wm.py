@@ -107,8 +107,11 @@ def correlation_point(rr: Any) -> str:
     rest = ~below
     failing = int((acc[below] <= ACCURACY_MIN).sum())
     k = int(below.sum())
-    text = (f"Of the MI trials, {k} end with an MI estimate below zero (a critic that has "
-            f"broken down), {failing} of them failing the task (accuracy ≤ {ACCURACY_MIN:g})")
+    seeds = np.asarray(rr.layout.seeds()[:len(x)])[below]
+    text = (f"Of the MI trials, {k} end with an MI estimate below zero (the MM step's estimate "
+            f"over the last epochs; seeds {', '.join(str(s) for s in seeds)}: a critic that has "
+            f"broken down), {failing} of them failing the task (accuracy on the last training "
+            f"batch ≤ {ACCURACY_MIN:g}, as the success rate counts it)")
     w = without_broken(rr)
     if w is None:
         return text + "."
@@ -172,13 +175,19 @@ def failure_summary(classes: pd.DataFrame, condition: str = "mi") -> str:
     others = mi[mi["Q_str"] > STRUCTURAL_Q]
     base = classes[classes["condition"] != condition]
     verdict = rules.majority_verdict(len(sil), len(failed), len(others), len(mi))
+    share = ""
+    if len(failed):
+        from .intervals import wilson_ci
+        lo, hi = wilson_ci(len(sil), len(failed))
+        share = f", 95% interval of the share {lo:.2f}–{hi:.2f}"
     return (f"{len(failed)} of {len(mi)} {condition} trials failed structurally (Q_str ≤ "
             f"{STRUCTURAL_Q:g}); {len(sil)} of them have a silenced group ("
-            f"{'trials ' + ', '.join(str(t) for t in sil.index) if len(sil) else 'none'}), against "
+            f"{'seeds ' + ', '.join(str(s) for s in sil['seed']) if len(sil) else 'none'}"
+            f"{share}), against "
             f"{int((others['class'] == 'silenced group').sum())} of the {len(others)} with "
             f"Q_str > {STRUCTURAL_Q:g} and {int((base['class'] == 'silenced group').sum())} of "
             f"the {len(base)} trials of the other conditions (the noise floor). \"Failed trials "
-            f"silence a group\" (more than half of them): {verdict}.")
+            f"silence a group\" (most of them: the interval above one half): {verdict}.")
 
 
 def timing(rr: Any, condition: str = "mi", fraction: float = 0.5) -> pd.DataFrame:
