@@ -455,12 +455,21 @@ def test_the_screen_s_conclusion_names_the_settings_that_differ_and_otherwise_th
     keeps = _run([RISE_STAY + 0.001 * k for k in range(8)])  # ends higher on every seed
     near = _run([RISE_FALL + 0.001 * k + (0.002 if k % 2 else -0.002) for k in range(8)])
     text = P.conclusion({"ref": ref, "keeps": keeps, "near": near}, "ref", metrics=("Q_cor",))
-    assert text.startswith("**Against ref** (paired Wilcoxon on the seeds both ran, p < 0.05): ")
-    assert "Q_cor at epoch 1000: higher with **keeps** (+0.263 on 8 paired seeds, p = 0.0078)" \
-        in text and "near" not in text
+    assert text.startswith("**Against ref** (paired Wilcoxon on the seeds both ran, p < 0.05 "
+                           "after Holm's adjustment for the 2 settings compared): ")
+    assert "Q_cor at epoch 1000: higher with **keeps** (+0.263 on 8 paired seeds, p = 0.0078, " \
+        "adjusted 0.016)" in text and "near" not in text
     text = P.conclusion({"ref": ref, "near": near}, "ref", metrics=("Q_cor",))
     assert "no setting differs at these n (the largest difference: **near**, +0.000" in text
     assert P.conclusion({"ref": ref}, "ref") == ""
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order():
+    adj = P.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": float("nan")})
+    assert adj["a"] == pytest.approx(0.03) and adj["c"] == pytest.approx(0.06)
+    assert adj["b"] == pytest.approx(0.06)  # 1 × 0.04, raised to the running maximum
+    assert np.isnan(adj["d"])
+    assert P.holm({"x": 0.6, "y": 0.7}) == {"x": 1.0, "y": 1.0}
 
 
 def test_the_swap_sentence_says_whether_their_code_from_our_weights_takes_our_route(monkeypatch):

@@ -87,11 +87,14 @@ def sentence(runs: Mapping[str, Any], groups: Sequence[str] | None = None) -> st
     other = named_differences(cfg, skip=("rmsprop_eps",)) if cfg is not None else []
     text = (f"Over the last {LATE:.0%} of training (mean over trials; {labels}"
             + "".join(f"; {w}, not the default" for w in other)
-            + "), ε's placement can act only where v < ε: ")
+            + "), ε's placement acts directly only where v is near or below ε (√(v + ε) and "
+            "√v + ε differ by less than ε/(2√v) where v ≫ ε): ")
     text += ("; ".join(bits) + ". " if bits else "in no group. ")
     if quiet:
         text += (f"In {', '.join(quiet)} fewer than {ACTS:.0%} of the parameters have v < ε "
-                 "under either placement, so there the two take the same steps. ")
+                 "under either placement, so there the placement changes no step directly; the "
+                 "steps there still differ between the runs, because their trajectories have "
+                 "parted. ")
     return text + ("ε inside √ divides by at least √ε (≈ 3.2e-4), ε outside by as little as "
                    "ε (1e-7): a parameter whose gradient has gone quiet takes steps up to "
                    "~3000× larger with ε outside.")

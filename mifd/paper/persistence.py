@@ -222,32 +222,48 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
     return " ".join([head, *parts])
 
 
+def holm(pvalues: Mapping[str, float]) -> dict[str, float]:
+    """Holm's step-down adjustment of a family of p-values (label → p; NaN left out of the
+    family and kept NaN): the adjusted p of the i-th smallest is the running maximum of
+    min(1, (m − i) × p) over the first i (i from 0), m the finite p-values."""
+    finite = sorted((p, k) for k, p in pvalues.items() if np.isfinite(p))
+    m, out, run = len(finite), {k: math.nan for k in pvalues}, 0.0
+    for i, (p, k) in enumerate(finite):
+        run = max(run, min(1.0, (m - i) * p))
+        out[k] = run
+    return out
+
+
 def conclusion(runs: Mapping[str, Any], reference: str, condition: str = "mi",
                metrics: Sequence[str] = ("Q_cor", "D_cor")) -> str:
     """The screen's answer in one paragraph, computed: per metric, the settings whose paired
-    difference from ``reference`` at the last epoch is shown (Wilcoxon, p < :data:`ALPHA`),
-    with its sign — or, where none is, the largest difference and its p; ``""`` with no other
+    difference from ``reference`` at the last epoch is shown (Wilcoxon, p < :data:`ALPHA`
+    after :func:`holm`'s adjustment over the settings compared), with its sign — or, where none
+    is, the largest difference and its p (unadjusted and adjusted); ``""`` with no other
     setting."""
     others = [k for k in runs if k != reference]
     if reference not in runs or not others:
         return ""
-    out = []
+    out, family = [], 0
     for m in metrics:
         last = int(trial_series(runs[reference], m, condition)[0][-1])
         tests = {k: paired(runs[k], runs[reference], m, last, condition) for k in others}
-        shown = [(k, t) for k, t in tests.items() if np.isfinite(t["p"]) and t["p"] < ALPHA]
+        adj = holm({k: t["p"] for k, t in tests.items()})
+        family = max(family, sum(np.isfinite(t["p"]) for t in tests.values()))
+        shown = [(k, t) for k, t in tests.items() if np.isfinite(adj[k]) and adj[k] < ALPHA]
         if shown:
             out.append(f"{m} at epoch {last}: " + "; ".join(
                 f"{'higher' if t['mean difference'] > 0 else 'lower'} with **{k}** "
-                f"({t['mean difference']:+.3f} on {t['n']} paired seeds, p = {t['p']:.2g})"
-                for k, t in shown))
+                f"({t['mean difference']:+.3f} on {t['n']} paired seeds, p = {t['p']:.2g}, "
+                f"adjusted {adj[k]:.2g})" for k, t in shown))
         else:
             k, t = max(((k, t) for k, t in tests.items() if np.isfinite(t["p"])),
                        key=lambda kt: abs(kt[1]["mean difference"]), default=(None, None))
             out.append(f"{m} at epoch {last}: no setting differs at these n" + (
-                f" (the largest difference: **{k}**, {t['mean difference']:+.3f}, p = "
-                f"{t['p']:.2g})" if k else ""))
-    return (f"**Against {reference}** (paired Wilcoxon on the seeds both ran, p < {ALPHA:g}): "
+                f" (the largest difference: **{k}**, {t['mean difference']:+.3f} on {t['n']} "
+                f"paired seeds, p = {t['p']:.2g}, adjusted {adj[k]:.2g})" if k else ""))
+    return (f"**Against {reference}** (paired Wilcoxon on the seeds both ran, p < {ALPHA:g} "
+            f"after Holm's adjustment for the {family} settings compared): "
             + "; ".join(out) + ".")
 
 
