@@ -54,11 +54,14 @@ def test_a_silenced_group_is_counted_on_both_sides_by_the_failure_modes_rule(mon
     w = np.ones((40, 2))
     cut = w.copy()
     cut[20:] = 0.01  # the second group's readout ~ nothing: ratio 0.01
-    recs = [{"weights": {"W_out": np.stack([w, w])}}, {"weights": {"W_out": np.stack([w, cut])}}]
+    recs = [{"seed": 1001, "weights": {"W_out": np.stack([w, w])}},
+            {"seed": 1002, "weights": {"W_out": np.stack([w, cut])}}]
     assert silencing.readout_ratio(np.stack([w, cut])).round(3).tolist() == [1.0, 0.01]
     text = A.silenced_sentence(recs)
-    assert "the authors' code in at most 1 of 2" in text and "their lowest is 0.01" in text
-    assert "in none of 1 (" in A.silenced_sentence(recs[:1])
+    assert "the authors' code in at most 1 of 2: 1 (seed 1002) meet the rule's readout half" \
+        in text and "(their lowest 0.01); their records keep no rates" in text
+    assert "the authors' code in none of 1: none meets even the rule's readout half" in \
+        A.silenced_sentence(recs[:1])
     monkeypatch.setattr(silencing, "of_run", lambda rr: pd.DataFrame(
         {"condition": ["mi", "mi", "no_mi"], "silenced": [True, False, True]}))
     assert A.silenced_sentence([], object()) == \

@@ -178,17 +178,24 @@ def silenced_sentence(theirs: Sequence[dict[str, Any]], ours: Any = None) -> str
     if theirs:
         r = silencing.readout_ratio(np.stack([np.asarray(rec["weights"]["W_out"][-1])
                                               for rec in theirs]))
-        k = int((r < silencing.SILENCED_WOUT).sum())
+        low = r < silencing.SILENCED_WOUT
+        k = int(low.sum())
         counts.append((k, len(r)))
-        parts.append(f"the authors' code in {f'at most {k}' if k else 'none'} of {len(r)} (the "
-                     "rule needs the readout to ignore the group, a |W_out| ratio below "
-                     f"{silencing.SILENCED_WOUT:g}; their lowest is {r.min():.2f})")
+        seeds = ", ".join(str(int(rec["seed"])) for rec, lo in zip(theirs, low) if lo)
+        parts.append(
+            (f"the authors' code in at most {k} of {len(r)}: {k} (seed{'s' if k > 1 else ''} "
+             f"{seeds}) meet the rule's readout half, a |W_out| ratio below "
+             f"{silencing.SILENCED_WOUT:g} (their lowest {r.min():.2f}); their records keep no "
+             "rates, so the rule's other half cannot be checked") if k else
+            (f"the authors' code in none of {len(r)}: none meets even the rule's readout half, a "
+             f"|W_out| ratio below {silencing.SILENCED_WOUT:g} (their lowest {r.min():.2f})"))
     if not parts:
         return ""
     text = "A group silenced at the end (the failure-modes rule): " + "; ".join(parts)
     if len(counts) == 2 and min(n for _, n in counts) >= MIN_SAMPLE:
         p = float(stats.fisher_exact([[k, n - k] for k, n in counts])[1])
-        text += (f" (Fisher's exact p = {p:.2g}: "
+        text += (f" (Fisher's exact p = {p:.2g}"
+                 + (", their count at its upper bound: " if counts[1][0] else ": ")
                  + ("a difference shown" if p < rules.ALPHA else
                     f"no difference shown at n = {counts[0][1]} and {counts[1][1]}") + ")")
     elif len(counts) == 2:
