@@ -58,7 +58,7 @@ def test_a_silenced_group_is_counted_on_both_sides_by_the_failure_modes_rule(mon
             {"seed": 1002, "weights": {"W_out": np.stack([w, cut])}}]
     assert silencing.readout_ratio(np.stack([w, cut])).round(3).tolist() == [1.0, 0.01]
     text = A.silenced_sentence(recs)
-    assert "the authors' code in at most 1 of 2: 1 (seed 1002) meet the rule's readout half" \
+    assert "the authors' code in at most 1 of 2: 1 (seed 1002) meets the rule's readout half" \
         in text and "(their lowest 0.01); their records keep no rates" in text
     assert "the authors' code in none of 1: none meets even the rule's readout half" in \
         A.silenced_sentence(recs[:1])

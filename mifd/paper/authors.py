@@ -184,8 +184,8 @@ def silenced_sentence(theirs: Sequence[dict[str, Any]], ours: Any = None) -> str
         seeds = ", ".join(str(int(rec["seed"])) for rec, lo in zip(theirs, low) if lo)
         parts.append(
             (f"the authors' code in at most {k} of {len(r)}: {k} (seed{'s' if k > 1 else ''} "
-             f"{seeds}) meet the rule's readout half, a |W_out| ratio below "
-             f"{silencing.SILENCED_WOUT:g} (their lowest {r.min():.2f}); their records keep no "
+             f"{seeds}) {'meets' if k == 1 else 'meet'} the rule's readout half, a |W_out| ratio "
+             f"below {silencing.SILENCED_WOUT:g} (their lowest {r.min():.2f}); their records keep no "
              "rates, so the rule's other half cannot be checked") if k else
             (f"the authors' code in none of {len(r)}: none meets even the rule's readout half, a "
              f"|W_out| ratio below {silencing.SILENCED_WOUT:g} (their lowest {r.min():.2f})"))
