@@ -70,6 +70,38 @@ def error_vs_active(rr: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _units(values: np.ndarray, n: int) -> str:
+    """``"all 40 in every trial"`` or ``"39.2 ± 1.3 (36–40; 3 of 5 trials silence units)"``."""
+    v = np.asarray(values, float)
+    if np.all(v == n):
+        return f"all {n} in every trial"
+    sd = f" ± {np.std(v, ddof=1):.1f}" if v.size > 1 else ""
+    return (f"{np.mean(v):.1f}{sd} ({v.min():.0f}–{v.max():.0f}; {int((v < n).sum())} of "
+            f"{v.size} trials silence units)")
+
+
+def active_units_sentence(rr: Any) -> str:
+    """Active units at the end of training, every condition named: the methods without MI
+    minimization first (those of :func:`error_vs_active`), then those with it."""
+    n = int(rr.config.n)
+    trials = rr.result["trials"]
+    conds = list(rr.layout.conditions)
+    plain = [c for c in conds if not c.split("=")[0].startswith("mi")]
+    mi = [c for c in conds if c not in plain]
+    full = all(np.all(np.asarray(trials[c]["active_units"], float) == n) for c in plain)
+    if plain and full:
+        head = (f"Every network without MI minimization ({', '.join(plain)}) keeps all {n} "
+                "units active at this wiring cost: no unit is silenced, so there is no "
+                "trade-off to plot; the task errors are in the final table below.")
+    else:
+        head = (f"Active units (of {n}) without MI minimization: " + "; ".join(
+            f"{c} {_units(trials[c]['active_units'], n)}" for c in plain) + ".")
+    if not mi:
+        return head
+    return head + (" With MI minimization: " + "; ".join(
+        f"{c} {_units(trials[c]['active_units'], n)}" for c in mi) + ".")
+
+
 def _lags(rr: Any, condition: str, pair: tuple[str, str],
           keep: np.ndarray | None = None) -> np.ndarray:
     """Structural minus functional onset epoch per trial of ``condition`` (finite ones; with
@@ -123,6 +155,30 @@ def _mean(x: np.ndarray) -> str:
     return f"{np.nanmean(x):.3f}" if np.isfinite(x).any() else "— (no network)"
 
 
+def _trial_list(k: np.ndarray) -> str:
+    """``"1–4"``, ``"0, 2, 4"`` or ``"0–1, 3"``: trial indices, runs of three or more joined."""
+    runs: list[list[int]] = []
+    for i in (int(v) for v in k):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+
+
+def _counted_mean(values: Any, mask: np.ndarray) -> str:
+    """``"0.114 (n = 4: trials 1–4; all 5: 0.111)"``: the mean over the networks ``mask``
+    keeps, how many and which (indices within the condition), and the mean over every trial
+    (the final table's) where some are left out."""
+    v, mask = np.asarray(values, float), np.asarray(mask, bool)
+    if mask.all():
+        return f"{_mean(v)} (n = {v.size}: every trial)"
+    if not mask.any():
+        return f"— (no network; all {v.size}: {_mean(v)})"
+    return (f"{_mean(v[mask])} (n = {int(mask.sum())}: trial{'s' if mask.sum() > 1 else ''} "
+            f"{_trial_list(np.flatnonzero(mask))}; all {v.size}: {_mean(v)})")
+
+
 def _p(c: dict) -> str:
     return f"{c['welch_p']:.2g}" if np.isfinite(c["welch_p"]) else "—"
 
@@ -151,7 +207,7 @@ def questions(rr: Any) -> list[dict[str, str]]:
     masks = task_criterion.split(trials, QUESTION_CONDITIONS, metric, level)
     one, q_str, q_cor = _structure_answer(trials, masks)
     two, detail = _timing_answer(rr, masks)
-    m = {c: {k: _mean(np.asarray(trials[c][k], float)[masks[c]]) for k in ("Q_str", "Q_cor")}
+    m = {c: {k: _counted_mean(trials[c][k], masks[c]) for k in ("Q_str", "Q_cor")}
          for c in ("bimt", "mi")}
     solved = (f"networks that solve the task ({text}): {task_criterion.counted(masks)}; "
               f"left out: {task_criterion.failed_names(trials, masks, metric)}")
@@ -182,25 +238,40 @@ def answers(rr: Any) -> str:
                         for q in qs)
 
 
-def settings(cfg: Any, sep_cfg: Any = None) -> pd.DataFrame:
-    """BIMT's own settings of a ``bimt`` config (those the ``wm`` config does not have), with
-    what each means; given ``sep_cfg`` (a ``bimt-separation`` config), its values beside them
-    (the settings its separation config does not have)."""
+def own_settings(cfg: Any) -> set[str]:
+    """The names of BIMT's own settings in a ``bimt`` or ``bimt-separation`` config: those its
+    task's config (``wm``'s or ``separation``'s) does not have."""
     import dataclasses
 
-    from ..config import describe
     from ..experiments.separation import SeparationConfig
     from ..experiments.wm import WMConfig
-    wm = {f.name for f in dataclasses.fields(WMConfig)}
-    rows = [(k, v, doc) for k, v, _, doc in describe(cfg) if k not in wm]
+    task = SeparationConfig if isinstance(cfg, SeparationConfig) else WMConfig
+    return ({f.name for f in dataclasses.fields(cfg)}
+            - {f.name for f in dataclasses.fields(task)})
+
+
+def settings(cfg: Any, sep_cfg: Any = None) -> pd.DataFrame:
+    """BIMT's own settings of a ``bimt`` config (:func:`own_settings`), with what each means;
+    given ``sep_cfg`` (a ``bimt-separation`` config), its values beside them."""
+    from ..config import describe
+    own = own_settings(cfg)
+    rows = [(k, v, doc) for k, v, _, doc in describe(cfg) if k in own]
     df = pd.DataFrame(rows, columns=["setting", "this run", "meaning"]).set_index("setting")
     if sep_cfg is None:
         return df
-    sep = {f.name for f in dataclasses.fields(SeparationConfig)}
-    other = {k: v for k, v, _, _ in describe(sep_cfg) if k not in sep}
+    other = {k: v for k, v, _, _ in describe(sep_cfg) if k in own_settings(sep_cfg)}
     df = df.rename(columns={"this run": "working memory"})
     df.insert(1, "chaotic separation", [other.get(k, "—") for k in df.index])
     return df
+
+
+def reductions(exp: Any, cfg: Any) -> pd.DataFrame:
+    """The experiment's reductions against its ``paper`` profile
+    (:meth:`~mifd.experiments.base.Experiment.reductions`) without BIMT's own settings
+    (:func:`own_settings`): the paper reproduced publishes none of them, and :func:`settings`
+    lists them for both tasks."""
+    table = exp.reductions(cfg)
+    return table.loc[[k for k in table.index if k not in own_settings(cfg)]]
 
 
 def recurrent_weights(rr: Any, condition: str, trial: int = 0) -> np.ndarray:

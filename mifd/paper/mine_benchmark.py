@@ -63,6 +63,26 @@ def paper_setting_table(trials: Mapping[str, Mapping[str, list]]) -> pd.DataFram
     return pd.DataFrame(rows).T.round(3)
 
 
+def final_tail(cfg: Any) -> int:
+    """The critic steps ``mine_final`` averages: the last fifth of ``ps_steps`` (at least one),
+    as :func:`mifd.experiments.mine_gaussian.train` computes it."""
+    return max(1, cfg.ps_steps // 5)
+
+
+def paper_setting_columns(cfg: Any) -> str:
+    """What the columns of :func:`paper_setting_table` are, with this run's numbers."""
+    n = f"{cfg.ps_samples:,}"
+    return (f"truth: the true MI (nats). mine_final: the critic's DV value at each of the last "
+            f"{final_tail(cfg)} of its {cfg.ps_steps} training steps, on that step's fresh "
+            f"batch of {n} samples read before the step's update, averaged. mine_held_out: the "
+            f"trained critic's DV value once, after the last step, on one more fresh batch of "
+            f"{n} samples. Neither reads samples the critic has trained on; they differ by what "
+            "the critic still learns over the averaged steps and by the noise of a single "
+            "batch, so either can be the larger. gaussian, copula: the references on that last "
+            f"batch. Each column: the mean over {cfg.ps_seeds} "
+            f"seed{'s' if cfg.ps_seeds != 1 else ''}.")
+
+
 def game_table(trials: Mapping[str, Mapping[str, list]]) -> pd.DataFrame:
     """The minimization game per number of critic steps: true MI at the start and the end, and
     the critic's estimate at the end (mean ± s.d. over seeds)."""

@@ -119,11 +119,43 @@ def cost(rr: Any) -> pd.DataFrame:
     return out
 
 
+#: the metrics whose lower value means less dependence or a better task (the others: higher)
+LOWER_IS_BETTER = ("eval_mse", "gauss_mi_final", "mi_final")
+
+
+def direction(metric: str) -> str:
+    """The one-sided alternative of the comparison against no penalty: ``"less"`` for
+    :data:`LOWER_IS_BETTER`, else ``"greater"`` — the way the metric moves when the penalty
+    separates the groups (less dependence, more modularity) and the task does better."""
+    return "less" if metric in LOWER_IS_BETTER else "greater"
+
+
+def rival_metrics(rr: Any) -> tuple[str, ...]:
+    """:func:`rivals`' default metrics: Q_cor, D_cor, Q_str, the task error, the Gaussian MI."""
+    return ("Q_cor", "D_cor", "Q_str", task_error(rr), "gauss_mi_final")
+
+
+def vs_none_rule(rr: Any, metrics: tuple[str, ...] | None = None) -> str:
+    """The comparison against no penalty in :func:`rivals`, in words: which metrics it tests
+    for a rise and which for a fall (:func:`direction`)."""
+    metrics = metrics or rival_metrics(rr)
+    up = [m for m in metrics if direction(m) == "greater"]
+    down = [m for m in metrics if direction(m) == "less"]
+    parts = ([f"higher {', '.join(up)}"] if up else []) + \
+        ([f"lower {', '.join(down)}"] if down else [])
+    return ("“against no penalty”: a one-sided Welch test (p < "
+            f"{rules.ALPHA}) that the penalty moves the metric the way that means less "
+            "dependence, more modularity or a better task — " + "; ".join(parts)
+            + " than no penalty (the column “one-sided test” names it per row); “not "
+            f"detected” where p ≥ {rules.ALPHA} or the difference goes the other way.")
+
+
 def rivals(rr: Any, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Each rival (:data:`RIVALS`) against MINE at the same λ (two groups): per metric (default:
-    Q_cor, D_cor, Q_str, the task error, the Gaussian MI) the rival's mean, MINE's, no
-    penalty's, and the verdict of :func:`mifd.paper.rules.rival_verdict`."""
-    metrics = metrics or ("Q_cor", "D_cor", "Q_str", task_error(rr), "gauss_mi_final")
+    :func:`rival_metrics`) the rival's mean, MINE's, no penalty's, the verdict of
+    :func:`mifd.paper.rules.rival_verdict`, and the one-sided comparison against no penalty in
+    the direction :func:`direction` gives (named in "one-sided test")."""
+    metrics = metrics or rival_metrics(rr)
     df = trials_frame(rr)
     base = df[df["method"] == "none"]
     rows = []
@@ -138,18 +170,20 @@ def rivals(rr: Any, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
                              "penalty mean": alt[m].mean(), "MINE mean": ref[m].mean(),
                              "no penalty": base[m].mean(),
                              "against MINE": rules.rival_verdict(alt[m], ref[m], base[m]),
-                             "against no penalty (>)": _vs_none(alt[m], base[m], m)})
+                             "one-sided test": "penalty " + ("<" if direction(m) == "less"
+                                                             else ">") + " no penalty",
+                             "against no penalty": _vs_none(alt[m], base[m], m)})
     return pd.DataFrame(rows).set_index(["λ", "penalty", "metric"])
 
 
 def _vs_none(a: Any, b: Any, metric: str) -> str:
-    """The one-sided comparison against no penalty, in the direction MINE moves ``metric``
+    """The one-sided comparison against no penalty, in the direction of :func:`direction`
     (modularity and R² up; the MSE and the dependence down)."""
-    direction = "less" if metric in ("eval_mse", "gauss_mi_final", "mi_final") else "greater"
-    c = rules.comparison(a, b, direction)
+    way = direction(metric)
+    c = rules.comparison(a, b, way)
     if not np.isfinite(c["welch_p"]):
         return rules.not_testable(min(len(a), len(b)))
-    moved = (c["diff"] > 0) == (direction == "greater") and c["welch_p"] < rules.ALPHA
+    moved = (c["diff"] > 0) == (way == "greater") and c["welch_p"] < rules.ALPHA
     return f"{'yes' if moved else 'not detected'} (p = {c['welch_p']:.2g})"
 
 

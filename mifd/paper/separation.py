@@ -138,27 +138,95 @@ def _mean(rr: Any, cond: str, metric: str) -> float:
     return float(np.nanmean(rr.result["trials"][cond][metric]))
 
 
+def _reduced(cfg: Any, pub: Any) -> list[tuple[str, str, Any, Any]]:
+    """(this run's words, the published value, ours, theirs) of every setting
+    :func:`scale_note` reads: sequence length, MM steps, trials, batch, SM steps, the critic's
+    data."""
+    return [(f"sequences of {cfg.length} steps", f"{pub.length}", cfg.length, pub.length),
+            (f"{cfg.mm_steps} MM steps", f"{pub.mm_steps}", cfg.mm_steps, pub.mm_steps),
+            (f"{cfg.trials} trials per condition", f"{pub.trials}", cfg.trials, pub.trials),
+            (f"batch {cfg.batch}", f"{pub.batch}", cfg.batch, pub.batch),
+            (f"{cfg.sm_per_mm} SM steps per MM step", f"{pub.sm_per_mm}", cfg.sm_per_mm,
+             pub.sm_per_mm),
+            (f"the critic on {cfg.sm_batch or cfg.batch} sequences and "
+             f"{cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length:,} samples per SM "
+             "step", f"{pub.batch} and {pub.batch * pub.length:,}",
+             (cfg.sm_batch or cfg.batch, cfg.sm_samples or (cfg.sm_batch or cfg.batch)
+              * cfg.length), (pub.batch, pub.batch * pub.length))]
+
+
+def _published() -> Any:
+    from ..experiments import get_experiment
+    return get_experiment("separation").config("paper")
+
+
 def scale_note(rr: Any) -> str:
     """How far this run is from the published one (sequence length, MM steps, trials)."""
-    from ..experiments import get_experiment
-    cfg, pub = rr.config, get_experiment("separation").config("paper")
+    cfg, pub = rr.config, _published()
     far = cfg.length < pub.length / 5
-    parts = [(f"sequences of {cfg.length} steps", f"{pub.length}", cfg.length, pub.length),
-             (f"{cfg.mm_steps} MM steps", f"{pub.mm_steps}", cfg.mm_steps, pub.mm_steps),
-             (f"{cfg.trials} trials per condition", f"{pub.trials}", cfg.trials, pub.trials),
-             (f"batch {cfg.batch}", f"{pub.batch}", cfg.batch, pub.batch),
-             (f"{cfg.sm_per_mm} SM steps per MM step", f"{pub.sm_per_mm}", cfg.sm_per_mm,
-              pub.sm_per_mm),
-             (f"the critic on {cfg.sm_batch or cfg.batch} sequences and "
-              f"{cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length:,} samples per SM "
-              "step", f"{pub.batch} and {pub.batch * pub.length:,}",
-              (cfg.sm_batch or cfg.batch, cfg.sm_samples or (cfg.sm_batch or cfg.batch)
-               * cfg.length), (pub.batch, pub.batch * pub.length))]
-    reduced = [f"{ours} (published {theirs})" for ours, theirs, a, b in parts if a != b]
+    reduced = [f"{ours} (published {theirs})" for ours, theirs, a, b in _reduced(cfg, pub)
+               if a != b]
     return (f"{rr.profile} profile: " + (", ".join(reduced) if reduced else "the published "
                                          "settings")
             + ("; at this scale a level verdict is not a test of the published run" if far
                else ""))
+
+
+def emergence_scale(rr: Any) -> str:
+    """What the emergence table can tell at this run's training length: a run of fewer MM steps
+    than the paper's cannot tell late emergence from none; a run of the paper's MM steps
+    names what else is reduced."""
+    cfg, pub = rr.config, _published()
+    if cfg.mm_steps < pub.mm_steps:
+        return (f"The paper trains {pub.mm_steps} MM steps, this run {cfg.mm_steps}: a shorter "
+                "run cannot tell whether the structural measures emerge late or not at all.")
+    rest = [r for r in _reduced(cfg, pub) if not r[0].endswith(" MM steps")]
+    other = [f"{ours} (published {theirs})" for ours, theirs, a, b in rest if a != b]
+    if not other:
+        return (f"This run trains the paper's {cfg.mm_steps} MM steps at the published "
+                "settings: the table follows the measures over the published training.")
+    return (f"This run trains the paper's {cfg.mm_steps} MM steps, reduced in the rest: "
+            + ", ".join(other) + ". The table follows the measures over the published number "
+            "of MM steps at this reduced scale.")
+
+
+def communities(rr: Any, picks: dict[str, int]) -> dict[str, np.ndarray]:
+    """Per condition and picked trial (its batch position): the ``|corr|`` matrix the page
+    draws (the mean over the test sequences of ``|corr|``, ``final["abs_corr"]``) reordered by
+    the two communities greedy modularity finds in it, titled with the NMI of those
+    communities with the groups and, where the table's NMI is found on another matrix
+    (``nmi_matrix``), the trial's NMI of the table (``final["NMI"]``) in brackets."""
+    from .. import metrics
+    res, lay = rr.result, rr.layout
+    same = getattr(rr.config, "nmi_matrix", "signed_mean") == "abs_mean"
+    out = {}
+    for c, t in picks.items():
+        C = np.asarray(res["final"]["abs_corr"][t])
+        labels = metrics.two_communities(C)
+        order = np.argsort(labels, kind="stable")
+        here = metrics.nmi(labels, metrics.halves(C.shape[-1]))
+        k = int(np.flatnonzero(lay.index(c) == t)[0])
+        table = float(res["final"]["NMI"][t])
+        out[f"{c}, trial {k}\nNMI {here:.2f}" + ("" if same else f" (table's {table:.2f})")] = \
+            C[np.ix_(order, order)]
+    return out
+
+
+def communities_note(rr: Any) -> str:
+    """Which matrix each NMI of :func:`communities`' titles is found on, and what the table
+    averages."""
+    cfg = rr.config
+    drawn = (f"the mean over the {cfg.n_test} test sequences of |corr|, the matrix drawn")
+    per = f"the mean of the {rr.layout.per_condition} trials' NMI"
+    if getattr(cfg, "nmi_matrix", "signed_mean") == "abs_mean":
+        return (f"Each title: the trial (its index within its condition) and the NMI of the "
+                f"communities found on {drawn} — the matrix the table's NMI uses too "
+                f"(nmi_matrix = abs_mean); the table gives {per}.")
+    return (f"Each title: the trial (its index within its condition), the NMI of the "
+            f"communities found on {drawn}, and in brackets the trial's NMI as the table "
+            "below counts it: found on |mean over the test sequences of the signed corr| "
+            "(nmi_matrix = signed_mean, the authors' code), where correlations of opposite sign "
+            f"in different sequences cancel; the table gives {per}.")
 
 
 def findings(rr: Any, main: str = "mi_l2") -> str:

@@ -1,0 +1,42 @@
+"""The penalties page's comparison against no penalty on a hand-built run: each metric is tested
+in the direction the table names, and the sentence states the same directions."""
+
+from types import SimpleNamespace
+
+from mifd.paper import penalties as P
+from mifd.results.result import RunResult
+
+METRICS = ("Q_cor", "D_cor", "Q_str", "eval_mse", "success_rate", "gauss_mi_final", "mi_final")
+
+
+def _rr() -> RunResult:
+    """none, mine=0.1 and gaussian=0.1, 4 trials each; the Gaussian penalty raises Q_cor and
+    the task MSE and lowers the Gaussian MI."""
+    base = {m: [0.1, 0.11, 0.09, 0.1] for m in METRICS}
+    gauss = {**base, "Q_cor": [0.5, 0.52, 0.48, 0.5], "eval_mse": [0.5, 0.52, 0.48, 0.5],
+             "gauss_mi_final": [0.01, 0.012, 0.008, 0.01]}
+    trials = {"none": base, "mine=0.1": base, "gaussian=0.1": gauss}
+    result = {"trials": trials, "conditions": list(trials)}
+    return RunResult("penalties", "smoke", SimpleNamespace(seed=0), "k", result, {}, {}, True)
+
+
+def test_each_metric_is_tested_in_the_direction_the_table_names():
+    t = P.rivals(_rr()).loc[(0.1, "gaussian")]
+    assert "against no penalty (>)" not in t.columns
+    assert t.loc["Q_cor", "one-sided test"] == "penalty > no penalty"
+    assert t.loc["Q_cor", "against no penalty"].startswith("yes (p = ")
+    # the MSE rises: tested for a fall, so not detected, however far it rises
+    assert t.loc["eval_mse", "one-sided test"] == "penalty < no penalty"
+    assert t.loc["eval_mse", "against no penalty"].startswith("not detected (p = ")
+    assert t.loc["gauss_mi_final", "one-sided test"] == "penalty < no penalty"
+    assert t.loc["gauss_mi_final", "against no penalty"].startswith("yes (p = ")
+
+
+def test_the_sentence_states_the_directions_the_test_uses():
+    text = P.vs_none_rule(_rr())
+    assert "higher Q_cor, D_cor, Q_str; lower eval_mse, gauss_mi_final than no penalty" in text
+    assert "MINE moves" not in text
+    sep = P.vs_none_rule(_rr(), ("Q_cor", "R2", "gauss_mi_final"))
+    assert "higher Q_cor, R2; lower gauss_mi_final than no penalty" in sep
+    assert [P.direction(m) for m in ("R2", "eval_mse", "mi_final", "NMI")] == \
+        ["greater", "less", "less", "greater"]
