@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import reported
 from .formatting import agree
-from .wm_answer import band_floor
+from .reported import band_floor
 
 #: the statistics network's width of the comparison (the ``book`` profile's)
 WIDTH = 64

@@ -48,12 +48,11 @@ NEVER = "never formed"
 
 def modules_state(q: np.ndarray) -> np.ndarray:
     """Per trial (the columns of ``q``, Q_cor over training): :data:`NEVER` where its peak stays
-    below the paper's band (:func:`mifd.paper.wm_answer.band_floor`: no modules to keep or
+    below the paper's band (:func:`mifd.paper.reported.band_floor`: no modules to keep or
     lose), else ``"kept"`` or ``"faded"`` (:func:`mifd.paper.persistence.kept`)."""
     from . import reported
-    from .wm_answer import band_floor
     q = np.asarray(q, dtype=float)
-    formed = np.nanmax(q, axis=0) >= band_floor(reported.WM["mi"]["Q_cor"])
+    formed = np.nanmax(q, axis=0) >= reported.band_floor(reported.WM["mi"]["Q_cor"])
     return np.where(~formed, NEVER, np.where(kept(q), "kept", "faded"))
 
 

@@ -7,6 +7,7 @@ Source: Tomoda, Tsuda & Yamaguti (2025), working-memory and chaotic-separation s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -96,3 +97,9 @@ GROWING_BRAINS_ERROR_VS_ACTIVE = {
 }
 #: the network size of those readings
 GROWING_BRAINS_UNITS = 400
+
+
+def band_floor(paper: Any) -> float:
+    """The lower edge of the paper's band for a reported value (a :class:`Reported`, or any
+    object with ``mean`` and ``sd``): its mean − 1 sd."""
+    return paper.mean - paper.sd

@@ -12,13 +12,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import reported, rules
+from .reported import band_floor
 from .formatting import agree
 from .wm import (STALE_LABEL, audit_summary, correlation_point, gpu_is_stale, paper_table)
-
-
-def band_floor(paper: Any) -> float:
-    """The lower edge of the paper's band for a reported value: its mean − 1 sd."""
-    return paper.mean - paper.sd
 
 
 def _course(rr: Any, metric: str) -> dict[str, Any]:
