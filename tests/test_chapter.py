@@ -143,10 +143,15 @@ def test_variants_effects_are_paired_and_in_units_of_the_default_spread():
     assert shifted["delta"].round(6).eq(1.0).all() and shifted["large"].all()
     assert not eff[eff["variant"] == "same"]["large"].any()
     text = variants.findings(runs)
-    assert "**shifted** changes a headline metric" in text and "same stays within it" in text
+    assert text.startswith("Every variant is committed (same and shifted). ")
+    assert "**shifted** changes a headline metric by more than 2 s.d." in text
+    assert "in same no change that large is detected" in text
     one = variants.findings({k: v for k, v in runs.items() if k != "shifted"})
-    assert one.startswith("The one variant in the store so far, **same**, changes no headline")
+    assert "No headline metric's mean paired difference from the reference exceeds 2 s.d. " \
+        "of the reference's spread over trials in it (this page's rule" in one
+    assert "no large change detected, which is not the same as no change" in one
     assert variants.summary_points(runs)[1].endswith("— large.")
+    assert variants.summary_points(runs)[0].endswith("no large change detected.")
 
 
 def test_numbers_in_prose_are_written_in_latex_scientific_notation():

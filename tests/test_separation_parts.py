@@ -201,11 +201,14 @@ def test_the_bf16_states_sentence_follows_its_rule_on_hand_built_tables():
                               "max |Δ|, fp32 alone (control)": ctl, "sd of fp32 trials": sd,
                               "Wilcoxon p": p, "n": n}]).set_index("quantity")
     assert variants.bf16_states_sentence(table("1e-6", "2e-7", "0.01")).startswith(
-        "Unchanged within tolerance")                      # within 10 × rounding
+        "Every row is within tolerance")                   # within 10 × rounding
     assert variants.bf16_states_sentence(table("1e-3", "0", "0.05")).startswith(
-        "Unchanged")                                       # within a tenth of the trial sd
+        "Every row is within tolerance")                   # within a tenth of the trial sd
     s = variants.bf16_states_sentence(table("0.02", "1e-7", "0.05"))
-    assert s.startswith("Not unchanged") and "Q_cor (up to 0.02" in s
-    assert "not testable at n = 5" in s
+    assert s.startswith("bf16 states change single trials by more than the tolerance")
+    assert "in 1 of 1 rows: Q_cor (up to 0.02" in s and "unchanged" not in s.lower()
+    assert "not testable at n = 5 (the smallest p 5 pairs can give is 0.062)" in s
+    assert "the smallest p observed over the rows is 0.5." in s
     s = variants.bf16_states_sentence(table("0.02", "1e-7", "0.05", p="0.01", n=8))
-    assert "A mean shift over the trials: detected (smallest p = 0.01)" in s
+    assert "A mean shift over the trials: detected; the smallest p observed over the rows " \
+        "is 0.01." in s

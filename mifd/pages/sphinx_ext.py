@@ -4,8 +4,9 @@
   in the theme's announcement bar.
 - The *How to re-run* page's cost table is filled from the committed results
   (:func:`mifd.perf.costs.profile_costs`, as MyST substitutions ``{{ cost_… }}``), not typed;
-  so are the measured effects in the discrepancy appendix
-  (:func:`mifd.paper.variants.substitutions`).
+  so are its sentences on the store key and the GPU sessions' options
+  (:func:`mifd.perf.settings.substitutions`), and the measured effects and what is measured so
+  far in the discrepancy appendix (:func:`mifd.paper.discrepancy.substitutions`).
 - Chapters are numbered through the whole book (1, 2, … across the parts; the appendices A,
   B, …) and figures per chapter ("Figure 3.2": chapter 3's second figure), so the book's figure
   numbers cannot be read as the paper's ("paper Fig. 11"). ``_toc.yml``'s ``numbered: 1``
@@ -45,10 +46,11 @@ def _announce(app) -> None:
 
 
 def _costs(app, config) -> None:
-    from ..paper.variants import substitutions
+    from ..paper import discrepancy
+    from ..perf import settings
     from ..perf.costs import profile_costs
-    config.myst_substitutions = {**profile_costs(), **substitutions(),
-                                 **(config.myst_substitutions or {})}
+    config.myst_substitutions = {**profile_costs(), **discrepancy.substitutions(),
+                                 **settings.substitutions(), **(config.myst_substitutions or {})}
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:

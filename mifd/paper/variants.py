@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from ..results.runner import run
-from ..results.stored import pending_line as named_pending, stored_run, stored_runs
+from ..results.stored import stored_run, stored_runs
 from . import rules
 
 #: option name → (config overrides, what it changes)
@@ -47,20 +47,102 @@ BASE = {"book": {"conditions": ("mi",), "seed": 1001, "trials": 10}}
 REFERENCE = "reference (the defaults: ε inside √, two critic biases)"
 
 
-def run_variants(profile: str = "book", device: str = "auto",
-                 names: tuple[str, ...] | None = None, train: bool = True, **kw
-                 ) -> tuple[dict[str, Any], list[str]]:
-    """The reference run (its MI trials) and one MI-only run per variant, all with this page's
-    settings of ``profile`` (:data:`BASE`), trained or loaded; and ``"name: command"`` for each
-    run not in the store when ``train`` is false (then nothing is trained: the ``book`` page
-    shows what is committed — a variant at 1000 epochs takes over an hour of a core)."""
+#: the variants that are speed options of ``mifd``, not paper-versus-code differences
+SPEED_OPTIONS = ("bf16 critic",)
+
+
+def differences() -> tuple[str, ...]:
+    """The variants that are paper-versus-code differences (:data:`VARIANTS` less the speed
+    options, :data:`SPEED_OPTIONS`)."""
+    return tuple(v for v in VARIANTS if v not in SPEED_OPTIONS)
+
+
+def wanted_runs(profile: str, names: tuple[str, ...] | None = None) -> dict[str, dict]:
+    """Label → overrides of the reference run and of one MI-only run per variant (``names``, by
+    default all of :data:`VARIANTS`), with this page's settings of ``profile`` (:data:`BASE`)."""
     base = BASE.get(profile, {})
     wanted = {REFERENCE: dict(base)}
     for name in names or tuple(VARIANTS):
         wanted[name] = {**base, "conditions": ("mi",), **VARIANTS[name][0]}
+    return wanted
+
+
+def run_variants(profile: str = "book", device: str = "auto",
+                 names: tuple[str, ...] | None = None, train: bool = True, **kw
+                 ) -> tuple[dict[str, Any], list[str]]:
+    """The reference run (its MI trials) and one MI-only run per variant
+    (:func:`wanted_runs`), trained or loaded; and ``"name: command"`` for each run not in the
+    store when ``train`` is false (then nothing is trained: the ``book`` page shows what is
+    committed — a variant at 1000 epochs takes over an hour of a core)."""
+    wanted = wanted_runs(profile, names)
     if not train:
         return stored_runs("wm", profile, wanted)
     return {name: run("wm", profile, device, over, **kw) for name, over in wanted.items()}, []
+
+
+def committed(profile: str = "book", store: Any = None) -> tuple[list[str], list[str]]:
+    """``(measured, pending)``: the variants of :data:`VARIANTS` whose run and the reference's
+    are both in the store, at this page's settings of ``profile`` (:func:`wanted_runs`, the
+    source the variants page reads), and the others; nothing is loaded or trained."""
+    from ..results.stored import is_stored
+    wanted = wanted_runs(profile)
+    ref = is_stored("wm", profile, wanted.pop(REFERENCE), store)
+    measured = [v for v, over in wanted.items() if ref and is_stored("wm", profile, over, store)]
+    return measured, [v for v in wanted if v not in measured]
+
+
+def screen_shared(profile: str = "book", screen: Mapping[str, tuple[dict, tuple]] | None = None
+                  ) -> list[str]:
+    """The variants that are also settings of the working-memory chapter's comparison of
+    settings for the modules' fade (:data:`mifd.paper.persistence.SCREEN` of the ``book``
+    profile, or ``screen``) at this page's seeds (:data:`BASE`): the same runs; none at a
+    profile without such settings."""
+    if screen is None:
+        from .persistence import SCREEN as screen
+    base = BASE.get(profile)
+    if profile != "book" or not base:
+        return []
+    return [v for v, (over, _) in VARIANTS.items()
+            if any(o == over and (base["seed"], base["trials"]) in shards
+                   for o, shards in screen.values())]
+
+
+def screen_line(shared: Sequence[str]) -> str:
+    """One line naming the variants of :func:`screen_shared` (Markdown)."""
+    if not shared:
+        return ""
+    return (f"{_and(shared)} {'is' if len(shared) == 1 else 'are'} also among the settings "
+            "compared in \"Do the modules stay?\" of {ref}`chap-wm`: the same runs.")
+
+
+def _and(names: Sequence[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def measured_sentence(measured: Sequence[str], pending: Sequence[str]) -> str:
+    """The discrepancy appendix's line on the paper's versions (:func:`differences`): which of
+    them are measured against the default and which are not committed yet (``measured``,
+    ``pending``: :func:`committed`)."""
+    diffs = differences()
+    done = [v for v in measured if v in diffs]
+    todo = [v for v in pending if v in diffs]
+    head = (f"The other version of each of the {len(diffs)} paper-versus-code differences "
+            f"that change the working-memory model or its training ({', '.join(diffs)}) is run "
+            "on the MI condition with the default's seeds and compared trial by trial with the "
+            "default")
+    if not done:
+        return head + ": none is committed yet."
+    return (head + ": " + ("measured so far for " if todo else "measured for ") + _and(done)
+            + (f"; not committed yet for {_and(todo)}" if todo else "") + ".")
+
+
+def option_sentence(name: str, measured: Sequence[str]) -> str:
+    """Whether the variant ``name`` (e.g. the speed option ``bf16 critic``) is measured on the
+    working-memory metrics yet (``measured``: :func:`committed`)."""
+    over = ", ".join(f"{k}={v}" for k, v in VARIANTS[name][0].items())
+    return (f"its effect on the working-memory metrics (`{over}`, the variant *{name}*) is "
+            + ("measured" if name in measured else "not measured yet: its run is not committed"))
 
 
 def _mi(rr: Any, metric: str) -> np.ndarray:
@@ -91,9 +173,20 @@ def table(runs: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna("—").set_index(["variant", "metric"])
 
 
-def pending_line(missing: Sequence[str]) -> str:
-    """One line naming the runs of :func:`run_variants`'s ``missing`` and how they get made."""
-    return named_pending(missing, len(VARIANTS) + 1, "runs")
+def pending_line(missing: Sequence[str], of: int | None = None) -> str:
+    """One line naming the runs of :func:`run_variants`'s ``missing`` and how they get made:
+    the variants counted out of ``of`` (default: all of :data:`VARIANTS`), the reference named
+    apart; ``""`` if none."""
+    names = _names(missing)
+    todo = [v for v in names if v != REFERENCE]
+    if not names:
+        return ""
+    of = len(VARIANTS) if of is None else of
+    count = (("the reference run" + (" and " if todo else "")) if REFERENCE in names else "") \
+        + ((f"all {of} variants" if len(todo) == of else f"{len(todo)} of the {of} variants")
+           if todo else "")
+    return (f"*Not committed yet* ({count}): " + "; ".join(names)
+            + ". `mifd jobs` runs them (the commands: `mifd jobs --list`).")
 
 
 def describe() -> pd.DataFrame:
@@ -165,11 +258,11 @@ def bf16_states_effect(base: Any, other: Any, condition: str = "mi_l2",
 
 
 def bf16_states_sentence(table: pd.DataFrame) -> str:
-    """What :func:`bf16_states_effect`'s table says, by one stated rule: bf16 states leave the
-    critic *unchanged within tolerance* only if, on every row, their largest paired difference
-    is within ten times the control's (rounding alone) or within a tenth of the trial-to-trial
-    sd; a mean shift is tested separately (two-sided Wilcoxon; at n ≤ 5 no p can fall below
-    0.05, so it is "not testable")."""
+    """What :func:`bf16_states_effect`'s table says, by one stated rule: a row is *within
+    tolerance* if bf16 states' largest paired difference there is within ten times the
+    control's (rounding alone) or within a tenth of the trial-to-trial sd; a mean shift is
+    tested separately (two-sided Wilcoxon; at n ≤ 5 no p can fall below 0.05, so it is "not
+    testable"), and the smallest p the rows gave is said as observed."""
     rows = []
     for name, r in table.iterrows():
         d, sd = float(r["max |Δ|"]), float(r["sd of fp32 trials"])
@@ -179,13 +272,18 @@ def bf16_states_sentence(table: pd.DataFrame) -> str:
             rows.append(f"{name} (up to {d:.2g}; rounding alone {ctl:.2g}; trial sd {sd:.2g})")
     n = int(table["n"].iloc[0])
     ps = [float(p) for p in table["Wilcoxon p"] if p != "—"]
-    mean = (f"not testable at n = {n}" if 2.0 / 2 ** n >= 0.05 else
-            "detected" if ps and min(ps) < 0.05 else "not detected")
+    floor = 2.0 / 2 ** n
+    mean = (f"not testable at n = {n} (the smallest p {n} pairs can give is {floor:.2g})"
+            if floor >= 0.05 else "detected" if ps and min(ps) < 0.05 else "not detected")
+    observed = (f"; the smallest p observed over the rows is {min(ps):.2g}" if ps else "")
     if not rows:
-        return (f"Unchanged within tolerance on every row; a mean shift: {mean} (n = {n}).")
-    return ("Not unchanged within tolerance: bf16 states move single trials beyond rounding in "
-            + "; ".join(rows) + f". A mean shift over the trials: {mean}"
-            + (f" (smallest p = {min(ps):.2g})" if ps else "") + ".")
+        return (f"Every row is within tolerance (at most ten times the difference rounding "
+                f"alone makes, or a tenth of the trial-to-trial sd). A mean shift over the "
+                f"trials: {mean}{observed}.")
+    return (f"bf16 states change single trials by more than the tolerance (ten times the "
+            f"difference rounding alone makes, or a tenth of the trial-to-trial sd) in "
+            f"{len(rows)} of {len(table)} rows: " + "; ".join(rows)
+            + f". A mean shift over the trials: {mean}{observed}.")
 
 
 def paired_effect(base: Any, other: Any, condition: str, metrics: tuple[str, ...]) -> str:
@@ -203,29 +301,6 @@ def paired_effect(base: Any, other: Any, condition: str, metrics: tuple[str, ...
     small = (f"; with n = {k} no difference can reach p < 0.05: not testable at n = {k}"
              if 2.0 / 2 ** k >= 0.05 else "")
     return f"paired over n = {k} trials: " + ", ".join(parts) + small
-
-
-def substitutions() -> dict[str, str]:
-    """The discrepancy appendix's measured effects, as MyST substitutions computed from the
-    committed runs when the book is built (``{{ rmsprop_eps_book }}``,
-    ``{{ double_bias_wm }}``, ``{{ keras_adam_separation }}``): never typed."""
-    missing = "not computed yet (`make results` computes it)"
-    out = {}
-    base = BASE.get("book", {})
-    default = stored_run("wm", "book", base)
-    for key, name in (("rmsprop_eps_book", "RMSprop ε outside √"),
-                      ("double_bias_wm", "one critic bias")):
-        over = {**base, "conditions": ("mi",), **VARIANTS[name][0]}
-        other = stored_run("wm", "book", over) if default is not None else None
-        out[key] = (missing if other is None else
-                    "working memory, MI condition, " + paired_effect(default, other, "mi",
-                                                                     METRICS))
-    sep = stored_run("separation", "book")
-    other = stored_run("separation", "book", SEPARATION_KERAS) if sep is not None else None
-    out["keras_adam_separation"] = (missing if other is None else
-                                    "separation, L2 + MI condition, both options together, "
-                                    + paired_effect(sep, other, "mi_l2", SEPARATION_METRICS))
-    return out
 
 
 def effects(runs: Mapping[str, Any], large: float = 2.0) -> pd.DataFrame:
@@ -246,41 +321,72 @@ def effects(runs: Mapping[str, Any], large: float = 2.0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "metric", "delta", "z", "large"])
 
 
-def findings(runs: Mapping[str, Any], large: float = 2.0) -> str:
-    """The variants page's takeaway (Markdown), written from :func:`effects`."""
+def _names(missing: Sequence[str]) -> list[str]:
+    """The labels of :func:`run_variants`'s ``missing`` (``"label: command"``), once each."""
+    return list(dict.fromkeys(m.split(": mifd ")[0] for m in missing))
+
+
+def thresholds(runs: Mapping[str, Any], large: float = 2.0) -> dict[str, tuple[float, float]]:
+    """Per metric: the smallest mean paired difference :func:`effects` calls *large*
+    (``large`` × the reference's s.d. over trials) and the reference's mean."""
+    base = runs[next(iter(runs))]
+    return {m: (large * float(np.std(_mi(base, m), ddof=1)) if len(_mi(base, m)) > 1
+                else float("nan"), float(np.mean(_mi(base, m)))) for m in METRICS}
+
+
+def findings(runs: Mapping[str, Any], large: float = 2.0, pending: Sequence[str] = ()) -> str:
+    """The variants page's takeaway (Markdown), written from :func:`effects`: how many of the
+    variants (those in ``runs`` and those named in ``pending``, :func:`run_variants`'s list)
+    are committed, which change a headline metric by the rule (a mean paired difference above
+    ``large`` s.d. of the reference's spread over trials), and how large a change that rule
+    needs (:func:`thresholds`): within it is *no large change detected*, not *no change*."""
+    if not runs:
+        return "Nothing is in the store yet at these settings: not even the reference run."
     eff = effects(runs, large)
     if eff.empty:
         return ("No variant is in the store yet at these settings: the reference alone is "
                 "shown below.")
-    big = [v for v in dict.fromkeys(eff["variant"]) if eff[eff["variant"] == v]["large"].any()]
-    n = len(_mi(runs[next(iter(runs))], METRICS[0]))
-    small = [v for v in dict.fromkeys(eff["variant"]) if v not in big]
-    k = len(set(eff["variant"]))
-    within = f"{large:g} s.d. of the reference's spread over trials"
-    if k == 1:
-        text = (f"The one variant in the store so far, **{(big or small)[0]}**, "
-                + ("changes a headline metric by more than " if big else
-                   "changes no headline metric by more than ") + within + ".")
+    done = list(dict.fromkeys(eff["variant"]))
+    todo = [v for v in _names(pending) if v != REFERENCE and v not in done]
+    big = [v for v in done if eff[eff["variant"] == v]["large"].any()]
+    small = [v for v in done if v not in big]
+    text = (f"{len(done)} of the {len(done) + len(todo)} variants "
+            f"{'is' if len(done) == 1 else 'are'} committed so far ({_and(done)}; the other "
+            f"{len(todo)} {'is' if len(todo) == 1 else 'are'} not committed yet, named below). "
+            if todo else f"Every variant is committed ({_and(done)}). ")
+    spread = f"{large:g} s.d. of the reference's spread over trials"
+    if big:
+        text += (f"**{_and(big)}** change{'s' if len(big) == 1 else ''} a headline metric by "
+                 f"more than {spread} (mean paired difference from the reference)"
+                 + (f"; in {_and(small)} no change that large is detected." if small else "."))
     else:
-        text = (f"Of the {k} variants, "
-                + (f"**{', '.join(big)}** change{'s' if len(big) == 1 else ''} a headline metric "
-                   f"by more than {within}" if big else
-                   f"none changes a headline metric by more than {within}")
-                + (f"; {', '.join(small)} stay{'s' if len(small) == 1 else ''} within it."
-                   if small else "."))
-    text += (f" With {n} paired trials only large effects can show (smallest two-sided "
-             f"Wilcoxon p: {2 / 2 ** n:.3g}).")
-    return text
+        them = "it" if len(done) == 1 else "either of them" if len(done) == 2 else \
+            "any of them"
+        text += (f"No headline metric's mean paired difference from the reference exceeds "
+                 f"{spread} in {them} (this page's rule for a large change): no large change "
+                 "detected, which is not the same as no change.")
+    thr = thresholds(runs, large)
+    first, *rest = METRICS
+    text += (f" The rule detects only large changes: {large:g} s.d. is {thr[first][0]:.3f} in "
+             f"{first}, whose reference mean is {thr[first][1]:.3f} (in "
+             + ", ".join(f"{m} {thr[m][0]:.3f}" for m in rest) + ").")
+    n = len(_mi(runs[next(iter(runs))], METRICS[0]))
+    return text + (f" With {n} paired trials the smallest possible two-sided Wilcoxon p is "
+                   f"{2 / 2 ** n:.3g}.")
 
 
 def summary_points(runs: Mapping[str, Any], large: float = 2.0) -> list[str]:
     """One closing point per variant: its largest change, in the metric's units and in s.d.
-    of the reference's spread."""
+    of the reference's spread, and what the rule of :func:`effects` makes of it."""
     eff = effects(runs, large)
+    thr = thresholds(runs, large) if len(eff) else {}
     out = []
     for v, g in eff.groupby("variant", sort=False):
         top = g.loc[g["z"].abs().idxmax()] if g["z"].notna().any() else g.iloc[0]
         out.append(f"{v}: largest change in {top['metric']}, {top['delta']:+.3f} "
                    f"({top['z']:+.1f} s.d. of the reference's trials)"
-                   + (" — large." if top["large"] else "; within the spread between trials."))
+                   + (" — large." if top["large"] else
+                      f"; the rule needs more than {large:g} s.d. "
+                      f"({thr[top['metric']][0]:.3f} in {top['metric']}): no large change "
+                      "detected."))
     return out

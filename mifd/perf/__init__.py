@@ -13,6 +13,8 @@ committed benchmark results.
 - :mod:`mifd.perf.allocator_ab`: the A/B of the host-memory setting (:mod:`mifd.accel.allocator`).
 - :mod:`mifd.perf.port`: the straightforward port of the working-memory loop, the baseline.
 - :mod:`mifd.perf.summary`: the performance page's takeaway and closing points.
+- :mod:`mifd.perf.settings`: the execution settings and speed options in words (the store key,
+  the GPU sessions' options) for the performance and re-run pages.
 
 The names the book's performance page uses are importable from here.
 """
