@@ -190,8 +190,13 @@ def test_the_dependence_figure_has_labelled_axes_and_the_rule_s_thresholds():
     matplotlib.use("Agg")
     from mifd.paper import dependence as D
     no = _audited(_run([NEVER] * 4), "no_mi", [3.0] * 4, [2.0] * 4)
-    mi = _audited(_run([RISE_FALL, RISE_STAY]), "mi", [0.3, 0.5], [1.8, 0.5])
-    fig = D.figure({"run": mi}, no)
+    mi = _audited(_run([RISE_FALL, RISE_STAY, RISE_FALL * 0.4]), "mi", [0.3, 0.5, 0.3],
+                  [1.8, 0.5, 0.4])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a never-formed trial's cross draws without a warning
+        fig = D.figure({"run": mi}, no)
+    assert any("never formed (1)" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
     ax = fig.axes[0]
     assert "copula MI" in ax.get_xlabel() and "critic" in ax.get_ylabel()
     xs = {tuple(line.get_xdata()) for line in ax.get_lines()}

@@ -127,7 +127,7 @@ def table(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_c
 def sentence(theirs: Sequence[dict[str, Any]], ours: Any = None, metric: str = "Q_cor",
              keep: float = 0.75) -> str:
     """Computed: how many of each side's trials keep ≥ ``keep`` of their peak at the end and
-    how many end at or above the paper's band (:func:`mifd.paper.wm_answer.band_floor`), the
+    how many end at or above the paper's band (:func:`mifd.paper.reported.band_floor`), the
     means at the end, and the two sides' peaks and values at the end compared as two samples
     (a seed does not pair trials: each code draws its own initial weights from it)."""
     df = table(theirs, ours, metric)

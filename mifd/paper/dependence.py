@@ -203,9 +203,9 @@ def figure(runs: Mapping[str, Any], no_mi: Any):
             e = d[d["modules"] == state]
             if state == NEVER and e.empty:
                 continue
-            ax.scatter(e[FREE], e[CRITIC], s=28, edgecolors=f"C{i}", facecolors=face,
-                       marker="x" if state == NEVER else "o",
-                       **({"color": f"C{i}"} if state == NEVER else {}),
+            style = ({"marker": "x", "color": f"C{i}"} if state == NEVER else
+                     {"edgecolors": f"C{i}", "facecolors": face})
+            ax.scatter(e[FREE], e[CRITIC], s=28, **style,
                        label=f"{label}: modules {state} ({len(e)})")
     hi = float(np.nanmax(df[[FREE, CRITIC]].to_numpy())) * 1.05
     lo = min(0.0, float(np.nanmin(df[CRITIC])) * 1.05)

@@ -65,7 +65,8 @@ def paper_setting_table(trials: Mapping[str, Mapping[str, list]]) -> pd.DataFram
 
 def final_tail(cfg: Any) -> int:
     """The critic steps ``mine_final`` averages: the last fifth of ``ps_steps`` (at least one),
-    as :func:`mifd.experiments.mine_gaussian.train` computes it."""
+    as the ``mine-gaussian`` experiment's training (``mifd.experiments.mine_gaussian``)
+    computes it."""
     return max(1, cfg.ps_steps // 5)
 
 
