@@ -69,3 +69,17 @@ def test_bimt_s_own_settings_are_not_reductions_against_a_published_value():
     assert {"swap_every", "A", "wiring", "sweep_wiring"} <= B.own_settings(cfg)
     wm = mifd.get_experiment("bimt").config("paper")
     assert "epochs" not in B.own_settings(wm) and "swap_every" in B.own_settings(wm)
+
+
+def test_the_wiring_summary_counts_only_networks_that_solve_the_task():
+    import numpy as np
+    from mifd.paper import bimt
+    trials = {"none": {"wiring_length": [100.0, 300.0]}, "bimt": {"wiring_length": [1.0, 2.0]},
+              "mi": {"wiring_length": [50.0, 10.0]}}
+    masks = {"none": np.array([True, False]), "bimt": np.array([False, False]),
+             "mi": np.array([True, True])}
+    text = bimt.wiring_words(trials, masks)
+    assert text == ("of the networks that solve it, the shortest wiring is mi's (30.0, against "
+                    "100.0 for none) (bimt: no network solves the task, its wiring not counted)")
+    none = {c: np.zeros(2, bool) for c in trials}
+    assert bimt.wiring_words(trials, none).startswith("no method's networks solve the task")

@@ -299,6 +299,23 @@ def findings(runs: dict[str, Any]) -> str:
     return "\n\n".join(out) or "Neither run has the conditions bimt, mi and mi_bimt."
 
 
+def wiring_words(trials: dict[str, Any], masks: dict[str, np.ndarray]) -> str:
+    """The shortest mean wiring length over the networks that solve the task (``masks``:
+    :func:`mifd.paper.task_criterion.split`), against the longest; the methods none of whose
+    networks solves the task are named apart, their wiring not counted."""
+    wire = {c: float(np.mean(np.asarray(trials[c]["wiring_length"], float)[m]))
+            for c, m in masks.items() if m.any()}
+    none = [c for c, m in masks.items() if not m.any()]
+    pron = "its" if len(none) == 1 else "their"
+    left = (f" ({', '.join(none)}: no network solves the task, {pron} wiring not counted)"
+            if none else "")
+    if not wire:
+        return "no method's networks solve the task: no wiring compared" + left
+    short, long = min(wire, key=wire.get), max(wire, key=wire.get)
+    return (f"of the networks that solve it, the shortest wiring is {short}'s "
+            f"({wire[short]:.1f}, against {wire[long]:.1f} for {long})" + left)
+
+
 def summary_points(runs: dict[str, Any]) -> list[str]:
     """The BIMT page's closing points: per run, which methods solve the task, the shortest
     wiring, and the two answers with their evidence."""
@@ -306,14 +323,10 @@ def summary_points(runs: dict[str, Any]) -> list[str]:
     for label, rr in runs.items():
         trials = rr.result["trials"]
         conds = list(rr.layout.conditions)
-        wire = {c: float(np.mean(trials[c]["wiring_length"])) for c in conds}
-        short = min(wire, key=wire.get)
         metric, level, text = task_criterion.criterion(trials)
         masks = task_criterion.split(trials, conds, metric, level)
         out.append(f"{label}: networks that solve the task ({text}) — "
-                   + task_criterion.counted(masks) + f"; the shortest wiring is {short}'s "
-                   f"({wire[short]:.1f}, against {wire[max(wire, key=wire.get)]:.1f} for "
-                   f"{max(wire, key=wire.get)}).")
+                   + task_criterion.counted(masks) + "; " + wiring_words(trials, masks) + ".")
         out += [f"{label}: {q['question']} **{q['answer']}** (evidence in the section above)."
                 for q in questions(rr)]
     return out
