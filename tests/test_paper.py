@@ -339,3 +339,15 @@ def test_the_failure_summary_names_seeds_and_the_share_s_interval():
                            "a silenced group (seeds 1001, 1002, 1003, 1004, 95% interval of the "
                            "share 0.17–0.69), against 0 of the 5 with Q_str > 0.1")
     assert text.endswith("(most of them: the interval above one half): not testable (n = 10).")
+
+
+def test_a_bounded_metric_s_interval_stays_in_its_range_and_says_so():
+    from mifd.paper import rows
+    from mifd.paper.intervals import clipped
+    assert clipped(0.9, 1.1, "NMI") == (0.9, 1.0, True)
+    assert clipped(-2.0, 1.2, "R2") == (-2.0, 1.0, True)
+    assert clipped(-0.4, 0.3, "D_cor") == (-0.4, 0.3, False)  # no bound known: unchanged
+    out = rows.level_rows({"mi": {"NMI": [1.0, 1.0, 0.9, 1.0, 0.95]}}, {}, ("NMI",))
+    assert out[0]["ours 95% CI"].endswith(", 1.000] (clipped to the metric's range)")
+    out = rows.level_rows({"mi": {"NMI": [0.5, 0.6, 0.55]}}, {}, ("NMI",))
+    assert "clipped" not in out[0]["ours 95% CI"]

@@ -78,6 +78,20 @@ def mean_ci(x: Sequence[float], level: float = 0.95) -> tuple[float, float, floa
     return m, sd, m - h, m + h, n
 
 
+#: the range a metric can take where it is bounded (a t-interval of its mean is clipped to it)
+BOUNDS = {"R2": (-math.inf, 1.0), "NMI": (0.0, 1.0), "NMI_cor": (0.0, 1.0), "NMI_str": (0.0, 1.0),
+          "accuracy": (0.0, 1.0), "eval_accuracy": (0.0, 1.0), "success_rate": (0.0, 1.0),
+          "Q_cor": (-0.5, 1.0), "Q_str": (-0.5, 1.0)}
+
+
+def clipped(lo: float, hi: float, metric: str) -> tuple[float, float, bool]:
+    """``(lo, hi)`` clipped to :data:`BOUNDS` of ``metric`` (unbounded metrics unchanged), and
+    whether anything was clipped: a t-interval can reach past what a bounded metric can be."""
+    a, b = BOUNDS.get(metric, (-math.inf, math.inf))
+    lo2, hi2 = (max(lo, a), min(hi, b)) if np.isfinite(lo) else (lo, hi)
+    return lo2, hi2, (lo2, hi2) != (lo, hi)
+
+
 def ci_from_stats(mean: float, sd: float | None, n: int, level: float = 0.95):
     if sd is None or n < 2:
         return mean, mean

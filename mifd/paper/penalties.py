@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..experiments.penalties import Condition
 from . import rules
-from .intervals import proportion, wilson_ci
+from .intervals import clipped, proportion, wilson_ci
 
 #: the per-trial metrics of the dose-response and the comparison (working memory)
 METRICS = ("Q_cor", "D_cor", "Q_str", "eval_mse", "success_rate", "gauss_mi_final", "mi_final")
@@ -62,7 +62,8 @@ def trials_frame(rr: Any) -> pd.DataFrame:
 def dose_response(rr: Any, methods: tuple[str, ...] = ("mine", "gaussian"),
                   metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Per method of ``methods``, λ (0: the ``none`` trials, shared) and metric (default:
-    :func:`metrics_of`): mean, 95% t-interval (the Wilson interval for the success rate,
+    :func:`metrics_of`): mean, 95% t-interval (clipped to a bounded metric's range,
+    :func:`mifd.paper.intervals.clipped`; the Wilson interval for the success rate,
     :func:`mifd.paper.intervals.wilson_ci`) and n over trials (two groups only)."""
     metrics = metrics or metrics_of(rr)
     df = trials_frame(rr)
@@ -74,6 +75,7 @@ def dose_response(rr: Any, methods: tuple[str, ...] = ("mine", "gaussian"),
         for lam, g in sub.groupby("λ"):
             for m in metrics:
                 mean, _, lo, hi, n = rules.mean_ci(g[m])
+                lo, hi, _ = clipped(lo, hi, m)  # a bounded metric's interval within its range
                 if m == "success_rate":  # a proportion: its Wilson interval, inside [0, 1]
                     lo, hi = wilson_ci(*proportion(g[m]))
                 rows.append({"method": method, "λ": lam, "metric": m, "mean": mean,

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from .formatting import _fmt_num, fmt, fmt_ci, fmt_rate
-from .intervals import bootstrap_ci, bootstrap_diff_ci, mean_ci, proportion, wilson_ci
+from .intervals import bootstrap_ci, bootstrap_diff_ci, clipped, mean_ci, proportion, wilson_ci
 from .rules import comparison, comparison_verdict, count_verdict, detectable, level_verdict
 
 
@@ -26,13 +26,15 @@ def level_rows(trials: dict, reported: dict, metrics: Sequence[str],
             if ours is None:
                 continue
             mean, sd, lo, hi, n = mean_ci(ours)
+            lo, hi, cut = clipped(lo, hi, m)
             rep = reported.get(cond, {}).get(m)
             dropped = int(np.size(ours)) - n
             rate = m == "success_rate"  # a proportion: k of n, with its Wilson interval
             row = {"condition": cond, "quantity": m,
                    "ours": (fmt_rate(*proportion(ours)) if rate else fmt(mean, sd, n)) + (
                        f"; {dropped} non-finite left out" if dropped else ""),
-                   "ours 95% CI": fmt_ci(*(wilson_ci(*proportion(ours)) if rate else (lo, hi))),
+                   "ours 95% CI": fmt_ci(*(wilson_ci(*proportion(ours)) if rate else (lo, hi)))
+                   + (" (clipped to the metric's range)" if cut and not rate else ""),
                    "bootstrap 95% CI": "—" if rate else fmt_ci(*bootstrap_ci(ours)),
                    "detectable Δ": "—" if rep is None or m == "success_rate" else
                    _fmt_num(detectable(ours, rep.sd, rep.n)),
