@@ -40,3 +40,17 @@ def test_the_sentence_states_the_directions_the_test_uses():
     assert "higher Q_cor, R2; lower gauss_mi_final than no penalty" in sep
     assert [P.direction(m) for m in ("R2", "eval_mse", "mi_final", "NMI")] == \
         ["greater", "less", "less", "greater"]
+
+
+def test_the_strength_sentence_compares_mine_s_start_with_the_matched_penalties():
+    import numpy as np
+    rr = _rr()  # 3 conditions × 4 trials: none, mine=0.1, gaussian=0.1
+    mi = np.full((3, 12), np.nan)
+    mi[0, 4:8] = [2.0, 2.2, 1.8, 2.0]  # MINE's first estimates
+    g = np.full((3, 12), 4.0)
+    rr.result["hist"] = {"mi": mi, "gauss_mi": g}
+    text = P.strength_sentence(rr)
+    assert "(median 4.00 nats)" in text and "its first estimate is 2.00 nats (medians over its 4 " \
+        "trials), so at the same λ MINE starts at 50% of their strength." in text
+    rr.result["hist"] = {}
+    assert P.strength_sentence(rr) == ""

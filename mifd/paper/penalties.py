@@ -339,6 +339,26 @@ def against_wm_sentence(rr: Any, wm: Any, condition: str = "mine=0.1") -> str:
                    ": not the same computation (the runs' named settings agree).")
 
 
+def strength_sentence(rr: Any) -> str:
+    """What "matched" means beside MINE: the critic-free penalties start at λ × G (G: the
+    Gaussian MI of the initial network's groups, :mod:`mifd.experiments.penalties`), while
+    MINE's penalty is λ × its own estimate, never rescaled — the medians over MINE's trials of
+    its first MM step's estimate and of G, and their ratio; ``""`` without MINE trials."""
+    lay, h = rr.layout, rr.result.get("hist", {})
+    idx = [i for i, (_, c) in enumerate(conditions(rr).items()) if c.method == "mine"]
+    if not idx or "mi" not in h or "gauss_mi" not in h:
+        return ""
+    cols = np.concatenate([np.arange(i * lay.per_condition, (i + 1) * lay.per_condition)
+                           for i in idx])
+    dv = np.asarray(h["mi"], float)[0, cols]
+    g = np.asarray(h["gauss_mi"], float)[0, cols]
+    return (f"Matched strength: each critic-free penalty starts at λ × G, the Gaussian MI of the "
+            f"initial network's groups (median {np.nanmedian(g):.2f} nats); MINE's is not "
+            f"rescaled, and its first estimate is {np.nanmedian(dv):.2f} nats (medians over "
+            f"its {cols.size} trials), so at the same λ MINE starts at "
+            f"{np.nanmedian(dv / g):.0%} of their strength.")
+
+
 def _span(values: list[float]) -> str:
     """``"9%–11%"``, or ``"9%"`` where the range rounds to one value."""
     lo, hi = f"{min(values):.0%}", f"{max(values):.0%}"
@@ -360,14 +380,14 @@ def findings(rr: Any) -> str:
     name = lambda q: q["question"].split(" (")[0].removeprefix("Does the ")  # noqa: E731
     out = []
     if riv:
-        out.append("**Against MINE at matched strength** (functional separation D_cor): "
+        out.append("**Against MINE at the same λ** (functional separation D_cor): "
                    + "; ".join(f"{name(q)}: {q['answer']}" for q in riv)
                    + (f". A critic-free penalty between the two groups costs "
                       f"{_span(fr)} of the statistics network's time" if fr
                       else "")
                    + (f"; the Gaussian penalty summed over the pairs of k = 3 or 4 groups "
                       f"{_span(fk)} (their total correlation {_span(ft)})." if fk and ft
-                      else "."))
+                      else ".") + (" " + strength_sentence(rr)).rstrip())
     if tr:
         out.append("**Dose-response**: " + "; ".join(
             f"{q['question'].split('under ')[-1].rstrip('?')}: {q['answer']}" for q in tr) + ".")
