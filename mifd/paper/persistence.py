@@ -150,7 +150,7 @@ def table(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str]
                         if x.size > 1 else f"{x[0]:.3f}"
             peak_i = np.nanargmax(v, axis=0)
             row["mean peak"] = round(float(np.mean(np.nanmax(v, axis=0))), 3)
-            row["median peak epoch"] = int(np.median(ep[peak_i]))
+            row["median peak epoch"] = round(float(np.median(ep[peak_i])))  # as the timing page
             k = kept(v)
             row[f"keep ≥ {KEEP:.0%} of peak"] = f"{int(k.sum())}/{k.size}"
             row["CPU min per trial"] = cost(rr)
