@@ -69,3 +69,23 @@ def test_the_emergence_section_says_what_the_training_length_can_tell():
                               f"the rest: sequences of 400 steps (published {pub.length}), "
                               "the critic on")
     assert "shorter run" not in reduced and "MM steps (published" not in reduced
+
+
+def test_the_function_point_puts_the_test_r2_beside_the_training_loss():
+    from types import SimpleNamespace
+    import numpy as np
+    from mifd.experiments.base import Layout
+    from mifd.paper import separation as S
+    trials = {"mi_l2": {"NMI": [1.0, 0.9], "D_cor": [0.1, 0.1], "R2": [0.9, 0.8]},
+              "no_mi": {"NMI": [0.0, 0.1], "D_cor": [0.0, 0.0], "R2": [0.6, 0.6]}}
+    task = np.ones((100, 4))
+    task[:, 2:] = 0.1  # no_mi fits its training batches better
+    rr = SimpleNamespace(result={"trials": trials, "hist": {"task": task}},
+                         layout=Layout(("mi_l2", "no_mi"), 2, 1))
+    text = S._function_point(rr, "mi_l2", "no_mi")
+    assert text.startswith("The groups separate functionally: community NMI 0.95 with MI + L2 "
+                           "against 0.05 without MI")
+    assert "R² is 0.85 against 0.60, and the training loss ends at 1 against 0.1: without MI" \
+        in text and text.endswith("not a measure of the separation.")
+    task[:, 2:] = 2.0  # no_mi fits worse too: no generalization caveat
+    assert "generalization" not in S._function_point(rr, "mi_l2", "no_mi")
