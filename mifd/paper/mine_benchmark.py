@@ -129,9 +129,12 @@ def findings(trials: Mapping, cfg: Any) -> str:
     end = float(np.mean([np.mean(t["true_mi_end"]) for t in g]))
     est = float(np.mean([np.mean(t["estimate_end"]) for t in g]))
     under = "underestimates" if max(gauss, tanh) < 1 else "misjudges"
+    n = sum(len(t["true_mi_start"]) for t in g)
     removes = (f"does remove dependence: its true MI falls from {start:.2f} to {end:.2f} nats "
-               f"while the critic reads {est:.2f} — so minimizing MINE's estimate lowers the "
-               "real MI" if end < 0.5 * start else
+               f"while the critic reads {est:.2f} (mean of {n} runs) — so here, with a linear "
+               "Gaussian generator that cannot hide dependence nonlinearly, minimizing MINE's "
+               "estimate lowers the real MI; whether a recurrent network escapes its critic is "
+               "asked of the working-memory runs" if end < 0.5 * start else
                f"keeps most of it: its true MI goes from {start:.2f} to {end:.2f} nats while the "
                f"critic reads {est:.2f}")
     return (f"In {setting_words(cfg)}, MINE **{under}** the MI: at a true {truth:g} nats it "
