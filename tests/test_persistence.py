@@ -499,3 +499,14 @@ def test_the_swap_sentence_says_whether_their_code_from_our_weights_takes_our_ro
     text = A.swap_sentence(recs, ours)
     assert "seed 1001: no group silenced" in text and "ours from the same weights: silenced" in text
     assert text.endswith("The route follows the weights in 1 of 2.")
+
+
+def test_the_landing_names_the_settings_that_change_the_fade_only_when_screened():
+    from mifd.paper import wm_answer as wm
+    default = next(iter(P.SCREEN))
+    ref = _run([RISE_FALL + 0.001 * k for k in range(8)])
+    keeps = _run([RISE_STAY + 0.001 * k for k in range(8)])
+    text = wm.screen_sentence({default: ref, "keeps": keeps})
+    assert text.startswith("\n\n**Which settings change the fade?** **Against default")
+    assert "higher with **keeps**" in text
+    assert wm.screen_sentence({default: ref}) == "" and wm.screen_sentence({}) == ""

@@ -277,3 +277,12 @@ def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
     if audit is not None:
         points.append(audit_point)
     return points
+
+
+def screen_sentence(screen: Mapping[str, Any]) -> str:
+    """A paragraph for the landing page's folded answer: which screened settings change the
+    fade (:func:`mifd.paper.persistence.conclusion` against the screen's default), led by a
+    blank line; ``""`` where the default or every other setting is not committed."""
+    from . import persistence
+    text = persistence.conclusion(screen, next(iter(persistence.SCREEN)))
+    return f"\n\n**Which settings change the fade?** {text}" if text else ""
