@@ -71,10 +71,7 @@ PROFILES = {
     "paper": {"conditions": ("mi",)},
     # four MI trials of the book run's settings (seeds 1001-1004: two of them keep their modules
     # with ε inside √ and lose them with ε outside in the committed book runs), no audit
-    # (the committed runs have one critic bias, the default before it became two; kept until
-    # they are recomputed: ``mifd jobs``)
-    "book": {**WM_PROFILES["book"], "conditions": ("mi",), "trials": 4, "audit_steps": 0,
-             "rmsprop_eps": "inside", "critic_double_bias": False},
+    "book": {**WM_PROFILES["book"], "conditions": ("mi",), "trials": 4, "audit_steps": 0},
     "smoke": {**WM_PROFILES["smoke"], "conditions": ("mi",), "audit_steps": 0, "every": 2},
 }
 
