@@ -510,3 +510,25 @@ def test_the_landing_names_the_settings_that_change_the_fade_only_when_screened(
     assert text.startswith("\n\n**Which settings change the fade?** **Against default")
     assert "higher with **keeps**" in text
     assert wm.screen_sentence({default: ref}) == "" and wm.screen_sentence({}) == ""
+
+
+def test_a_screen_setting_shows_its_committed_shards_and_names_the_seeds_it_lacks(monkeypatch):
+    from mifd.results import shards, stored
+
+    def fake(experiment, profile, over, store=None):
+        default = set(over) == {"conditions", "seed", "trials"}
+        if over["seed"] == 1001 or default:  # every first shard; the default's second too
+            return SimpleNamespace(key=(over["seed"], over["trials"])), None
+        return None, f"mifd run wm {over}"
+    monkeypatch.setattr(stored, "stored_or_command", fake)
+    monkeypatch.setattr(shards, "combine", lambda got: ("combined", [g.key for g in got]))
+    runs, missing = P.screen_runs("book")
+    default = next(iter(P.SCREEN))
+    assert runs[default] == ("combined", [(1001, 10), (1011, 10)])
+    two = [label for label, (_, parts) in P.SCREEN.items()
+           if label != default and [p[0] for p in parts] == [1001, 1011]]
+    assert two  # the screen has settings of two shards beside the default
+    for label in two:  # the first shard shows; the second is named with its seeds
+        assert runs[label].key == (1001, 10)
+        assert any(m.startswith(f"{label} (seeds 1011–1020): mifd run wm") for m in missing)
+    assert not any(m.startswith(default) for m in missing)

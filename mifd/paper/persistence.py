@@ -53,7 +53,8 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
                                                         (1007, 2), (1009, 2))),
     # what the mechanism points to: the critic's second layer falls silent as the modules fade
     # (mifd.paper.mechanism); a leaky-ReLU critic has no unit that can
-    "leaky-ReLU critic (no silent units)": ({"critic_act": "leaky_relu_0.25"}, ((1001, 10),)),
+    "leaky-ReLU critic (no silent units)": ({"critic_act": "leaky_relu_0.25"},
+                                            ((1001, 10), (1011, 10))),
     "one critic bias, ε outside √": ({"critic_double_bias": False, "rmsprop_eps": "outside"},
                                      ((1001, 10),)),
 }
@@ -70,21 +71,25 @@ def _shard_overrides(over: Mapping[str, Any], seed: int, trials: int) -> dict[st
 
 
 def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any], list[str]]:
-    """The committed runs of :data:`SCREEN` (``profile`` ``book``; shards combined) and the
-    commands that would make the settings not committed yet. Nothing is trained."""
+    """The committed runs of :data:`SCREEN` (``profile`` ``book``; its committed shards
+    combined, so a setting shows as soon as one shard is in) and the commands that would make
+    the shards not committed yet (a setting partly committed names the seeds it lacks). Nothing
+    is trained."""
     from ..results import shards
     from ..results.stored import stored_or_command
     runs, missing = {}, []
     for label, (over, parts) in SCREEN.items():
-        got = []
+        got, lack = [], []
         for seed, trials in parts:
             rr, cmd = stored_or_command("wm", profile, _shard_overrides(over, seed, trials),
                                            store)
             if rr is None:
-                missing.append(f"{label}: {cmd}")
+                lack.append((seed, trials, cmd))
             else:
                 got.append(rr)
-        if len(got) == len(parts):
+        missing += [(f"{label} (seeds {seed}–{seed + trials - 1})" if got else label)
+                    + f": {cmd}" for seed, trials, cmd in lack]
+        if got:
             runs[label] = got[0] if len(got) == 1 else shards.combine(got)
     return runs, missing
 
