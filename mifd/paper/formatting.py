@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 
@@ -30,3 +32,9 @@ def agree(k: int, one: str, many: str) -> str:
     """The verb phrase that agrees with a count ``k``: ``one`` for 1, ``many`` otherwise (``"1
     keeps its modules"``, ``"3 keep their modules"``, ``"1 of 10 trials keeps"``)."""
     return one if int(k) == 1 else many
+
+
+def and_list(names: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``: names in running text."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

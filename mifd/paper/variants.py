@@ -20,6 +20,7 @@ from scipy import stats
 from ..results.runner import run
 from ..results.stored import stored_run, stored_runs
 from . import rules
+from .formatting import and_list as _and
 
 #: option name → (config overrides, what it changes)
 VARIANTS: Mapping[str, tuple[dict[str, Any], str]] = {
@@ -113,11 +114,6 @@ def screen_line(shared: Sequence[str]) -> str:
         return ""
     return (f"{_and(shared)} {'is' if len(shared) == 1 else 'are'} also among the settings "
             "compared in \"Do the modules stay?\" of {ref}`chap-wm`: the same runs.")
-
-
-def _and(names: Sequence[str]) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def measured_sentence(measured: Sequence[str], pending: Sequence[str]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
+from ..paper.formatting import and_list as _and
 from .rows import PORTS, ROW_PARTS, row_parts
 
 #: the rows of *How to re-run*'s table of the separation ``paper`` profile's execution settings
@@ -27,11 +28,6 @@ _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", 
 
 def _count(n: int) -> str:
     return _WORDS[n] if 0 <= n < len(_WORDS) else str(n)
-
-
-def _and(names: Sequence[str]) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _code(names: Sequence[str]) -> str:
