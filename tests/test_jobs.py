@@ -54,6 +54,13 @@ def test_the_plan_lists_only_what_no_commit_holds(tmp_path):
     assert select(jobs, "variant:") == [j for j in jobs if j.label.startswith("variant:")]
     assert select(jobs, None) == jobs and select(jobs, "no such run") == []
     assert select(jobs, None, "variant:") == [j for j in jobs if not j.label.startswith("variant:")]
+    # the penalties as condition parts (all 20 conditions in one process ran out of memory):
+    # every condition in exactly one part, none of more than four
+    from mifd.experiments import get_experiment
+    parts = [dict(j.overrides)["conditions"] for j in jobs if j.experiment == "penalties"]
+    every = get_experiment("penalties").config("book").conditions
+    assert len(parts) == 6 and max(map(len, parts)) <= 4
+    assert sorted(c for p in parts for c in p) == sorted(every)
     # the committed 10-trial runs with one critic bias are not planned again
     assert not any(dict(j.overrides).get("critic_double_bias") is False and j.experiment == "wm"
                    for j in planned("book"))

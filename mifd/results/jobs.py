@@ -88,14 +88,32 @@ def planned(profile: str = "book", store: Store | None = None) -> list[Job]:
     base = variants.BASE.get(profile, {})
     jobs += [Job("wm", profile, tuple({**base, **over}.items()), f"variant: {name}")
              for name, (over, _) in variants.VARIANTS.items()]
-    jobs += [Job("bimt", profile, tuple(defaults.items()), "BIMT"),
-             Job("penalties", profile, tuple(defaults.items()), "penalties")]
+    jobs.append(Job("bimt", profile, tuple(defaults.items()), "BIMT"))
+    jobs += condition_part_jobs("penalties", profile, defaults, "penalties")
     out, seen = [], set()
     for j in jobs:  # a variant may be a setting of the screen: once
         if j.key() not in seen and store.committed_entry(j.experiment, j.key()) is None:
             seen.add(j.key())
             out.append(j)
     return out
+
+
+#: experiments planned as condition parts, with how many (all 20 penalty conditions × 5 trials
+#: in one process held 20 GB and was killed for memory; a part of 3–4 conditions holds ≈ 4 GB)
+PARTS = {"penalties": 6}
+
+
+def condition_part_jobs(experiment: str, profile: str, overrides: dict[str, Any],
+                        label: str) -> list[Job]:
+    """``experiment``'s run as :data:`PARTS` jobs of consecutive conditions
+    (:func:`mifd.results.parts.split_conditions`), each run and committed on its own; loading
+    the whole config assembles them (:func:`mifd.results.parts.condition_parts`)."""
+    from ..config import parse_set
+    from .parts import split_conditions
+    cfg = get_experiment(experiment).config(profile, parse_set(stored.sets(overrides)))
+    split = split_conditions(cfg, PARTS.get(experiment, 1))
+    return [Job(experiment, profile, tuple({**overrides, **part}.items()),
+                f"{label} (part {i + 1}/{len(split)})") for i, part in enumerate(split)]
 
 
 def wm_defaults() -> dict[str, Any]:
