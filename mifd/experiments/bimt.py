@@ -119,10 +119,7 @@ PROFILES = {
     "paper": {},
     # five seeds per condition at the wm book profile's critic, 300 epochs
     "book": {**WM_PROFILES["book"], "trials": 5, "epochs": 300, "snapshot_every": 20,
-             "audit_steps": 0,
-             # the committed book runs were made before the defaults became RMSprop's ε inside
-             # √ and two critic biases; kept until they are recomputed (``mifd jobs``)
-             "rmsprop_eps": "outside", "critic_double_bias": False},
+             "audit_steps": 0},
     "smoke": {**WM_PROFILES["smoke"], "audit_steps": 0, "swap_every": 2, "swap_top_k": 4},
 }
 
