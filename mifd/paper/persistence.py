@@ -194,8 +194,14 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
              metric: str = "Q_cor", paper_level: float | None = None) -> str:
     """What the reader should conclude, computed: per setting the mean of ``metric`` at its
     peak-time epoch (300) and at the end, how many trials keep their modules, and — against
-    ``reference`` on paired seeds — the difference at the end and whether it is shown."""
+    ``reference`` on paired seeds — the difference at the end and whether it is shown (p <
+    :data:`ALPHA` after :func:`holm`'s adjustment over the settings compared, as in
+    :func:`conclusion`)."""
     parts = []
+    tests = {label: paired(rr, runs[reference], metric,
+                           int(trial_series(rr, metric, condition)[0][-1]), condition)
+             for label, rr in runs.items() if label != reference and reference in runs}
+    adjusted = holm({k: t["p"] for k, t in tests.items()})
     for label, rr in runs.items():
         ep, _, v = trial_series(rr, metric, condition)
         k = kept(v)
@@ -204,11 +210,13 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
         s = (f"**{label}** (n = {v.shape[1]}): mean {metric} {start:.3f} at epoch {EPOCHS[0]}, "
              f"{end:.3f} at epoch {int(ep[-1])}; {int(k.sum())} of {k.size} trials "
              f"{agree(k.sum(), 'keeps', 'keep')} ≥ {KEEP:.0%} of their peak")
-        if label != reference and reference in runs:
-            t = paired(rr, runs[reference], metric, int(ep[-1]), condition)
-            shown = t["p"] < ALPHA if np.isfinite(t["p"]) else False
+        if label in tests:
+            t, adj = tests[label], adjusted[label]
+            shown = bool(np.isfinite(adj) and adj < ALPHA)
             s += (f"; against {reference} on {t['n']} paired seeds {t['mean difference']:+.3f} "
-                  f"(Wilcoxon p = {t['p']:.2g}: "
+                  f"(Wilcoxon p = {t['p']:.2g}"
+                  + (f", Holm-adjusted over {len(tests)} settings {adj:.2g}" if len(tests) > 1
+                     else "") + ": "
                   + ("a difference shown" if shown else
                      f"no difference shown at n = {t['n']}") + ")")
         parts.append(s + ".")
