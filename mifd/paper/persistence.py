@@ -44,8 +44,10 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
     "one critic bias": ({"critic_double_bias": False}, ((1001, 10), (1011, 10))),
     "20 SM steps per MM step": ({"sm_per_mm": 20}, ((1001, 10),)),
     "λ_I = 0.12": ({"lambda_mi": 0.12}, ((1001, 10),)),
+    # two shards of five trials (≈ 2 h of one core each, side by side on two cores: one
+    # session; ten trials in one process take ≈ 4 h, more than a session)
     "critic 256 wide on 16 384 samples": ({"sm_width": 256, "sm_samples": 16384},
-                                          ((1001, 10),)),
+                                          ((1001, 5), (1006, 5))),
     # the critic's data as in the authors' harness runs (and theirs): every sample of every
     # sequence per SM step; these shards are ours beside the authors' code (mifd.paper.authors)
     "critic on all 20 sequences and 40 000 samples": ({"sm_batch": 0, "sm_samples": 0},
