@@ -201,3 +201,36 @@ def test_the_bimt_settings_table_shows_both_tasks_own_settings():
     assert t.loc["swap_every", "working memory"] == wm.swap_every
     assert "epochs" not in t.index and "length" not in t.index  # the tasks' own settings: not here
     assert list(settings(wm).columns) == ["this run", "meaning"]
+
+
+def test_the_findings_say_why_an_answer_is_not_testable(monkeypatch):
+    """A run in which no BIMT network solves the task: both answers 'not testable (n = 0)', and
+    the takeaway says why (how many networks of each method solve it), not only 'n = 0'."""
+    from types import SimpleNamespace
+
+    from mifd.experiments.base import Layout
+    from mifd.paper import bimt as B
+    T, steps = 3, np.arange(0, 100, 10.0)
+    curve = {"Q_str": np.tile(steps[:, None] / 100, (1, T)),
+             "Q_cor": np.tile(steps[:, None] / 50, (1, T))}
+
+    def cond(r2):
+        return {"Q_str": [0.1] * T, "Q_cor": [0.2] * T, "R2": [r2] * T,
+                "wiring_length": [1.0] * T}
+    trials = {"bimt": cond(-1.0), "mi": cond(0.95), "mi_bimt": cond(-1.0)}
+    rr = SimpleNamespace(result={"trials": trials, "snap_steps": steps,
+                                 "snaps": {c: curve for c in trials}},
+                         layout=Layout(("bimt", "mi", "mi_bimt"), T, 0), profile="book",
+                         config=SimpleNamespace(trials=T))
+    monkeypatch.setattr(B, "_lags", lambda rr, c, pair, mask: np.zeros(int(np.sum(mask))))
+    qs = B.questions(rr)
+    assert [q["answer"] for q in qs] == ["not testable (n = 0)"] * 2
+    text = B.findings({"sep": rr})
+    assert "Not testable: too few networks solve the task" in text
+    assert f"bimt 0 of {T}, mi {T} of {T}, mi_bimt 0 of {T}" in text
+    # every network solves it: the first answer is tested; the timing, on three lags per
+    # method, cannot reach p < 0.05 (exact rank test), and the takeaway says that instead
+    trials["bimt"] = trials["mi_bimt"] = cond(0.95)
+    text = B.findings({"sep": rr})
+    assert "too few networks solve" not in text
+    assert "Not testable: median lag" in text and "the smallest p these n can give is 0.1" in text

@@ -211,9 +211,10 @@ def questions(rr: Any) -> list[dict[str, str]]:
          for c in ("bimt", "mi")}
     solved = (f"networks that solve the task ({text}): {task_criterion.counted(masks)}; "
               f"left out: {task_criterion.failed_names(trials, masks, metric)}")
+    few = f"too few networks solve the task ({text}): {task_criterion.counted(masks)}"
     return [
         {"question": "Does BIMT produce structural modularity where MI minimization gives "
-                     "mostly functional modularity?", "answer": one,
+                     "mostly functional modularity?", "answer": one, "why": few,
          "ours": f"Q_str {m['bimt']['Q_str']} with BIMT against {m['mi']['Q_str']} with "
                  f"MI (one-sided Welch p = {_p(q_str)}); Q_cor {m['mi']['Q_cor']} "
                  f"with MI against {m['bimt']['Q_cor']} with BIMT (p = "
@@ -221,7 +222,7 @@ def questions(rr: Any) -> list[dict[str, str]]:
          "rule": f"on the networks that solve the task ({text}): yes when both differences go "
                  f"that way with one-sided Welch p < {rules.ALPHA}, partly when one does"},
         {"question": "Does adding MI minimization to BIMT change the timing of functional "
-                     "against structural modularity?", "answer": two,
+                     "against structural modularity?", "answer": two, "why": detail,
          "ours": f"{detail}; {solved}",
          "rule": f"on the networks that solve the task ({text}): the lag between the Q_str and "
                  "Q_cor onsets (half the rise to the peak), MI + BIMT against BIMT, two-sided "
@@ -288,14 +289,18 @@ def recurrent_weights(rr: Any, condition: str, trial: int = 0) -> np.ndarray:
 
 
 def findings(runs: dict[str, Any]) -> str:
-    """The BIMT page's takeaway (Markdown): each run's two answers, by their rules."""
+    """The BIMT page's takeaway (Markdown): each run's two answers, by their rules; where an
+    answer is *not testable*, why (how many networks of each method solve the task)."""
     out = []
     for label, rr in runs.items():
         qs = questions(rr)
         if qs:
+            why = list(dict.fromkeys(q["why"] for q in qs
+                                     if q["answer"].startswith("not testable")))
             out.append(f"**{label}** ({rr.profile} profile, {rr.config.trials} trials per "
                        "method): " + " ".join(f"{q['question']} **{q['answer']}**."
-                                             for q in qs))
+                                             for q in qs)
+                       + (f" Not testable: {'; '.join(why)}." if why else ""))
     return "\n\n".join(out) or "Neither run has the conditions bimt, mi and mi_bimt."
 
 
