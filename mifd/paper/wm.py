@@ -210,8 +210,7 @@ def load_audit(profile: str, device: str, overrides: Mapping[str, Any], cfg: Any
     """The ``wm-audit`` run of the working-memory page, the ``wm`` run it audits and a note
     (empty when that is the page's run ``rr``). With ``overrides["wm"]`` the audit follows the
     page's run (conditions, trials, seed, ε placement, critic biases); without, the audit
-    profile's own run (the committed ``book`` audit is of the 10-trial run made with the earlier
-    defaults: RMSprop's ε outside √, one critic bias)."""
+    profile's own run (for ``book``: the 20-trial run at the defaults, the page's)."""
     from ..results.runner import run
     over = dict(overrides.get("wm-audit") or {})
     if overrides.get("wm"):
