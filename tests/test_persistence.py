@@ -64,11 +64,15 @@ def test_the_paired_test_pairs_by_seed_and_the_sentence_says_what_it_shows():
     # that is shown alone (p ≈ 0.002) is not beside a second, equal one on fewer seeds
     alone = P.paired(c, a)["p"]
     text = P.sentence({"a": a, "c": c, "b": b}, "a")
-    assert "Holm-adjusted over 2 settings" in text and "a difference shown" in text
+    assert "after Holm's adjustment for 2 settings" in text and "a difference shown" in text
     adj = P.holm({"c": alone, "b": P.paired(b, a)["p"]})
-    assert f"Holm-adjusted over 2 settings {adj['c']:.2g}" in text and adj["c"] >= alone
+    assert f"{adj['c']:.2g} after Holm's adjustment for 2 settings" in text
+    assert adj["c"] >= alone
     many = {"a": a, **{f"c{i}": c for i in range(40)}}  # 40 equal tests: 40 × p ≥ 0.05
     assert 40 * alone >= P.ALPHA and "a difference shown" not in P.sentence(many, "a")
+    # one trial keeps: the sentence agrees in number
+    assert "1 of 2 trials keeps ≥ 75% of its peak" in P.sentence(
+        {"a": _run([RISE_STAY, RISE_FALL])}, "a")
     # a setting that keeps its modules: not every setting fades
     assert "Not every setting" in P.sentence({"a": a, "s": _run([RISE_STAY] * 3)}, "a")
 

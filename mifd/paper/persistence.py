@@ -211,14 +211,15 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
         end = v[-1].mean()
         s = (f"**{label}** (n = {v.shape[1]}): mean {metric} {start:.3f} at epoch {EPOCHS[0]}, "
              f"{end:.3f} at epoch {int(ep[-1])}; {int(k.sum())} of {k.size} trials "
-             f"{agree(k.sum(), 'keeps', 'keep')} ≥ {KEEP:.0%} of their peak")
+             f"{agree(k.sum(), 'keeps', 'keep')} ≥ {KEEP:.0%} of "
+             f"{agree(k.sum(), 'its', 'their')} peak")
         if label in tests:
             t, adj = tests[label], adjusted[label]
             shown = bool(np.isfinite(adj) and adj < ALPHA)
             s += (f"; against {reference} on {t['n']} paired seeds {t['mean difference']:+.3f} "
                   f"(Wilcoxon p = {t['p']:.2g}"
-                  + (f", Holm-adjusted over {len(tests)} settings {adj:.2g}" if len(tests) > 1
-                     else "") + ": "
+                  + (f", {adj:.2g} after Holm's adjustment for {len(tests)} settings"
+                     if len(tests) > 1 else "") + ": "
                   + ("a difference shown" if shown else
                      f"no difference shown at n = {t['n']}") + ")")
         parts.append(s + ".")
