@@ -293,6 +293,17 @@ def test_the_mechanism_test_follows_its_rule(monkeypatch):
     assert "*contradicted*" in text
     same = mechanism.silence_test({"default": _run(fade), "leaky": _run(fade[:4])})
     assert "*not shown at n = 4*" in same and "in 0 of 4 trials against 0 of 4" in same
+    assert "Holm" not in same  # the only setting: nothing to adjust for
+    # beside other settings of the screen: the unadjusted verdict, and the screen's adjusted p
+    monkeypatch.setattr(P, "SCREEN", {**screen, "other": ({"lambda_mi": 0.2}, ((1001, 10),))})
+    other = [f + rng.normal(0, 0.01, EPOCHS.size) for f in fade]
+    runs = {"default": _run(fade), "leaky": _run(stay), "other": _run(other)}
+    text = mechanism.silence_test(runs)
+    p = P.paired(runs["leaky"], runs["default"])["p"]
+    adj = P.holm({"leaky": p, "other": P.paired(runs["other"], runs["default"])["p"]})["leaky"]
+    assert "*supported*" in text and f"as one of the screen's 2 settings" in text
+    assert f"its p is {adj:.2g}" in text and adj == pytest.approx(2 * p)
+    assert ("shown there too" in text) == (adj < P.ALPHA)
 
 
 def test_the_landing_sentences_take_the_end_of_training_from_the_final_evaluation():

@@ -316,8 +316,10 @@ def silence_test(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
     trials keep ≥ :data:`~mifd.paper.persistence.KEEP` of their peak under each, the mean
     ``metric`` and the paired difference with its two-sided Wilcoxon p. The rule: *supported*
     when the difference is positive and p < :data:`~mifd.paper.persistence.ALPHA`;
-    *contradicted* when it is negative and p < α; otherwise *not shown at n = …*. Empty when
-    the setting is not committed."""
+    *contradicted* when it is negative and p < α; otherwise *not shown at n = …* — one test,
+    the one the mechanism named before the setting ran, so unadjusted; the same setting's p
+    after Holm's adjustment over all the screen's settings (how the screen itself judges it) is
+    given beside it. Empty when the setting is not committed."""
     from . import persistence as P
     ref = next(iter(P.SCREEN))
     label = next((k for k, (over, _) in P.SCREEN.items() if over == UNSILENCEABLE), None)
@@ -336,8 +338,17 @@ def silence_test(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
                "contradicted" if np.isfinite(p) and p < P.ALPHA and d < 0 else
                f"not shown at n = {n}")
     (ka, na, ma), (kb, nb, mb) = keep[label], keep[ref]
+    family = {k: P.paired(rr, b, metric, P.EPOCHS[-1])["p"] for k, rr in screen.items()
+              if k != ref}
+    adj = P.holm(family)[label]
+    m = int(np.isfinite(list(family.values())).sum())
+    beside = (f" It is the one test the mechanism named before this setting ran, hence "
+              f"unadjusted; as one of the screen's {m} settings, judged as the screen "
+              f"judges them (Holm), its p is {adj:.2g}"
+              + (" and the difference is shown there too." if adj < P.ALPHA else
+                 ": not shown there.") if m > 1 and np.isfinite(adj) else "")
     return (f"**The mechanism put to a test.** If the modules fade because the critic's units "
             f"fall silent, a critic whose units cannot ({label}) should keep them. On {n} "
             f"paired seeds it keeps them in {ka} of {na} trials against {kb} of {nb} with the "
             f"{ref}; {metric} at epoch {P.EPOCHS[-1]} {ma:.3f} against {mb:.3f}, a paired "
-            f"difference of {d:+.3f} (Wilcoxon p = {p:.2g}): *{verdict}*.")
+            f"difference of {d:+.3f} (Wilcoxon p = {p:.2g}): *{verdict}*." + beside)
