@@ -54,3 +54,24 @@ def test_the_strength_sentence_compares_mine_s_start_with_the_matched_penalties(
         "trials), so at the same λ MINE starts at 50% of their strength." in text
     rr.result["hist"] = {}
     assert P.strength_sentence(rr) == ""
+
+
+def test_the_trend_sentence_says_what_rises_falls_and_shows_no_trend():
+    """The Gaussian penalty at λ = 0 (none), 0.1 and 1: Q_cor rises with λ, the Gaussian MI
+    falls, the rest is noise without a trend; MINE at one λ beside none only."""
+    noise = [0.1, 0.13, 0.07, 0.1]
+    base = {m: noise for m in METRICS}
+
+    def at(level):
+        return {**base, "Q_cor": [level + x for x in noise],
+                "gauss_mi_final": [1 - level + x for x in noise]}
+    trials = {"none": at(0.0), "mine=0.1": base, "gaussian=0.1": at(0.4),
+              "gaussian=1": at(0.8)}
+    rr = RunResult("penalties", "smoke", SimpleNamespace(seed=0), "k",
+                   {"trials": trials, "conditions": list(trials)}, {}, {}, True)
+    text = P.trend_sentence(rr, ("gaussian",))
+    assert text.startswith("Under the Gaussian penalty, as λ grows, Q_cor rises; the "
+                           "Gaussian MI falls; no trend is detected in D_cor, Q_str, the "
+                           "task MSE, the success rate and the critic's estimate.")
+    assert "over 4 trials per λ" in text
+    assert P.trend_sentence(rr, ()) == ""

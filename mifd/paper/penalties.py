@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..experiments.penalties import Condition
 from . import rules
+from .formatting import agree, and_list
 from .intervals import clipped, proportion, wilson_ci
 
 #: the per-trial metrics of the dose-response and the comparison (working memory)
@@ -25,6 +26,9 @@ LABELS = {"Q_cor": "Q_cor (functional modularity)", "D_cor": "D_cor (functional 
           "NMI": "NMI of the |corr| communities with the halves",
           "gauss_mi_final": "Gaussian MI of the halves (nats)",
           "mi_final": "statistics network's DV (nats)"}
+#: the metrics' names in running text
+SHORT = {"eval_mse": "the task MSE", "success_rate": "the success rate", "R2": "R²",
+         "gauss_mi_final": "the Gaussian MI", "mi_final": "the critic's estimate"}
 #: MINE's rivals, in the order the tables list them: the critic-free penalties, then the
 #: other bounds of the same statistics network
 RIVALS = ("gaussian", "xcorr", "hsic", "club", "nwj", "smile")
@@ -99,6 +103,33 @@ def trends(rr: Any, methods: tuple[str, ...] = ("mine", "gaussian"),
                          "trials": int(np.isfinite(sub[m].astype(float)).sum()),
                          "Spearman ρ": rho, "p": p, "verdict": verdict})
     return pd.DataFrame(rows).set_index(["method", "metric"])
+
+
+def trend_sentence(rr: Any, methods: tuple[str, ...] = ("mine", "gaussian")) -> str:
+    """:func:`trends` in words, per method: the metrics that rise with λ, those that fall and
+    those with no trend detected (or not testable), by the trend rule; ``""`` for no method."""
+    if not methods:
+        return ""
+    tr = trends(rr, methods)
+    names = {"mine": "MINE", "gaussian": "the Gaussian penalty"}
+    out = []
+    for method in methods:
+        if method not in tr.index.get_level_values(0):
+            continue
+        rows = tr.loc[method]
+        by = {v: [SHORT.get(m, m) for m in rows.index if rows.loc[m, "verdict"] == v]
+              for v in ("increases", "decreases")}
+        rest = [SHORT.get(m, m) for m in rows.index if rows.loc[m, "verdict"] not in by]
+        parts = ([f"{and_list(by['increases'])} {agree(len(by['increases']), 'rises', 'rise')}"]
+                 if by["increases"] else []) + \
+            ([f"{and_list(by['decreases'])} {agree(len(by['decreases']), 'falls', 'fall')}"]
+             if by["decreases"] else []) + \
+            ([f"no trend is detected in {and_list(rest)}"] if rest else [])
+        out.append(f"Under {names.get(method, method)}, as λ grows, " + "; ".join(parts) + ".")
+    if not out:
+        return ""
+    return " ".join(out) + (f" (The trend rule: Spearman's ρ over {rr.layout.per_condition} "
+                            f"trials per λ, two-sided p < {rules.ALPHA}.)")
 
 
 def cost(rr: Any) -> pd.DataFrame:
