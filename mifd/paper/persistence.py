@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from ..experiments.base import Layout
-from .formatting import agree
+from .formatting import agree, and_list
 
 #: a trial *keeps* its modules when its final value is at least this fraction of its peak
 #: (the issue's definition: "how many trials keep ≥ 75% of their peak")
@@ -223,16 +223,20 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
                   + ("a difference shown" if shown else
                      f"no difference shown at n = {t['n']}") + ")")
         parts.append(s + ".")
-    def falls(rr: Any) -> bool:
+    def falls(rr: Any) -> bool:  # the mean ends below KEEP × its value at epoch 300
         ep, _, v = trial_series(rr, metric, condition)
-        return bool(at_epoch(ep, v, EPOCHS[0]).mean() > v[-1].mean())
+        return bool(v[-1].mean() < KEEP * at_epoch(ep, v, EPOCHS[0]).mean())
 
-    fade = all(falls(rr) for rr in runs.values())
+    stay = [label for label, rr in runs.items() if not falls(rr)]
     last = int(trial_series(next(iter(runs.values())), metric, condition)[0][-1])
     # the last snapshot is named by its epoch; "the end of training" is the final evaluation
-    head = (f"In every setting the mean {metric} is lower at epoch {last} than at epoch "
-            f"{EPOCHS[0]}: the modules form and then fade." if fade else
-            f"Not every setting loses {metric} between epoch {EPOCHS[0]} and epoch {last}.")
+    head = (f"In every setting the mean {metric} at epoch {last} is below {KEEP:.0%} of its "
+            f"value at epoch {EPOCHS[0]}: the modules form and then fade." if not stay else
+            f"The mean {metric} at epoch {last} stays at {KEEP:.0%} or more of its value at "
+            f"epoch {EPOCHS[0]} with {and_list([f'**{k}**' for k in stay])}"
+            + (f"; in the other {len(runs) - len(stay)} "
+               f"{agree(len(runs) - len(stay), 'setting', 'settings')} it falls below: the "
+               "modules form and then fade there." if len(stay) < len(runs) else "."))
     if paper_level is not None:
         head += f" The paper's value at the end of training is {paper_level:.3f}."
     return " ".join([head, *parts])
