@@ -563,3 +563,22 @@ def test_a_screen_setting_shows_its_committed_shards_and_names_the_seeds_it_lack
         assert runs[label].key == (1001, 10)
         assert any(m.startswith(f"{label} (seeds 1011–1020): mifd run wm") for m in missing)
     assert not any(m.startswith(default) for m in missing)
+
+
+def test_the_summary_s_screen_point_gives_each_p_adjusted_and_names_what_is_shown(monkeypatch):
+    from mifd.paper import wm_answer
+    monkeypatch.setattr(P, "SCREEN", {"default": ({}, ((1001, 10),)),
+                                      "up": ({"x": 1}, ((1001, 10),)),
+                                      "same": ({"x": 2}, ((1001, 10),))})
+    rng = np.random.default_rng(3)
+    base = [RISE_FALL + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
+    runs = {"default": _run(base), "up": _run([b + 0.1 * EPOCHS / 1000 for b in base]),
+            "same": _run([b + rng.normal(0, 0.01, EPOCHS.size) for b in base])}
+    text = wm_answer.screen_point(runs)
+    p = {k: P.paired(runs[k], runs["default"])["p"] for k in ("up", "same")}
+    adj = P.holm(p)
+    assert f"up: +0.100 on 10 seeds (p = {p['up']:.2g}, adjusted {adj['up']:.2g})" in text
+    assert "over the 2 settings" in text
+    assert text.endswith("Shown after adjustment (p < 0.05): up.")
+    assert wm_answer.screen_point({"default": runs["default"]}) == ""
+    assert wm_answer.screen_point({"up": runs["up"], "same": runs["same"]}) == ""

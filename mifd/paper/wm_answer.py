@@ -259,24 +259,35 @@ def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
     point = correlation_point(rr) if "mi" in rr.config.conditions else ""
     if point:
         points.append(point)
-    if screen and len(screen) > 1:
-        from . import persistence
-        first = next(iter(persistence.SCREEN))
-        if first not in screen:
-            return points + ([audit_point] if audit is not None else [])
-        others = [lbl for lbl in screen if lbl != first]
-        diffs = []
-        for lbl in others:
-            t = persistence.paired(screen[lbl], screen[first], metric)
-            diffs.append(f"{lbl}: {t['mean difference']:+.3f} on {t['n']} seeds "
-                         f"(p = {t['p']:.2g})")
-        last = int(persistence.trial_series(screen[first], metric, "mi")[0][-1])
-        points.append(f"Against {first} at epoch {last} (the last snapshot), paired {metric} "
-                      "differences: "
-                      + "; ".join(diffs) + ".")
+    point = screen_point(screen, metric) if screen else ""
+    if point:
+        points.append(point)
     if audit is not None:
         points.append(audit_point)
     return points
+
+
+def screen_point(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
+    """The summary's point on the screen: each setting's paired ``metric`` difference from the
+    screen's default at the last snapshot, its Wilcoxon p and its p after Holm's adjustment
+    over the settings (:func:`mifd.paper.persistence.holm`), and the settings shown after
+    adjustment; ``""`` without the default or another setting."""
+    from . import persistence
+    first = next(iter(persistence.SCREEN))
+    others = [lbl for lbl in screen if lbl != first]
+    if first not in screen or not others:
+        return ""
+    tests = {lbl: persistence.paired(screen[lbl], screen[first], metric) for lbl in others}
+    adj = persistence.holm({lbl: t["p"] for lbl, t in tests.items()})
+    diffs = [f"{lbl}: {t['mean difference']:+.3f} on {t['n']} seeds (p = {t['p']:.2g}, "
+             f"adjusted {adj[lbl]:.2g})" for lbl, t in tests.items()]
+    shown = [lbl for lbl in others if adj[lbl] < persistence.ALPHA]
+    last = int(persistence.trial_series(screen[first], metric, "mi")[0][-1])
+    return (f"Against {first} at epoch {last} (the last snapshot), paired {metric} differences "
+            "(Wilcoxon; adjusted: Holm, over the "
+            f"{sum(np.isfinite(t['p']) for t in tests.values())} settings): "
+            + "; ".join(diffs) + f". Shown after adjustment (p < {persistence.ALPHA:g}): "
+            + (", ".join(shown) or "none") + ".")
 
 
 def screen_sentence(screen: Mapping[str, Any]) -> str:
