@@ -138,10 +138,7 @@ PROFILES = {
     # critic, 150 epochs (the functional modules of wm's book run are rising by then: its Q_cor
     # is half-way up at about 150 and peaks at about 300)
     "book": {**WM_PROFILES["book"], "trials": 5, "epochs": 150, "snapshot_every": 15,
-             "audit_steps": 0,
-             # the committed book runs were made before the defaults became RMSprop's ε inside
-             # √ and two critic biases; kept until they are recomputed (``mifd jobs``)
-             "rmsprop_eps": "outside", "critic_double_bias": False},
+             "audit_steps": 0},
     "smoke": {**WM_PROFILES["smoke"], "audit_steps": 0, "hsic_samples": 64,
               "conditions": ("none", "mine=0.1", "gaussian=0.1", "xcorr=0.1", "hsic=0.1",
                              "club=0.1", "nwj=0.1", "smile=0.1", "gaussian_tc=0.1/K3",

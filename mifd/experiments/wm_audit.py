@@ -69,12 +69,9 @@ class WMAuditConfig:
 
 PROFILES = {
     "paper": {},
-    # audited with a critic as narrow as the run's own; the committed audit is of the 10-trial
-    # book run made before the defaults became ε inside √ and two critic biases, kept until the
-    # 20-trial run is audited (``mifd jobs``)
+    # audited with a critic as narrow as the run's own
     "book": {"profile": "book", "pool": 4, "steps": 1500, "eval_every": 25, "width": 64,
-             "permutations": 100, "trials": 10, "rmsprop_eps": "outside",
-             "critic_double_bias": False},
+             "permutations": 100},
     "smoke": {"profile": "smoke", "trials": 2, "pool": 2, "steps": 6, "eval_every": 2,
               "width": 16, "permutations": 5},
 }
