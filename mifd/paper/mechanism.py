@@ -326,7 +326,8 @@ def silence_test(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
     if label is None or label not in screen or ref not in screen:
         return ""
     a, b = screen[label], screen[ref]
-    t = P.paired(a, b, metric, P.EPOCHS[-1])
+    family, adjusted = P.against(screen, ref, metric, P.EPOCHS[-1])  # the test: the family's
+    t = family[label]
     keep = {}
     for name, rr in ((label, a), (ref, b)):
         epochs, seeds, v = P.trial_series(rr, metric)
@@ -338,10 +339,8 @@ def silence_test(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
                "contradicted" if np.isfinite(p) and p < P.ALPHA and d < 0 else
                f"not shown at n = {n}")
     (ka, na, ma), (kb, nb, mb) = keep[label], keep[ref]
-    family = {k: P.paired(rr, b, metric, P.EPOCHS[-1])["p"] for k, rr in screen.items()
-              if k != ref}
-    adj = P.holm(family)[label]
-    m = int(np.isfinite(list(family.values())).sum())
+    adj = adjusted[label]
+    m = int(sum(np.isfinite(f["p"]) for f in family.values()))
     beside = (f" It is the one test the mechanism named before this setting ran, hence "
               f"unadjusted; as one of the screen's {m} settings, judged as the screen "
               f"judges them (Holm), its p is {adj:.2g}"

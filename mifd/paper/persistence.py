@@ -200,10 +200,7 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
     :data:`ALPHA` after :func:`holm`'s adjustment over the settings compared, as in
     :func:`conclusion`)."""
     parts = []
-    tests = {label: paired(rr, runs[reference], metric,
-                           int(trial_series(rr, metric, condition)[0][-1]), condition)
-             for label, rr in runs.items() if label != reference and reference in runs}
-    adjusted = holm({k: t["p"] for k, t in tests.items()})
+    tests, adjusted = against(runs, reference, metric, condition=condition)
     for label, rr in runs.items():
         ep, _, v = trial_series(rr, metric, condition)
         k = kept(v)
@@ -254,6 +251,21 @@ def holm(pvalues: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+def against(runs: Mapping[str, Any], reference: str, metric: str = "Q_cor",
+            epoch: int | None = None, condition: str = "mi"
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """Every setting of ``runs`` but ``reference`` against it on paired seeds at ``epoch``
+    (default: the reference's last snapshot): :func:`paired`'s test per setting and its p
+    after :func:`holm`'s adjustment over them. ``({}, {})`` without the reference."""
+    if reference not in runs:
+        return {}, {}
+    if epoch is None:
+        epoch = int(trial_series(runs[reference], metric, condition)[0][-1])
+    tests = {k: paired(rr, runs[reference], metric, epoch, condition)
+             for k, rr in runs.items() if k != reference}
+    return tests, holm({k: t["p"] for k, t in tests.items()})
+
+
 def conclusion(runs: Mapping[str, Any], reference: str, condition: str = "mi",
                metrics: Sequence[str] = ("Q_cor", "D_cor")) -> str:
     """The screen's answer in one paragraph, computed: per metric, the settings whose paired
@@ -267,8 +279,7 @@ def conclusion(runs: Mapping[str, Any], reference: str, condition: str = "mi",
     out, family = [], 0
     for m in metrics:
         last = int(trial_series(runs[reference], m, condition)[0][-1])
-        tests = {k: paired(runs[k], runs[reference], m, last, condition) for k in others}
-        adj = holm({k: t["p"] for k, t in tests.items()})
+        tests, adj = against(runs, reference, m, last, condition)
         family = max(family, sum(np.isfinite(t["p"]) for t in tests.values()))
         shown = [(k, t) for k, t in tests.items() if np.isfinite(adj[k]) and adj[k] < ALPHA]
         if shown:

@@ -277,8 +277,7 @@ def screen_point(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
     others = [lbl for lbl in screen if lbl != first]
     if first not in screen or not others:
         return ""
-    tests = {lbl: persistence.paired(screen[lbl], screen[first], metric) for lbl in others}
-    adj = persistence.holm({lbl: t["p"] for lbl, t in tests.items()})
+    tests, adj = persistence.against(screen, first, metric, persistence.EPOCHS[-1])
     diffs = [f"{lbl}: {t['mean difference']:+.3f} on {t['n']} seeds (p = {t['p']:.2g}, "
              f"adjusted {adj[lbl]:.2g})" for lbl, t in tests.items()]
     shown = [lbl for lbl in others if adj[lbl] < persistence.ALPHA]
