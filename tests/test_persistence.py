@@ -403,7 +403,7 @@ def test_the_authors_short_answer_follows_the_answer_s_rules():
                     f"0.30 at epoch 300, {end:.3f} at epoch 1000, 1 of 4 end in the band.")
     # ours at the same settings: its numbers, and the two codes' ends as two samples
     ours = _run([RISE_FALL] * 2)
-    assert "; ours at these settings (2 seeds): 0.30 and 0.037, 0 of 2 (not testable " \
+    assert "; ours at these settings: 0.30 and 0.037, 0 of 2 (not testable " \
            "at n = 2 and 4)." in A.short_answer(recs, ours)
     many = [{**recs[0], "seed": 2001 + k} for k in range(6)]  # six that fade
     assert "(Mann–Whitney p = 1: no difference shown at n = 6 and 6)" in \
@@ -582,3 +582,27 @@ def test_the_summary_s_screen_point_gives_each_p_adjusted_and_names_what_is_show
     assert text.endswith("Shown after adjustment (p < 0.05): up.")
     assert wm_answer.screen_point({"default": runs["default"]}) == ""
     assert wm_answer.screen_point({"up": runs["up"], "same": runs["same"]}) == ""
+
+
+def test_the_landing_s_short_answer_names_only_the_settings_shown_after_adjustment(monkeypatch):
+    from mifd.paper import wm_answer
+    monkeypatch.setattr(P, "SCREEN", {"default": ({}, ((1001, 10),)),
+                                      "up": ({"x": 1}, ((1001, 10),)),
+                                      "same": ({"x": 2}, ((1001, 10),))})
+    rng = np.random.default_rng(3)
+    base = [RISE_FALL + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
+    up = [np.maximum(b, 0.25) for b in base]  # ten trials that keep their modules
+    runs = {"default": _run(base), "up": _run(up),
+            "same": _run([b + rng.normal(0, 0.01, EPOCHS.size) for b in base])}
+    adj = P.holm({k: P.paired(runs[k], runs["default"])["p"] for k in ("up", "same")})
+    d = np.mean([u[-1] - b[-1] for u, b in zip(up, base)])
+    assert wm_answer.screen_short(runs) == (
+        "Of 2 other settings screened, 1 changes Q_cor at epoch 1000: "
+        f"<em>up</em>, {np.mean([u[-1] for u in up]):.3f} with 10 of 10 keeping (paired "
+        f"{d:+.3f}, Holm-adjusted p = {adj['up']:.2g}).")
+    assert adj["same"] >= P.ALPHA  # the other is not named
+    runs.pop("up")
+    assert wm_answer.screen_short(runs) == ("No other setting screened on paired seeds (1) "
+                                            "changes Q_cor at epoch 1000 after Holm's "
+                                            "adjustment.")
+    assert wm_answer.screen_short({"same": runs["same"]}) == ""  # no default: nothing to say

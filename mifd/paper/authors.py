@@ -285,7 +285,7 @@ def short_answer(theirs: Sequence[dict[str, Any]], ours: Any = None,
             f"epoch {AT[0]}, {end.mean():.3f} at epoch {AT[-1]}, {band} of {n} end in the band")
     if "ours" in words:
         n2, early2, end2, band2 = words["ours"]
-        text += (f"; ours at these settings ({n2} seeds): {early2:.2f} and "
+        text += (f"; ours at these settings: {early2:.2f} and "
                  f"{end2.mean():.3f}, {band2} of {n2} ({two_samples(end2, end)})")
     return text + "."
 

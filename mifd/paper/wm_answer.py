@@ -59,11 +59,12 @@ def course_words(c: Mapping[str, Any], paper: Any) -> tuple[str, str]:
 
 
 def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q_cor",
-                 theirs: str = "") -> str:
+                 theirs: str = "", screen: Mapping[str, Any] | None = None) -> str:
     """The landing page's first lines (HTML): do the functional modules form and do they stay,
     from ``rr``'s MI trials (the mean at epoch 300, the end of training as in the claims table,
     how many trials keep them), the run's critic reduction, ``theirs`` (the authors' code:
-    :func:`mifd.paper.authors.short_answer`), and the committed GPU run of the published
+    :func:`mifd.paper.authors.short_answer`), the settings of the ``screen`` of the fade that
+    change it (:func:`screen_short`), and the committed GPU run of the published
     critic (:func:`mifd.paper.wm.committed_gpu`) where it has the current settings (a run of
     earlier settings is said in the folded detail, :func:`wide_critic_sentence`); ``""``
     without an MI condition."""
@@ -82,6 +83,9 @@ def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q
             f"end in the paper's band (≥ {band_floor(paper):.3f}), {c['kept']} "
             f"{agree(c['kept'], 'keeps', 'keep')} ≥ {persistence.KEEP:.0%} of their peak "
             f"(the <code>{rr.profile}</code> run{critic_reduction(rr.config, short=True)}).")
+    screened = screen_short(screen, metric) if screen else ""
+    if screened:
+        text += " " + screened
     if theirs:
         text += " " + theirs
     if gpu is not None and "mi" in gpu.config.conditions and not gpu_is_stale(gpu_label):
@@ -287,6 +291,36 @@ def screen_point(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
             f"{sum(np.isfinite(t['p']) for t in tests.values())} settings): "
             + "; ".join(diffs) + f". Shown after adjustment (p < {persistence.ALPHA:g}): "
             + (", ".join(shown) or "none") + ".")
+
+
+def screen_short(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
+    """The landing page's word on the screen of the fade: which of the settings screened
+    against the default change ``metric`` at the last snapshot (paired Wilcoxon, p <
+    :data:`mifd.paper.persistence.ALPHA` after Holm's adjustment:
+    :func:`mifd.paper.persistence.against`), each with its mean there, how many of its trials
+    keep their modules, its paired difference and adjusted p; ``""`` without the default or
+    another setting."""
+    from . import persistence
+    first = next(iter(persistence.SCREEN))
+    tests, adj = persistence.against(screen, first, metric) if first in screen else ({}, {})
+    family = sum(np.isfinite(p) for p in adj.values())
+    if not family:
+        return ""
+    shown = [k for k in tests if np.isfinite(adj[k]) and adj[k] < persistence.ALPHA]
+    last = int(persistence.trial_series(screen[first], metric, "mi")[0][-1])
+    if not shown:
+        return (f"No other setting screened on paired seeds ({family}) changes {metric} at "
+                f"epoch {last} after Holm's adjustment.")
+    words = []
+    for k in shown:
+        ep, _, v = persistence.trial_series(screen[k], metric, "mi")
+        n_kept, t = int(persistence.kept(v).sum()), tests[k]
+        words.append(f"<em>{k}</em>, {v[-1].mean():.3f} with {n_kept} of {v.shape[1]} "
+                     f"keeping (paired {t['mean difference']:+.3f}, Holm-adjusted "
+                     f"p = {adj[k]:.2g})")
+    return (f"Of {family} other settings screened, {len(shown)} "
+            f"{agree(len(shown), 'changes', 'change')} {metric} at epoch {last}: "
+            + "; ".join(words) + ".")
 
 
 def screen_sentence(screen: Mapping[str, Any]) -> str:
