@@ -565,15 +565,22 @@ def test_a_screen_setting_shows_its_committed_shards_and_names_the_seeds_it_lack
     assert not any(m.startswith(default) for m in missing)
 
 
-def test_the_summary_s_screen_point_gives_each_p_adjusted_and_names_what_is_shown(monkeypatch):
-    from mifd.paper import wm_answer
+def _three_settings(monkeypatch, lift):
+    """A screen of a default, a setting ``up`` (each default trial through ``lift``) and one
+    like the default (its trials plus noise), ten paired seeds: ``(default's, up's, runs)``."""
     monkeypatch.setattr(P, "SCREEN", {"default": ({}, ((1001, 10),)),
                                       "up": ({"x": 1}, ((1001, 10),)),
                                       "same": ({"x": 2}, ((1001, 10),))})
     rng = np.random.default_rng(3)
     base = [RISE_FALL + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
-    runs = {"default": _run(base), "up": _run([b + 0.1 * EPOCHS / 1000 for b in base]),
-            "same": _run([b + rng.normal(0, 0.01, EPOCHS.size) for b in base])}
+    up = [lift(b) for b in base]
+    return base, up, {"default": _run(base), "up": _run(up),
+                      "same": _run([b + rng.normal(0, 0.01, EPOCHS.size) for b in base])}
+
+
+def test_the_summary_s_screen_point_gives_each_p_adjusted_and_names_what_is_shown(monkeypatch):
+    from mifd.paper import wm_answer
+    _, _, runs = _three_settings(monkeypatch, lambda b: b + 0.1 * EPOCHS / 1000)
     text = wm_answer.screen_point(runs)
     p = {k: P.paired(runs[k], runs["default"])["p"] for k in ("up", "same")}
     adj = P.holm(p)
@@ -586,14 +593,8 @@ def test_the_summary_s_screen_point_gives_each_p_adjusted_and_names_what_is_show
 
 def test_the_landing_s_short_answer_names_only_the_settings_shown_after_adjustment(monkeypatch):
     from mifd.paper import wm_answer
-    monkeypatch.setattr(P, "SCREEN", {"default": ({}, ((1001, 10),)),
-                                      "up": ({"x": 1}, ((1001, 10),)),
-                                      "same": ({"x": 2}, ((1001, 10),))})
-    rng = np.random.default_rng(3)
-    base = [RISE_FALL + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
-    up = [np.maximum(b, 0.25) for b in base]  # ten trials that keep their modules
-    runs = {"default": _run(base), "up": _run(up),
-            "same": _run([b + rng.normal(0, 0.01, EPOCHS.size) for b in base])}
+    # "up": ten trials that keep their modules
+    base, up, runs = _three_settings(monkeypatch, lambda b: np.maximum(b, 0.25))
     adj = P.holm({k: P.paired(runs[k], runs["default"])["p"] for k in ("up", "same")})
     d = np.mean([u[-1] - b[-1] for u, b in zip(up, base)])
     assert wm_answer.screen_short(runs) == (
