@@ -602,6 +602,7 @@ def test_the_landing_s_short_answer_names_only_the_settings_shown_after_adjustme
         f"<em>up</em>, {np.mean([u[-1] for u in up]):.3f} with 10 of 10 keeping (paired "
         f"{d:+.3f}, Holm-adjusted p = {adj['up']:.2g}).")
     assert adj["same"] >= P.ALPHA  # the other is not named
+    assert "1000: *up*, " in wm_answer.screen_short(runs, markdown=True)  # the page's Markdown
     runs.pop("up")
     assert wm_answer.screen_short(runs) == ("No other setting screened on paired seeds (1) "
                                             "changes Q_cor at epoch 1000 after Holm's "

@@ -198,9 +198,9 @@ def scale_words(rr: Any) -> str:
 
 def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_cor") -> str:
     """What the working-memory page finds, written from ``rr`` (the page's run, its MI
-    condition) and the screen of :mod:`mifd.paper.persistence` (the other RMSprop ε placement,
-    where committed): whether the modules form, whether they stay, and the
-    verdict of the paper's end-of-training value."""
+    condition) and the screen of :mod:`mifd.paper.persistence` (the other RMSprop ε placement
+    and the settings that change the fade, :func:`screen_short`, where committed): whether the
+    modules form, whether they stay, and the verdict of the paper's end-of-training value."""
     from . import dependence, persistence
     if "mi" not in rr.config.conditions:
         return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
@@ -219,6 +219,9 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
             "their peak.")
     for label, other in persistence.placement_pair(screen or {}, rr).items():
         text += " With " + course_sentence(other, label, metric)  # the other ε placement
+    screened = screen_short(screen or {}, metric, markdown=True)
+    if screened:
+        text += " " + screened
     hidden = dependence.headline(rr)
     if hidden:
         text += " " + hidden
@@ -293,13 +296,14 @@ def screen_point(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
             + (", ".join(shown) or "none") + ".")
 
 
-def screen_short(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
+def screen_short(screen: Mapping[str, Any], metric: str = "Q_cor", markdown: bool = False
+                 ) -> str:
     """The landing page's word on the screen of the fade: which of the settings screened
     against the default change ``metric`` at the last snapshot (paired Wilcoxon, p <
     :data:`mifd.paper.persistence.ALPHA` after Holm's adjustment:
     :func:`mifd.paper.persistence.against`), each with its mean there, how many of its trials
-    keep their modules, its paired difference and adjusted p; ``""`` without the default or
-    another setting."""
+    keep their modules, its paired difference and adjusted p (each name emphasized in HTML, or
+    in Markdown with ``markdown``); ``""`` without the default or another setting."""
     from . import persistence
     first = next(iter(persistence.SCREEN))
     tests, adj = persistence.against(screen, first, metric) if first in screen else ({}, {})
@@ -315,7 +319,8 @@ def screen_short(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
     for k in shown:
         ep, _, v = persistence.trial_series(screen[k], metric, "mi")
         n_kept, t = int(persistence.kept(v).sum()), tests[k]
-        words.append(f"<em>{k}</em>, {v[-1].mean():.3f} with {n_kept} of {v.shape[1]} "
+        name = f"*{k}*" if markdown else f"<em>{k}</em>"
+        words.append(f"{name}, {v[-1].mean():.3f} with {n_kept} of {v.shape[1]} "
                      f"keeping (paired {t['mean difference']:+.3f}, Holm-adjusted "
                      f"p = {adj[k]:.2g})")
     return (f"Of {family} other settings screened, {len(shown)} "
