@@ -52,11 +52,13 @@ results: $(STAMP)
 	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --refresh --no-progress \
 	    --out _build/summaries/$$e && \
 	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
-	# is MINE needed? critic-free dependence penalties, the λ dose-response, K > 2 groups
-	for e in penalties penalties-separation; do \
-	  $(VENV)/bin/mifd run $$e --profile book --parts 2 --refresh --no-progress \
-	    --out _build/summaries/$$e && \
-	  $(VENV)/bin/mifd commit-results $$e --profile book || exit 1; done
+	# is MINE needed? critic-free dependence penalties, the λ dose-response, K > 2 groups; the
+	# penalties in six parts of ≈ 4 GB (all 20 conditions in two processes hold ≈ 9 GB each),
+	# as `mifd jobs` plans them, one per core at a time
+	for e in "penalties 6" "penalties-separation 2"; do set -- $$e; \
+	  $(VENV)/bin/mifd run $$1 --profile book --parts $$2 --refresh --no-progress \
+	    --out _build/summaries/$$1 && \
+	  $(VENV)/bin/mifd commit-results $$1 --profile book || exit 1; done
 	# Growing Brains: BIMT, L1, none and the Gaussian MI between the grid halves on the 20
 	# cognitive tasks (neurogym)
 	$(VENV)/bin/mifd run growing-brains --profile book --parts 2 --refresh --no-progress \

@@ -81,3 +81,55 @@ def test_an_interrupted_process_stops_the_start_of_the_others():
     assert started == [1, 130] and failed == 2
     assert any(line.startswith("FAILED    item 1") for line in lines)
     assert "stopping: 2 not started" in lines and any("INTERRUPTED item 130" in x for x in lines)
+
+
+def test_condition_parts_run_at_most_one_per_core_and_not_when_the_run_is_stored(
+        tmp_path, monkeypatch):
+    """``mifd run --parts``: the parts of a run queue for the cores (six penalty parts of ≈ 4
+    GB on two cores: two at a time), each with its conditions; a run the store holds, whole or
+    in parts of any split, starts none."""
+    from mifd.results import jobs, parts as P
+    monkeypatch.chdir(tmp_path)  # the parts' logs
+    alive, most, cmds = set(), [0], []
+
+    class Proc:
+        def __init__(self, cmd, **kw):
+            cmds.append(cmd)
+            self.polls, self.returncode = 0, None
+            alive.add(self)
+            most[0] = max(most[0], len(alive))
+
+        def poll(self):
+            self.polls += 1
+            if self.polls >= 2:
+                self.returncode = 0
+                alive.discard(self)
+            return self.returncode
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", Proc)
+    monkeypatch.setattr(jobs.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(P, "finished", lambda *a, **k: False)
+    lines = []
+    assert jobs.run_parts("penalties", "book", "cpu", [], 6, refresh=True, report=lines.append,
+                          poll=0) == 0
+    split = P.split_conditions(mifd.get_experiment("penalties").config("book"), 6)
+    assert len(cmds) == 6 and most[0] == 2
+    for cmd, part in zip(cmds, split):
+        assert f"conditions={','.join(part['conditions'])}" in cmd and "--refresh" in cmd
+    assert sum(line.startswith("mifd: part ") for line in lines) == 6
+    # stored: nothing starts (whatever the split asked for)
+    cmds.clear()
+    monkeypatch.setattr(P, "finished", lambda *a, **k: True)
+    assert jobs.run_parts("penalties", "book", "cpu", [], 2, report=lines.append) == 0
+    assert not cmds and lines[-1] == "mifd: penalties: the store holds this run: no part to run"
+    with pytest.raises(ConfigError, match="parameter 'parts'"):  # refused before the store
+        jobs.run_parts("penalties", "book", "cpu", [], 0)
+
+
+def test_make_results_runs_the_penalties_in_the_parts_the_queue_plans():
+    """``make results`` and ``mifd jobs`` split the penalties alike (their parts' keys match)."""
+    import re
+    from conftest import ROOT
+    from mifd.results.jobs import PARTS
+    found = re.search(r'"penalties (\d+)"', (ROOT / "Makefile").read_text())
+    assert found and int(found.group(1)) == PARTS["penalties"]

@@ -304,3 +304,26 @@ def test_committed_shards_of_a_planned_profile_may_differ_in_the_planned_fields(
     monkeypatch.setitem(exchange.PLANNED_FIELDS, "smoke", ("length", "mm_steps", "eval_every"))
     got = shards.committed_shards("separation", "smoke", "cpu", store=look)
     assert got is not None and (got.config.length, got.config.mm_steps) == (40, 2)
+
+
+def test_a_run_held_in_parts_is_finished_and_its_parts_do_not_run_again(sep_runs, tmp_path,
+                                                                        monkeypatch):
+    """``mifd run --parts`` starts no process where the store already holds the run in parts
+    (of any split: here one part asked, two stored), and ``--refresh`` counts only parts of
+    this code."""
+    from mifd import cli
+    from mifd.results import jobs
+    from mifd.results.parts import finished
+    whole, _, _, store = sep_runs
+    assert finished("separation", whole.config, store, current_only=True)
+    monkeypatch.setattr(jobs.subprocess, "Popen",
+                        lambda *a, **k: pytest.fail("a part started"))
+    monkeypatch.setenv("MIFD_STORE", str(store.root))
+    monkeypatch.setenv("MIFD_PROGRESS", "0")
+    assert cli.main(["run", "separation", "--profile", "smoke", "--device", "cpu", "--parts",
+                     "1", "--refresh", "--set", "sweep_l2=0.001", "--set", "mm_steps=2",
+                     "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["provenance"]["parts"]
+    exp = mifd.get_experiment("separation")
+    monkeypatch.setattr(exp, "code_hash", lambda: "0" * 16)  # the parts: other code's now
+    assert not finished("separation", whole.config, store, current_only=True)

@@ -226,7 +226,7 @@ def _cmd_run(args) -> int:
                              "a number >= 0")
     force = args.force
     if args.parts is not None:
-        from ..results.runner import run_parts
+        from ..results.jobs import run_parts
         parts = _number("--parts", args.parts, lambda n: True, "an integer >= 1", int)
         code = run_parts(args.experiment, args.profile, args.device, args.sets, parts,
                          args.force, args.max_minutes, args.refresh)

@@ -206,3 +206,55 @@ def run_processes(items: Sequence[Any], parallel: int,
         if running:
             time.sleep(poll)
     return failed
+
+
+def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], parts: int,
+              force: bool = False, max_minutes: str | None = None, refresh: bool = False,
+              store: Store | None = None, report: Callable[[str], None] = print,
+              poll: float = 5.0) -> int:
+    """Run ``experiment``'s conditions as ``parts`` processes (``mifd run`` with the part's
+    ``--set conditions=… --set sweep_l2=…``: :func:`mifd.results.parts.split_conditions`), one
+    thread each and at most one per core at a time (:func:`run_processes`: a part of the
+    penalties holds ≈ 4 GB), each resumable on its own and logged to its ``--out`` folder.
+    Nothing starts where the store already holds the config's run, whole or in parts of any
+    split (:func:`mifd.results.parts.finished`; with ``refresh`` only results of this code),
+    unless ``force``. Returns the first non-zero exit status of a part, else 0;
+    :func:`mifd.run` then assembles them."""
+    from ..config import parse_set
+    from .parts import finished, split_conditions
+    from .runner import resolve_device
+    cfg = get_experiment(experiment).config(profile, parse_set(list(sets)),
+                                            resolve_device(device))
+    split = split_conditions(cfg, parts)  # a bad number refused before anything starts
+    if not force and finished(experiment, cfg, store, current_only=refresh):
+        report(f"mifd: {experiment}: the store holds this run"
+               + (" (made or reproduced by this code)" if refresh else "") + ": no part to run")
+        return 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MIFD_PROGRESS": "0"}
+    if store is not None:
+        env["MIFD_STORE"] = str(store.root)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    procs: list[subprocess.Popen] = []
+
+    def start(i: int) -> tuple[subprocess.Popen, Any, str]:
+        out = Path("_build") / "parts" / experiment / str(i)
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "mifd.cli", "run", experiment, "--profile", profile,
+               "--device", device, "--no-progress", "--out", str(out)]
+        own = [f"{k}=" + ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals)
+               for k, vals in split[i].items()]
+        for s in [*sets, *own]:
+            cmd += ["--set", s]
+        cmd += ["--force"] if force else ["--refresh"] if refresh else []
+        cmd += ["--max-minutes", str(max_minutes)] if max_minutes is not None else []
+        log = open(out / "log.txt", "w")
+        procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+        sweeps = "".join(f", {k} " + ", ".join(map(str, v)) for k, v in split[i].items()
+                         if k != "conditions" and v)
+        report(f"mifd: part {i + 1}/{len(split)}: conditions "
+               f"{', '.join(split[i]['conditions'])}{sweeps} (log: {log.name})")
+        return procs[-1], log, f"part {i + 1}/{len(split)}"
+
+    run_processes(range(len(split)), max(1, min(cores or 1, len(split))), start,
+                  lambda i: None, report, poll)
+    return next((p.returncode for p in procs if p.returncode), 0)

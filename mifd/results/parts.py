@@ -154,6 +154,24 @@ def condition_parts(experiment: str, cfg: Any, store: Store | None = None,
     return combine_conditions(cfg, runs)
 
 
+def finished(experiment: str, cfg: Any, store: Store | None = None,
+             current_only: bool = False) -> bool:
+    """Whether ``store`` holds ``cfg``'s run finished: whole (by its key) or assembled from
+    condition parts of any split (:func:`condition_parts`). With ``current_only`` only results
+    made or reproduced by this code count (``mifd run --refresh``: what ``make results`` keeps);
+    otherwise also a committed result of other code, which :func:`mifd.run` shows with a note."""
+    from .._version import __version__
+    from ..config import config_hash
+    store = store or Store()
+    exp = get_experiment(experiment)
+    code = exp.code_hash()
+    entry = store.entry(exp.name, config_hash(exp.name, cfg, __version__))
+    if entry.result_path.exists() and (not current_only or is_current(entry.meta(), code)):
+        return True
+    got = condition_parts(exp.name, cfg, store, code, current_only=current_only)
+    return got is not None and (not current_only or got.code_changed is None)
+
+
 def _combined(chain: Sequence[RunResult]) -> RunResult:
     """:func:`mifd.results.merge.combine` of seed shards, keeping the note of stale code of any of them."""
     rr = combine(chain)

@@ -333,44 +333,6 @@ def entry_lock(path: Path, key: str) -> Iterator[bool]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def run_parts(experiment: str, profile: str, device: str, sets: Sequence[str], parts: int,
-              force: bool = False, max_minutes: str | None = None,
-              refresh: bool = False) -> int:
-    """Run ``experiment``'s conditions as ``parts`` processes side by side, one per core (one
-    thread each: small batched products gain little from a second thread), by ``mifd run`` with
-    the part's ``--set conditions=… --set sweep_l2=…``; every part resumable on its own.
-    Returns the first non-zero exit code of a part, else 0; :func:`run` then assembles them."""
-    import subprocess
-
-    from ..config import parse_set
-    from .parts import split_conditions
-    exp = get_experiment(experiment)
-    cfg = exp.config(profile, parse_set(list(sets)), resolve_device(device))
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = []
-    for i, part in enumerate(split := split_conditions(cfg, parts)):
-        out = Path("_build") / "parts" / experiment / str(i)
-        cmd = [sys.executable, "-m", "mifd.cli", "run", experiment, "--profile", profile,
-               "--device", device, "--no-progress", "--out", str(out)]
-        own = [f"{k}=" + ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals)
-               for k, vals in part.items()]
-        for s in [*sets, *own]:
-            cmd += ["--set", s]
-        cmd += ["--force"] if force else []
-        cmd += ["--refresh"] if refresh and not force else []
-        cmd += ["--max-minutes", str(max_minutes)] if max_minutes is not None else []
-        core = cpus[i % len(cpus)] if cpus else None
-        sweeps = "".join(f", {k} " + ", ".join(map(str, v)) for k, v in part.items()
-                         if k != "conditions" and v)
-        print(f"mifd: part {i + 1}/{len(split)}: conditions {', '.join(part['conditions'])}"
-              f"{sweeps}{f' on core {core}' if core is not None else ''}", flush=True)
-        procs.append(subprocess.Popen(cmd, env=env, preexec_fn=None if core is None else
-                                      (lambda c=core: os.sched_setaffinity(0, {c}))))
-    codes = [p.wait() for p in procs]
-    return next((c for c in codes if c), 0)
-
-
 def commit_results(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None,
                    store: Store | None = None, device: str = "auto") -> Path:
     """Copy the finished run of ``experiment``/``profile`` into the first committed layer

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 from .._version import __version__
 from ..config import config_hash
 from ..experiments import get_experiment
-from .parts import condition_parts
+from .parts import finished
 from .store import Store
 
 
@@ -39,12 +39,10 @@ def key(experiment: str, profile: str, overrides: Mapping[str, Any]) -> str:
 
 def is_stored(experiment: str, profile: str, overrides: Mapping[str, Any],
               store: Store | None = None) -> bool:
-    """Whether the store holds the run finished, whole or assembled from parts."""
-    store = store or Store()
-    exp = get_experiment(experiment)
-    cfg = exp.config(profile, dict(overrides))
-    return (store.entry(exp.name, config_hash(exp.name, cfg, __version__)).result_path.exists()
-            or condition_parts(exp.name, cfg, store) is not None)
+    """Whether the store holds the run finished, whole or assembled from parts
+    (:func:`mifd.results.parts.finished`)."""
+    return finished(experiment, get_experiment(experiment).config(profile, dict(overrides)),
+                    store)
 
 
 def stored_run(experiment: str, profile: str, overrides: Mapping[str, Any] | None = None,
