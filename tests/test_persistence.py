@@ -121,7 +121,8 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
     no.config = SimpleNamespace(conditions=("no_mi",))
     no.result["hist"] = {"sm_mi": np.full((1000, 8), 3.0), "mi": np.full((1000, 8), 3.0)}
     text = M.mi_sentence({"flat": a, "rising": b}, no)
-    assert "3.00 nats" in text and "under **flat** the critic's estimate stays" in text
+    assert "3.00 nats" in text and "under **flat**, while the modules fade, the critic's " \
+        "estimate stays" in text
     assert "rising the critic's" not in text and "p = " in text
     assert "no change detected between the peaks and the end at these n" in text
     assert "falls further" not in text  # 'rising' rises: neither stays low nor falls
@@ -130,7 +131,13 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
     falling = [np.where(ep < 300, 0.7, 0.7 - (ep - 300) / 2000) + 0.01 * k for k in range(8)]
     f = _with_mi(_run(fade), falling)
     t2 = M.mi_sentence({"flat": a, "falling": f}, no)
-    assert "Under **falling** it falls further after the peaks (p < 0.05)" in t2
+    assert "Under **falling**, while the modules fade, it falls further after the peaks " \
+        "(p < 0.05)" in t2
+    # a setting whose modules stay is not said to fade (persistence.fades)
+    kept = _with_mi(_run([RISE_STAY] * 8), flat)
+    t3 = M.mi_sentence({"flat": a, "kept": kept}, no)
+    assert "under **flat**, while the modules fade, and **kept**, while they stay, the " \
+        "critic's estimate stays low" in t3
     # too few trials for the paired test: said so, and no conclusion drawn
     c = _with_mi(_run(fade[:3]), flat[:3])
     t = M.mi_sentence({"few": c}, no)
@@ -372,6 +379,10 @@ def test_the_answer_says_form_and_fade_only_when_the_numbers_do():
     paper = reported.WM["mi"]["Q_cor"]
     assert wm.course_words({"early": 0.29, "kept": 3, "n": 20}, paper) == \
         ("form functional modules at the paper's level", "then lose them")
+    # the mean at the end still in the paper's band (≥ its mean − 1 sd): lost in part only
+    floor = paper.mean - paper.sd
+    for end, words in ((floor + 0.005, "then partly lose them"), (floor - 0.005, "then lose them")):
+        assert wm.course_words({"early": 0.29, "kept": 3, "n": 20, "end": end}, paper)[1] == words
     assert wm.course_words({"early": -0.08, "kept": 2, "n": 2}, paper) == \
         ("stay below the paper's level of functional modularity", "keep them")
 
@@ -392,7 +403,7 @@ def test_a_critic_whose_smoothed_estimate_falls_below_zero_is_counted_broken():
     assert M.critic_below_zero(run) == (1, 3)
 
 
-def test_the_authors_short_answer_follows_the_answer_s_rules():
+def test_the_authors_short_answer_follows_the_answer_s_rules(monkeypatch):
     from mifd.paper import authors as A
     assert A.short_answer([]) == ""
     recs = [{"seed": 1001 + k, "snap_epochs": EPOCHS, "snaps": {"Q_cor": c}}
@@ -409,6 +420,17 @@ def test_the_authors_short_answer_follows_the_answer_s_rules():
     assert "(Mann–Whitney p = 1: no difference shown at n = 6 and 6)" in \
         A.short_answer(many, _run([RISE_FALL] * 6))
     assert "a difference shown" in A.short_answer(many, _run([RISE_STAY] * 6))
+    # ours with its final evaluation: the claims table's verdict of the paper's value on it
+    import pandas as pd
+    from mifd.paper import wm as W
+    judged = _run([RISE_FALL] * 6)
+    judged.result["trials"] = {"mi": {"Q_cor": [0.1] * 6}}
+    table = pd.DataFrame({"verdict": ["consistent"]},
+                         index=pd.MultiIndex.from_tuples([("mi", "Q_cor")]))
+    monkeypatch.setattr(W, "paper_table", lambda rr: table)
+    assert A.short_answer(many, judged).endswith(
+        "no difference shown at n = 6 and 6; the paper's end-of-training Q_cor judged on it by "
+        "the book's rules: <em>consistent</em>).")
     assert "does the same" not in A.short_answer(many, _run([RISE_FALL] * 6))
     t = A.table(recs)
     assert [c[1] for c in t.columns] == ["300", "peak", "peak epoch", "1000"]  # as in training
@@ -436,11 +458,11 @@ def test_the_short_answer_gives_the_verdict_and_the_wide_critic_s_breakdown(monk
     # (a GPU run of earlier settings: folded)
     text = wm.short_answer(run, gpu, "the paper profile's settings", theirs="THEIRS.")
     assert text.endswith("THEIRS. With the paper's 512-wide critic on a GPU (2 trials; its "
-                         "critic's estimate, a lower bound on the MI, falls below zero in 1 of "
-                         "2): 0.050 at the end.")
+                         "critic's estimate, a lower bound on the MI, falls below zero during "
+                         "training in 1 of 2): 0.050 at the end.")
     folded = wm.wide_critic_sentence(gpu, wm.STALE_LABEL + "TF32 — not the …")
-    assert "In that run its critic's estimate, a lower bound on the MI, falls below zero in 1 " \
-        "of 2: a critic that has broken down. That run predates the current defaults (TF32)" \
+    assert "In that run its critic's estimate, a lower bound on the MI, falls below zero " \
+        "during training in 1 of 2: a critic that has broken down. That run predates the current defaults (TF32)" \
         in folded
     assert wm.answer_words(run) == ("form functional modules at the paper's level",
                                     "keep them")  # 1 of 2 keep: half
@@ -608,3 +630,22 @@ def test_the_landing_s_short_answer_names_only_the_settings_shown_after_adjustme
                                             "changes Q_cor at epoch 1000 after Holm's "
                                             "adjustment.")
     assert wm_answer.screen_short({"same": runs["same"]}) == ""  # no default: nothing to say
+
+
+def test_the_page_judges_the_paper_s_value_on_the_critic_with_all_its_data(monkeypatch):
+    import pandas as pd
+    from mifd.paper import wm_answer as wm
+    monkeypatch.setattr(P, "SCREEN", {"default": ({}, ((1001, 10),)),
+                                      "all data": (dict(wm.FULL_DATA), ((1001, 2),))})
+    full = _run([RISE_STAY] * 2)
+    full.result["trials"] = {"mi": {"Q_cor": [0.2, 0.3]}}
+    full.config = SimpleNamespace(sm_width=64)
+    seen = []
+    monkeypatch.setattr(wm, "paper_table", lambda rr: seen.append(rr) or pd.DataFrame(
+        {"verdict": ["consistent"]}, index=pd.MultiIndex.from_tuples([("mi", "Q_cor")])))
+    assert wm.full_data_sentence({"default": _run([RISE_FALL]), "all data": full}) == (
+        "With the critic on all its data, as published (all data, still 64 units wide; 2 "
+        "trials): 0.250 ± 0.071 at the end of training, judged by the same rules: "
+        "*consistent*.")
+    assert seen == [full]  # judged on that setting's run
+    assert wm.full_data_sentence({"default": _run([RISE_FALL])}) == ""

@@ -268,8 +268,9 @@ def short_answer(theirs: Sequence[dict[str, Any]], ours: Any = None,
     """One sentence for the landing page: the functional modules of the authors' own code
     (:func:`committed_theirs`) — the mean at epoch 300 and at epoch 1000 and how many trials
     end in the paper's band — and, given ``ours`` (our run at exactly their settings,
-    :func:`committed_ours`), the same of ours and whether the two codes' values at epoch 1000
-    differ (:func:`two_samples`); ``""`` before the first record."""
+    :func:`committed_ours`), the same of ours, whether the two codes' values at epoch 1000
+    differ (:func:`two_samples`) and the claims table's verdict of the paper's end-of-training
+    value judged on ours (:func:`mifd.paper.wm.paper_table`); ``""`` before the first record."""
     df = table(theirs, ours, metric)
     if df.empty or ("theirs", f"{AT[-1]}") not in df:
         return ""
@@ -286,7 +287,12 @@ def short_answer(theirs: Sequence[dict[str, Any]], ours: Any = None,
     if "ours" in words:
         n2, early2, end2, band2 = words["ours"]
         text += (f"; ours at these settings: {early2:.2f} and "
-                 f"{end2.mean():.3f}, {band2} of {n2} ({two_samples(end2, end)})")
+                 f"{end2.mean():.3f}, {band2} of {n2} ({two_samples(end2, end)}")
+        if "trials" in ours.result:  # its final evaluation, judged as the claims table judges
+            from .wm import paper_table
+            text += (f"; the paper's end-of-training {metric} judged on it by the book's rules: "
+                     f"<em>{paper_table(ours).loc[('mi', metric), 'verdict']}</em>")
+        text += ")"
     return text + "."
 
 

@@ -214,16 +214,27 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
                if np.isfinite(p) and p >= ALPHA and end < MINIMIZED * level]
         fell = [lbl for lbl, p, peak, end in stays if p < ALPHA and end < peak]
         if low:
-            text += (f" So under {_settings(low)} the critic's estimate stays low (no change "
-                     "detected between the peaks and the end at these n, and below "
-                     f"{MINIMIZED:.0%} of the level without minimization) while the modules "
-                     "fade — by the measure the network was trained against; whether the "
-                     "dependence itself stays low, critic-free estimates tell "
-                     "(`mifd.paper.dependence`).")
+            text += (f" So under {_while_modules(low, runs, metric)}, the critic's estimate "
+                     "stays low (no change detected between the peaks and the end at these n, "
+                     f"and below {MINIMIZED:.0%} of the level without minimization) — by the "
+                     "measure the network was trained against; whether the dependence itself "
+                     "stays low, critic-free estimates tell (`mifd.paper.dependence`).")
         if fell:
-            text += (f" Under {_settings(fell)} it falls further after the peaks (p < "
-                     f"{ALPHA:g}) while the modules fade.")
+            text += (f" Under {_while_modules(fell, runs, metric)}, it falls further after the "
+                     f"peaks (p < {ALPHA:g}).")
     return text
+
+
+def _while_modules(labels: Sequence[str], runs: Mapping[str, Any], metric: str) -> str:
+    """``"**a** and **b**, while the modules fade, and **c**, while they stay"``: the settings
+    grouped by whether their mean ``metric`` fades (:func:`mifd.paper.persistence.fades`)."""
+    from .persistence import fades
+    fade = [lbl for lbl in labels if fades(runs[lbl], metric)]
+    stay = [lbl for lbl in labels if lbl not in fade]
+    return ", and ".join(
+        f"{_settings(group)}, while {'the modules' if i == 0 else 'they'} {verb}"
+        for i, (group, verb) in enumerate((g, v) for g, v in ((fade, "fade"), (stay, "stay"))
+                                          if g))
 
 
 def watched(rr: Any) -> bool:

@@ -220,11 +220,7 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
                   + ("a difference shown" if shown else
                      f"no difference shown at n = {t['n']}") + ")")
         parts.append(s + ".")
-    def falls(rr: Any) -> bool:  # the mean ends below KEEP × its value at epoch 300
-        ep, _, v = trial_series(rr, metric, condition)
-        return bool(v[-1].mean() < KEEP * at_epoch(ep, v, EPOCHS[0]).mean())
-
-    stay = [label for label, rr in runs.items() if not falls(rr)]
+    stay = [label for label, rr in runs.items() if not fades(rr, metric, condition)]
     last = int(trial_series(next(iter(runs.values())), metric, condition)[0][-1])
     # the last snapshot is named by its epoch; "the end of training" is the final evaluation
     head = (f"In every setting the mean {metric} at epoch {last} is below {KEEP:.0%} of its "
@@ -237,6 +233,13 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
     if paper_level is not None:
         head += f" The paper's value at the end of training is {paper_level:.3f}."
     return " ".join([head, *parts])
+
+
+def fades(rr: Any, metric: str = "Q_cor", condition: str = "mi") -> bool:
+    """Whether the run's mean ``metric`` at its last snapshot is below :data:`KEEP` × its mean
+    at the first of :data:`EPOCHS` (300): the modules form and then fade (else they stay)."""
+    ep, _, v = trial_series(rr, metric, condition)
+    return bool(v[-1].mean() < KEEP * at_epoch(ep, v, EPOCHS[0]).mean())
 
 
 def holm(pvalues: Mapping[str, float]) -> dict[str, float]:
