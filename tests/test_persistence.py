@@ -620,15 +620,15 @@ def test_the_landing_s_short_answer_names_only_the_settings_shown_after_adjustme
     adj = P.holm({k: P.paired(runs[k], runs["default"])["p"] for k in ("up", "same")})
     d = np.mean([u[-1] - b[-1] for u, b in zip(up, base)])
     assert wm_answer.screen_short(runs) == (
-        "Of 2 other settings screened, 1 changes Q_cor at epoch 1000: "
+        "Of 2 other settings screened, 1 is shown to change Q_cor at epoch 1000: "
         f"<em>up</em>, {np.mean([u[-1] for u in up]):.3f} with 10 of 10 keeping (paired "
         f"{d:+.3f}, Holm-adjusted p = {adj['up']:.2g}).")
     assert adj["same"] >= P.ALPHA  # the other is not named
     assert "1000: *up*, " in wm_answer.screen_short(runs, markdown=True)  # the page's Markdown
     runs.pop("up")
     assert wm_answer.screen_short(runs) == ("No other setting screened on paired seeds (1) "
-                                            "changes Q_cor at epoch 1000 after Holm's "
-                                            "adjustment.")
+                                            "is shown to change Q_cor at epoch 1000 after "
+                                            "Holm's adjustment.")
     assert wm_answer.screen_short({"same": runs["same"]}) == ""  # no default: nothing to say
 
 
@@ -649,3 +649,22 @@ def test_the_page_judges_the_paper_s_value_on_the_critic_with_all_its_data(monke
         "*consistent*.")
     assert seen == [full]  # judged on that setting's run
     assert wm.full_data_sentence({"default": _run([RISE_FALL])}) == ""
+
+
+def test_a_stale_wide_critic_run_is_set_beside_the_book_critic_at_its_settings(monkeypatch):
+    import mifd
+    from mifd.paper import wm_answer as wm
+    odd = {"rmsprop_eps": "outside", "critic_double_bias": False}
+    monkeypatch.setattr(P, "SCREEN", {"default": ({}, ((1001, 10),)),
+                                      "odd": (dict(odd), ((1001, 2),))})
+    gpu = SimpleNamespace(config=mifd.get_experiment("wm").config("book", odd))
+    same = _run([RISE_FALL] * 2)
+    same.result["trials"] = {"mi": {"Q_cor": [0.04, 0.06]}}
+    same.config = SimpleNamespace(sm_width=64)
+    assert wm.same_settings_sentence(gpu, {"odd": same}) == (
+        " The book's 64-wide critic with the settings in which that run differs from the "
+        "defaults (odd; fp32 on a CPU; 2 trials): 0.050 at the end of training, 0 keep their "
+        "modules: that run does not tell the critic's width apart from its settings.")
+    assert wm.same_settings_sentence(gpu, {}) == ""  # not committed: nothing said
+    at_defaults = SimpleNamespace(config=mifd.get_experiment("wm").config("book"))
+    assert wm.same_settings_sentence(at_defaults, {"odd": same}) == ""

@@ -128,12 +128,14 @@ def course_sentence(rr: Any, label: str, metric: str = "Q_cor") -> str:
             f"{agree(c['kept'], 'keeps its', 'keep their')} modules.")
 
 
-def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
+def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor",
+                         screen: Mapping[str, Any] | None = None) -> str:
     """The landing page's word on the published critic: the committed GPU run of the ``paper``
     profile (:func:`mifd.paper.wm.committed_gpu`, ``label`` its label) — the one run with the
     paper's 512-wide statistics network — in :func:`course_sentence`'s terms, whether its
-    critic broke down (:func:`critic_breakdown`) and whether it ran the profile's settings;
-    ``""`` without one."""
+    critic broke down (:func:`critic_breakdown`) and whether it ran the profile's settings —
+    where not, the ``screen``'s setting of the book critic at the run's settings, if committed
+    (:func:`same_settings_sentence`); ``""`` without one."""
     if gpu is None or "mi" not in gpu.config.conditions:
         return ""
     stale = gpu_is_stale(label)
@@ -144,7 +146,33 @@ def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor") -> str:
                               "on a GPU", metric)
             + (f" In that run {broke}: a critic that has broken down." if broke else "")
             + (f" That run predates the current defaults ({settings}); at the defaults the "
-               "full critic is not measured yet." if stale else ""))
+               "full critic is not measured yet." if stale else "")
+            + (same_settings_sentence(gpu, screen or {}, metric) if stale else ""))
+
+
+def same_settings_sentence(rr: Any, screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
+    """``" The book's 64-wide critic with the settings in which that run differs from the
+    defaults (…; fp32 on a CPU; n trials): … at the end of training, k keep their modules: that
+    run does not tell the critic's width apart from its settings."``: the ``screen``'s setting (:data:`mifd.paper.persistence.SCREEN`) whose
+    overrides are the settings of :data:`mifd.paper.options.NAMED_SETTINGS` in which ``rr``
+    differs from the defaults; ``""`` where it has none or the screen lacks it."""
+    from . import persistence
+    from .options import NAMED_SETTINGS
+    if not screen:
+        return ""
+    default = type(rr.config)()
+    differs = {f: getattr(rr.config, f) for f in NAMED_SETTINGS
+               if getattr(rr.config, f) != getattr(default, f)}
+    label = next((k for k, (over, _) in persistence.SCREEN.items() if differs and
+                  over == differs), None)
+    if label not in screen:
+        return ""
+    c = _course(screen[label], metric)
+    return (f" The book's {screen[label].config.sm_width}-wide critic with the settings in "
+            f"which that run differs from the defaults ({label}; fp32 on a CPU; {c['n']} "
+            f"trials): {c['end']:.3f} at the end of training, {c['kept']} "
+            f"{agree(c['kept'], 'keeps its', 'keep their')} modules: that run does not tell "
+            "the critic's width apart from its settings.")
 
 
 def critic_reduction(cfg: Any, short: bool = False) -> str:
@@ -341,8 +369,8 @@ def screen_short(screen: Mapping[str, Any], metric: str = "Q_cor", markdown: boo
     shown = [k for k in tests if np.isfinite(adj[k]) and adj[k] < persistence.ALPHA]
     last = int(persistence.trial_series(screen[first], metric, "mi")[0][-1])
     if not shown:
-        return (f"No other setting screened on paired seeds ({family}) changes {metric} at "
-                f"epoch {last} after Holm's adjustment.")
+        return (f"No other setting screened on paired seeds ({family}) is shown to change "
+                f"{metric} at epoch {last} after Holm's adjustment.")
     words = []
     for k in shown:
         ep, _, v = persistence.trial_series(screen[k], metric, "mi")
@@ -352,7 +380,7 @@ def screen_short(screen: Mapping[str, Any], metric: str = "Q_cor", markdown: boo
                      f"keeping (paired {t['mean difference']:+.3f}, Holm-adjusted "
                      f"p = {adj[k]:.2g})")
     return (f"Of {family} other settings screened, {len(shown)} "
-            f"{agree(len(shown), 'changes', 'change')} {metric} at epoch {last}: "
+            f"{agree(len(shown), 'is', 'are')} shown to change {metric} at epoch {last}: "
             + "; ".join(words) + ".")
 
 
