@@ -240,6 +240,9 @@ def test_the_headline_counts_the_faded_trials_that_escaped_their_critic():
     text = D.headline(run)
     assert "In 2 of the 3 trials whose modules formed and faded the network escaped" in text
     assert "1.80 nats" in text and "in the other 1 the copula MI is minimized too" in text
+    assert "escaped its critic:" in text  # no accuracies recorded: nothing said of the task
+    run.result.setdefault("trials", {}).setdefault("mi", {})["accuracy"] = [0.95, 0.8, 0.7, 1.0]
+    assert "escaped its critic (1 of them fail the task: accuracy ≤ 0.9):" in D.headline(run)
     run.result["audit"]["copula"][:2] = 0.4  # nothing hidden any more
     assert D.headline(run).startswith("In none of the 3 trials")
     run.config = SimpleNamespace(conditions=("mi",))

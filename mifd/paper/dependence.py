@@ -221,6 +221,18 @@ def figure(runs: Mapping[str, Any], no_mi: Any):
     return fig
 
 
+def _failing(rr: Any, rows: np.ndarray) -> str:
+    """``" (k of them fail the task: accuracy ≤ 0.9)"`` of the MI trials selected by ``rows``
+    (in trial order) where some fail it (:data:`mifd.paper.task_criterion.ACCURACY_MIN`, as the
+    success rate counts), else ``""``."""
+    from .task_criterion import ACCURACY_MIN
+    acc = np.asarray(rr.result.get("trials", {}).get("mi", {}).get("accuracy", ()), dtype=float)
+    if acc.size != rows.size:
+        return ""
+    k = int((acc[rows] <= ACCURACY_MIN).sum())
+    return f" ({k} of them fail the task: accuracy ≤ {ACCURACY_MIN:g})" if k else ""
+
+
 def headline(rr: Any) -> str:
     """One sentence for the page's opening: how many of ``rr``'s MI trials whose modules
     formed (:func:`modules_state`) and faded escaped their critic (``rr`` holds both
@@ -239,7 +251,8 @@ def headline(rr: Any) -> str:
                 "network escape its critic: the critic-free copula MI stays minimized with it.")
     rest = int(fad.sum() - esc.sum())
     return (f"In {int(esc.sum())} of the {int(fad.sum())} trials whose modules formed and "
-            f"faded the network escaped its critic: the critic's estimate stays minimized "
+            f"faded the network escaped its critic{_failing(rr, esc.to_numpy())}: the critic's "
+            "estimate stays minimized "
             f"({d.loc[esc, CRITIC].median():.2f} nats, median) while the critic-free copula MI "
             f"of fresh rates is {d.loc[esc, FREE].median():.2f} nats at the end (without MI "
             f"minimization {df.loc[df['run'] == 'no MI minimization', FREE].median():.2f})"
