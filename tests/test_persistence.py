@@ -223,11 +223,24 @@ def test_the_dependence_figure_has_labelled_axes_and_the_rule_s_thresholds():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a never-formed trial's cross draws without a warning
         fig = D.figure({"run": mi}, no)
-    assert any("never formed (1)" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert names.count("run") == 1 and "modules never formed" in names  # each setting once
     ax = fig.axes[0]
     assert "copula MI" in ax.get_xlabel() and "critic" in ax.get_ylabel()
     xs = {tuple(line.get_xdata()) for line in ax.get_lines()}
     assert (1.0, 1.0) in xs  # the copula threshold: 0.5 × the no-MI median 2.0
+    # nine settings, as the screen holds: the axes keep their size (no collapsed layout)
+    import io
+    from cycler import cycler
+    eight = cycler(color=["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
+                          "#F0E442", "#000000"])  # the book's style: eight colours
+    with warnings.catch_warnings(), matplotlib.rc_context({"axes.prop_cycle": eight}):
+        warnings.simplefilter("error")
+        many = D.figure({f"setting {k}": mi for k in range(9)}, no)
+        many.savefig(io.BytesIO(), format="png")
+    assert many.axes[0].get_position().width > 0.4
+    looks = [(h.get_color(), h.get_marker()) for h in many.legends[0].legend_handles[:9]]
+    assert len(set(looks)) == 9  # no two settings alike (the style cycles 8 colours)
 
 
 def test_the_headline_counts_the_faded_trials_that_escaped_their_critic():

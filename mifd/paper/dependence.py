@@ -190,26 +190,29 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
 
 def figure(runs: Mapping[str, Any], no_mi: Any):
     """The trained critic's estimate against the copula MI of fresh rates at the end of
-    training: one point per trial (filled: kept its modules; open: formed and faded; cross:
-    never formed; grey: no MI minimization), the diagonal, and the two thresholds of the rule (dotted)."""
+    training: one point per trial (a colour per setting; filled: kept its modules; open: formed
+    and faded; cross: never formed; grey: no MI minimization), the diagonal, and the two
+    thresholds of the rule (dotted). The legend, beside the axes, names each setting once and
+    each state once, so that it stays one column however many settings the screen holds."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     df = table(runs, no_mi)
     ref = df[df["run"] == "no MI minimization"]
-    fig, ax = plt.subplots(figsize=(5.2, 3.1), layout="constrained")
-    ax.scatter(ref[FREE], ref[CRITIC], color="0.6", s=20, label="no MI minimization")
+    fig, ax = plt.subplots(figsize=(7.6, 3.6), layout="constrained")
+    ax.scatter(ref[FREE], ref[CRITIC], color="0.75", s=20)
     for i, label in enumerate(runs):
         d = df[df["run"] == label]
-        for state, face in (("kept", f"C{i}"), ("faded", "none"), (NEVER, "none")):
+        colour, mark = _look(i)
+        for state, face in (("kept", colour), ("faded", "none"), (NEVER, "none")):
             e = d[d["modules"] == state]
-            if state == NEVER and e.empty:
+            if e.empty:
                 continue
-            style = ({"marker": "x", "color": f"C{i}"} if state == NEVER else
-                     {"edgecolors": f"C{i}", "facecolors": face})
-            ax.scatter(e[FREE], e[CRITIC], s=28, **style,
-                       label=f"{label}: modules {state} ({len(e)})")
+            style = ({"marker": "x", "color": colour} if state == NEVER else
+                     {"marker": mark, "edgecolors": colour, "facecolors": face})
+            ax.scatter(e[FREE], e[CRITIC], s=28, **style)
     hi = float(np.nanmax(df[[FREE, CRITIC]].to_numpy())) * 1.05
     lo = min(0.0, float(np.nanmin(df[CRITIC])) * 1.05)
-    ax.plot([0, hi], [0, hi], color="0.3", lw=0.8, label="critic = copula MI")
+    ax.plot([0, hi], [0, hi], color="0.3", lw=0.8)
     ax.axvline(MINIMIZED * ref[FREE].median(), color="0.3", ls=":", lw=1)
     ax.axhline(MINIMIZED * ref[CRITIC].median(), color="0.3", ls=":", lw=1)
     ax.text(0.98, 0.02, "escaped the critic:\ncritic minimized,\ncopula MI not",
@@ -217,8 +220,25 @@ def figure(runs: Mapping[str, Any], no_mi: Any):
     ax.set_xlim(0, hi), ax.set_ylim(lo, hi)
     ax.set_xlabel("copula MI between the groups, fresh rates (nats)")
     ax.set_ylabel("trained critic's MI estimate (nats)")
-    ax.legend(loc="upper left")
+    dot = dict(ls="none", marker="o", markersize=5)
+    handles = ([Line2D([], [], color=_look(i)[0], label=label, **{**dot, "marker": _look(i)[1]})
+                for i, label in enumerate(runs)]
+               + [Line2D([], [], color="0.75", label="no MI minimization", **dot),
+                  Line2D([], [], color="0.5", label="modules kept (filled)", **dot),
+                  Line2D([], [], color="0.5", markerfacecolor="none",
+                         label="modules formed and faded (open)", **dot),
+                  Line2D([], [], color="0.5", ls="none", marker="x", label="modules never formed"),
+                  Line2D([], [], color="0.3", lw=0.8, label="critic = copula MI")])
+    fig.legend(handles=handles, loc="outside right upper")
     return fig
+
+
+def _look(i: int) -> tuple[str, str]:
+    """The ``i``-th setting's colour and marker: the style's colour cycle, then the same colours
+    with the next marker (no two settings alike however many the screen holds)."""
+    import matplotlib.pyplot as plt
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return colours[i % len(colours)], "os^Dv"[(i // len(colours)) % 5]
 
 
 def _failing(rr: Any, rows: np.ndarray) -> str:
