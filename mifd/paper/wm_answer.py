@@ -153,18 +153,17 @@ def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor",
 def same_settings_sentence(rr: Any, screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
     """``" The book's 64-wide critic with the settings in which that run differs from the
     defaults (…; fp32 on a CPU; n trials): … at the end of training, k keep their modules: that
-    run does not tell the critic's width apart from its settings."``: the ``screen``'s setting (:data:`mifd.paper.persistence.SCREEN`) whose
-    overrides are the settings of :data:`mifd.paper.options.NAMED_SETTINGS` in which ``rr``
-    differs from the defaults; ``""`` where it has none or the screen lacks it."""
-    from . import persistence
+    run does not tell the critic's width apart from its settings."``: the ``screen``'s setting
+    (:func:`screen_label`) whose overrides are the settings of
+    :data:`mifd.paper.options.NAMED_SETTINGS` in which ``rr`` differs from the defaults; ``""``
+    where it has none or the screen lacks it."""
     from .options import NAMED_SETTINGS
     if not screen:
         return ""
     default = type(rr.config)()
     differs = {f: getattr(rr.config, f) for f in NAMED_SETTINGS
                if getattr(rr.config, f) != getattr(default, f)}
-    label = next((k for k, (over, _) in persistence.SCREEN.items() if differs and
-                  over == differs), None)
+    label = screen_label(differs) if differs else None
     if label not in screen:
         return ""
     c = _course(screen[label], metric)
@@ -274,17 +273,23 @@ def full_data_sentence(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
     screen's setting whose critic sees all its data (:data:`FULL_DATA`: every sample of every
     sequence per SM step, as published; ``""`` where the screen lacks it): its mean ± sd at the
     end of training (the final evaluation) and the verdict."""
-    from . import persistence
-    label = next((k for k, (over, _) in persistence.SCREEN.items() if over == FULL_DATA), None)
+    label = screen_label(FULL_DATA)
     if label not in screen:
         return ""
     rr = screen[label]
-    end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
+    c = _course(rr, metric)
     verdict = paper_table(rr).loc[("mi", metric), "verdict"]
     return (f"With the critic on all its data, as published ({label}, still "
-            f"{rr.config.sm_width} units wide; {end.size} trials): {end.mean():.3f} ± "
-            f"{end.std(ddof=1):.3f} at the end of training, judged by the same rules: "
+            f"{rr.config.sm_width} units wide; {c['n']} trials): {c['end']:.3f} ± "
+            f"{c['end_sd']:.3f} at the end of training, judged by the same rules: "
             f"*{verdict}*.")
+
+
+def screen_label(overrides: Mapping[str, Any]) -> str | None:
+    """The label of the setting of :data:`mifd.paper.persistence.SCREEN` whose overrides are
+    exactly ``overrides``, else ``None``."""
+    from . import persistence
+    return next((k for k, (over, _) in persistence.SCREEN.items() if over == overrides), None)
 
 
 def answer_point(rr: Any, metric: str = "Q_cor") -> str:
