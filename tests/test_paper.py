@@ -324,6 +324,13 @@ def test_the_separation_scale_note_lists_every_reduction_and_no_equal_setting():
                            f"steps per MM step (published {pub.sm_per_mm}), the critic on")
     assert "MM steps (published" not in note.replace("per MM step (published", "")
     assert note.endswith("a level verdict is not a test of the published run")
+    # a subset larger than the SM step's data leaves it whole and cuts only the RNN's MI term
+    cfg = exp.config("book", {"batch": 16, "sm_batch": 8, "sm_samples": 2048})
+    note = scale_note(SimpleNamespace(config=cfg, profile="x"))
+    assert "the critic on 8 sequences and 1,600 samples per SM step" in note
+    assert "the RNN's MI term on 2,048 of its batch's 3,200 samples (published all)" in note
+    assert "MI term" not in scale_note(SimpleNamespace(
+        config=exp.config("book", {"sm_samples": 20000}), profile="x"))
 
 
 def test_the_failure_summary_names_seeds_and_the_share_s_interval():

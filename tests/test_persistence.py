@@ -355,13 +355,21 @@ def test_the_landing_sentences_take_the_end_of_training_from_the_final_evaluatio
     assert wm.wide_critic_sentence(None, "") == ""
     book = mifd.get_experiment("wm").config("book")
     assert wm.critic_reduction(book) == (
-        "; its critic 64 units wide of the paper's 512, on 2 of 20 sequences and "
-        "4,096 of 40,000 samples per SM step")
+        "; its critic 64 units wide of the paper's 512, trained on 2 of 20 sequences (4,000 of "
+        "40,000 samples) per SM step, the RNN's MI term on 4,096 of its 40,000 samples")
+    # a subset larger than the SM step's data leaves it whole and cuts only the RNN's MI term
+    assert wm.critic_reduction(mifd.get_experiment("wm").config(
+        "paper", {"sm_samples": 8000, "sm_batch": 4})) == (
+        "; its critic trained on 4 of 20 sequences (8,000 of 40,000 samples) per SM step, "
+        "the RNN's MI term on 8,000 of its 40,000 samples")
+    assert wm.critic_reduction(mifd.get_experiment("wm").config(
+        "paper", {"sm_samples": 10000, "sm_batch": 4}), short=True) == \
+        "; a reduced critic: 20% of its data"
     assert wm.critic_reduction(mifd.get_experiment("wm").config(
         "book", {"sm_batch": 0, "sm_samples": 0})) == \
         "; its critic 64 units wide of the paper's 512"
     assert wm.critic_reduction(mifd.get_experiment("wm").config("paper", {"sm_batch": 5})) == \
-        "; its critic on 5 of 20 sequences and 10,000 of 40,000 samples per SM step"
+        "; its critic trained on 5 of 20 sequences (10,000 of 40,000 samples) per SM step"
     run = SimpleNamespace(experiment="wm", config=book)
     words = wm.scale_words(run)
     assert words.startswith("Against the published settings this run has its critic 64 units")

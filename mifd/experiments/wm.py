@@ -96,7 +96,8 @@ class WMConfig(CriticOptions):
 PROFILES = {
     "paper": {},
     # the paper's 20 trials per condition × 1000 epochs, the statistics network reduced (64 wide,
-    # 2 sequences and 4096 samples per SM step); RMSprop's ε inside √ (the default)
+    # trained on 2 sequences per SM step, all their 4000 samples; the MM step's MI term on 4096
+    # random samples of its batch's 40 000); RMSprop's ε inside √ (the default)
     "book": {"trials": 20, "epochs": 1000, "sm_width": 64, "sm_batch": 2, "sm_samples": 4096,
              "snapshot_every": 25, "audit_steps": 300, "audit_batch": 2, "audit_width": 64},
     "smoke": {"trials": 2, "epochs": 4, "batch": 4, "transient": 50, "steps": 100,

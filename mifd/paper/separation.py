@@ -173,18 +173,23 @@ def _function_point(rr: Any, main: str, base: str) -> str:
 def _reduced(cfg: Any, pub: Any) -> list[tuple[str, str, Any, Any]]:
     """(this run's words, the published value, ours, theirs) of every setting
     :func:`scale_note` reads: sequence length, MM steps, trials, batch, SM steps, the critic's
-    data."""
+    data and the RNN's MI term's (``sm_samples`` draws a random subset from every estimate
+    larger than it, the SM step's and the MM step's alike)."""
+    def seen(sequences: int) -> int:
+        n = sequences * cfg.length
+        return min(cfg.sm_samples, n) if cfg.sm_samples else n
+    seqs, whole = cfg.sm_batch or cfg.batch, cfg.batch * cfg.length
     return [(f"sequences of {cfg.length} steps", f"{pub.length}", cfg.length, pub.length),
             (f"{cfg.mm_steps} MM steps", f"{pub.mm_steps}", cfg.mm_steps, pub.mm_steps),
             (f"{cfg.trials} trials per condition", f"{pub.trials}", cfg.trials, pub.trials),
             (f"batch {cfg.batch}", f"{pub.batch}", cfg.batch, pub.batch),
             (f"{cfg.sm_per_mm} SM steps per MM step", f"{pub.sm_per_mm}", cfg.sm_per_mm,
              pub.sm_per_mm),
-            (f"the critic on {cfg.sm_batch or cfg.batch} sequences and "
-             f"{cfg.sm_samples or (cfg.sm_batch or cfg.batch) * cfg.length:,} samples per SM "
-             "step", f"{pub.batch} and {pub.batch * pub.length:,}",
-             (cfg.sm_batch or cfg.batch, cfg.sm_samples or (cfg.sm_batch or cfg.batch)
-              * cfg.length), (pub.batch, pub.batch * pub.length))]
+            (f"the critic on {seqs} sequences and {seen(seqs):,} samples per SM step",
+             f"{pub.batch} and {pub.batch * pub.length:,}", (seqs, seen(seqs)),
+             (pub.batch, pub.batch * pub.length)),
+            (f"the RNN's MI term on {seen(cfg.batch):,} of its batch's {whole:,} samples",
+             "all", seen(cfg.batch), whole)]
 
 
 def _published() -> Any:

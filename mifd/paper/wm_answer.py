@@ -175,19 +175,26 @@ def same_settings_sentence(rr: Any, screen: Mapping[str, Any], metric: str = "Q_
 
 
 def critic_reduction(cfg: Any, short: bool = False) -> str:
-    """``"; its critic 64 units wide of the paper's 512, on 2 of 20 sequences and 4,096 of
-    40,000 samples per SM step"`` — each part only where the run's statistics
-    network is smaller or sees less than the published one (``""`` where neither): the
-    reductions a reader needs beside any statement about the critic. ``short``: the same in
-    the landing page's first lines, ``"; a reduced critic: 64 of 512 units, 10% of its data"``."""
+    """``"; its critic 64 units wide of the paper's 512, trained on 2 of 20 sequences (4,000 of
+    40,000 samples) per SM step, the RNN's MI term on 4,096 of its 40,000 samples"`` — each part
+    only where the run's statistics network is smaller or sees less than the published one
+    (``""`` where neither): the reductions a reader needs beside any statement about the
+    critic. ``sm_samples`` draws a random subset from every estimate larger than it, the SM
+    step's (``sm_batch`` sequences) and the MM step's (``batch`` sequences) alike
+    (``AdversarialTrainer.estimate``). ``short``: the same in the landing page's first lines,
+    ``"; a reduced critic: 64 of 512 units, 10% of its data"`` (its data: the SM step's)."""
     from ..experiments import get_experiment
     paper = get_experiment("wm").config("paper")
+    full = paper.batch * paper.steps  # the published critic sees every sample of every sequence
+
+    def seen(sequences: int) -> int:
+        return min(cfg.sm_samples, sequences * cfg.steps) if cfg.sm_samples \
+            else sequences * cfg.steps
     parts = []
     if cfg.sm_width < paper.sm_width:
         parts.append(f"its critic {cfg.sm_width} units wide of the paper's {paper.sm_width}")
     seqs = cfg.sm_batch or cfg.batch
-    samples = cfg.sm_samples or seqs * cfg.steps
-    full = paper.batch * paper.steps  # the published critic sees every sample of every sequence
+    samples, mm = seen(seqs), seen(cfg.batch)
     if short and parts and samples < full:
         return f"; a reduced critic: {cfg.sm_width} of {paper.sm_width} units, " \
                f"{samples / full:.0%} of its data"
@@ -195,9 +202,11 @@ def critic_reduction(cfg: Any, short: bool = False) -> str:
         return "; a reduced critic: " + (f"{cfg.sm_width} of {paper.sm_width} units" if parts
                                          else f"{samples / full:.0%} of its data")
     if seqs < paper.batch or samples < full:
-        parts.append(("" if parts else "its critic ")
-                     + f"on {seqs} of {paper.batch} sequences and {samples:,} of {full:,} "
-                     "samples per SM step")
+        parts.append(("trained " if parts else "its critic trained ")
+                     + f"on {seqs} of {paper.batch} sequences ({samples:,} of {full:,} "
+                     "samples) per SM step")
+    if mm < cfg.batch * cfg.steps:
+        parts.append(f"the RNN's MI term on {mm:,} of its {cfg.batch * cfg.steps:,} samples")
     return "; " + ", ".join(parts) if parts else ""
 
 
