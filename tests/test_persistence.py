@@ -692,3 +692,16 @@ def test_a_stale_wide_critic_run_is_set_beside_the_book_critic_at_its_settings(m
     assert wm.same_settings_sentence(gpu, {}) == ""  # not committed: nothing said
     at_defaults = SimpleNamespace(config=mifd.get_experiment("wm").config("book"))
     assert wm.same_settings_sentence(at_defaults, {"odd": same}) == ""
+
+
+def test_the_screens_mi_term_setting_changes_the_mi_term_and_not_the_critics_data():
+    """The label's premise: in the book profile the SM step's data (2 sequences, all 4,000
+    samples) is the same with the cap of 4,096 or without it; only the RNN's MI term differs."""
+    import mifd
+    from mifd.paper import wm_answer as wm
+    exp = mifd.get_experiment("wm")
+    (over, _), = [v for k, v in P.SCREEN.items() if k.startswith("the RNN's MI term on all")]
+    default = wm.critic_reduction(exp.config("book")).split(", the RNN's MI term")
+    alone = wm.critic_reduction(exp.config("book", over))
+    assert len(default) == 2 and alone == default[0]
+    assert "(4,000 of 40,000 samples) per SM step" in alone
