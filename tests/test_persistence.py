@@ -705,3 +705,23 @@ def test_the_screens_mi_term_setting_changes_the_mi_term_and_not_the_critics_dat
     alone = wm.critic_reduction(exp.config("book", over))
     assert len(default) == 2 and alone == default[0]
     assert "(4,000 of 40,000 samples) per SM step" in alone
+
+
+def test_the_split_test_names_the_half_that_keeps_the_modules_by_its_rule(monkeypatch):
+    monkeypatch.setattr(P, "SCREEN", {"default": ({}, ((1001, 10),)),
+                                      "half": (dict(P.MI_TERM_ALL), ((1001, 10),)),
+                                      "whole": (dict(P.FULL_DATA), ((1001, 10),))})
+    rng = np.random.default_rng(1)
+    fall = [RISE_FALL + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
+    stay = [RISE_STAY + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
+    assert P.split_test({"default": _run(fall), "half": _run(fall)}) == ""  # whole missing
+    text = P.split_test({"half": _run(fall), "whole": _run(stay)})
+    assert "on 10 paired seeds -0.2" in text and "p = 0.002" in text
+    assert "the modules stay only when the critic too trains on all the data" in text
+    assert "(0 of 10 keeping ≥ 75% of their peak) against" in text
+    assert "stay only" not in P.split_test({"half": _run(stay), "whole": _run(fall)})
+    assert "more of the modules alone" in P.split_test({"half": _run(stay), "whole": _run(fall)})
+    # paired by seed: five common seeds and a noise-level difference decide nothing
+    text = P.split_test({"half": _run(fall, seed=1006), "whole": _run(
+        [c + rng.normal(0, 0.01, EPOCHS.size) for c in fall], seed=1001)})
+    assert "on 5 paired seeds" in text and "not decided at n = 5" in text

@@ -70,6 +70,14 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
 }
 
 
+#: the screen's setting whose critic sees all its data per SM step, as published (every sample
+#: of every sequence): two changes from the book critic at once — the critic trains on all 20
+#: sequences instead of 2, and the RNN's MI term uses every sample of its batch instead of a
+#: random 4 096 — and the setting that makes only the second (:func:`split_test`)
+FULL_DATA = {"sm_batch": 0, "sm_samples": 0}
+MI_TERM_ALL = {"sm_samples": 0}
+
+
 #: the no-MI condition of the 20-trial default ``book`` run (the MI condition is the screen's
 #: first setting), in seed shards of five trials (≈ 40 minutes of one core each, so that two fit
 #: beside other work in what is left of a session)
@@ -342,3 +350,40 @@ def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str
     handles = [h for ax in (axes[0, 0], axes[0, -1]) for h in ax.get_legend_handles_labels()[0]]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
     return fig
+
+
+def split_test(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
+    """Which half of :data:`FULL_DATA` keeps the modules, computed: the setting with only the
+    RNN's MI term on all samples (:data:`MI_TERM_ALL`) against the one with the critic on all
+    its data too, on paired seeds at epoch 1000 (:func:`paired`). The rule: a difference below
+    zero with p < :data:`ALPHA` — the critic's training data keeps them, not the MI term's
+    samples; above zero with p < α — the MI term's samples do more alone; otherwise *not
+    decided at n = …*. The one test the MI-term setting was run for, so unadjusted. ``""``
+    until both settings are committed."""
+    label = {k: next((lab for lab, (over, _) in SCREEN.items() if over == o), None)
+             for k, o in (("half", MI_TERM_ALL), ("whole", FULL_DATA))}
+    if not all(v in screen for v in label.values()):
+        return ""
+    half, whole = screen[label["half"]], screen[label["whole"]]
+    last = EPOCHS[-1]
+    t = paired(half, whole, metric, last)
+    shown = np.isfinite(t["p"]) and t["p"] < ALPHA
+    d = t["mean difference"]
+    answer = ("the modules stay only when the critic too trains on all the data: the RNN's "
+              "MI term on all samples does not keep them by itself" if shown and d < 0 else
+              "the RNN's MI term on all its samples keeps more of the modules alone than with "
+              "the critic on all its data" if shown else f"not decided at n = {t['n']}")
+
+    def course(rr: Any) -> str:
+        ep, seeds, v = trial_series(rr, metric)
+        v = v[:, np.isin(seeds, t["seeds"])]
+        end = at_epoch(ep, v, last)
+        return f"{end.mean():.3f} ± {np.std(end, ddof=1):.3f} ({int(kept(v).sum())} of " \
+               f"{v.shape[1]} keeping ≥ {KEEP:.0%} of their peak)"
+    return (f"**Which half of the critic's data keeps the modules?** The critic on all its data "
+            f"(*{label['whole']}*) changes two things at once: the critic trains on every "
+            "sequence of the batch per SM step, and the RNN's MI term uses every sample of its "
+            f"batch. The setting *{label['half']}* changes only the second. {metric} at epoch {last}: "
+            f"{course(half)} against {course(whole)}; on {t['n']} paired seeds {d:+.3f} "
+            f"(Wilcoxon p = {t['p']:.2g}; the one test this setting was run for, hence "
+            f"unadjusted): {answer}.")

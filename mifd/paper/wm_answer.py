@@ -14,6 +14,7 @@ import numpy as np
 from . import reported, rules
 from .reported import band_floor
 from .formatting import agree
+from .persistence import FULL_DATA
 from .wm import (STALE_LABEL, audit_summary, correlation_point, gpu_is_stale, paper_table)
 
 
@@ -271,10 +272,6 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
              f"*{verdict}*.")
     full = full_data_sentence(screen or {}, metric)
     return text + (" " + full if full else "")
-
-
-#: the screen's overrides that give the critic all its data per SM step, as published
-FULL_DATA = {"sm_batch": 0, "sm_samples": 0}
 
 
 def full_data_sentence(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
