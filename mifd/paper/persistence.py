@@ -75,6 +75,8 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
 #: sequences instead of 2, and the RNN's MI term uses every sample of its batch instead of a
 #: random 4 096 — and the setting that makes only the second (:func:`split_test`)
 FULL_DATA = {"sm_batch": 0, "sm_samples": 0}
+#: the screen's setting with only the RNN's MI term on every sample of its batch, the critic
+#: trained as by default (the second half of :data:`FULL_DATA`)
 MI_TERM_ALL = {"sm_samples": 0}
 
 

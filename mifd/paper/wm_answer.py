@@ -276,9 +276,10 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
 
 def full_data_sentence(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
     """The claims table's verdict of the paper's end-of-training ``metric`` judged on the
-    screen's setting whose critic sees all its data (:data:`FULL_DATA`: every sample of every
-    sequence per SM step, as published; ``""`` where the screen lacks it): its mean ± sd at the
-    end of training (the final evaluation) and the verdict."""
+    screen's setting whose critic sees all its data
+    (:data:`mifd.paper.persistence.FULL_DATA`: every sample of every sequence per SM step, as
+    published; ``""`` where the screen lacks it): its mean ± sd at the end of training (the
+    final evaluation) and the verdict."""
     label = screen_label(FULL_DATA)
     if label not in screen:
         return ""
