@@ -707,21 +707,31 @@ def test_the_screens_mi_term_setting_changes_the_mi_term_and_not_the_critics_dat
     assert "(4,000 of 40,000 samples) per SM step" in alone
 
 
-def test_the_split_test_names_the_half_that_keeps_the_modules_by_its_rule(monkeypatch):
+def test_a_planned_test_answers_its_question_by_its_rule(monkeypatch):
+    from mifd.paper import planned
     monkeypatch.setattr(P, "SCREEN", {"default": ({}, ((1001, 10),)),
                                       "half": (dict(P.MI_TERM_ALL), ((1001, 10),)),
                                       "whole": (dict(P.FULL_DATA), ((1001, 10),))})
+    split = planned.PLANNED[0]
+    assert (split.setting, split.against) == (P.MI_TERM_ALL, P.FULL_DATA)
     rng = np.random.default_rng(1)
     fall = [RISE_FALL + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
     stay = [RISE_STAY + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
-    assert P.split_test({"default": _run(fall), "half": _run(fall)}) == ""  # whole missing
-    text = P.split_test({"half": _run(fall), "whole": _run(stay)})
+    assert planned.sentence({"default": _run(fall), "half": _run(fall)}, split) == ""
+    text = planned.sentence({"half": _run(fall), "whole": _run(stay)}, split)
+    assert text.startswith("**Which half of the critic's data keeps the modules?** The critic "
+                           "on all its data (*whole*)") and "The setting *half* changes" in text
     assert "on 10 paired seeds -0.2" in text and "p = 0.002" in text
-    assert "the modules stay only when the critic too trains on all the data" in text
+    assert text.endswith(split.lower + ".")
     assert "(0 of 10 keeping ≥ 75% of their peak) against" in text
-    assert "stay only" not in P.split_test({"half": _run(stay), "whole": _run(fall)})
-    assert "more of the modules alone" in P.split_test({"half": _run(stay), "whole": _run(fall)})
+    assert planned.sentence({"half": _run(stay), "whole": _run(fall)}, split).endswith(
+        split.higher + ".")
     # paired by seed: five common seeds and a noise-level difference decide nothing
-    text = P.split_test({"half": _run(fall, seed=1006), "whole": _run(
-        [c + rng.normal(0, 0.01, EPOCHS.size) for c in fall], seed=1001)})
-    assert "on 5 paired seeds" in text and "not decided at n = 5" in text
+    text = planned.sentence({"half": _run(fall, seed=1006), "whole": _run(
+        [c + rng.normal(0, 0.01, EPOCHS.size) for c in fall], seed=1001)}, split)
+    assert "on 5 paired seeds" in text and text.endswith("not decided at n = 5.")
+    # every planned test names two settings of the real screen
+    monkeypatch.undo()
+    for t in planned.PLANNED:
+        assert P.screen_label(t.setting) and P.screen_label(t.against), t.question
+    assert planned.sentences({}) == []

@@ -119,6 +119,11 @@ def screen_runs(profile: str = "book", store: Any = None) -> tuple[dict[str, Any
     return runs, missing
 
 
+def screen_label(overrides: Mapping[str, Any]) -> str | None:
+    """The label of the setting of :data:`SCREEN` whose overrides are exactly ``overrides``,
+    else ``None``."""
+    return next((k for k, (over, _) in SCREEN.items() if over == dict(overrides)), None)
+
 def pending_line(missing: Sequence[str]) -> str:
     """One line for the page naming the settings of :func:`screen_runs`'s ``missing`` (each
     ``"label: command"``), in the screen's order, and how they get made; ``""`` if none."""
@@ -358,39 +363,3 @@ def figure(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
     return fig
 
-
-def split_test(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
-    """Which half of :data:`FULL_DATA` keeps the modules, computed: the setting with only the
-    RNN's MI term on all samples (:data:`MI_TERM_ALL`) against the one with the critic on all
-    its data too, on paired seeds at epoch 1000 (:func:`paired`). The rule: a difference below
-    zero with p < :data:`ALPHA` — the critic's training data keeps them, not the MI term's
-    samples; above zero with p < α — the MI term's samples do more alone; otherwise *not
-    decided at n = …*. The one test the MI-term setting was run for, so unadjusted. ``""``
-    until both settings are committed."""
-    label = {k: next((lab for lab, (over, _) in SCREEN.items() if over == o), None)
-             for k, o in (("half", MI_TERM_ALL), ("whole", FULL_DATA))}
-    if not all(v in screen for v in label.values()):
-        return ""
-    half, whole = screen[label["half"]], screen[label["whole"]]
-    last = EPOCHS[-1]
-    t = paired(half, whole, metric, last)
-    shown = np.isfinite(t["p"]) and t["p"] < ALPHA
-    d = t["mean difference"]
-    answer = ("the modules stay only when the critic too trains on all the data: the RNN's "
-              "MI term on all samples does not keep them by itself" if shown and d < 0 else
-              "the RNN's MI term on all its samples keeps more of the modules alone than with "
-              "the critic on all its data" if shown else f"not decided at n = {t['n']}")
-
-    def course(rr: Any) -> str:
-        ep, seeds, v = trial_series(rr, metric)
-        v = v[:, np.isin(seeds, t["seeds"])]
-        end = at_epoch(ep, v, last)
-        return f"{end.mean():.3f} ± {np.std(end, ddof=1):.3f} ({int(kept(v).sum())} of " \
-               f"{v.shape[1]} keeping ≥ {KEEP:.0%} of their peak)"
-    return (f"**Which half of the critic's data keeps the modules?** The critic on all its data "
-            f"(*{label['whole']}*) changes two things at once: the critic trains on every "
-            "sequence of the batch per SM step, and the RNN's MI term uses every sample of its "
-            f"batch. The setting *{label['half']}* changes only the second. {metric} at epoch {last}: "
-            f"{course(half)} against {course(whole)}; on {t['n']} paired seeds {d:+.3f} "
-            f"(Wilcoxon p = {t['p']:.2g}; the one test this setting was run for, hence "
-            f"unadjusted): {answer}.")

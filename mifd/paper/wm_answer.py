@@ -14,7 +14,7 @@ import numpy as np
 from . import reported, rules
 from .reported import band_floor
 from .formatting import agree
-from .persistence import FULL_DATA
+from .persistence import FULL_DATA, screen_label
 from .wm import (STALE_LABEL, audit_summary, correlation_point, gpu_is_stale, paper_table)
 
 
@@ -155,7 +155,7 @@ def same_settings_sentence(rr: Any, screen: Mapping[str, Any], metric: str = "Q_
     """``" The book's 64-wide critic with the settings in which that run differs from the
     defaults (…; fp32 on a CPU; n trials): … at the end of training, k keep their modules: that
     run does not tell the critic's width apart from its settings."``: the ``screen``'s setting
-    (:func:`screen_label`) whose overrides are the settings of
+    (:func:`mifd.paper.persistence.screen_label`) whose overrides are the settings of
     :data:`mifd.paper.options.NAMED_SETTINGS` in which ``rr`` differs from the defaults; ``""``
     where it has none or the screen lacks it."""
     from .options import NAMED_SETTINGS
@@ -290,13 +290,6 @@ def full_data_sentence(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
             f"{rr.config.sm_width} units wide; {c['n']} trials): {c['end']:.3f} ± "
             f"{c['end_sd']:.3f} at the end of training, judged by the same rules: "
             f"*{verdict}*.")
-
-
-def screen_label(overrides: Mapping[str, Any]) -> str | None:
-    """The label of the setting of :data:`mifd.paper.persistence.SCREEN` whose overrides are
-    exactly ``overrides``, else ``None``."""
-    from . import persistence
-    return next((k for k, (over, _) in persistence.SCREEN.items() if over == overrides), None)
 
 
 def answer_point(rr: Any, metric: str = "Q_cor") -> str:
