@@ -721,11 +721,15 @@ def test_a_planned_test_answers_its_question_by_its_rule(monkeypatch):
     text = planned.sentence({"half": _run(fall), "whole": _run(stay)}, split)
     assert text.startswith("**Which half of the critic's data keeps the modules?** The critic "
                            "on all its data (*whole*)") and "The setting *half* changes" in text
-    assert "on 10 paired seeds -0.2" in text and "p = 0.002" in text
+    assert "on 10 paired seeds -0.26" in text and "p = 0.002" in text
     assert text.endswith(split.lower + ".")
     assert "(0 of 10 keeping ≥ 75% of their peak) against" in text
     assert planned.sentence({"half": _run(stay), "whole": _run(fall)}, split).endswith(
         split.higher + ".")
+    assert planned.points({"half": _run(fall), "whole": _run(stay)}) == [
+        f"{split.question} {split.lower[0].upper()}{split.lower[1:]} (half against whole: "
+        f"Q_cor {np.mean([f[-1] - k[-1] for f, k in zip(fall, stay)]):+.3f} on 10 paired seeds "
+        "at epoch 1000, p = 0.002)."]
     # paired by seed: five common seeds and a noise-level difference decide nothing
     text = planned.sentence({"half": _run(fall, seed=1006), "whole": _run(
         [c + rng.normal(0, 0.01, EPOCHS.size) for c in fall], seed=1001)}, split)

@@ -55,32 +55,58 @@ PLANNED = (
 )
 
 
-def sentence(screen: Mapping[str, Any], test: Planned, metric: str = "Q_cor") -> str:
+def judge(screen: Mapping[str, Any], test: Planned, metric: str = "Q_cor"
+          ) -> dict[str, Any] | None:
     """``test`` judged by the module's rule on the committed runs of ``screen`` (label → run):
-    each setting's mean ± s.d. of ``metric`` at epoch 1000 on the paired seeds and how many of
-    their trials keep their modules, the paired difference, its p and the answer; ``""`` until
-    both settings are committed."""
+    the two labels, :func:`~mifd.paper.persistence.paired`'s test at epoch 1000 and the answer;
+    ``None`` until both settings are committed."""
     a, b = screen_label(test.setting), screen_label(test.against)
     if a not in screen or b not in screen:
-        return ""
-    last = EPOCHS[-1]
-    t = paired(screen[a], screen[b], metric, last)
+        return None
+    t = paired(screen[a], screen[b], metric, EPOCHS[-1])
     shown = np.isfinite(t["p"]) and t["p"] < ALPHA
     d = t["mean difference"]
     answer = (test.lower if d < 0 else test.higher) if shown else f"not decided at n = {t['n']}"
+    return {"setting": a, "against": b, "test": t, "answer": answer}
+
+
+def sentence(screen: Mapping[str, Any], test: Planned, metric: str = "Q_cor") -> str:
+    """:func:`judge`'s answer for the page: each setting's mean ± s.d. of ``metric`` at epoch
+    1000 on the paired seeds and how many of their trials keep their modules, the paired
+    difference, its p and the answer; ``""`` until both settings are committed."""
+    j = judge(screen, test, metric)
+    if j is None:
+        return ""
+    a, b, t = j["setting"], j["against"], j["test"]
 
     def course(rr: Any) -> str:
         ep, seeds, v = trial_series(rr, metric)
         v = v[:, np.isin(seeds, t["seeds"])]
-        end = at_epoch(ep, v, last)
+        end = at_epoch(ep, v, EPOCHS[-1])
         return f"{end.mean():.3f} ± {np.std(end, ddof=1):.3f} ({int(kept(v).sum())} of " \
                f"{v.shape[1]} keeping ≥ {KEEP:.0%} of their peak)"
     return (f"**{test.question}** " + test.differs.format(setting=a, against=b)
-            + f" {metric} at epoch {last}: {course(screen[a])} against {course(screen[b])}; on "
-            f"{t['n']} paired seeds {d:+.3f} (Wilcoxon p = {t['p']:.2g}; the one test this "
-            f"setting was run for, hence unadjusted): {answer}.")
+            + f" {metric} at epoch {EPOCHS[-1]}: {course(screen[a])} against "
+            f"{course(screen[b])}; on {t['n']} paired seeds {t['mean difference']:+.3f} "
+            f"(Wilcoxon p = {t['p']:.2g}; the one test this setting was run for, hence "
+            f"unadjusted): {j['answer']}.")
 
 
 def sentences(screen: Mapping[str, Any], metric: str = "Q_cor") -> list[str]:
     """:func:`sentence` of every test of :data:`PLANNED` whose settings are committed."""
     return [s for s in (sentence(screen, t, metric) for t in PLANNED) if s]
+
+
+def points(screen: Mapping[str, Any], metric: str = "Q_cor") -> list[str]:
+    """The page summary's point per committed test of :data:`PLANNED`: the question, the
+    answer, the paired difference and its p."""
+    out = []
+    for test in PLANNED:
+        j = judge(screen, test, metric)
+        if j is not None:
+            t = j["test"]
+            out.append(f"{test.question} {j['answer'][:1].upper()}{j['answer'][1:]} "
+                       f"({j['setting']} against {j['against']}: {metric} "
+                       f"{t['mean difference']:+.3f} on {t['n']} paired seeds at epoch "
+                       f"{EPOCHS[-1]}, p = {t['p']:.2g}).")
+    return out

@@ -330,6 +330,9 @@ def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
     point = screen_point(screen, metric) if screen else ""
     if point:
         points.append(point)
+    if screen:
+        from .planned import points as planned_points
+        points += planned_points(screen, metric)
     if audit is not None:
         points.append(audit_point)
     return points
