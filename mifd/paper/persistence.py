@@ -80,7 +80,8 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
 #: the screen's setting whose critic sees all its data per SM step, as published (every sample
 #: of every sequence): two changes from the book critic at once — the critic trains on all 20
 #: sequences instead of 2, and the RNN's MI term uses every sample of its batch instead of a
-#: random 4 096 — and the setting that makes only the second (:func:`split_test`)
+#: random 4 096 (:data:`MI_TERM_ALL` makes only the second; :data:`mifd.paper.planned.PLANNED`
+#: compares the two)
 FULL_DATA = {"sm_batch": 0, "sm_samples": 0}
 #: the screen's setting with only the RNN's MI term on every sample of its batch, the critic
 #: trained as by default (the second half of :data:`FULL_DATA`)
