@@ -733,9 +733,24 @@ def test_a_planned_test_answers_its_question_by_its_rule(monkeypatch):
     # paired by seed: five common seeds and a noise-level difference decide nothing
     text = planned.sentence({"half": _run(fall, seed=1006), "whole": _run(
         [c + rng.normal(0, 0.01, EPOCHS.size) for c in fall], seed=1001)}, split)
-    assert "on 5 paired seeds" in text and text.endswith("not decided at n = 5.")
+    assert "on 5 paired seeds" in text and text.endswith(
+        "not testable at n = 5 (the smallest p 5 pairs can give is 0.062).")
+    text = planned.sentence({"half": _run(fall, seed=1004), "whole": _run(
+        [c + rng.normal(0, 0.01, EPOCHS.size) for c in fall], seed=1001)}, split)
+    assert "on 7 paired seeds" in text and text.endswith("not decided at n = 7.")
     # every planned test names two settings of the real screen
     monkeypatch.undo()
     for t in planned.PLANNED:
         assert P.screen_label(t.setting) and P.screen_label(t.against), t.question
     assert planned.sentences({}) == []
+
+
+def test_the_signed_rank_floor_is_the_exact_tests_smallest_p():
+    from scipy import stats
+    from mifd.paper import rules
+    for n in range(1, 9):
+        exact = stats.wilcoxon(np.arange(1.0, n + 1), method="exact").pvalue  # all one sign
+        assert rules.signed_rank_floor(n) == pytest.approx(exact)
+        assert rules.signed_rank_floor(n, two_sided=False) == pytest.approx(exact / 2)
+    assert rules.signed_rank_floor(5) >= rules.ALPHA > rules.signed_rank_floor(6)
+    assert rules.signed_rank_floor(0) == 1.0

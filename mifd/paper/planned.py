@@ -6,8 +6,9 @@ screen, :func:`mifd.paper.persistence.against`). Some were added to take a setti
 two things apart, or to ask one follow-up question; each of those is compared with the setting
 its question names, on paired seeds at epoch 1000 (:func:`mifd.paper.persistence.paired`), and —
 as the one test it was run for — unadjusted. The rule: a difference with two-sided Wilcoxon p <
-:data:`mifd.paper.persistence.ALPHA` answers the question by its sign; otherwise *not decided at
-n = …*.
+:data:`mifd.paper.persistence.ALPHA` answers the question by its sign; at an n whose smallest
+possible p is not below α (:func:`mifd.paper.rules.signed_rank_floor`: n ≤ 5) *not testable at
+n = …*; otherwise *not decided at n = …*.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from .persistence import (ALPHA, EPOCHS, FULL_DATA, KEEP, MI_TERM_ALL, at_epoch, kept, paired,
                           screen_label, trial_series)
+from .rules import signed_rank_floor
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,10 @@ def judge(screen: Mapping[str, Any], test: Planned, metric: str = "Q_cor"
     t = paired(screen[a], screen[b], metric, EPOCHS[-1])
     shown = np.isfinite(t["p"]) and t["p"] < ALPHA
     d = t["mean difference"]
-    answer = (test.lower if d < 0 else test.higher) if shown else f"not decided at n = {t['n']}"
+    floor = signed_rank_floor(t["n"])
+    answer = ((test.lower if d < 0 else test.higher) if shown else
+              f"not testable at n = {t['n']} (the smallest p {t['n']} pairs can give is "
+              f"{floor:.2g})" if floor >= ALPHA else f"not decided at n = {t['n']}")
     return {"setting": a, "against": b, "test": t, "answer": answer}
 
 

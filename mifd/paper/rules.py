@@ -134,6 +134,16 @@ def rank_test_floor(n1: int, n2: int, two_sided: bool = True) -> float:
     return min(1.0, (2.0 if two_sided else 1.0) / math.comb(int(n1) + int(n2), int(n1)))
 
 
+def signed_rank_floor(n: int, two_sided: bool = True) -> float:
+    """The smallest p-value an exact Wilcoxon signed-rank test of ``n`` paired differences can
+    give (every difference of one sign: one of the 2ⁿ sign patterns, counted twice when
+    two-sided). Where it is not below :data:`ALPHA` the test can never detect a difference:
+    *not testable* at that n."""
+    if n < 1:
+        return 1.0
+    return min(1.0, (2.0 if two_sided else 1.0) / 2 ** int(n))
+
+
 def _welch(ours: np.ndarray, mean: float, sd: float | None, n: int) -> tuple[float, float, float]:
     """Our mean minus the paper's, its standard error and Welch's degrees of freedom (the paper's
     mean taken as exact when it gives no sd)."""

@@ -268,7 +268,7 @@ def bf16_states_sentence(table: pd.DataFrame) -> str:
             rows.append(f"{name} (up to {d:.2g}; rounding alone {ctl:.2g}; trial sd {sd:.2g})")
     n = int(table["n"].iloc[0])
     ps = [float(p) for p in table["Wilcoxon p"] if p != "—"]
-    floor = 2.0 / 2 ** n
+    floor = rules.signed_rank_floor(n)
     mean = (f"not testable at n = {n} (the smallest p {n} pairs can give is {floor:.2g})"
             if floor >= 0.05 else "detected" if ps and min(ps) < 0.05 else "not detected")
     observed = (f"; the smallest p observed over the rows is {min(ps):.2g}" if ps else "")
@@ -293,9 +293,8 @@ def paired_effect(base: Any, other: Any, condition: str, metrics: tuple[str, ...
         d = x[:k] - b[:k]
         p = f"{stats.wilcoxon(d).pvalue:.2g}" if k >= 2 and np.any(d != 0) else "—"
         parts.append(f"{m} {d.mean():+.3g} (p = {p})")
-    # the smallest two-sided exact Wilcoxon p of n pairs is 2 / 2**n
     small = (f"; with n = {k} no difference can reach p < 0.05: not testable at n = {k}"
-             if 2.0 / 2 ** k >= 0.05 else "")
+             if rules.signed_rank_floor(k) >= 0.05 else "")
     return f"paired over n = {k} trials: " + ", ".join(parts) + small
 
 
@@ -368,7 +367,7 @@ def findings(runs: Mapping[str, Any], large: float = 2.0, pending: Sequence[str]
              + ", ".join(f"{m} {thr[m][0]:.3f}" for m in rest) + ").")
     n = len(_mi(runs[next(iter(runs))], METRICS[0]))
     return text + (f" With {n} paired trials the smallest possible two-sided Wilcoxon p is "
-                   f"{2 / 2 ** n:.3g}.")
+                   f"{rules.signed_rank_floor(n):.3g}.")
 
 
 def summary_points(runs: Mapping[str, Any], large: float = 2.0) -> list[str]:
