@@ -303,7 +303,8 @@ def test_a_paired_effect_is_stated_with_its_test_and_its_limit():
     run = lambda v: SimpleNamespace(result={"trials": {"mi": {"q": v}}})  # noqa: E731
     base = run([0.1, 0.2, 0.3, 0.4])
     four = paired_effect(base, run([0.2, 0.3, 0.4, 0.5]), "mi", ("q",))
-    assert four.startswith("paired over n = 4 trials: q +0.1 (p = 0.12)")
+    assert four.startswith("paired over n = 4 trials at the end of training (the final "
+                           "evaluation): q +0.1 (p = 0.12)")
     assert four.endswith("not testable at n = 4")
     six = paired_effect(run(list(range(6))), run([x + 1 + x / 10 for x in range(6)]), "mi",
                         ("q",))

@@ -126,6 +126,12 @@ def test_the_mi_at_the_peak_and_at_the_end_and_whether_it_stays_minimized():
     assert "rising the critic's" not in text and "p = " in text
     assert "no change detected between the peaks and the end at these n" in text
     assert "falls further" not in text  # 'rising' rises: neither stays low nor falls
+    # a rise is said too, and whether it is still below half the level without minimization
+    assert "Under **rising**, while the modules fade, it rises after the peaks (p < 0.05)." \
+        in text  # to 1.7 nats of 3: not below half
+    slight = [np.where(ep < 300, 0.7, 0.7 + (ep - 300) / 3500) + 0.01 * k for k in range(8)]
+    assert "it rises after the peaks (p < 0.05), still below 50% of the level without " \
+        "minimization." in M.mi_sentence({"slight": _with_mi(_run(fade), slight)}, no)
     assert "at epoch 1000, while" in text  # the last snapshot, named by its epoch
     # an estimate that falls significantly after the peaks is said, not left out
     falling = [np.where(ep < 300, 0.7, 0.7 - (ep - 300) / 2000) + 0.01 * k for k in range(8)]
@@ -401,14 +407,27 @@ def test_the_pending_line_names_each_missing_setting_once():
 def test_the_answer_says_form_and_fade_only_when_the_numbers_do():
     from mifd.paper import reported, wm_answer as wm
     paper = reported.WM["mi"]["Q_cor"]
-    assert wm.course_words({"early": 0.29, "kept": 3, "n": 20}, paper) == \
+    at = {"early": 0.29, "early_verdict": "consistent", "kept": 3, "n": 20}
+    assert wm.course_words(at, paper) == \
         ("form functional modules at the paper's level", "then lose them")
+    # "at the paper's level" only where the level rule shows it: in the band but not shown
+    for verdict in ("not testable (n = 3)", "differs"):
+        assert wm.course_words({**at, "early_verdict": verdict}, paper)[0] == \
+            "form functional modules in the paper's band"
     # the mean at the end still in the paper's band (≥ its mean − 1 sd): lost in part only
     floor = paper.mean - paper.sd
     for end, words in ((floor + 0.005, "then partly lose them"), (floor - 0.005, "then lose them")):
-        assert wm.course_words({"early": 0.29, "kept": 3, "n": 20, "end": end}, paper)[1] == words
-    assert wm.course_words({"early": -0.08, "kept": 2, "n": 2}, paper) == \
-        ("stay below the paper's level of functional modularity", "keep them")
+        assert wm.course_words({**at, "end": end}, paper)[1] == words
+    assert wm.course_words({"early": -0.08, "early_verdict": "differs", "kept": 2, "n": 2},
+                           paper) == ("stay below the paper's level of functional modularity",
+                                      "keep them")
+    # the level rule on the values at epoch 300 of 20 hand-built trials near the paper's mean
+    rr = _run([np.full(len(EPOCHS), v) for v in np.linspace(0.2, 0.4, 20)])
+    rr.result["trials"] = {"mi": {"Q_cor": list(np.linspace(0.2, 0.4, 20))}}
+    assert wm._course(rr, "Q_cor")["early_verdict"] == "consistent"
+    rr = _run([np.full(len(EPOCHS), v) for v in np.linspace(0.0, 0.1, 20)])  # far below: shown
+    rr.result["trials"] = {"mi": {"Q_cor": list(np.linspace(0.0, 0.1, 20))}}
+    assert wm._course(rr, "Q_cor")["early_verdict"] == "differs"
 
 
 def test_several_settings_in_the_mi_sentence_read_apart_though_their_labels_hold_commas():
@@ -475,18 +494,25 @@ def test_the_short_answer_gives_the_verdict_and_the_wide_critic_s_breakdown(monk
     gpu.config = SimpleNamespace(conditions=("mi",), sm_width=512)
     text = wm.short_answer(run, gpu, wm.STALE_LABEL + "TF32 critic matmuls — not the …",
                            theirs="THEIRS.")
-    assert "0.200 ± 0.141 at the end (by the book's rules: <em>differs</em>)" in text
+    # the level rule at epoch 300 (two trials at 0.3: the paper's level, shown) and the claims
+    # table's verdict at the end of training
+    assert "0.30 at epoch 300, the paper's 0.30 ± 0.15 at the end, by the book's rules " \
+        "<em>consistent</em>) and keep them: 0.200 ± 0.141 at the end (<em>differs</em>)" in text
     assert "1 of 2 trials end in the paper's band (≥ 0.146), " in text  # 0.3 does, 0.1 not
     # the critic's reductions in short: the book critic 64 of 512 units on 4,096 of 40,000
     assert text.endswith("run; a reduced critic: 64 of 512 units, 10% of its data). THEIRS.")
     # (a GPU run of earlier settings: folded)
     text = wm.short_answer(run, gpu, "the paper profile's settings", theirs="THEIRS.")
     assert text.endswith("THEIRS. With the paper's 512-wide critic on a GPU (2 trials; its "
-                         "critic's estimate, a lower bound on the MI, falls below zero during "
-                         "training in 1 of 2): 0.050 at the end.")
+                         "critic's estimate, a lower bound on the MI, falls below zero at some "
+                         "epoch in 1 of 2): 0.050 at the end.")
+    gpu.result["trials"]["mi"]["mi_final"] = [0.3, -1.5]  # the claims table's: 1 ends below zero
+    assert "falls below zero at some epoch in 1 of 2 (1 ends below zero)" in \
+        wm.short_answer(run, gpu, "the paper profile's settings")
     folded = wm.wide_critic_sentence(gpu, wm.STALE_LABEL + "TF32 — not the …")
     assert "In that run its critic's estimate, a lower bound on the MI, falls below zero " \
-        "during training in 1 of 2: a critic that has broken down. That run predates the current defaults (TF32)" \
+        "at some epoch in 1 of 2 (1 ends below zero): below zero the critic has broken down. " \
+        "That run predates the current defaults (TF32)" \
         in folded
     assert wm.answer_words(run) == ("form functional modules at the paper's level",
                                     "keep them")  # 1 of 2 keep: half

@@ -141,8 +141,9 @@ def terms() -> str:
   the absolute recurrent weights, symmetrized (Q_str): how much stronger the ties within the
   groups are than between them.
 - **D_cor, D_in, D_out**: functional, input and output separability — how much each group
-  goes with one task bit rather than the other: in its activity's correlation with the outputs
-  (D_cor), its input weights (D_in), its output weights (D_out).
+  goes with one task bit rather than the other: in its activity's correlation with the targets
+  (D_cor; the outputs in the separation task), its input weights (D_in), its output weights
+  (D_out).
 - **keeps its modules**: a trial whose final Q_cor is at least {persistence.KEEP:.0%} of its own
   peak.
 - **copula MI**: a critic-free estimate of the MI between the groups (ranks → normal scores →

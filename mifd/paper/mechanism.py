@@ -222,6 +222,13 @@ def mi_sentence(runs: Mapping[str, Any], no_mi: Any = None, metric: str = "Q_cor
         if fell:
             text += (f" Under {_while_modules(fell, runs, metric)}, it falls further after the "
                      f"peaks (p < {ALPHA:g}).")
+        rose = [(lbl, end) for lbl, p, peak, end in stays if p < ALPHA and end > peak]
+        if rose:
+            low_still = all(end < MINIMIZED * level for _, end in rose)
+            text += (f" Under {_while_modules([lbl for lbl, _ in rose], runs, metric)}, it "
+                     f"rises after the peaks (p < {ALPHA:g})"
+                     + (f", still below {MINIMIZED:.0%} of the level without minimization."
+                        if low_still else "."))
     return text
 
 

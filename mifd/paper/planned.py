@@ -43,8 +43,8 @@ PLANNED = (
             "The critic on all its data (*{against}*) changes two things at once: the critic "
             "trains on every sequence of the batch per SM step, and the RNN's MI term uses every "
             "sample of its batch. The setting *{setting}* changes only the second.",
-            "the modules stay only when the critic too trains on all the data: the RNN's MI "
-            "term on all samples does not keep them by itself",
+            "of the two changes, the critic's own training data is the one that matters: the "
+            "RNN's MI term on all samples does not keep the modules by itself",
             "the RNN's MI term on all its samples keeps more of the modules alone than with the "
             "critic on all its data"),
     Planned({"sm_batch": 0}, {}, "More sequences or more samples?",

@@ -283,8 +283,9 @@ def bf16_states_sentence(table: pd.DataFrame) -> str:
 
 
 def paired_effect(base: Any, other: Any, condition: str, metrics: tuple[str, ...]) -> str:
-    """One sentence: per metric, the mean paired difference ``other − base`` over the trials of
-    ``condition`` (trial t of each from the same seed) and its two-sided Wilcoxon p."""
+    """One sentence: per metric, the mean paired difference ``other − base`` at the end of
+    training (the runs' final evaluations) over the trials of ``condition`` (trial t of each from
+    the same seed) and its two-sided Wilcoxon p."""
     parts = []
     for m in metrics:
         b = np.asarray(base.result["trials"][condition][m], dtype=float)
@@ -295,7 +296,8 @@ def paired_effect(base: Any, other: Any, condition: str, metrics: tuple[str, ...
         parts.append(f"{m} {d.mean():+.3g} (p = {p})")
     small = (f"; with n = {k} no difference can reach p < 0.05: not testable at n = {k}"
              if rules.signed_rank_floor(k) >= 0.05 else "")
-    return f"paired over n = {k} trials: " + ", ".join(parts) + small
+    return (f"paired over n = {k} trials at the end of training (the final evaluation): "
+            + ", ".join(parts) + small)
 
 
 def effects(runs: Mapping[str, Any], large: float = 2.0) -> pd.DataFrame:

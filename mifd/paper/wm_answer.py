@@ -21,14 +21,17 @@ from .wm import (STALE_LABEL, audit_summary, correlation_point, gpu_is_stale, pa
 def _course(rr: Any, metric: str) -> dict[str, Any]:
     """One run's MI trials of ``metric``: the mean at the peak-time epoch, the mean peak and
     the trials whose peak reaches the paper's band, the trials that keep their modules
-    (:mod:`mifd.paper.persistence`), and the end of training as the claims table has it (the
-    final evaluation): mean, sd and the trials at or above the paper's band
-    (:func:`band_floor`)."""
+    (:mod:`mifd.paper.persistence`), the book's level rule (:func:`mifd.paper.rules.level_verdict`)
+    on the values at the peak-time epoch against the paper's end-of-training value
+    (``early_verdict``), and the end of training as the claims table has it (the final
+    evaluation): mean, sd and the trials at or above the paper's band (:func:`band_floor`)."""
     from . import persistence
     ep, _, v = persistence.trial_series(rr, metric, "mi")
     end = np.asarray(rr.result["trials"]["mi"][metric], dtype=float)
-    return {"n": v.shape[1], "early": float(persistence.at_epoch(ep, v, persistence.EPOCHS[0])
-                                            .mean()),
+    early = persistence.at_epoch(ep, v, persistence.EPOCHS[0])
+    paper = reported.WM["mi"][metric]
+    return {"n": v.shape[1], "early": float(early.mean()),
+            "early_verdict": rules.level_verdict(early, paper.mean, paper.sd, paper.n),
             "peak": float(v.max(0).mean()), "kept": int(persistence.kept(v).sum()),
             "peak_band": in_band(v.max(0), reported.WM["mi"][metric]),
             "end": float(end.mean()), "end_sd": float(end.std(ddof=1)) if end.size > 1
@@ -49,14 +52,20 @@ def answer_words(rr: Any, metric: str = "Q_cor") -> tuple[str, str] | None:
 
 
 def course_words(c: Mapping[str, Any], paper: Any) -> tuple[str, str]:
-    """What one run's course ``c`` (its mean at epoch 300, trials, trials that keep, mean at
-    the end of training) says, by two stated rules: the groups *form functional modules at the
-    paper's level* when the mean at epoch 300 reaches the paper's band (its mean − 1 sd); they
-    *keep* them when at least half of the trials keep ≥ 75 % of their peak
-    (:func:`mifd.paper.persistence.kept`), *partly lose* them when fewer do but the mean at the
-    end still lies in the paper's band, and *lose* them otherwise."""
+    """What one run's course ``c`` (its mean at epoch 300 and the level verdict of its values
+    there, trials, trials that keep, mean at the end of training) says, by two stated rules: the
+    groups *form functional modules at the paper's level* when the book's level rule finds the
+    values at epoch 300 *consistent* with the paper's end-of-training value
+    (``c["early_verdict"]``, :func:`mifd.paper.rules.level_verdict`), *form functional modules
+    in the paper's band* when that is not shown but their mean reaches the band (the paper's
+    mean − 1 sd), and *stay below* it otherwise; they *keep* them when at least half of the
+    trials keep ≥ 75 % of their peak (:func:`mifd.paper.persistence.kept`), *partly lose* them
+    when fewer do but the mean at the end still lies in the paper's band, and *lose* them
+    otherwise."""
     floor = band_floor(paper)
-    forms = ("form functional modules at the paper's level" if c["early"] >= floor
+    forms = ("form functional modules at the paper's level"
+             if rules.category(c.get("early_verdict", "")) == "consistent" else
+             "form functional modules in the paper's band" if c["early"] >= floor
              else "stay below the paper's level of functional modularity")
     stays = ("keep them" if 2 * c["kept"] >= c["n"] else
              "then partly lose them" if c.get("end", math.nan) >= floor else "then lose them")
@@ -81,11 +90,10 @@ def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q
     forms, stays = course_words(c, paper)
     verdict = paper_table(rr).loc[("mi", metric), "verdict"]  # the claims table's
     text = (f"Working memory: with MI minimization the two groups {forms} "
-            f"(mean {metric} {c['early']:.2f} at epoch {persistence.EPOCHS[0]}; the paper: "
-            f"{paper.mean:.2f} ± {paper.sd:.2f} at the end of training) and {stays}: "
-            f"{c['end']:.3f} ± {c['end_sd']:.3f} at the end (by the book's rules: "
-            f"<em>{verdict}</em>); {c['band']} of {c['n']} trials "
-            f"end in the paper's band (≥ {band_floor(paper):.3f}), {c['kept']} "
+            f"(mean {metric} {c['early']:.2f} at epoch {persistence.EPOCHS[0]}, the paper's "
+            f"{paper.mean:.2f} ± {paper.sd:.2f} at the end, by the book's rules "
+            f"<em>{c['early_verdict']}</em>) and {stays}: {c['end']:.3f} ± {c['end_sd']:.3f} "
+            f"at the end (<em>{verdict}</em>); {c['band']} of {c['n']} trials end in the paper's band (≥ {band_floor(paper):.3f}), {c['kept']} "
             f"{agree(c['kept'], 'keeps', 'keep')} ≥ {persistence.KEEP:.0%} of their peak "
             f"(the <code>{rr.profile}</code> run{critic_reduction(rr.config, short=True)}).")
     screened = screen_short(screen, metric) if screen else ""
@@ -101,14 +109,18 @@ def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q
 
 
 def critic_breakdown(rr: Any) -> str:
-    """``"; its critic's estimate, a lower bound on the MI, falls below zero during training
-    in k of n"`` where some MI trial's critic broke down at some epoch
-    (:func:`mifd.paper.mechanism.critic_below_zero`; the claims table's correlation row counts
-    the estimates below zero at the end), else ``""``."""
+    """``"; its critic's estimate, a lower bound on the MI, falls below zero at some epoch in
+    k of n (m end below zero)"`` where some MI trial's critic broke down at some epoch
+    (:func:`mifd.paper.mechanism.critic_below_zero`); m: the trials whose final MI estimate is
+    below zero, those the claims table's correlation row sets apart (where the run records
+    it), else ``""``."""
     from .mechanism import critic_below_zero
     broken, n = critic_below_zero(rr)
-    return (f"; its critic's estimate, a lower bound on the MI, falls below zero during "
-            f"training in {broken} of {n}" if broken else "")
+    final = np.asarray(rr.result["trials"]["mi"].get("mi_final", []), dtype=float)
+    k = int((final < 0).sum())
+    end = f" ({k} {agree(k, 'ends', 'end')} below zero)" if final.size else ""
+    return (f"; its critic's estimate, a lower bound on the MI, falls below zero at some epoch "
+            f"in {broken} of {n}{end}" if broken else "")
 
 
 def gpu_settings(label: str) -> str:
@@ -145,7 +157,7 @@ def wide_critic_sentence(gpu: Any, label: str, metric: str = "Q_cor",
     return ("With the paper's full statistics network, "
             + course_sentence(gpu, f"{gpu.config.sm_width} units wide in the `paper` profile "
                               "on a GPU", metric)
-            + (f" In that run {broke}: a critic that has broken down." if broke else "")
+            + (f" In that run {broke}: below zero the critic has broken down." if broke else "")
             + (f" That run predates the current defaults ({settings}); at the defaults the "
                "full critic is not measured yet." if stale else "")
             + (same_settings_sentence(gpu, screen or {}, metric) if stale else ""))
@@ -254,7 +266,8 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
             f"{c['early']:.2f} at epoch {persistence.EPOCHS[0]} (each trial's peak "
             f"{c['peak']:.2f} on average; {c['peak_band']} of {c['n']} trials reach the paper's "
             f"band at their peak), where the paper reports {paper.mean:.2f} ± "
-            f"{paper.sd:.2f} at the end of training; at the end of training the mean is "
+            f"{paper.sd:.2f} at the end of training (by the book's rules: "
+            f"*{c['early_verdict']}*); at the end of training the mean is "
             f"{c['end']:.3f} ± {c['end_sd']:.3f}: {c['band']} of {c['n']} trials end in the "
             f"paper's band or above (≥ {band_floor(paper):.3f}), "
             f"{c['kept']} {agree(c['kept'], 'keeps', 'keep')} ≥ {persistence.KEEP:.0%} of "
@@ -292,18 +305,25 @@ def full_data_sentence(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
             f"*{verdict}*.")
 
 
-def answer_point(rr: Any, metric: str = "Q_cor") -> str:
+def answer_point(rr: Any, metric: str = "Q_cor", screen: Mapping[str, Any] | None = None
+                 ) -> str:
     """The summary's first point: the answer of :func:`takeaway` in one sentence (whether the
     modules form and stay, by :func:`course_words`' rules) with the verdict of the paper's
-    end-of-training value; the page's opening gives its numbers."""
+    end-of-training value, and that verdict on the ``screen``'s setting whose critic sees all
+    its data where committed (:func:`full_data_sentence`); the page's opening gives the
+    numbers."""
     words = answer_words(rr, metric)
     if words is None:
         return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
     forms, stays = words
     verdict = paper_table(rr).loc[("mi", metric), "verdict"]
+    label = screen_label(FULL_DATA)
+    full = (f"; with the critic on all its data, as published ({label}): "
+            f"{paper_table(screen[label]).loc[('mi', metric), 'verdict']}"
+            if screen and label in screen else "")
     return (f"With MI minimization the groups {forms} and {stays}; the paper's end-of-training "
-            f"{metric}, judged by the book's rules: {verdict} (the numbers: at the top of the "
-            "page).")
+            f"{metric}, judged by the book's rules: {verdict}{full} (the numbers: at the top of "
+            "the page).")
 
 
 def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
@@ -320,7 +340,7 @@ def summary_points(rr: Any, screen: Mapping[str, Any] | None = None,
     judged = table[table["verdict"] != "no paper value"]  # the rows with a number to compare
     counts = judged["verdict"].map(rules.category).value_counts()
     counts = counts.reindex([v for v in rules.VERDICTS if v in counts.index])
-    points = [answer_point(rr, metric),
+    points = [answer_point(rr, metric, screen),
               f"Of the {len(judged)} numbers the paper gives for this run: "
               + ", ".join(f"{n} {'differ' if v == 'differs' and n != 1 else v}"
                           for v, n in counts.items()) + "."]
