@@ -58,11 +58,12 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
     "the RNN's MI term on all 40 000 samples": ({"sm_samples": 0}, ((1001, 10),)),
     # the critic's data spread over all 20 sequences at about the default's number of samples
     # (4 096 random ones of their 40 000 per SM step, against all 4 000 of 2 sequences), the
-    # RNN's MI term as by default: more sequences, not more samples. Eight trials; the 100
+    # RNN's MI term as by default: more sequences, not more samples. Ten trials; the 100
     # pre-training passes batched over 20 sequences hold ≈ 5 GB per trial, so a shard of four
-    # (≈ 1 h of one core) does not fit beside another in 24 GB: one shard of four and two of two
+    # (≈ 1 h of one core) does not fit beside another in 24 GB: one shard of four and three of two
     "critic on 4 096 samples of all 20 sequences": ({"sm_batch": 0},
-                                                    ((1001, 2), (1003, 2), (1005, 4))),
+                                                    ((1001, 2), (1003, 2), (1005, 4),
+                                                     (1009, 2))),
     # the critic's data as in the authors' harness runs (and theirs): every sample of every
     # sequence per SM step; these shards are ours beside the authors' code (mifd.paper.authors)
     "critic on all 20 sequences and 40 000 samples": ({"sm_batch": 0, "sm_samples": 0},
