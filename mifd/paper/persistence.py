@@ -65,7 +65,8 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
                                                     ((1001, 2), (1003, 2), (1005, 4),
                                                      (1009, 2))),
     # the critic's data as in the authors' harness runs (and theirs): every sample of every
-    # sequence per SM step; these shards are ours beside the authors' code (mifd.paper.authors)
+    # sequence per SM step; its first five shards (seeds 1001-1010) are ours beside the authors'
+    # code (mifd.paper.authors.OURS_SHARDS)
     "critic on all 20 sequences and 40 000 samples": ({"sm_batch": 0, "sm_samples": 0},
                                                        ((1001, 2), (1003, 2), (1005, 2),
                                                         (1007, 2), (1009, 2), (1011, 2))),

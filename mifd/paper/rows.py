@@ -39,7 +39,8 @@ def level_rows(trials: dict, reported: dict, metrics: Sequence[str],
                    "detectable Δ": "—" if rep is None or m == "success_rate" else
                    _fmt_num(detectable(ours, rep.sd, rep.n)),
                    "paper": "—" if rep is None else
-                   (f"{rep.mean:g} ± {rep.sd:g}" if rep.sd is not None else f"{rep.mean:g}"),
+                   (f"{rep.mean:g} ± {rep.sd:g}" if rep.sd is not None else f"{rep.mean:g}")
+                   + (f" ({rep.note})" if rep.note else ""),  # e.g. a possible copy error
                    "verdict": "no paper value"}
             if rep is not None:
                 if rate:  # a count: trials with accuracy > 0.9
