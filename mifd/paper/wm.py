@@ -70,13 +70,20 @@ def mi_loss_correlation(rr: Any) -> tuple[float, float]:
     return float(r), float(p)
 
 
+def ends_below_zero(rr: Any) -> np.ndarray:
+    """Per MI trial of ``rr`` that records it: whether its final MI estimate (the MM step's,
+    averaged over the last epochs) is below zero — a lower bound on the MI below zero, a critic
+    that has broken down (empty where the run records no final estimate)."""
+    return np.asarray(rr.result["trials"]["mi"].get("mi_final", []), dtype=float) < 0
+
+
 def without_broken(rr: Any) -> tuple[int, float, float, int] | None:
     """Pearson r of the final MI estimate and the task loss over the MI trials whose estimate
     does not end below zero (a critic that has broken down): ``(trials left out, r, p, n)``;
     ``None`` where none ends below zero or fewer than 3 remain."""
     t = rr.result["trials"]["mi"]
     x, y = np.asarray(t["mi_final"], float), np.asarray(t["mse"], float)
-    rest = ~(x < 0)
+    rest = ~ends_below_zero(rr)
     if rest.all() or rest.sum() < 3:
         return None
     r2, p2 = stats.pearsonr(x[rest], y[rest])
@@ -98,16 +105,15 @@ def correlation_point(rr: Any) -> str:
     estimate ends below zero or r is undefined."""
     from .task_criterion import ACCURACY_MIN
     t = rr.result["trials"]["mi"]
-    x, y = np.asarray(t["mi_final"], float), np.asarray(t["mse"], float)
     acc = np.asarray(t["accuracy"], float)
     r, _ = mi_loss_correlation(rr)
-    below = x < 0
+    below = ends_below_zero(rr)
     if not below.any() or not np.isfinite(r):
         return ""
     rest = ~below
     failing = int((acc[below] <= ACCURACY_MIN).sum())
     k = int(below.sum())
-    seeds = np.asarray(rr.layout.seeds()[:len(x)])[below]
+    seeds = np.asarray(rr.layout.seeds()[:len(below)])[below]
     text = (f"Of the MI trials, {k} end with an MI estimate below zero (the MM step's estimate "
             f"over the last epochs; seeds {', '.join(str(s) for s in seeds)}: a critic that has "
             f"broken down), {failing} of them failing the task (accuracy on the last training "

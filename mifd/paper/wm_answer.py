@@ -15,7 +15,8 @@ from . import reported, rules
 from .reported import band_floor
 from .formatting import agree
 from .persistence import FULL_DATA, screen_label
-from .wm import (STALE_LABEL, audit_summary, correlation_point, gpu_is_stale, paper_table)
+from .wm import (STALE_LABEL, audit_summary, correlation_point, ends_below_zero, gpu_is_stale,
+                 paper_table)
 
 
 def _course(rr: Any, metric: str) -> dict[str, Any]:
@@ -33,9 +34,9 @@ def _course(rr: Any, metric: str) -> dict[str, Any]:
     return {"n": v.shape[1], "early": float(early.mean()),
             "early_verdict": rules.level_verdict(early, paper.mean, paper.sd, paper.n),
             "peak": float(v.max(0).mean()), "kept": int(persistence.kept(v).sum()),
-            "peak_band": in_band(v.max(0), reported.WM["mi"][metric]),
+            "peak_band": in_band(v.max(0), paper),
             "end": float(end.mean()), "end_sd": float(end.std(ddof=1)) if end.size > 1
-            else math.nan, "band": in_band(end, reported.WM["mi"][metric])}
+            else math.nan, "band": in_band(end, paper)}
 
 
 def in_band(values: Any, paper: Any) -> int:
@@ -93,7 +94,8 @@ def short_answer(rr: Any, gpu: Any = None, gpu_label: str = "", metric: str = "Q
             f"(mean {metric} {c['early']:.2f} at epoch {persistence.EPOCHS[0]}, the paper's "
             f"{paper.mean:.2f} ± {paper.sd:.2f} at the end, by the book's rules "
             f"<em>{c['early_verdict']}</em>) and {stays}: {c['end']:.3f} ± {c['end_sd']:.3f} "
-            f"at the end (<em>{verdict}</em>); {c['band']} of {c['n']} trials end in the paper's band (≥ {band_floor(paper):.3f}), {c['kept']} "
+            f"at the end (<em>{verdict}</em>); {c['band']} of {c['n']} trials end in the "
+            f"paper's band (≥ {band_floor(paper):.3f}), {c['kept']} "
             f"{agree(c['kept'], 'keeps', 'keep')} ≥ {persistence.KEEP:.0%} of their peak "
             f"(the <code>{rr.profile}</code> run{critic_reduction(rr.config, short=True)}).")
     screened = screen_short(screen, metric) if screen else ""
@@ -116,9 +118,9 @@ def critic_breakdown(rr: Any) -> str:
     it), else ``""``."""
     from .mechanism import critic_below_zero
     broken, n = critic_below_zero(rr)
-    final = np.asarray(rr.result["trials"]["mi"].get("mi_final", []), dtype=float)
-    k = int((final < 0).sum())
-    end = f" ({k} {agree(k, 'ends', 'end')} below zero)" if final.size else ""
+    below = ends_below_zero(rr)
+    k = int(below.sum())
+    end = f" ({k} {agree(k, 'ends', 'end')} below zero)" if below.size else ""
     return (f"; its critic's estimate, a lower bound on the MI, falls below zero at some epoch "
             f"in {broken} of {n}{end}" if broken else "")
 
@@ -287,18 +289,29 @@ def takeaway(rr: Any, screen: Mapping[str, Any] | None = None, metric: str = "Q_
     return text + (" " + full if full else "")
 
 
+def full_data_verdict(screen: Mapping[str, Any], metric: str = "Q_cor"
+                      ) -> tuple[str, Any, str] | None:
+    """The ``screen``'s setting whose critic sees all its data
+    (:data:`mifd.paper.persistence.FULL_DATA`): its label, its run and the claims table's verdict
+    of the paper's end-of-training ``metric`` judged on it; ``None`` where the screen lacks it."""
+    label = screen_label(FULL_DATA)
+    if label not in screen:
+        return None
+    rr = screen[label]
+    return label, rr, paper_table(rr).loc[("mi", metric), "verdict"]
+
+
 def full_data_sentence(screen: Mapping[str, Any], metric: str = "Q_cor") -> str:
     """The claims table's verdict of the paper's end-of-training ``metric`` judged on the
     screen's setting whose critic sees all its data
     (:data:`mifd.paper.persistence.FULL_DATA`: every sample of every sequence per SM step, as
     published; ``""`` where the screen lacks it): its mean ± sd at the end of training (the
     final evaluation) and the verdict."""
-    label = screen_label(FULL_DATA)
-    if label not in screen:
+    full = full_data_verdict(screen, metric)
+    if full is None:
         return ""
-    rr = screen[label]
+    label, rr, verdict = full
     c = _course(rr, metric)
-    verdict = paper_table(rr).loc[("mi", metric), "verdict"]
     return (f"With the critic on all its data, as published ({label}, still "
             f"{rr.config.sm_width} units wide; {c['n']} trials): {c['end']:.3f} ± "
             f"{c['end_sd']:.3f} at the end of training, judged by the same rules: "
@@ -317,10 +330,8 @@ def answer_point(rr: Any, metric: str = "Q_cor", screen: Mapping[str, Any] | Non
         return f"This run has no MI condition ({', '.join(rr.config.conditions)})."
     forms, stays = words
     verdict = paper_table(rr).loc[("mi", metric), "verdict"]
-    label = screen_label(FULL_DATA)
-    full = (f"; with the critic on all its data, as published ({label}): "
-            f"{paper_table(screen[label]).loc[('mi', metric), 'verdict']}"
-            if screen and label in screen else "")
+    fd = full_data_verdict(screen or {}, metric)
+    full = f"; with the critic on all its data, as published ({fd[0]}): {fd[2]}" if fd else ""
     return (f"With MI minimization the groups {forms} and {stays}; the paper's end-of-training "
             f"{metric}, judged by the book's rules: {verdict}{full} (the numbers: at the top of "
             "the page).")
