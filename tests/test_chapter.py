@@ -190,3 +190,25 @@ def test_a_settings_table_spells_out_what_a_zero_means():
     plain = pd.DataFrame({"a": [0]})
     assert chapter.zero_meanings(plain) is plain
     assert "0 (same as batch)" in chapter._tables_html({"settings": df})
+    # the reference column is the paper profile, which holds our own choices where the paper is
+    # silent: a page never calls it "published"
+    red = pd.DataFrame({"this run": [2], chapter.PAPER_COLUMN[0]: [20], "meaning": ["x"]})
+    shown = chapter._tables_html({"settings": red})
+    assert "published" not in shown and ">paper profile<" in shown
+    assert chapter.PAPER_COLUMN[0] in red.columns  # the caller's table is not changed
+
+
+def test_a_fitted_table_gives_the_index_its_share_and_the_values_theirs_by_length():
+    import re
+
+    import pandas as pd
+    df = pd.DataFrame({"Q_cor at epoch 300": ["0.270 ± 0.128"], "kept": ["12/20"],
+                       "note": ["x" * 40]}, index=["a long setting label (n = 20)"])
+    html = chapter.fitted(df, cap=16, index_share=0.3).data
+    widths = [float(w) for w in re.findall(r'<col style="width: ([\d.]+)%">', html)]
+    assert len(widths) == 4 and sum(widths) == pytest.approx(100, abs=0.2)
+    assert widths[0] == pytest.approx(30)
+    # each value column in proportion to its longest cell (header word or value, capped) + 3
+    need = [len("0.270 ± 0.128") + 3, len("12/20") + 3, 16 + 3]
+    assert widths[1:] == pytest.approx([70 * n / sum(need) for n in need], abs=0.06)
+    assert html.index("<colgroup>") < html.index("<thead>")  # before the rows it sizes

@@ -84,6 +84,32 @@ def test_the_paired_test_pairs_by_seed_and_the_sentence_says_what_it_shows():
     assert "form and then fade there" not in P.sentence({"l": little}, "l")
 
 
+def test_the_screen_s_summary_has_the_sentence_s_numbers_one_row_per_setting():
+    rng = np.random.default_rng(0)
+    base = [RISE_FALL + rng.normal(0, 0.01, EPOCHS.size) for _ in range(10)]
+    a = _run(base, seed=1001)
+    c = _run([x + 0.1 * (EPOCHS / 1000) for x in base], seed=1001)  # shown against a
+    b = _run([c + 0.1 * (EPOCHS / 1000) for c in base[5:]] + base[:5], seed=1006)
+    runs = {"a": a, "c": c, "b": b}
+    t = P.summary(runs, "a")
+    assert t.index.tolist() == ["a (n = 10)", "c (n = 10)", "b (n = 10)"]
+    t.index = ["a", "c", "b"]
+    assert t.loc["a", "paired Δ"] == "(reference)" and t.loc["a", "shown"] == ""
+    tests, adj = P.against(runs, "a")
+    assert t.loc["c", "p (Holm)"] == f"{tests['c']['p']:.2g} ({adj['c']:.2g})"
+    assert t.loc["c", "shown"] == "yes" and t.loc["c", "paired Δ"] == "+0.100"
+    assert t.loc["b", "shown"] == "no" and adj["b"] >= P.ALPHA
+    end = np.array([x[-1] for x in base])
+    assert t.loc["a", "Q_cor at epoch 1000"] == f"{end.mean():.3f} ± {end.std(ddof=1):.3f}"
+    assert t.loc["a", "kept"] == "0/10"
+    # the page's sentence without its per-setting part keeps the head and leaves the rest to
+    # the summary
+    short = P.sentence(runs, "a", per_setting=False, paper_level=0.299)
+    assert short.startswith("In every setting the mean Q_cor at epoch 1000") and \
+        short.endswith("The paper's value at the end of training is 0.299.")
+    assert "**a** (n = 10)" not in short and "**a** (n = 10)" in P.sentence(runs, "a")
+
+
 def test_the_figure_has_a_row_per_setting_and_labelled_axes():
     import matplotlib
     matplotlib.use("Agg")
@@ -216,6 +242,32 @@ def test_a_trial_escaped_its_critic_when_the_critic_is_minimized_and_the_copula_
     bare = _run([RISE_FALL])
     with pytest.raises(ValueError, match="parameter 'rr'.*no audit"):
         D.table({"bare": bare}, no)
+
+
+def test_the_escape_summary_counts_per_run_and_names_the_broken_critics():
+    from mifd.paper import dependence as D
+    no = _audited(_run([NEVER] * 4), "no_mi", [3.0] * 4, [2.0] * 4)
+    # four faded trials: two escape (one behind a critic at 0.3, one behind a broken critic
+    # at -0.4), two remove the dependence; four keep their modules with low MI
+    mi = _audited(_run([RISE_FALL] * 4 + [RISE_STAY] * 4), "mi",
+                  [0.3, -0.4, 0.3, 0.3, 0.5, 0.5, 0.5, 0.5], [1.8, 1.8, 0.4, 0.4, 0.5, 0.5, 0.5, 0.5])
+    ok = _audited(_run([RISE_FALL] * 3 + [RISE_STAY]), "mi", [0.3] * 4, [0.4] * 4)
+    s = D.summary({"run": mi, "ok": ok}, no)
+    assert s.index.tolist() == ["run (n = 8)", "ok (n = 4)"]
+    s.index = ["run", "ok"]
+    r = s.loc["run"]
+    assert (r["minimized: critic / copula MI"], r["escaped (critic < 0)"],
+            r["never formed"]) == ("8 / 6", "2 (1)", 0)
+    assert r["escaped among faded / kept"] == "2 of 4 / 0 of 4"
+    assert r["copula MI, faded / kept"].startswith("1.10 / 0.50 (p = ")
+    assert s.loc["ok", "escaped (critic < 0)"] == "0 (0)" and \
+        s.loc["ok", "copula MI, faded / kept"] == "0.40 / 0.40 (not testable at n = 3, 1)"
+    # the page's sentence without the per-run part: the levels and what an escape means, with
+    # the broken critics counted
+    text = D.sentence({"run": mi, "ok": ok}, no, per_run=False)
+    assert "**run**" not in text and "**run** (n = 8)" in D.sentence({"run": mi}, no)
+    assert "in 1 of the 2 such trials above the critic's estimate is below zero" in text
+    assert "below zero" not in D.sentence({"ok": ok}, no, per_run=False)
 
 
 def test_the_dependence_figure_has_labelled_axes_and_the_rule_s_thresholds():

@@ -142,10 +142,44 @@ def zero_meanings(df: Any) -> Any:
     return out
 
 
+def fitted(df: Any, cap: int = 16, index_share: float = 0.28) -> HTML:
+    """``df`` as an HTML table that keeps its numbers whole in the book's fixed table layout
+    (``_static/mifd.css``: every table as wide as the text column, any cell may break
+    anywhere): the index column gets ``index_share`` of the width and each value column a share
+    of the rest in proportion to its longest cell (a header word or a value, at most ``cap``
+    characters), so the long labels of the index wrap instead of the digits."""
+    def longest(c: Any) -> int:
+        words = max((len(w) for w in str(c).split()), default=1)
+        return min(max([words, *(len(str(v)) for v in df[c])]), cap) + 3
+    need = {c: longest(c) for c in df.columns}
+    total = sum(need.values())
+    shares = [index_share] + [(1 - index_share) * need[c] / total for c in df.columns]
+    cols = "".join(f'<col style="width: {100 * x:.1f}%">' for x in shares)
+    table = df.to_html(border=0)
+    head, rest = table.split(">", 1)
+    return HTML(f"{head}><colgroup>{cols}</colgroup>{rest}")
+
+
+#: the reference column of :meth:`mifd.experiments.base.Experiment.reductions` and the name a
+#: page gives it: the ``paper`` profile holds the published settings where the paper or the
+#: authors' code states them and the project's own choices where they are silent (the post-hoc
+#: audit, the GPU's implementation paths), so "published" would claim too much for those rows
+PAPER_COLUMN = ("published (paper profile)", "paper profile")
+
+
+def settings_table(df: Any) -> Any:
+    """A settings table as a page shows it: :func:`zero_meanings`, and the reference column
+    named :data:`PAPER_COLUMN`'s second name (other tables unchanged)."""
+    out = zero_meanings(df)
+    if out is not None and PAPER_COLUMN[0] in getattr(out, "columns", ()):
+        out = out.rename(columns={PAPER_COLUMN[0]: PAPER_COLUMN[1]})
+    return out
+
+
 def _tables_html(tables: Mapping[str, Any] | None) -> str:
     return "".join((f"<p><b>{html.escape(head)}</b></p>" if head else "")
                    + "<div style=\"overflow-x: auto\">"
-                   f"{zero_meanings(df).to_html(border=0)}</div>"
+                   f"{settings_table(df).to_html(border=0)}</div>"
                    for head, df in (tables or {}).items() if df is not None)
 
 

@@ -53,7 +53,7 @@ def settings_html(runs: Mapping[str, Any]) -> str:
     profile (the experiment's reductions table), whole; a run at the published settings says
     so."""
     from ..experiments import get_experiment
-    from ..pages.chapter import zero_meanings
+    from ..pages.chapter import PAPER_COLUMN, settings_table
     out = []
     for label, rr in runs.items():
         if rr is None:
@@ -61,8 +61,8 @@ def settings_html(runs: Mapping[str, Any]) -> str:
         red = get_experiment(rr.experiment).reductions(rr.config)
         out.append(f'<p style="margin:1em 0 0.2em 0"><b>{html.escape(label)}</b> '
                    f"({html.escape(rr.experiment)}, {html.escape(rr.profile)} profile)</p>")
-        out.append(frame_html(zero_meanings(red), {"setting": 18, "this run": 20,
-                                    "published (paper profile)": 20, "meaning": 42})
+        out.append(frame_html(settings_table(red), {"setting": 18, "this run": 20,
+                                                    PAPER_COLUMN[1]: 20, "meaning": 42})
                    if len(red) else "<p>Every setting as published.</p>")
     return "".join(out)
 

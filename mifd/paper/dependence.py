@@ -128,12 +128,48 @@ def escaped(df: pd.DataFrame) -> pd.Series:
     return df[f"{CRITIC} minimized"] & ~df[f"{FREE} minimized"]
 
 
+def summary(runs: Mapping[str, Any], no_mi: Any,
+            records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> pd.DataFrame:
+    """What :func:`sentence` says per run, one row per run (index: its label and MI trials; and
+    per set of ``records`` of the authors' code): how many of its trials each estimate of the
+    rule counts as minimized, how many escaped their critic — of them, how many with the critic's estimate
+    below zero (a lower bound on the MI below zero: the critic has broken down rather than been
+    fooled), how many among the trials whose modules formed and faded and among those that kept
+    them — how many never formed modules, and the median copula MI of the faded and the kept
+    trials with the Mann–Whitney p between them (at least :data:`MIN_TEST` in each, else not
+    testable)."""
+    df = table(runs, no_mi, records)
+    rows = []
+    for label in [lbl for lbl in df["run"].unique() if lbl != "no MI minimization"]:
+        d = df[df["run"] == label]
+        esc = escaped(d)
+        fad, kep = d["modules"] == "faded", d["modules"] == "kept"
+        a, b = d.loc[fad, FREE].to_numpy(), d.loc[kep, FREE].to_numpy()
+        broken = int((esc & (d[CRITIC] < 0)).sum())
+        medians = " / ".join(f"{np.median(x):.2f}" if x.size else "–" for x in (a, b))
+        rows.append({
+            "setting": f"{label} (n = {len(d)})",
+            "minimized: critic / copula MI": f"{int(d[f'{CRITIC} minimized'].sum())} / "
+                                             f"{int(d[f'{FREE} minimized'].sum())}",
+            "escaped (critic < 0)": f"{int(esc.sum())} ({broken})",
+            "escaped among faded / kept": f"{int((esc & fad).sum())} of {int(fad.sum())} / "
+                                          f"{int((esc & kep).sum())} of {int(kep.sum())}",
+            "never formed": int((d["modules"] == NEVER).sum()),
+            "copula MI, faded / kept": medians + (
+                f" (p = {stats.mannwhitneyu(a, b).pvalue:.2g})" if min(a.size, b.size) >= MIN_TEST
+                else f" (not testable at n = {a.size}, {b.size})")})
+    return pd.DataFrame(rows).set_index("setting")
+
+
 def sentence(runs: Mapping[str, Any], no_mi: Any,
-             records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> str:
-    """What the end-of-training estimates say, computed per run (and per set of ``records``
-    of the authors' code): how many MI trials each estimate counts as minimized, how many
-    trials escaped their critic and whether those are the ones whose modules faded, with the
-    medians that the rule compares."""
+             records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+             per_run: bool = True) -> str:
+    """What the end-of-training estimates say, computed: the levels that the rule compares and
+    (``per_run``; a page that shows :func:`summary` instead leaves it out) per run (and per set
+    of ``records`` of the authors' code) how many MI trials each estimate counts as minimized,
+    how many trials escaped their critic and whether those are the ones whose modules faded,
+    with the medians; where any escaped, what that means and how many of those critics
+    estimate below zero."""
     df = table(runs, no_mi, records)
     ref = df[df["run"] == "no MI minimization"]
     lc, lf = ref[CRITIC].median(), ref[FREE].median()
@@ -141,7 +177,8 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
             f"{lc:.2f} nats at the end of training and the copula MI of fresh rates is "
             f"{lf:.2f} nats (medians); an estimate counts as minimized below "
             f"{MINIMIZED:.0%} of its own level there."]
-    for label in [lbl for lbl in df["run"].unique() if lbl != "no MI minimization"]:
+    for label in [lbl for lbl in df["run"].unique()
+                  if lbl != "no MI minimization" and per_run]:
         d = df[df["run"] == label]
         n, esc = len(d), escaped(d)
         fad, kep = d["modules"] == "faded", d["modules"] == "kept"
@@ -176,12 +213,18 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
             s += (f"; copula MI of faded against kept trials not testable at n = "
                   f"{a.size} and {b.size}")
         text.append(s + ".")
-    total = escaped(df[df["run"] != "no MI minimization"])
+    mi = df[df["run"] != "no MI minimization"]
+    total = escaped(mi)
     if total.any():
+        broken = int((total & (mi[CRITIC] < 0)).sum())
         text.append("Where the critic's estimate is low and the copula MI is not, the "
                     "dependence between the groups has not gone: the critic the network was "
                     "trained against no longer detects it, so a low trained-critic estimate "
-                    "late in training is no evidence that the MI stayed minimized. The copula "
+                    "late in training is no evidence that the MI stayed minimized"
+                    + (f" (in {broken} of the {int(total.sum())} such trials above the critic's "
+                       "estimate is below zero, impossible for a lower bound on the MI of a "
+                       "working critic: those critics broke down rather than being fooled)"
+                       if broken else "") + ". The copula "
                     "MI rises with the same between-group correlations that lower Q_cor, so a "
                     "faded trial has a high copula MI almost by construction; what the "
                     "comparison adds is the critic's low estimate beside it.")

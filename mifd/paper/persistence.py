@@ -187,8 +187,7 @@ def table(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str]
             for e in epochs:
                 if e <= ep[-1]:
                     x = at_epoch(ep, v, e)
-                    row[f"epoch {e}"] = f"{np.mean(x):.3f} ± {np.std(x, ddof=1):.3f}" \
-                        if x.size > 1 else f"{x[0]:.3f}"
+                    row[f"epoch {e}"] = _mean_sd(x)
             peak_i = np.nanargmax(v, axis=0)
             row["mean peak"] = round(float(np.mean(np.nanmax(v, axis=0))), 3)
             row["median peak epoch"] = round(float(np.median(ep[peak_i])))  # as the timing page
@@ -197,6 +196,43 @@ def table(runs: Mapping[str, Any], condition: str = "mi", metrics: Sequence[str]
             row["CPU min per trial"] = cost(rr)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _mean_sd(x: np.ndarray) -> str:
+    """``mean ± s.d.`` of the trials' values (the value alone for one trial)."""
+    return f"{np.mean(x):.3f} ± {np.std(x, ddof=1):.3f}" if x.size > 1 else f"{x[0]:.3f}"
+
+
+def summary(runs: Mapping[str, Any], reference: str, condition: str = "mi",
+            metric: str = "Q_cor") -> pd.DataFrame:
+    """The screen at a glance, one row per setting (index: its label and trials, as the
+    figure names it, so that no narrow column holds the count): what :func:`sentence` says per
+    setting — ``metric``'s mean ± s.d. at epoch 300 and at the last snapshot, the trials that
+    keep their modules (*kept*, :func:`kept`) — and, against ``reference`` on the seeds both ran, the
+    mean paired difference at the last snapshot, its Wilcoxon p with, in brackets, the p after
+    :func:`holm`'s adjustment over the settings compared, and whether a difference is shown
+    (adjusted p < :data:`ALPHA`)."""
+    tests, adjusted = against(runs, reference, metric, condition=condition)
+    rows = []
+    for label, rr in runs.items():
+        ep, _, v = trial_series(rr, metric, condition)
+        k, last = kept(v), int(ep[-1])
+        row: dict[str, Any] = {"setting": f"{label} (n = {v.shape[1]})",
+                               f"{metric} at epoch {EPOCHS[0]}": _mean_sd(at_epoch(ep, v,
+                                                                                  EPOCHS[0])),
+                               f"{metric} at epoch {last}": _mean_sd(v[-1]),
+                               "kept": f"{int(k.sum())}/{k.size}"}
+        t = tests.get(label)
+        if t is None:
+            row.update({"paired Δ": "(reference)" if label == reference else "",
+                        "p (Holm)": "", "shown": ""})
+        else:
+            adj = adjusted[label]
+            row.update({"paired Δ": f"{t['mean difference']:+.3f}",
+                        "p (Holm)": f"{t['p']:.2g} ({adj:.2g})",
+                        "shown": "yes" if np.isfinite(adj) and adj < ALPHA else "no"})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("setting")
 
 
 def cost(rr: Any) -> float:
@@ -227,12 +263,14 @@ def paired(a: Any, b: Any, metric: str = "Q_cor", epoch: int = 1000,
 
 
 def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
-             metric: str = "Q_cor", paper_level: float | None = None) -> str:
-    """What the reader should conclude, computed: per setting the mean of ``metric`` at its
-    peak-time epoch (300) and at the end, how many trials keep their modules, and — against
-    ``reference`` on paired seeds — the difference at the end and whether it is shown (p <
-    :data:`ALPHA` after :func:`holm`'s adjustment over the settings compared, as in
-    :func:`conclusion`)."""
+             metric: str = "Q_cor", paper_level: float | None = None,
+             per_setting: bool = True) -> str:
+    """What the reader should conclude, computed: in which settings the mean of ``metric``
+    stays from its peak-time epoch (300) to the end, and (``per_setting``; a page that shows
+    :func:`summary` instead leaves it out) per setting the mean at both, how many trials keep
+    their modules, and — against ``reference`` on paired seeds — the difference at the end and
+    whether it is shown (p < :data:`ALPHA` after :func:`holm`'s adjustment over the settings
+    compared, as in :func:`conclusion`)."""
     parts = []
     tests, adjusted = against(runs, reference, metric, condition=condition)
     for label, rr in runs.items():
@@ -266,7 +304,7 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
                "modules form and then fade there." if len(stay) < len(runs) else "."))
     if paper_level is not None:
         head += f" The paper's value at the end of training is {paper_level:.3f}."
-    return " ".join([head, *parts])
+    return " ".join([head, *(parts if per_setting else [])])
 
 
 def fades(rr: Any, metric: str = "Q_cor", condition: str = "mi") -> bool:
