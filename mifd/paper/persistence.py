@@ -70,7 +70,8 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
     "critic on all 20 sequences and 40 000 samples": ({"sm_batch": 0, "sm_samples": 0},
                                                        ((1001, 2), (1003, 2), (1005, 2),
                                                         (1007, 2), (1009, 2), (1011, 2),
-                                                        (1013, 2), (1015, 2))),
+                                                        (1013, 2), (1015, 2), (1017, 2),
+                                                        (1019, 2))),
     # what the mechanism points to: the critic's second layer falls silent as the modules fade
     # (mifd.paper.mechanism); a leaky-ReLU critic has no unit that can
     "leaky-ReLU critic (no silent units)": ({"critic_act": "leaky_relu_0.25"},
