@@ -816,6 +816,21 @@ def test_a_planned_test_answers_its_question_by_its_rule(monkeypatch):
     text = planned.sentence({"half": _run(fall, seed=1004), "whole": _run(
         [c + rng.normal(0, 0.01, EPOCHS.size) for c in fall], seed=1001)}, split)
     assert "on 7 paired seeds" in text and text.endswith("not decided at n = 7.")
+    # the rule decides on the planned seeds only: a clear difference on 6 more seeds, run after
+    # the answer was seen, is reported as exploratory and changes nothing
+    assert split.n == 10
+    noise = [c + rng.normal(0, 0.01, EPOCHS.size) for c in fall]
+    more = _run(noise + [c + 0.2 * (EPOCHS / 1000) for c in fall[:6]], seed=1001)
+    text = planned.sentence({"half": more, "whole": _run(fall + fall[:6], seed=1001)}, split)
+    assert "on 10 paired seeds" in text and "not decided at n = 10." in text
+    every = P.paired(more, _run(fall + fall[:6], seed=1001))
+    assert every["n"] == 16 and every["p"] < P.ALPHA
+    assert text.endswith(f"Beyond the planned 10 seeds (exploratory, not a decision): on all 16 "
+                         f"paired seeds {every['mean difference']:+.3f} (Wilcoxon p = "
+                         f"{every['p']:.2g}).")
+    assert "Beyond the planned" not in planned.sentence(
+        {"half": _run(fall), "whole": _run(stay)}, split)
+    assert P.paired(more, _run(fall + fall[:6]), first=10)["seeds"] == list(range(1001, 1011))
     # every planned test names two settings of the real screen
     monkeypatch.undo()
     for t in planned.PLANNED:

@@ -58,12 +58,12 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
     "the RNN's MI term on all 40 000 samples": ({"sm_samples": 0}, ((1001, 10),)),
     # the critic's data spread over all 20 sequences at about the default's number of samples
     # (4 096 random ones of their 40 000 per SM step, against all 4 000 of 2 sequences), the
-    # RNN's MI term as by default: more sequences, not more samples. Ten trials; the 100
+    # RNN's MI term as by default: more sequences, not more samples. Shards: the 100
     # pre-training passes batched over 20 sequences hold ≈ 5 GB per trial, so a shard of four
-    # (≈ 1 h of one core) does not fit beside another in 24 GB: one shard of four and three of two
+    # (≈ 1 h of one core) does not fit beside another in 24 GB: one shard of four, the rest of two
     "critic on 4 096 samples of all 20 sequences": ({"sm_batch": 0},
                                                     ((1001, 2), (1003, 2), (1005, 4),
-                                                     (1009, 2))),
+                                                     (1009, 2), (1011, 2), (1013, 2))),
     # the critic's data as in the authors' harness runs (and theirs): every sample of every
     # sequence per SM step; its first five shards (seeds 1001-1010) are ours beside the authors'
     # code (mifd.paper.authors.OURS_SHARDS)
@@ -247,12 +247,13 @@ def cost(rr: Any) -> float:
 
 
 def paired(a: Any, b: Any, metric: str = "Q_cor", epoch: int = 1000,
-           condition: str = "mi") -> dict[str, Any]:
-    """Setting ``a`` against ``b`` on the seeds both ran: the paired difference a − b of
-    ``metric`` at ``epoch`` (mean, and per seed) and the two-sided Wilcoxon signed-rank p."""
+           condition: str = "mi", first: int | None = None) -> dict[str, Any]:
+    """Setting ``a`` against ``b`` on the seeds both ran (only the ``first`` of them, in seed
+    order, if given): the paired difference a − b of ``metric`` at ``epoch`` (mean, and per
+    seed) and the two-sided Wilcoxon signed-rank p."""
     ea, sa, va = trial_series(a, metric, condition)
     eb, sb, vb = trial_series(b, metric, condition)
-    common = np.intersect1d(sa, sb)
+    common = np.intersect1d(sa, sb)[:first]
     xa = at_epoch(ea, va, epoch)[np.searchsorted(sa, common)]
     xb = at_epoch(eb, vb, epoch)[np.searchsorted(sb, common)]
     d = xa - xb

@@ -8,7 +8,10 @@ its question names, on paired seeds at epoch 1000 (:func:`mifd.paper.persistence
 as the one test it was run for — unadjusted. The rule: a difference with two-sided Wilcoxon p <
 :data:`mifd.paper.persistence.ALPHA` answers the question by its sign; at an n whose smallest
 possible p is not below α (:func:`mifd.paper.rules.signed_rank_floor`: n ≤ 5) *not testable at
-n = …*; otherwise *not decided at n = …*.
+n = …*; otherwise *not decided at n = …*. The rule is applied on the number of paired seeds the
+test was planned with (:attr:`Planned.n`, the first seeds in order): seeds run later, after
+its answer was seen, would make the decision depend on when one stopped looking, so their
+test is reported beside it as exploratory and decides nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class Planned:
     differs: str
     lower: str
     higher: str
+    #: the paired seeds the test was planned with: its rule decides on the first ``n``
+    n: int = 10
 
 
 #: the planned tests, in the order the page gives them
@@ -60,19 +65,32 @@ PLANNED = (
 def judge(screen: Mapping[str, Any], test: Planned, metric: str = "Q_cor"
           ) -> dict[str, Any] | None:
     """``test`` judged by the module's rule on the committed runs of ``screen`` (label → run):
-    the two labels, :func:`~mifd.paper.persistence.paired`'s test at epoch 1000 and the answer;
-    ``None`` until both settings are committed."""
+    the two labels, :func:`~mifd.paper.persistence.paired`'s test at epoch 1000 on the planned
+    seeds, the answer and (``beyond``) the same test on every paired seed when more ran, else
+    ``None``; ``None`` until both settings are committed."""
     a, b = screen_label(test.setting), screen_label(test.against)
     if a not in screen or b not in screen:
         return None
-    t = paired(screen[a], screen[b], metric, EPOCHS[-1])
+    t = paired(screen[a], screen[b], metric, EPOCHS[-1], first=test.n)
+    every = paired(screen[a], screen[b], metric, EPOCHS[-1])
     shown = np.isfinite(t["p"]) and t["p"] < ALPHA
     d = t["mean difference"]
     floor = signed_rank_floor(t["n"])
     answer = ((test.lower if d < 0 else test.higher) if shown else
               f"not testable at n = {t['n']} (the smallest p {t['n']} pairs can give is "
               f"{floor:.2g})" if floor >= ALPHA else f"not decided at n = {t['n']}")
-    return {"setting": a, "against": b, "test": t, "answer": answer}
+    return {"setting": a, "against": b, "test": t, "answer": answer,
+            "beyond": every if every["n"] > t["n"] else None}
+
+
+def _beyond(j: Mapping[str, Any], test: Planned) -> str:
+    """The exploratory test on every paired seed when more than the planned ones ran, or
+    ``""``."""
+    e = j["beyond"]
+    if e is None:
+        return ""
+    return (f" Beyond the planned {test.n} seeds (exploratory, not a decision): on all "
+            f"{e['n']} paired seeds {e['mean difference']:+.3f} (Wilcoxon p = {e['p']:.2g}).")
 
 
 def sentence(screen: Mapping[str, Any], test: Planned, metric: str = "Q_cor") -> str:
@@ -94,7 +112,7 @@ def sentence(screen: Mapping[str, Any], test: Planned, metric: str = "Q_cor") ->
             + f" {metric} at epoch {EPOCHS[-1]}: {course(screen[a])} against "
             f"{course(screen[b])}; on {t['n']} paired seeds {t['mean difference']:+.3f} "
             f"(Wilcoxon p = {t['p']:.2g}; the one test this setting was run for, hence "
-            f"unadjusted): {j['answer']}.")
+            f"unadjusted): {j['answer']}." + _beyond(j, test))
 
 
 def sentences(screen: Mapping[str, Any], metric: str = "Q_cor") -> list[str]:
@@ -113,5 +131,5 @@ def points(screen: Mapping[str, Any], metric: str = "Q_cor") -> list[str]:
             out.append(f"{test.question} {j['answer'][:1].upper()}{j['answer'][1:]} "
                        f"({j['setting']} against {j['against']}: {metric} "
                        f"{t['mean difference']:+.3f} on {t['n']} paired seeds at epoch "
-                       f"{EPOCHS[-1]}, p = {t['p']:.2g}).")
+                       f"{EPOCHS[-1]}, p = {t['p']:.2g})." + _beyond(j, test))
     return out
