@@ -63,7 +63,8 @@ SCREEN: dict[str, tuple[dict[str, Any], tuple[tuple[int, int], ...]]] = {
     # (≈ 1 h of one core) does not fit beside another in 24 GB: one shard of four, the rest of two
     "critic on 4 096 samples of all 20 sequences": ({"sm_batch": 0},
                                                     ((1001, 2), (1003, 2), (1005, 4),
-                                                     (1009, 2), (1011, 2), (1013, 2))),
+                                                     (1009, 2), (1011, 2), (1013, 2), (1015, 2),
+                                                     (1017, 2))),
     # the critic's data as in the authors' harness runs (and theirs): every sample of every
     # sequence per SM step; its first five shards (seeds 1001-1010) are ours beside the authors'
     # code (mifd.paper.authors.OURS_SHARDS)
