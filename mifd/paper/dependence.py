@@ -128,6 +128,13 @@ def escaped(df: pd.DataFrame) -> pd.Series:
     return df[f"{CRITIC} minimized"] & ~df[f"{FREE} minimized"]
 
 
+def broken_escapes(df: pd.DataFrame) -> pd.Series:
+    """Per row of :func:`table`: escaped (:func:`escaped`) with the critic's estimate below
+    zero — a lower bound on the MI below zero, a critic that broke down rather than one that was
+    fooled."""
+    return escaped(df) & (df[CRITIC] < 0)
+
+
 def summary(runs: Mapping[str, Any], no_mi: Any,
             records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> pd.DataFrame:
     """What :func:`sentence` says per run, one row per run (index: its label and MI trials; and
@@ -145,7 +152,7 @@ def summary(runs: Mapping[str, Any], no_mi: Any,
         esc = escaped(d)
         fad, kep = d["modules"] == "faded", d["modules"] == "kept"
         a, b = d.loc[fad, FREE].to_numpy(), d.loc[kep, FREE].to_numpy()
-        broken = int((esc & (d[CRITIC] < 0)).sum())
+        broken = int(broken_escapes(d).sum())
         medians = " / ".join(f"{np.median(x):.2f}" if x.size else "–" for x in (a, b))
         rows.append({
             "setting": f"{label} (n = {len(d)})",
@@ -177,8 +184,8 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
             f"{lc:.2f} nats at the end of training and the copula MI of fresh rates is "
             f"{lf:.2f} nats (medians); an estimate counts as minimized below "
             f"{MINIMIZED:.0%} of its own level there."]
-    for label in [lbl for lbl in df["run"].unique()
-                  if lbl != "no MI minimization" and per_run]:
+    labels = [lbl for lbl in df["run"].unique() if lbl != "no MI minimization"]
+    for label in labels if per_run else []:
         d = df[df["run"] == label]
         n, esc = len(d), escaped(d)
         fad, kep = d["modules"] == "faded", d["modules"] == "kept"
@@ -216,7 +223,7 @@ def sentence(runs: Mapping[str, Any], no_mi: Any,
     mi = df[df["run"] != "no MI minimization"]
     total = escaped(mi)
     if total.any():
-        broken = int((total & (mi[CRITIC] < 0)).sum())
+        broken = int(broken_escapes(mi).sum())
         text.append("Where the critic's estimate is low and the copula MI is not, the "
                     "dependence between the groups has not gone: the critic the network was "
                     "trained against no longer detects it, so a low trained-critic estimate "

@@ -274,6 +274,25 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
     their modules, and — against ``reference`` on paired seeds — the difference at the end and
     whether it is shown (p < :data:`ALPHA` after :func:`holm`'s adjustment over the settings
     compared, as in :func:`conclusion`)."""
+    stay = [label for label, rr in runs.items() if not fades(rr, metric, condition)]
+    last = int(trial_series(next(iter(runs.values())), metric, condition)[0][-1])
+    # the last snapshot is named by its epoch; "the end of training" is the final evaluation
+    head = (f"In every setting the mean {metric} at epoch {last} is below {KEEP:.0%} of its "
+            f"value at epoch {EPOCHS[0]}: the modules form and then fade." if not stay else
+            f"The mean {metric} at epoch {last} stays at {KEEP:.0%} or more of its value at "
+            f"epoch {EPOCHS[0]} with {and_list([f'**{k}**' for k in stay])}"
+            + (f"; in the other {len(runs) - len(stay)} "
+               f"{agree(len(runs) - len(stay), 'setting', 'settings')} it falls below: the "
+               "modules form and then fade there." if len(stay) < len(runs) else "."))
+    if paper_level is not None:
+        head += f" The paper's value at the end of training is {paper_level:.3f}."
+    parts = _setting_parts(runs, reference, condition, metric) if per_setting else []
+    return " ".join([head, *parts])
+
+
+def _setting_parts(runs: Mapping[str, Any], reference: str, condition: str,
+                   metric: str) -> list[str]:
+    """:func:`sentence`'s sentence per setting (what :func:`summary` holds as a table)."""
     parts = []
     tests, adjusted = against(runs, reference, metric, condition=condition)
     for label, rr in runs.items():
@@ -295,19 +314,7 @@ def sentence(runs: Mapping[str, Any], reference: str, condition: str = "mi",
                   + ("a difference shown" if shown else
                      f"no difference shown at n = {t['n']}") + ")")
         parts.append(s + ".")
-    stay = [label for label, rr in runs.items() if not fades(rr, metric, condition)]
-    last = int(trial_series(next(iter(runs.values())), metric, condition)[0][-1])
-    # the last snapshot is named by its epoch; "the end of training" is the final evaluation
-    head = (f"In every setting the mean {metric} at epoch {last} is below {KEEP:.0%} of its "
-            f"value at epoch {EPOCHS[0]}: the modules form and then fade." if not stay else
-            f"The mean {metric} at epoch {last} stays at {KEEP:.0%} or more of its value at "
-            f"epoch {EPOCHS[0]} with {and_list([f'**{k}**' for k in stay])}"
-            + (f"; in the other {len(runs) - len(stay)} "
-               f"{agree(len(runs) - len(stay), 'setting', 'settings')} it falls below: the "
-               "modules form and then fade there." if len(stay) < len(runs) else "."))
-    if paper_level is not None:
-        head += f" The paper's value at the end of training is {paper_level:.3f}."
-    return " ".join([head, *(parts if per_setting else [])])
+    return parts
 
 
 def fades(rr: Any, metric: str = "Q_cor", condition: str = "mi") -> bool:
